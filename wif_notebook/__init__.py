@@ -1,0 +1,22 @@
+"""wif-notebook: learn and try MongoDB Workload Identity Federation (MONGODB-OIDC) offline.
+
+The public Python API is re-exported here; the IPython extension is loaded with
+``%load_ext wif_notebook``.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError, ServiceError, StateError, TokenError, WifError
+from .state import StateDir
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ServiceError",
+    "StateDir",
+    "StateError",
+    "TokenError",
+    "WifError",
+    "__version__",
+]

@@ -1,0 +1,80 @@
+"""The ``wif`` command line (a contract, see docs/ARCHITECTURE.md).
+
+This module only builds the parser and reports errors. Each area registers its own sub-commands
+(``register(subparsers)`` in the modules of ``COMMAND_MODULES``), and every handler is a thin
+function over the same Python API that the magics use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import WifError
+from .state import StateDir
+
+# Areas that add sub-commands, in the order they appear in `wif --help`.
+COMMAND_MODULES: list[str] = []
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def common_parent() -> argparse.ArgumentParser:
+    """Options every sub-command accepts."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--state-dir",
+        default=None,
+        help="state directory (default: $WIF_STATE_DIR or ~/.local/state/wif-notebook)",
+    )
+    return parent
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def state_from(args: argparse.Namespace) -> StateDir:
+    return StateDir(getattr(args, "state_dir", None))
+
+
+def print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wif",
+        description="MongoDB Workload Identity Federation kit: a mock identity provider, "
+        "token tools and a test mongod that accepts MONGODB-OIDC.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parent = common_parent()
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub, parent)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return func(args)
+    except WifError as exc:
+        print(f"wif: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Starting, stopping and finding the kit's background services (the IdP and the test mongod).
+
+Each service is its own process (it survives a kernel restart, like a real IdP or mongod). The parent
+spawns ``python -m <module> --state-dir D ...`` in a new session; the child binds its socket, then
+*announces* itself by writing ``run/<name>.json`` (pid, port, urls). The parent waits for that record
+and a TCP connect before it returns, so a started service is a serving service.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ServiceError
+from .state import ServiceRecord, StateDir
+
+START_TIMEOUT = 20.0
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still "exists"; reap it if it is ours.
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def running_record(state: StateDir, name: str) -> ServiceRecord | None:
+    """The record of ``name`` if its process is alive and its port answers, else None."""
+    record = state.read_record(name)
+    if record is None:
+        return None
+    if not pid_alive(record.pid) or not port_open(record.host, record.port):
+        return None
+    return record
+
+
+def start(
+    state: StateDir,
+    name: str,
+    module: str,
+    args: Sequence[str] = (),
+    *,
+    timeout: float = START_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> ServiceRecord:
+    """Start ``python -m module`` as service ``name`` unless it already runs (idempotent)."""
+    existing = running_record(state, name)
+    if existing is not None:
+        return existing
+    state.remove_record(name)
+    logs = state.subdir("logs")
+    out_path = logs / f"{name}.out"
+    argv = [sys.executable, "-m", module, "--state-dir", str(state.path), *args]
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    with open(out_path, "ab") as out:
+        os.chmod(out_path, 0o600)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=child_env,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise ServiceError(
+                f"the {name} service exited during start (status {code}): {_tail(out_path)}",
+                hint=f"read {out_path} for the whole output; fix the cause and start it again",
+            )
+        record = state.read_record(name)
+        if record is not None and record.pid == proc.pid and port_open(record.host, record.port):
+            return record
+        time.sleep(0.02)
+    _terminate(proc.pid)
+    raise ServiceError(
+        f"the {name} service did not start within {timeout:.0f} s: {_tail(out_path)}",
+        hint=f"read {out_path}; on a busy machine, try again",
+    )
+
+
+def stop(state: StateDir, name: str, *, timeout: float = 10.0) -> bool:
+    """Stop service ``name``; True if something was running."""
+    record = state.read_record(name)
+    if record is None:
+        return False
+    was_running = pid_alive(record.pid)
+    if was_running:
+        _terminate(record.pid, timeout=timeout)
+    state.remove_record(name)
+    return was_running
+
+
+def _terminate(pid: int, *, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.02)
+
+
+def _tail(path: os.PathLike[str], lines: int = 5) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            text = fh.read()[-4000:]
+    except OSError:
+        return "(no output)"
+    tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(tail) if tail else "(no output)"
+
+
+# -- the child side -------------------------------------------------------------------------------
+def announce(
+    state: StateDir, name: str, port: int, *, host: str = "127.0.0.1", **extra: Any
+) -> ServiceRecord:
+    """Called by a service once its socket is bound: publish the record, remove it at exit."""
+    record = ServiceRecord(
+        name=name, pid=os.getpid(), port=port, host=host, started_at=time.time(), extra=extra
+    )
+    state.write_record(record)
+
+    def _cleanup() -> None:
+        current = state.read_record(name)
+        if current is not None and current.pid == os.getpid():
+            state.remove_record(name)
+
+    atexit.register(_cleanup)
+    return record
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit so atexit handlers (record removal, flushes) run."""
+
+    def _handler(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _handler)
