@@ -1,0 +1,131 @@
+"""Command handlers and the context they run in (a contract inside the server package).
+
+A handler is a plain function ``(ctx, cmd) -> reply document`` registered under its command name(s).
+It raises ``CommandError`` for a mongod error reply. The connection loop owns parsing, the failpoint
+check, the 391 expiry check and the privilege check (``authz``) before a handler runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Document = dict[str, Any]
+
+
+class CommandError(Exception):
+    """A mongod error reply: ``{ok: 0, errmsg, code, codeName}`` (+ errorLabels, extra fields)."""
+
+    def __init__(
+        self,
+        code: int,
+        errmsg: str,
+        code_name: str | None = None,
+        *,
+        labels: list[str] | None = None,
+        extra: Document | None = None,
+    ) -> None:
+        super().__init__(errmsg)
+        self.code = code
+        self.errmsg = errmsg
+        self.code_name = code_name or CODE_NAMES.get(code, "UnknownError")
+        self.labels = labels or []
+        self.extra = extra or {}
+
+    def to_reply(self) -> Document:
+        reply: Document = {"ok": 0.0, "errmsg": self.errmsg, "code": self.code, "codeName": self.code_name}
+        if self.labels:
+            reply["errorLabels"] = list(self.labels)
+        reply.update(self.extra)
+        return reply
+
+
+# mongod's error code names (src/mongo/base/error_codes.yml) for the codes the kit answers with.
+CODE_NAMES: dict[int, str] = {
+    1: "InternalError",
+    2: "BadValue",
+    4: "NoSuchKey",
+    6: "HostUnreachable",
+    8: "UnknownError",
+    9: "FailedToParse",
+    11: "UserNotFound",
+    13: "Unauthorized",
+    14: "TypeMismatch",
+    17: "ProtocolError",
+    18: "AuthenticationFailed",
+    20: "IllegalOperation",
+    26: "NamespaceNotFound",
+    31: "RoleNotFound",
+    40: "ConflictingUpdateOperators",
+    43: "CursorNotFound",
+    48: "NamespaceExists",
+    50: "MaxTimeMSExpired",
+    51: "DuplicateKey",
+    59: "CommandNotFound",
+    72: "InvalidOptions",
+    73: "InvalidNamespace",
+    85: "IndexOptionsConflict",
+    91: "ShutdownInProgress",
+    96: "OperationFailed",
+    115: "CommandNotSupported",
+    166: "CommandNotSupportedOnView",
+    262: "ExceededTimeLimit",
+    391: "ReauthenticationRequired",
+    10334: "BSONObjectTooLarge",
+    11000: "DuplicateKey",
+    40573: "Location40573",
+    51024: "Location51024",
+}
+
+
+@dataclass
+class AuthenticatedUser:
+    """One user logged in on a connection (mongod allows one per database)."""
+
+    user: str  # e.g. "kit/billing-api" or "admin"
+    db: str  # "$external" for MONGODB-OIDC, "admin" for the SCRAM administrator
+    mechanism: str  # "MONGODB-OIDC" or "SCRAM-SHA-256"
+    roles: list[tuple[str, str]] = field(default_factory=list)  # (role, db) granted by the token/user doc
+    expires_at: float | None = None  # the token's exp: after it, commands fail with 391
+    issuer: str | None = None
+    kid: str | None = None
+    key_fingerprint: str | None = None
+    claims: Document = field(default_factory=dict)
+    expired: bool = False
+
+
+Handler = Callable[[Any, Document], Document]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    requires_auth: bool
+    admin_only: bool  # must run on the admin database (mongod's adminOnly())
+    test_only: bool  # only with enableTestCommands
+
+
+COMMANDS: dict[str, CommandSpec] = {}
+
+
+def command(
+    *names: str, requires_auth: bool = True, admin_only: bool = False, test_only: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` under each name (first is canonical). Names match case-insensitively
+    where mongod does (``isMaster``/``ismaster``); register each spelling a client may send."""
+
+    def deco(handler: Handler) -> Handler:
+        for n in names:
+            COMMANDS[n] = CommandSpec(names[0], handler, requires_auth, admin_only, test_only)
+        return handler
+
+    return deco
+
+
+def lookup(name: str) -> CommandSpec | None:
+    spec = COMMANDS.get(name)
+    if spec is None:
+        spec = COMMANDS.get(name.lower())
+    return spec
