@@ -129,3 +129,17 @@ def lookup(name: str) -> CommandSpec | None:
     if spec is None:
         spec = COMMANDS.get(name.lower())
     return spec
+
+
+@dataclass
+class CommandContext:
+    """What a handler sees. ``server`` and ``conn`` are the server package's own state objects;
+    the fields below are the stable part other modules (authz, data commands) rely on."""
+
+    server: Any  # the running server's state (config, authz store, failpoints, key caches, log)
+    conn: Any  # the connection's state (id, client metadata, appName)
+    db: str  # the command's $db
+    command_name: str  # canonical name
+    users: list[AuthenticatedUser]  # users authenticated on this connection
+    authz: Any  # wif_notebook.server.authz.AuthzStore
+    config: Any  # wif_notebook.mongod.MongodConfig
