@@ -1,0 +1,75 @@
+"""The rule book: every MONGODB-OIDC rule a MongoDB Enterprise server applies, in one place.
+
+- ``ProviderConfig`` / ``parse_oidc_identity_providers``: the ``oidcIdentityProviders`` parameter
+  with the server's defaults and validation messages;
+- ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
+- ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh;
+- ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
+- ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
+
+The test server enforces these functions; ``wif claims`` and the doctor explain with them.
+"""
+
+from .config import (
+    MIN_JWKS_POLL_SECS,
+    ProviderConfig,
+    parse_oidc_identity_providers,
+    role_names,
+    select_provider_for_hint,
+    select_provider_for_token,
+    user_name,
+)
+from .keys import (
+    KeySetCache,
+    LoadedKey,
+    RejectedKey,
+    discovery_url,
+    endpoint_is_secure,
+    jwk_thumbprint,
+    load_jwk,
+)
+from .rules import RULE_IDS, RULES, Rule, RuleFailure, RuleResult, rule_by_id
+from .tokenparse import ParsedToken, b64url_decode, parse_compact, peek_issuer_and_audience
+from .validate import (
+    NOT_BEFORE_SKEW_SECS,
+    SUPPORTED_ALGORITHMS,
+    KeySource,
+    ValidatedToken,
+    explain_token,
+    first_failure,
+    validate_token,
+)
+
+__all__ = [
+    "MIN_JWKS_POLL_SECS",
+    "NOT_BEFORE_SKEW_SECS",
+    "RULES",
+    "RULE_IDS",
+    "SUPPORTED_ALGORITHMS",
+    "KeySetCache",
+    "KeySource",
+    "LoadedKey",
+    "ParsedToken",
+    "ProviderConfig",
+    "RejectedKey",
+    "Rule",
+    "RuleFailure",
+    "RuleResult",
+    "ValidatedToken",
+    "b64url_decode",
+    "discovery_url",
+    "endpoint_is_secure",
+    "explain_token",
+    "first_failure",
+    "jwk_thumbprint",
+    "load_jwk",
+    "parse_compact",
+    "parse_oidc_identity_providers",
+    "peek_issuer_and_audience",
+    "role_names",
+    "rule_by_id",
+    "select_provider_for_hint",
+    "select_provider_for_token",
+    "user_name",
+    "validate_token",
+]

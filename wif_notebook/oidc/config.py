@@ -1,0 +1,342 @@
+"""The ``oidcIdentityProviders`` server parameter: one entry's model, its validation, and user/role naming.
+
+Defaults and validation messages are MongoDB Enterprise's (mongodb-oidc reference §7.2, checks in
+the server's order). ``ConfigError.what`` is the text mongod prints; the hint says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from .rules import RuleFailure
+from .tokenparse import bson_type_name, peek_issuer_and_audience
+
+# mongod's minimum JWKS poll period (IDPJWKSRefresher::kRefreshMinPeriod).
+MIN_JWKS_POLL_SECS = 10
+
+_PREFIX_CHARS = re.compile(r"[A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One ``oidcIdentityProviders`` entry with the server's defaults (snake_case names)."""
+
+    issuer: str
+    audience: str
+    auth_name_prefix: str
+    match_pattern: str | None = None
+    client_id: str | None = None
+    request_scopes: tuple[str, ...] | None = None
+    principal_name: str = "sub"
+    use_authorization_claim: bool = True
+    authorization_claim: str | None = None
+    log_claims: tuple[str, ...] = ("iss", "sub")
+    jwks_poll_secs: int = 0
+    supports_human_flows: bool = True
+
+    def to_document(self) -> dict[str, Any]:
+        """The entry as mongod spells it (what ``getParameter`` would show); unset options omitted."""
+        doc: dict[str, Any] = {}
+        for name, spec in _FIELDS.items():
+            value = getattr(self, spec.attr)
+            if value is None:
+                continue
+            doc[name] = list(value) if isinstance(value, tuple) else value
+        return doc
+
+    def matches_hint(self, hint: str) -> bool:
+        """True when this entry would be chosen for principal-name hint ``hint`` (§8, step 1)."""
+        return self.match_pattern is None or re.search(self.match_pattern, hint) is not None
+
+
+@dataclass(frozen=True)
+class _Field:
+    attr: str
+    kind: str  # "string" | "bool" | "int" | "strings"
+
+
+# Declaration order of the server's IDL struct (IDPConfiguration); mongod field names.
+_FIELDS: dict[str, _Field] = {
+    "issuer": _Field("issuer", "string"),
+    "audience": _Field("audience", "string"),
+    "authNamePrefix": _Field("auth_name_prefix", "string"),
+    "matchPattern": _Field("match_pattern", "string"),
+    "clientId": _Field("client_id", "string"),
+    "requestScopes": _Field("request_scopes", "strings"),
+    "principalName": _Field("principal_name", "string"),
+    "useAuthorizationClaim": _Field("use_authorization_claim", "bool"),
+    "authorizationClaim": _Field("authorization_claim", "string"),
+    "logClaims": _Field("log_claims", "strings"),
+    "JWKSPollSecs": _Field("jwks_poll_secs", "int"),
+    "supportsHumanFlows": _Field("supports_human_flows", "bool"),
+}
+_REQUIRED = ("issuer", "audience", "authNamePrefix")
+
+
+_KIND_TYPE = {"string": "string", "bool": "bool", "int": "int", "strings": "array"}
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+_FIX_DOC = "see https://www.mongodb.com/docs/manual/reference/parameters/#mongodb-parameter-param.oidcIdentityProviders"
+
+
+def _parse_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """IDL-style parse of one entry: unknown fields, types, then required fields."""
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        spec = _FIELDS.get(name)
+        if spec is None:
+            # UNCONFIRMED whether Enterprise's IDL struct is strict (Percona's is). Rejecting, as an
+            # IDL-strict server does, is the safer teaching choice: a misspelt field such as
+            # "authorisationClaim" would otherwise be silently ignored.
+            raise ConfigError(
+                f"BSON field 'IDPConfiguration.{name}' is an unknown field.",
+                hint=f"remove or correct {name!r}; known fields: {', '.join(_FIELDS)}",
+            )
+        if not _type_ok(spec.kind, value):
+            expected = _KIND_TYPE[spec.kind]
+            raise ConfigError(
+                f"BSON field 'IDPConfiguration.{name}' is the wrong type '{bson_type_name(value)}', "
+                f"expected type '{expected}'",
+                hint=f"give {name} a {'list of strings' if spec.kind == 'strings' else expected} value",
+            )
+        values[spec.attr] = int(value) if spec.kind == "int" else value
+    for name in _REQUIRED:
+        if _FIELDS[name].attr not in values:
+            raise ConfigError(
+                f"BSON field 'IDPConfiguration.{name}' is missing but a required field",
+                hint=f"add {name!r} to every oidcIdentityProviders entry; {_FIX_DOC}",
+            )
+    return values
+
+
+def _non_empty(issuer: str, name: str, value: str | None) -> None:
+    if value is None:
+        raise ConfigError(
+            f"Missing required field '{name}' for issuer '{issuer}'",
+            hint=_MISSING_HINTS.get(name, f"add {name!r} to the entry for {issuer}"),
+        )
+    if value == "":
+        raise ConfigError(
+            f"Field '{name}' for issuer '{issuer}' must be non-empty",
+            hint=f"give {name!r} a value or remove it",
+        )
+
+
+_MISSING_HINTS = {
+    "authorizationClaim": 'name the token claim that lists groups/roles (e.g. "groups"), or set '
+    "useAuthorizationClaim: false and create $external users",
+    "clientId": "human (workforce) flows need the client id registered at the IdP; for workloads set "
+    "supportsHumanFlows: false",
+}
+
+
+def parse_oidc_identity_providers(
+    value: str | Sequence[Any], *, enable_test_commands: bool
+) -> list[ProviderConfig]:
+    """Parse and validate ``oidcIdentityProviders`` (JSON text or a parsed list) as mongod does.
+
+    Raises ``ConfigError`` whose ``what`` is the message a real mongod gives.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Failed parsing OIDC parameters from JSON :: caused by :: {exc}",
+                hint="oidcIdentityProviders must be a JSON array of objects; check quotes and commas "
+                "(quote the whole value as one YAML string in mongod.conf)",
+            ) from exc
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ConfigError(
+            "OIDC configuration must be an array",
+            hint='wrap the provider objects in [ ... ], e.g. [{"issuer": ..., "audience": ...}]',
+        )
+    entries: list[dict[str, Any]] = []
+    for elem in value:
+        if not isinstance(elem, Mapping):
+            raise ConfigError(
+                "OIDC configuration must be an array of objects",
+                hint="each element of oidcIdentityProviders must be a {...} object",
+            )
+        entries.append(_parse_entry(elem))
+
+    human_count = sum(1 for e in entries if e.get("supports_human_flows", True))
+    configs: list[ProviderConfig] = []
+    seen_without_pattern = False
+    for e in entries:
+        issuer = e["issuer"]
+        _non_empty(issuer, "issuer", issuer)
+        if not (enable_test_commands and issuer.startswith("http://")) and not issuer.startswith("https://"):
+            raise ConfigError(
+                f"Field 'issuer' for issuer '{issuer}' must be an https:// URL",
+                hint="use the https:// issuer URL; plain http:// is accepted only with "
+                "setParameter enableTestCommands: 1 (and then only for http://localhost)",
+            )
+        _non_empty(issuer, "audience", e["audience"])
+        _non_empty(issuer, "principalName", e.get("principal_name", "sub"))
+        if e.get("use_authorization_claim", True):
+            _non_empty(issuer, "authorizationClaim", e.get("authorization_claim"))
+        if e.get("supports_human_flows", True):
+            _non_empty(issuer, "clientId", e.get("client_id"))
+        prefix = e["auth_name_prefix"]
+        _non_empty(issuer, "authNamePrefix", prefix)
+        for ch in prefix:
+            if not _PREFIX_CHARS.fullmatch(ch):
+                raise ConfigError(
+                    f"Field 'authNamePrefix' for issuer '{issuer}' must contain only alphanumerics, "
+                    f"hyphens, and/or underscores. Encountered '{ch}'",
+                    hint='use a short prefix such as "kit" or "azure-prod"; users become '
+                    "<authNamePrefix>/<principal>",
+                )
+        pattern = e.get("match_pattern")
+        if pattern is None:
+            seen_without_pattern = True
+        elif seen_without_pattern:
+            raise ConfigError(
+                "All IdPs without matchPatterns must be listed after those with matchPatterns",
+                hint="move the entries that have matchPattern to the front of the array",
+            )
+        if pattern is None and e.get("supports_human_flows", True) and human_count != 1:
+            raise ConfigError(
+                "Required matchValue",
+                hint=f"several entries support human flows, so the one for {issuer} needs a "
+                'matchPattern (e.g. "@example.com$"), or set supportsHumanFlows: false for workloads',
+            )
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                # mongod compiles the pattern with PCRE when choosing an IdP; the kit refuses a
+                # pattern that cannot compile at configuration time (kit's own message).
+                raise ConfigError(
+                    f"Field 'matchPattern' for issuer '{issuer}' is not a valid regular expression: {exc}",
+                    hint='fix the regular expression, e.g. "@example\\.com$"',
+                ) from exc
+        for scope in e.get("request_scopes") or []:
+            _non_empty(issuer, "requestScopes", scope)
+        for claim in e.get("log_claims") or []:
+            _non_empty(issuer, "logClaims", claim)
+        poll = e.get("jwks_poll_secs", 0)
+        if poll != 0 and poll < MIN_JWKS_POLL_SECS:
+            raise ConfigError(
+                f"Invalid refresh period {poll}s, must be greater than {MIN_JWKS_POLL_SECS}s, or exactly 0",
+                hint=f"set JWKSPollSecs to 0 (no polling) or at least {MIN_JWKS_POLL_SECS}",
+            )
+        fields = dict(e)
+        for key in ("request_scopes", "log_claims"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        configs.append(ProviderConfig(**fields))
+
+    first_by_issuer: dict[str, ProviderConfig] = {}
+    audiences: dict[str, set[str]] = {}
+    for cfg in configs:
+        first = first_by_issuer.setdefault(cfg.issuer, cfg)
+        if first is cfg:
+            audiences[cfg.issuer] = {cfg.audience}
+            continue
+        if cfg.jwks_poll_secs != first.jwks_poll_secs:
+            raise ConfigError(
+                f"IDP configurations with issuer '{cfg.issuer}' must have the same JWKSPollSecs value",
+                hint="entries sharing an issuer share one key refresher; give them the same JWKSPollSecs",
+            )
+        if cfg.audience in audiences[cfg.issuer]:
+            raise ConfigError(
+                f"Duplicate configuration for issuer-audience pair ('{cfg.issuer}', '{cfg.audience}')",
+                hint="remove the duplicate entry, or give it a different audience",
+            )
+        audiences[cfg.issuer].add(cfg.audience)
+    return configs
+
+
+def select_provider_for_hint(providers: Sequence[ProviderConfig], hint: str | None) -> ProviderConfig:
+    """Two-step SASL, step 1: the entry the server answers with (mongodb-oidc reference §8).
+
+    Without a hint exactly one entry may support human flows; with a hint the first entry in
+    config order whose ``matchPattern`` matches it (unanchored search) or which has none.
+    """
+    if not providers:
+        raise RuleFailure("provider", "BadValue: No identity providers registered")
+    if hint is None:
+        human = [p for p in providers if p.supports_human_flows]
+        if len(human) > 1:
+            raise RuleFailure(
+                "provider",
+                "BadValue: Unable to determine identity provider, because multiple providers are known",
+                hint="set a username in the connection string so matchPattern can pick the provider",
+            )
+        if not human:
+            raise RuleFailure(
+                "provider",
+                "BadValue: Unable to determine identity provider, no provider supported human flows",
+                hint="workload (machine) flows send the token in the first step; use OIDC_CALLBACK or "
+                "ENVIRONMENT instead of a human callback",
+            )
+        return human[0]
+    for provider in providers:
+        if provider.matches_hint(hint):
+            return provider
+    raise RuleFailure(
+        "provider",
+        f"BadValue: No identity provider found using the hint '{hint}' provided",
+        hint="change the username in the connection string, or add a matchPattern that matches it",
+    )
+
+
+def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -> ProviderConfig:
+    """One-step SASL: the entry for the token's unverified ``iss`` and single ``aud``.
+
+    The token's format and body are parsed first, as the server does; their failures carry the
+    ids of those rules.
+    """
+    issuer, audience = peek_issuer_and_audience(token)
+    by_issuer = [p for p in providers if p.issuer == issuer]
+    if not by_issuer:
+        raise RuleFailure("provider", f"NoSuchKey: Unknown Identity Provider '{issuer}'")
+    for provider in by_issuer:
+        if provider.audience == audience:
+            return provider
+    raise RuleFailure(
+        "provider", f"NoSuchKey: Unknown audience name '{audience}' for Identity Provider '{issuer}'"
+    )
+
+
+def user_name(provider: ProviderConfig, principal: str) -> str:
+    """The $external user a token authenticates as: ``<authNamePrefix>/<principal>``."""
+    return f"{provider.auth_name_prefix}/{principal}"
+
+
+def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]:
+    """The admin roles a token grants: ``<authNamePrefix>/<value>`` for each authorization-claim string.
+
+    Empty when ``useAuthorizationClaim`` is false (roles then come from the $external user
+    document). Sorted and de-duplicated, as the server keeps them in a set.
+    """
+    if not provider.use_authorization_claim:
+        return []
+    claim = provider.authorization_claim or ""
+    if claim not in claims:
+        raise RuleFailure("authorization_claim", f"InvalidJWT: Claim '{claim}' not found on OIDC token")
+    value = claims[claim]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RuleFailure(
+            "authorization_claim", f"InvalidJWT: Authorization claim '{claim}' must be an array of strings"
+        )
+    return sorted({f"{provider.auth_name_prefix}/{item}" for item in value})

@@ -1,0 +1,350 @@
+"""Checking a token against one ``oidcIdentityProviders`` entry, in the server's order.
+
+``validate_token`` is what the test server runs for every saslStart/saslContinue: it stops at the
+first failing rule and raises ``RuleFailure(rule, message)`` with mongod's log text.
+``explain_token`` evaluates every rule it can (for ``wif claims`` and the doctor), marking the ones
+it cannot evaluate as skipped.
+
+Server order (mongodb-oidc reference §9): format → header (alg, kid, typ) → body (iss, sub, aud,
+exp, nbf) → time (nbf, exp) → key lookup (kid, then key acceptability) → algorithm → signature →
+issuer → audience → principal → authorization claim.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from jwt.algorithms import get_default_algorithms
+
+from .config import ProviderConfig, role_names, select_provider_for_token, user_name
+from .keys import LoadedKey
+from .rules import RULES, RuleFailure, RuleResult
+from .tokenparse import (
+    ParsedToken,
+    check_body,
+    check_body_aud,
+    check_body_exp,
+    check_body_iss,
+    check_body_nbf,
+    check_body_sub,
+    check_header_alg,
+    check_header_kid,
+    check_header_typ,
+    parse_compact,
+)
+
+# MongoDB 7.0's OpenSSL validator knows these three (7095403 for anything else).
+SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512")
+NOT_BEFORE_SKEW_SECS = 60
+_ALGORITHMS = get_default_algorithms()
+
+
+class KeySource(Protocol):
+    """What the checks need from a key set (``KeySetCache`` is the real one)."""
+
+    def key_for(self, kid: str) -> LoadedKey: ...
+
+    def fingerprint(self, kid: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ValidatedToken:
+    """A token that passed every rule, and what the server makes of it."""
+
+    principal: str
+    user: str  # "<authNamePrefix>/<principal>" in $external
+    roles: list[str]  # "<authNamePrefix>/<group>" in admin; empty without useAuthorizationClaim
+    claims: dict[str, Any]
+    header: dict[str, Any]
+    expires_at: datetime
+    kid: str
+    key_fingerprint: str
+    provider: ProviderConfig = field(repr=False)
+
+    @property
+    def expires_in(self) -> float:
+        """Seconds until ``exp`` (negative once expired): when the server will answer 391."""
+        return self.expires_at.timestamp() - time.time()
+
+
+def _now(now: float | datetime | None) -> float:
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        return now.timestamp()
+    return float(now)
+
+
+def check_time_nbf(claims: dict[str, Any], now: float) -> float | None:
+    nbf = check_body_nbf(claims)
+    if nbf is not None and nbf > now + NOT_BEFORE_SKEW_SECS:
+        raise RuleFailure("time.nbf", "BadValue: Token not yet valid")
+    return nbf
+
+
+def check_time_exp(claims: dict[str, Any], now: float) -> float:
+    exp = check_body_exp(claims)
+    if exp < now:  # no skew for expiry, as mongod
+        raise RuleFailure("time.exp", "BadValue: Token is expired")
+    return exp
+
+
+def check_algorithm(header: dict[str, Any]) -> str:
+    alg = check_header_alg(header)
+    if alg not in SUPPORTED_ALGORITHMS:
+        raise RuleFailure("header.alg", f"Location7095403: Unknown hashing algorithm: '{alg}'")
+    return alg
+
+
+def check_signature(parsed: ParsedToken, alg: str, key: LoadedKey) -> None:
+    algorithm = _ALGORITHMS[alg]
+    try:
+        ok = bool(algorithm.verify(parsed.signing_input, key.public_key, parsed.signature))
+    except Exception:  # a key of the wrong type for the algorithm cannot verify anything
+        ok = False
+    if not ok:
+        raise RuleFailure("signature", "InvalidSignature: OpenSSL: Signature is invalid")
+
+
+def check_issuer(claims: dict[str, Any], provider: ProviderConfig) -> None:
+    if check_body_iss(claims) != provider.issuer:
+        raise RuleFailure("issuer", "Location7070201: Token issuer does not match identity provider issuer")
+
+
+def check_audience(claims: dict[str, Any], provider: ProviderConfig) -> str:
+    auds = check_body_aud(claims)
+    if len(auds) != 1:
+        raise RuleFailure("audience", "BadValue: OIDC token must contain exactly one audience")
+    if auds[0] != provider.audience:
+        raise RuleFailure(
+            "audience",
+            "BadValue: OIDC token issued for invalid audience. "
+            f"Got: '{auds[0]}', expected: '{provider.audience}'",
+        )
+    return auds[0]
+
+
+def check_principal(claims: dict[str, Any], provider: ProviderConfig) -> str:
+    claim = provider.principal_name
+    if claim == "sub":
+        value: Any = check_body_sub(claims)
+    else:
+        if claim not in claims:
+            raise RuleFailure(
+                "principal", f"InvalidJWT: Unable to find principal claim '{claim}' in token body"
+            )
+        value = claims[claim]
+        if not isinstance(value, str):
+            raise RuleFailure(
+                "principal", f"InvalidJWT: Principal claim '{claim}' in token body is invalid type"
+            )
+    if value == "":
+        raise RuleFailure("principal", f"InvalidJWT: Invalid empty principal claim in token field '{claim}'")
+    return str(value)
+
+
+def validate_token(
+    token: str, provider: ProviderConfig, keys: KeySource, *, now: float | datetime | None = None
+) -> ValidatedToken:
+    """Apply every rule in the server's order; raise ``RuleFailure`` at the first one that fails."""
+    moment = _now(now)
+    parsed = parse_compact(token)
+    header, claims = parsed.header, parsed.claims
+    check_header_alg(header)
+    kid = check_header_kid(header)
+    check_header_typ(header)
+    check_body(claims)
+    check_time_nbf(claims, moment)
+    exp = check_time_exp(claims, moment)
+    key = keys.key_for(kid)
+    alg = check_algorithm(header)
+    check_signature(parsed, alg, key)
+    check_issuer(claims, provider)
+    check_audience(claims, provider)
+    principal = check_principal(claims, provider)
+    roles = role_names(provider, claims)
+    return ValidatedToken(
+        principal=principal,
+        user=user_name(provider, principal),
+        roles=roles,
+        claims=claims,
+        header=header,
+        expires_at=datetime.fromtimestamp(exp, tz=timezone.utc),
+        kid=kid,
+        key_fingerprint=key.fingerprint,
+        provider=provider,
+    )
+
+
+def explain_token(
+    token: str,
+    provider: ProviderConfig | None,
+    keys: KeySource | None,
+    *,
+    now: float | datetime | None = None,
+    providers: Sequence[ProviderConfig] | None = None,
+) -> list[RuleResult]:
+    """Every rule in ``RULES`` order with passed True/False/None (skipped) and the reason.
+
+    With ``provider`` None but ``providers`` given, the ``provider`` rule picks the entry the server
+    would pick for a one-step login (by ``iss`` and ``aud``) and the later rules use it.
+    """
+    moment = _now(now)
+    results: dict[str, RuleResult] = {}
+    titles = {rule.id: rule.title for rule in RULES}
+
+    def record(rule: str, passed: bool | None, detail: str) -> None:
+        results.setdefault(rule, RuleResult(rule, titles[rule], passed, detail))
+
+    def run(rule: str, check: Callable[[], Any], ok: str | Callable[[Any], str]) -> bool:
+        """Run one check; record pass/fail under ``rule`` (or under the failure's own rule)."""
+        try:
+            value = check()
+        except RuleFailure as failure:
+            record(failure.rule, False, failure.message)
+            return False
+        record(rule, True, ok(value) if callable(ok) else ok)
+        return True
+
+    parsed: ParsedToken | None = None
+    try:
+        parsed = parse_compact(token)
+        record("format", True, "three base64url parts; header and payload are JSON objects")
+    except RuleFailure as failure:
+        record("format", False, failure.message)
+
+    if parsed is not None:
+        header, claims = parsed.header, parsed.claims
+        run("header.alg", lambda: check_algorithm(header), lambda a: f"alg {a} (RSA signature)")
+        kid_ok = run("header.kid", lambda: check_header_kid(header), lambda k: f"kid {k!r}")
+        run(
+            "header.typ",
+            lambda: check_header_typ(header),
+            lambda t: f"typ {t!r}" if t else "no typ (accepted)",
+        )
+        run("body.iss", lambda: check_body_iss(claims), lambda v: f"iss {v!r}")
+        run("body.sub", lambda: check_body_sub(claims), lambda v: f"sub {v!r}")
+        run("body.aud", lambda: check_body_aud(claims), lambda v: f"aud {v!r}")
+        run("body.exp", lambda: check_body_exp(claims), lambda v: f"exp {_iso(v)}")
+        run("time.nbf", lambda: check_time_nbf(claims, moment), _nbf_detail)
+        if "body.exp" in results and results["body.exp"].passed:
+            run("time.exp", lambda: check_time_exp(claims, moment), lambda v: _exp_detail(v, moment))
+
+        if keys is None:
+            for key_rule in ("key.kid", "key.strength", "signature"):
+                record(key_rule, None, "no key set to check against (the issuer's JWKS was not fetched)")
+        elif kid_ok:
+            kid = str(header["kid"])
+            key: LoadedKey | None = None
+            try:
+                key = keys.key_for(kid)
+                record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+                record("key.strength", True, _key_detail(key))
+            except RuleFailure as failure:
+                record(failure.rule, False, failure.message)
+                if failure.rule == "key.strength":
+                    record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+            if key is not None and results["header.alg"].passed:
+                alg = str(header["alg"])
+                run("signature", lambda: check_signature(parsed, alg, key), f"verified with key {kid!r}")
+
+        chosen = provider
+        if chosen is None and providers is not None:
+            try:
+                chosen = select_provider_for_token(providers, token)
+                record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
+            except RuleFailure as failure:
+                # e.g. two audiences: the server stops before it looks for a provider
+                record(failure.rule, False, failure.message)
+        elif chosen is not None:
+            record(
+                "provider", True, f"checked against issuer {chosen.issuer!r}, audience {chosen.audience!r}"
+            )
+        if chosen is not None:
+            cfg = chosen
+            if results.get("body.iss", RuleResult("", "", False, "")).passed:
+                run(
+                    "issuer",
+                    lambda: check_issuer(claims, cfg),
+                    f"iss equals the configured issuer {cfg.issuer!r}",
+                )
+            if results.get("body.aud", RuleResult("", "", False, "")).passed:
+                run("audience", lambda: check_audience(claims, cfg), f"aud equals {cfg.audience!r}")
+            run(
+                "principal",
+                lambda: check_principal(claims, cfg),
+                lambda p: f"{cfg.principal_name} = {p!r} → user {user_name(cfg, str(p))!r} in $external",
+            )
+            if cfg.use_authorization_claim:
+                run(
+                    "authorization_claim",
+                    lambda: role_names(cfg, claims),
+                    lambda r: f"roles in admin: {', '.join(r) if r else '(none: the claim is empty)'}",
+                )
+            else:
+                record(
+                    "authorization_claim",
+                    True,
+                    "useAuthorizationClaim is false: roles come from the "
+                    f"$external user {user_name(cfg, '<principal>')!r}",
+                )
+
+    out: list[RuleResult] = []
+    for rule in RULES:
+        if rule.id in results:
+            out.append(results[rule.id])
+        else:
+            out.append(
+                RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, results, provider, providers))
+            )
+    return out
+
+
+def first_failure(results: Sequence[RuleResult]) -> RuleResult | None:
+    """The first failed rule in ``RULES`` order, or None when nothing failed."""
+    return next((r for r in results if r.passed is False), None)
+
+
+def _skip_reason(
+    rule: str,
+    results: dict[str, RuleResult],
+    provider: ProviderConfig | None,
+    providers: Sequence[ProviderConfig] | None,
+) -> str:
+    if results.get("format") and results["format"].passed is False:
+        return "not evaluated: the token could not be decoded"
+    if rule in ("provider", "issuer", "audience", "principal", "authorization_claim"):
+        if provider is None and providers is None:
+            return "not evaluated: no server configuration (oidcIdentityProviders) to check against"
+        if provider is None:
+            return "not evaluated: no configured identity provider matches this token"
+        return "not evaluated: a claim it needs is missing or malformed"
+    if rule == "time.exp":
+        return "not evaluated: 'exp' is missing or malformed"
+    if rule in ("key.kid", "key.strength", "signature"):
+        return "not evaluated: the header has no usable 'kid'/'alg' or the key could not be loaded"
+    return "not evaluated"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _nbf_detail(value: float | None) -> str:
+    if value is None:
+        return "no nbf (accepted)"
+    return f"nbf {_iso(value)} is at most {NOT_BEFORE_SKEW_SECS} s in the future"
+
+
+def _exp_detail(exp: float, now: float) -> str:
+    return f"expires {_iso(exp)}, in {int(exp - now)} s"
+
+
+def _key_detail(key: LoadedKey) -> str:
+    public = key.public_key
+    size = getattr(public, "key_size", None)
+    return f"{key.kty} key{f' of {size} bits' if size else ''}, fingerprint {key.fingerprint}"
