@@ -1,0 +1,560 @@
+"""User and role management commands of the test mongod, answered as mongod answers them.
+
+createUser, updateUser, dropUser, usersInfo, grantRolesToUser, revokeRolesFromUser, createRole,
+updateRole, dropRole, grantRolesToRole, revokeRolesFromRole, grantPrivilegesToRole,
+revokePrivilegesFromRole, rolesInfo and connectionStatus. Validation order, error codes and messages
+follow mongod's user_management_commands.cpp. Each handler is a plain function over
+``ctx.authz`` (the ``AuthzStore``), ``ctx.db`` and ``ctx.users``; the privilege check has already run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bson.binary import Binary
+
+from .authz import (
+    KNOWN_ACTIONS,
+    AuthzStore,
+    builtin_role_names,
+    connection_status,
+    is_builtin_role,
+    new_user_document,
+    scram_sha256_credentials,
+    user_mechanisms,
+)
+from .registry import CommandContext, CommandError, Document, command
+
+OK: Document = {"ok": 1.0}
+EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
+
+
+def _missing_field(command_name: str, field: str) -> CommandError:
+    # mongod's IDL parser error for a required field.
+    return CommandError(
+        40414,
+        f"BSON field '{command_name}.{field}' is missing but a required field",
+        "Location40414",
+    )
+
+
+def _name_arg(ctx: CommandContext, cmd: Document, command_name: str) -> str:
+    value = cmd.get(command_name)
+    if not isinstance(value, str):
+        raise CommandError(
+            14,
+            f"BSON field '{command_name}.{command_name}' is the wrong type "
+            f"'{_bson_type_name(value)}', expected type 'string'",
+            "TypeMismatch",
+        )
+    return value
+
+
+def _bson_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _role_list(value: Any, db: str, command_name: str) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise CommandError(
+            14,
+            f"BSON field '{command_name}.roles' is the wrong type '{_bson_type_name(value)}', "
+            "expected type 'array'",
+            "TypeMismatch",
+        )
+    out: list[tuple[str, str]] = []
+    for item in value:
+        if isinstance(item, str):
+            ref = (item, db)
+        elif isinstance(item, dict) and isinstance(item.get("role"), str) and isinstance(item.get("db"), str):
+            ref = (item["role"], item["db"])
+        else:
+            raise CommandError(2, "Role names must be either strings or objects", "BadValue")
+        if ref not in out:
+            out.append(ref)
+    return out
+
+
+def _require_roles_exist(store: AuthzStore, roles: list[tuple[str, str]]) -> None:
+    unknown = [f"{r}@{d}" for r, d in roles if not store.role_exists(r, d)]
+    if unknown:
+        # Text from mongod's rolesExist (memory of 7.0 shells: "Could not find role: x@db"); UNCONFIRMED
+        # for the plural form.
+        plural = "s" if len(unknown) > 1 else ""
+        raise CommandError(31, f"Could not find role{plural}: {', '.join(unknown)}", "RoleNotFound")
+
+
+def _refs_to_docs(roles: list[tuple[str, str]]) -> list[Document]:
+    return [{"role": r, "db": d} for r, d in roles]
+
+
+def _doc_refs(doc: Document) -> list[tuple[str, str]]:
+    return [(str(r["role"]), str(r["db"])) for r in doc.get("roles", [])]
+
+
+def _user_not_found(name: str, db: str) -> CommandError:
+    return CommandError(11, f'Could not find user "{name}" for db "{db}"', "UserNotFound")
+
+
+# -- users -----------------------------------------------------------------------------------------
+@command("createUser")
+def create_user(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, "createUser")
+    if db == "local":
+        raise CommandError(2, "Cannot create users in the local database", "BadValue")
+    if "roles" not in cmd:
+        raise _missing_field("createUser", "roles")
+    if "\0" in name:
+        raise CommandError(2, "Username cannot contain NULL characters", "BadValue")
+    external = db == "$external"
+    pwd = cmd.get("pwd")
+    if pwd is None and not external:
+        raise CommandError(
+            2,
+            "Must provide a 'pwd' field for all user documents, except those with '$external' as "
+            "the user's source db",
+            "BadValue",
+        )
+    if pwd is not None and external:
+        raise CommandError(
+            2, "Cannot set the password for users defined on the '$external' database", "BadValue"
+        )
+    mechanisms = cmd.get("mechanisms")
+    if mechanisms is not None:
+        if not mechanisms:
+            raise CommandError(2, "mechanisms field must not be empty", "BadValue")
+        for mech in mechanisms:
+            if mech not in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+                raise CommandError(2, f"Unknown auth mechanism '{mech}'", "BadValue")
+            if mech == "SCRAM-SHA-1":
+                raise CommandError(2, f"{mech} not supported in authMechanisms", "BadValue")
+    roles = _role_list(cmd["roles"], db, "createUser")
+    custom = cmd.get("customData")
+    if custom is not None and not isinstance(custom, dict):
+        raise CommandError(2, '"customData" field must be an object', "BadValue")
+    _require_roles_exist(store, roles)
+    doc = new_user_document(
+        name, db, _refs_to_docs(roles), password=str(pwd) if pwd is not None else None, custom_data=custom
+    )
+    store.insert_user(doc)
+    return dict(OK)
+
+
+@command("updateUser")
+def update_user(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, "updateUser")
+    if cmd.get("mechanisms") is not None and not cmd.get("mechanisms"):
+        raise CommandError(2, "mechanisms field must not be empty", "BadValue")
+    has_update = any(k in cmd for k in ("pwd", "customData", "roles", "authenticationRestrictions"))
+    if "pwd" in cmd and db == "$external":
+        raise CommandError(
+            2, "Cannot set the password for users defined on the '$external' database", "BadValue"
+        )
+    if not has_update:
+        raise CommandError(2, "Must specify at least one field to update in updateUser", "BadValue")
+    roles = _role_list(cmd["roles"], db, "updateUser") if "roles" in cmd else None
+    if roles is not None:
+        _require_roles_exist(store, roles)
+    doc = store.get_user(db, name)
+    if doc is None:
+        raise CommandError(11, f"User {name}@{db} not found", "UserNotFound")
+    if "pwd" in cmd:
+        doc["credentials"] = {"SCRAM-SHA-256": scram_sha256_credentials(str(cmd["pwd"]))}
+    if "customData" in cmd:
+        doc["customData"] = cmd["customData"]
+    if roles is not None:
+        doc["roles"] = _refs_to_docs(roles)
+    store.replace_user(doc)
+    return dict(OK)
+
+
+@command("dropUser")
+def drop_user(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    name = _name_arg(ctx, cmd, "dropUser")
+    if not store.remove_user(ctx.db, name):
+        raise CommandError(11, f"User '{name}@{ctx.db}' not found", "UserNotFound")
+    return dict(OK)
+
+
+def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, command_name)
+    if "roles" not in cmd:
+        raise _missing_field(command_name, "roles")
+    roles = _role_list(cmd["roles"], db, command_name)
+    if not roles:
+        raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
+    doc = store.get_user(db, name)
+    if doc is None:
+        raise _user_not_found(name, db)
+    _require_roles_exist(store, roles)
+    current = _doc_refs(doc)
+    if grant:
+        current += [r for r in roles if r not in current]
+    else:
+        current = [r for r in current if r not in roles]
+    doc["roles"] = _refs_to_docs(current)
+    store.replace_user(doc)
+    return dict(OK)
+
+
+@command("grantRolesToUser")
+def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_user_roles(ctx, cmd, "grantRolesToUser", grant=True)
+
+
+@command("revokeRolesFromUser")
+def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_user_roles(ctx, cmd, "revokeRolesFromUser", grant=False)
+
+
+def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
+    out: Document = {
+        "_id": doc["_id"],
+        "userId": Binary(uuid.UUID(str(doc["userId"])).bytes, 4) if doc.get("userId") else None,
+        "user": doc["user"],
+        "db": doc["db"],
+    }
+    if out["userId"] is None:
+        del out["userId"]
+    if cmd.get("showCredentials"):
+        out["credentials"] = doc.get("credentials", {})
+    if cmd.get("showCustomData", True) and "customData" in doc:
+        out["customData"] = doc["customData"]
+    out["roles"] = [dict(r) for r in doc.get("roles", [])]
+    if cmd.get("showPrivileges"):
+        direct = _doc_refs(doc)
+        out["inheritedRoles"] = [{"role": r, "db": d} for r, d in store.expand_roles(direct)]
+        out["inheritedPrivileges"] = store.privileges_of(direct)
+    out["mechanisms"] = user_mechanisms(doc)
+    return out
+
+
+@command("usersInfo")
+def users_info(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    value = cmd.get("usersInfo")
+    docs: list[Document] = []
+    if isinstance(value, dict) and value.get("forAllDBs"):
+        docs = store.users()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        docs = store.users(db)
+    else:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str):
+                name, udb = item, db
+            elif isinstance(item, dict) and isinstance(item.get("user"), str):
+                name, udb = item["user"], str(item.get("db", db))
+            else:
+                raise CommandError(
+                    2, "User name must be either a string or an object with user and db fields", "BadValue"
+                )
+            found = store.get_user(udb, name)
+            if found is not None:
+                docs.append(found)
+    return {"users": [_user_info(store, d, cmd) for d in docs], "ok": 1.0}
+
+
+# -- roles -----------------------------------------------------------------------------------------
+def _parse_privileges(value: Any, command_name: str) -> list[Document]:
+    if not isinstance(value, list):
+        raise CommandError(
+            14,
+            f"BSON field '{command_name}.privileges' is the wrong type '{_bson_type_name(value)}', "
+            "expected type 'array'",
+            "TypeMismatch",
+        )
+    privileges: list[Document] = []
+    unknown: list[str] = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("resource"), dict):
+            raise _missing_field("privilege", "resource")
+        if not isinstance(item.get("actions"), list):
+            raise _missing_field("privilege", "actions")
+        resource = item["resource"]
+        if resource.get("cluster") is True:
+            res: Document = {"cluster": True}
+        elif resource.get("anyResource") is True:
+            res = {"anyResource": True}
+        elif isinstance(resource.get("db"), str) and isinstance(resource.get("collection"), str):
+            res = {"db": resource["db"], "collection": resource["collection"]}
+        else:
+            raise CommandError(
+                2,
+                "resource pattern must contain 'db' and 'collection' fields, or 'cluster' or 'anyResource'",
+                "BadValue",
+            )  # UNCONFIRMED wording
+        actions = [str(a) for a in item["actions"]]
+        unknown += [a for a in actions if a not in KNOWN_ACTIONS and a not in unknown]
+        merged = next((p for p in privileges if p["resource"] == res), None)
+        if merged is None:
+            privileges.append({"resource": res, "actions": sorted(set(actions))})
+        else:
+            merged["actions"] = sorted(set(merged["actions"]) | set(actions))
+    if unknown:
+        listed = ",".join(f" '{a}'" for a in sorted(unknown))
+        raise CommandError(
+            2, f"Unknown action type{'s' if len(unknown) > 1 else ''} in privilege set:{listed}"
+        )
+    return privileges
+
+
+def _check_privileges_target(role: str, db: str, privileges: list[Document]) -> None:
+    if db == "admin":
+        return
+    for p in privileges:
+        res = p["resource"]
+        if res.get("db") == db:
+            continue
+        raise CommandError(
+            80,
+            f"Roles on the '{db}' database cannot be granted privileges that target other databases or "
+            "the cluster",
+            "InvalidRoleModification",
+        )
+
+
+def _check_grant_roles_to_role(store: AuthzStore, role: str, db: str, roles: list[tuple[str, str]]) -> None:
+    for r, d in roles:
+        if (r, d) == (role, db):
+            raise CommandError(80, f"Cannot grant role {role}@{db} to itself.", "InvalidRoleModification")
+        if db != "admin" and d != db:
+            raise CommandError(
+                80,
+                f"Roles on the '{db}' database cannot be granted roles from other databases",
+                "InvalidRoleModification",
+            )
+    try:
+        _require_roles_exist(store, roles)
+    except CommandError as exc:
+        raise CommandError(
+            exc.code, f"Cannot grant roles to '{role}@{db}': {exc.errmsg}", exc.code_name
+        ) from None
+    if store.would_cycle(role, db, roles):
+        raise CommandError(
+            80,
+            f"Granting roles to {role}@{db} would introduce a cycle in the role graph",
+            "InvalidRoleModification",
+        )
+
+
+def _builtin_refusal(role: str, db: str) -> CommandError:
+    return CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
+
+
+@command("createRole")
+def create_role(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, "createRole")
+    if "privileges" not in cmd:
+        raise _missing_field("createRole", "privileges")
+    if "roles" not in cmd:
+        raise _missing_field("createRole", "roles")
+    if not name:
+        raise CommandError(2, "Role name must be non-empty", "BadValue")
+    if db == "local":
+        raise CommandError(2, "Cannot create roles in the local database", "BadValue")
+    if db == "$external":
+        raise CommandError(2, "Cannot create roles in the $external database", "BadValue")
+    if is_builtin_role(name, db):
+        raise CommandError(2, "Cannot create roles with the same name as a built-in role", "BadValue")
+    privileges = _parse_privileges(cmd["privileges"], "createRole")
+    roles = _role_list(cmd["roles"], db, "createRole")
+    _check_grant_roles_to_role(store, name, db, roles)
+    _check_privileges_target(name, db, privileges)
+    store.insert_role(
+        {
+            "_id": f"{db}.{name}",
+            "role": name,
+            "db": db,
+            "privileges": privileges,
+            "roles": _refs_to_docs(roles),
+        }
+    )
+    return dict(OK)
+
+
+def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
+    doc = store.get_role(db, role)
+    if doc is None:
+        raise CommandError(31, f"Could not find role: {role}@{db}", "RoleNotFound")
+    return doc
+
+
+@command("updateRole")
+def update_role(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, "updateRole")
+    if not any(k in cmd for k in ("roles", "privileges", "authenticationRestrictions")):
+        raise CommandError(2, "Must specify at least one field to update in updateRole", "BadValue")
+    privileges = _parse_privileges(cmd["privileges"], "updateRole") if "privileges" in cmd else None
+    roles = _role_list(cmd["roles"], db, "updateRole") if "roles" in cmd else None
+    if is_builtin_role(name, db):
+        raise _builtin_refusal(name, db)
+    doc = _existing_role(store, name, db)
+    if roles is not None:
+        _check_grant_roles_to_role(store, name, db, roles)
+        doc["roles"] = _refs_to_docs(roles)
+    if privileges is not None:
+        _check_privileges_target(name, db, privileges)
+        doc["privileges"] = privileges
+    store.replace_role(doc)
+    return dict(OK)
+
+
+@command("dropRole")
+def drop_role(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    name = _name_arg(ctx, cmd, "dropRole")
+    if is_builtin_role(name, ctx.db):
+        raise _builtin_refusal(name, ctx.db)
+    _existing_role(store, name, ctx.db)
+    store.remove_role(ctx.db, name)
+    return dict(OK)
+
+
+def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, command_name)
+    if "roles" not in cmd:
+        raise _missing_field(command_name, "roles")
+    roles = _role_list(cmd["roles"], db, command_name)
+    if not roles:
+        raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
+    if is_builtin_role(name, db):
+        raise _builtin_refusal(name, db)
+    if grant:
+        _check_grant_roles_to_role(store, name, db, roles)
+    doc = _existing_role(store, name, db)
+    current = _doc_refs(doc)
+    if grant:
+        current += [r for r in roles if r not in current]
+    else:
+        current = [r for r in current if r not in roles]
+    doc["roles"] = _refs_to_docs(current)
+    store.replace_role(doc)
+    return dict(OK)
+
+
+@command("grantRolesToRole")
+def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_role_roles(ctx, cmd, "grantRolesToRole", grant=True)
+
+
+@command("revokeRolesFromRole")
+def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_role_roles(ctx, cmd, "revokeRolesFromRole", grant=False)
+
+
+def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    name = _name_arg(ctx, cmd, command_name)
+    if "privileges" not in cmd:
+        raise _missing_field(command_name, "privileges")
+    privileges = _parse_privileges(cmd["privileges"], command_name)
+    if not privileges:
+        raise CommandError(2, f'{command_name} command requires a non-empty "privileges" array', "BadValue")
+    if is_builtin_role(name, db):
+        raise _builtin_refusal(name, db)
+    if grant:
+        _check_privileges_target(name, db, privileges)
+    doc = _existing_role(store, name, db)
+    current: list[Document] = [dict(p) for p in doc.get("privileges", [])]
+    for change in privileges:
+        match = next((p for p in current if p["resource"] == change["resource"]), None)
+        if grant:
+            if match is None:
+                current.append(change)
+            else:
+                match["actions"] = sorted(set(match["actions"]) | set(change["actions"]))
+        elif match is not None:
+            match["actions"] = sorted(set(match["actions"]) - set(change["actions"]))
+            if not match["actions"]:
+                current.remove(match)
+    doc["privileges"] = current
+    store.replace_role(doc)
+    return dict(OK)
+
+
+@command("grantPrivilegesToRole")
+def grant_privileges_to_role(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_role_privileges(ctx, cmd, "grantPrivilegesToRole", grant=True)
+
+
+@command("revokePrivilegesFromRole")
+def revoke_privileges_from_role(ctx: CommandContext, cmd: Document) -> Document:
+    return _change_role_privileges(ctx, cmd, "revokePrivilegesFromRole", grant=False)
+
+
+def _role_info(store: AuthzStore, role: str, db: str, cmd: Document) -> Document | None:
+    definition = store.role_definition(role, db)
+    if definition is None:
+        return None
+    privileges, parents = definition
+    builtin = is_builtin_role(role, db)
+    out: Document = {}
+    if not builtin:
+        out["_id"] = f"{db}.{role}"
+    out.update({"role": role, "db": db, "isBuiltin": builtin})
+    out["roles"] = [{"role": r, "db": d} for r, d in parents]
+    out["inheritedRoles"] = [{"role": r, "db": d} for r, d in store.expand_roles(parents)]
+    show = cmd.get("showPrivileges")
+    if show:
+        out["privileges"] = [dict(p) for p in privileges]
+        out["inheritedPrivileges"] = store.privileges_of([(role, db)])
+    return out
+
+
+@command("rolesInfo")
+def roles_info(ctx: CommandContext, cmd: Document) -> Document:
+    store: AuthzStore = ctx.authz
+    db = ctx.db
+    value = cmd.get("rolesInfo")
+    refs: list[tuple[str, str]] = []
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if cmd.get("showBuiltinRoles"):
+            refs += [(r, db) for r in builtin_role_names(db)]
+        refs += [(d["role"], d["db"]) for d in store.roles(db)]
+    else:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str):
+                refs.append((item, db))
+            elif isinstance(item, dict) and isinstance(item.get("role"), str):
+                refs.append((item["role"], str(item.get("db", db))))
+            else:
+                raise CommandError(2, "Role names must be either strings or objects", "BadValue")
+    roles = [info for r, d in refs if (info := _role_info(store, r, d, cmd)) is not None]
+    return {"roles": roles, "ok": 1.0}
+
+
+# -- connectionStatus ------------------------------------------------------------------------------
+@command("connectionStatus", requires_auth=False)
+def connection_status_command(ctx: CommandContext, cmd: Document) -> Document:
+    show = bool(cmd.get("showPrivileges"))
+    return {"authInfo": connection_status(ctx.authz, ctx.users, show_privileges=show), "ok": 1.0}
