@@ -1,0 +1,954 @@
+"""The mock IdP's endpoints as plain functions of a request: no sockets here (server.py has them).
+
+Routes (``B`` = ``http://localhost:<port>``):
+
+- ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
+- ``GET /metadata/identity/oauth2/token``  Azure IMDS managed-identity tokens
+- ``GET /computeMetadata/v1/instance/service-accounts/{default|email}/identity``  GCP metadata
+- ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
+  metadata-default), loopback only
+
+Every failure answers with the error format of the endpoint it imitates (RFC 6749 §5.2 JSON at the
+token endpoint, IMDS JSON, plain text at the GCP metadata server) and a description that says what
+to do; nothing a client sends can stop the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+import jwt
+
+from ..errors import ConfigError, WifError
+from ..state import StateDir
+from .faults import FAULTS
+from .issuers import (
+    AZURE_RESOURCE_APP_ID,
+    AZURE_TENANT_ID,
+    AZURE_TOKEN_EXCHANGE_AUDIENCE,
+    ISSUERS,
+    Issuer,
+    azure_audience,
+)
+from .keys import SUPPORTED_ALGS, KeyStore
+from .minting import Minter, check_lifetime
+from .principals import Principal, find_in, load_catalog
+from .tokenfiles import write_token_files
+
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
+TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_TYPE_ID = "urn:ietf:params:oauth:token-type:id_token"
+SUBJECT_TOKEN_TYPES = (TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID)
+GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
+
+# RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_GCP_PATH = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/(identity|email)$")
+
+# Resources the kit's Entra tenant knows besides its own applications (IMDS invalid_resource otherwise).
+AZURE_WELL_KNOWN_RESOURCES = (
+    "https://management.azure.com/",
+    "https://management.azure.com",
+    "https://storage.azure.com/",
+    "https://vault.azure.net",
+    "https://ossrdbms-aad.database.windows.net",
+    AZURE_TOKEN_EXCHANGE_AUDIENCE,
+)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    client: str  # "ip:port"
+    loopback: bool
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # For the request log (never a token or a secret).
+    log: dict[str, Any] = field(default_factory=dict)
+
+
+def json_response(status: int, doc: Any, *, headers: dict[str, str] | None = None, **log: Any) -> Response:
+    body = json.dumps(doc, indent=None, separators=(",", ":")).encode()
+    return Response(status, body, "application/json", dict(headers or {}), dict(log))
+
+
+def text_response(
+    status: int,
+    text: str,
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: dict[str, str] | None = None,
+    **log: Any,
+) -> Response:
+    return Response(status, text.encode(), content_type, dict(headers or {}), dict(log))
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error response."""
+
+    def __init__(
+        self, error: str, description: str, *, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = headers or {}
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class IdentityProvider:
+    """The IdP's state inside its process: keys, catalog (reread when the file changes), minter."""
+
+    def __init__(self, state: StateDir, base_url: str) -> None:
+        self.state = state
+        self.base_url = base_url.rstrip("/")
+        self.keys = KeyStore(state)
+        self.minter = Minter(self.keys, self.base_url)
+        self._catalog_lock = threading.Lock()
+        self._catalog: list[Principal] = []
+        self._catalog_stamp: tuple[float, int] | None = None
+        self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
+        for issuer_id in ISSUERS:
+            self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
+        self.principals()
+
+    # -- catalog ----------------------------------------------------------------------------------
+    def principals(self) -> list[Principal]:
+        """The catalog, reread when principals.yaml changed (a bad edit raises ConfigError)."""
+        path = self.state.principals_file
+        with self._catalog_lock:
+            try:
+                st = path.stat()
+                stamp: tuple[float, int] | None = (st.st_mtime, st.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp is None or stamp != self._catalog_stamp:
+                self._catalog = load_catalog(self.state)
+                st = path.stat()
+                self._catalog_stamp = (st.st_mtime, st.st_size)
+            return self._catalog
+
+    def issuer_urls(self) -> dict[str, str]:
+        return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
+
+    def service_extra(self) -> dict[str, Any]:
+        """What the service record publishes: base_url and issuer → {issuer, audience}."""
+        return {
+            "base_url": self.base_url,
+            "issuers": {
+                i: {"issuer": iss.issuer_url(self.base_url), "audience": iss.default_audience}
+                for i, iss in ISSUERS.items()
+            },
+        }
+
+    def write_token_files(self) -> dict[str, str]:
+        return {k: str(v) for k, v in write_token_files(self.state, self.minter, self.principals()).items()}
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        path = req.path
+        if path == "/metadata/identity/oauth2/token":
+            return self.imds(req)
+        if path.startswith("/computeMetadata/"):
+            return self.gcp_metadata(req)
+        if path.startswith("/_wif/"):
+            return self.admin(req)
+        if path in ("", "/"):
+            return self.index(req)
+        return self.issuer_endpoint(req)
+
+    def index(self, req: Request) -> Response:
+        doc = {
+            "service": "wif-notebook mock identity provider",
+            **self.service_extra(),
+            "discovery": {
+                i: f"{iss.issuer_url(self.base_url)}/.well-known/openid-configuration"
+                for i, iss in ISSUERS.items()
+            },
+            "azure_imds": f"{self.base_url}/metadata/identity/oauth2/token",
+            "gcp_metadata": f"{self.base_url}/computeMetadata/v1/instance/service-accounts/default/identity",
+        }
+        return json_response(200, doc)
+
+    def _not_found(self, req: Request) -> Response:
+        return json_response(
+            404,
+            {
+                "error": "not_found",
+                "error_description": f"nothing is served at {req.path!r}; issuers: "
+                + ", ".join(self.issuer_urls().values())
+                + " (each has /.well-known/openid-configuration)",
+            },
+            error="not_found",
+        )
+
+    # -- issuers ----------------------------------------------------------------------------------
+    def _issuer_for_path(self, path: str) -> tuple[Issuer, str] | None:
+        first = path.lstrip("/").split("/", 1)[0]
+        issuer = ISSUERS.get(first)
+        if issuer is None:
+            return None
+        if not path.startswith(issuer.route_base + "/") and path != issuer.route_base:
+            return None
+        return issuer, path[len(issuer.route_base) :]
+
+    def issuer_endpoint(self, req: Request) -> Response:
+        found = self._issuer_for_path(req.path)
+        if found is None:
+            parts = req.path.lstrip("/").split("/")
+            if parts[0] == "azure" and len(parts) > 1 and parts[1] != AZURE_TENANT_ID:
+                return json_response(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": f"AADSTS90002: Tenant '{parts[1]}' not found. The kit's "
+                        f"tenant is {AZURE_TENANT_ID}: use {ISSUERS['azure'].issuer_url(self.base_url)}",
+                    },
+                    issuer="azure",
+                    error="invalid_request",
+                )
+            return self._not_found(req)
+        issuer, rest = found
+        endpoint = issuer.routes().get(rest)
+        if endpoint is None:
+            resp = self._not_found(req)
+            resp.log["issuer"] = issuer.id
+            return resp
+        if endpoint in ("discovery", "jwks"):
+            if req.method != "GET":
+                return json_response(
+                    405,
+                    {"error": "invalid_request", "error_description": f"use GET for the {endpoint} document"},
+                    headers={"Allow": "GET"},
+                    issuer=issuer.id,
+                    error="invalid_request",
+                )
+            doc = self.discovery(issuer) if endpoint == "discovery" else self.keys.issuer(issuer.id).jwks()
+            return json_response(200, doc, issuer=issuer.id)
+        if req.method != "POST":
+            return json_response(
+                405,
+                {
+                    "error": "invalid_request",
+                    "error_description": "the token endpoint takes POST with an "
+                    "application/x-www-form-urlencoded body (RFC 6749 §3.2)",
+                },
+                headers={"Allow": "POST"},
+                issuer=issuer.id,
+                error="invalid_request",
+            )
+        log: dict[str, Any] = {"issuer": issuer.id}
+        try:
+            doc = self.token(issuer, req, log)
+        except OAuthError as exc:
+            log["error"] = exc.error
+            return json_response(
+                exc.status,
+                {"error": exc.error, "error_description": exc.description},
+                headers={**NO_STORE, **exc.headers},
+                **log,
+            )
+        return json_response(200, doc, headers=NO_STORE, **log)
+
+    def discovery(self, issuer: Issuer) -> dict[str, Any]:
+        """An OpenID Provider Metadata document; every URL is http://localhost:<port>/..."""
+        url = issuer.issuer_url(self.base_url)
+        return {
+            "issuer": url,
+            "jwks_uri": issuer.jwks_uri(self.base_url),
+            "token_endpoint": issuer.token_endpoint(self.base_url),
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "grant_types_supported": list(GRANT_TYPES),
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "groups"],
+            "scopes_supported": [],
+        }
+
+    # -- token endpoint -------------------------------------------------------------------------
+    def _form(self, req: Request) -> dict[str, str]:
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            raise OAuthError(
+                "invalid_request",
+                f"the body must be application/x-www-form-urlencoded (got {ctype or 'no Content-Type'}); "
+                "send the parameters as a form, e.g. grant_type=client_credentials&scope=...",
+            )
+        try:
+            text = req.body.decode("utf-8")
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise OAuthError(
+                "invalid_request",
+                f"the form body cannot be parsed ({exc}); send name=value pairs joined by '&', "
+                "percent-encoded",
+            ) from exc
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            if name in form:
+                # RFC 6749 §3.2: request parameters must not be included more than once.
+                raise OAuthError(
+                    "invalid_request", f"parameter {name!r} appears more than once; send it once"
+                )
+            form[name] = value
+        return form
+
+    def _basic_auth(self, req: Request) -> tuple[str, str] | None:
+        header = req.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError(
+                "invalid_client",
+                f"the token endpoint accepts only HTTP Basic client authentication, not {scheme!r}; "
+                "send Authorization: Basic base64(client_id:client_secret) or use client_secret_post",
+                status=401,
+                headers={"WWW-Authenticate": 'Basic realm="wif-notebook"'},
+            )
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise OAuthError(
+                "invalid_request",
+                "the Basic Authorization header is not valid base64 of client_id:client_secret",
+            ) from exc
+        if ":" not in decoded:
+            raise OAuthError("invalid_request", "the Basic credentials need the form client_id:client_secret")
+        client_id, _, secret = decoded.partition(":")
+        # RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
+        return unquote_plus(client_id), unquote_plus(secret)
+
+    def token(self, issuer: Issuer, req: Request, log: dict[str, Any]) -> dict[str, Any]:
+        form = self._form(req)
+        basic = self._basic_auth(req)
+        grant = form.get("grant_type", "")
+        log["grant"] = grant or None
+        if not grant:
+            raise OAuthError("invalid_request", f"grant_type is missing; use one of {', '.join(GRANT_TYPES)}")
+        if grant not in GRANT_TYPES:
+            raise OAuthError(
+                "unsupported_grant_type",
+                f"grant_type {grant!r} is not supported here; use one of {', '.join(GRANT_TYPES)}",
+            )
+        if basic and ("client_secret" in form or "client_assertion" in form):
+            raise OAuthError(
+                "invalid_request",
+                "the client authenticated twice (Authorization header and form); use exactly one method",
+            )
+        if "client_secret" in form and "client_assertion" in form:
+            raise OAuthError("invalid_request", "send either client_secret or client_assertion, not both")
+        audience, scope = self._requested_audience(issuer, form)
+        if grant == "client_credentials":
+            principal = self._authenticate_client(issuer, form, basic, required=True)
+            assert principal is not None
+            issued_type = None
+        else:
+            principal = self._token_exchange_subject(issuer, form, basic)
+            issued_type = TOKEN_TYPE_ACCESS
+        log["principal"] = principal.name
+        minted = self.minter.mint(
+            principal, audience=audience, extra_claims={"scope": scope} if scope else None
+        )
+        lifetime = int(minted.claims["exp"]) - int(minted.claims["iat"])
+        doc: dict[str, Any] = {
+            "access_token": minted.token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }
+        if issuer.id == "azure":
+            doc["ext_expires_in"] = lifetime
+        if scope:
+            doc["scope"] = scope
+        if issued_type:
+            doc["issued_token_type"] = issued_type
+        return doc
+
+    def _requested_audience(self, issuer: Issuer, form: dict[str, str]) -> tuple[str | None, str | None]:
+        """The audience named by ``scope`` ("<aud>/.default"), ``resource`` or ``audience``."""
+        scope = form.get("scope", "")
+        scopes = scope.split()
+        for s in scopes:
+            if not _SCOPE_TOKEN.match(s):
+                raise OAuthError("invalid_scope", f"scope {s!r} contains characters a scope cannot have")
+        defaults = [s.removesuffix("/.default") for s in scopes if s.endswith("/.default")]
+        if len(defaults) > 1:
+            raise OAuthError(
+                "invalid_scope",
+                f"the scopes name {len(defaults)} resources ({', '.join(defaults)}); a token has one "
+                "audience: request one '<resource>/.default' scope per token",
+            )
+        if defaults and len(scopes) > 1:
+            raise OAuthError(
+                "invalid_scope",
+                "a '<resource>/.default' scope cannot be combined with other scopes (AADSTS70011); "
+                "send only the '/.default' scope",
+            )
+        if issuer.id == "azure" and scopes and not defaults:
+            raise OAuthError(
+                "invalid_scope",
+                f"AADSTS1002012: the scope {scope!r} is not valid: client-credential flows need a scope "
+                f"ending in '/.default', e.g. api://{AZURE_RESOURCE_APP_ID}/.default",
+            )
+        named = [
+            v for v in (defaults[0] if defaults else None, form.get("resource"), form.get("audience")) if v
+        ]
+        if issuer.id == "azure":
+            named = [azure_audience(v) for v in named]
+        if len(set(named)) > 1:
+            raise OAuthError(
+                "invalid_request",
+                f"scope, resource and audience name different audiences ({', '.join(named)}); "
+                "name one audience",
+            )
+        plain_scope = scope if scopes and not defaults else None
+        return (named[0] if named else None), plain_scope
+
+    def _principals_at(self, issuer: Issuer) -> list[Principal]:
+        return [p for p in self.principals() if p.issuer_id == issuer.id]
+
+    def _authenticate_client(
+        self, issuer: Issuer, form: dict[str, str], basic: tuple[str, str] | None, *, required: bool
+    ) -> Principal | None:
+        challenge = {"WWW-Authenticate": f'Basic realm="{issuer.issuer_url(self.base_url)}"'}
+        if "client_assertion" in form or "client_assertion_type" in form:
+            return self._authenticate_assertion(issuer, form)
+        if basic is not None:
+            client_id, secret = basic
+            if form.get("client_id") not in (None, client_id):
+                raise OAuthError(
+                    "invalid_request",
+                    "client_id in the form differs from the one in the Authorization header; send one",
+                )
+        elif "client_secret" in form:
+            client_id, secret = form.get("client_id", ""), form["client_secret"]
+            if not client_id:
+                raise OAuthError("invalid_request", "client_secret_post needs client_id in the form too")
+        else:
+            if not required:
+                return None
+            raise OAuthError(
+                "invalid_client",
+                "no client authentication: send client_id and client_secret (Basic header or form), "
+                "or a client_assertion",
+                status=401,
+                headers=challenge,
+            )
+        principal = next((p for p in self._principals_at(issuer) if p.client_id == client_id), None)
+        if principal is None:
+            raise OAuthError(
+                "invalid_client",
+                f"unknown client {client_id!r} at issuer {issuer.id!r}; `wif idp principals` lists the "
+                "clients of each issuer",
+                status=401,
+                headers=challenge if basic else {},
+            )
+        if not principal.client_secret:
+            raise OAuthError(
+                "invalid_client",
+                f"client {client_id!r} ({principal.kind}) has no client secret; it gets tokens "
+                + (
+                    "from the Azure IMDS endpoint or with a federated client_assertion"
+                    if principal.kind == "managed-identity"
+                    else "from its platform, not with a secret"
+                ),
+                status=401,
+                headers=challenge if basic else {},
+            )
+        if not hmac.compare_digest(principal.client_secret.encode(), secret.encode()):
+            raise OAuthError(
+                "invalid_client",
+                f"wrong client_secret for client {client_id!r}; use the client_secret of principal "
+                f"{principal.name!r} in principals.yaml",
+                status=401,
+                headers=challenge if basic else {},
+            )
+        return principal
+
+    def verify_jwt(self, token: str, what: str) -> tuple[dict[str, Any], Issuer]:
+        """Verify a JWT issued by one of this IdP's issuers: its signature against that issuer's
+        published keys, and its exp/nbf. Raises ValueError with a plain-words reason."""
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"the {what} is not a JWT ({exc})") from exc
+        iss = unverified.get("iss")
+        issuer = next((i for i in ISSUERS.values() if i.issuer_url(self.base_url) == iss), None)
+        if issuer is None:
+            raise ValueError(
+                f"the {what} was issued by {iss!r}, which is not an issuer of this IdP "
+                f"({', '.join(self.issuer_urls().values())})"
+            )
+        kid = header.get("kid")
+        key = self.keys.issuer(issuer.id).find(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise ValueError(f"the {what}'s kid {kid!r} is not published in {issuer.jwks_uri(self.base_url)}")
+        if key.weak:
+            raise ValueError(f"the {what} is signed by a 1024-bit RSA key, too weak to trust")
+        if header.get("alg") != key.alg:
+            raise ValueError(f"the {what} says alg {header.get('alg')!r} but key {kid} is {key.alg}")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key.public_key(),
+                algorithms=[key.alg],
+                options={"verify_aud": False, "require": ["iss", "sub", "exp"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise ValueError(f"the {what} has expired; get a fresh one") from exc
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"the {what} does not verify: {exc}") from exc
+        return claims, issuer
+
+    def _credential_matches(self, principal: Principal, claims: dict[str, Any]) -> bool:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        for cred in principal.federated_credentials:
+            url = ISSUERS[cred.issuer].issuer_url(self.base_url) if cred.issuer in ISSUERS else cred.issuer
+            if url == claims.get("iss") and cred.subject == claims.get("sub") and cred.audience in auds:
+                return True
+        return False
+
+    def _authenticate_assertion(self, issuer: Issuer, form: dict[str, str]) -> Principal:
+        """RFC 7523 client authentication with a JWT from a trusted issuer (federated credential)."""
+        kind = form.get("client_assertion_type")
+        assertion = form.get("client_assertion")
+        if kind != JWT_BEARER_ASSERTION or not assertion:
+            raise OAuthError(
+                "invalid_request",
+                f"a client assertion needs client_assertion_type={JWT_BEARER_ASSERTION} and a "
+                "client_assertion (the JWT)",
+            )
+        try:
+            claims, _ = self.verify_jwt(assertion, "client_assertion")
+        except ValueError as exc:
+            raise OAuthError("invalid_client", str(exc), status=401) from exc
+        candidates = self._principals_at(issuer)
+        client_id = form.get("client_id")
+        if client_id:
+            candidates = [p for p in candidates if p.client_id == client_id]
+            if not candidates:
+                raise OAuthError(
+                    "invalid_client",
+                    f"unknown client {client_id!r} at issuer {issuer.id!r}; `wif idp principals` lists them",
+                    status=401,
+                )
+        matching = [p for p in candidates if self._credential_matches(p, claims)]
+        if not matching:
+            aud = claims.get("aud")
+            raise OAuthError(
+                "invalid_client",
+                "AADSTS70021: No matching federated identity record found for presented assertion. "
+                f"Assertion issuer: {claims.get('iss')!r}, subject: {claims.get('sub')!r}, audience: "
+                f"{aud!r}. Add a federated_credentials entry with this issuer, subject and audience "
+                f"({AZURE_TOKEN_EXCHANGE_AUDIENCE}) to the principal in principals.yaml",
+                status=401,
+            )
+        if len(matching) > 1:
+            raise OAuthError(
+                "invalid_request",
+                f"several principals trust this assertion ({', '.join(p.name for p in matching)}); "
+                "send client_id to choose one",
+            )
+        return matching[0]
+
+    def _token_exchange_subject(
+        self, issuer: Issuer, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> Principal:
+        """RFC 8693: the principal that trusts the (verified) subject_token."""
+        subject_token = form.get("subject_token")
+        subject_type = form.get("subject_token_type")
+        if not subject_token or not subject_type:
+            raise OAuthError(
+                "invalid_request",
+                f"token exchange needs subject_token and subject_token_type (e.g. {TOKEN_TYPE_JWT})",
+            )
+        if subject_type not in SUBJECT_TOKEN_TYPES:
+            raise OAuthError(
+                "invalid_request",
+                f"subject_token_type {subject_type!r} is not supported; use one of "
+                + ", ".join(SUBJECT_TOKEN_TYPES),
+            )
+        requested = form.get("requested_token_type")
+        if requested and requested not in (TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT):
+            raise OAuthError(
+                "invalid_request",
+                f"requested_token_type {requested!r} cannot be issued; ask for {TOKEN_TYPE_ACCESS}",
+            )
+        client = self._authenticate_client(issuer, form, basic, required=False)
+        try:
+            claims, _ = self.verify_jwt(subject_token, "subject_token")
+        except ValueError as exc:
+            raise OAuthError("invalid_grant", str(exc)) from exc
+        candidates = [client] if client is not None else self._principals_at(issuer)
+        matching = [p for p in candidates if self._credential_matches(p, claims)]
+        if not matching:
+            raise OAuthError(
+                "invalid_grant",
+                f"no principal of issuer {issuer.id!r} trusts tokens of {claims.get('iss')!r} for subject "
+                f"{claims.get('sub')!r} with audience {claims.get('aud')!r}; add a federated_credentials "
+                "entry to the principal in principals.yaml",
+            )
+        if len(matching) > 1:
+            raise OAuthError(
+                "invalid_request",
+                f"several principals trust this subject_token ({', '.join(p.name for p in matching)}); "
+                "authenticate as one of them (client_id) to choose",
+            )
+        return matching[0]
+
+    # -- Azure IMDS -------------------------------------------------------------------------------
+    def imds(self, req: Request) -> Response:
+        def error(status: int, code: str, description: str) -> Response:
+            return json_response(
+                status,
+                {"error": code, "error_description": description},
+                issuer="azure",
+                grant="imds",
+                error=code,
+            )
+
+        if req.method != "GET":
+            return error(405, "invalid_request", "IMDS answers GET requests only")
+        # Real IMDS wants exactly `Metadata: true` (lower case value).
+        if req.headers.get("metadata") != "true":
+            return error(400, "bad_request_102", "Required metadata header not specified")
+        query = dict(parse_qsl(req.query, keep_blank_values=True))
+        if not query.get("api-version"):
+            return error(
+                400,
+                "invalid_request",
+                "Required query variable 'api-version' is missing; add api-version=2018-02-01",
+            )
+        resource = query.get("resource", "")
+        if not resource:
+            return error(
+                400,
+                "invalid_request",
+                "Required query variable 'resource' is missing; add "
+                f"resource=<the audience your MongoDB server expects, e.g. api://{AZURE_RESOURCE_APP_ID}>",
+            )
+        identities = [p for p in self.principals() if p.kind == "managed-identity"]
+        selectors = [(k, query[k]) for k in ("client_id", "object_id", "msi_res_id") if query.get(k)]
+        if len(selectors) > 1:
+            return error(
+                400,
+                "invalid_request",
+                "name the identity by one of client_id, object_id or msi_res_id, not several",
+            )
+        if selectors:
+            key, value = selectors[0]
+
+            def selects(p: Principal) -> bool:
+                if key == "client_id":
+                    return p.client_id == value
+                if key == "object_id":
+                    return p.subject == value
+                return str(p.claims.get("xms_mirid", "")).lower() == value.lower()
+
+            principal = next((p for p in identities if selects(p)), None)
+            if principal is None:
+                return error(
+                    400,
+                    "invalid_request",
+                    f"Identity not found: no managed identity with "
+                    f"{key} {value!r} is assigned to this VM (`wif idp principals` lists them)",
+                )
+        else:
+            principal = self._metadata_default_principal("azure", identities)
+            if principal is None:
+                return error(
+                    400,
+                    "invalid_request",
+                    "Identity not found: no managed identity is "
+                    "assigned to this VM; add one of kind managed-identity to principals.yaml",
+                )
+        known = {AZURE_RESOURCE_APP_ID, f"api://{AZURE_RESOURCE_APP_ID}", *AZURE_WELL_KNOWN_RESOURCES}
+        known |= {p.default_audience for p in self.principals() if p.issuer_id == "azure"}
+        if resource.removesuffix("/.default") not in known:
+            return error(
+                400,
+                "invalid_resource",
+                f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
+                f"named {AZURE_TENANT_ID}. Use the resource your MongoDB server's audience names, "
+                f"e.g. api://{AZURE_RESOURCE_APP_ID}",
+            )
+        minted = self.minter.mint(principal, audience=resource)
+        exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
+        # Every value is a JSON string, as the real IMDS sends them.
+        doc = {
+            "access_token": minted.token,
+            "refresh_token": "",
+            "expires_in": str(exp - iat),
+            "expires_on": str(exp),
+            "ext_expires_in": str(exp - iat),
+            "not_before": str(nbf),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": principal.client_id,
+        }
+        return json_response(200, doc, issuer="azure", grant="imds", principal=principal.name)
+
+    def _metadata_default_principal(self, cloud: str, candidates: list[Principal]) -> Principal | None:
+        chosen = self._metadata_default.get(cloud)
+        if chosen:
+            found = next((p for p in candidates if p.name == chosen), None)
+            if found is not None:
+                return found
+        return next((p for p in candidates if p.default), candidates[0] if candidates else None)
+
+    # -- GCP metadata server ------------------------------------------------------------------------
+    def gcp_metadata(self, req: Request) -> Response:
+        flavor = {"Metadata-Flavor": "Google", "Server": "Metadata Server for VM"}
+
+        def error(status: int, text: str, code: str) -> Response:
+            return text_response(
+                status, text + "\n", headers=flavor, issuer="gcp", grant="metadata", error=code
+            )
+
+        if req.method != "GET":
+            return error(405, "Method not allowed: the metadata server answers GET", "method")
+        if "x-forwarded-for" in req.headers:
+            return error(
+                403, "Forbidden: the metadata server refuses requests with X-Forwarded-For", "forbidden"
+            )
+        if req.headers.get("metadata-flavor") != "Google":
+            return error(403, 'Missing required header "Metadata-Flavor": "Google"', "forbidden")
+        match = _GCP_PATH.match(req.path)
+        if match is None:
+            return error(
+                404,
+                f"Not Found: {req.path} (the kit serves .../service-accounts/"
+                "{default|EMAIL}/identity and .../email)",
+                "not_found",
+            )
+        account, leaf = match.group(1), match.group(2)
+        accounts = [p for p in self.principals() if p.kind == "service-account"]
+        if account == "default":
+            principal = self._metadata_default_principal("gcp", accounts)
+        else:
+            principal = next((p for p in accounts if account in (p.client_id, p.claims.get("email"))), None)
+        if principal is None:
+            return error(
+                404,
+                f"Not Found: no service account {account!r} on this instance "
+                "(`wif idp principals` lists them)",
+                "not_found",
+            )
+        if leaf == "email":
+            email = str(principal.claims.get("email", principal.client_id))
+            return text_response(
+                200, email, headers=flavor, issuer="gcp", grant="metadata", principal=principal.name
+            )
+        query = dict(parse_qsl(req.query, keep_blank_values=True))
+        audience = query.get("audience", "")
+        if not audience:
+            return error(400, "non-empty audience parameter required", "invalid_request")
+        fmt = query.get("format", "standard")
+        if fmt not in ("standard", "full"):
+            return error(400, f"invalid format {fmt!r}: use standard or full", "invalid_request")
+        minted = self.minter.mint(principal, audience=audience, gcp_full=fmt == "full")
+        # Content type as the salrashid123 emulator sends it; the real one is UNCONFIRMED.
+        return text_response(
+            200,
+            minted.token,
+            content_type="text/html; charset=utf-8",
+            headers=flavor,
+            issuer="gcp",
+            grant="metadata",
+            principal=principal.name,
+        )
+
+    # -- admin ----------------------------------------------------------------------------------
+    def admin(self, req: Request) -> Response:
+        if not req.loopback:
+            return json_response(
+                403,
+                {"error": "forbidden", "error_description": "admin endpoints answer loopback clients only"},
+                error="forbidden",
+            )
+        name = req.path[len("/_wif/") :]
+        routes = {
+            "mint": ("POST", self.admin_mint),
+            "rotate-keys": ("POST", self.admin_rotate),
+            "retire-key": ("POST", self.admin_retire),
+            "token-files": ("POST", self.admin_token_files),
+            "metadata-default": ("POST", self.admin_metadata_default),
+            "principals": ("GET", self.admin_principals),
+            "keys": ("GET", self.admin_keys),
+            "faults": ("GET", self.admin_faults),
+        }
+        route = routes.get(name)
+        if route is None:
+            return json_response(
+                404,
+                {
+                    "error": "not_found",
+                    "error_description": f"no admin endpoint {name!r}; known: {', '.join(routes)}",
+                },
+                error="not_found",
+            )
+        method, func = route
+        if req.method != method:
+            return json_response(
+                405,
+                {"error": "invalid_request", "error_description": f"use {method} for /_wif/{name}"},
+                headers={"Allow": method},
+                error="invalid_request",
+            )
+        body: dict[str, Any] = {}
+        if method == "POST" and req.body.strip():
+            try:
+                parsed = json.loads(req.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return json_response(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": f"the body is not JSON ({exc}); send a JSON object",
+                    },
+                    error="invalid_request",
+                )
+            if not isinstance(parsed, dict):
+                return json_response(
+                    400,
+                    {"error": "invalid_request", "error_description": "the body must be a JSON object"},
+                    error="invalid_request",
+                )
+            body = parsed
+        try:
+            return func(body)
+        except WifError as exc:
+            status = 404 if isinstance(exc, ConfigError) and "no principal named" in exc.what else 400
+            return json_response(
+                status, {"error": "invalid_request", "error_description": str(exc)}, error="invalid_request"
+            )
+
+    @staticmethod
+    def _opt_str(body: dict[str, Any], key: str) -> str | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{key!r} must be a string, got {value!r}", hint=f'send "{key}": "..."')
+        return value
+
+    def _issuer_ids(self, body: dict[str, Any]) -> list[str]:
+        issuer = self._opt_str(body, "issuer")
+        if issuer is None:
+            return list(ISSUERS)
+        if issuer not in ISSUERS:
+            raise ConfigError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(ISSUERS)}")
+        return [issuer]
+
+    def admin_mint(self, body: dict[str, Any]) -> Response:
+        name = self._opt_str(body, "principal")
+        if not name:
+            raise ConfigError("'principal' is missing", hint='send {"principal": "billing-api"}')
+        principal = find_in(self.principals(), name, "principals.yaml")
+        lifetime = check_lifetime(body.get("lifetime"))
+        fmt = self._opt_str(body, "format")
+        minted = self.minter.mint(
+            principal,
+            audience=self._opt_str(body, "audience"),
+            lifetime=lifetime,
+            fault=self._opt_str(body, "fault"),
+            gcp_full=fmt == "full",
+        )
+        return json_response(
+            200,
+            minted.to_json(),
+            headers=NO_STORE,
+            issuer=principal.issuer_id,
+            grant="mint",
+            principal=principal.name,
+            fault=minted.fault.name if minted.fault else None,
+        )
+
+    def admin_rotate(self, body: dict[str, Any]) -> Response:
+        alg = self._opt_str(body, "alg") or "RS256"
+        rotated = {}
+        for issuer_id in self._issuer_ids(body):
+            keys = self.keys.issuer(issuer_id)
+            new = keys.rotate(alg)
+            rotated[issuer_id] = {"kid": new.kid, "alg": new.alg, "published": keys.published_kids()}
+        return json_response(200, {"rotated": rotated}, grant="rotate-keys")
+
+    def admin_retire(self, body: dict[str, Any]) -> Response:
+        kid = self._opt_str(body, "kid")
+        retired: dict[str, str] = {}
+        ids = self._issuer_ids(body)
+        if kid is not None and "issuer" not in body:
+            ids = [i for i in ids if kid in self.keys.issuer(i).published_kids()] or ids[:1]
+        errors = []
+        for issuer_id in ids:
+            try:
+                retired[issuer_id] = self.keys.issuer(issuer_id).retire(kid)
+            except ConfigError as exc:
+                errors.append(exc)
+        if not retired and errors:
+            raise errors[0]
+        return json_response(200, {"retired": retired}, grant="retire-key")
+
+    def admin_token_files(self, body: dict[str, Any]) -> Response:
+        return json_response(200, {"written": self.write_token_files()}, grant="token-files")
+
+    def admin_metadata_default(self, body: dict[str, Any]) -> Response:
+        cloud = self._opt_str(body, "cloud")
+        name = self._opt_str(body, "principal")
+        kinds = {"azure": "managed-identity", "gcp": "service-account"}
+        if cloud not in kinds or not name:
+            raise ConfigError(
+                'send {"cloud": "azure"|"gcp", "principal": NAME}',
+                hint="the principal must be a managed identity (azure) or a service account (gcp)",
+            )
+        principal = find_in(self.principals(), name, "principals.yaml")
+        if principal.kind != kinds[cloud]:
+            raise ConfigError(
+                f"{name!r} is a {principal.kind}, not a {kinds[cloud]}",
+                hint=f"pick a principal of kind {kinds[cloud]}",
+            )
+        self._metadata_default[cloud] = name
+        return json_response(200, {"cloud": cloud, "principal": name}, grant="metadata-default")
+
+    def admin_principals(self, body: dict[str, Any]) -> Response:
+        return json_response(200, {"principals": [p.public() for p in self.principals()]})
+
+    def admin_keys(self, body: dict[str, Any]) -> Response:
+        doc = {
+            i: {"active": self.keys.issuer(i).active.kid, "published": self.keys.issuer(i).published_kids()}
+            for i in ISSUERS
+        }
+        return json_response(200, {"issuers": doc})
+
+    def admin_faults(self, body: dict[str, Any]) -> Response:
+        return json_response(200, {"faults": [f.to_json() for f in FAULTS.values()]})

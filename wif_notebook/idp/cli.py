@@ -1,0 +1,159 @@
+"""``wif idp start|stop|status|principals|rotate-keys|retire-key`` and ``wif env``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..cli import json_flag, print_json, state_from
+from .faults import FAULTS
+from .issuers import ISSUERS
+from .keys import SUPPORTED_ALGS
+from .principals import load_catalog
+from .service import DEFAULT_PORT, idp_record, require_idp, retire_key, rotate_keys, start_idp, stop_idp
+from .tokenfiles import PLATFORMS, env_exports, render_exports
+
+
+def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    idp = subparsers.add_parser("idp", help="the mock identity provider", parents=[parent])
+    sub = idp.add_subparsers(dest="idp_command", metavar="ACTION")
+    idp.set_defaults(func=lambda args: (idp.print_help(), 2)[1])
+
+    p = sub.add_parser("start", help="start the IdP (idempotent)", parents=[parent])
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+    )
+    json_flag(p)
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("stop", help="stop the IdP", parents=[parent])
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("status", help="is it running, where, with which keys", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("principals", help="list the principals catalog", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_principals)
+
+    p = sub.add_parser("rotate-keys", help="add a signing key; old keys stay published", parents=[parent])
+    p.add_argument("--issuer", choices=list(ISSUERS), help="only this issuer (default: all)")
+    p.add_argument("--alg", choices=list(SUPPORTED_ALGS), default="RS256")
+    json_flag(p)
+    p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("retire-key", help="stop publishing an old key", parents=[parent])
+    p.add_argument("--issuer", choices=list(ISSUERS), help="only this issuer (default: all)")
+    p.add_argument("--kid", help="the key to retire (default: the oldest one that does not sign)")
+    json_flag(p)
+    p.set_defaults(func=cmd_retire)
+
+    p = sub.add_parser("faults", help="list the fault presets of `wif token --fault`", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_faults)
+
+    env = subparsers.add_parser("env", help="print shell export lines for the token files", parents=[parent])
+    env.add_argument(
+        "--platform",
+        choices=list(PLATFORMS),
+        default="aks",
+        help="which cloud's token-file variable to export (default aks)",
+    )
+    json_flag(env)
+    env.set_defaults(func=cmd_env)
+
+
+def _describe(record: Any) -> dict[str, Any]:
+    return {"running": True, "pid": record.pid, "port": record.port, **record.extra}
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    state = state_from(args)
+    record = start_idp(state, args.port)
+    if args.json:
+        print_json(_describe(record))
+        return 0
+    print(f"mock IdP running at {record.extra['base_url']} (pid {record.pid})")
+    for issuer_id, info in record.extra["issuers"].items():
+        print(f"  {issuer_id:6} issuer {info['issuer']}  audience {info['audience']}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    print("mock IdP stopped" if stop_idp(state_from(args)) else "mock IdP was not running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = state_from(args)
+    record = idp_record(state)
+    if args.json:
+        print_json(_describe(record) if record else {"running": False})
+        return 0 if record else 3
+    if record is None:
+        print("mock IdP: not running (start it with `wif idp start`)")
+        return 3
+    print(f"mock IdP: running at {record.extra['base_url']} (pid {record.pid})")
+    for issuer_id, info in record.extra["issuers"].items():
+        print(f"  {issuer_id:6} {info['issuer']}")
+    return 0
+
+
+def cmd_principals(args: argparse.Namespace) -> int:
+    principals = load_catalog(state_from(args))
+    if args.json:
+        print_json([p.public() for p in principals])
+        return 0
+    rows = [("NAME", "KIND", "ISSUER", "INFRASTRUCTURE", "SUBJECT", "GROUPS")]
+    for p in principals:
+        rows.append((p.name, p.kind, p.issuer_id, p.infrastructure, p.subject, ",".join(p.groups) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    result = rotate_keys(state_from(args), args.issuer, args.alg)
+    if args.json:
+        print_json(result)
+        return 0
+    for issuer_id, info in result["rotated"].items():
+        print(
+            f"{issuer_id}: now signing with {info['kid']} ({info['alg']}); published: "
+            f"{', '.join(info['published'])}"
+        )
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    result = retire_key(state_from(args), args.issuer, args.kid)
+    if args.json:
+        print_json(result)
+        return 0
+    for issuer_id, kid in result["retired"].items():
+        print(f"{issuer_id}: retired {kid} (no longer in the JWKS)")
+    return 0
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    if args.json:
+        print_json([f.to_json() for f in FAULTS.values()])
+        return 0
+    for f in FAULTS.values():
+        print(f"{f.name:24} {f.rule:20} {f.description}")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    state = state_from(args)
+    record = require_idp(state)
+    env = env_exports(state, load_catalog(state), record.extra["base_url"], platform=args.platform)
+    text = render_exports(env)
+    state.write_private(state.env_file, text)
+    if args.json:
+        print_json(env)
+    else:
+        print(text, end="")
+    return 0

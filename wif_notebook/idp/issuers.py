@@ -1,0 +1,126 @@
+"""The four issuers one mock IdP serves, told apart by the first path segment.
+
+==========  ================================================  =============================================
+id          issuer URL (``B`` = ``http://localhost:<port>``)  shaped like
+==========  ================================================  =============================================
+``kit``     ``B/kit``                                         a plain OAuth server for the lessons
+``azure``   ``B/azure/<tenant>/v2.0``                         Microsoft Entra ID, v2.0 tokens
+``gcp``     ``B/gcp``                                         Google (``https://accounts.google.com``)
+``k8s``     ``B/k8s``                                         a Kubernetes cluster's service-account issuer
+==========  ================================================  =============================================
+
+The host is always the literal ``localhost``: a real mongod accepts plain http only for that host
+(with ``enableTestCommands``), never for ``127.0.0.1`` (identity-provider reference, finding 1).
+The issuer is fixed configuration; it is never derived from a request's Host header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A fixed tenant and resource application, so URLs and audiences in lessons stay the same on every
+# machine. Both are made-up GUIDs in the shape Entra ID uses.
+AZURE_TENANT_ID = "6a0c4b2e-8f1d-4c3a-9e5b-7d2f1a0c3b4e"
+AZURE_RESOURCE_APP_ID = "3f9e2d1c-5b4a-4e8d-b7c6-a1f0e9d8c7b6"
+# Entra group object ids of the tenant, fixed so a mongod.conf can map them to roles on any machine
+# (authorizationClaim "groups" → role "<authNamePrefix>/<object id>").
+AZURE_GROUPS = {
+    "inventory-readers": "0f5e4d3c-2b1a-4a9f-8e7d-6c5b4a3f2e1d",
+    "reports-readers": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    "orders-writers": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+}
+# Audience that Azure workload identity (AKS) puts in projected tokens meant for exchange at Entra.
+AZURE_TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+# Audience of EKS (IRSA) projected tokens (aws/amazon-eks-pod-identity-webhook default).
+EKS_AUDIENCE = "sts.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """One issuer: where it lives under the server, its endpoints and the audience it defaults to."""
+
+    id: str
+    title: str
+    route_base: str  # first path segment(s) that select this issuer
+    issuer_suffix: str  # the rest of the issuer path after route_base
+    jwks_path: str  # relative to route_base
+    token_path: str  # relative to route_base
+    default_audience: str
+    typ: str | None = "JWT"  # Kubernetes service-account tokens carry no typ
+
+    def issuer_url(self, base_url: str) -> str:
+        return f"{base_url}{self.route_base}{self.issuer_suffix}"
+
+    def jwks_uri(self, base_url: str) -> str:
+        return f"{base_url}{self.route_base}{self.jwks_path}"
+
+    def token_endpoint(self, base_url: str) -> str:
+        return f"{base_url}{self.route_base}{self.token_path}"
+
+    def discovery_path(self) -> str:
+        return f"{self.route_base}{self.issuer_suffix}/.well-known/openid-configuration"
+
+    def routes(self) -> dict[str, str]:
+        """Path (relative to route_base) → endpoint name. The ``/jwks`` and ``/token`` aliases
+        under the issuer path make every issuer reachable the same simple way."""
+        s = self.issuer_suffix
+        return {
+            f"{s}/.well-known/openid-configuration": "discovery",
+            self.jwks_path: "jwks",
+            f"{s}/jwks": "jwks",
+            self.token_path: "token",
+            f"{s}/token": "token",
+        }
+
+
+ISSUERS: dict[str, Issuer] = {
+    "kit": Issuer(
+        id="kit",
+        title="kit (plain OAuth 2.0 server for the lessons)",
+        route_base="/kit",
+        issuer_suffix="",
+        jwks_path="/jwks",
+        token_path="/token",
+        default_audience="api://mongodb-kit",
+    ),
+    "azure": Issuer(
+        id="azure",
+        title="Microsoft Entra ID tenant (v2.0 tokens)",
+        route_base=f"/azure/{AZURE_TENANT_ID}",
+        issuer_suffix="/v2.0",
+        jwks_path="/discovery/v2.0/keys",
+        token_path="/oauth2/v2.0/token",
+        # Entra v2.0 access tokens always carry the resource application's client id as aud.
+        default_audience=AZURE_RESOURCE_APP_ID,
+    ),
+    "gcp": Issuer(
+        id="gcp",
+        title="Google (service-account ID tokens)",
+        route_base="/gcp",
+        issuer_suffix="",
+        jwks_path="/oauth2/v3/certs",
+        token_path="/token",
+        default_audience="api://mongodb-kit-gcp",
+    ),
+    "k8s": Issuer(
+        id="k8s",
+        title="Kubernetes cluster (projected service-account tokens)",
+        route_base="/k8s",
+        issuer_suffix="",
+        jwks_path="/openid/v1/jwks",
+        token_path="/token",
+        default_audience="api://mongodb-kit-k8s",
+        typ=None,
+    ),
+}
+
+ISSUER_IDS = tuple(ISSUERS)
+
+
+def azure_audience(resource: str) -> str:
+    """The ``aud`` Entra v2.0 writes for a requested resource: ``api://<app-id>`` and
+    ``<app-id>`` both name the resource application, whose client id becomes the audience."""
+    value = resource.removesuffix("/.default")
+    if value in (f"api://{AZURE_RESOURCE_APP_ID}", AZURE_RESOURCE_APP_ID):
+        return AZURE_RESOURCE_APP_ID
+    return value

@@ -1,0 +1,254 @@
+"""Minting: claims shaped like each real issuer's tokens, signed with the issuer's keys.
+
+Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` and a header
+``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real ones). On top:
+
+- kit:   ``groups`` (always an array, possibly empty), ``client_id``
+- azure: the Entra ID v2.0 access-token claims (``oid``, ``tid``, ``azp``, ``azpacr``, ``groups``,
+  ``idtyp``, ``ver: "2.0"``, ``uti``, ``aio``, ``rh``)
+- gcp:   Google ID-token claims (``azp``, ``email``, ``email_verified``; ``google.compute_engine``
+  only with ``format=full``)
+- k8s:   ``aud`` as an array and the ``kubernetes.io`` block (namespace, serviceaccount, pod, node)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from .faults import FAULTS, Fault, FaultContext
+from .issuers import ISSUERS, azure_audience
+from .keys import KeyStore, b64url, sign
+from .principals import Principal
+
+DEFAULT_LIFETIME = 3600
+MAX_LIFETIME = 366 * 24 * 3600
+
+
+@dataclass
+class Minted:
+    """A signed token and what went into it."""
+
+    token: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    issuer_id: str
+    principal: str
+    expires_at: int | None
+    fault: Fault | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "fault": self.fault.to_json() if self.fault else None,
+            "expires_at": self.expires_at,
+            "issuer": self.claims.get("iss"),
+            "principal": self.principal,
+            "kid": self.header.get("kid"),
+        }
+
+
+def check_lifetime(lifetime: Any) -> int:
+    if lifetime is None:
+        return DEFAULT_LIFETIME
+    if (
+        isinstance(lifetime, bool)
+        or not isinstance(lifetime, int | float)
+        or not (1 <= lifetime <= MAX_LIFETIME)
+    ):
+        raise ConfigError(
+            f"lifetime {lifetime!r} is not a number of seconds between 1 and {MAX_LIFETIME}",
+            hint="pass a whole number of seconds, e.g. 3600 for one hour",
+        )
+    return int(lifetime)
+
+
+def lookup_fault(name: str | None) -> Fault | None:
+    if name is None or name == "":
+        return None
+    fault = FAULTS.get(name)
+    if fault is None:
+        raise ConfigError(
+            f"no fault preset named {name!r}",
+            hint=f"use one of: {', '.join(FAULTS)}",
+        )
+    return fault
+
+
+def _b64json(doc: dict[str, Any]) -> str:
+    return b64url(json.dumps(doc, separators=(",", ":")).encode())
+
+
+def _stable_uid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "wif-notebook:" + ":".join(parts)))
+
+
+class Minter:
+    """Signs tokens for principals, at issuers rooted at ``base_url`` (``http://localhost:<port>``)."""
+
+    def __init__(self, keys: KeyStore, base_url: str) -> None:
+        self.keys = keys
+        self.base_url = base_url.rstrip("/")
+
+    def issuer_url(self, issuer_id: str) -> str:
+        return ISSUERS[issuer_id].issuer_url(self.base_url)
+
+    def audience_for(self, principal: Principal, requested: str | None) -> str:
+        aud = requested or principal.default_audience
+        return azure_audience(aud) if principal.issuer_id == "azure" else aud
+
+    def claims_for(
+        self,
+        principal: Principal,
+        audience: str,
+        *,
+        now: int,
+        lifetime: int,
+        gcp_full: bool = False,
+    ) -> dict[str, Any]:
+        """The claims of a good token for ``principal``, shaped like its issuer's."""
+        issuer = ISSUERS[principal.issuer_id]
+        iss = issuer.issuer_url(self.base_url)
+        claims: dict[str, Any] = {
+            "iss": iss,
+            "sub": principal.subject,
+            "aud": audience,
+            "exp": now + lifetime,
+            "iat": now,
+            "nbf": now,
+            "jti": str(uuid.uuid4()),
+        }
+        extra = dict(principal.claims)
+        if issuer.id == "kit":
+            claims["groups"] = list(principal.groups)
+            claims["client_id"] = principal.client_id
+        elif issuer.id == "azure":
+            tenant = issuer.route_base.rsplit("/", 1)[-1]
+            claims.update(
+                {
+                    "aio": b64url(secrets.token_bytes(24)),
+                    "azp": principal.client_id,
+                    # 1 = client secret, 2 = certificate or managed identity (Entra docs).
+                    "azpacr": "1" if principal.client_secret else "2",
+                    "idp": iss,
+                    "idtyp": "app",
+                    "oid": principal.subject,
+                    "rh": "0." + b64url(secrets.token_bytes(18)) + ".",
+                    "tid": tenant,
+                    "uti": b64url(secrets.token_bytes(16)),
+                    "ver": "2.0",
+                }
+            )
+            if principal.groups:
+                claims["groups"] = list(principal.groups)
+        elif issuer.id == "gcp":
+            email = str(extra.pop("email", principal.client_id))
+            google = extra.pop("google", None)
+            claims.update({"azp": principal.subject, "email": email, "email_verified": True})
+            if gcp_full:
+                claims["google"] = google or {
+                    "compute_engine": {
+                        "instance_name": f"{principal.name}-1",
+                        "project_id": email.split("@")[-1].split(".")[0],
+                        "zone": "europe-west1-b",
+                    }
+                }
+            if principal.groups:
+                claims["groups"] = list(principal.groups)
+        elif issuer.id == "k8s":
+            namespace, sa = principal.k8s_namespace_and_name
+            pod_hash = hashlib.sha256(principal.subject.encode()).hexdigest()
+            claims["aud"] = [audience]
+            claims["kubernetes.io"] = {
+                "namespace": namespace,
+                "node": {"name": "kit-node-1", "uid": _stable_uid("node", "kit-node-1")},
+                "pod": {
+                    "name": f"{sa}-{pod_hash[:10]}-{pod_hash[10:15]}",
+                    "uid": _stable_uid("pod", principal.subject),
+                },
+                "serviceaccount": {"name": sa, "uid": _stable_uid("sa", principal.subject)},
+            }
+            if principal.groups:
+                claims["groups"] = list(principal.groups)
+        claims.update(extra)
+        return claims
+
+    def mint(
+        self,
+        principal: Principal,
+        *,
+        audience: str | None = None,
+        lifetime: int | None = None,
+        fault: str | Fault | None = None,
+        gcp_full: bool = False,
+        now: float | None = None,
+        extra_claims: dict[str, Any] | None = None,
+    ) -> Minted:
+        """A signed token for ``principal`` (optionally with one fault preset's defect)."""
+        preset = fault if isinstance(fault, Fault) else lookup_fault(fault)
+        seconds = check_lifetime(lifetime)
+        clock = int(time.time() if now is None else now)
+        issuer = ISSUERS[principal.issuer_id]
+        claims = self.claims_for(
+            principal,
+            self.audience_for(principal, audience),
+            now=clock,
+            lifetime=seconds,
+            gcp_full=gcp_full,
+        )
+        if extra_claims:
+            claims.update(extra_claims)
+        keys = self.keys.issuer(issuer.id)
+        signing = preset.signing if preset else "active"
+        if signing == "unpublished":
+            key = keys.unpublished()
+            kid = key.kid
+        elif signing == "weak":
+            key = keys.weak()
+            kid = key.kid
+        elif signing == "foreign":
+            key = keys.unpublished()
+            kid = keys.active.kid
+        else:
+            key = keys.active
+            kid = key.kid
+        header: dict[str, Any] = {"alg": key.alg, "kid": kid}
+        if issuer.typ:
+            header["typ"] = issuer.typ
+        if preset is not None:
+            if preset.edit_claims is not None:
+                preset.edit_claims(claims, FaultContext(clock, seconds, self.base_url))
+            if preset.edit_header is not None:
+                preset.edit_header(header)
+            if signing == "none":
+                header["alg"] = "none"
+            elif signing == "hs256-public":
+                header["alg"] = "HS256"
+        signing_input = f"{_b64json(header)}.{_b64json(claims)}".encode("ascii")
+        if signing == "none":
+            signature = b""
+        elif signing == "hs256-public":
+            # PyJWT refuses a PEM public key as an HMAC secret (on purpose), so build it by hand.
+            signature = hmac.new(keys.active.public_key_pem(), signing_input, hashlib.sha256).digest()
+        else:
+            signature = sign(key.alg, key.key, signing_input)
+        token = signing_input.decode("ascii")
+        if signing != "truncated":
+            token = f"{token}.{b64url(signature)}"
+        exp = claims.get("exp")
+        return Minted(
+            token=token,
+            header=header,
+            claims=claims,
+            issuer_id=issuer.id,
+            principal=principal.name,
+            expires_at=int(exp) if isinstance(exp, int | float) else None,
+            fault=preset,
+        )

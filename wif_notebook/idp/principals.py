@@ -1,0 +1,569 @@
+"""The principals catalog: the workloads the mock IdP issues tokens for.
+
+A human-editable YAML file, ``principals.yaml`` in the state directory, written with comments on
+first use. Secrets and ids are generated randomly at that moment (never committed anywhere); edit
+the file to add a workload, change its groups, or give it extra claims. The running IdP rereads the
+file when it changes.
+
+Each principal names the issuer it belongs to (``kit``, ``azure``, ``gcp``, ``k8s``) and the
+infrastructure it runs on, from MongoDB's built-in authentication table (Compute Engine, App Engine,
+Cloud Functions, Cloud Run, GKE, Cloud Build; Azure VM), so a lesson can show that built-in
+authentication is the same metadata request on each.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import yaml
+
+from ..errors import ConfigError
+from ..state import StateDir
+from .issuers import AZURE_GROUPS, AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
+
+# kind → the issuer it must belong to (None: any issuer)
+KINDS: dict[str, str | None] = {
+    "client-credentials": None,  # client id + secret at a token endpoint
+    "service-principal": "azure",  # Entra app registration with a client secret
+    "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
+    "service-account": "gcp",  # Google service account: the metadata server
+    "kubernetes-service-account": "k8s",  # projected token files
+}
+
+# Projected token files a Kubernetes service account can have written for it (tokens/ folder).
+TOKEN_FILE_KINDS = ("serviceaccount", "aks", "eks", "oidc")
+
+FIELDS = (
+    "name",
+    "kind",
+    "issuer",
+    "infrastructure",
+    "description",
+    "client_id",
+    "client_secret",
+    "subject",
+    "groups",
+    "audience",
+    "claims",
+    "federated_credentials",
+    "token_files",
+    "default",
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_K8S_SUBJECT = re.compile(r"^system:serviceaccount:([a-z0-9-]+):([a-z0-9.-]+)$")
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A trust rule: tokens from ``issuer`` (an issuer id or URL) for ``subject`` and ``audience``
+    may stand in for this principal (client assertion, token exchange)."""
+
+    issuer: str
+    subject: str
+    audience: str = AZURE_TOKEN_EXCHANGE_AUDIENCE
+
+
+@dataclass
+class Principal:
+    """One workload identity of the catalog."""
+
+    name: str
+    kind: str
+    issuer_id: str
+    infrastructure: str
+    client_id: str
+    client_secret: str | None
+    subject: str
+    groups: list[str]
+    claims: dict[str, Any]
+    default_audience: str
+    description: str = ""
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
+    token_files: list[str] = field(default_factory=list)
+    default: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the secret (for listings and the admin endpoint)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "issuer": self.issuer_id,
+            "infrastructure": self.infrastructure,
+            "description": self.description,
+            "client_id": self.client_id,
+            "has_client_secret": bool(self.client_secret),
+            "subject": self.subject,
+            "groups": list(self.groups),
+            "audience": self.default_audience,
+            "claims": dict(self.claims),
+            "federated_credentials": [
+                {"issuer": f.issuer, "subject": f.subject, "audience": f.audience}
+                for f in self.federated_credentials
+            ],
+            "token_files": list(self.token_files),
+            "default": self.default,
+        }
+
+    @property
+    def k8s_namespace_and_name(self) -> tuple[str, str]:
+        match = _K8S_SUBJECT.match(self.subject)
+        return (match.group(1), match.group(2)) if match else ("default", self.name)
+
+
+# -- the seed --------------------------------------------------------------------------------------
+_HEADER = """\
+# wif-notebook principals catalog: the workloads the mock identity provider issues tokens for.
+#
+# Edit freely; the running IdP rereads this file when it changes (`wif idp principals` lists it).
+# Secrets and ids below were generated on this machine when the file was first written.
+#
+# Fields of a principal:
+#   name          short friendly name, used by `wif token NAME` and the admin endpoints
+#   kind          client-credentials | service-principal | managed-identity | service-account
+#                 | kubernetes-service-account
+#   issuer        kit | azure | gcp | k8s   (which issuer signs its tokens)
+#   infrastructure  where the workload runs (MongoDB's built-in authentication table)
+#   client_id, client_secret   for the token endpoint (client_secret_basic or client_secret_post)
+#   subject       the token's `sub` (the principal name a MongoDB server sees by default)
+#   groups        the token's `groups` claim (mongod authorizationClaim: groups); [] = no groups
+#   audience      default `aud` when a request names none (else the issuer's default audience)
+#   claims        extra claims added to every token (override the shaped ones)
+#   federated_credentials   tokens from another issuer that may stand in for this principal:
+#                 - {issuer: k8s, subject: "system:serviceaccount:NS:NAME", audience: api://AzureADTokenExchange}
+#   token_files   projected token files written for a Kubernetes service account:
+#                 serviceaccount | aks | eks | oidc
+#   default       true: the identity the Azure IMDS / GCP metadata server answers for by default
+"""
+
+
+def _guid() -> str:
+    return str(uuid.uuid4())
+
+
+def _google_id() -> str:
+    # Google service-account unique ids are 21-digit decimal strings.
+    return "1" + "".join(str(secrets.randbelow(10)) for _ in range(20))
+
+
+def _secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def seed_entries() -> list[tuple[str, dict[str, Any]]]:
+    """The seeded principals with freshly generated ids and secrets, each with a comment."""
+    project = "wif-kit-demo"
+    project_number = "".join(str(secrets.randbelow(10)) for _ in range(12)).lstrip("0") or "1"
+    entries: list[tuple[str, dict[str, Any]]] = [
+        (
+            "The README tour's workload: client credentials at the kit issuer.",
+            {
+                "name": "billing-api",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "any host (client credentials)",
+                "client_id": "billing-api",
+                "client_secret": _secret(),
+                "subject": "billing-api",
+                "groups": ["billing-writers", "reports-readers"],
+            },
+        ),
+        (
+            "The lessons' plain workload; its token is also written to tokens/oidc/token "
+            "(OIDC_TOKEN_FILE, ENVIRONMENT:test).",
+            {
+                "name": "lesson-app",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "the notebook (callback authentication)",
+                "client_id": "lesson-app",
+                "client_secret": _secret(),
+                "subject": "lesson-app",
+                "groups": ["lesson-readers"],
+                "token_files": ["oidc"],
+            },
+        ),
+        (
+            "A workload that belongs to no group: valid token, but no roles from the groups claim.",
+            {
+                "name": "no-groups-app",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "any host (client credentials)",
+                "client_id": "no-groups-app",
+                "client_secret": _secret(),
+                "subject": "no-groups-app",
+                "groups": [],
+            },
+        ),
+    ]
+    mi_client, mi_object = _guid(), _guid()
+    # Entra puts group object ids (GUIDs) in `groups`; the kit's tenant has fixed ones.
+    entries.append(
+        (
+            "Azure user-assigned managed identity of a VM: the Azure IMDS endpoint answers for it.",
+            {
+                "name": "inventory-vm",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure VM",
+                "client_id": mi_client,
+                "subject": mi_object,
+                "groups": [AZURE_GROUPS["inventory-readers"]],
+                "claims": {
+                    "xms_mirid": f"/subscriptions/{_guid()}/resourcegroups/wif-kit/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/inventory-vm"
+                },
+                "default": True,
+            },
+        )
+    )
+    entries.append(
+        (
+            "Azure service principal (app registration) with a client secret.",
+            {
+                "name": "reports-sp",
+                "kind": "service-principal",
+                "issuer": "azure",
+                "infrastructure": "any host (Entra app registration)",
+                "client_id": _guid(),
+                "client_secret": _secret(),
+                "subject": _guid(),
+                "groups": [AZURE_GROUPS["reports-readers"]],
+            },
+        )
+    )
+    entries.append(
+        (
+            "Azure managed identity used by AKS workload identity: a federated credential trusts "
+            "the k8s service account shop/orders-worker.",
+            {
+                "name": "orders-identity",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure Kubernetes Service (workload identity)",
+                "client_id": _guid(),
+                "subject": _guid(),
+                "groups": [AZURE_GROUPS["orders-writers"]],
+                "federated_credentials": [
+                    {
+                        "issuer": "k8s",
+                        "subject": "system:serviceaccount:shop:orders-worker",
+                        "audience": AZURE_TOKEN_EXCHANGE_AUDIENCE,
+                    }
+                ],
+            },
+        )
+    )
+    gcp = [
+        ("gce-worker", "Compute Engine", True),
+        ("gae-std-web", "App Engine standard environment", False),
+        ("gae-flex-web", "App Engine flexible environment", False),
+        ("fn-thumbnailer", "Cloud Functions", False),
+        ("run-checkout", "Cloud Run", False),
+        ("gke-recommender", "Google Kubernetes Engine", False),
+        ("build-migrations", "Cloud Build", False),
+    ]
+    for name, infra, is_default in gcp:
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": "service-account",
+            "issuer": "gcp",
+            "infrastructure": infra,
+            "client_id": f"{name}@{project}.iam.gserviceaccount.com",
+            "subject": _google_id(),
+            # Google ID tokens carry no groups claim (useAuthorizationClaim: false on mongod).
+            "groups": [],
+            "claims": {"email": f"{name}@{project}.iam.gserviceaccount.com"},
+        }
+        if is_default:
+            entry["default"] = True
+        if name == "gce-worker":
+            entry["claims"]["google"] = {
+                "compute_engine": {
+                    "instance_creation_timestamp": 1764400000,
+                    "instance_id": "".join(str(secrets.randbelow(10)) for _ in range(19)).lstrip("0"),
+                    "instance_name": "gce-worker-1",
+                    "project_id": project,
+                    "project_number": int(project_number),
+                    "zone": "europe-west1-b",
+                }
+            }
+        entries.append(
+            (
+                f"Google service account on {infra}: the metadata server's identity endpoint.",
+                entry,
+            )
+        )
+    entries.append(
+        (
+            "Kubernetes service account shop/orders-worker: projected token files for plain "
+            "Kubernetes, AKS (AZURE_FEDERATED_TOKEN_FILE) and EKS (AWS_WEB_IDENTITY_TOKEN_FILE).",
+            {
+                "name": "orders-worker",
+                "kind": "kubernetes-service-account",
+                "issuer": "k8s",
+                "infrastructure": "Kubernetes (AKS, EKS or any cluster)",
+                "client_id": "orders-worker",
+                "subject": "system:serviceaccount:shop:orders-worker",
+                # Real service-account tokens carry no groups claim: a mongod trusting this issuer
+                # uses useAuthorizationClaim: false and a $external user per service account.
+                "groups": [],
+                "token_files": ["serviceaccount", "aks", "eks"],
+            },
+        )
+    )
+    return entries
+
+
+def render_seed() -> str:
+    """The commented YAML text of a fresh catalog."""
+    parts = [_HEADER, "principals:\n"]
+    for comment, entry in seed_entries():
+        parts.append(f"\n  # {comment}\n")
+        dumped = yaml.safe_dump([entry], sort_keys=False, default_flow_style=None, width=100)
+        parts.append("".join(f"  {line}\n" for line in dumped.splitlines()))
+    return "".join(parts)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def _line_map(text: str) -> tuple[dict[int, int], dict[tuple[int, str], int]]:
+    """1-based lines of each principal and of each of its fields, for error messages."""
+    items: dict[int, int] = {}
+    fields: dict[tuple[int, str], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return items, fields
+    if not isinstance(root, yaml.MappingNode):
+        return items, fields
+    for key, value in root.value:
+        if getattr(key, "value", None) == "principals" and isinstance(value, yaml.SequenceNode):
+            for i, item in enumerate(value.value):
+                items[i] = item.start_mark.line + 1
+                if isinstance(item, yaml.MappingNode):
+                    for k, v in item.value:
+                        fields[(i, str(k.value))] = v.start_mark.line + 1
+    return items, fields
+
+
+def parse_catalog(text: str, source: str = "principals.yaml") -> list[Principal]:
+    """Parse and check catalog text; a mistake → ConfigError naming the line and the field."""
+    fix = f"edit {source} (or delete it to get a fresh seeded catalog)"
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{source}{where}: not valid YAML ({problem})",
+            hint=f"{fix}; check the indentation and quoting near that line",
+        ) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("principals"), list):
+        raise ConfigError(
+            f"{source}: expected a top-level `principals:` list",
+            hint=f"{fix}; the file starts with `principals:` followed by `- name: ...` entries",
+        )
+    item_lines, field_lines = _line_map(text)
+    principals: list[Principal] = []
+    seen_names: dict[str, int] = {}
+    seen_clients: dict[tuple[str, str], str] = {}
+    token_file_owner: dict[str, str] = {}
+    for i, raw in enumerate(doc["principals"]):
+        principals.append(
+            _parse_item(
+                raw,
+                i,
+                item_lines.get(i, 0),
+                field_lines,
+                source,
+                fix,
+                seen_names,
+                seen_clients,
+                token_file_owner,
+            )
+        )
+    return principals
+
+
+def _parse_item(
+    raw: Any,
+    i: int,
+    line: int,
+    field_lines: dict[tuple[int, str], int],
+    source: str,
+    fix: str,
+    seen_names: dict[str, int],
+    seen_clients: dict[tuple[str, str], str],
+    token_file_owner: dict[str, str],
+) -> Principal:
+
+    def fail(field_name: str | None, message: str, hint: str, *, _i: int = i, _l: int = line) -> NoReturn:
+        at = field_lines.get((_i, field_name), _l) if field_name else _l
+        label = f"field {field_name!r} " if field_name else ""
+        name = raw.get("name") if isinstance(raw, dict) else None
+        who = f"principal {name!r}" if name else f"principal #{_i + 1}"
+        raise ConfigError(f"{source} line {at}: {who} {label}{message}", hint=f"{hint}; {fix}")
+
+    if not isinstance(raw, dict):
+        fail(None, "is not a mapping", "write each principal as `- name: ...` with its fields")
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        fail(unknown[0], "is not a known field", f"known fields: {', '.join(FIELDS)}")
+
+    def text_field(key: str, *, required: bool = False, default: str = "") -> str:
+        value = raw.get(key, None)
+        if value is None:
+            if required:
+                fail(None, f"has no {key!r}", f"add `{key}: ...` to this principal")
+            return default
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            fail(key, f"must be a string, got {value!r}", f'write `{key}: "..."`')
+        return str(value)
+
+    name = text_field("name", required=True)
+    if not _NAME.match(name):
+        fail("name", f"{name!r} is not a short name", "use letters, digits, '.', '_' or '-'")
+    if name in seen_names:
+        fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
+    seen_names[name] = line
+    kind = text_field("kind", required=True)
+    if kind not in KINDS:
+        fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+    issuer_id = text_field("issuer", required=True)
+    if issuer_id not in ISSUERS:
+        fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUER_IDS)}")
+    if KINDS[kind] is not None and KINDS[kind] != issuer_id:
+        fail("issuer", f"must be {KINDS[kind]!r} for kind {kind!r}", f"write `issuer: {KINDS[kind]}`")
+    client_id = text_field("client_id", default=name)
+    client_secret = text_field("client_secret") or None
+    if kind in ("client-credentials", "service-principal") and not client_secret:
+        fail(None, f"of kind {kind!r} has no client_secret", "add `client_secret: <random text>`")
+    key = (issuer_id, client_id)
+    if key in seen_clients:
+        fail("client_id", f"{client_id!r} is already used by {seen_clients[key]!r}", "pick another")
+    seen_clients[key] = name
+    subject = text_field("subject", default=name if kind == "client-credentials" else "")
+    if not subject and kind != "client-credentials":
+        fail(None, "has no subject", "add `subject: ...` (the token's sub)")
+    if kind == "kubernetes-service-account" and not _K8S_SUBJECT.match(subject):
+        fail(
+            "subject",
+            f"{subject!r} is not a service-account subject",
+            "write `subject: system:serviceaccount:<namespace>:<name>`",
+        )
+    groups = raw.get("groups", [])
+    if groups is None:
+        groups = []
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        fail("groups", f"must be a list of strings, got {groups!r}", "write `groups: [readers]`")
+    claims = raw.get("claims", {}) or {}
+    if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
+        fail(
+            "claims",
+            f"must be a mapping of claim names to values, got {claims!r}",
+            "write `claims: {team: billing}`",
+        )
+    audience = text_field("audience", default=ISSUERS[issuer_id].default_audience)
+    creds: list[FederatedCredential] = []
+    raw_creds = raw.get("federated_credentials", []) or []
+    if not isinstance(raw_creds, list):
+        fail(
+            "federated_credentials",
+            "must be a list",
+            "write `- {issuer: k8s, subject: ..., audience: ...}`",
+        )
+    for cred in raw_creds:
+        if (
+            not isinstance(cred, dict)
+            or not isinstance(cred.get("issuer"), str)
+            or not isinstance(cred.get("subject"), str)
+            or not isinstance(cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE), str)
+        ):
+            fail(
+                "federated_credentials",
+                f"entry {cred!r} needs string fields issuer, subject (and audience)",
+                "write `- {issuer: k8s, subject: system:serviceaccount:NS:NAME, "
+                "audience: api://AzureADTokenExchange}`",
+            )
+        creds.append(
+            FederatedCredential(
+                issuer=cred["issuer"],
+                subject=cred["subject"],
+                audience=cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE),
+            )
+        )
+    token_files = raw.get("token_files", []) or []
+    if not isinstance(token_files, list) or any(t not in TOKEN_FILE_KINDS for t in token_files):
+        fail(
+            "token_files",
+            f"must list some of {', '.join(TOKEN_FILE_KINDS)}, got {token_files!r}",
+            "write `token_files: [serviceaccount, aks]`",
+        )
+    for tf in token_files:
+        if tf in token_file_owner:
+            fail(
+                "token_files",
+                f"{tf!r} is already written for {token_file_owner[tf]!r}",
+                "give each token file to one principal",
+            )
+        token_file_owner[tf] = name
+    default = raw.get("default", False)
+    if not isinstance(default, bool):
+        fail("default", f"must be true or false, got {default!r}", "write `default: true`")
+    return Principal(
+        name=name,
+        kind=kind,
+        issuer_id=issuer_id,
+        infrastructure=text_field("infrastructure"),
+        client_id=client_id,
+        client_secret=client_secret,
+        subject=subject,
+        groups=list(groups),
+        claims=dict(claims),
+        default_audience=audience,
+        description=text_field("description"),
+        federated_credentials=creds,
+        token_files=list(token_files),
+        default=default,
+    )
+
+
+def ensure_catalog(state: StateDir) -> None:
+    """Write the seeded catalog (0600) unless one exists."""
+    if not state.principals_file.exists():
+        state.write_private(state.principals_file, render_seed())
+
+
+def load_catalog(state: StateDir) -> list[Principal]:
+    """The catalog of ``state``, seeded on first use."""
+    ensure_catalog(state)
+    try:
+        text = state.principals_file.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {state.principals_file}: {exc.strerror or exc}",
+            hint="check its permissions, or delete it to get a fresh seeded catalog",
+        ) from exc
+    return parse_catalog(text, str(state.principals_file))
+
+
+def find_in(principals: list[Principal], name: str, source: str = "the catalog") -> Principal:
+    for p in principals:
+        if p.name == name:
+            return p
+    known = ", ".join(p.name for p in principals) or "(none)"
+    raise ConfigError(
+        f"no principal named {name!r} in {source}",
+        hint=f"use one of: {known}; or add it to principals.yaml (`wif idp principals` lists them)",
+    )
+
+
+def find(state: StateDir, name: str) -> Principal:
+    """The principal called ``name``; ConfigError listing the known names otherwise."""
+    return find_in(load_catalog(state), name, str(state.principals_file))

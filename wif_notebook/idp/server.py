@@ -1,0 +1,298 @@
+"""The mock IdP's HTTP server: stdlib ``ThreadingHTTPServer``, HTTP/1.1, bound to 127.0.0.1.
+
+Run as its own process (``python -m wif_notebook.idp --state-dir D [--port P]``): it binds, writes
+the token files, announces itself (``run/idp.json``), then serves until SIGTERM. Every request
+served is appended to ``logs/idp.log`` as one JSON line, without tokens or secrets.
+
+Why stdlib: no dependencies, fastest start, and it never shares the Jupyter kernel's event loop
+(identity-provider reference §7). Each request gets a thread; a slow or broken client ties up only
+its own thread (socket timeout), and any exception in a handler becomes a 500 answer, never a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from .. import services
+from ..errors import WifError
+from ..state import StateDir
+from .app import IdentityProvider, Request, Response, json_response
+from .tokenfiles import DEFAULT_REFRESH_SECONDS
+
+MAX_BODY = 64 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# Query parameters whose values are safe to log; every other value is written as [redacted].
+LOGGABLE_QUERY = {"api-version", "resource", "client_id", "object_id", "audience", "format", "licenses"}
+
+
+class RequestLog:
+    """Append-only JSON lines, one per request (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600, exist_ok=True)
+
+    def write(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+
+def redact_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, v if k in LOGGABLE_QUERY else "[redacted]") for k, v in pairs])
+
+
+class IdpHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], app: IdentityProvider | None, log: RequestLog | None
+    ) -> None:
+        super().__init__(address, IdpRequestHandler)
+        self.app = app
+        self.request_log = log
+
+
+class IdpRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "wif-notebook-idp/0.1"
+    timeout = 30  # a silent client loses its thread after this many seconds
+    server: IdpHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The structured request log replaces the stderr access log.
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def _read_body(self) -> bytes | Response:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            return json_response(
+                411,
+                {
+                    "error": "invalid_request",
+                    "error_description": "chunked bodies are not accepted; send Content-Length",
+                },
+                error="invalid_request",
+            )
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError(raw)
+        except ValueError:
+            self.close_connection = True
+            return json_response(
+                400,
+                {"error": "invalid_request", "error_description": f"Content-Length {raw!r} is not a number"},
+                error="invalid_request",
+            )
+        if length > MAX_BODY:
+            # Do not read it: answer and drop the connection.
+            self.close_connection = True
+            return json_response(
+                413,
+                {
+                    "error": "invalid_request",
+                    "error_description": f"the body has {length} bytes; the IdP accepts at most {MAX_BODY}",
+                },
+                error="invalid_request",
+            )
+        return self.rfile.read(length)
+
+    def _serve(self, method: str) -> None:
+        started = time.perf_counter()
+        # Absolute-URI request lines arrive when a client uses the IdP as its http_proxy
+        # (e.g. GET http://169.254.169.254/metadata/...): only the path and query matter.
+        parts = urlsplit(self.path)
+        path, query = parts.path or "/", parts.query
+        host = self.client_address[0]
+        body = self._read_body()
+        if isinstance(body, Response):
+            response = body
+        else:
+            request = Request(
+                method=method,
+                path=path,
+                query=query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                client=f"{host}:{self.client_address[1]}",
+                loopback=_is_loopback(host),
+            )
+            try:
+                assert self.server.app is not None
+                response = self.server.app.handle(request)
+            except WifError as exc:
+                response = json_response(
+                    500, {"error": "server_error", "error_description": str(exc)}, error="server_error"
+                )
+            except Exception as exc:  # the IdP keeps serving whatever a request does
+                traceback.print_exc(file=sys.stderr)
+                response = json_response(
+                    500,
+                    {
+                        "error": "server_error",
+                        "error_description": f"the IdP failed on this request ({type(exc).__name__}: {exc}); "
+                        "see logs/idp.out and report it",
+                    },
+                    error="server_error",
+                )
+        self._send(response)
+        self._log(method, path, query, response, started)
+
+    def _send(self, response: Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(response.body)
+        except OSError:
+            self.close_connection = True
+
+    def _log(self, method: str, path: str, query: str, response: Response, started: float) -> None:
+        log = self.server.request_log
+        if log is None:
+            return
+        entry: dict[str, Any] = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "method": method,
+            "path": path,
+            "query": redact_query(query) if query else None,
+            "issuer": response.log.get("issuer"),
+            "status": response.status,
+            "grant": response.log.get("grant"),
+            "principal": response.log.get("principal"),
+            "client": f"{self.client_address[0]}:{self.client_address[1]}",
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        for extra in ("error", "fault"):
+            if response.log.get(extra):
+                entry[extra] = response.log[extra]
+        try:
+            log.write(entry)
+        except OSError:
+            pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # Malformed request lines and unsupported methods get JSON too, never an HTML page.
+        self.close_connection = True
+        response = json_response(
+            code, {"error": "invalid_request", "error_description": message or "malformed HTTP request"}
+        )
+        try:
+            self._send(response)
+        except Exception:
+            pass
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    state: StateDir, *, port: int = 0, host: str = "127.0.0.1", token_refresh: float = DEFAULT_REFRESH_SECONDS
+) -> None:
+    """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``)."""
+    if host not in LOOPBACK_HOSTS:
+        print(
+            f"wif idp: WARNING: binding {host} exposes signing endpoints and client secrets beyond "
+            "this machine; the kit is meant for 127.0.0.1 only",
+            file=sys.stderr,
+        )
+    httpd = IdpHTTPServer((host, port), None, None)
+    bound_port = httpd.server_address[1]
+    # The issuer says localhost whatever we bound: a real mongod accepts http only for that name.
+    base_url = f"http://localhost:{bound_port}"
+    app = IdentityProvider(state, base_url)
+    httpd.app = app
+    httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
+    app.write_token_files()
+    stop = threading.Event()
+
+    def refresh_loop() -> None:
+        while not stop.wait(token_refresh):
+            try:
+                app.write_token_files()
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+
+    threading.Thread(target=refresh_loop, name="token-files", daemon=True).start()
+    services.announce(state, "idp", bound_port, host=host, **app.service_extra())
+    services.exit_on_sigterm()
+    print(f"wif idp: serving {base_url} (issuers: {', '.join(app.issuer_urls().values())})", flush=True)
+    try:
+        httpd.serve_forever(poll_interval=0.05)
+    finally:
+        stop.set()
+        httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m wif_notebook.idp", description="Run the wif-notebook mock identity provider."
+    )
+    parser.add_argument("--state-dir", default=None)
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (keep 127.0.0.1)")
+    parser.add_argument(
+        "--token-refresh",
+        type=float,
+        default=DEFAULT_REFRESH_SECONDS,
+        help="seconds between rewrites of the projected token files",
+    )
+    args = parser.parse_args(argv)
+    if args.token_refresh <= 0:
+        parser.error("--token-refresh must be a positive number of seconds")
+    try:
+        serve(StateDir(args.state_dir), port=args.port, host=args.host, token_refresh=args.token_refresh)
+    except WifError as exc:
+        print(f"wif idp: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"wif idp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n"
+            "  next step: choose another port with --port, or stop what uses it",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,103 @@
+"""Projected token files, as Kubernetes, AKS workload identity and EKS (IRSA) mount them.
+
+The IdP process writes them under ``tokens/`` in the state directory at start and again every
+``refresh`` seconds (the kubelet likewise replaces projected tokens before they expire). Each file
+is replaced atomically (temp file + rename, 0600) and has **no trailing newline**: pymongo's
+``ENVIRONMENT:k8s`` sends the file contents as they are (identity-provider reference §2.7).
+
+=================  ===============================================  ===========================
+kind               path under tokens/ (mirrors the pod path)        audience
+=================  ===============================================  ===========================
+``serviceaccount``  kubernetes.io/serviceaccount/token              the principal's audience
+``aks``            azure/tokens/azure-identity-token                ``api://AzureADTokenExchange``
+``eks``            eks.amazonaws.com/serviceaccount/token           ``sts.amazonaws.com``
+``oidc``           oidc/token                                       the principal's audience
+=================  ===============================================  ===========================
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from ..state import StateDir
+from .issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, ISSUERS
+from .minting import Minter
+from .principals import Principal
+
+TOKEN_FILE_LIFETIME = 3600
+DEFAULT_REFRESH_SECONDS = 600.0
+
+TOKEN_FILES: dict[str, tuple[str, str | None]] = {
+    "serviceaccount": ("kubernetes.io/serviceaccount/token", None),
+    "aks": ("azure/tokens/azure-identity-token", AZURE_TOKEN_EXCHANGE_AUDIENCE),
+    "eks": ("eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE),
+    "oidc": ("oidc/token", None),
+}
+
+PLATFORMS = ("aks", "eks")
+
+
+def token_file_path(state: StateDir, kind: str) -> Path:
+    return state.tokens_dir / TOKEN_FILES[kind][0]
+
+
+def write_token_files(state: StateDir, minter: Minter, principals: list[Principal]) -> dict[str, Path]:
+    """Mint and atomically replace every token file the catalog asks for; kind → path."""
+    written: dict[str, Path] = {}
+    for principal in principals:
+        for kind in principal.token_files:
+            _, audience = TOKEN_FILES[kind]
+            minted = minter.mint(principal, audience=audience, lifetime=TOKEN_FILE_LIFETIME)
+            path = token_file_path(state, kind)
+            state.subdir(path.parent.relative_to(state.path))
+            state.write_private(path, minted.token)  # no trailing newline, on purpose
+            written[kind] = path
+    return written
+
+
+def federated_client_for(
+    principals: list[Principal], subject_owner: Principal, base_url: str
+) -> Principal | None:
+    """The Azure principal whose federated credential trusts ``subject_owner``'s AKS token."""
+    k8s_url = ISSUERS[subject_owner.issuer_id].issuer_url(base_url)
+    for p in principals:
+        for cred in p.federated_credentials:
+            issuer = ISSUERS[cred.issuer].issuer_url(base_url) if cred.issuer in ISSUERS else cred.issuer
+            if (
+                issuer == k8s_url
+                and cred.subject == subject_owner.subject
+                and cred.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE
+            ):
+                return p
+    return None
+
+
+def env_exports(
+    state: StateDir, principals: list[Principal], base_url: str, *, platform: str = "aks"
+) -> dict[str, str]:
+    """The environment a workload would see: token-file variables for ``platform`` (aks or eks)
+    plus OIDC_TOKEN_FILE. Only files that exist are exported.
+
+    pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win when both it and AZURE_FEDERATED_TOKEN_FILE are
+    set (the spec says Azure first), so exactly one platform's variable is exported."""
+    env: dict[str, str] = {"WIF_STATE_DIR": str(state.path), "WIF_IDP_URL": base_url}
+    owners = {kind: p for p in principals for kind in p.token_files}
+    if "oidc" in owners and token_file_path(state, "oidc").exists():
+        env["OIDC_TOKEN_FILE"] = str(token_file_path(state, "oidc"))
+    if platform == "aks" and "aks" in owners and token_file_path(state, "aks").exists():
+        env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
+        env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
+        env["AZURE_AUTHORITY_HOST"] = f"{base_url}/azure/"
+        client = federated_client_for(principals, owners["aks"], base_url)
+        if client is not None:
+            env["AZURE_CLIENT_ID"] = client.client_id
+    if platform == "eks" and "eks" in owners and token_file_path(state, "eks").exists():
+        namespace, sa = owners["eks"].k8s_namespace_and_name
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
+        env["AWS_ROLE_ARN"] = f"arn:aws:iam::111122223333:role/{namespace}-{sa}"
+    return env
+
+
+def render_exports(env: dict[str, str]) -> str:
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
