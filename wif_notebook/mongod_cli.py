@@ -1,0 +1,178 @@
+"""``wif mongod config|start|stop|status|logs`` and the whole-kit commands ``wif up|down|status|reset``.
+
+Thin handlers over ``wif_notebook.mongod`` and ``wif_notebook.stack``; ``--json`` prints the same
+dicts those functions return. Text output never shows the administrator's password.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import mongod, stack
+from .cli import json_flag, print_json, state_from
+
+
+def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    m = subparsers.add_parser(
+        "mongod", help="the test mongod (or a real Enterprise mongod)", parents=[parent]
+    )
+    sub = m.add_subparsers(dest="mongod_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("config", help="write (if missing) and print mongod.conf", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_config)
+    p = sub.add_parser("start", help="start mongod with mongod.conf (idempotent)", parents=[parent])
+    p.add_argument("--port", type=int, default=None, help="net.port (0: any free port)")
+    json_flag(p)
+    p.set_defaults(func=cmd_start)
+    p = sub.add_parser("stop", help="stop mongod", parents=[parent])
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser("status", help="which mongod runs, where", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("logs", help="the last lines of mongod's JSON log", parents=[parent])
+    p.add_argument("-n", type=int, default=20, help="number of lines (default 20)")
+    p.set_defaults(func=cmd_logs)
+
+    p = subparsers.add_parser("up", help="start the IdP and mongod (idempotent)", parents=[parent])
+    p.add_argument("--idp-port", type=int, default=None, help="IdP port (default 8123; 0: any free port)")
+    p.add_argument(
+        "--port", type=int, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
+    )
+    json_flag(p)
+    p.set_defaults(func=cmd_up)
+    p = subparsers.add_parser("down", help="stop mongod and the IdP", parents=[parent])
+    p.set_defaults(func=cmd_down)
+    p = subparsers.add_parser("status", help="show the IdP and mongod", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_status_all)
+    p = subparsers.add_parser("reset", help="stop both and wipe the state directory", parents=[parent])
+    json_flag(p)
+    p.set_defaults(func=cmd_reset)
+
+
+# -- wif mongod ... --------------------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace) -> int:
+    from .idp.service import idp_record
+
+    state = state_from(args)
+    cfg = mongod.ensure_config(state, idp_record=idp_record(state))
+    if args.json:
+        print_json(
+            {
+                "path": str(state.mongod_conf),
+                "port": cfg.port,
+                "bindIp": cfg.bind_ip,
+                "dbPath": str(cfg.db_path),
+                "logPath": str(cfg.log_path) if cfg.log_path else None,
+                "authorization": cfg.authorization,
+                "enableTestCommands": cfg.enable_test_commands,
+                "authenticationMechanisms": cfg.authentication_mechanisms,
+                "oidcIdentityProviders": [p.to_document() for p in cfg.oidc_providers],
+                "setParameter": cfg.set_parameters,
+            }
+        )
+    else:
+        print(f"# {state.mongod_conf}")
+        print(state.mongod_conf.read_text(), end="")
+    return 0
+
+
+def _mongod_line(status: dict[str, Any]) -> str:
+    if not status["running"]:
+        return "stopped"
+    return f"running  {status['kind']} on {status['host']}:{status['port']} (pid {status['pid']})"
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    state = state_from(args)
+    mongod.start_mongod(state, args.port)
+    status = mongod.mongod_status(state)
+    if args.json:
+        print_json(status)
+    else:
+        print(f"mongod  {_mongod_line(status)}")
+        print(f"config  {status['config']}")
+        print(f"uri     {stack.mongodb_uri(status['port'])}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    stopped = mongod.stop_mongod(state_from(args))
+    print("mongod stopped" if stopped else "mongod was not running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = mongod.mongod_status(state_from(args))
+    if args.json:
+        print_json(status)
+    else:
+        print(f"mongod      {_mongod_line(status)}")
+        print(f"config      {status['config']}{'' if status['config_exists'] else ' (not written yet)'}")
+        print(f"log         {status['log']}")
+        enterprise = status.get("enterprise_mongod") or status.get("enterprise_problem") or "none found"
+        print(f"enterprise  {enterprise}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    for line in mongod.mongod_logs(state_from(args), args.n):
+        print(line)
+    return 0
+
+
+# -- wif up / down / status / reset ----------------------------------------------------------------
+def _print_summary(doc: dict[str, Any]) -> None:
+    idp = doc["idp"]
+    print(f"state_dir    {doc['state_dir']}")
+    if idp["running"]:
+        others = ", ".join(i for i in idp.get("issuers", {}) if i != "kit")
+        print(f"idp          running  {idp['base_url']} (pid {idp['pid']})")
+        print(f"issuer       {doc.get('issuer')}" + (f"   (also {others}: --json)" if others else ""))
+    else:
+        print("idp          stopped")
+    print(f"mongod       {_mongod_line(doc['mongod'])}")
+    if "mongodb_uri" in doc:
+        print(f"mongodb_uri  {doc['mongodb_uri']}")
+    if "admin_uri_redacted" in doc:
+        print(f"admin_uri    {doc['admin_uri_redacted']}   (password: {doc['admin_credentials_file']})")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    doc = stack.up(state_from(args), idp_port=args.idp_port, port=args.port)
+    if args.json:
+        print_json(doc)
+    else:
+        started = ", ".join(doc["started"]) or "nothing (both were running)"
+        print(f"wif up: started {started}")
+        _print_summary(doc)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    doc = stack.down(state_from(args))
+    for name, was in doc["stopped"].items():
+        print(f"{name:<7}{'stopped' if was else 'was not running'}")
+    return 0
+
+
+def cmd_status_all(args: argparse.Namespace) -> int:
+    doc = stack.status(state_from(args))
+    if args.json:
+        doc = {k: v for k, v in doc.items() if k != "admin_uri"}
+        print_json(doc)
+    else:
+        _print_summary(doc)
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    doc = stack.reset(state_from(args))
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"wif reset: stopped {[k for k, v in doc['stopped'].items() if v] or 'nothing'}")
+        print(f"removed {len(doc['removed'])} entries from {doc['state_dir']}")
+    return 0

@@ -1,0 +1,166 @@
+"""The whole kit at once: ``up``, ``down``, ``status`` and ``reset`` for the IdP and mongod.
+
+These functions return plain dicts, so the ``wif`` command line, the magics and tests show the same
+facts. ``up`` is idempotent: services that already run are reused, never restarted, unless the
+mongod.conf they depend on changed (the IdP moved to another port, ``--port`` changed).
+
+URIs ``up`` reports:
+
+- ``mongodb_uri``: ``mongodb://127.0.0.1:<port>/?authMechanism=MONGODB-OIDC&directConnection=true``;
+  add ``authMechanismProperties`` (e.g. ``ENVIRONMENT:test`` with ``OIDC_TOKEN_FILE``) or a callback.
+- ``admin_uri``: the SCRAM-SHA-256 administrator created at first start (``root``), with its
+  password from ``<state>/admin.json``. Displays show ``admin_uri_redacted``; the full URI is in the
+  returned dict (and ``wif up --json``) because a program asked for it explicitly.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from . import mongod
+from .errors import StateError
+from .state import ServiceRecord, StateDir
+
+# What a kit state directory may contain (state.py's layout, plus admin.json). Anything else means the
+# folder is not (only) the kit's, and `reset` refuses to wipe it.
+KIT_ENTRIES = frozenset(
+    {"keys", "principals.yaml", "mongod.conf", "db", "logs", "run", "tokens", "env", "admin.json"}
+)
+
+
+def mongodb_uri(port: int, host: str = "127.0.0.1") -> str:
+    return f"mongodb://{host}:{port}/?authMechanism=MONGODB-OIDC&directConnection=true"
+
+
+def admin_uri(port: int, user: str, password: str | None, host: str = "127.0.0.1") -> str:
+    """The administrator's URI; ``password=None`` gives the form displays show (``****``)."""
+    secret = "****" if password is None else quote(password, safe="")
+    return (
+        f"mongodb://{quote(user, safe='')}:{secret}@{host}:{port}/"
+        "?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true"
+    )
+
+
+def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"running": False}
+    return {
+        "running": True,
+        "pid": record.pid,
+        "port": record.port,
+        "base_url": record.extra.get("base_url"),
+        "issuers": record.extra.get("issuers", {}),
+    }
+
+
+def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
+    from .server.authz import read_admin_credentials
+
+    if record is None:
+        return {}
+    out: dict[str, Any] = {"mongodb_uri": mongodb_uri(record.port)}
+    creds = read_admin_credentials(state.path)
+    if creds is not None:
+        out["admin_uri"] = admin_uri(record.port, *creds)
+        out["admin_uri_redacted"] = admin_uri(record.port, creds[0], None)
+        out["admin_credentials_file"] = str(state.path / "admin.json")
+    return out
+
+
+def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None) -> dict[str, Any]:
+    """Start the IdP, then mongod with the kit's configuration; return where everything is."""
+    from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
+    from .idp.service import idp_record, start_idp
+
+    before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
+    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port)
+    if idp_port not in (None, 0) and idp.port != idp_port:
+        raise StateError(
+            f"the IdP already runs on port {idp.port}, not {idp_port}",
+            hint="stop it first (`wif down`), or leave out --idp-port",
+        )
+    record = mongod.start_mongod(state, port)
+    issuers = idp.extra.get("issuers", {})
+    kit = issuers.get("kit", {})
+    return {
+        "state_dir": str(state.path),
+        "issuer": kit.get("issuer") if isinstance(kit, dict) else None,
+        "issuers": issuers,
+        "idp": _idp_info(idp),
+        "mongod": mongod.mongod_status(state),
+        "started": [name for name, running in before.items() if not running],
+        **_uris(state, record),
+    }
+
+
+def down(state: StateDir) -> dict[str, Any]:
+    """Stop mongod, then the IdP."""
+    from .idp.service import stop_idp
+
+    stopped_mongod = mongod.stop_mongod(state)
+    stopped_idp = stop_idp(state)
+    return {"state_dir": str(state.path), "stopped": {"mongod": stopped_mongod, "idp": stopped_idp}}
+
+
+def status(state: StateDir) -> dict[str, Any]:
+    """Both services as they are now."""
+    from . import services
+    from .idp.service import idp_record
+
+    record = services.running_record(state, mongod.SERVICE)
+    idp = idp_record(state)
+    kit = idp.extra.get("issuers", {}).get("kit", {}) if idp is not None else {}
+    return {
+        "state_dir": str(state.path),
+        "issuer": kit.get("issuer") if isinstance(kit, dict) else None,
+        "idp": _idp_info(idp),
+        "mongod": mongod.mongod_status(state),
+        **_uris(state, record),
+    }
+
+
+def check_kit_state_dir(path: Path) -> list[str]:
+    """The entries ``reset`` would remove; StateError if the folder does not look like the kit's."""
+    resolved = path.resolve()
+    if resolved == Path("/") or resolved == Path.home().resolve():
+        raise StateError(
+            f"refusing to wipe {resolved}: it is not a kit state directory",
+            hint="pass the kit's own folder with --state-dir or WIF_STATE_DIR",
+        )
+    if not resolved.exists():
+        return []
+    entries = sorted(p.name for p in resolved.iterdir())
+    # Hidden names are the atomic-write temporaries of state.write_private.
+    foreign = [e for e in entries if e not in KIT_ENTRIES and not e.startswith(".")]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise StateError(
+            f"refusing to wipe {resolved}: it holds files the kit did not create ({shown})",
+            hint="move them elsewhere, or remove the folder yourself if it is really the kit's",
+        )
+    return entries
+
+
+def reset(state: StateDir) -> dict[str, Any]:
+    """Stop both services and empty the state directory (only if it holds nothing but the kit's files)."""
+    entries = check_kit_state_dir(state.path)
+    stopped = down(state)["stopped"]
+    for name in entries:
+        target = state.path / name
+        try:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StateError(
+                f"cannot remove {target}: {exc.strerror or exc}",
+                hint="check its permissions, then run `wif reset` again",
+            ) from exc
+    state.ensure()
+    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries}
