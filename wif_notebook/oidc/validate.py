@@ -260,6 +260,10 @@ def explain_token(
             except RuleFailure as failure:
                 # e.g. two audiences: the server stops before it looks for a provider
                 record(failure.rule, False, failure.message)
+                # The server stops here; to explain every rule, keep checking against the first
+                # entry for the token's issuer (if any), so a wrong audience shows what was expected.
+                iss = claims.get("iss")
+                chosen = next((p for p in providers if p.issuer == iss), None)
         elif chosen is not None:
             record(
                 "provider", True, f"checked against issuer {chosen.issuer!r}, audience {chosen.audience!r}"

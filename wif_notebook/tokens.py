@@ -1,0 +1,799 @@
+"""The client side of tokens: obtain them the ways a workload does, then decode, verify and explain them.
+
+Every way of obtaining a token returns one ``IssuedToken``:
+
+=======================  ==========================================================================
+``client_credentials``   RFC 6749 §4.4 at the issuer's token endpoint (found through discovery),
+                         client_secret_basic or client_secret_post
+``azure_imds``           ``GET /metadata/identity/oauth2/token`` with ``Metadata: true`` (Azure VM)
+``gcp_metadata``         ``GET /computeMetadata/v1/.../identity`` with ``Metadata-Flavor: Google``
+``token_file``           a projected token file (Kubernetes, AKS, EKS) or ``OIDC_TOKEN_FILE``
+``from_callback``        any callable (or pymongo ``OIDCCallback``) returning a token
+``mint``                 the kit IdP's admin mint, optionally with a fault preset
+=======================  ==========================================================================
+
+The cloud endpoints are the kit IdP's emulations at its own base URL: the requests are byte for
+byte what pymongo's built-in ``ENVIRONMENT:azure`` / ``gcp`` send, only the host differs.
+A raw token is never shown by ``repr``/``str``; it is ``IssuedToken.token`` when asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, ServiceError, TokenError
+from .oidc import (
+    KeySetCache,
+    ProviderConfig,
+    RuleFailure,
+    RuleResult,
+    explain_token,
+    parse_compact,
+)
+from .state import ServiceRecord, StateDir
+
+if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it for files/callbacks
+    from .idp.principals import Principal
+
+REDACTED = "…[redacted]"
+DEFAULT_TIMEOUT = 10.0
+METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "mint")
+# pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
+K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+K8S_DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+IMDS_PATH = "/metadata/identity/oauth2/token"
+GCP_IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/{account}/identity"
+
+
+def redact(token: str) -> str:
+    """``eyJhbGciOi…[redacted]``: enough to recognise a JWT, not enough to use it."""
+    return token[:10] + REDACTED
+
+
+def _b64url_json(part: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+@dataclass(frozen=True)
+class DecodedToken:
+    """A token's header and claims, decoded without verifying anything."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    parts: tuple[str, str, str]
+    signature: bytes
+
+
+def decode(token: str) -> DecodedToken:
+    """Split and decode a compact JWT; TokenError says what is malformed."""
+    if not isinstance(token, str) or not token.strip():
+        raise TokenError("no token given", hint="pass a JWT (it starts with 'eyJ'), or '-' to read stdin")
+    text = token.strip()
+    dots = text.count(".")
+    if dots != 2:
+        looks = "an opaque token (no dots)" if dots == 0 else f"{dots + 1} parts separated by {dots} dots"
+        raise TokenError(
+            f"this is not a JWT: a JWT has three base64url parts separated by two dots, this has {looks}",
+            hint="MONGODB-OIDC accepts only JWT access tokens; make sure you copied the whole token "
+            "and not an opaque token, a refresh token or a JSON response",
+        )
+    try:
+        parsed = parse_compact(text)
+    except RuleFailure as exc:
+        part = "header" if "header" in exc.message else "payload" if "payload" in exc.message else "signature"
+        raise TokenError(
+            f"the token's {part} cannot be decoded: {exc.message.split(': ', 1)[-1]}",
+            hint="the token was truncated or altered while copying; copy it again in full",
+        ) from exc
+    return DecodedToken(parsed.header, parsed.claims, parsed.parts, parsed.signature)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """One token and how it was obtained. ``repr``/``str`` never show the raw token."""
+
+    token: str = field(repr=False)
+    method: str
+    principal: str | None
+    issuer: str | None
+    audience: str | list[str] | None
+    expires_at: datetime | None
+    obtained_at: datetime
+    elapsed_ms: float
+    source: str
+    fault: dict[str, Any] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        token: str,
+        *,
+        method: str,
+        source: str,
+        started: float,
+        principal: str | None = None,
+        fault: dict[str, Any] | None = None,
+    ) -> IssuedToken:
+        """Fill issuer, audience and expiry from the token itself (unverified)."""
+        token = token.strip()
+        claims: dict[str, Any] = {}
+        try:
+            claims = decode(token).claims
+        except TokenError:
+            pass  # an opaque/garbled token can still be handed back; claims stay empty
+        exp = claims.get("exp")
+        aud = claims.get("aud")
+        return cls(
+            token=token,
+            method=method,
+            principal=principal if principal is not None else _str_or_none(claims.get("sub")),
+            issuer=_str_or_none(claims.get("iss")),
+            audience=aud if isinstance(aud, (str, list)) else None,
+            expires_at=datetime.fromtimestamp(exp, tz=timezone.utc)
+            if isinstance(exp, (int, float)) and not isinstance(exp, bool)
+            else None,
+            obtained_at=datetime.now(tz=timezone.utc),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            source=source,
+            fault=fault,
+        )
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.token)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return decode(self.token).header
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        return decode(self.token).claims
+
+    @property
+    def expires_in(self) -> float | None:
+        """Seconds until expiry (negative when expired), None when the token has no exp."""
+        return None if self.expires_at is None else self.expires_at.timestamp() - time.time()
+
+    def __str__(self) -> str:
+        parts = [
+            f"{self.method} token for {self.principal or '?'}",
+            f"iss={self.issuer}",
+            f"aud={self.audience}",
+        ]
+        if self.expires_in is not None:
+            parts.append(f"expires in {int(self.expires_in)} s")
+        if self.fault:
+            parts.append(f"fault={self.fault.get('name')} (breaks {self.fault.get('rule')})")
+        return f"{', '.join(parts)}: {self.redacted}"
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuedToken(method={self.method!r}, principal={self.principal!r}, issuer={self.issuer!r}, "
+            f"audience={self.audience!r}, expires_at={self.expires_at!r}, token={self.redacted!r})"
+        )
+
+    def to_json(self, *, include_token: bool = False) -> dict[str, Any]:
+        """A JSON-ready summary; the raw token only when explicitly asked for."""
+        return {
+            "token": self.token if include_token else self.redacted,
+            "method": self.method,
+            "principal": self.principal,
+            "issuer": self.issuer,
+            "audience": self.audience,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "obtained_at": self.obtained_at.isoformat(),
+            "elapsed_ms": self.elapsed_ms,
+            "source": self.source,
+            "fault": self.fault,
+        }
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        doc = self.to_json()
+        try:
+            doc["header"], doc["claims"] = self.header, self.claims
+        except TokenError:
+            pass
+        return {"text/plain": str(self), "application/vnd.wif.token+json": doc}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# -- talking to the kit IdP ---------------------------------------------------------------------
+
+
+def _idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
+    from .idp.service import idp_record
+
+    state = state if state is not None else StateDir()
+    record = idp_record(state)
+    if record is None:
+        raise ServiceError(
+            "the mock identity provider is not running",
+            hint="start it with `wif idp start` (or `wif up` for everything)",
+        )
+    return state, record
+
+
+def _service_url(record: ServiceRecord) -> str:
+    """The IdP's own address for its cloud and admin endpoints (an IP, like 169.254.169.254)."""
+    return f"http://{record.host}:{record.port}"
+
+
+def _principal(state: StateDir, name: str | Principal) -> Principal:
+    from .idp.principals import find
+
+    return find(state, name) if isinstance(name, str) else name
+
+
+def _issuer_url(record: ServiceRecord, issuer_id: str) -> str:
+    entry = (record.extra.get("issuers") or {}).get(issuer_id)
+    if isinstance(entry, Mapping):
+        entry = entry.get("issuer")
+    if not isinstance(entry, str):
+        raise ServiceError(
+            f"the identity provider does not publish an issuer {issuer_id!r}",
+            hint="restart it with `wif idp stop && wif idp start`; check principals.yaml's issuer ids",
+        )
+    return entry
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
+def _http(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> _Response:
+    """One request with urllib, never through a proxy (the kit's endpoints are on loopback)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return _Response(response.status, response.read(), dict(response.headers.items()))
+    except urllib.error.HTTPError as exc:
+        return _Response(exc.code, exc.read(), dict(exc.headers.items()) if exc.headers else {})
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceError(
+            f"cannot reach {url}: {reason}",
+            hint="is the identity provider running? `wif idp start` (or `wif up`)",
+        ) from exc
+
+
+def _http_error(what: str, url: str, response: _Response) -> TokenError:
+    """TokenError quoting the IdP's error / error_description (RFC 6749 §5.2, IMDS) or body."""
+    detail = response.body.decode("utf-8", "replace").strip()
+    hint = "check the principal, its secret and the requested audience (`wif idp principals`)"
+    try:
+        doc = json.loads(detail)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "error" in doc:
+        description = str(doc.get("error_description", ""))
+        # The kit IdP appends its own next step to the description; keep it as the hint.
+        description, _, idp_hint = description.partition("\n  next step: ")
+        detail = f"{doc['error']}: {description}".strip().rstrip(":")
+        if idp_hint:
+            hint = idp_hint.strip()
+        if doc["error"] == "invalid_client":
+            hint = "the client id or secret is wrong; compare with principals.yaml in the state directory"
+    return TokenError(f"{what} failed: HTTP {response.status} from {url}: {detail[:500]}", hint=hint)
+
+
+def discover(issuer: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """The issuer's OpenID discovery document (``<issuer>/.well-known/openid-configuration``)."""
+    from .oidc import discovery_url
+
+    url = discovery_url(issuer)
+    response = _http("GET", url, headers={"Accept": "application/json"}, timeout=timeout)
+    if response.status != 200:
+        raise _http_error("discovery", url, response)
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise TokenError(f"{url} did not return JSON", hint="is this really an OpenID issuer URL?") from exc
+    if not isinstance(doc, dict):
+        raise TokenError(f"{url} did not return a JSON object", hint="is this really an OpenID issuer URL?")
+    return doc
+
+
+# -- the ways a workload obtains a token ----------------------------------------------------------
+
+
+def client_credentials(
+    principal: str | Principal,
+    *,
+    audience: str | None = None,
+    auth: str = "basic",
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """RFC 6749 §4.4 client credentials at the principal's issuer (token endpoint from discovery).
+
+    ``auth`` is ``"basic"`` (client_secret_basic, the RFC's recommendation) or ``"post"``
+    (client_secret_post). For the Entra-shaped issuer the audience is requested as
+    ``<audience>/.default``, as MSAL does.
+    """
+    started = time.perf_counter()
+    state, record = _idp(state)
+    who = _principal(state, principal)
+    if not who.client_secret:
+        raise ConfigError(
+            f"principal {who.name!r} ({who.kind}) has no client secret, so it cannot use client credentials",
+            hint="use --via imds (managed identity), gcp (service account) or k8s-file, or `--via mint`",
+        )
+    issuer = _issuer_url(record, who.issuer_id)
+    token_endpoint = discover(issuer, timeout=timeout).get("token_endpoint")
+    if not isinstance(token_endpoint, str):
+        raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
+    form = {"grant_type": "client_credentials"}
+    if audience:
+        if who.issuer_id == "azure":
+            form["scope"] = audience.removesuffix("/.default") + "/.default"
+        else:
+            form["audience"] = audience
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    if auth == "basic":
+        # RFC 6749 §2.3.1: each part is form-urlencoded before joining with ':'.
+        pair = f"{urllib.parse.quote_plus(who.client_id)}:{urllib.parse.quote_plus(who.client_secret)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    elif auth == "post":
+        form["client_id"], form["client_secret"] = who.client_id, who.client_secret
+    else:
+        raise ConfigError(f"unknown client authentication {auth!r}", hint="use 'basic' or 'post'")
+    body = urllib.parse.urlencode(form).encode()
+    response = _http("POST", token_endpoint, headers=headers, data=body, timeout=timeout)
+    if response.status != 200:
+        raise _http_error("client credentials grant", token_endpoint, response)
+    doc = response.json()
+    token = doc.get("access_token") if isinstance(doc, dict) else None
+    if not isinstance(token, str) or not token:
+        raise TokenError(f"{token_endpoint} answered without an access_token", hint="check the IdP's log")
+    return IssuedToken.build(
+        token, method="client_credentials", source=token_endpoint, started=started, principal=who.name
+    )
+
+
+def azure_imds(
+    resource: str,
+    *,
+    principal: str | Principal | None = None,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """An Azure managed-identity token, requested exactly as pymongo's ``ENVIRONMENT:azure`` does.
+
+    ``principal`` picks a user-assigned identity by its client id (the connection-string username
+    in pymongo); without it the VM's default identity answers.
+    """
+    started = time.perf_counter()
+    state, record = _idp(state)
+    query = f"api-version=2018-02-01&resource={urllib.parse.quote(resource)}"
+    name = None
+    if principal is not None:
+        who = _principal(state, principal)
+        name = who.name
+        query += f"&client_id={urllib.parse.quote(who.client_id)}"
+    url = f"{_service_url(record)}{IMDS_PATH}?{query}"
+    response = _http("GET", url, headers={"Accept": "application/json", "Metadata": "true"}, timeout=timeout)
+    if response.status != 200:
+        raise _http_error("Azure IMDS token request", url, response)
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise TokenError(f"Azure IMDS at {url} did not return JSON", hint="check the IdP's log") from exc
+    token = doc.get("access_token") if isinstance(doc, dict) else None
+    if not token or not doc.get("expires_in"):
+        # pymongo raises the same way (ValueError "Azure IMDS response must contain ...").
+        raise TokenError("Azure IMDS response must contain access_token and expires_in", hint="check the IdP")
+    return IssuedToken.build(str(token), method="imds", source=url, started=started, principal=name)
+
+
+def gcp_metadata(
+    audience: str,
+    *,
+    principal: str | Principal | None = None,
+    full: bool = False,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """A Google service-account ID token from the metadata server, as ``ENVIRONMENT:gcp`` asks for it.
+
+    The body is the raw JWT. ``principal`` names a service account (default: the instance's);
+    ``full`` adds ``format=full`` (the ``google.compute_engine`` block; pymongo does not send it).
+    """
+    started = time.perf_counter()
+    state, record = _idp(state)
+    account, name = "default", None
+    if principal is not None:
+        who = _principal(state, principal)
+        account, name = who.claims.get("email") or who.client_id, who.name
+    query = f"audience={urllib.parse.quote(audience)}" + ("&format=full" if full else "")
+    path = GCP_IDENTITY_PATH.format(account=urllib.parse.quote(account, safe="@"))
+    url = f"{_service_url(record)}{path}?{query}"
+    response = _http("GET", url, headers={"Metadata-Flavor": "Google"}, timeout=timeout)
+    if response.status != 200:
+        raise _http_error("GCP metadata identity request", url, response)
+    return IssuedToken.build(
+        response.body.decode("utf-8"), method="gcp", source=url, started=started, principal=name
+    )
+
+
+def k8s_token_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``ENVIRONMENT:k8s`` reads: AZURE_FEDERATED_TOKEN_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, default path.
+
+    That is the spec's order; pymongo 4.20 lets AWS win when both are set (reference §13).
+    """
+    env = os.environ if environ is None else environ
+    for variable in K8S_TOKEN_VARIABLES:
+        if env.get(variable):
+            return Path(env[variable])
+    return Path(K8S_DEFAULT_TOKEN_PATH)
+
+
+def token_file(path: str | os.PathLike[str] | None = None, *, environment: str = "k8s") -> IssuedToken:
+    """Read a token file as the driver does: ``environment`` ``"k8s"`` or ``"test"`` (OIDC_TOKEN_FILE).
+
+    ``path`` overrides the environment variables.
+    """
+    started = time.perf_counter()
+    if path is None:
+        if environment == "test":
+            value = os.environ.get("OIDC_TOKEN_FILE")
+            if not value:
+                raise ConfigError(
+                    'MONGODB-OIDC with an "test" provider requires "OIDC_TOKEN_FILE" to be set',
+                    hint="run `eval $(wif env)` or pass the path of a token file",
+                )
+            path = value
+        elif environment == "k8s":
+            path = k8s_token_path()
+        else:
+            raise ConfigError(f"unknown environment {environment!r}", hint="use 'k8s' or 'test'")
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except FileNotFoundError as exc:
+        raise TokenError(
+            f"token file {file} does not exist",
+            hint="start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
+        ) from exc
+    except OSError as exc:
+        raise TokenError(
+            f"cannot read token file {file}: {exc.strerror or exc}", hint="check its permissions"
+        ) from exc
+    if text != text.strip() and environment == "k8s":
+        # pymongo's k8s reader does not strip: a trailing newline becomes part of the JWT.
+        raise TokenError(
+            f"token file {file} ends with whitespace; "
+            "pymongo's ENVIRONMENT:k8s would send it as part of the JWT",
+            hint="write the token without a trailing newline",
+        )
+    return IssuedToken.build(
+        text, method="k8s-file" if environment == "k8s" else "file", source=str(file), started=started
+    )
+
+
+def kit_token_file(
+    principal: str | Principal, *, kind: str | None = None, state: StateDir | None = None
+) -> IssuedToken:
+    """The projected token file the kit IdP writes for ``principal`` (its first, or ``kind``)."""
+    from .idp.tokenfiles import TOKEN_FILES, token_file_path
+
+    state, _record = _idp(state)
+    who = _principal(state, principal)
+    kinds = list(who.token_files)
+    if not kinds:
+        raise ConfigError(
+            f"principal {who.name!r} has no token files",
+            hint="token files exist for principals with token_files in principals.yaml (e.g. orders-worker)",
+        )
+    chosen = kind or kinds[0]
+    if chosen not in kinds or chosen not in TOKEN_FILES:
+        raise ConfigError(f"principal {who.name!r} has no {chosen!r} token file", hint=f"use one of {kinds}")
+    issued = token_file(token_file_path(state, chosen))
+    return _with_principal(issued, who.name)
+
+
+def _with_principal(issued: IssuedToken, name: str) -> IssuedToken:
+    from dataclasses import replace
+
+    return replace(issued, principal=name)
+
+
+def from_callback(
+    callback: Any, *, username: str | None = None, timeout_seconds: float = 60.0
+) -> IssuedToken:
+    """Call a token callback the way pymongo calls ``OIDC_CALLBACK`` and wrap what it returns.
+
+    ``callback`` may be a plain callable returning a token string or ``OIDCCallbackResult``, or a
+    pymongo ``OIDCCallback`` (its ``fetch(context)`` is called with a version-1 context).
+    """
+    from pymongo.auth_oidc import OIDCCallbackContext, OIDCCallbackResult
+
+    started = time.perf_counter()
+    context = OIDCCallbackContext(timeout_seconds=timeout_seconds, username=username or "", version=1)
+    fetch: Callable[..., Any]
+    if hasattr(callback, "fetch") and callable(callback.fetch):
+        fetch = callback.fetch
+    elif callable(callback):
+        fetch = callback
+    else:
+        raise ConfigError(f"{callback!r} is not callable", hint="pass a function or an OIDCCallback")
+    name = getattr(callback, "__qualname__", type(callback).__qualname__)
+    # A zero-argument function is fine in a notebook; pymongo's callbacks take the context.
+    try:
+        takes_context = bool(inspect.signature(fetch).parameters)
+    except (TypeError, ValueError):
+        takes_context = True
+    result = fetch(context) if takes_context else fetch()
+    if isinstance(result, OIDCCallbackResult):
+        result = result.access_token
+    if isinstance(result, IssuedToken):
+        result = result.token
+    if not isinstance(result, str) or not result:
+        raise TokenError(
+            f"the callback {name} returned {type(result).__name__}, not a token",
+            hint="return the access token string or OIDCCallbackResult(access_token=...)",
+        )
+    return IssuedToken.build(result, method="callback", source=name, started=started)
+
+
+def mint(
+    principal: str,
+    *,
+    audience: str | None = None,
+    lifetime: int | None = None,
+    fault: str | None = None,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """The IdP's admin mint (``POST /_wif/mint``): any principal, lifetime, or one fault preset."""
+    started = time.perf_counter()
+    _state, record = _idp(state)
+    url = f"{_service_url(record)}/_wif/mint"
+    doc: dict[str, Any] = {"principal": principal}
+    if audience is not None:
+        doc["audience"] = audience
+    if lifetime is not None:
+        doc["lifetime"] = lifetime
+    if fault is not None:
+        doc["fault"] = fault
+    response = _http(
+        "POST",
+        url,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        data=json.dumps(doc).encode(),
+        timeout=timeout,
+    )
+    if response.status != 200:
+        raise _http_error("minting a token", url, response)
+    answer = response.json()
+    return IssuedToken.build(
+        str(answer["token"]),
+        method="mint",
+        source=url,
+        started=started,
+        principal=principal,
+        fault=answer.get("fault"),
+    )
+
+
+def obtain(
+    principal: str,
+    *,
+    via: str | None = None,
+    audience: str | None = None,
+    lifetime: int | None = None,
+    fault: str | None = None,
+    state: StateDir | None = None,
+) -> IssuedToken:
+    """A token for a catalog principal, the way its kind of workload gets one (or ``via``).
+
+    Defaults: client secret → client_credentials; Azure managed identity → imds; Google service
+    account → gcp; Kubernetes service account → k8s-file. A fault or lifetime needs the mint.
+    """
+    state, _record = _idp(state)
+    who = _principal(state, principal)
+    if via is None:
+        if fault is not None or lifetime is not None:
+            via = "mint"
+        elif who.kind == "managed-identity":
+            via = "imds"
+        elif who.kind == "service-account":
+            via = "gcp"
+        elif who.kind == "kubernetes-service-account":
+            via = "k8s-file"
+        else:
+            via = "client_credentials"
+    if via not in METHODS:
+        raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(METHODS)}")
+    if via != "mint" and (fault is not None or lifetime is not None):
+        raise ConfigError(
+            f"--fault and --lifetime need the IdP's mint, not {via}",
+            hint="drop --via (or use --via mint) to get a token with a fault or a custom lifetime",
+        )
+    if via == "mint":
+        return mint(who.name, audience=audience, lifetime=lifetime, fault=fault, state=state)
+    if via == "client_credentials":
+        return client_credentials(who, audience=audience, state=state)
+    if via == "imds":
+        return azure_imds(audience or who.default_audience, principal=who, state=state)
+    if via == "gcp":
+        return gcp_metadata(audience or who.default_audience, principal=who, state=state)
+    if audience is not None:
+        raise ConfigError(
+            "a projected token file has a fixed audience",
+            hint="drop --audience, or use --via mint for another audience",
+        )
+    return kit_token_file(who, state=state)
+
+
+# -- verifying and explaining -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A signature that verified: with which key, found where."""
+
+    issuer: str
+    kid: str
+    alg: str
+    key_fingerprint: str
+    jwks_uri: str | None
+
+
+def verify(token: str, keys: KeySetCache | None = None) -> Verification:
+    """Check the signature against the issuer's JWKS, found through discovery (not the claims!).
+
+    Any asymmetric JWS algorithm PyJWT knows is accepted here; which ones a MongoDB server accepts
+    is the rule book's business (``check_against``). Raises TokenError (a RuleFailure) on failure.
+    """
+    from jwt.algorithms import get_default_algorithms
+
+    decoded = decode(token)
+    issuer = decoded.claims.get("iss")
+    kid = decoded.header.get("kid")
+    alg = decoded.header.get("alg")
+    if not isinstance(issuer, str):
+        raise TokenError("the token has no 'iss' claim, so its keys cannot be found", hint="use a real JWT")
+    if not isinstance(kid, str):
+        raise RuleFailure("header.kid", "the token header has no 'kid': the signing key cannot be found")
+    if not isinstance(alg, str) or alg == "none" or alg.startswith("HS"):
+        raise RuleFailure(
+            "header.alg",
+            f"alg {alg!r} is not a public-key signature: anyone could have made this token",
+        )
+    cache = keys if keys is not None else KeySetCache(issuer, allow_insecure_localhost=True)
+    key = cache.key_for(kid)
+    algorithm = get_default_algorithms().get(alg)
+    if algorithm is None:
+        raise RuleFailure("header.alg", f"unknown algorithm {alg!r}")
+    head, body, _sig = decoded.parts
+    try:
+        ok = bool(algorithm.verify(f"{head}.{body}".encode("ascii"), key.public_key, decoded.signature))
+    except Exception:
+        ok = False
+    if not ok:
+        raise RuleFailure("signature", f"the signature does not verify with the published key {kid!r}")
+    return Verification(issuer, kid, alg, key.fingerprint, cache.jwks_uri)
+
+
+def check_against(
+    token: str,
+    providers: Sequence[ProviderConfig],
+    keys: KeySetCache | None = None,
+    *,
+    allow_insecure_localhost: bool = True,
+    now: float | None = None,
+) -> list[RuleResult]:
+    """Every rule with pass/fail for the provider entry the server would select for this token."""
+    if keys is None:
+        try:
+            issuer = decode(token).claims.get("iss")
+        except TokenError:
+            issuer = None
+        if isinstance(issuer, str):
+            keys = KeySetCache(issuer, allow_insecure_localhost=allow_insecure_localhost)
+    return explain_token(token, None, keys, now=now, providers=providers)
+
+
+@dataclass(frozen=True)
+class ClaimExplanation:
+    """One claim, its value and what it means in plain words."""
+
+    name: str
+    value: Any
+    meaning: str
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        delta = int(value - time.time())
+        rel = "now" if delta == 0 else f"in {delta} s" if delta > 0 else f"{-delta} s ago"
+        return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({rel})"
+    return "not a number of seconds: a MongoDB server refuses it"
+
+
+_MEANINGS: dict[str, Callable[[Any], str]] = {
+    "iss": lambda v: "issuer: who made the token; must equal oidcIdentityProviders 'issuer' exactly",
+    "sub": lambda v: (
+        "subject: the workload's stable id; the default principalName, so the MongoDB user "
+        "is '<authNamePrefix>/' + this"
+    ),
+    "aud": lambda v: (
+        "audience: who the token is for; MongoDB needs exactly one, equal to the configured "
+        "'audience'" + (" (this token has several: refused)" if isinstance(v, list) and len(v) != 1 else "")
+    ),
+    "exp": lambda v: (
+        f"expires {_when(v)}; mongod refuses it after that and asks the driver to reauthenticate (error 391)"
+    ),
+    "nbf": lambda v: f"not valid before {_when(v)}; mongod allows 60 s of clock skew",
+    "iat": lambda v: f"issued {_when(v)}; mongod does not check it",
+    "jti": lambda v: "token id: unique per token, for replay detection and logs",
+    "oid": lambda v: "Entra object id of the identity (managed identity or service principal)",
+    "tid": lambda v: "Entra tenant id the identity belongs to",
+    "azp": lambda v: "authorized party: the client id that requested the token",
+    "appid": lambda v: "Entra v1 client id of the application or managed identity",
+    "groups": lambda v: (
+        "group memberships; as authorizationClaim each becomes the role "
+        "'<authNamePrefix>/<group>' in admin" + ("" if isinstance(v, list) else " (not an array: refused)")
+    ),
+    "roles": lambda v: "app roles granted to the identity; usable as authorizationClaim",
+    "ver": lambda v: "Entra token version ('1.0' or '2.0'); decides the issuer URL form",
+    "email": lambda v: "the service account's e-mail address (a possible principalName)",
+    "email_verified": lambda v: "whether Google verified the e-mail address",
+    "google": lambda v: "Google Compute Engine details (with format=full): project, zone, instance",
+    "kubernetes.io": lambda v: "Kubernetes details: namespace, service account, pod bound to the token",
+    "scope": lambda v: "OAuth scopes granted; MongoDB ignores them",
+    "client_id": lambda v: "the OAuth client that obtained the token",
+    "idtyp": lambda v: "Entra identity type ('app' for workloads)",
+    "uti": lambda v: "Entra internal token id",
+    "xms_mirid": lambda v: "Azure resource id of the managed identity",
+    "auth_time": lambda v: f"when the user last authenticated: {_when(v)}",
+    "nonce": lambda v: "OpenID Connect replay protection value",
+}
+
+
+_OPAQUE_CLAIM = (
+    "a claim MongoDB does not interpret (usable as principalName, authorizationClaim or logClaims)"
+)
+
+
+def explain_claims(claims: Mapping[str, Any]) -> list[ClaimExplanation]:
+    """Each claim in plain words (unknown ones are said to be opaque to MongoDB)."""
+    return [
+        ClaimExplanation(
+            name,
+            value,
+            _MEANINGS[name](value) if name in _MEANINGS else _OPAQUE_CLAIM,
+        )
+        for name, value in claims.items()
+    ]
