@@ -1,0 +1,262 @@
+"""Fixtures for the test mongod: the kit's real IdP process, servers on background threads, clients.
+
+Every MongoDB connection is real pymongo over loopback; every token is signed by the real mock IdP
+(``/_wif/mint``) and checked by the server against the IdP's JWKS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient, monitoring
+from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
+
+from wif_notebook.idp.service import mint, retire_key, rotate_keys, start_idp, stop_idp
+from wif_notebook.mongod import MongodConfig
+from wif_notebook.oidc import parse_oidc_identity_providers
+from wif_notebook.server.authz import AuthzStore
+from wif_notebook.server.core import TestServer
+from wif_notebook.state import StateDir
+
+AUTH_PREFIX = "kit"
+HUMAN_CLIENT_ID = "kit-notebook"
+
+
+@dataclass
+class Idp:
+    state: StateDir
+    issuer: str
+    audience: str
+
+    def token(
+        self, principal: str = "lesson-app", *, lifetime: int | None = None, fault: str | None = None
+    ) -> str:
+        return str(mint(self.state, principal, lifetime=lifetime, fault=fault)["token"])
+
+    def rotate(self) -> None:
+        rotate_keys(self.state, "kit")
+
+    def retire(self, kid: str) -> None:
+        retire_key(self.state, "kit", kid)
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
+    state = StateDir(tmp_path_factory.mktemp("idp") / "state")
+    record = start_idp(state)
+    kit = record.extra["issuers"]["kit"]
+    try:
+        yield Idp(state, kit["issuer"], kit["audience"])
+    finally:
+        stop_idp(state)
+
+
+def kit_provider(idp: Idp, **overrides: Any) -> dict[str, Any]:
+    """The kit issuer as an oidcIdentityProviders entry (human flows allowed: it has a clientId)."""
+    entry: dict[str, Any] = {
+        "issuer": idp.issuer,
+        "audience": idp.audience,
+        "authNamePrefix": AUTH_PREFIX,
+        "clientId": HUMAN_CLIENT_ID,
+        "requestScopes": ["openid"],
+        "authorizationClaim": "groups",
+        "logClaims": ["iss", "sub", "groups"],
+    }
+    entry.update(overrides)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+@dataclass
+class RunningServer:
+    server: TestServer
+    port: int
+    dir: Path
+    admin: tuple[str, str] | None
+    clients: list[MongoClient[Any]] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        assert self.server.config.log_path is not None
+        return self.server.config.log_path
+
+    def log_entries(self, log_id: int | None = None) -> list[dict[str, Any]]:
+        entries = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        return [e for e in entries if log_id is None or e["id"] == log_id]
+
+    def client(self, **kwargs: Any) -> MongoClient[Any]:
+        kwargs.setdefault("serverSelectionTimeoutMS", 5000)
+        kwargs.setdefault("connectTimeoutMS", 5000)
+        client: MongoClient[Any] = MongoClient("127.0.0.1", self.port, directConnection=True, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def admin_client(self, **kwargs: Any) -> MongoClient[Any]:
+        assert self.admin is not None
+        user, password = self.admin
+        return self.client(
+            username=user, password=password, authSource="admin", authMechanism="SCRAM-SHA-256", **kwargs
+        )
+
+    def oidc_client(self, **kwargs: Any) -> MongoClient[Any]:
+        kwargs.setdefault("retryReads", False)
+        return self.client(authMechanism="MONGODB-OIDC", **kwargs)
+
+
+ServerFactory = Callable[..., RunningServer]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start TestServers on background threads; each gets its own dbPath, log and administrator."""
+    running: list[RunningServer] = []
+
+    def factory(
+        providers: list[dict[str, Any]] | None = None,
+        *,
+        authorization: bool = True,
+        enable_test_commands: bool = True,
+        mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "MONGODB-OIDC"),
+        name: str = "mongod",
+    ) -> RunningServer:
+        base = tmp_path / f"{name}{len(running)}"
+        config = MongodConfig(
+            port=0,
+            db_path=base / "db",
+            log_path=base / "mongod.log",
+            authorization=authorization,
+            enable_test_commands=enable_test_commands,
+            authentication_mechanisms=list(mechanisms),
+            oidc_providers=parse_oidc_identity_providers(
+                json.dumps(providers or []), enable_test_commands=enable_test_commands
+            ),
+        )
+        config.db_path.mkdir(parents=True)
+        store = AuthzStore(config.db_path)
+        admin = store.ensure_admin(base) if authorization else None
+        server = TestServer(config, authz=store, argv=["mongod", "--config", "test"])
+        port = server.start_in_thread()
+        handle = RunningServer(server, port, base, admin)
+        running.append(handle)
+        _wait_for_keys(server)
+        return handle
+
+    yield factory
+    for handle in running:
+        for client in handle.clients:
+            client.close()
+        handle.server.stop_thread()
+
+
+def _wait_for_keys(server: TestServer, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(server.key_loaded(issuer) for issuer in server.key_caches):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the test server did not load the IdP's JWKS in time")
+
+
+@pytest.fixture
+def oidc_server(make_server: ServerFactory, idp: Idp) -> RunningServer:
+    """Authorization on, the kit issuer configured, and role kit/lesson-readers → readWrite on test."""
+    running = make_server([kit_provider(idp)])
+    admin = running.admin_client()
+    admin.admin.command(
+        "createRole",
+        f"{AUTH_PREFIX}/lesson-readers",
+        privileges=[],
+        roles=[{"role": "readWrite", "db": "test"}],
+    )
+    return running
+
+
+@pytest.fixture
+def token_file(tmp_path: Path, idp: Idp, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """OIDC_TOKEN_FILE for ``ENVIRONMENT:test``, holding a fresh lesson-app token."""
+    path = tmp_path / "oidc-token"
+    path.write_text(idp.token("lesson-app"))
+    monkeypatch.setenv("OIDC_TOKEN_FILE", str(path))
+    return path
+
+
+class MintingCallback(OIDCCallback):
+    """An OIDC_CALLBACK that asks the IdP for a token each time, counting its calls."""
+
+    def __init__(self, idp: Idp, principal: str = "lesson-app", *, lifetime: int | None = None) -> None:
+        self.idp = idp
+        self.principal = principal
+        self.lifetime = lifetime
+        self.calls = 0
+        self.contexts: list[OIDCCallbackContext] = []
+        self.tokens: list[str] = []
+        self._lock = threading.Lock()
+
+    def next_token(self) -> str:
+        return self.idp.token(self.principal, lifetime=self.lifetime)
+
+    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+        with self._lock:
+            self.calls += 1
+            self.contexts.append(context)
+        token = self.next_token()
+        self.tokens.append(token)
+        return OIDCCallbackResult(access_token=token)
+
+
+class ScriptedCallback(MintingCallback):
+    """Returns the given tokens in order (the last one repeats)."""
+
+    def __init__(self, idp: Idp, tokens: list[str]) -> None:
+        super().__init__(idp)
+        self.script = list(tokens)
+
+    def next_token(self) -> str:
+        return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+
+class Events(monitoring.CommandListener):
+    """Command events as the unified test runner records them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.failures: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def _add(self, kind: str, name: str) -> None:
+        with self._lock:
+            self.events.append((kind, name))
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self._add("started", event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._add("succeeded", event.command_name)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        with self._lock:
+            self.failures.append(dict(event.failure))
+        self._add("failed", event.command_name)
+
+    def of(self, *names: str) -> list[tuple[str, str]]:
+        return [e for e in self.events if e[1] in names]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.events.clear()
+            self.failures.clear()
+
+
+def fail_point(admin: MongoClient[Any], mode: Any, data: dict[str, Any]) -> None:
+    admin.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
