@@ -1,0 +1,217 @@
+"""The launcher: finding a real Enterprise mongod, running the test server, `wif up/down/status/reset`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wif_notebook.errors import ServiceError, StateError
+from wif_notebook.mongod import (
+    find_enterprise_mongod,
+    inspect_mongod,
+    mongod_logs,
+    mongod_status,
+    start_mongod,
+    stop_mongod,
+)
+from wif_notebook.stack import check_kit_state_dir, reset
+from wif_notebook.state import StateDir
+
+ENTERPRISE_7011 = """db version v7.0.11
+Build Info: {
+    "version": "7.0.11",
+    "gitVersion": "f451220f0df2b9dfe073f1521837f8ec5c208a8c",
+    "modules": [
+        "enterprise"
+    ],
+    "allocator": "tcmalloc",
+    "environment": {
+        "distarch": "x86_64",
+        "target_arch": "x86_64"
+    }
+}
+"""
+
+
+def fake_mongod(folder: Path, output: str) -> Path:
+    """An executable named mongod that prints ``output`` for --version (a stand-in for the binary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mongod"
+    path.write_text(f"#!{sys.executable}\nimport sys\nsys.stdout.write({output!r})\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def no_real_mongod(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.delenv("WIF_MONGOD", raising=False)
+    monkeypatch.setenv("PATH", str(empty))
+    return empty
+
+
+def test_enterprise_7_0_11_on_path_is_found(no_real_mongod: Path) -> None:
+    path = fake_mongod(no_real_mongod, ENTERPRISE_7011)
+    assert find_enterprise_mongod() == path
+    binary = inspect_mongod(path)
+    assert binary.version == (7, 0, 11) and binary.modules == ["enterprise"]
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        (ENTERPRISE_7011.replace('"enterprise"', '"community"'), "without the enterprise module"),
+        (ENTERPRISE_7011.replace("7.0.11", "7.0.5"), "needs 7.0.11+"),
+        ("mongod: something else\n", "did not print a db version"),
+    ],
+)
+def test_unsuitable_mongod_on_path_falls_back_to_the_test_server(
+    no_real_mongod: Path, output: str, reason: str
+) -> None:
+    path = fake_mongod(no_real_mongod, output)
+    assert find_enterprise_mongod() is None
+    assert reason in inspect_mongod(path).reason
+
+
+def test_subscription_build_counts_as_enterprise(no_real_mongod: Path) -> None:
+    path = fake_mongod(
+        no_real_mongod, ENTERPRISE_7011.replace("7.0.11", "8.2.1").replace("enterprise", "subscription")
+    )
+    assert find_enterprise_mongod() == path
+
+
+def test_wif_mongod_naming_a_community_build_is_an_error(
+    no_real_mongod: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = fake_mongod(tmp_path / "other", ENTERPRISE_7011.replace('"enterprise"', '"community"'))
+    monkeypatch.setenv("WIF_MONGOD", str(path))
+    with pytest.raises(ServiceError) as err:
+        find_enterprise_mongod()
+    assert "without the enterprise module" in err.value.what
+    assert "WIF_MONGOD" in (err.value.hint or "")
+
+
+def test_test_server_starts_once_reports_itself_and_stops(state: StateDir, no_real_mongod: Path) -> None:
+    record = start_mongod(state, port=0)
+    try:
+        assert start_mongod(state).pid == record.pid  # idempotent
+        status = mongod_status(state)
+        assert status["running"] and status["kind"] == "test-server"
+        assert status["port"] == record.port and status["pid"] == record.pid
+        assert status["enterprise_mongod"] is None
+        assert (state.path / "admin.json").exists()
+        lines = mongod_logs(state, 5)
+        assert lines and all(json.loads(line)["t"] for line in lines)
+    finally:
+        assert stop_mongod(state) is True
+    assert mongod_status(state)["running"] is False
+    assert stop_mongod(state) is False
+
+
+def test_reset_refuses_a_folder_with_foreign_files(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    (folder / "mongod.conf").write_text("net: {}\n")
+    with pytest.raises(StateError) as err:
+        reset(StateDir(folder))
+    assert "thesis.tex" in err.value.what
+    assert (folder / "thesis.tex").read_text() == "precious" and (folder / "mongod.conf").exists()
+
+
+def test_reset_refuses_the_home_directory() -> None:
+    with pytest.raises(StateError):
+        check_kit_state_dir(Path.home())
+
+
+def test_reset_wipes_a_kit_state_dir(state: StateDir) -> None:
+    state.write_private(state.mongod_conf, "net: {}\n")
+    state.subdir("db")
+    state.write_private(state.db_path / "authz.json", "{}")
+    state.write_private(state.path / "admin.json", "{}")
+    result = reset(state)
+    assert set(result["removed"]) == {"mongod.conf", "db", "admin.json"}
+    assert list(state.path.iterdir()) == []
+    assert oct(state.path.stat().st_mode & 0o777) == "0o700"
+
+
+# -- the whole kit through the command line -------------------------------------------------------
+def wif(state_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, WIF_STATE_DIR=str(state_dir))
+    env.pop("WIF_MONGOD", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wif_notebook", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    state_dir = tmp_path_factory.mktemp("kit") / "state"
+    first = json.loads(wif(state_dir, "up", "--idp-port", "0", "--port", "0", "--json").stdout)
+    try:
+        yield state_dir, first
+    finally:
+        wif(state_dir, "down", check=False)
+
+
+def test_wif_up_starts_both_and_prints_where_they_are(kit: tuple[Path, dict[str, Any]]) -> None:
+    state_dir, up = kit
+    assert up["started"] == ["idp", "mongod"]
+    assert up["state_dir"] == str(state_dir)
+    assert up["issuer"] == up["idp"]["base_url"] + "/kit"
+    assert up["mongod"]["kind"] == "test-server"
+    port = up["mongod"]["port"]
+    assert (
+        up["mongodb_uri"] == f"mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&directConnection=true"
+    )
+    assert up["admin_uri"].startswith("mongodb://admin:") and "authSource=admin" in up["admin_uri"]
+    assert "****" in up["admin_uri_redacted"]
+
+
+def test_wif_up_again_changes_nothing(kit: tuple[Path, dict[str, Any]]) -> None:
+    state_dir, up = kit
+    again = json.loads(wif(state_dir, "up", "--json").stdout)
+    assert again["started"] == []
+    assert again["mongod"]["pid"] == up["mongod"]["pid"] and again["idp"]["pid"] == up["idp"]["pid"]
+    assert again["mongodb_uri"] == up["mongodb_uri"]
+    text = wif(state_dir, "up").stdout
+    assert "started nothing (both were running)" in text
+    password = up["admin_uri"].split(":")[2].split("@")[0]
+    assert password not in text
+
+
+def test_wif_status_shows_both_without_the_password(kit: tuple[Path, dict[str, Any]]) -> None:
+    state_dir, up = kit
+    status = json.loads(wif(state_dir, "status", "--json").stdout)
+    assert status["idp"]["running"] and status["mongod"]["running"]
+    assert "admin_uri" not in status
+    text = wif(state_dir, "status").stdout
+    assert "test-server" in text and up["mongodb_uri"] in text
+    assert "mongod" in wif(state_dir, "mongod", "status").stdout
+    assert "oidcIdentityProviders" in wif(state_dir, "mongod", "config").stdout
+
+
+def test_wif_mongod_logs_prints_json_lines(kit: tuple[Path, dict[str, Any]]) -> None:
+    state_dir, _ = kit
+    lines = wif(state_dir, "mongod", "logs", "-n", "3").stdout.splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["s"] for line in lines)
+
+
+def test_bad_config_is_refused_with_mongods_message_and_a_next_step(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state = StateDir(state_dir)
+    state.write_private(state.mongod_conf, "net:\n  prot: 1\n")
+    proc = wif(state_dir, "mongod", "start", check=False)
+    assert proc.returncode == 1
+    assert "Unrecognized option: net.prot" in proc.stderr and "next step:" in proc.stderr
