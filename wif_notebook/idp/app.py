@@ -825,6 +825,8 @@ class IdentityProvider:
                 headers={"Allow": method},
                 error="invalid_request",
             )
+        # A broken catalog is the server's problem (500 from the caller), not a bad request.
+        self.principals()
         body: dict[str, Any] = {}
         if method == "POST" and req.body.strip():
             try:

@@ -1,0 +1,1 @@
+"""Tests of the mock identity provider (wif_notebook.idp), against the real IdP process."""

@@ -1,0 +1,127 @@
+"""A real mock IdP process shared by a test module, and small HTTP helpers to talk to it."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+import yaml
+
+from wif_notebook.idp.service import start_idp, stop_idp
+from wif_notebook.state import ServiceRecord, StateDir
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Idp:
+    """A running IdP: its record, state and helpers."""
+
+    def __init__(self, state: StateDir, record: ServiceRecord) -> None:
+        self.state = state
+        self.record = record
+        self.base_url: str = record.extra["base_url"]
+        self.port = record.port
+
+    def issuer(self, issuer_id: str) -> str:
+        return str(self.record.extra["issuers"][issuer_id]["issuer"])
+
+    def audience(self, issuer_id: str) -> str:
+        return str(self.record.extra["issuers"][issuer_id]["audience"])
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.request("GET", path, headers=headers)
+
+    def post_form(self, path: str, form: dict[str, str], *, headers: dict[str, str] | None = None) -> Reply:
+        return self.request(
+            "POST",
+            path,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+            body=urlencode(form).encode(),
+        )
+
+    def post_json(self, path: str, doc: dict[str, Any]) -> Reply:
+        return self.request(
+            "POST", path, headers={"Content-Type": "application/json"}, body=json.dumps(doc).encode()
+        )
+
+    def token_path(self, issuer_id: str) -> str:
+        doc = self.get(
+            self.issuer(issuer_id).removeprefix(self.base_url) + "/.well-known/openid-configuration"
+        )
+        return str(doc.json()["token_endpoint"]).removeprefix(self.base_url)
+
+    def catalog_entry(self, name: str) -> dict[str, Any]:
+        doc = yaml.safe_load(self.state.principals_file.read_text())
+        return next(p for p in doc["principals"] if p["name"] == name)
+
+    def basic(self, name: str) -> dict[str, str]:
+        entry = self.catalog_entry(name)
+        raw = f"{entry['client_id']}:{entry['client_secret']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    def mint(self, **body: Any) -> dict[str, Any]:
+        reply = self.post_json("/_wif/mint", body)
+        assert reply.status == 200, reply.body
+        doc: dict[str, Any] = reply.json()
+        return doc
+
+    def jwks(self, issuer_id: str) -> dict[str, Any]:
+        disc = self.get(
+            self.issuer(issuer_id).removeprefix(self.base_url) + "/.well-known/openid-configuration"
+        )
+        doc: dict[str, Any] = self.get(str(disc.json()["jwks_uri"]).removeprefix(self.base_url)).json()
+        return doc
+
+    def verify(self, token: str, issuer_id: str, audience: str | None = None) -> dict[str, Any]:
+        """Verify like a resource server: key by kid from the issuer's JWKS, then iss/aud/exp."""
+        kid = jwt.get_unverified_header(token)["kid"]
+        jwk = next(k for k in self.jwks(issuer_id)["keys"] if k["kid"] == kid)
+        key = jwt.PyJWK(jwk)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[jwk["alg"]],
+            audience=audience or self.audience(issuer_id),
+            issuer=self.issuer(issuer_id),
+        )
+        return claims
+
+
+def start(state: StateDir, **kwargs: Any) -> Idp:
+    return Idp(state, start_idp(state, 0, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
+    """One IdP process per test module (token files refreshed every second)."""
+    state = StateDir(Path(tmp_path_factory.mktemp("idp")) / "state")
+    running = start(state, token_refresh=1.0)
+    yield running
+    stop_idp(state)

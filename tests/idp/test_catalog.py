@@ -1,0 +1,96 @@
+"""The principals catalog: seeded with comments, private, round-trips, and explains bad edits."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from wif_notebook.errors import ConfigError
+from wif_notebook.idp.issuers import ISSUERS
+from wif_notebook.idp.principals import find, load_catalog, parse_catalog, render_seed
+from wif_notebook.state import StateDir
+
+GCP_INFRASTRUCTURES = {
+    "Compute Engine",
+    "App Engine standard environment",
+    "App Engine flexible environment",
+    "Cloud Functions",
+    "Cloud Run",
+    "Google Kubernetes Engine",
+    "Cloud Build",
+}
+
+
+def test_first_use_writes_a_commented_private_catalog(state: StateDir) -> None:
+    principals = load_catalog(state)
+    text = state.principals_file.read_text()
+    assert text.startswith("# wif-notebook principals catalog")
+    assert "\n  # Azure user-assigned managed identity" in text
+    assert stat.S_IMODE(state.principals_file.stat().st_mode) == 0o600
+    assert load_catalog(state) == principals, "a second load reads the same file"
+
+
+def test_seed_covers_the_lessons(state: StateDir) -> None:
+    principals = {p.name: p for p in load_catalog(state)}
+    billing = principals["billing-api"]
+    assert (billing.kind, billing.issuer_id, billing.default_audience) == (
+        "client-credentials",
+        "kit",
+        ISSUERS["kit"].default_audience,
+    )
+    assert principals["inventory-vm"].infrastructure == "Azure VM"
+    assert principals["inventory-vm"].kind == "managed-identity"
+    assert principals["reports-sp"].kind == "service-principal" and principals["reports-sp"].client_secret
+    assert {
+        p.infrastructure for p in principals.values() if p.kind == "service-account"
+    } == GCP_INFRASTRUCTURES
+    assert principals["orders-worker"].subject == "system:serviceaccount:shop:orders-worker"
+    assert principals["no-groups-app"].groups == []
+
+
+def test_secrets_are_generated_per_catalog() -> None:
+    first = {p.name: p.client_secret for p in parse_catalog(render_seed())}
+    second = {p.name: p.client_secret for p in parse_catalog(render_seed())}
+    assert first["billing-api"] and first["billing-api"] != second["billing-api"]
+
+
+def test_find_unknown_principal_lists_the_known_ones(state: StateDir) -> None:
+    with pytest.raises(ConfigError) as info:
+        find(state, "nobody")
+    assert "billing-api" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        (
+            "groups: [billing-writers, reports-readers]",
+            "groups: billing-writers",
+            "field 'groups' must be a list",
+        ),
+        ("kind: client-credentials", "kind: robot", "field 'kind' 'robot' is not a known kind"),
+        ("issuer: kit", "issuer: okta", "field 'issuer' 'okta' is not an issuer"),
+        ("subject: billing-api", "subjekt: billing-api", "field 'subjekt' is not a known field"),
+        ("  - name: lesson-app", "  - name: billing-api", "repeats the name"),
+        ("principals:", "principal:", "expected a top-level `principals:` list"),
+        ("groups: [billing-writers", "groups: [billing-writers, {", "not valid YAML"),
+    ],
+)
+def test_bad_catalog_names_the_line_and_field(replace: str, by: str, expected: str) -> None:
+    text = render_seed()
+    assert replace in text
+    bad = text.replace(replace, by, 1)
+    with pytest.raises(ConfigError) as info:
+        parse_catalog(bad, "principals.yaml")
+    message = str(info.value)
+    assert expected in message
+    assert "line" in message or "top-level" in message
+    assert "principals.yaml" in message and info.value.hint
+
+
+def test_error_line_number_points_at_the_field() -> None:
+    text = render_seed().replace("groups: [lesson-readers]", "groups: 5", 1)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "groups: 5")
+    with pytest.raises(ConfigError, match=f"line {line}:"):
+        parse_catalog(text)

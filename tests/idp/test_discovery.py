@@ -1,0 +1,84 @@
+"""Discovery documents, JWKS and the service record, as a MongoDB server reads them."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from wif_notebook.idp.issuers import AZURE_TENANT_ID, ISSUERS
+from wif_notebook.oidc import jwk_thumbprint
+
+from .conftest import Idp
+
+ISSUER_IDS = list(ISSUERS)
+
+
+def _b64len(value: str) -> int:
+    return len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+
+
+def test_service_record_names_base_url_and_each_issuer_with_its_audience(idp: Idp) -> None:
+    extra = idp.record.extra
+    assert extra["base_url"] == f"http://localhost:{idp.port}"
+    assert set(extra["issuers"]) == {"kit", "azure", "gcp", "k8s"}
+    assert extra["issuers"]["kit"] == {
+        "issuer": f"http://localhost:{idp.port}/kit",
+        "audience": "api://mongodb-kit",
+    }
+    assert extra["issuers"]["azure"]["issuer"] == f"http://localhost:{idp.port}/azure/{AZURE_TENANT_ID}/v2.0"
+
+
+@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+def test_discovery_document_serves_the_identical_issuer_and_localhost_urls(idp: Idp, issuer_id: str) -> None:
+    issuer = idp.issuer(issuer_id)
+    reply = idp.get(issuer.removeprefix(idp.base_url) + "/.well-known/openid-configuration")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    doc = reply.json()
+    assert doc["issuer"] == issuer
+    # mongod accepts plain http only for the literal host localhost (never 127.0.0.1).
+    for key in ("issuer", "jwks_uri", "token_endpoint"):
+        assert doc[key].startswith("http://localhost:"), key
+    assert "client_credentials" in doc["grant_types_supported"]
+    assert "urn:ietf:params:oauth:grant-type:token-exchange" in doc["grant_types_supported"]
+    assert doc["id_token_signing_alg_values_supported"][0] == "RS256"
+    assert {"client_secret_basic", "client_secret_post"} <= set(doc["token_endpoint_auth_methods_supported"])
+
+
+@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+def test_jwks_has_rsa_2048_keys_with_thumbprint_kids(idp: Idp, issuer_id: str) -> None:
+    keys = idp.jwks(issuer_id)["keys"]
+    assert keys, "an issuer publishes at least its signing key"
+    kids = [k["kid"] for k in keys]
+    assert len(set(kids)) == len(kids), "a duplicate kid would fail mongod's whole JWKS load"
+    first = keys[0]
+    assert first["kty"] == "RSA" and first["alg"] == "RS256" and first["use"] == "sig"
+    assert _b64len(first["n"]) == 256
+    assert first["e"] == "AQAB"
+    assert "d" not in first and "p" not in first, "private members must never be published"
+    for key in keys:
+        assert key["kid"] == jwk_thumbprint(key)  # RFC 7638, computed by the rule book
+
+
+def test_real_paths_of_each_issuer_are_served(idp: Idp) -> None:
+    assert idp.get("/k8s/openid/v1/jwks").status == 200
+    assert idp.get("/gcp/oauth2/v3/certs").status == 200
+    assert idp.get(f"/azure/{AZURE_TENANT_ID}/discovery/v2.0/keys").status == 200
+
+
+def test_unknown_azure_tenant_is_answered_like_entra(idp: Idp) -> None:
+    reply = idp.get("/azure/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
+    assert reply.status == 400
+    assert "AADSTS90002" in reply.json()["error_description"]
+
+
+def test_unknown_issuer_path_is_404_with_the_list_of_issuers(idp: Idp) -> None:
+    reply = idp.get("/nope/.well-known/openid-configuration")
+    assert reply.status == 404
+    assert idp.issuer("kit") in reply.json()["error_description"]
+
+
+def test_issuer_ignores_the_host_header(idp: Idp) -> None:
+    reply = idp.get("/kit/.well-known/openid-configuration", headers={"Host": "evil.example:1"})
+    assert reply.json()["issuer"] == idp.issuer("kit")

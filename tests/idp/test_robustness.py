@@ -1,0 +1,145 @@
+"""Bad input never stops the IdP; the request log records every request without tokens or secrets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+import yaml
+
+from wif_notebook.idp.server import MAX_BODY
+
+from .conftest import Idp
+
+
+def _raw(idp: Idp, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", idp.port), timeout=5) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _still_serving(idp: Idp) -> None:
+    assert idp.get("/kit/.well-known/openid-configuration").status == 200
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\xff\xfe garbage\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"GET /kit/jwks HTTP/9.9\r\n\r\n",
+        b"POST /kit/token HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        b"POST /kit/token HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",  # body shorter than announced
+        b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+        b"",
+    ],
+)
+def test_garbage_on_the_socket_does_not_stop_the_idp(idp: Idp, data: bytes) -> None:
+    _raw(idp, data)
+    _still_serving(idp)
+
+
+def test_huge_body_is_refused_with_413_without_reading_it(idp: Idp) -> None:
+    reply = _raw(idp, f"POST /kit/token HTTP/1.1\r\nContent-Length: {MAX_BODY * 100}\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert b"at most" in reply
+    _still_serving(idp)
+
+
+def test_chunked_body_is_refused_with_411(idp: Idp) -> None:
+    reply = _raw(
+        idp, b"POST /kit/token HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert reply.startswith(b"HTTP/1.1 411")
+    _still_serving(idp)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/../../etc/passwd", None, 404),
+        ("DELETE", "/kit/token", None, 405),
+        ("PUT", "/_wif/mint", b"{}", 405),
+        ("POST", "/_wif/mint", b"not json", 400),
+        ("POST", "/_wif/mint", b"[1,2]", 400),
+        ("POST", "/_wif/mint", b'{"principal": "nobody"}', 404),
+        ("POST", "/_wif/mint", b'{"principal": "billing-api", "lifetime": -5}', 400),
+        ("POST", "/_wif/mint", b'{"principal": 7}', 400),
+        ("GET", "/_wif/nothing", None, 404),
+        ("POST", "/kit/token", b"\xff\xfe\xfd", 400),
+    ],
+)
+def test_bad_requests_get_json_errors_with_a_description(
+    idp: Idp, method: str, path: str, body: bytes | None, status: int
+) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if path.endswith("token") else {}
+    reply = idp.request(method, path, body=body, headers=headers)
+    assert reply.status == status
+    doc = reply.json()
+    assert doc["error"] and doc["error_description"]
+    _still_serving(idp)
+
+
+def test_request_log_has_one_entry_per_request_and_no_tokens_or_secrets(idp: Idp) -> None:
+    secret = idp.catalog_entry("billing-api")["client_secret"]
+    token = idp.post_form(
+        idp.token_path("kit"), {"grant_type": "client_credentials"}, headers=idp.basic("billing-api")
+    ).json()["access_token"]
+    idp.post_form(
+        idp.token_path("kit"),
+        {"grant_type": "client_credentials", "client_id": "billing-api", "client_secret": secret},
+    )
+    idp.get(
+        "/computeMetadata/v1/instance/service-accounts/default/identity?audience=a&secret=s3cr3t",
+        headers={"Metadata-Flavor": "Google"},
+    )
+    log_path = idp.state.logs_dir / "idp.log"
+    deadline = time.monotonic() + 2
+    while (
+        time.monotonic() < deadline
+        and "s3cr3t" not in log_path.read_text()
+        and "[redacted]" not in log_path.read_text()
+    ):
+        time.sleep(0.05)
+    text = log_path.read_text()
+    entries = [json.loads(line) for line in text.splitlines()]
+    grants = [e for e in entries if e["grant"] == "client_credentials" and e["status"] == 200]
+    assert grants and grants[-1]["principal"] == "billing-api" and grants[-1]["issuer"] == "kit"
+    for key in ("time", "method", "path", "issuer", "status", "grant", "principal", "client", "duration_ms"):
+        assert key in entries[-1]
+    assert token not in text and "eyJ" not in text
+    assert secret not in text and "s3cr3t" not in text
+    assert any(e.get("query") == "audience=a&secret=%5Bredacted%5D" for e in entries)
+
+
+def test_a_broken_catalog_edit_is_reported_then_recovered(idp: Idp) -> None:
+    path = idp.state.principals_file
+    good = path.read_text()
+    try:
+        path.write_text(good.replace("kind: client-credentials", "kind: robot", 1))
+        reply = idp.post_json("/_wif/mint", {"principal": "billing-api"})
+        assert reply.status == 500
+        assert "robot" in reply.json()["error_description"] and "line" in reply.json()["error_description"]
+        _still_serving(idp)
+    finally:
+        path.write_text(good)
+    assert idp.post_json("/_wif/mint", {"principal": "billing-api"}).status == 200
+
+
+def test_an_added_principal_is_served_without_restart(idp: Idp) -> None:
+    path = idp.state.principals_file
+    doc = yaml.safe_load(path.read_text())
+    assert not any(p["name"] == "late-app" for p in doc["principals"])
+    with open(path, "a") as fh:
+        fh.write(
+            "\n  - {name: late-app, kind: client-credentials, issuer: kit,"
+            " client_secret: s, groups: [late]}\n"
+        )
+    claims = idp.verify(idp.mint(principal="late-app")["token"], "kit")
+    assert claims["sub"] == "late-app" and claims["groups"] == ["late"]

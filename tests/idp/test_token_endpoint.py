@@ -1,0 +1,269 @@
+"""The token endpoint: client credentials, federated client assertions, token exchange, errors."""
+
+from __future__ import annotations
+
+import base64
+
+import jwt
+import pytest
+
+from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
+
+from .conftest import Idp
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+
+def test_client_credentials_with_basic_auth_returns_a_verifiable_bearer_token(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("kit"), {"grant_type": "client_credentials"}, headers=idp.basic("billing-api")
+    )
+    assert reply.status == 200, reply.body
+    assert reply.headers["cache-control"] == "no-store"
+    doc = reply.json()
+    assert doc["token_type"] == "Bearer"
+    assert isinstance(doc["expires_in"], int) and doc["expires_in"] == 3600
+    claims = idp.verify(doc["access_token"], "kit")
+    assert claims["sub"] == "billing-api"
+    assert claims["groups"] == ["billing-writers", "reports-readers"]
+    for name in ("iss", "sub", "aud", "exp", "iat", "nbf", "jti"):
+        assert name in claims
+    assert jwt.get_unverified_header(doc["access_token"])["typ"] == "JWT"
+
+
+def test_client_credentials_with_client_secret_post(idp: Idp) -> None:
+    entry = idp.catalog_entry("billing-api")
+    reply = idp.post_form(
+        idp.token_path("kit"),
+        {
+            "grant_type": "client_credentials",
+            "client_id": entry["client_id"],
+            "client_secret": entry["client_secret"],
+            "audience": "api://reports",
+        },
+    )
+    assert reply.status == 200, reply.body
+    assert idp.verify(reply.json()["access_token"], "kit", audience="api://reports")["aud"] == "api://reports"
+
+
+def test_entra_default_scope_selects_the_resource_application_as_audience(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": "client_credentials",
+            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
+        },
+        headers=idp.basic("reports-sp"),
+    )
+    assert reply.status == 200, reply.body
+    doc = reply.json()
+    claims = idp.verify(doc["access_token"], "azure", audience=AZURE_RESOURCE_APP_ID)
+    entry = idp.catalog_entry("reports-sp")
+    assert claims["ver"] == "2.0" and claims["azp"] == entry["client_id"]
+    assert claims["oid"] == claims["sub"] == entry["subject"]
+    assert claims["tid"] in claims["iss"]
+    assert claims["groups"] == entry["groups"]
+    assert doc["ext_expires_in"] == doc["expires_in"]
+
+
+def test_wrong_secret_is_invalid_client_401_with_a_basic_challenge(idp: Idp) -> None:
+    raw = base64.b64encode(b"billing-api:not-the-secret").decode()
+    reply = idp.post_form(
+        idp.token_path("kit"), {"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {raw}"}
+    )
+    assert reply.status == 401
+    assert reply.headers["www-authenticate"].startswith("Basic realm=")
+    doc = reply.json()
+    assert doc["error"] == "invalid_client"
+    assert "principals.yaml" in doc["error_description"]
+
+
+def test_unknown_client_is_invalid_client(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("kit"),
+        {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+    )
+    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+    assert "nobody" in reply.json()["error_description"]
+
+
+def test_a_client_of_another_issuer_is_unknown_here(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"), {"grant_type": "client_credentials"}, headers=idp.basic("billing-api")
+    )
+    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+
+
+def test_no_client_authentication_is_invalid_client(idp: Idp) -> None:
+    reply = idp.post_form(idp.token_path("kit"), {"grant_type": "client_credentials"})
+    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({}, "invalid_request"),
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials", "scope": "a/.default b/.default"}, "invalid_scope"),
+        ({"grant_type": "client_credentials", "scope": "bad\\scope"}, "invalid_scope"),
+        (
+            {"grant_type": "client_credentials", "resource": "api://a", "audience": "api://b"},
+            "invalid_request",
+        ),
+    ],
+)
+def test_bad_requests_get_the_rfc6749_error(idp: Idp, form: dict[str, str], error: str) -> None:
+    reply = idp.post_form(idp.token_path("kit"), form, headers=idp.basic("billing-api"))
+    assert reply.status == 400
+    doc = reply.json()
+    assert doc["error"] == error
+    assert doc["error_description"]
+
+
+def test_entra_rejects_a_scope_without_default_suffix(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {"grant_type": "client_credentials", "scope": "read"},
+        headers=idp.basic("reports-sp"),
+    )
+    assert reply.status == 400
+    assert reply.json()["error"] == "invalid_scope"
+    assert "/.default" in reply.json()["error_description"]
+
+
+def test_repeated_parameter_and_wrong_content_type_are_invalid_request(idp: Idp) -> None:
+    path = idp.token_path("kit")
+    reply = idp.request(
+        "POST",
+        path,
+        body=b"grant_type=client_credentials&grant_type=password",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **idp.basic("billing-api")},
+    )
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
+    reply = idp.request(
+        "POST",
+        path,
+        body=b'{"grant_type":"client_credentials"}',
+        headers={"Content-Type": "application/json", **idp.basic("billing-api")},
+    )
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
+    assert "x-www-form-urlencoded" in reply.json()["error_description"]
+
+
+def test_get_on_the_token_endpoint_is_405(idp: Idp) -> None:
+    reply = idp.get(idp.token_path("kit"))
+    assert reply.status == 405
+    assert reply.headers["allow"] == "POST"
+
+
+def _aks_token(idp: Idp, **extra: object) -> str:
+    return str(idp.mint(principal="orders-worker", audience=AZURE_TOKEN_EXCHANGE_AUDIENCE, **extra)["token"])
+
+
+def test_kubernetes_token_is_exchanged_for_an_entra_token_by_client_assertion(idp: Idp) -> None:
+    entry = idp.catalog_entry("orders-identity")
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": "client_credentials",
+            "client_id": entry["client_id"],
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": _aks_token(idp),
+            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
+        },
+    )
+    assert reply.status == 200, reply.body
+    claims = idp.verify(reply.json()["access_token"], "azure", audience=AZURE_RESOURCE_APP_ID)
+    assert claims["azp"] == entry["client_id"]
+    assert claims["sub"] == entry["subject"]
+
+
+@pytest.mark.parametrize("fault", ["bad-signature", "unknown-kid", "expired"])
+def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fault: str) -> None:
+    entry = idp.catalog_entry("orders-identity")
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": "client_credentials",
+            "client_id": entry["client_id"],
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": _aks_token(idp, fault=fault),
+        },
+    )
+    assert reply.status == 401
+    assert reply.json()["error"] == "invalid_client"
+
+
+def test_a_client_assertion_without_matching_federated_credential_is_refused(idp: Idp) -> None:
+    # The service account's default audience is not api://AzureADTokenExchange.
+    assertion = idp.mint(principal="orders-worker")["token"]
+    entry = idp.catalog_entry("orders-identity")
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": "client_credentials",
+            "client_id": entry["client_id"],
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion,
+        },
+    )
+    assert reply.status == 401
+    assert "AADSTS70021" in reply.json()["error_description"]
+
+
+def test_a_garbage_assertion_is_invalid_client(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": "not.a.jwt",
+        },
+    )
+    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+
+
+def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject_token(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": EXCHANGE,
+            "subject_token": _aks_token(idp),
+            "subject_token_type": JWT_TYPE,
+        },
+    )
+    assert reply.status == 200, reply.body
+    doc = reply.json()
+    assert doc["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    claims = idp.verify(doc["access_token"], "azure")
+    assert claims["sub"] == idp.catalog_entry("orders-identity")["subject"]
+
+
+def test_token_exchange_with_a_forged_subject_token_is_invalid_grant(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("azure"),
+        {
+            "grant_type": EXCHANGE,
+            "subject_token": _aks_token(idp, fault="bad-signature"),
+            "subject_token_type": JWT_TYPE,
+        },
+    )
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_grant")
+    assert "does not verify" in reply.json()["error_description"]
+
+
+def test_token_exchange_without_subject_token_type_is_invalid_request(idp: Idp) -> None:
+    reply = idp.post_form(idp.token_path("azure"), {"grant_type": EXCHANGE, "subject_token": _aks_token(idp)})
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
+
+
+def test_kubernetes_tokens_have_no_typ_and_an_audience_array(idp: Idp) -> None:
+    token = idp.mint(principal="orders-worker")["token"]
+    assert "typ" not in jwt.get_unverified_header(token)
+    claims = idp.verify(token, "k8s")
+    assert claims["aud"] == [idp.audience("k8s")]
+    assert claims["sub"] == "system:serviceaccount:shop:orders-worker"
+    assert claims["kubernetes.io"]["namespace"] == "shop"
+    assert claims["kubernetes.io"]["serviceaccount"]["name"] == "orders-worker"
