@@ -1,0 +1,30 @@
+"""One real mock IdP process per test module (starting one takes a moment)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wif_notebook.idp.service import start_idp, stop_idp
+from wif_notebook.state import ServiceRecord, StateDir
+
+
+@pytest.fixture(scope="module")
+def idp_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
+    state = StateDir(Path(tmp_path_factory.mktemp("tokens")) / "state")
+    start_idp(state)
+    try:
+        yield state
+    finally:
+        stop_idp(state)
+
+
+@pytest.fixture(scope="module")
+def idp_record(idp_state: StateDir) -> ServiceRecord:
+    from wif_notebook.idp.service import idp_record
+
+    record = idp_record(idp_state)
+    assert record is not None
+    return record

@@ -1,0 +1,112 @@
+"""`wif token` and `wif claims` as a user runs them: real subprocesses, real pipes, the real IdP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from wif_notebook.state import ServiceRecord, StateDir
+
+
+def wif(state: StateDir, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wif_notebook", *args, "--state-dir", str(state.path)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_wif_token_prints_only_the_raw_jwt(idp_state: StateDir) -> None:
+    done = wif(idp_state, "token", "billing-api")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eyJ") and lines[0].count(".") == 2
+
+
+def test_wrong_audience_piped_into_claims_names_the_audience_rule(idp_state: StateDir) -> None:
+    token = wif(idp_state, "token", "billing-api", "--fault", "wrong-audience")
+    assert token.returncode == 0, token.stderr
+    done = wif(idp_state, "claims", "-", stdin=token.stdout)
+    assert done.returncode == 1
+    assert token.stdout.strip() not in done.stdout, "wif claims must not print the raw token"
+    failing = [line for line in done.stdout.splitlines() if line.strip().startswith("FAIL")]
+    assert any(" audience " in line and "api://some-other-service" in line for line in failing), done.stdout
+    assert "signature  verified" in done.stdout
+    assert "Authentication failed." in done.stdout
+
+
+def test_claims_json_for_a_good_kubernetes_token(idp_state: StateDir) -> None:
+    token = wif(idp_state, "token", "orders-worker").stdout.strip()
+    done = wif(idp_state, "claims", token, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert report["ok"] is True and report["signature"]["verified"] is True
+    assert report["token"] == "eyJhbGciOi…[redacted]"
+    rules = {r["rule"]: r for r in report["rules"]}
+    assert rules["principal"]["detail"].endswith(
+        "'k8s/system:serviceaccount:shop:orders-worker' in $external"
+    )
+    assert {e["name"] for e in report["explanations"]} >= {"iss", "sub", "aud", "exp", "kubernetes.io"}
+
+
+def test_claims_checks_against_the_state_directorys_mongod_conf(
+    idp_state: StateDir, idp_record: ServiceRecord
+) -> None:
+    kit = idp_record.extra["issuers"]["kit"]
+    providers = [
+        {
+            "issuer": kit["issuer"],
+            "audience": kit["audience"],
+            "authNamePrefix": "lessons",
+            "authorizationClaim": "roles",
+            "supportsHumanFlows": False,
+        }
+    ]
+    conf = (
+        "setParameter:\n"
+        "  enableTestCommands: 1\n"
+        "  authenticationMechanisms: SCRAM-SHA-256,MONGODB-OIDC\n"
+        f"  oidcIdentityProviders: '{json.dumps(providers)}'\n"
+    )
+    idp_state.write_private(idp_state.mongod_conf, conf)
+    try:
+        token = wif(idp_state, "token", "billing-api").stdout.strip()
+        done = wif(idp_state, "claims", token, "--json")
+        report = json.loads(done.stdout)
+        assert done.returncode == 1
+        assert report["server"]["config"] == str(idp_state.mongod_conf)
+        failed = [r for r in report["rules"] if r["passed"] is False]
+        assert [r["rule"] for r in failed] == ["authorization_claim"]
+        assert failed[0]["detail"] == "InvalidJWT: Claim 'roles' not found on OIDC token"
+    finally:
+        idp_state.mongod_conf.unlink()
+
+
+def test_an_invalid_mongod_conf_is_reported_with_mongods_message(idp_state: StateDir) -> None:
+    conf = 'setParameter:\n  oidcIdentityProviders: \'[{"issuer": "http://localhost:1/kit"}]\'\n'
+    idp_state.write_private(idp_state.mongod_conf, conf)
+    try:
+        token = wif(idp_state, "token", "billing-api").stdout.strip()
+        done = wif(idp_state, "claims", token)
+        assert (
+            "is invalid: BSON field 'IDPConfiguration.audience' is missing but a required field"
+            in done.stdout
+        )
+    finally:
+        idp_state.mongod_conf.unlink()
+
+
+def test_claims_of_garbage_fails_with_a_plain_message(idp_state: StateDir) -> None:
+    done = wif(idp_state, "claims", "hello")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "not a JWT" in done.stderr and "next step:" in done.stderr
+
+
+def test_unknown_principal_exits_1_with_the_known_names(idp_state: StateDir) -> None:
+    done = wif(idp_state, "token", "nobody")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "billing-api" in done.stderr
