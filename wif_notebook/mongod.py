@@ -12,6 +12,7 @@ mongod accepts the YAML sequence is UNCONFIRMED (reference §7.3), so the kit ne
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -722,6 +723,8 @@ def mongod_logs(state: StateDir, n: int = 20) -> list[str]:
     path = _log_path(state)
     if path is None or not path.exists():
         return []
+    if n <= 0:
+        return []
     with open(path, errors="replace") as fh:
-        lines = fh.read().splitlines()
-    return lines[-n:] if n > 0 else []
+        # A bounded deque keeps memory flat however long the log has grown.
+        return [line.rstrip("\n") for line in collections.deque(fh, maxlen=n)]

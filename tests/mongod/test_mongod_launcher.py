@@ -215,3 +215,90 @@ def test_bad_config_is_refused_with_mongods_message_and_a_next_step(tmp_path: Pa
     proc = wif(state_dir, "mongod", "start", check=False)
     assert proc.returncode == 1
     assert "Unrecognized option: net.prot" in proc.stderr and "next step:" in proc.stderr
+
+
+# -- end to end: real pymongo, MONGODB-OIDC, authorization ----------------------------------------
+def mint(up: dict[str, Any], principal: str) -> str:
+    import urllib.request
+
+    req = urllib.request.Request(
+        up["idp"]["base_url"] + "/_wif/mint",
+        data=json.dumps({"principal": principal}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        token: str = json.loads(resp.read())["token"]
+    return token
+
+
+def oidc_client(up: dict[str, Any], token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from pymongo import MongoClient
+
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    monkeypatch.setenv("OIDC_TOKEN_FILE", str(token_file))
+    return MongoClient(
+        up["mongodb_uri"], authMechanismProperties={"ENVIRONMENT": "test"}, serverSelectionTimeoutMS=5000
+    )
+
+
+def test_oidc_login_shows_user_and_token_roles_and_group_role_authorizes(
+    kit: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    _, up = kit
+    client = oidc_client(up, mint(up, "billing-api"), tmp_path, monkeypatch)
+    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    try:
+        info = client.admin.command("connectionStatus")["authInfo"]
+        assert info["authenticatedUsers"] == [{"user": "kit/billing-api", "db": "$external"}]
+        roles = {(r["role"], r["db"]) for r in info["authenticatedUserRoles"]}
+        assert roles == {("kit/billing-writers", "admin"), ("kit/reports-readers", "admin")}
+
+        # No role document yet: the token's roles grant nothing.
+        with pytest.raises(OperationFailure) as denied:
+            client.reports.daily.find_one()
+        assert denied.value.code == 13
+        assert denied.value.details is not None
+        assert denied.value.details["errmsg"].startswith(
+            'not authorized on reports to execute command { find: "daily"'
+        )
+
+        admin.admin.command(
+            "createRole", "kit/reports-readers", privileges=[], roles=[{"role": "read", "db": "reports"}]
+        )
+        admin.reports.daily.insert_one({"day": 1})
+        assert client.reports.daily.find_one({}, {"_id": 0}) == {"day": 1}
+        with pytest.raises(OperationFailure) as write_denied:
+            client.reports.daily.insert_one({"day": 2})
+        assert write_denied.value.code == 13
+        info = client.admin.command("connectionStatus")["authInfo"]
+        assert {"role": "read", "db": "reports"} in info["authenticatedUserRoles"]
+    finally:
+        client.close()
+        admin.close()
+
+
+def test_external_user_authorizes_a_kubernetes_service_account(
+    kit: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo import MongoClient
+
+    _, up = kit
+    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    user = "k8s/system:serviceaccount:shop:orders-worker"
+    admin["$external"].command("createUser", user, roles=[{"role": "readWrite", "db": "shop"}])
+    client = oidc_client(up, mint(up, "orders-worker"), tmp_path, monkeypatch)
+    try:
+        client.shop.orders.insert_one({"n": 1})
+        info = client.admin.command("connectionStatus")["authInfo"]
+        assert info["authenticatedUsers"] == [{"user": user, "db": "$external"}]
+        assert {"role": "readWrite", "db": "shop"} in info["authenticatedUserRoles"]
+        users = admin["$external"].command("usersInfo", user)["users"]
+        assert users[0]["mechanisms"] == ["external"] and "credentials" not in users[0]
+    finally:
+        client.close()
+        admin.close()
