@@ -302,3 +302,46 @@ def test_external_user_authorizes_a_kubernetes_service_account(
     finally:
         client.close()
         admin.close()
+
+
+def test_enterprise_mongod_is_started_with_the_same_file_and_reported(
+    state: StateDir, no_real_mongod: Path, tmp_path: Path
+) -> None:
+    # A stand-in for an Enterprise binary: it answers --version like mongod 7.0.11 Enterprise and,
+    # given --config, runs a wire-compatible server on that file (the kit's own, in another state dir).
+    scratch = tmp_path / "scratch-state"
+    script = no_real_mongod / "mongod"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "if '--version' in sys.argv:\n"
+        f"    sys.stdout.write({ENTERPRISE_7011!r})\n"
+        "    sys.exit(0)\n"
+        "config = sys.argv[sys.argv.index('--config') + 1]\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'wif_notebook.server',\n"
+        f"          '--state-dir', {str(scratch)!r}, '--config', config])\n"
+    )
+    script.chmod(0o755)
+    record = start_mongod(state, port=0)
+    try:
+        assert record.port != 0  # a real mongod needs a concrete port: the kit chose a free one
+        assert f"port: {record.port}" in state.mongod_conf.read_text()
+        status = mongod_status(state)
+        assert status["running"] and status["kind"] == "enterprise"
+        assert status["enterprise_mongod"] == str(script)
+        assert start_mongod(state).pid == record.pid
+    finally:
+        assert stop_mongod(state) is True
+    assert mongod_status(state)["running"] is False
+
+
+def test_start_applies_a_changed_config_by_restarting(state: StateDir, no_real_mongod: Path) -> None:
+    first = start_mongod(state, port=0)
+    try:
+        later = first.started_at + 5
+        os.utime(state.mongod_conf, (later, later))
+        second = start_mongod(state)
+        assert second.pid != first.pid
+        assert mongod_status(state)["pid"] == second.pid
+    finally:
+        stop_mongod(state)
