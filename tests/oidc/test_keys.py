@@ -238,3 +238,11 @@ def test_fetch_can_be_replaced() -> None:
     }
     cache = KeySetCache("https://idp.example", allow_insecure_localhost=False, fetch=docs.__getitem__)
     assert cache.key_for("k").kid == "k"
+
+
+def test_a_replaced_fetch_that_fails_becomes_a_rule_failure() -> None:
+    cache = KeySetCache("https://idp.example", allow_insecure_localhost=False, fetch={}.__getitem__)
+    with pytest.raises(RuleFailure) as info:
+        cache.refresh()
+    assert info.value.rule == "key.kid"
+    assert "https://idp.example/.well-known/openid-configuration" in info.value.message

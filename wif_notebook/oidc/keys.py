@@ -225,7 +225,7 @@ class KeySetCache:
             )
         try:
             return self._fetch(url)
-        except ConnectionError as exc:
+        except (ConnectionError, OSError, ValueError, LookupError) as exc:
             raise self._fail(
                 f"OperationFailed: Failed to fetch {what} from {url}: {exc}",
                 hint="start the identity provider (wif idp start) and check that the issuer URL is right",
@@ -253,6 +253,8 @@ class KeySetCache:
                     f"BadValue: discovery document {url} field '{name}' is an insecure endpoint '{value}'",
                     hint="every endpoint must be https://, or http://localhost with enableTestCommands",
                 )
+        # Newer servers also require doc["issuer"] to equal the configured issuer; whether 7.0 does
+        # is UNCONFIRMED (reference §10), so like 7.0 as documented the kit does not compare them.
         self.discovery = doc
         return str(doc["jwks_uri"])
 
