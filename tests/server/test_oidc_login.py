@@ -9,7 +9,16 @@ import pytest
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
-from .conftest import AUTH_PREFIX, HUMAN_CLIENT_ID, Events, Idp, MintingCallback, RunningServer, kit_provider
+from .conftest import (
+    AUTH_PREFIX,
+    HUMAN_CLIENT_ID,
+    Events,
+    Idp,
+    MintingCallback,
+    RunningServer,
+    ServerFactory,
+    kit_provider,
+)
 
 
 def _auth_failures(server: RunningServer) -> list[dict]:
@@ -84,7 +93,9 @@ def test_human_flow_with_another_principal_than_the_hint_fails_with_18(
     assert "BadValue: Principal name changed between step1 'lesson-app' and step2 'billing-api'" in reasons
 
 
-def test_machine_only_provider_answers_idp_info_without_client_id(make_server, idp: Idp) -> None:
+def test_machine_only_provider_answers_idp_info_without_client_id(
+    make_server: ServerFactory, idp: Idp
+) -> None:
     server = make_server([kit_provider(idp, clientId=None, supportsHumanFlows=False, requestScopes=None)])
     server.admin_client().admin.command(
         "createRole", "kit/lesson-readers", privileges=[], roles=[{"role": "read", "db": "test"}]
@@ -168,7 +179,7 @@ def test_commands_before_authentication_fail_with_13(oidc_server: RunningServer)
     assert client.admin.command("ping")["ok"] == 1.0  # ping needs no authentication
 
 
-def test_external_user_must_exist_without_authorization_claim(make_server, idp: Idp) -> None:
+def test_external_user_must_exist_without_authorization_claim(make_server: ServerFactory, idp: Idp) -> None:
     server = make_server([kit_provider(idp, useAuthorizationClaim=False, authorizationClaim=None)])
     callback = MintingCallback(idp)
     client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": callback})

@@ -42,6 +42,7 @@ class OidcConversation:
         self.conn = conn
         self.db = db
         self.steps = 0
+        self.speculative = False
         self.provider: ProviderConfig | None = None
         self.hint: str | None = None
         self.principal = ""

@@ -65,6 +65,7 @@ class ScramConversation:
         self.db = db
         self.skip_empty_exchange = bool(options.get("skipEmptyExchange"))
         self.steps = 0
+        self.speculative = False
         self.principal = ""
         self._gs2_header = ""
         self._client_first_bare = ""

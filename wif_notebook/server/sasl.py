@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .auth_base import AuthFailure, StepResult
@@ -22,15 +23,21 @@ from .registry import AuthenticatedUser, CommandContext, CommandError, Document,
 
 OIDC = "MONGODB-OIDC"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
-_CONVERSATIONS = {OIDC: OidcConversation, SCRAM_SHA_256: ScramConversation}
 AUTH_FAILED = "Authentication failed."
 
 
 class Conversation(Protocol):
     mechanism: str
     principal: str
+    speculative: bool
 
     def step(self, payload: bytes) -> StepResult: ...
+
+
+_CONVERSATIONS: dict[str, Callable[[Any, Any, str, Document], Conversation]] = {
+    OIDC: OidcConversation,
+    SCRAM_SHA_256: ScramConversation,
+}
 
 
 # -- payloads --------------------------------------------------------------------------------------
@@ -67,7 +74,7 @@ def sasl_continue(ctx: CommandContext, cmd: Document) -> Document:
     if conversation is None:
         raise CommandError(17, "No SASL session state found", "ProtocolError")
     payload, as_string = _decode_payload(cmd.get("payload"))
-    return _step(ctx, conversation, payload, as_string, speculative=False)
+    return _step(ctx, conversation, payload, as_string, speculative=conversation.speculative)
 
 
 def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document:
@@ -89,6 +96,8 @@ def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document
     options: Document = raw_options if isinstance(raw_options, dict) else {}
     ctx.conn.sasl = None
     conversation = _CONVERSATIONS[mechanism](ctx.server, ctx.conn, ctx.db, options)
+    # mongod reports a conversation begun inside hello as speculative until it ends.
+    conversation.speculative = speculative
     return _step(ctx, conversation, payload, as_string, speculative=speculative)
 
 
