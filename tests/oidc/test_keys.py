@@ -241,7 +241,8 @@ def test_fetch_can_be_replaced() -> None:
 
 
 def test_a_replaced_fetch_that_fails_becomes_a_rule_failure() -> None:
-    cache = KeySetCache("https://idp.example", allow_insecure_localhost=False, fetch={}.__getitem__)
+    published: dict[str, Any] = {}  # nothing is published: every lookup raises KeyError
+    cache = KeySetCache("https://idp.example", allow_insecure_localhost=False, fetch=published.__getitem__)
     with pytest.raises(RuleFailure) as info:
         cache.refresh()
     assert info.value.rule == "key.kid"
