@@ -27,7 +27,7 @@ case "$cmd" in
     ;;
   test)
     setup
-    echo "== ruff" && "$VENV/bin/ruff" check wif_notebook tests benchmarks
+    echo "== ruff" && "$VENV/bin/ruff" check .
     echo "== mypy" && "$VENV/bin/mypy"
     echo "== pytest" && "$VENV/bin/python" -m pytest -q "$@"
     ;;
