@@ -114,3 +114,22 @@ def test_lost_credentials_file_gets_a_new_password(tmp_path: Path) -> None:
     assert new != old
     doc = store.get_user("admin", "admin")
     assert doc is not None and verify_scram_sha256(doc, new)
+
+
+def test_custom_data_of_any_bson_type_round_trips(tmp_path: Path) -> None:
+    import datetime
+
+    from bson.int64 import Int64
+    from bson.objectid import ObjectId
+
+    custom = {
+        "since": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        "ref": ObjectId("65a1b2c3d4e5f6a7b8c9d0e1"),
+        "quota": Int64(5),
+    }
+    AuthzStore(tmp_path / "db").insert_user(new_user_document("kit/a", "$external", [], custom_data=custom))
+    doc = AuthzStore(tmp_path / "db").get_user("$external", "kit/a")
+    assert doc is not None
+    assert doc["customData"]["ref"] == custom["ref"]
+    assert doc["customData"]["quota"] == 5 and isinstance(doc["customData"]["quota"], Int64)
+    assert doc["customData"]["since"].replace(tzinfo=datetime.timezone.utc) == custom["since"]

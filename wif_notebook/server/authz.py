@@ -18,6 +18,7 @@ for it and raises ``CommandError(13)`` with mongod's wording when one is missing
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -28,10 +29,14 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import bson
+from bson import json_util
+from bson.errors import BSONError
 
 from ..errors import StateError
 from ..state import write_private
@@ -275,10 +280,6 @@ def _builtin_definition(role: str, db: str) -> tuple[list[Document], list[tuple[
     return make(db), [(r, db) for r in inherits]
 
 
-def role_full_name(role: str, db: str) -> str:
-    return f"{role}@{db}"
-
-
 # -- resources -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Resource:
@@ -342,6 +343,7 @@ class AuthzStore:
         self._load()
 
     # -- persistence ---------------------------------------------------------------------------
+    # The file is MongoDB Extended JSON (canonical), so customData of any BSON type round-trips.
     def _load(self) -> None:
         try:
             text = self.path.read_text()
@@ -353,12 +355,12 @@ class AuthzStore:
                 hint="check the permissions of the dbPath folder",
             ) from exc
         try:
-            doc = json.loads(text)
+            doc = json_util.loads(text)
             users = doc["users"]
             roles = doc["roles"]
             if not isinstance(users, dict) or not isinstance(roles, dict):
                 raise TypeError("users and roles must be objects")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, BSONError) as exc:
             # Never overwrite a store we cannot read: it may be the only copy of the admin's users.
             raise StateError(
                 f"the user and role store {self.path} is corrupt ({exc}); it was left untouched",
@@ -368,25 +370,24 @@ class AuthzStore:
         self._users = {k: _from_json(v) for k, v in users.items()}
         self._roles = {k: _from_json(v) for k, v in roles.items()}
 
-    def _save(self) -> None:
-        doc = {
-            "version": 1,
-            "users": {k: _to_json(v) for k, v in self._users.items()},
-            "roles": {k: _to_json(v) for k, v in self._roles.items()},
-        }
+    def _commit(self, users: dict[str, Document], roles: dict[str, Document]) -> None:
+        """Write the new state durably, then adopt it: a failed write leaves the store unchanged."""
+        text = json_util.dumps(
+            {"version": 1, "users": users, "roles": roles},
+            json_options=json_util.CANONICAL_JSON_OPTIONS,
+            indent=2,
+            sort_keys=True,
+        )
         self.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(self.path, json.dumps(doc, indent=2, sort_keys=True))
+        write_private(self.path, text)
         # fsync the directory too, so the rename itself survives a crash.
-        try:
+        with contextlib.suppress(OSError):
             fd = os.open(self.db_path, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._users, self._roles = users, roles
 
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, db: str, name: str) -> Document | None:
@@ -404,22 +405,21 @@ class AuthzStore:
             key = f"{doc['db']}.{doc['user']}"
             if key in self._users:
                 raise CommandError(51003, f'User "{doc["user"]}@{doc["db"]}" already exists', "Location51003")
-            self._users[key] = copy.deepcopy(doc)
-            self._save()
+            self._commit({**self._users, key: copy.deepcopy(doc)}, self._roles)
 
     def replace_user(self, doc: Document) -> None:
         with self._lock:
             key = f"{doc['db']}.{doc['user']}"
             if key not in self._users:
                 raise CommandError(11, f"User {doc['user']}@{doc['db']} not found")
-            self._users[key] = copy.deepcopy(doc)
-            self._save()
+            self._commit({**self._users, key: copy.deepcopy(doc)}, self._roles)
 
     def remove_user(self, db: str, name: str) -> bool:
         with self._lock:
-            if self._users.pop(f"{db}.{name}", None) is None:
+            key = f"{db}.{name}"
+            if key not in self._users:
                 return False
-            self._save()
+            self._commit({k: v for k, v in self._users.items() if k != key}, self._roles)
             return True
 
     # -- roles ---------------------------------------------------------------------------------
@@ -443,26 +443,31 @@ class AuthzStore:
             key = f"{doc['db']}.{doc['role']}"
             if key in self._roles:
                 raise CommandError(51002, f'Role "{doc["role"]}@{doc["db"]}" already exists', "Location51002")
-            self._roles[key] = copy.deepcopy(doc)
-            self._save()
+            self._commit(self._users, {**self._roles, key: copy.deepcopy(doc)})
 
     def replace_role(self, doc: Document) -> None:
         with self._lock:
             key = f"{doc['db']}.{doc['role']}"
             if key not in self._roles:
                 raise CommandError(31, f"Role {doc['role']}@{doc['db']} not found")
-            self._roles[key] = copy.deepcopy(doc)
-            self._save()
+            self._commit(self._users, {**self._roles, key: copy.deepcopy(doc)})
 
     def remove_role(self, db: str, name: str) -> bool:
         """Drop a role and pull it from every user and role that holds it (as dropRole does)."""
         with self._lock:
-            if self._roles.pop(f"{db}.{name}", None) is None:
+            key = f"{db}.{name}"
+            if key not in self._roles:
                 return False
             ref = {"role": name, "db": db}
-            for doc in list(self._users.values()) + list(self._roles.values()):
-                doc["roles"] = [r for r in doc.get("roles", []) if r != ref]
-            self._save()
+
+            def pulled(doc: Document) -> Document:
+                out = copy.deepcopy(doc)
+                out["roles"] = [r for r in doc.get("roles", []) if r != ref]
+                return out
+
+            users = {k: pulled(v) for k, v in self._users.items()}
+            roles = {k: pulled(v) for k, v in self._roles.items() if k != key}
+            self._commit(users, roles)
             return True
 
     # -- role graph ----------------------------------------------------------------------------
@@ -529,8 +534,7 @@ class AuthzStore:
             doc = new_user_document(ADMIN_USER, "admin", [{"role": "root", "db": "admin"}], password=password)
             if user is not None:
                 doc["userId"] = user.get("userId", doc["userId"])
-                self._users[f"admin.{ADMIN_USER}"] = doc
-                self._save()
+                self.replace_user(doc)
             else:
                 self.insert_user(doc)
             write_private(creds_path, json.dumps({"user": ADMIN_USER, "password": password}, indent=2))
@@ -973,8 +977,6 @@ def bson_to_string(value: Any) -> str:
 
 
 def _render(value: Any) -> str:
-    import bson  # pymongo's bson; imported here so the store works without it
-
     if isinstance(value, dict):
         if not value:
             return "{}"
@@ -1034,11 +1036,6 @@ def _regex_flags(flags: int | str) -> str:
     return out
 
 
-# -- JSON persistence of documents (binary-free: all fields are JSON types) -----------------------
-def _to_json(doc: Document) -> Document:
-    return copy.deepcopy(doc)
-
-
 def _from_json(doc: Any) -> Document:
     if not isinstance(doc, dict):
         raise StateError(
@@ -1046,8 +1043,3 @@ def _from_json(doc: Any) -> Document:
             hint="restore the store from a copy or move it away",
         )
     return doc
-
-
-def iter_role_refs(value: Any, default_db: str) -> Iterator[tuple[str, str]]:
-    """Role references as commands give them: ``"name"`` (in ``default_db``) or ``{role, db}``."""
-    yield from _role_refs(value, default_db)
