@@ -661,6 +661,8 @@ CLUSTER_COMMANDS: dict[str, tuple[str, ...]] = {
     "oidcRefreshKeys": ("oidcRefreshKeys",),
     "getClusterParameter": ("getClusterParameter",),
     "dropConnections": ("dropConnections",),
+    "killAllSessions": ("killAnySession",),
+    "killAllSessionsByPattern": ("killAnySession",),
     "setFeatureCompatibilityVersion": ("setFeatureCompatibilityVersion",),
 }
 # Commands on the collection named by the command's first value.
