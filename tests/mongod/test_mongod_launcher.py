@@ -345,3 +345,31 @@ def test_start_applies_a_changed_config_by_restarting(state: StateDir, no_real_m
         assert mongod_status(state)["pid"] == second.pid
     finally:
         stop_mongod(state)
+
+
+def test_user_and_role_commands_through_pymongo(kit: tuple[Path, dict[str, Any]]) -> None:
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    _, up = kit
+    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    try:
+        admin.admin.command("createRole", "kit/auditors", privileges=[], roles=["clusterMonitor"])
+        with pytest.raises(OperationFailure) as dup:
+            admin.admin.command("createRole", "kit/auditors", privileges=[], roles=[])
+        assert (dup.value.code, dup.value.details and dup.value.details["errmsg"]) == (
+            51002,
+            'Role "kit/auditors@admin" already exists',
+        )
+        (role,) = admin.admin.command("rolesInfo", "kit/auditors", showPrivileges=True)["roles"]
+        assert role["roles"] == [{"role": "clusterMonitor", "db": "admin"}]
+        assert any(p["resource"] == {"cluster": True} for p in role["inheritedPrivileges"])
+        admin.admin.command("dropRole", "kit/auditors")
+        assert admin.admin.command("rolesInfo", "kit/auditors")["roles"] == []
+        with pytest.raises(OperationFailure) as missing:
+            admin["$external"].command("createUser", "kit/x", roles=[{"role": "nope", "db": "admin"}])
+        assert missing.value.code == 31
+        me = admin.admin.command("usersInfo", "admin")["users"][0]
+        assert me["roles"] == [{"role": "root", "db": "admin"}] and "credentials" not in me
+    finally:
+        admin.close()
