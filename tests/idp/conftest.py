@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import jwt
@@ -112,6 +113,21 @@ class Idp:
             issuer=self.issuer(issuer_id),
         )
         return claims
+
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], *, status: int | None = None, timeout: float = 3.0) -> T:
+    """Call ``probe`` until it returns something truthy (or a Reply with ``status``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        ok = value.status == status if isinstance(value, Reply) and status is not None else bool(value)
+        if ok or time.monotonic() > deadline:
+            assert ok, f"still {value!r} after {timeout} s"
+            return value
+        time.sleep(0.05)
 
 
 def start(state: StateDir, **kwargs: Any) -> Idp:

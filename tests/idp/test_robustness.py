@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 import yaml
 
 from wif_notebook.idp.server import MAX_BODY
 
-from .conftest import Idp
+from .conftest import Idp, eventually
 
 
 def _raw(idp: Idp, data: bytes) -> bytes:
@@ -100,13 +99,8 @@ def test_request_log_has_one_entry_per_request_and_no_tokens_or_secrets(idp: Idp
         headers={"Metadata-Flavor": "Google"},
     )
     log_path = idp.state.logs_dir / "idp.log"
-    deadline = time.monotonic() + 2
-    while (
-        time.monotonic() < deadline
-        and "s3cr3t" not in log_path.read_text()
-        and "[redacted]" not in log_path.read_text()
-    ):
-        time.sleep(0.05)
+    # The entry is written just after the answer is sent.
+    eventually(lambda: "computeMetadata" in log_path.read_text())
     text = log_path.read_text()
     entries = [json.loads(line) for line in text.splitlines()]
     grants = [e for e in entries if e["grant"] == "client_credentials" and e["status"] == 200]
@@ -123,13 +117,13 @@ def test_a_broken_catalog_edit_is_reported_then_recovered(idp: Idp) -> None:
     good = path.read_text()
     try:
         path.write_text(good.replace("kind: client-credentials", "kind: robot", 1))
-        reply = idp.post_json("/_wif/mint", {"principal": "billing-api"})
-        assert reply.status == 500
+        # The IdP looks at the file a few times a second.
+        reply = eventually(lambda: idp.post_json("/_wif/mint", {"principal": "billing-api"}), status=500)
         assert "robot" in reply.json()["error_description"] and "line" in reply.json()["error_description"]
         _still_serving(idp)
     finally:
         path.write_text(good)
-    assert idp.post_json("/_wif/mint", {"principal": "billing-api"}).status == 200
+    eventually(lambda: idp.post_json("/_wif/mint", {"principal": "billing-api"}), status=200)
 
 
 def test_an_added_principal_is_served_without_restart(idp: Idp) -> None:
@@ -141,5 +135,6 @@ def test_an_added_principal_is_served_without_restart(idp: Idp) -> None:
             "\n  - {name: late-app, kind: client-credentials, issuer: kit,"
             " client_secret: s, groups: [late]}\n"
         )
-    claims = idp.verify(idp.mint(principal="late-app")["token"], "kit")
+    reply = eventually(lambda: idp.post_json("/_wif/mint", {"principal": "late-app"}), status=200)
+    claims = idp.verify(reply.json()["token"], "kit")
     assert claims["sub"] == "late-app" and claims["groups"] == ["late"]

@@ -21,6 +21,7 @@ import hmac
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -116,6 +117,8 @@ class OAuthError(Exception):
         self.headers = headers or {}
 
 
+CATALOG_CHECK_SECONDS = 0.2
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -130,6 +133,7 @@ class IdentityProvider:
         self._catalog_lock = threading.Lock()
         self._catalog: list[Principal] = []
         self._catalog_stamp: tuple[float, int] | None = None
+        self._catalog_checked = 0.0
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
         for issuer_id in ISSUERS:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
@@ -140,6 +144,12 @@ class IdentityProvider:
         """The catalog, reread when principals.yaml changed (a bad edit raises ConfigError)."""
         path = self.state.principals_file
         with self._catalog_lock:
+            # Look at the file at most every CATALOG_CHECK_SECONDS: a stat per request would cost
+            # more than the rest of a token request bar the signature.
+            moment = time.monotonic()
+            if self._catalog_stamp is not None and moment - self._catalog_checked < CATALOG_CHECK_SECONDS:
+                return self._catalog
+            self._catalog_checked = moment
             try:
                 st = path.stat()
                 stamp: tuple[float, int] | None = (st.st_mtime, st.st_size)

@@ -12,13 +12,16 @@ its own thread (socket timeout), and any exception in a handler becomes a 500 an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
+import socket
 import sys
 import threading
 import time
 import traceback
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,11 +47,18 @@ class RequestLog:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600, exist_ok=True)
+        # One append-mode handle for the process, flushed per line: readers see whole lines.
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
 
 
 def redact_query(query: str) -> str:
@@ -73,6 +83,13 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
     server_version = "wif-notebook-idp/0.1"
     timeout = 30  # a silent client loses its thread after this many seconds
     server: IdpHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Small responses on a kept-alive connection: without TCP_NODELAY, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every request after the first.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The structured request log replaces the stderr access log.
@@ -173,16 +190,24 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         self._log(method, path, query, response, started)
 
     def _send(self, response: Response) -> None:
+        # Status line, headers and body in one write: one TCP segment for small answers.
         try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(response.body)
+            phrase = HTTPStatus(response.status).phrase
+        except ValueError:
+            phrase = ""
+        lines = [
+            f"HTTP/1.1 {response.status} {phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            *(f"{name}: {value}" for name, value in response.headers.items()),
+        ]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        try:
+            self.wfile.write(head + response.body)
         except OSError:
             self.close_connection = True
 
@@ -265,6 +290,7 @@ def serve(
     finally:
         stop.set()
         httpd.server_close()
+        httpd.request_log.close()
 
 
 def main(argv: list[str] | None = None) -> int:

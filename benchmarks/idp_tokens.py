@@ -1,0 +1,254 @@
+"""Serial tokens per second: the kit's mock IdP against @mongodb-js/oidc-mock-provider.
+
+Both servers run as separate processes on 127.0.0.1 and are driven by the same client in the same
+run: one persistent HTTP/1.1 connection, one request after the other, for a fixed time each.
+
+- kit:    POST <kit issuer>/token, grant_type=client_credentials, client_secret_basic (principal
+          billing-api): one request per token.
+- anchor: @mongodb-js/oidc-mock-provider has no client_credentials grant; its device flow needs no
+          user (identity-provider reference §1.2): POST /device, then POST /token with the
+          device_code: two requests per token. It runs with --skip-id-token --skip-refresh-token so
+          it signs one JWT per token, like the kit.
+
+Every token counted is a real RS256 JWT; the first one of each server is verified against that
+server's JWKS before timing starts.
+
+    npm install --prefix benchmarks          # once: installs the anchor from benchmarks/package.json
+    .venv/bin/python benchmarks/idp_tokens.py [--seconds 3] [--output benchmarks/results/idp_tokens.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ANCHOR_PACKAGE = "@mongodb-js/oidc-mock-provider"
+ANCHOR_CLI = HERE / "node_modules" / "@mongodb-js" / "oidc-mock-provider" / "bin" / "oidc-mock-provider.js"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Client:
+    """One persistent connection; ``post`` returns the parsed JSON body."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        self.conn.request(method, path, body=body, headers=headers or {})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{method} {path} -> {resp.status}: {data[:300]!r}")
+        return json.loads(data)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def run_for(seconds: float, one_token: Callable[[], str]) -> tuple[int, float]:
+    """Call ``one_token`` serially for ``seconds``; (tokens, elapsed)."""
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        token = one_token()
+        if token.count(".") != 2:
+            raise RuntimeError("not a JWT")
+        count += 1
+    return count, time.perf_counter() - start
+
+
+def verify_with_jwks(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = jwt.PyJWKSet.from_dict(jwks)[kid]
+    claims: dict[str, Any] = jwt.decode(token, key.key, algorithms=["RS256"], options={"verify_aud": False})
+    return claims
+
+
+def bench_kit(seconds: float, warmup: float) -> dict[str, Any]:
+    sys.path.insert(0, str(HERE.parent))
+    from wif_notebook.idp.service import start_idp, stop_idp
+    from wif_notebook.state import StateDir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = StateDir(Path(tmp) / "state")
+        record = start_idp(state, 0)
+        try:
+            entry = next(
+                p
+                for p in yaml.safe_load(state.principals_file.read_text())["principals"]
+                if p["name"] == "billing-api"
+            )
+            basic = base64.b64encode(f"{entry['client_id']}:{entry['client_secret']}".encode()).decode()
+            headers = {**FORM, "Authorization": f"Basic {basic}"}
+            body = urlencode({"grant_type": "client_credentials"}).encode()
+            client = Client(record.port)
+
+            def one() -> str:
+                return str(client.request("POST", "/kit/token", body, headers)["access_token"])
+
+            jwks = client.request("GET", "/kit/jwks")
+            claims = verify_with_jwks(one(), jwks)
+            run_for(warmup, one)
+            tokens, elapsed = run_for(seconds, one)
+            # Informative only (the anchor has no ES256): the same endpoint after
+            # `wif idp rotate-keys --issuer kit --alg ES256`, to show what the RSA signature costs.
+            client.request(
+                "POST",
+                "/_wif/rotate-keys",
+                json.dumps({"issuer": "kit", "alg": "ES256"}).encode(),
+                {"Content-Type": "application/json"},
+            )
+            jwt.decode(one(), options={"verify_signature": False})
+            run_for(warmup, one)
+            es_tokens, es_elapsed = run_for(seconds, one)
+            client.close()
+        finally:
+            stop_idp(state)
+    return {
+        "es256_tokens_per_second_informative": round(es_tokens / es_elapsed, 1),
+        "server": "wif-notebook mock IdP (stdlib ThreadingHTTPServer, PyJWT RS256)",
+        "flow": "client_credentials (1 request per token)",
+        "requests_per_token": 1,
+        "tokens": tokens,
+        "seconds": round(elapsed, 3),
+        "tokens_per_second": round(tokens / elapsed, 1),
+        "sample_claims": sorted(claims),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_anchor(seconds: float, warmup: float) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None or not ANCHOR_CLI.exists():
+        raise SystemExit(
+            "the anchor is not installed: run `npm install --prefix benchmarks` (needs Node >= 20.19.5)"
+        )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            node,
+            str(ANCHOR_CLI),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "--skip-id-token",
+            "--skip-refresh-token",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the anchor did not start") from None
+                time.sleep(0.05)
+        client = Client(port)
+        device_body = urlencode({"client_id": "bench", "scope": "openid"}).encode()
+
+        def one() -> str:
+            code = client.request("POST", "/device", device_body, FORM)["device_code"]
+            body = urlencode(
+                {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": code}
+            )
+            return str(client.request("POST", "/token", body.encode(), FORM)["access_token"])
+
+        # It listens before its key pair exists: wait until /jwks answers.
+        while True:
+            try:
+                jwks = client.request("GET", "/jwks")
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        claims = verify_with_jwks(one(), jwks)
+        run_for(warmup, one)
+        tokens, elapsed = run_for(seconds, one)
+        client.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    version = json.loads((ANCHOR_CLI.parent.parent / "package.json").read_text())["version"]
+    node_version = subprocess.check_output([node, "--version"], text=True).strip()
+    return {
+        "server": f"{ANCHOR_PACKAGE} {version} (Node {node_version})",
+        "flow": "device flow: POST /device + POST /token (2 requests per token), "
+        "--skip-id-token --skip-refresh-token",
+        "requests_per_token": 2,
+        "tokens": tokens,
+        "seconds": round(elapsed, 3),
+        "tokens_per_second": round(tokens / elapsed, 1),
+        "sample_claims": sorted(claims),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed run per server (default 3)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="untimed run before each (default 0.5)")
+    parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    args = parser.parse_args()
+    kit = bench_kit(args.seconds, args.warmup)
+    anchor = bench_anchor(args.seconds, args.warmup)
+    ratio = kit["tokens_per_second"] / anchor["tokens_per_second"]
+    result = {
+        "benchmark": "serial tokens per second from a token endpoint",
+        "command": " ".join(["python", "benchmarks/idp_tokens.py", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "kit": kit,
+        "anchor": anchor,
+        "ratio_kit_over_anchor": round(ratio, 2),
+        "goal": ">= 3x",
+        "goal_met": ratio >= 3,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
