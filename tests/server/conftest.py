@@ -124,6 +124,7 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         enable_test_commands: bool = True,
         mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "MONGODB-OIDC"),
         name: str = "mongod",
+        wait_for_keys: bool = True,
     ) -> RunningServer:
         base = tmp_path / f"{name}{len(running)}"
         config = MongodConfig(
@@ -144,7 +145,8 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         port = server.start_in_thread()
         handle = RunningServer(server, port, base, admin)
         running.append(handle)
-        _wait_for_keys(server)
+        if wait_for_keys:
+            _wait_for_keys(server)
         return handle
 
     yield factory

@@ -1,0 +1,117 @@
+"""Issuers that are down or slow: the server starts anyway, logs why, and keeps serving everyone else."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
+from pymongo.errors import OperationFailure
+
+from .conftest import ServerFactory
+
+AUDIENCE = "api://slow"
+
+
+def _token(issuer: str) -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": "app", "aud": AUDIENCE, "exp": now + 600, "iat": now, "groups": ["g"]}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unknown"})
+
+
+class _Fixed(OIDCCallback):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+        return OIDCCallbackResult(access_token=self.token)
+
+
+def _provider(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "audience": AUDIENCE,
+        "authNamePrefix": "slow",
+        "authorizationClaim": "groups",
+        "supportsHumanFlows": False,
+    }
+
+
+@pytest.fixture
+def slow_issuer() -> Iterator[str]:
+    """An OpenID issuer on localhost that takes 0.6 s to answer each request (and publishes no keys)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            time.sleep(0.6)
+            port = self.server.server_address[1]
+            issuer = f"http://localhost:{port}/slow"
+            doc = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"} if "openid" in self.path else {"keys": []}
+            body = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{httpd.server_address[1]}/slow"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_server: ServerFactory) -> None:
+    issuer = "http://localhost:9/nowhere"  # the discard port: connection refused
+    server = make_server([_provider(issuer)], wait_for_keys=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not server.log_entries(7119501):
+        time.sleep(0.05)
+    [warning] = server.log_entries(7119501)
+    assert warning["s"] == "W" and warning["attr"]["issuer"] == issuer
+    assert server.client().admin.command("ping")["ok"] == 1.0
+    client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(issuer))})
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command("ping")
+    assert info.value.code == 18
+    [failure] = server.log_entries(20249)
+    assert issuer in failure["attr"]["error"]
+
+
+def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory, slow_issuer: str) -> None:
+    server = make_server([_provider(slow_issuer)])
+    other = server.client()
+    other.admin.command("ping")
+    results: dict[str, Any] = {}
+
+    def slow_login() -> None:
+        client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(slow_issuer))})
+        try:
+            client.admin.command("ping")
+        except OperationFailure as exc:
+            results["code"] = exc.code
+
+    thread = threading.Thread(target=slow_login)
+    thread.start()
+    time.sleep(0.3)  # the login now waits on the issuer (a just-in-time JWKS refresh for its kid)
+    started = time.monotonic()
+    for _ in range(20):
+        other.admin.command("ping")
+    assert time.monotonic() - started < 0.5
+    thread.join(timeout=20)
+    assert results["code"] == 18
+    assert "Unknown JWT keyId" in server.log_entries(20249)[0]["attr"]["error"]
