@@ -52,9 +52,11 @@ def slow_issuer() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             time.sleep(0.6)
-            port = self.server.server_address[1]
+            port = self.server.server_address[1]  # type: ignore[index]
             issuer = f"http://localhost:{port}/slow"
-            doc = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"} if "openid" in self.path else {"keys": []}
+            doc: dict[str, Any] = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
+            if "openid" not in self.path:
+                doc = {"keys": []}
             body = json.dumps(doc).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
