@@ -224,6 +224,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed run before each (default 0.5)")
     parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # other work on the machine skews both sides
     kit = bench_kit(args.seconds, args.warmup)
     anchor = bench_anchor(args.seconds, args.warmup)
     ratio = kit["tokens_per_second"] / anchor["tokens_per_second"]
@@ -235,6 +236,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_1m_before": round(load_before, 2),
         },
         "kit": kit,
         "anchor": anchor,
