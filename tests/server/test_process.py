@@ -56,6 +56,7 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
         assert (state.path / "admin.json").stat().st_mode & 0o777 == 0o600
         assert oct(state.record_path("mongod").stat().st_mode & 0o777) == oct(0o600)
 
+        admin: MongoClient[dict[str, Any]]
         with MongoClient(extra["admin_uri"], serverSelectionTimeoutMS=5000) as admin:
             opts = admin.admin.command("getCmdLineOpts")
             assert opts["parsed"]["config"] == str(conf)
@@ -66,6 +67,7 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
         token_path = tmp_path / "token"
         token_path.write_text(idp.token())
         monkeypatch.setenv("OIDC_TOKEN_FILE", str(token_path))
+        client: MongoClient[dict[str, Any]]
         with MongoClient(
             extra["oidc_uri"], authMechanismProperties={"ENVIRONMENT": "test"}, serverSelectionTimeoutMS=5000
         ) as client:
