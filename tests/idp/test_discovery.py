@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from wif_notebook.idp.issuers import AZURE_TENANT_ID, ISSUERS
-from wif_notebook.oidc import jwk_thumbprint
+from wif_notebook.oidc import KeySetCache, endpoint_is_secure, jwk_thumbprint
 
 from .conftest import Idp
 
@@ -82,3 +82,16 @@ def test_unknown_issuer_path_is_404_with_the_list_of_issuers(idp: Idp) -> None:
 def test_issuer_ignores_the_host_header(idp: Idp) -> None:
     reply = idp.get("/kit/.well-known/openid-configuration", headers={"Host": "evil.example:1"})
     assert reply.json()["issuer"] == idp.issuer("kit")
+
+
+@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+def test_the_rule_book_discovers_and_loads_every_published_key(idp: Idp, issuer_id: str) -> None:
+    issuer = idp.issuer(issuer_id)
+    cache = KeySetCache(issuer, allow_insecure_localhost=True)
+    cache.refresh()
+    assert cache.discovery is not None
+    for key in ("issuer", "jwks_uri", "token_endpoint"):
+        assert endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=True), key
+        assert not endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key
+    assert cache.rejected_keys == {}
+    assert set(cache.loaded_keys) == {k["kid"] for k in idp.jwks(issuer_id)["keys"]}

@@ -205,7 +205,8 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     # Entra puts group object ids (GUIDs) in `groups`; the kit's tenant has fixed ones.
     entries.append(
         (
-            "Azure user-assigned managed identity of a VM: the Azure IMDS endpoint answers for it.",
+            "Azure user-assigned managed identity of a VM: the Azure IMDS endpoint answers for it. "
+            f"Group {AZURE_GROUPS['inventory-readers']} is inventory-readers.",
             {
                 "name": "inventory-vm",
                 "kind": "managed-identity",
@@ -224,7 +225,8 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     )
     entries.append(
         (
-            "Azure service principal (app registration) with a client secret.",
+            f"Azure service principal (app registration) with a client secret. "
+            f"Group {AZURE_GROUPS['reports-readers']} is reports-readers.",
             {
                 "name": "reports-sp",
                 "kind": "service-principal",
@@ -240,7 +242,8 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     entries.append(
         (
             "Azure managed identity used by AKS workload identity: a federated credential trusts "
-            "the k8s service account shop/orders-worker.",
+            "the k8s service account shop/orders-worker. "
+            f"Group {AZURE_GROUPS['orders-writers']} is orders-writers.",
             {
                 "name": "orders-identity",
                 "kind": "managed-identity",
