@@ -32,6 +32,10 @@ def test_token_file_holds_a_valid_token_without_trailing_newline(
     raw = path.read_bytes()
     assert not raw.endswith(b"\n"), "pymongo's ENVIRONMENT:k8s does not strip the file"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    folder = path.parent
+    while folder != idp.state.path:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent
     claims = idp.verify(raw.decode(), issuer_id, audience=audience or idp.audience(issuer_id))
     assert claims["exp"] > time.time()
 

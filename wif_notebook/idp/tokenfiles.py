@@ -42,6 +42,14 @@ def token_file_path(state: StateDir, kind: str) -> Path:
     return state.tokens_dir / TOKEN_FILES[kind][0]
 
 
+def _private_dirs(state: StateDir, folder: Path) -> None:
+    """Create ``folder`` and each missing parent inside the state directory with mode 0700
+    (``mkdir(parents=True)`` would give the parents the default mode)."""
+    relative = folder.relative_to(state.path)
+    for depth in range(1, len(relative.parts) + 1):
+        state.subdir(Path(*relative.parts[:depth]))
+
+
 def write_token_files(state: StateDir, minter: Minter, principals: list[Principal]) -> dict[str, Path]:
     """Mint and atomically replace every token file the catalog asks for; kind → path."""
     written: dict[str, Path] = {}
@@ -50,7 +58,7 @@ def write_token_files(state: StateDir, minter: Minter, principals: list[Principa
             _, audience = TOKEN_FILES[kind]
             minted = minter.mint(principal, audience=audience, lifetime=TOKEN_FILE_LIFETIME)
             path = token_file_path(state, kind)
-            state.subdir(path.parent.relative_to(state.path))
+            _private_dirs(state, path.parent)
             state.write_private(path, minted.token)  # no trailing newline, on purpose
             written[kind] = path
     return written
