@@ -331,3 +331,15 @@ def test_raw_bson_reply_keeps_int64(open_server: RunningServer) -> None:
         assert reply["n"] == 1
         found = _command(sock, {"find": "i64", "$db": "test"}, 2)
         assert isinstance(found["cursor"]["firstBatch"][0]["n"], Int64)
+
+
+def test_document_over_16mib_is_refused_as_mongod_does(open_server: RunningServer) -> None:
+    big = {"_id": 1, "x": "a" * (16 * 1024 * 1024)}
+    with _connect(open_server) as sock:
+        sock.sendall(
+            wire.encode_op_msg_with_sequences({"insert": "big", "$db": "test"}, {"documents": [big]}, 1)
+        )
+        reply = wire.parse_reply(_read_message(sock))[1]
+    assert reply["n"] == 0
+    [error] = reply["writeErrors"]
+    assert error["code"] == 2 and error["errmsg"].startswith("object to insert too large. size in bytes: 167")

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import socket
+import time
 from typing import Any
 
 import bson
@@ -241,3 +242,23 @@ def test_speculative_authentication_success_is_in_the_hello_reply(
         reply = _command(sock, {"ismaster": 1, "speculativeAuthenticate": spec, "$db": "admin"})
         assert reply["speculativeAuthenticate"] == {"conversationId": 1, "done": True, "payload": b""}
         assert _command(sock, {"find": "coll", "$db": "test"})["ok"] == 1.0
+
+
+def test_expired_session_reauthenticates_only_as_the_same_user(oidc_server: RunningServer, idp: Idp) -> None:
+    def sasl_start(token: str) -> dict[str, Any]:
+        payload = bson.encode({"jwt": token})
+        return _command(
+            sock, {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload, "$db": "$external"}
+        )
+
+    with _connect(oidc_server) as sock:
+        assert sasl_start(idp.token("lesson-app", lifetime=1))["done"] is True
+        time.sleep(1.1)
+        expired = _command(sock, {"find": "coll", "$db": "test"})
+        assert (expired["code"], expired["codeName"]) == (391, "ReauthenticationRequired")
+        assert _command(sock, {"ping": 1, "$db": "admin"})["ok"] == 1.0  # ping needs no authentication
+        assert sasl_start(idp.token("billing-api"))["code"] == 18
+        assert sasl_start(idp.token("lesson-app"))["done"] is True
+        assert _command(sock, {"find": "coll", "$db": "test"})["ok"] == 1.0
+    reasons = [e["attr"]["error"] for e in oidc_server.log_entries(20249)]
+    assert any(r.startswith("Location7070100: Only same user is permitted to re-auth") for r in reasons)

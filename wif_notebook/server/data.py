@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import bson
 import mongomock
 from bson.int64 import Int64
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -20,7 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from .registry import CommandContext, CommandError, Document, command
 
 DEFAULT_BATCH_SIZE = 101
-_MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_USER_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -176,6 +177,20 @@ def insert(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
     errors: list[Document] = []
     for index, doc in enumerate(documents):
+        size = len(bson.encode(doc))
+        if size > MAX_USER_DOCUMENT_BYTES:
+            # mongod's fixDocumentForInsert text (BadValue).
+            errors.append(
+                {
+                    "index": index,
+                    "code": 2,
+                    "errmsg": f"object to insert too large. size in bytes: {size}, max size: "
+                    f"{MAX_USER_DOCUMENT_BYTES}",
+                }
+            )
+            if ordered:
+                break
+            continue
         try:
             coll.insert_one(doc)
             n += 1
