@@ -17,6 +17,18 @@ setup() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 }
 
+# Browser tests drive Debian's Chromium through Playwright (never a browser download).
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "dev.sh: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "dev.sh: the browser tests need Debian's chromium: run 'sudo apt-get install chromium' and retry" >&2
+    exit 1
+  fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -27,6 +39,7 @@ case "$cmd" in
     ;;
   test)
     setup
+    ensure_chromium
     echo "== ruff" && "$VENV/bin/ruff" check .
     echo "== mypy" && "$VENV/bin/mypy"
     echo "== pytest" && "$VENV/bin/python" -m pytest -q "$@"
