@@ -24,10 +24,16 @@ from .state import ServiceRecord, StateDir
 
 START_TIMEOUT = 20.0
 
+# Children started by this process, kept so they can be reaped (and so Popen does not warn that a
+# detached service "is still running" when the parent forgets it).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
+    if pid in _CHILDREN:
+        return _CHILDREN[pid].poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -100,9 +106,11 @@ def start(
             )
         record = state.read_record(name)
         if record is not None and record.pid == proc.pid and port_open(record.host, record.port):
+            _CHILDREN[proc.pid] = proc
             return record
         time.sleep(0.02)
     _terminate(proc.pid)
+    proc.wait()
     raise ServiceError(
         f"the {name} service did not start within {timeout:.0f} s: {_tail(out_path)}",
         hint=f"read {out_path}; on a busy machine, try again",
@@ -127,6 +135,7 @@ def _terminate(pid: int, *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):
+            _CHILDREN.pop(pid, None)
             return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
@@ -134,6 +143,7 @@ def _terminate(pid: int, *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.02)
+    _CHILDREN.pop(pid, None)
 
 
 def _tail(path: os.PathLike[str], lines: int = 5) -> str:
