@@ -118,7 +118,8 @@ class TestServer:
         self.port: int = 0
         self.key_caches: dict[str, Any] = {}
         self._key_loaded: dict[str, bool] = {}
-        self._next_poll: dict[str, float] = {}
+        self._next_poll: dict[str, float | None] = {}
+        self._refreshing: set[str] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="mongod-worker"
         )
@@ -179,6 +180,7 @@ class TestServer:
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
         # An unreachable issuer is a warning, not a refusal to start (reference §10).
+        self.schedule_keys(time.time())
         for issuer in self.key_caches:
             self._spawn(self._refresh_keys(issuer, initial=True))
         if self.key_caches:
@@ -259,25 +261,40 @@ class TestServer:
         ]
         return min(secs) if secs else 0
 
-    async def _poll_keys(self) -> None:
-        now = time.time()
+    def schedule_keys(self, now: float) -> None:
+        """Plan the JWKSPollSecs refreshes (issuers without polling are fetched at start only)."""
         for issuer in self.key_caches:
             interval = self._poll_interval(issuer)
-            if interval:
-                self._next_poll[issuer] = now + interval
+            self._next_poll[issuer] = now + interval if interval else None
+
+    def due_refreshes(self, now: float) -> list[str]:
+        """Issuers whose JWKS must be fetched now (poll period elapsed, or an unreachable issuer's
+        retry is due); each is marked as refreshing until ``_refresh_keys`` finishes."""
+        due = []
+        for issuer in self.key_caches:
+            next_at = self._next_poll.get(issuer)
+            if issuer in self._refreshing or next_at is None or now < next_at:
+                continue
+            interval = self._poll_interval(issuer)
+            self._next_poll[issuer] = now + interval if interval else None
+            self._refreshing.add(issuer)
+            due.append(issuer)
+        return due
+
+    async def _poll_keys(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = time.time()
-            for issuer in self.key_caches:
-                due = self._next_poll.get(issuer)
-                if not self._key_loaded[issuer] and (due is None or now >= due):
-                    self._next_poll[issuer] = now + (self._poll_interval(issuer) or _UNREACHABLE_RETRY_SECS)
-                    await self._refresh_keys(issuer)
-                elif due is not None and now >= due:
-                    self._next_poll[issuer] = now + self._poll_interval(issuer)
-                    await self._refresh_keys(issuer)
+            for issuer in self.due_refreshes(time.time()):
+                self._spawn(self._refresh_keys(issuer))
 
     async def _refresh_keys(self, issuer: str, *, initial: bool = False) -> None:
+        self._refreshing.add(issuer)
+        try:
+            await self._refresh_keys_now(issuer, initial=initial)
+        finally:
+            self._refreshing.discard(issuer)
+
+    async def _refresh_keys_now(self, issuer: str, *, initial: bool) -> None:
         cache = self.key_caches[issuer]
         try:
             changed: set[str] = await self.run_blocking(cache.refresh)
@@ -289,8 +306,11 @@ class TestServer:
                 {"issuer": issuer, "error": getattr(exc, "message", str(exc))},
                 ctx="initandlisten" if initial else "JWKSetRefreshJob",
             )
-            if initial:
-                self._next_poll.setdefault(issuer, time.time() + _UNREACHABLE_RETRY_SECS)
+            if not self._key_loaded[issuer]:
+                # Never loaded: retry soon, as mongod keeps trying an issuer that was down at start.
+                retry = time.time() + _UNREACHABLE_RETRY_SECS
+                current = self._next_poll.get(issuer)
+                self._next_poll[issuer] = retry if current is None else min(current, retry)
             return
         self._key_loaded[issuer] = True
         if changed:
