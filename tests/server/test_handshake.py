@@ -129,7 +129,11 @@ def test_checksummed_op_msg_is_verified(open_server: RunningServer) -> None:
         sock.sendall(bytes(bad))
         assert _closed_by_server(sock)
     [entry] = open_server.log_entries(22989)
-    assert entry["attr"]["error"]["errmsg"] == "Invalid checksum in OP_MSG message"
+    assert entry["attr"]["error"] == {
+        "code": 288,
+        "codeName": "ChecksumMismatch",
+        "errmsg": "OP_MSG checksum does not match contents",
+    }
 
 
 def test_more_to_come_request_gets_no_reply(open_server: RunningServer) -> None:
@@ -167,7 +171,7 @@ def test_oversize_message_closes_only_that_connection(open_server: RunningServer
     "garbage",
     [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        struct.pack("<iiii", 21, 1, 0, wire.OP_MSG) + b"\x00\x00\x00\x00\x09",
+        struct.pack("<iiii", 20, 1, 0, wire.OP_MSG) + b"\x04\x00\x00\x00",  # illegal required flag bit
         struct.pack("<iiii", 24, 1, 0, 2002) + b"\x00" * 8,
     ],
 )
@@ -176,6 +180,21 @@ def test_malformed_bytes_do_not_kill_the_server(open_server: RunningServer, garb
         sock.sendall(garbage)
         assert _closed_by_server(sock)
     assert open_server.client().admin.command("ping")["ok"] == 1.0
+
+
+def test_malformed_section_is_answered_and_the_connection_stays_open(open_server: RunningServer) -> None:
+    with _connect(open_server) as sock:
+        bad = struct.pack("<I", 0) + b"\x09" + b"\x05\x00\x00\x00\x00"
+        sock.sendall(wire.encode_header(16 + len(bad), 7, 0, wire.OP_MSG) + bad)
+        header, reply = wire.parse_reply(_read_message(sock))
+        assert header.response_to == 7
+        assert reply == {
+            "ok": 0.0,
+            "errmsg": "Unknown section kind 9",
+            "code": 40432,
+            "codeName": "Location40432",
+        }
+        assert _command(sock, {"ping": 1, "$db": "admin"}, 8) == {"ok": 1.0}
 
 
 def test_missing_db_is_mongods_40571(open_server: RunningServer) -> None:

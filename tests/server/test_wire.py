@@ -42,8 +42,11 @@ def test_sequence_that_repeats_a_body_field_is_a_protocol_error() -> None:
     data = wire.encode_op_msg_with_sequences(
         {"insert": "c", "documents": [], "$db": "t"}, {"documents": []}, 1
     )
-    with pytest.raises(wire.ProtocolError, match="Duplicate field name"):
+    with pytest.raises(
+        wire.ProtocolError, match="Duplicate field between body and document sequence"
+    ) as info:
         wire.parse_message(*_split(data))
+    assert (info.value.code, info.value.fatal) == (40433, False)
 
 
 def test_valid_checksum_is_accepted_and_stripped() -> None:
@@ -55,9 +58,9 @@ def test_valid_checksum_is_accepted_and_stripped() -> None:
 def test_bad_checksum_is_rejected() -> None:
     data = bytearray(wire.encode_op_msg({"ping": 1, "$db": "admin"}, 3, 0, flag_bits=wire.CHECKSUM_PRESENT))
     data[-1] ^= 0xFF
-    with pytest.raises(wire.ProtocolError, match="checksum") as info:
+    with pytest.raises(wire.ProtocolError, match="OP_MSG checksum does not match contents") as info:
         wire.parse_message(*_split(bytes(data)))
-    assert info.value.code_name == "ChecksumMismatch"
+    assert (info.value.code, info.value.code_name, info.value.fatal) == (288, "ChecksumMismatch", True)
 
 
 def test_more_to_come_and_exhaust_allowed_flags_are_reported() -> None:
@@ -70,9 +73,9 @@ def test_more_to_come_and_exhaust_allowed_flags_are_reported() -> None:
 
 def test_unknown_required_flag_bit_is_an_error_but_unknown_optional_bits_are_not() -> None:
     data = wire.encode_op_msg({"ping": 1, "$db": "admin"}, 1, 0, flag_bits=1 << 4)
-    with pytest.raises(wire.ProtocolError, match="illegal flags") as info:
+    with pytest.raises(wire.ProtocolError, match="illegal flags value: Ob0+10000$") as info:
         wire.parse_message(*_split(data))
-    assert info.value.code_name == "IllegalOpMsgFlag"
+    assert (info.value.code, info.value.code_name, info.value.fatal) == (223, "IllegalOpMsgFlag", True)
     data = wire.encode_op_msg({"ping": 1, "$db": "admin"}, 1, 0, flag_bits=1 << 20)
     assert wire.parse_message(*_split(data)).body["ping"] == 1
 
@@ -122,18 +125,29 @@ def test_int64_values_survive_a_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "garbage",
+    ("garbage", "code"),
     [
-        b"\x00" * 5,  # flagBits then nothing useful
-        struct.pack("<I", 0) + b"\x07" + bson.encode({"a": 1}),  # unknown section kind
-        struct.pack("<I", 0) + b"\x00" + b"\x05\x00\x00",  # truncated BSON
-        struct.pack("<I", 0),  # no body section
+        (b"\x00" * 5, 22),  # flagBits, a kind-0 marker, and no document
+        (struct.pack("<I", 0) + b"\x07" + bson.encode({"a": 1}), 40432),  # unknown section kind
+        (struct.pack("<I", 0) + b"\x00" + b"\x05\x00\x00", 22),  # truncated BSON
+        (
+            (struct.pack("<I", 0) + b"\x00" + bson.encode({"a": 1})) + b"\x00" + bson.encode({"a": 1}),
+            40430,
+        ),  # two bodies
     ],
 )
-def test_malformed_op_msg_bodies_raise_protocol_error(garbage: bytes) -> None:
+def test_malformed_sections_are_answerable_errors_with_mongods_codes(garbage: bytes, code: int) -> None:
     data = wire.encode_header(16 + len(garbage), 1, 0, wire.OP_MSG) + garbage
-    with pytest.raises(wire.ProtocolError):
+    with pytest.raises(wire.ProtocolError) as info:
         wire.parse_message(*_split(data))
+    assert (info.value.code, info.value.fatal) == (code, False)
+
+
+def test_op_msg_without_a_body_is_40587() -> None:
+    data = wire.encode_header(20, 1, 0, wire.OP_MSG) + struct.pack("<I", 0)
+    with pytest.raises(wire.ProtocolError, match="OP_MSG messages must have a body") as info:
+        wire.parse_message(*_split(data))
+    assert info.value.code == 40587
 
 
 def test_unsupported_opcode_is_a_protocol_error() -> None:

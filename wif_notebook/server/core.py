@@ -386,22 +386,24 @@ class TestServer:
                     body = await reader.readexactly(header.length - wire.HEADER_SIZE)
                 except asyncio.IncompleteReadError as exc:
                     raise wire.ProtocolError("connection closed inside a message body") from exc
-                request = wire.parse_message(header, body)
+                try:
+                    request = wire.parse_message(header, body)
+                except wire.ProtocolError as exc:
+                    if exc.fatal:
+                        raise
+                    # A malformed section in a well-framed OP_MSG: mongod answers with the error.
+                    self._log_receive_error(conn, exc, "Invalid OP_MSG from client")
+                    if not exc.more_to_come:
+                        writer.write(_fit(wire.encode_op_msg, exc.to_reply(), header.request_id))
+                        await writer.drain()
+                    continue
                 out = await self._handle_request(conn, request)
                 if out:
                     writer.write(out)
                     await writer.drain()
         except wire.ProtocolError as exc:
-            self.log.info(
-                "NETWORK",
-                ID_RECEIVE_ERROR,
-                "Error receiving request from client. Ending connection from remote",
-                {
-                    "error": {"code": exc.code, "codeName": exc.code_name, "errmsg": exc.message},
-                    "remote": conn.remote,
-                    "connectionId": conn.id,
-                },
-                ctx=conn.ctx,
+            self._log_receive_error(
+                conn, exc, "Error receiving request from client. Ending connection from remote"
             )
         except (_CloseConnection, ConnectionError, asyncio.CancelledError):
             pass
@@ -423,6 +425,19 @@ class TestServer:
                 },
                 ctx=conn.ctx,
             )
+
+    def _log_receive_error(self, conn: Connection, exc: wire.ProtocolError, msg: str) -> None:
+        self.log.info(
+            "NETWORK",
+            ID_RECEIVE_ERROR,
+            msg,
+            {
+                "error": {"code": exc.code, "codeName": exc.code_name, "errmsg": exc.message},
+                "remote": conn.remote,
+                "connectionId": conn.id,
+            },
+            ctx=conn.ctx,
+        )
 
     async def _handle_request(self, conn: Connection, request: wire.Request) -> bytes | None:
         """One message in, at most one message out (None for moreToCome)."""

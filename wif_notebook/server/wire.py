@@ -56,16 +56,40 @@ _OP_REPLY_PREFIX = struct.Struct("<iqii")
 
 
 class ProtocolError(Exception):
-    """The peer sent bytes that are not a valid message. mongod logs it and closes the connection.
+    """The peer sent bytes that are not a valid message.
 
-    ``code`` and ``code_name`` are mongod's error for the condition (for the log entry).
+    ``code``/``code_name`` are mongod's error for the condition. A ``fatal`` error (bad framing,
+    illegal flag bits, checksum mismatch: mongod's ConnectionFatalMessageParseError category) is
+    logged and closes the connection; a non-fatal one (a malformed section inside a well-framed
+    OP_MSG) is answered with an error reply, as mongod does, unless the request had moreToCome.
     """
 
-    def __init__(self, message: str, *, code: int = 17, code_name: str = "ProtocolError") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int = 17,
+        code_name: str = "ProtocolError",
+        fatal: bool = True,
+        more_to_come: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.code_name = code_name
+        self.fatal = fatal
+        self.more_to_come = more_to_come
+
+    def to_reply(self) -> Document:
+        return {"ok": 0.0, "errmsg": self.message, "code": self.code, "codeName": self.code_name}
+
+
+def _malformed(message: str, code: int, flag_bits: int) -> ProtocolError:
+    """A non-fatal OP_MSG parse error with mongod's location code (op_msg.cpp)."""
+    name = "ProtocolError" if code == 17 else f"Location{code}"
+    return ProtocolError(
+        message, code=code, code_name=name, fatal=False, more_to_come=bool(flag_bits & MORE_TO_COME)
+    )
 
 
 @dataclass(frozen=True)
@@ -139,9 +163,20 @@ def encode_header(length: int, request_id: int, response_to: int, op_code: int) 
 
 
 # -- BSON ------------------------------------------------------------------------------------------
-def _read_document(data: bytes, offset: int, end: int, what: str) -> tuple[Document, int]:
+def _read_document(
+    data: bytes, offset: int, end: int, what: str, *, flag_bits: int | None = None
+) -> tuple[Document, int]:
+    """One BSON document; errors are non-fatal inside an OP_MSG (``flag_bits`` given)."""
+    fatal = flag_bits is None
+    more = bool((flag_bits or 0) & MORE_TO_COME)
     if offset + 4 > end:
-        raise ProtocolError(f"{what}: truncated BSON document")
+        raise ProtocolError(
+            f"{what}: truncated BSON document",
+            code=22,
+            code_name="InvalidBSON",
+            fatal=fatal,
+            more_to_come=more,
+        )
     size = _INT32.unpack_from(data, offset)[0]
     if size > MAX_BSON_INTERNAL_SIZE:
         raise ProtocolError(
@@ -149,13 +184,23 @@ def _read_document(data: bytes, offset: int, end: int, what: str) -> tuple[Docum
             f"Size must be between 0 and {MAX_BSON_INTERNAL_SIZE}(16MB)",
             code=10334,
             code_name="BSONObjectTooLarge",
+            fatal=fatal,
+            more_to_come=more,
         )
     if size < 5 or offset + size > end:
-        raise ProtocolError(f"{what}: invalid BSON document length {size}", code=22, code_name="InvalidBSON")
+        raise ProtocolError(
+            f"{what}: invalid BSON document length {size}",
+            code=22,
+            code_name="InvalidBSON",
+            fatal=fatal,
+            more_to_come=more,
+        )
     try:
         doc = bson.decode(data[offset : offset + size], CODEC_OPTIONS)
     except (BSONError, ValueError, TypeError, OverflowError) as exc:
-        raise ProtocolError(f"{what}: invalid BSON: {exc}", code=22, code_name="InvalidBSON") from exc
+        raise ProtocolError(
+            f"{what}: invalid BSON: {exc}", code=22, code_name="InvalidBSON", fatal=fatal, more_to_come=more
+        ) from exc
     return doc, offset + size
 
 
@@ -193,26 +238,28 @@ def parse_message(header: Header, body: bytes) -> Request:
 
 
 def _parse_op_msg(header: Header, body: bytes) -> Request:
-    if len(body) < 5:
-        raise ProtocolError("OP_MSG is too short to contain flagBits and a section")
+    if len(body) < 4:
+        raise ProtocolError("OP_MSG is too short to contain its flagBits")
     flag_bits = _UINT32.unpack_from(body, 0)[0]
     unknown_required = flag_bits & 0xFFFF & ~_KNOWN_REQUIRED_BITS
     if unknown_required:
         # mongod: IllegalOpMsgFlag, a connection-fatal parse error (op_msg.cpp).
         raise ProtocolError(
-            f"Message contains illegal flags value: Flag {unknown_required}",
-            code=40,
+            f"Message contains illegal flags value: Ob{flag_bits:032b}",
+            code=223,
             code_name="IllegalOpMsgFlag",
         )
     end = len(body)
     if flag_bits & CHECKSUM_PRESENT:
-        if end < 4 + 1 + 4:
+        if end < 4 + 4:
             raise ProtocolError("OP_MSG with checksumPresent is too short for its checksum")
         end -= 4
         expected = _UINT32.unpack_from(body, end)[0]
         actual = crc32c(encode_header(*_header_tuple(header)) + body[:end])
         if expected != actual:
-            raise ProtocolError("Invalid checksum in OP_MSG message", code=40, code_name="ChecksumMismatch")
+            raise ProtocolError(
+                "OP_MSG checksum does not match contents", code=288, code_name="ChecksumMismatch"
+            )
     offset = 4
     command: Document | None = None
     sequences: dict[str, list[Document]] = {}
@@ -221,31 +268,33 @@ def _parse_op_msg(header: Header, body: bytes) -> Request:
         offset += 1
         if kind == 0:
             if command is not None:
-                raise ProtocolError("Multiple body sections in message")
-            command, offset = _read_document(body, offset, end, "OP_MSG body")
+                raise _malformed("Multiple body sections in message", 40430, flag_bits)
+            command, offset = _read_document(body, offset, end, "OP_MSG body", flag_bits=flag_bits)
         elif kind == 1:
             if offset + 4 > end:
-                raise ProtocolError("OP_MSG document sequence is truncated")
+                raise _malformed("OP_MSG document sequence is truncated", 17, flag_bits)
             size = _INT32.unpack_from(body, offset)[0]
             seq_end = offset + size
             if size < 5 or seq_end > end:
-                raise ProtocolError("OP_MSG document sequence has an invalid size")
+                raise _malformed("OP_MSG document sequence has an invalid size", 17, flag_bits)
             ident, pos = _read_cstring(body, offset + 4, seq_end, "OP_MSG document sequence")
             if ident in sequences:
-                raise ProtocolError(f"Duplicate document sequence: {ident}")
+                raise _malformed(f"Duplicate document sequence: {ident}", 40431, flag_bits)
             docs = []
             while pos < seq_end:
-                doc, pos = _read_document(body, pos, seq_end, f"OP_MSG document sequence {ident!r}")
+                doc, pos = _read_document(
+                    body, pos, seq_end, f"OP_MSG document sequence {ident!r}", flag_bits=flag_bits
+                )
                 docs.append(doc)
             sequences[ident] = docs
             offset = seq_end
         else:
-            raise ProtocolError(f"Unknown section kind {kind}")
+            raise _malformed(f"Unknown section kind {kind}", 40432, flag_bits)
     if command is None:
-        raise ProtocolError("OP_MSG messages must have a body")
+        raise _malformed("OP_MSG messages must have a body", 40587, flag_bits)
     for ident, docs in sequences.items():
         if ident in command:
-            raise ProtocolError(f"Duplicate field name in OP_MSG body and document sequence: {ident}")
+            raise _malformed(f"Duplicate field between body and document sequence {ident}", 40433, flag_bits)
         command[ident] = docs
     return Request(header=header, body=command, flag_bits=flag_bits, sequences=sequences)
 
