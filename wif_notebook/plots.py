@@ -1,0 +1,631 @@
+"""Pictures for the lessons: a token's validity window, the login as a sequence diagram, and the
+path from an identity to its privileges.
+
+Every function returns a ``matplotlib.figure.Figure`` built with the object API (no pyplot state,
+never ``plt.show``), so it works under the Agg backend, in tests and in notebooks alike (Jupyter
+shows a returned Figure inline). matplotlib is imported only when a picture is drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .flow import Flow
+    from .oidc import ProviderConfig
+
+# One palette for every picture: requests blue, replies green, errors red (as the flow's HTML).
+COLOURS = {
+    "request": "#1f5fa8",
+    "reply": "#2e7d32",
+    "error": "#c62828",
+    "valid": "#a5d6a7",
+    "skew": "#e8f5e9",
+    "expired": "#ffcdd2",
+    "now": "#212121",
+    "reauth": "#ef6c00",
+    "muted": "#757575",
+    "highlight": "#c62828",
+}
+NOT_BEFORE_SKEW_SECS = 60  # mongod accepts nbf up to 60 s in the future (rule time.nbf)
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout=None)
+
+
+def _claims_of(token_or_claims: Any) -> dict[str, Any]:
+    """Claims from an IssuedToken, ValidatedToken, DecodedToken, a compact JWT or a claims mapping."""
+    from .tokens import decode
+
+    if isinstance(token_or_claims, Mapping):
+        return dict(token_or_claims)
+    if isinstance(token_or_claims, str):
+        return decode(token_or_claims).claims
+    claims = getattr(token_or_claims, "claims", None)
+    if isinstance(claims, Mapping):
+        return dict(claims)
+    from .errors import TokenError
+
+    raise TokenError(
+        f"cannot read claims from {type(token_or_claims).__name__}",
+        hint="pass an IssuedToken, a ValidatedToken, a JWT string or a dict of claims",
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+# -- the validity window -------------------------------------------------------------------------------
+
+
+def validity_window(
+    token_or_claims: Any, *, now: float | datetime | None = None, reauth_margin: float = 0.0
+) -> Figure:
+    """The token's life on a time line: iat, nbf (with mongod's 60 s skew), exp, now, re-authentication.
+
+    mongod ends the authorization session at ``exp``: the next command gets 391
+    ReauthenticationRequired, and the driver then calls the callback for a new token and runs
+    saslStart again on the same connection (machine flows never refresh early). ``reauth_margin``
+    (seconds) marks an earlier refresh your own callback or token cache does, ``reauth_margin``
+    seconds before ``exp``; 0 means the driver's behaviour.
+    """
+    claims = _claims_of(token_or_claims)
+    moment = now.timestamp() if isinstance(now, datetime) else float(now) if now is not None else time.time()
+    iat, nbf, exp = (_number(claims.get(k)) for k in ("iat", "nbf", "exp"))
+    fig = _figure(9.0, 2.9)
+    ax = fig.add_axes((0.04, 0.28, 0.92, 0.52))
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    who = claims.get("sub") if isinstance(claims.get("sub"), str) else "token"
+
+    if exp is None:
+        ax.set_xticks([])
+        ax.text(
+            0.5,
+            0.5,
+            "no 'exp' claim: mongod refuses this token (rule body.exp)",
+            ha="center",
+            va="center",
+            color=COLOURS["error"],
+            transform=ax.transAxes,
+        )
+        fig.suptitle(f"Validity window of {who}", fontsize=11)
+        return fig
+
+    start = min(v for v in (iat, nbf, moment, exp) if v is not None)
+    if nbf is not None:
+        start = min(start, nbf - NOT_BEFORE_SKEW_SECS)
+    length = max(exp, moment) - start or 1.0
+    pad = 0.12 * length
+    lo, hi = start - pad * 0.5, max(exp, moment) + pad
+    ax.set_xlim(lo - moment, hi - moment)
+    ax.set_ylim(0, 1)
+
+    valid_from = nbf if nbf is not None else (iat if iat is not None else start)
+    ax.axvspan(valid_from - moment, exp - moment, ymin=0.3, ymax=0.7, color=COLOURS["valid"], lw=0)
+    if nbf is not None:
+        ax.axvspan(
+            nbf - NOT_BEFORE_SKEW_SECS - moment, nbf - moment, ymin=0.3, ymax=0.7, color=COLOURS["skew"], lw=0
+        )
+    ax.axvspan(exp - moment, hi - moment, ymin=0.3, ymax=0.7, color=COLOURS["expired"], lw=0)
+    ax.text(
+        (exp - moment + hi - moment) / 2, 0.5, "expired:\n391 → reauth", ha="center", va="center", fontsize=8
+    )
+
+    reauth_at = exp - max(0.0, reauth_margin)
+    marks: list[tuple[float, str, str, str, float]] = []  # (time, label, colour, style, label height)
+    if iat is not None:
+        marks.append((iat, f"iat\n{_utc(iat)}", COLOURS["muted"], ":", 0.92))
+    if nbf is not None and nbf != iat:
+        marks.append((nbf, f"nbf\n{_utc(nbf)}", COLOURS["request"], "--", 0.08))
+    marks.append((exp, f"exp\n{_utc(exp)}", COLOURS["error"], "-", 0.92))
+    marks.append((moment, f"now\n{_utc(moment)}", COLOURS["now"], "-", 0.08))
+    if reauth_margin > 0:
+        marks.append((reauth_at, "early refresh", COLOURS["reauth"], "-.", 0.08))
+    for at, label, colour, style, height in marks:
+        x = at - moment
+        ax.axvline(x, color=colour, linestyle=style, lw=1.6)
+        ax.text(
+            x,
+            height,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=colour,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "lw": 0.6},
+        )
+    ax.set_xlabel("seconds from now")
+
+    remaining = exp - moment
+    if remaining > 0:
+        status = f"valid for another {_span(remaining)}"
+    else:
+        status = f"expired {_span(remaining)} ago"
+    if nbf is not None and nbf - NOT_BEFORE_SKEW_SECS > moment:
+        status = f"not valid yet (nbf is {_span(nbf - moment)} ahead, more than the 60 s skew)"
+    fig.suptitle(f"Validity window of {who}: {status}", fontsize=11)
+    when = "at exp" if reauth_margin <= 0 else f"{_span(reauth_margin)} before exp (your refresh)"
+    fig.text(
+        0.5,
+        0.04,
+        f"Re-authentication {when}: the first command after exp gets 391 ReauthenticationRequired; "
+        "the driver fetches a new token and reauthenticates.",
+        ha="center",
+        fontsize=8,
+        color=COLOURS["reauth"],
+    )
+    return fig
+
+
+# -- the sequence diagram ---------------------------------------------------------------------------
+
+MAX_DIAGRAM_MESSAGES = 60
+
+
+def sequence_diagram(flow: Flow) -> Figure:
+    """client / mongod / IdP lanes and the logged messages between them, in order, coloured by kind."""
+    participants = list(flow.participants)
+    messages = list(flow.messages)
+    dropped = max(0, len(messages) - MAX_DIAGRAM_MESSAGES)
+    messages = messages[dropped:]
+    rows = max(1, len(messages))
+    fig = _figure(10.0, 1.3 + 0.42 * rows)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
+    lane = {name: 1.6 + i * 3.2 for i, name in enumerate(participants)}
+    width = 1.6 + 3.2 * (len(participants) - 1) + 3.2
+    ax.set_xlim(0, width)
+    ax.set_ylim(-(rows + 0.6), 1.2)
+    titles = {"client": "client (pymongo)", "mongod": "mongod", "idp": "IdP"}
+    for name, x in lane.items():
+        ax.plot([x, x], [0.4, -(rows + 0.3)], color=COLOURS["muted"], lw=1, ls="--", zorder=1)
+        ax.text(
+            x,
+            0.7,
+            titles.get(name, name),
+            ha="center",
+            va="center",
+            fontsize=10,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.35", "fc": "#eceff1", "ec": "#455a64"},
+        )
+    if not messages:
+        ax.text(
+            width / 2, -0.5, "no authentication exchange in the logs", ha="center", color=COLOURS["muted"]
+        )
+    for i, m in enumerate(messages):
+        y = -(i + 0.6)
+        colour = COLOURS.get(m.kind, "#000000")
+        ax.text(0.05, y, f"+{m.t:.3f} s", fontsize=7, va="center", color=COLOURS["muted"])
+        label = m.label if m.code is None or str(m.code) in m.label else f"{m.code} {m.label}"
+        x0, x1 = lane.get(m.sender, 0.0), lane.get(m.to, 0.0)
+        weight = "bold" if m.kind == "error" else "normal"
+        if x0 == x1:  # something the server did by itself: a note on its lane
+            ax.text(
+                x0 + 0.12,
+                y,
+                label,
+                fontsize=8,
+                va="center",
+                ha="left",
+                color=colour,
+                fontweight=weight,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "lw": 0.8},
+            )
+            continue
+        ax.annotate(
+            "",
+            xy=(x1, y),
+            xytext=(x0, y),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 1.4,
+                "linestyle": "-" if m.kind == "request" else "--",
+            },
+        )
+        ax.text(
+            (x0 + x1) / 2,
+            y + 0.08,
+            label,
+            fontsize=8,
+            ha="center",
+            va="bottom",
+            color=colour,
+            fontweight=weight,
+        )
+    if dropped:
+        ax.text(
+            width / 2,
+            1.05,
+            f"(first {dropped} messages not shown)",
+            ha="center",
+            fontsize=8,
+            color=COLOURS["muted"],
+        )
+    return fig
+
+
+# -- identity → claims → roles → privileges ------------------------------------------------------------
+
+COLUMNS = ("identity", "claims", "roles", "inherited roles", "privileges")
+
+
+@dataclass
+class GraphNode:
+    id: str
+    column: int
+    label: str
+    highlighted: bool = False
+    privilege: dict[str, Any] | None = None  # for privilege nodes: {resource, actions}
+
+
+@dataclass
+class AuthorizationGraph:
+    """The nodes and edges ``authorization_graph`` draws (columns are ``COLUMNS``)."""
+
+    nodes: dict[str, GraphNode] = field(default_factory=dict)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)  # (from, to, style: solid|dashed)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, node_id: str, column: int, label: str) -> str:
+        if node_id not in self.nodes:
+            self.nodes[node_id] = GraphNode(node_id, column, label)
+        return node_id
+
+    def link(self, a: str, b: str, style: str = "solid") -> None:
+        if (a, b, style) not in self.edges:
+            self.edges.append((a, b, style))
+
+    def column(self, index: int) -> list[GraphNode]:
+        return [n for n in self.nodes.values() if n.column == index]
+
+
+def _resource_label(resource: Mapping[str, Any]) -> str:
+    if resource.get("cluster"):
+        return "cluster"
+    if resource.get("anyResource"):
+        return "any resource"
+    db, coll = resource.get("db", ""), resource.get("collection", "")
+    return f"{db or '*'}.{coll or '*'}"
+
+
+def _resource_matches(resource: Mapping[str, Any], namespace: str) -> bool:
+    if resource.get("anyResource"):
+        return True
+    if resource.get("cluster") or "db" not in resource:
+        return False
+    db, _, coll = namespace.partition(".")
+    rdb, rcoll = str(resource.get("db", "")), str(resource.get("collection", ""))
+    db_ok = rdb == "" or rdb == db
+    coll_ok = rcoll == "" and not coll.startswith("system.") or rcoll == coll
+    return db_ok and coll_ok
+
+
+def _privilege_label(priv: Mapping[str, Any]) -> str:
+    actions = sorted(str(a) for a in priv.get("actions", []))
+    # Two actions per line, at most six shown: a built-in role's twenty actions would hide the picture.
+    shown = [", ".join(actions[i : i + 2]) for i in range(0, min(len(actions), 6), 2)]
+    more = f"\n+{len(actions) - 6} more" if len(actions) > 6 else ""
+    return f"{_resource_label(priv.get('resource', {}))}\n" + "\n".join(shown) + more
+
+
+def _privilege_id(priv: Mapping[str, Any]) -> str:
+    import json
+
+    return (
+        "priv:"
+        + json.dumps(priv.get("resource", {}), sort_keys=True)
+        + json.dumps(sorted(priv.get("actions", [])))
+    )
+
+
+def _role_definitions(
+    roles_info: Sequence[Mapping[str, Any]] | None,
+) -> dict[tuple[str, str], tuple[list[dict[str, Any]] | None, list[tuple[str, str]]]]:
+    """(role, db) → (direct privileges or None when not shown, direct parent roles) from rolesInfo."""
+    out: dict[tuple[str, str], tuple[list[dict[str, Any]] | None, list[tuple[str, str]]]] = {}
+    for doc in roles_info or []:
+        key = (str(doc.get("role")), str(doc.get("db")))
+        parents = [(str(r["role"]), str(r["db"])) for r in doc.get("roles", []) if isinstance(r, Mapping)]
+        privs = doc.get("privileges")
+        out[key] = ([dict(p) for p in privs] if isinstance(privs, list) else None, parents)
+    return out
+
+
+def _builtin_definition(role: str, db: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]] | None:
+    from .server.authz import ADMIN_ONLY_ROLES, DATABASE_ROLES, is_builtin_role
+
+    if not is_builtin_role(role, db):
+        return None
+    make, inherits = DATABASE_ROLES.get(role) or ADMIN_ONLY_ROLES[role]
+    return [dict(p) for p in make(db)], [(r, db) for r in inherits]
+
+
+def authorization_model(
+    identity: Any,
+    *,
+    provider: ProviderConfig | None = None,
+    token: Any = None,
+    roles_info: Sequence[Mapping[str, Any]] | None = None,
+    action: str | None = None,
+    namespace: str | None = None,
+) -> AuthorizationGraph:
+    """The graph ``authorization_graph`` draws; see there for the arguments."""
+    from .oidc import ValidatedToken, role_names, user_name
+
+    graph = AuthorizationGraph()
+    auth_info: Mapping[str, Any] | None = None
+    claims: dict[str, Any] | None = None
+    if isinstance(identity, Mapping) and isinstance(identity.get("authInfo"), Mapping):
+        auth_info = identity["authInfo"]
+    elif isinstance(identity, Mapping) and "authenticatedUsers" in identity:
+        auth_info = identity
+    else:
+        token = identity if token is None else token
+    if isinstance(token, ValidatedToken):
+        provider = provider or token.provider
+    if token is not None:
+        claims = _claims_of(token)
+
+    # identity
+    users = list(auth_info.get("authenticatedUsers", [])) if auth_info else []
+    if users:
+        user = users[0]
+        ident = graph.add("user", 0, f"{user.get('user')}\n@ {user.get('db')}")
+    elif claims is not None and provider is not None:
+        principal = claims.get(provider.principal_name)
+        ident = graph.add("user", 0, f"{user_name(provider, str(principal))}\n@ $external")
+    elif claims is not None:
+        ident = graph.add("user", 0, f"sub {claims.get('sub')}")
+    else:
+        ident = graph.add("user", 0, "not authenticated")
+        graph.notes.append("connectionStatus shows no authenticated user")
+
+    # claims → roles granted by the token
+    direct: list[tuple[str, str]] = []
+    if claims is not None:
+        claim_name = "groups"
+        if provider is not None and not provider.use_authorization_claim:
+            graph.notes.append(
+                "useAuthorizationClaim is false: roles come from the $external user document, not the token"
+            )
+        else:
+            if provider is not None and provider.authorization_claim:
+                claim_name = provider.authorization_claim
+            values = claims.get(claim_name)
+            if isinstance(values, list):
+                for value in values:
+                    node = graph.add(f"claim:{value}", 1, f"{claim_name}: {value}")
+                    graph.link(ident, node)
+                    if provider is not None:
+                        role = f"{provider.auth_name_prefix}/{value}"
+                        graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
+                        direct.append((role, "admin"))
+                if provider is not None:
+                    try:
+                        role_names(provider, claims)
+                    except Exception as exc:  # a malformed claim: say so on the picture
+                        graph.notes.append(str(getattr(exc, "message", exc)))
+            elif values is not None:
+                graph.notes.append(f"'{claim_name}' is not an array of strings: mongod refuses the token")
+            else:
+                graph.notes.append(f"the token has no '{claim_name}' claim: it grants no roles")
+
+    # roles the server reports (connectionStatus): those not reached from the token are the user's own
+    definitions = _role_definitions(roles_info)
+    reported = [
+        (str(r.get("role")), str(r.get("db"))) for r in (auth_info or {}).get("authenticatedUserRoles", [])
+    ]
+    inherited_somewhere: set[tuple[str, str]] = set()
+    for role, db in reported:
+        known = definitions.get((role, db)) or _builtin_definition(role, db)
+        if known is not None:
+            inherited_somewhere.update(known[1])
+    unknown = [r for r in reported if r not in definitions and _builtin_definition(*r) is None]
+    for ref in reported:
+        if ref not in direct and ref not in inherited_somewhere:
+            direct.append(ref)
+            # With custom roles of unknown definition, a reported role may be inherited, not held.
+            style = "dashed" if unknown and ref not in unknown else "solid"
+            graph.link(ident, graph.add(f"role:{ref[0]}@{ref[1]}", 2, f"{ref[0]}\n@ {ref[1]}"), style)
+    if unknown:
+        graph.notes.append(
+            "dashed: the server reports these but not who grants them; pass roles_info (rolesInfo with "
+            "showPrivileges) to see the role tree"
+        )
+
+    # role → inherited roles → privileges
+    covered: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    queue = list(direct)
+    while queue:
+        ref = queue.pop(0)
+        if ref in seen:
+            continue
+        seen.add(ref)
+        node = f"role:{ref[0]}@{ref[1]}"
+        graph.add(node, 2 if ref in direct else 3, f"{ref[0]}\n@ {ref[1]}")
+        definition = definitions.get(ref)
+        builtin = _builtin_definition(*ref)
+        privileges: list[dict[str, Any]] | None = None
+        parents: list[tuple[str, str]] = []
+        if definition is not None:
+            privileges, parents = definition
+            if privileges is None and builtin is not None:
+                privileges = builtin[0]
+        elif builtin is not None:
+            privileges, parents = builtin
+        elif auth_info is not None and ref not in [tuple(x) for x in reported]:
+            graph.notes.append(f"role {ref[0]}@{ref[1]} does not exist on the server: it grants nothing")
+        for parent in parents:
+            graph.link(node, graph.add(f"role:{parent[0]}@{parent[1]}", 3, f"{parent[0]}\n@ {parent[1]}"))
+            queue.append(parent)
+        for priv in privileges or []:
+            pid = graph.add(_privilege_id(priv), 4, _privilege_label(priv))
+            graph.nodes[pid].privilege = priv
+            covered.add(pid)
+            graph.link(node, pid)
+
+    # privileges the server merged whose granting role we cannot name (custom roles without rolesInfo)
+    for priv in (auth_info or {}).get("authenticatedUserPrivileges", []):
+        pid = _privilege_id(priv)
+        if pid not in covered:
+            graph.link(ident, graph.add(pid, 4, _privilege_label(priv)), "dashed")
+            graph.nodes[pid].privilege = dict(priv)
+            graph.notes.append(
+                "dashed: the server reports these but not who grants them; pass roles_info (rolesInfo with "
+                "showPrivileges) to see the role tree"
+            )
+
+    if action is not None:
+        _highlight(graph, action, namespace or "")
+    # notes once each, in order
+    graph.notes = list(dict.fromkeys(graph.notes))
+    return graph
+
+
+def _highlight(graph: AuthorizationGraph, action: str, namespace: str) -> None:
+    """Mark the privileges that allow ``action`` on ``namespace`` and every node on a path to them."""
+    targets = set()
+    for node in graph.column(4):
+        priv = node.privilege or {}
+        if action in priv.get("actions", []) and _resource_matches(priv.get("resource", {}), namespace):
+            targets.add(node.id)
+            others = len(priv.get("actions", [])) - 1
+            node.label = f"{_resource_label(priv.get('resource', {}))}\n{action}" + (
+                f" (+{others} more)" if others else ""
+            )
+    marked = set(targets)
+    changed = True
+    while changed:
+        changed = False
+        for a, b, _ in graph.edges:
+            if b in marked and a not in marked:
+                marked.add(a)
+                changed = True
+    for node_id in marked:
+        graph.nodes[node_id].highlighted = True
+    verdict = "allowed" if targets else "NOT allowed: no privilege grants it"
+    graph.notes.insert(0, f"{action} on {namespace or '(any)'}: {verdict}")
+
+
+def authorization_graph(
+    identity: Any,
+    *,
+    provider: ProviderConfig | None = None,
+    token: Any = None,
+    roles_info: Sequence[Mapping[str, Any]] | None = None,
+    action: str | None = None,
+    namespace: str | None = None,
+) -> Figure:
+    """Why may this workload write here? identity → claims (groups) → roles → inherited roles → privileges.
+
+    ``identity`` is a ``connectionStatus`` reply (run it with ``showPrivileges: true``) or its
+    ``authInfo``; or a token (``ValidatedToken``, ``IssuedToken``, JWT string or claims dict), in which
+    case ``provider`` (the ``oidcIdentityProviders`` entry) turns groups into ``<authNamePrefix>/<group>``
+    roles in admin. ``token`` adds the claims column to a ``connectionStatus`` picture. ``roles_info``
+    is the ``roles`` list of ``rolesInfo`` with ``showPrivileges: true`` (custom roles' parents and
+    privileges; built-in roles are known). ``action`` + ``namespace`` (``"shop.orders"``) highlight
+    the path that allows it, or say that none does.
+    """
+    graph = authorization_model(
+        identity, provider=provider, token=token, roles_info=roles_info, action=action, namespace=namespace
+    )
+    columns = [graph.column(i) for i in range(len(COLUMNS))]
+    rows = max(1, *(len(c) for c in columns))
+    fig = _figure(12.0, 1.6 + 0.8 * rows + 0.22 * len(graph.notes))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
+    xs = [1.0, 3.2, 5.4, 7.6, 10.5]
+    ax.set_xlim(0, 12.6)
+    top = 0.0
+    bottom = -(rows + 0.4 + 0.35 * len(graph.notes))
+    ax.set_ylim(bottom, 1.0)
+    for x, title in zip(xs, COLUMNS, strict=True):
+        ax.text(x, 0.55, title, ha="center", va="center", fontsize=10, fontweight="bold", color="#37474f")
+    position: dict[str, tuple[float, float]] = {}
+    for index, nodes in enumerate(columns):
+        offset = (rows - len(nodes)) / 2
+        for j, node in enumerate(nodes):
+            position[node.id] = (xs[index], top - (offset + j + 0.5))
+    boxes: dict[str, Any] = {}
+    for node_id, (x, y) in position.items():
+        node = graph.nodes[node_id]
+        colour = COLOURS["highlight"] if node.highlighted else "#455a64"
+        text = ax.text(
+            x,
+            y,
+            node.label,
+            ha="center",
+            va="center",
+            fontsize=7.5 if node.column == 4 else 8.5,
+            color=colour,
+            fontweight="bold" if node.highlighted else "normal",
+            zorder=3,
+            bbox={
+                "boxstyle": "round,pad=0.3",
+                "fc": "#fff8f8" if node.highlighted else "white",
+                "ec": colour,
+                "lw": 1.4 if node.highlighted else 0.8,
+            },
+        )
+        boxes[node_id] = text.get_bbox_patch()
+    # Arrows run centre to centre and are clipped at both boxes (patchA/patchB), whatever their width.
+    for a, b, style in graph.edges:
+        if a not in position or b not in position:
+            continue
+        hot = graph.nodes[a].highlighted and graph.nodes[b].highlighted
+        ax.annotate(
+            "",
+            xy=position[b],
+            xytext=position[a],
+            zorder=4,
+            arrowprops={
+                "arrowstyle": "-|>",
+                "lw": 2.0 if hot else 1.0,
+                "color": COLOURS["highlight"] if hot else "#90a4ae",
+                "linestyle": "--" if style == "dashed" else "-",
+                "patchA": boxes[a],
+                "patchB": boxes[b],
+                "shrinkA": 2,
+                "shrinkB": 2,
+            },
+        )
+    for k, note in enumerate(graph.notes):
+        ax.text(
+            0.2,
+            -(rows + 0.35 + 0.35 * k),
+            note,
+            fontsize=8.5,
+            va="center",
+            color=COLOURS["highlight"] if k == 0 and action is not None else "#37474f",
+        )
+    return fig
