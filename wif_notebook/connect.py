@@ -89,12 +89,21 @@ class KitCallback(OIDCCallback):
     """
 
     def __init__(
-        self, state: StateDir, principal: str, *, audience: str | None = None, via: str | None = None
+        self,
+        state: StateDir,
+        principal: str,
+        *,
+        audience: str | None = None,
+        via: str | None = None,
+        lifetime: int | None = None,
+        fault: str | None = None,
     ) -> None:
         self.state = state
         self.principal = principal
         self.audience = audience
         self.via = via
+        self.lifetime = lifetime
+        self.fault = fault
         self.calls: list[Any] = []  # IssuedToken, newest last
         self.elapsed_ms: list[float] = []
 
@@ -102,7 +111,14 @@ class KitCallback(OIDCCallback):
         from .tokens import obtain
 
         started = time.perf_counter()
-        issued = obtain(self.principal, via=self.via, audience=self.audience, state=self.state)
+        issued = obtain(
+            self.principal,
+            via=self.via,
+            audience=self.audience,
+            lifetime=self.lifetime,
+            fault=self.fault,
+            state=self.state,
+        )
         self.elapsed_ms.append(round((time.perf_counter() - started) * 1000, 2))
         self.calls.append(issued)
         expires_in = issued.expires_in
@@ -112,7 +128,8 @@ class KitCallback(OIDCCallback):
         )
 
     def __repr__(self) -> str:
-        return f"KitCallback(principal={self.principal!r}, audience={self.audience!r})"
+        extra = f", fault={self.fault!r}" if self.fault else ""
+        return f"KitCallback(principal={self.principal!r}, audience={self.audience!r}{extra})"
 
 
 @dataclass
@@ -361,7 +378,13 @@ class _Plan:
 
 
 def _plan_kit(
-    state: StateDir, env: str, principal: str | None, resource: str | None, callback: bool
+    state: StateDir,
+    env: str,
+    principal: str | None,
+    resource: str | None,
+    callback: bool,
+    lifetime: int | None = None,
+    fault: str | None = None,
 ) -> _Plan:
     """Prepare the environment a workload of kind ``env`` would have, inside this process."""
     from .idp.principals import find
@@ -370,7 +393,7 @@ def _plan_kit(
     if callback:
         who = principal or DEFAULT_PRINCIPAL["callback"]
         find(state, who)  # a clear error for an unknown principal, before pymongo calls back
-        cb = KitCallback(state, who, audience=resource)
+        cb = KitCallback(state, who, audience=resource, lifetime=lifetime, fault=fault)
         return _Plan(
             {"OIDC_CALLBACK": cb},
             f"OIDC_CALLBACK {cb!r}: wif_notebook.tokens.obtain() at the kit IdP on every call",
@@ -381,7 +404,7 @@ def _plan_kit(
         p = find(state, who)
         started = time.perf_counter()
         kind = "oidc" if env == "test" else "serviceaccount"
-        if kind in p.token_files and resource is None:
+        if kind in p.token_files and resource is None and lifetime is None and fault is None:
             # The IdP writes and refreshes this file itself, like a kubelet (tokens/ in the state dir).
             from .idp.tokenfiles import token_file_path
 
@@ -389,7 +412,7 @@ def _plan_kit(
             token = path.read_text()
             how = "the IdP's projected token file (refreshed by the IdP)"
         else:
-            issued = obtain(who, audience=resource, state=state)
+            issued = obtain(who, audience=resource, lifetime=lifetime, fault=fault, state=state)
             token = issued.token
             path = _write_token_file(state, who, token)
             how = f"a token for {who} ({issued.method}) written by the kit"
@@ -410,6 +433,11 @@ def _plan_kit(
             token=token,
         )
     # azure / gcp: pymongo's own code, metadata hosts answered by the kit IdP.
+    if lifetime is not None or fault is not None:
+        raise ConfigError(
+            f"--lifetime and --fault need the IdP's mint; the {env} metadata endpoint issues normal tokens",
+            hint="use --callback or --env test with --fault/--lifetime",
+        )
     audience = (
         resource
         or _provider_audience(state, KIT_ISSUER_FOR_ENV[env])
@@ -483,10 +511,14 @@ def connect(
     state: StateDir | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
     app_name: str | None = None,
+    lifetime: int | None = None,
+    fault: str | None = None,
 ) -> Connection:
     """Log in with MONGODB-OIDC and return the ``Connection`` (``.client`` is the ``MongoClient``).
 
-    Raises WifError (with the next step) on failure; the failure is kept for ``diagnose``.
+    ``lifetime`` and ``fault`` (kit only: test, k8s, callback) get the token from the IdP's mint,
+    e.g. ``fault="expired"`` to watch the server refuse it. Raises WifError (with the next step) on
+    failure; the failure is kept for ``wif_notebook.doctor.diagnose``.
     """
     if env is not None and env not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment {env!r}", hint=f"use one of {', '.join(ENVIRONMENTS)}")
@@ -511,9 +543,20 @@ def connect(
     try:
         if kit:
             plan = _plan_kit(
-                state, environment if environment != "callback" else "test", principal, resource, callback
+                state,
+                environment if environment != "callback" else "test",
+                principal,
+                resource,
+                callback,
+                lifetime,
+                fault,
             )
         else:
+            if lifetime is not None or fault is not None:
+                raise ConfigError(
+                    "--lifetime and --fault only work against the kit's mongod",
+                    hint="leave out the URI to use the kit",
+                )
             plan = _plan_real(env, principal, resource, callback)
         kwargs: dict[str, Any] = {
             "authMechanism": "MONGODB-OIDC",

@@ -434,30 +434,10 @@ class TokenView:
 
 # -- services --------------------------------------------------------------------------------------
 def status_payload(state: StateDir) -> dict[str, Any]:
-    """The ``application/vnd.wif.status+json`` document: ``wif_notebook.status`` when present."""
-    try:
-        from .status import status_payload as labextension_payload  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        labextension_payload = None
-    if labextension_payload is not None:
-        doc: dict[str, Any] = labextension_payload(state)
-        return doc
-    from .stack import mongodb_uri, status
+    """The ``application/vnd.wif.status+json`` document (``wif_notebook.status``, the labextension's)."""
+    from .status import status_payload as payload
 
-    s = status(state)
-    idp = s["idp"]
-    services: dict[str, Any] = {"idp": {"running": bool(idp.get("running"))}}
-    if idp.get("running"):
-        services["idp"].update(
-            pid=idp.get("pid"), port=idp.get("port"), base_url=idp.get("base_url"), issuers=idp.get("issuers")
-        )
-    m = s["mongod"]
-    services["mongod"] = {"running": bool(m.get("running"))}
-    if m.get("running"):
-        services["mongod"].update(
-            kind=m.get("kind"), pid=m.get("pid"), port=m.get("port"), mongodb_uri=mongodb_uri(m["port"])
-        )
-    return {"version": 1, "state_dir": s["state_dir"], "services": services, "lessons": []}
+    return payload(state)
 
 
 class StatusView:

@@ -1,0 +1,756 @@
+"""The doctor: why did (or would) a MONGODB-OIDC login fail, in plain words, and what to do about it.
+
+``diagnose(token, state=..., last_failure=...)`` looks at what the kit can see:
+
+1. the services (IdP and mongod running?) and mongod.conf (valid? which ``oidcIdentityProviders``);
+2. the failure: a ``connect`` failure (``wif_notebook.connect.Failure``) or any pymongo exception
+   (``%wif_doctor`` passes the notebook's last exception);
+3. mongod's own JSON log, where the server writes the exact reason of every refused login
+   (id 20249, ``attr.error``), found through the connection's ``appName`` (id 51800) or by time;
+4. the token, checked rule by rule with the rule book (``wif_notebook.oidc``), and then the
+   authorization behind it (the ``$external`` user or the role documents) through the administrator.
+
+The result names the failing rule (a rule id of the rule book, or one of the situations in
+``SITUATIONS``) with the fix, or says that nothing failed and lists what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import display
+from .errors import ConfigError, WifError
+from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id
+from .state import StateDir
+
+# Failures that are not a token rule.
+SITUATIONS = {
+    "idp-down": "The identity provider is not running",
+    "mongod-down": "The test mongod is not running",
+    "config": "mongod.conf is invalid",
+    "external-user": "The $external user does not exist",
+    "role-missing": "Authenticated, but not authorized (13)",
+    "reauth": "The session expired (391) and reauthentication failed",
+    "token-source": "No token could be obtained",
+    "unknown": "Authentication failed for a reason the doctor does not recognise",
+}
+
+ID_CLIENT_METADATA = 51800
+ID_AUTH_SUCCEEDED = 20250
+ID_AUTH_FAILED = 20249
+LOG_LINES = 4000  # how much of mongod.log the doctor reads (newest lines)
+
+# mongod's log reasons (the rule book's messages) → rule ids, most specific first.
+_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"UserNotFound: Could not find user"), "external-user"),
+    (re.compile(r"Only same user is permitted to re-auth"), "reauth"),
+    (re.compile(r"Unknown format of token|FailedToParse: the JWT|Missing JWS delimiter"), "format"),
+    (re.compile(r"'JWSHeader\.alg'|Unknown hashing algorithm"), "header.alg"),
+    (re.compile(r"'JWSHeader\.kid'"), "header.kid"),
+    (re.compile(r"'JWSHeader\.typ'|Unknown type of token"), "header.typ"),
+    (re.compile(r"'JWT\.iss'"), "body.iss"),
+    (re.compile(r"'JWT\.sub'"), "body.sub"),
+    (re.compile(r"'JWT\.aud"), "body.aud"),
+    (re.compile(r"'JWT\.exp'"), "body.exp"),
+    (re.compile(r"'JWT\.nbf'|Token not yet valid"), "time.nbf"),
+    (re.compile(r"Token is expired|Invalid expiration time"), "time.exp"),
+    (re.compile(r"mongod refuses to load it|Key scale is smaller"), "key.strength"),
+    (re.compile(r"Unknown JWT keyId|Failed to fetch|Refusing to fetch|JWKSet|'JWK\.kid'"), "key.kid"),
+    (re.compile(r"Signature is invalid"), "signature"),
+    (re.compile(r"Unknown audience name|exactly one audience|issued for invalid audience"), "audience"),
+    (re.compile(r"Unknown Identity Provider|No identity provider|Unable to determine identity"), "provider"),
+    (re.compile(r"Token issuer does not match"), "issuer"),
+    (re.compile(r"principal claim|Principal claim|Principal name changed"), "principal"),
+    (re.compile(r"Authorization claim|not found on OIDC token"), "authorization_claim"),
+]
+
+
+def rule_for_reason(reason: str) -> str | None:
+    """The rule (or situation) id a mongod log reason names; None when it is not recognised."""
+    for pattern, rule in _REASONS:
+        if pattern.search(reason):
+            return rule
+    return None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the doctor looked at."""
+
+    name: str
+    passed: bool | None
+    detail: str
+
+
+@dataclass
+class Diagnosis:
+    """The verdict: ``ok``, or the failing ``rule`` with plain words and the fix."""
+
+    ok: bool
+    rule: str | None
+    title: str
+    explanation: str
+    fixes: list[str] = field(default_factory=list)
+    evidence: list[tuple[str, str]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    rules: list[RuleResult] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = "OK" if self.ok else f"FAILED [{self.rule}]"
+        lines = [f"wif doctor: {head} — {self.title}", "", self.explanation]
+        if self.fixes:
+            lines.append("")
+            lines.append("What to do:" if len(self.fixes) == 1 else "What to do (either):")
+            lines += [f"  {i}. {fix}" for i, fix in enumerate(self.fixes, 1)]
+        if self.evidence:
+            lines.append("")
+            lines.append("Evidence:")
+            lines += [f"  {where}: {what}" for where, what in self.evidence]
+        if self.rules:
+            lines.append("")
+            lines.append("Token rules (the server's order):")
+            for r in self.rules:
+                symbol, _ = display.mark(r.passed)
+                lines.append(f"  {symbol} {r.rule:<20} {r.detail}")
+        lines.append("")
+        lines.append("Checked:")
+        for c in self.checks:
+            symbol, _ = display.mark(c.passed)
+            lines.append(f"  {symbol} {c.name}: {c.detail}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        esc = display.esc
+        parts = [f'<div style="margin:2px 0 6px 0">{esc(self.explanation)}</div>']
+        if self.fixes:
+            label = "What to do" if len(self.fixes) == 1 else "What to do (either)"
+            items = "".join(f"<li>{esc(f)}</li>" for f in self.fixes)
+            parts.append(f"<div><b>{label}</b><ol style='margin:2px 0 6px 0'>{items}</ol></div>")
+        if self.evidence:
+            rows = [[esc(w), display.code(t)] for w, t in self.evidence]
+            parts.append(
+                "<div><b>Evidence</b></div>" + display.html_table(["where", "what"], rows, raw_html=True)
+            )
+        if self.rules:
+            rows = []
+            for r in self.rules:
+                symbol, tone = display.mark(r.passed)
+                rows.append(
+                    [
+                        f'<span style="color:{display._TONES[tone]};font-weight:700">{symbol}</span>',
+                        display.code(r.rule),
+                        esc(r.title),
+                        esc(r.detail),
+                    ]
+                )
+            parts.append(
+                "<details><summary>Token rules (the server's order)</summary>"
+                + display.html_table(["", "rule", "check", "detail"], rows, raw_html=True)
+                + "</details>"
+            )
+        rows = []
+        for c in self.checks:
+            symbol, tone = display.mark(c.passed)
+            rows.append(
+                [
+                    f'<span style="color:{display._TONES[tone]};font-weight:700">{symbol}</span>',
+                    esc(c.name),
+                    esc(c.detail),
+                ]
+            )
+        parts.append(
+            "<details"
+            + (" open" if self.ok else "")
+            + "><summary>What was checked</summary>"
+            + display.html_table(["", "check", "result"], rows, raw_html=True)
+            + "</details>"
+        )
+        badge = display.badge("OK", "ok") if self.ok else display.badge(str(self.rule), "fail")
+        return display.box(
+            f"wif doctor: {self.title}", badge + "".join(parts), tone="ok" if self.ok else "fail"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": str(self), "text/html": self._repr_html_()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "rule": self.rule,
+            "title": self.title,
+            "explanation": self.explanation,
+            "fixes": list(self.fixes),
+            "evidence": [list(e) for e in self.evidence],
+            "checks": [c.__dict__ for c in self.checks],
+            "rules": [r.__dict__ for r in self.rules],
+        }
+
+
+# -- what the doctor reads -------------------------------------------------------------------------
+def log_records(state: StateDir, n: int = LOG_LINES) -> list[dict[str, Any]]:
+    """mongod's JSON log entries (newest ``n`` lines), parsed; unparsable lines are skipped."""
+    from .mongod import mongod_logs
+
+    out = []
+    for line in mongod_logs(state, n):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def _epoch(entry: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(entry["t"]["$date"])).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def _app_contexts(records: Sequence[dict[str, Any]], app_name: str) -> set[str]:
+    ctxs = set()
+    for e in records:
+        if e.get("id") == ID_CLIENT_METADATA:
+            attr = e.get("attr") or {}
+            doc = attr.get("doc") or {}
+            if (doc.get("application") or {}).get("name") == app_name:
+                ctxs.add(str(attr.get("client") or e.get("ctx")))
+    return ctxs
+
+
+@dataclass(frozen=True)
+class _LoggedFailure:
+    reason: str
+    principal: str
+    ctx: str
+    at: float
+    reauth: bool  # an earlier successful login on the same connection: an expired session
+
+
+def find_logged_failure(
+    state: StateDir, *, app_name: str | None = None, since: float | None = None
+) -> _LoggedFailure | None:
+    """The newest 'Authentication failed' record for ``app_name``'s connections (or since ``since``)."""
+    records = log_records(state)
+    ctxs = _app_contexts(records, app_name) if app_name else set()
+    chosen = None
+    for e in records:
+        if e.get("id") != ID_AUTH_FAILED:
+            continue
+        attr = e.get("attr") or {}
+        if attr.get("mechanism") != "MONGODB-OIDC":
+            continue
+        if ctxs and e.get("ctx") not in ctxs:
+            continue
+        if since is not None and _epoch(e) < since - 1:
+            continue
+        if app_name and not ctxs and since is None:
+            continue
+        chosen = e
+    if chosen is None:
+        return None
+    ctx = str(chosen.get("ctx"))
+    at = _epoch(chosen)
+    earlier_success = any(
+        e.get("id") == ID_AUTH_SUCCEEDED and e.get("ctx") == ctx and _epoch(e) <= at for e in records
+    )
+    attr = chosen.get("attr") or {}
+    return _LoggedFailure(
+        str(attr.get("error", "")), str(attr.get("principalName", "")), ctx, at, earlier_success
+    )
+
+
+def _providers(state: StateDir, checks: list[Check]) -> tuple[list[ProviderConfig] | None, bool]:
+    from .token_cli import server_providers
+
+    try:
+        found = server_providers(state)
+    except ConfigError as exc:
+        checks.append(Check("mongod.conf", False, f"{exc.what} ({exc.hint})"))
+        return None, False
+    if found is None:
+        checks.append(Check("mongod.conf", None, "not written yet (%wif_up writes it)"))
+        return None, True
+    shown = "; ".join(f"{p.auth_name_prefix}: {p.issuer} (audience {p.audience})" for p in found.providers)
+    checks.append(Check("oidcIdentityProviders", bool(found.providers), shown or "empty"))
+    return list(found.providers), found.enable_test_commands
+
+
+def _service_checks(state: StateDir, checks: list[Check]) -> tuple[bool, bool]:
+    from .idp.service import idp_record
+    from .mongod import mongod_status
+
+    idp = idp_record(state)
+    checks.append(
+        Check(
+            "identity provider",
+            idp is not None,
+            f"running at {idp.extra.get('base_url')}" if idp else "stopped",
+        )
+    )
+    status = mongod_status(state)
+    running = bool(status.get("running"))
+    checks.append(
+        Check(
+            "mongod",
+            running,
+            f"{status.get('kind')} on {status.get('host')}:{status.get('port')}" if running else "stopped",
+        )
+    )
+    return idp is not None, running
+
+
+# -- plain words per rule --------------------------------------------------------------------------
+def _aud_list(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+
+
+def _rule_words(
+    rule: str, claims: dict[str, Any], providers: Sequence[ProviderConfig], principal: str | None, reason: str
+) -> tuple[str, str, list[str]]:
+    """(title, explanation, fixes) for a failed rule, with this token's and configuration's values."""
+    iss = claims.get("iss")
+    same_issuer = [p for p in providers if p.issuer == iss]
+    who = principal or (claims.get("sub") if isinstance(claims.get("sub"), str) else None) or "<principal>"
+    r = rule_by_id(rule) if rule in {x.id for x in RULES} else None
+    if rule == "audience":
+        auds = _aud_list(claims)
+        if len(auds) != 1:
+            return (
+                "The token has more than one audience",
+                f"The token's aud lists {len(auds)} values ({', '.join(auds)}); MongoDB accepts a token only "
+                "when aud holds exactly one value, equal to the configured audience.",
+                ["Ask the identity provider for a token with one audience (one resource / TOKEN_RESOURCE)."],
+            )
+        configured = same_issuer[0].audience if same_issuer else "<configured audience>"
+        prefix = same_issuer[0].auth_name_prefix if same_issuer else "<prefix>"
+        got = auds[0] if auds else "<none>"
+        return (
+            "The token's audience is not the one the server expects",
+            f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
+            f"'{iss}' expects audience '{configured}'. Both sides must name the same audience.",
+            [
+                f"Ask the identity provider for the configured audience: %wif_token {who} --audience "
+                f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
+                f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
+                f"audience={got} (the server restarts with it).",
+            ],
+        )
+    if rule == "provider":
+        configured = ", ".join(p.issuer for p in providers) or "none"
+        return (
+            "No identity provider is configured for the token's issuer",
+            f"The token was issued by '{iss}', but the server trusts only: {configured}. "
+            "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
+            [
+                "Use a token from a configured issuer (%wif_token PRINCIPAL).",
+                f"Or add an entry for this issuer: %wif_mongod add issuer={iss} audience=<aud> "
+                "authNamePrefix=<name>.",
+            ],
+        )
+    if rule == "issuer":
+        return (
+            "The token's issuer does not match the provider's",
+            f"iss is '{iss}', which differs from the configured issuer (every character counts, "
+            "including a trailing slash).",
+            [r.fix if r else "Use a token from the configured issuer."],
+        )
+    if rule == "time.exp":
+        exp = claims.get("exp")
+        when = f" {int(time.time() - exp)} s ago" if isinstance(exp, (int, float)) else ""
+        return (
+            "The token has expired",
+            f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
+            [
+                "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
+                "itself only if its token source returns a new token: a token file must be refreshed.",
+            ],
+        )
+    if rule == "external-user":
+        provider = next((p for p in providers if reason and p.auth_name_prefix + "/" in reason), None)
+        match = re.search(r'Could not find user "([^"]+)"', reason)
+        user = match.group(1) if match else f"<prefix>/{who}"
+        prefix = provider.auth_name_prefix if provider else user.split("/", 1)[0]
+        return (
+            SITUATIONS["external-user"],
+            f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
+            f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
+            [
+                f"Create it: %wif_authorize --user {user} --role readWrite@test "
+                "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
+                f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
+                f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
+            ],
+        )
+    title = r.title if r else SITUATIONS.get(rule, rule)
+    explanation = (r.checks if r else "") + (f" The server logged: {reason}" if reason else "")
+    return f"Rule {rule} failed: {title}", explanation.strip(), [r.fix] if r else []
+
+
+# -- the diagnosis ---------------------------------------------------------------------------------
+def _token_rules(
+    token: str, providers: Sequence[ProviderConfig], test_commands: bool
+) -> tuple[list[RuleResult], dict[str, Any]]:
+    from .oidc import KeySetCache
+    from .tokens import check_against, decode, explain_token
+
+    claims: dict[str, Any] = {}
+    keys = None
+    try:
+        decoded = decode(token)
+        claims = dict(decoded.claims)
+        iss = decoded.claims.get("iss")
+        if isinstance(iss, str):
+            keys = KeySetCache(iss, allow_insecure_localhost=test_commands, timeout=3.0)
+    except WifError:
+        pass
+    if providers:
+        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands)
+    else:
+        results = explain_token(token, None, keys)
+    return results, claims
+
+
+def _failing_rule(
+    results: Sequence[RuleResult], claims: dict[str, Any], providers: Sequence[ProviderConfig]
+) -> str | None:
+    """The rule the server would report first.
+
+    For a one-step login the server reads iss and aud and selects the provider before any other
+    check, so an unknown issuer or audience wins over header, time and key rules.
+    """
+    failed = first_failure(results)
+    if failed is None:
+        return None
+    by_rule = {r.rule: r for r in results}
+    if failed.rule in ("format", "body.iss", "body.aud"):
+        return failed.rule
+    if by_rule.get("provider") is not None and by_rule["provider"].passed is False:
+        # An entry for this issuer exists, just not for this audience: the audience is what is wrong.
+        return "audience" if any(p.issuer == claims.get("iss") for p in providers) else "provider"
+    return failed.rule
+
+
+def _check_authorization(
+    state: StateDir, token: str, providers: Sequence[ProviderConfig], checks: list[Check]
+) -> tuple[str, str, list[str]] | None:
+    """After the token passes: does the user / do the roles exist? (title, why, fixes) if not."""
+    from .connect import admin_client
+    from .oidc import role_names, select_provider_for_token, user_name
+    from .tokens import decode
+
+    try:
+        provider = select_provider_for_token(providers, token)
+        claims = decode(token).claims
+        principal_value = str(claims.get(provider.principal_name, ""))
+        user = user_name(provider, principal_value)
+        roles = role_names(provider, claims)
+        client = admin_client(state)
+    except WifError as exc:
+        checks.append(Check("authorization", None, f"not checked: {exc.what}"))
+        return None
+    try:
+        if not provider.use_authorization_claim:
+            found = client["$external"].command("usersInfo", user).get("users", [])
+            checks.append(Check(f"$external user {user}", bool(found), "exists" if found else "missing"))
+            if not found:
+                return _rule_words("external-user", claims, providers, None, f'Could not find user "{user}"')
+            return None
+        missing = []
+        for role in roles:
+            info = client.admin.command("rolesInfo", {"role": role, "db": "admin"}).get("roles", [])
+            checks.append(Check(f"role {role}@admin", bool(info), "exists" if info else "not created"))
+            if not info:
+                missing.append(role)
+        if roles and len(missing) == len(roles):
+            group = missing[0].split("/", 1)[1]
+            return (
+                "The token's roles were never created",
+                f"The login will succeed as {user}, with role(s) {', '.join(missing)} from the token's "
+                f"'{provider.authorization_claim}' claim — but no such role exists in admin, so they grant "
+                "nothing and every command fails with 13 (Unauthorized).",
+                [
+                    f"Create the role: %wif_authorize --group {group} --prefix {provider.auth_name_prefix} "
+                    "--role readWrite@test (createRole in admin).",
+                ],
+            )
+        if not roles:
+            checks.append(
+                Check("roles", False, f"the token's '{provider.authorization_claim}' claim is empty")
+            )
+    except Exception as exc:  # a check that cannot run must not hide the rest of the diagnosis
+        checks.append(Check("authorization", None, f"not checked: {exc}"))
+    finally:
+        client.close()
+    return None
+
+
+def _from_exception(exc: BaseException) -> Any:
+    from .connect import Failure
+
+    return Failure(
+        error=exc,
+        code=getattr(exc, "code", None),
+        message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        environment=None,
+        principal=None,
+        app_name=None,
+        started_at=time.time() - 3600,
+        kit=True,
+    )
+
+
+def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnosis:
+    """A 13 on a command: which user, which roles, which exist, what the command needed."""
+    from .connect import admin_client, connections
+
+    message = failure.message
+    match = re.search(r"not authorized on (\S+) to execute command \{ ?(\w+)", failure.message)
+    db, command = (match.group(1), match.group(2)) if match else ("<db>", "<command>")
+    conns = connections()
+    conn = next((c for c in reversed(conns) if c.app_name == failure.app_name), conns[-1] if conns else None)
+    evidence = [("error", message)]
+    if conn is None:
+        return Diagnosis(
+            False,
+            "role-missing",
+            SITUATIONS["role-missing"],
+            f"The workload is logged in but may not run {command} on {db}: none of its roles grants it.",
+            [f"Grant a role that allows it: %wif_authorize --group GROUP --role readWrite@{db}."],
+            evidence,
+            checks,
+        )
+    roles = [r for r in conn.roles if r.get("db") == "admin" and "/" in str(r.get("role"))]
+    missing: list[str] = []
+    try:
+        client = admin_client(state)
+        try:
+            for r in roles:
+                info = client.admin.command("rolesInfo", {"role": r["role"], "db": "admin"}).get("roles", [])
+                checks.append(
+                    Check(f"role {r['role']}@admin", bool(info), "exists" if info else "not created")
+                )
+                if not info:
+                    missing.append(str(r["role"]))
+        finally:
+            client.close()
+    except Exception as exc:  # the administrator may be unreachable; say so and go on
+        checks.append(Check("roles", None, f"not checked: {exc}"))
+    evidence.append(
+        (
+            "connectionStatus",
+            f"{conn.user}: {', '.join(r['role'] + '@' + r['db'] for r in conn.roles) or 'no roles'}",
+        )
+    )
+    if missing:
+        prefix, _, group = missing[0].partition("/")
+        return Diagnosis(
+            False,
+            "role-missing",
+            "The token's role was never created",
+            f"{conn.user} authenticated fine and holds role {missing[0]} (from its token's groups), but "
+            f"that role does not exist in admin, so it grants nothing: {command} on {db} got 13.",
+            [f"Create it: %wif_authorize --group {group} --prefix {prefix} --role readWrite@{db}."],
+            evidence,
+            checks,
+        )
+    return Diagnosis(
+        False,
+        "role-missing",
+        SITUATIONS["role-missing"],
+        f"{conn.user} authenticated, but none of its roles grants {command} on {db}.",
+        [
+            f"Add the privilege to its role: %wif_authorize --group GROUP --privilege {db}:{command}, "
+            f"or inherit a built-in role: --role readWrite@{db}."
+        ],
+        evidence,
+        checks,
+    )
+
+
+def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: Any = None) -> Diagnosis:
+    """Name the failing rule and the fix for ``token`` and/or ``last_failure`` (see the module doc).
+
+    ``token``: a JWT string or ``IssuedToken``. ``last_failure``: ``connect.Failure`` or an exception.
+    With neither, the newest authentication failure in mongod's log (if any) is diagnosed.
+    """
+    from .tokens import IssuedToken
+
+    state = state if state is not None else StateDir()
+    checks: list[Check] = []
+    idp_up, mongod_up = _service_checks(state, checks)
+    providers, test_commands = _providers(state, checks)
+    if providers is None and not test_commands:
+        return Diagnosis(
+            False,
+            "config",
+            SITUATIONS["config"],
+            "The server cannot start (or would refuse to) with this mongod.conf.",
+            [c.detail for c in checks if c.name == "mongod.conf"],
+            checks=checks,
+        )
+    providers = providers or []
+    failure = last_failure
+    if isinstance(failure, BaseException):
+        failure = _from_exception(failure)
+    raw = token.token if isinstance(token, IssuedToken) else (str(token).strip() if token else None)
+    if raw is None and failure is not None and getattr(failure, "token", None):
+        raw = failure.token
+
+    error = getattr(failure, "error", None)
+    code = getattr(failure, "code", None)
+    from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+    if isinstance(error, (ServerSelectionTimeoutError, AutoReconnect)) or (
+        failure is not None and not mongod_up
+    ):
+        return Diagnosis(
+            False,
+            "mongod-down",
+            SITUATIONS["mongod-down"] if not mongod_up else "The server did not answer",
+            "The client could not reach a server: nothing was authenticated. "
+            + ("The kit's test mongod is stopped." if not mongod_up else f"pymongo said: {failure.message}"),
+            ["Start it: %wif_up (or %wif_mongod start), then %wif_status shows where it listens."],
+            [("error", failure.message[:300])] if failure is not None else [],
+            checks,
+        )
+    if not idp_up:
+        return Diagnosis(
+            False,
+            "idp-down",
+            SITUATIONS["idp-down"],
+            "Workloads cannot get tokens (token endpoint, Azure IMDS, GCP metadata, token files) and "
+            "mongod cannot fetch new signing keys (discovery, JWKS) while the IdP is stopped.",
+            ["Start it: %wif_up (or `wif idp start`)."],
+            [("error", failure.message[:300])] if failure is not None else [],
+            checks,
+        )
+    if failure is not None and code == 13:
+        return _unauthorized(state, failure, checks)
+
+    logged = None
+    if failure is not None:
+        logged = find_logged_failure(
+            state, app_name=getattr(failure, "app_name", None), since=getattr(failure, "started_at", None)
+        )
+        if logged is None and getattr(failure, "app_name", None):
+            logged = find_logged_failure(state, since=failure.started_at)
+    elif raw is None:
+        logged = find_logged_failure(state, since=time.time() - 24 * 3600)
+        if logged is not None:
+            last_success = [
+                e for e in log_records(state) if e.get("id") == ID_AUTH_SUCCEEDED and _epoch(e) > logged.at
+            ]
+            if last_success:
+                logged = None  # a later login worked: the failure is history
+    evidence: list[tuple[str, str]] = []
+    if logged is not None:
+        evidence.append((f"mongod.log {logged.ctx} (id 20249)", logged.reason))
+        checks.append(Check("mongod log", False, f"authentication failed for {logged.principal or '?'}"))
+    elif failure is None and raw is None:
+        checks.append(
+            Check("mongod log", True, "no failed MONGODB-OIDC authentication since the last success")
+        )
+
+    results: list[RuleResult] = []
+    claims: dict[str, Any] = {}
+    rule: str | None = None
+    if raw is not None:
+        results, claims = _token_rules(raw, providers, test_commands)
+        rule = _failing_rule(results, claims, providers)
+        checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
+    log_rule = rule_for_reason(logged.reason) if logged is not None else None
+    if logged is not None and logged.reauth and log_rule in ("time.exp", "reauth"):
+        title, why, fixes = _rule_words("time.exp", claims, providers, None, logged.reason)
+        return Diagnosis(
+            False,
+            "time.exp",
+            SITUATIONS["reauth"],
+            "This connection had logged in successfully; when its token's exp passed the server answered "
+            "391 (ReauthenticationRequired) and the driver reauthenticated — but its token source handed "
+            f"back a token the server refused ({logged.reason}). " + why,
+            fixes
+            + [
+                "With ENVIRONMENT:test or k8s, keep the token file fresh (the kit IdP rewrites its files); "
+                "with a callback, return a new token on every call."
+            ],
+            evidence,
+            checks,
+            results,
+        )
+    if log_rule == "external-user" and rule is None:
+        title, why, fixes = _rule_words(
+            "external-user", claims, providers, None, logged.reason if logged else ""
+        )
+        return Diagnosis(False, "external-user", title, why, fixes, evidence, checks, results)
+    if log_rule is not None:
+        rule = log_rule  # what the server actually said wins over the kit's reading of the token
+        if (
+            rule == "audience"
+            and logged is not None
+            and "Unknown audience name" in logged.reason
+            and not claims
+        ):
+            m = re.search(r"Unknown audience name '([^']*)' for Identity Provider '([^']*)'", logged.reason)
+            if m:
+                claims = {"aud": m.group(1), "iss": m.group(2)}
+    if rule is not None:
+        title, why, fixes = _rule_words(
+            rule, claims, providers, getattr(failure, "principal", None), logged.reason if logged else ""
+        )
+        return Diagnosis(False, rule, title, why, fixes, evidence, checks, results)
+    if logged is not None:
+        return Diagnosis(
+            False,
+            "unknown",
+            SITUATIONS["unknown"],
+            f"The server refused the login and logged: {logged.reason}",
+            ["Read the server's log around it: %wif_mongod logs"],
+            evidence,
+            checks,
+            results,
+        )
+    if failure is not None and code != 18:
+        return Diagnosis(
+            False,
+            "token-source"
+            if not isinstance(error, WifError) or "token" in failure.message.lower()
+            else "unknown",
+            SITUATIONS["token-source"],
+            f"The login did not reach the server's token checks: {failure.message}",
+            [getattr(error, "hint", None) or "Check the token source, then try %wif_connect again."],
+            [("error", failure.message[:300])],
+            checks,
+        )
+    if raw is not None and mongod_up:
+        problem = _check_authorization(state, raw, providers, checks)
+        if problem is not None:
+            title, why, fixes = problem
+            situation = "external-user" if "external" in title or "$external" in why else "role-missing"
+            return Diagnosis(False, situation, title, why, fixes, evidence, checks, results)
+    what = "this token" if raw is not None else "the services, mongod.conf and the log"
+    return Diagnosis(
+        True,
+        None,
+        "nothing failed",
+        f"The doctor found no problem with {what}: every check below passed.",
+        [],
+        evidence,
+        checks,
+        results,
+    )
