@@ -141,9 +141,30 @@ def test_mechanism_that_is_not_enabled_is_refused_unmasked(make_server: ServerFa
         reply = _command(
             sock, {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload, "$db": "$external"}
         )
-        assert reply["code"] == 334 and reply["codeName"] == "MechanismUnavailable"
+        assert reply == {
+            "ok": 0.0,
+            "errmsg": "Unsupported mechanism 'MONGODB-OIDC' on authentication database '$external'",
+            "code": 2,
+            "codeName": "BadValue",
+        }
         reply = _command(sock, {"saslStart": 1, "mechanism": "SCRAM-SHA-1", "payload": b"", "$db": "admin"})
-        assert reply["code"] == 334
+        assert reply["errmsg"] == "Unsupported mechanism 'SCRAM-SHA-1' on authentication database 'admin'"
+
+
+def test_oidc_only_on_external_and_scram_never_there(oidc_server: RunningServer, idp: Idp) -> None:
+    with _connect(oidc_server) as sock:
+        payload = bson.encode({"jwt": idp.token()})
+        reply = _command(
+            sock, {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload, "$db": "admin"}
+        )
+        assert (reply["code"], reply["errmsg"]) == (
+            2,
+            "Unsupported mechanism 'MONGODB-OIDC' on authentication database 'admin'",
+        )
+        reply = _command(
+            sock, {"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"n,,n=a,r=x", "$db": "$external"}
+        )
+        assert reply["code"] == 2
 
 
 def test_sasl_continue_checks_the_conversation(oidc_server: RunningServer) -> None:
@@ -208,9 +229,18 @@ def test_a_connection_authenticates_as_one_user_only(oidc_server: RunningServer,
         reply = _command(
             sock, {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload, "$db": "$external"}
         )
-        assert reply["code"] == 18
-    errors = [e["attr"]["error"] for e in oidc_server.log_entries(20249)]
-    assert any("may only be authenticated as a single user" in e for e in errors)
+        # The token was fine (no 18): the session rule refuses a second user, unmasked, as mongod.
+        assert reply == {
+            "ok": 0.0,
+            "errmsg": "Each client connection may only be authenticated once. Previously authenticated as: "
+            "admin@admin",
+            "code": 5626701,
+            "codeName": "Location5626701",
+        }
+        status = _command(sock, {"connectionStatus": 1, "$db": "admin"})
+        assert status["authInfo"]["authenticatedUsers"] == [{"user": "admin", "db": "admin"}]
+    [entry] = oidc_server.log_entries(5286307)
+    assert entry["s"] == "D1" and entry["attr"]["error"].startswith("Location5626701: Each client connection")
 
 
 def test_speculative_authentication_failure_is_omitted_and_hello_succeeds(oidc_server: RunningServer) -> None:
@@ -257,8 +287,14 @@ def test_expired_session_reauthenticates_only_as_the_same_user(oidc_server: Runn
         expired = _command(sock, {"find": "coll", "$db": "test"})
         assert (expired["code"], expired["codeName"]) == (391, "ReauthenticationRequired")
         assert _command(sock, {"ping": 1, "$db": "admin"})["ok"] == 1.0  # ping needs no authentication
-        assert sasl_start(idp.token("billing-api"))["code"] == 18
+        status = _command(sock, {"connectionStatus": 1, "$db": "admin"})
+        assert status["authInfo"]["authenticatedUsers"] == []  # the expired user left the session
+        other = sasl_start(idp.token("billing-api"))
+        assert (other["code"], other["errmsg"]) == (
+            7070100,
+            "Only same user is permitted to re-auth to an expired session. "
+            "Expired user is kit/lesson-app@$external",
+        )
+        assert _command(sock, {"find": "coll", "$db": "test"})["code"] == 391  # still expired
         assert sasl_start(idp.token("lesson-app"))["done"] is True
         assert _command(sock, {"find": "coll", "$db": "test"})["ok"] == 1.0
-    reasons = [e["attr"]["error"] for e in oidc_server.log_entries(20249)]
-    assert any(r.startswith("Location7070100: Only same user is permitted to re-auth") for r in reasons)

@@ -10,7 +10,6 @@ Every failure is an ``AuthFailure`` carrying the rule book's message, which the 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import bson
@@ -55,7 +54,7 @@ class OidcConversation:
             raise AuthFailure(failure.message, principal=self.principal) from None
 
     def _step(self, payload: bytes) -> StepResult:
-        if self.db != EXTERNAL:
+        if self.db != EXTERNAL:  # sasl.py refuses this before a conversation exists
             raise AuthFailure(
                 f"BadValue: {MECHANISM} authentication must use the $external database, not '{self.db}'"
             )
@@ -101,13 +100,12 @@ class OidcConversation:
                 principal=validated.user,
             )
         expires_at = validated.expires_at.timestamp()
-        if expires_at <= time.time():
-            raise AuthFailure("Location7070102: Invalid expiration time specified", principal=validated.user)
         if provider.use_authorization_claim:
             roles = [(role, "admin") for role in validated.roles]
         else:
             # Internal authorization: the $external user document must exist; its roles are read
-            # from the store on every check, so grants and revocations apply at once.
+            # from the store on every check, so grants and revocations apply at once. The client
+            # sees 18, as documented; a real server may answer UserNotFound (11) here (UNCONFIRMED).
             if self.server.authz.get_user(EXTERNAL, validated.user) is None:
                 raise AuthFailure(
                     f'UserNotFound: Could not find user "{validated.user}" for db "{EXTERNAL}"',

@@ -78,6 +78,7 @@ class Connection:
     client: Document | None = None  # handshake client metadata
     app_name: str | None = None
     users: list[AuthenticatedUser] = field(default_factory=list)
+    expired_user: AuthenticatedUser | None = None  # after exp: only this user may log in again
     sasl: Any = None  # the SASL conversation in progress (sasl.Conversation)
     commands: int = 0
 
@@ -493,7 +494,7 @@ class TestServer:
                 raise CommandError(13, f"{spec.name} may only be run against the admin database.")
             self._check_session(conn)
             if self.config.authorization and spec.requires_auth:
-                if any(u.expired for u in conn.users):
+                if conn.expired_user is not None:
                     raise CommandError(
                         391,
                         f"Command {spec.name} requires reauthentication since the current authorization "
@@ -544,17 +545,18 @@ class TestServer:
             return CommandError(1, f"{type(exc).__name__}: {exc}").to_reply()
 
     def _check_session(self, conn: Connection) -> None:
-        """Mark users whose token expired, or whose signing key a JWKS refresh removed, as expired."""
+        """mongod's startRequest: a user whose token expired, or whose signing key a JWKS refresh
+        removed or changed, leaves the session, which stays expired until that user logs in again."""
         now = time.time()
-        for user in conn.users:
-            if user.expired:
-                continue
-            if user.expires_at is not None and now >= user.expires_at:
-                user.expired = True
-            elif user.kid is not None and user.issuer in self.key_caches:
-                current = self.key_caches[user.issuer].fingerprint(user.kid)
-                if current != user.key_fingerprint:
+        for user in list(conn.users):
+            if not user.expired:
+                if user.expires_at is not None and now >= user.expires_at:
                     user.expired = True
+                elif user.kid is not None and user.issuer in self.key_caches:
+                    user.expired = self.key_caches[user.issuer].fingerprint(user.kid) != user.key_fingerprint
+            if user.expired:
+                conn.users.remove(user)
+                conn.expired_user = user
 
     def connection_count(self) -> int:
         return len(self.connections)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .auth_base import AuthFailure, StepResult
 from .auth_oidc import OidcConversation
 from .auth_scram import ScramConversation
-from .log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_REAUTH_SAME_USER
+from .log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_FAILED_TO_AUTHENTICATE, ID_REAUTH_SAME_USER
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, command
 
 OIDC = "MONGODB-OIDC"
+EXTERNAL = "$external"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
 AUTH_FAILED = "Authentication failed."
 
@@ -83,13 +85,11 @@ def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document
         raise CommandError(
             40414, "BSON field 'saslStart.mechanism' is missing but a required field", "Location40414"
         )
-    enabled = ctx.config.authentication_mechanisms
-    if mechanism not in _CONVERSATIONS or mechanism not in enabled:
-        # Mechanism lookup happens before any step and is not masked (text UNCONFIRMED for 7.0.11).
+    # mongod registers only the enabled mechanisms, MONGODB-OIDC for $external and SCRAM for the
+    # other databases; the lookup fails before any step, so this error is not masked.
+    if not _mechanism_available(ctx, mechanism):
         raise CommandError(
-            334,
-            f"Received authentication for mechanism {mechanism} which is not enabled",
-            "MechanismUnavailable",
+            2, f"Unsupported mechanism '{mechanism}' on authentication database '{ctx.db}'", "BadValue"
         )
     payload, as_string = _decode_payload(cmd.get("payload"))
     raw_options = cmd.get("options")
@@ -101,55 +101,102 @@ def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document
     return _step(ctx, conversation, payload, as_string, speculative=speculative)
 
 
+def _mechanism_available(ctx: CommandContext, mechanism: str) -> bool:
+    if mechanism not in _CONVERSATIONS or mechanism not in ctx.config.authentication_mechanisms:
+        return False
+    return (mechanism == OIDC) == (ctx.db == EXTERNAL)
+
+
 def _step(
     ctx: CommandContext, conversation: Any, payload: bytes, as_string: bool, *, speculative: bool
 ) -> Document:
     conn = ctx.conn
     try:
         result: StepResult = conversation.step(payload)
-        if result.done:
-            assert result.user is not None
-            _add_user(ctx, result.user)
     except AuthFailure as failure:
+        # Every failure inside the mechanism reaches the client as 18; the reason goes to the log.
         conn.sasl = None
         _log_failure(ctx, conversation, failure, speculative)
         raise CommandError(18, AUTH_FAILED, "AuthenticationFailed") from None
-    if result.done:
-        conn.sasl = None
-        _log_success(ctx, conversation, result, speculative)
-    else:
+    if not result.done:
         conn.sasl = conversation
+    else:
+        conn.sasl = None
+        assert result.user is not None
+        try:
+            _add_user(ctx, result.user)
+        except CommandError as exc:
+            _log_session_failure(ctx, conversation, result, exc, speculative)
+            raise
+        _log_success(ctx, conversation, result, speculative)
     return {"conversationId": 1, "done": result.done, "payload": _encode_payload(result.payload, as_string)}
 
 
 def _add_user(ctx: CommandContext, user: AuthenticatedUser) -> None:
-    """mongod 6.0+: one user per connection; re-authentication only as that same user."""
-    users = ctx.conn.users
-    for i, existing in enumerate(users):
-        same = existing.user == user.user and existing.db == user.db
-        if same:
-            if not existing.expired:
-                ctx.server.log.warning(
-                    "ACCESS",
-                    ID_REAUTH_SAME_USER,
-                    "Client has attempted to reauthenticate as a single user",
-                    {"user": {"user": user.user, "db": user.db}},
-                    ctx=ctx.conn.ctx,
-                )
-            users[i] = user
-            return
-        if existing.expired:
-            raise AuthFailure(
-                "Location7070100: Only same user is permitted to re-auth to an expired session. "
-                f"Expired user: {existing.user}@{existing.db}, new user: {user.user}@{user.db}",
-                principal=user.user,
+    """mongod's addAndAuthorizeUser (authorization_session_impl.cpp): one user per connection,
+    re-authentication only as that user; its errors are not masked as 18."""
+    conn = ctx.conn
+    name = f"{user.user}@{user.db}"
+    if user.expires_at is not None and user.expires_at <= time.time():
+        raise CommandError(7070102, "Invalid expiration time specified", "Location7070102")
+    if conn.users:
+        previous = conn.users[0]
+        previous_name = f"{previous.user}@{previous.db}"
+        if previous_name == name:
+            ctx.server.log.warning(
+                "ACCESS",
+                ID_REAUTH_SAME_USER,
+                "Client has attempted to reauthenticate as a single user",
+                {"user": {"user": user.user, "db": user.db}},
+                ctx=conn.ctx,
             )
-        raise AuthFailure(
-            "Location5626701: Each client connection may only be authenticated as a single user. "
-            f"Already authenticated as {existing.user}@{existing.db}",
-            principal=user.user,
+            conn.users[0] = user
+            return
+        if previous.db != user.db:
+            raise CommandError(
+                5626701,
+                f"Each client connection may only be authenticated once. Previously authenticated as: "
+                f"{previous_name}",
+                "Location5626701",
+            )
+        raise CommandError(
+            5626702,
+            f"Client has attempted to authenticate on multiple databases.Already authenticated as: "
+            f"{previous_name}",
+            "Location5626702",
         )
-    users.append(user)
+    expired = conn.expired_user
+    if expired is not None and f"{expired.user}@{expired.db}" != name:
+        raise CommandError(
+            7070100,
+            "Only same user is permitted to re-auth to an expired session. Expired user is "
+            f"{expired.user}@{expired.db}",
+            "Location7070100",
+        )
+    conn.expired_user = None
+    conn.users.append(user)
+
+
+def _log_session_failure(
+    ctx: CommandContext, conversation: Any, result: StepResult, exc: CommandError, speculative: bool
+) -> None:
+    # mongod writes this at debug level 1 (authentication_session.cpp); the kit always writes it.
+    ctx.server.log.log(
+        "ACCESS",
+        ID_FAILED_TO_AUTHENTICATE,
+        "Failed to authenticate",
+        {
+            "client": ctx.conn.remote,
+            "isSpeculative": speculative,
+            "isClusterMember": False,
+            "mechanism": conversation.mechanism,
+            "user": result.principal,
+            "db": ctx.db,
+            "error": f"{exc.code_name}: {exc.errmsg}",
+        },
+        severity="D1",
+        ctx=ctx.conn.ctx,
+    )
 
 
 def _log_success(ctx: CommandContext, conversation: Any, result: StepResult, speculative: bool) -> None:
