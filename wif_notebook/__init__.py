@@ -20,3 +20,8 @@ __all__ = [
     "WifError",
     "__version__",
 ]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension (built into wif_notebook/labextension)."""
+    return [{"src": "labextension", "dest": "wif-notebook"}]

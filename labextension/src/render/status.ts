@@ -1,0 +1,116 @@
+/**
+ * application/vnd.wif.status+json: the kit's services (IdP, test mongod) and progress through the
+ * lessons. The side panel builds on the same pieces.
+ */
+
+import { h } from './dom';
+import { ILessonStatus, IStatusPayload } from './types';
+
+export function upDown(running: boolean): HTMLElement {
+  return h(
+    'span',
+    { class: `wif-State wif-State--${running ? 'up' : 'down'}`, 'data-state': running ? 'up' : 'down' },
+    running ? 'up' : 'down'
+  );
+}
+
+export function renderServices(payload: IStatusPayload): HTMLElement {
+  const { idp, mongod } = payload.services;
+  const issuers = Object.entries(idp.issuers ?? {});
+  const idpDetail = idp.running
+    ? h(
+        'div',
+        {},
+        h('code', {}, idp.base_url ?? ''),
+        issuers.length
+          ? h(
+              'ul',
+              { class: 'wif-Issuers' },
+              ...issuers.map(([id, info]) =>
+                h('li', {}, h('strong', {}, id), ' ', h('code', {}, info.issuer ?? ''))
+              )
+            )
+          : null
+      )
+    : h('span', { class: 'wif-Muted' }, 'start it with `wif up` or the Start command');
+  const mongodDetail = mongod.running
+    ? h(
+        'div',
+        {},
+        h('span', { class: 'wif-Kind' }, mongod.kind ?? 'test-server'),
+        ' ',
+        h('code', {}, mongod.mongodb_uri ?? '')
+      )
+    : h('span', { class: 'wif-Muted' }, 'not running');
+  const row = (name: string, label: string, running: boolean, port: number | undefined, detail: Node) =>
+    h(
+      'tr',
+      { 'data-service': name },
+      h('th', {}, label),
+      h('td', {}, upDown(running)),
+      h('td', { class: 'wif-Port' }, running && port !== undefined ? String(port) : '—'),
+      h('td', {}, detail)
+    );
+  return h(
+    'table',
+    { class: 'wif-Table wif-Services' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'service'), h('th', {}, 'state'), h('th', {}, 'port'), h('th', {}, ''))),
+    h(
+      'tbody',
+      {},
+      row('idp', 'identity provider', idp.running, idp.port, idpDetail),
+      row('mongod', 'mongod', mongod.running, mongod.port, mongodDetail)
+    )
+  );
+}
+
+export function progressBar(lesson: ILessonStatus): HTMLElement {
+  const pct = lesson.total > 0 ? Math.round((lesson.done / lesson.total) * 100) : 0;
+  const fill = h('span', { class: 'wif-Progress-fill' });
+  fill.style.width = `${pct}%`;
+  return h(
+    'span',
+    { class: 'wif-Progress', title: `${lesson.done} of ${lesson.total} checks passed` },
+    h('span', { class: 'wif-Progress-bar' }, fill),
+    h('span', { class: 'wif-Progress-text' }, `${lesson.done}/${lesson.total}`)
+  );
+}
+
+export function overallProgress(lessons: ILessonStatus[]): { done: number; total: number } {
+  return lessons.reduce(
+    (acc, l) => ({ done: acc.done + l.done, total: acc.total + l.total }),
+    { done: 0, total: 0 }
+  );
+}
+
+export function renderStatus(payload: IStatusPayload): HTMLElement {
+  const lessons = payload.lessons ?? [];
+  const total = overallProgress(lessons);
+  return h(
+    'div',
+    { class: 'wif-Status' },
+    h('h4', {}, 'Services'),
+    renderServices(payload),
+    h('p', { class: 'wif-Muted' }, 'State directory ', h('code', {}, payload.state_dir)),
+    h('h4', {}, `Lessons (${total.done}/${total.total} checks passed)`),
+    lessons.length
+      ? h(
+          'table',
+          { class: 'wif-Table wif-Lessons' },
+          h(
+            'tbody',
+            {},
+            ...lessons.map(l =>
+              h(
+                'tr',
+                { 'data-lesson': l.id },
+                h('td', {}, l.title),
+                h('td', {}, h('code', {}, l.path)),
+                h('td', {}, progressBar(l))
+              )
+            )
+          )
+        )
+      : h('p', { class: 'wif-Muted' }, 'No lessons found.')
+  );
+}

@@ -1,0 +1,135 @@
+"""The server extension's endpoints under /wif/api/, on a real jupyter-server (pytest-jupyter)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from wif_notebook import lessons
+from wif_notebook.jupyter_server_ext import _jupyter_server_extension_points
+from wif_notebook.state import StateDir
+
+from .conftest import write_lesson
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def get_json(jp_fetch: Any, *path: str) -> Any:
+    response = await jp_fetch("wif", "api", *path, method="GET")
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+async def post_json(jp_fetch: Any, *path: str, body: dict[str, Any] | None = None) -> Any:
+    response = await jp_fetch("wif", "api", *path, method="POST", body=json.dumps(body or {}))
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+def test_the_package_names_its_server_extension() -> None:
+    assert _jupyter_server_extension_points() == [{"module": "wif_notebook.jupyter_server_ext"}]
+
+
+def test_the_install_config_enables_the_server_extension() -> None:
+    config = Path(__file__).resolve().parents[2] / "jupyter-config" / "server-config" / "wif_notebook.json"
+    doc = json.loads(config.read_text())
+    assert doc["ServerApp"]["jpserver_extensions"] == {"wif_notebook.jupyter_server_ext": True}
+
+
+async def test_status_endpoint_serves_the_status_payload(
+    jp_fetch: Any, state: StateDir, lessons_dir: Path
+) -> None:
+    write_lesson(lessons_dir, "01-what-is-wif.ipynb", heading="What is WIF?", cell_exercises=["a", "b"])
+    lessons.record_check("01-what-is-wif", "b", True, state=state)
+    payload = await get_json(jp_fetch, "status")
+    assert payload["version"] == 1
+    assert payload["state_dir"] == str(state.path)
+    assert payload["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    # Relative to the Jupyter root, so the panel can open it with docmanager:open.
+    assert payload["lessons"] == [
+        {
+            "id": "01-what-is-wif",
+            "title": "What is WIF?",
+            "path": "lessons/01-what-is-wif.ipynb",
+            "done": 1,
+            "total": 2,
+        }
+    ]
+
+
+async def test_lessons_endpoint_lists_the_catalog(jp_fetch: Any, state: StateDir, lessons_dir: Path) -> None:
+    write_lesson(lessons_dir, "02-b.ipynb", heading="Second")
+    write_lesson(lessons_dir, "01-a.ipynb", heading="First")
+    doc = await get_json(jp_fetch, "lessons")
+    assert doc["lessons_dir"] == str(lessons_dir)
+    assert [item["title"] for item in doc["lessons"]] == ["First", "Second"]
+
+
+async def test_start_and_stop_change_what_status_reports(
+    jp_fetch: Any, stopped_after: StateDir, lessons_dir: Path
+) -> None:
+    started = await post_json(jp_fetch, "services", "start", body={"idp_port": 0, "port": 0})
+    idp, mongod = started["services"]["idp"], started["services"]["mongod"]
+    assert idp["running"] is True and mongod["running"] is True
+    assert idp["port"] == stopped_after.read_record("idp").port  # type: ignore[union-attr]
+    assert mongod["kind"] == "test-server"
+    assert (await get_json(jp_fetch, "status"))["services"] == started["services"]
+
+    stopped = await post_json(jp_fetch, "services", "stop")
+    assert stopped["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert stopped_after.read_record("idp") is None
+
+
+async def test_reset_stops_the_services_and_wipes_the_state_dir(
+    jp_fetch: Any, stopped_after: StateDir, lessons_dir: Path
+) -> None:
+    await post_json(jp_fetch, "services", "start", body={"idp_port": 0, "port": 0})
+    assert (stopped_after.path / "mongod.conf").exists()
+    reset = await post_json(jp_fetch, "services", "reset")
+    assert reset["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert not (stopped_after.path / "mongod.conf").exists()
+    assert not (stopped_after.path / "keys").exists()
+
+
+async def test_a_bad_port_is_refused_with_what_and_next_step(
+    jp_fetch: Any, state: StateDir, lessons_dir: Path
+) -> None:
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("wif", "api", "services", "start", method="POST", body=json.dumps({"port": "x"}))
+    assert err.value.code == 400
+    doc = json.loads(err.value.response.body)  # type: ignore[union-attr]
+    assert doc["message"] == "port must be a port number (0-65535) or null, not 'x'"
+    assert "0 picks a free one" in doc["hint"]
+    assert state.read_record("idp") is None
+
+
+async def test_a_foreign_state_dir_is_not_wiped_and_the_answer_says_why(
+    jp_fetch: Any, state: StateDir, lessons_dir: Path
+) -> None:
+    (state.path / "my-notes.txt").write_text("mine")
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("wif", "api", "services", "reset", method="POST", body="{}")
+    assert err.value.code == 409
+    doc = json.loads(err.value.response.body)  # type: ignore[union-attr]
+    assert "my-notes.txt" in doc["message"] and doc["hint"]
+    assert (state.path / "my-notes.txt").exists()
+
+
+async def test_requests_without_credentials_are_refused(
+    jp_fetch: Any, state: StateDir, lessons_dir: Path
+) -> None:
+    for method, body in (("GET", None), ("POST", "{}")):
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(
+                "wif",
+                "api",
+                "status" if method == "GET" else "services/stop",
+                method=method,
+                body=body,
+                headers={"Authorization": ""},
+            )
+        assert err.value.code == 403

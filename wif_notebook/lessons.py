@@ -1,0 +1,238 @@
+"""The lesson catalog and each learner's progress through it.
+
+Lessons are the notebooks in the lessons folder (``notebooks/`` of the kit), in file-name order
+(``01-what-is-wif.ipynb``, ``02-...``). A lesson notebook describes itself in its notebook metadata::
+
+    "metadata": {"wif": {"lesson": {"id": "01-what-is-wif",        # default: the file stem
+                                    "title": "What is WIF?",       # default: the first "# " heading
+                                    "exercises": ["connect", "read-claims"]}}}
+
+or, instead of the ``exercises`` list, marks the check cells of each exercise with cell metadata
+``{"wif": {"exercise": "connect"}}`` (ids are collected in cell order, each once). A notebook with
+neither counts as a lesson with no exercises.
+
+Check cells report results with :func:`record_check`; progress lives in ``<state>/progress.json``
+(0600, written atomically, so the Jupyter server can read it while a kernel writes)::
+
+    {"version": 1, "lessons": {"<lesson>": {"<exercise>": {"passed": true, "last": false,
+                                                           "attempts": 3, "at": 1795960000.0}}}}
+
+``passed`` stays true once an exercise has been passed (a later failed experiment does not undo
+the learner's progress); ``last`` is the latest result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, StateError
+from .state import StateDir, write_private
+
+ENV_VAR = "WIF_LESSONS_DIR"
+PROGRESS_FILE = "progress.json"
+# Hidden, so stack.check_kit_state_dir treats it like the atomic-write temporaries.
+_LOCK_FILE = ".progress.lock"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_HEADING = re.compile(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson notebook of the catalog."""
+
+    id: str
+    title: str
+    path: Path
+    exercises: tuple[str, ...] = field(default_factory=tuple)
+
+
+def default_lessons_dir() -> Path:
+    """``$WIF_LESSONS_DIR``, else the kit's own ``notebooks/`` folder (a source checkout)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _wif_meta(node: dict[str, Any]) -> dict[str, Any]:
+    meta = node.get("metadata")
+    wif = meta.get("wif") if isinstance(meta, dict) else None
+    return wif if isinstance(wif, dict) else {}
+
+
+def read_lesson(path: Path) -> Lesson:
+    """The lesson a notebook describes; ConfigError if it is not a readable notebook."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read the lesson notebook {path}: {exc}",
+            hint="open it in JupyterLab to repair it, or move it out of the lessons folder",
+        ) from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ConfigError(
+            f"{path} is not a Jupyter notebook (no cells list)",
+            hint="save it again from JupyterLab, or move it out of the lessons folder",
+        )
+    meta = _wif_meta(nb).get("lesson")
+    meta = meta if isinstance(meta, dict) else {}
+    lesson_id = str(meta.get("id") or path.stem)
+    if not _ID.match(lesson_id):
+        raise ConfigError(
+            f"{path}: lesson id {lesson_id!r} is not a plain name",
+            hint="use letters, digits, '.', '_' and '-' only (for example 01-what-is-wif)",
+        )
+    title = meta.get("title")
+    if not title:
+        for cell in nb["cells"]:
+            if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+                match = _HEADING.search(_source(cell))
+                if match:
+                    title = match.group(1)
+                    break
+    exercises: list[str] = []
+    declared = meta.get("exercises")
+    if isinstance(declared, list):
+        exercises = [str(e) for e in declared]
+    else:
+        for cell in nb["cells"]:
+            if isinstance(cell, dict):
+                ex = _wif_meta(cell).get("exercise")
+                if ex and str(ex) not in exercises:
+                    exercises.append(str(ex))
+    return Lesson(id=lesson_id, title=str(title or path.stem), path=path, exercises=tuple(exercises))
+
+
+def catalog(folder: Path | None = None) -> list[Lesson]:
+    """Every lesson in ``folder`` (default :func:`default_lessons_dir`), in file-name order.
+
+    Checkpoint copies and hidden files are skipped; a missing folder is an empty catalog.
+    """
+    folder = default_lessons_dir() if folder is None else folder
+    if not folder.is_dir():
+        return []
+    lessons: list[Lesson] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        if path.name.startswith((".", "_")):
+            continue
+        lesson = read_lesson(path)
+        if lesson.id in seen:
+            raise ConfigError(
+                f"two lessons share the id {lesson.id!r}: {seen[lesson.id].name} and {path.name}",
+                hint="give one of them another metadata.wif.lesson.id",
+            )
+        seen[lesson.id] = path
+        lessons.append(lesson)
+    return lessons
+
+
+# -- progress ---------------------------------------------------------------------------------------
+def _progress_path(state: StateDir) -> Path:
+    return state.path / PROGRESS_FILE
+
+
+@contextlib.contextmanager
+def _locked(state: StateDir) -> Iterator[None]:
+    # Several kernels (one per open lesson) may record checks at once: serialise read-modify-write.
+    state.ensure()
+    fd = os.open(state.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read(state: StateDir) -> dict[str, dict[str, dict[str, Any]]]:
+    path = _progress_path(state)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise StateError(
+            f"cannot read the lesson progress in {path}: {exc}",
+            hint="delete the file to start the progress afresh (the lessons themselves are not affected)",
+        ) from exc
+    lessons = doc.get("lessons") if isinstance(doc, dict) else None
+    if not isinstance(lessons, dict):
+        return {}
+    return {
+        str(lid): {str(eid): dict(rec) for eid, rec in ex.items() if isinstance(rec, dict)}
+        for lid, ex in lessons.items()
+        if isinstance(ex, dict)
+    }
+
+
+def progress(state: StateDir | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{lesson_id: {exercise_id: {"passed", "last", "attempts", "at"}}}`` as recorded so far."""
+    return _read(StateDir() if state is None else state)
+
+
+def record_check(
+    lesson_id: str, exercise_id: str, passed: bool, *, state: StateDir | None = None
+) -> dict[str, Any]:
+    """Record one check result of an exercise; returns the exercise's record after the update."""
+    for what, value in (("lesson", lesson_id), ("exercise", exercise_id)):
+        if not isinstance(value, str) or not _ID.match(value):
+            raise ConfigError(
+                f"{what} id {value!r} is not a plain name",
+                hint="use letters, digits, '.', '_' and '-' only, as in the notebook's metadata",
+            )
+    state = StateDir() if state is None else state
+    with _locked(state):
+        lessons = _read(state)
+        rec = lessons.setdefault(lesson_id, {}).setdefault(exercise_id, {})
+        rec["passed"] = bool(rec.get("passed")) or bool(passed)
+        rec["last"] = bool(passed)
+        rec["attempts"] = int(rec.get("attempts", 0)) + 1
+        rec["at"] = time.time()
+        write_private(
+            _progress_path(state), json.dumps({"version": 1, "lessons": lessons}, indent=2, sort_keys=True)
+        )
+    return dict(rec)
+
+
+def lesson_progress(lesson: Lesson, recorded: dict[str, dict[str, dict[str, Any]]]) -> tuple[int, int]:
+    """(done, total) for one lesson: exercises passed at least once, out of those it declares."""
+    mine = recorded.get(lesson.id, {})
+    done = sum(1 for ex in lesson.exercises if mine.get(ex, {}).get("passed"))
+    return done, len(lesson.exercises)
+
+
+def lessons_with_progress(
+    state: StateDir, folder: Path | None = None, *, relative_to: Path | None = None
+) -> list[dict[str, Any]]:
+    """The ``lessons`` list of the status payload (docs/ARCHITECTURE.md).
+
+    ``path`` is relative to ``relative_to`` (default: the lessons folder's parent, so
+    ``notebooks/01-....ipynb``); the Jupyter server passes its root so the panel can open it.
+    A lesson outside ``relative_to`` keeps its absolute path.
+    """
+    folder = default_lessons_dir() if folder is None else folder
+    base = (folder.parent if relative_to is None else relative_to).resolve()
+    recorded = _read(state)
+    out: list[dict[str, Any]] = []
+    for lesson in catalog(folder):
+        done, total = lesson_progress(lesson, recorded)
+        resolved = lesson.path.resolve()
+        try:
+            shown = resolved.relative_to(base).as_posix()
+        except ValueError:
+            shown = resolved.as_posix()
+        out.append({"id": lesson.id, "title": lesson.title, "path": shown, "done": done, "total": total})
+    return out
