@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from typing import Any
 
@@ -362,3 +363,29 @@ def test_document_over_16mib_is_refused_as_mongod_does(open_server: RunningServe
     assert reply["n"] == 0
     [error] = reply["writeErrors"]
     assert error["code"] == 2 and error["errmsg"].startswith("object to insert too large. size in bytes: 167")
+
+
+def test_big_checksummed_message_does_not_stall_other_connections(open_server: RunningServer) -> None:
+    docs = [{"_id": i, "pad": "x" * 1024} for i in range(4096)]  # ~4 MiB: ~0.7 s of pure-Python CRC-32C
+    data = wire.encode_op_msg_with_sequences(
+        {"insert": "big", "$db": "test"}, {"documents": docs}, 9, flag_bits=wire.CHECKSUM_PRESENT
+    )
+    other = open_server.client()
+    other.admin.command("ping")
+    replies: list[dict[str, Any]] = []
+    with _connect(open_server) as sock:
+
+        def send_big() -> None:
+            sock.sendall(data)
+            replies.append(wire.parse_reply(_read_message(sock))[1])
+
+        sender = threading.Thread(target=send_big)
+        sender.start()
+        slowest = 0.0
+        while sender.is_alive():
+            started = time.monotonic()
+            other.admin.command("ping")
+            slowest = max(slowest, time.monotonic() - started)
+        sender.join()
+    assert replies == [{"n": 4096, "ok": 1.0}]
+    assert slowest < 0.3

@@ -61,6 +61,7 @@ from .authz import AuthzStore, check_privileges  # noqa: E402  isort: skip
 # Commands whose handlers may block (network fetches, signature checks): run off the event loop.
 _BLOCKING_COMMANDS = {"saslStart", "saslContinue", "oidcRefreshKeys"}
 _UNREACHABLE_RETRY_SECS = 10.0
+_PARSE_INLINE_LIMIT = 256 * 1024  # bytes; bigger messages are decoded in the thread pool
 
 
 class _CloseConnection(Exception):
@@ -388,7 +389,11 @@ class TestServer:
                 except asyncio.IncompleteReadError as exc:
                     raise wire.ProtocolError("connection closed inside a message body") from exc
                 try:
-                    request = wire.parse_message(header, body)
+                    if header.length > _PARSE_INLINE_LIMIT:
+                        # Decoding (and a pure-Python CRC-32C) of a big message must not stall others.
+                        request = await self.run_blocking(wire.parse_message, header, body)
+                    else:
+                        request = wire.parse_message(header, body)
                 except wire.ProtocolError as exc:
                     if exc.fatal:
                         raise
