@@ -18,7 +18,12 @@ from .errors import WifError
 from .state import StateDir
 
 # Areas that add sub-commands, in the order they appear in `wif --help`.
-COMMAND_MODULES: list[str] = ["wif_notebook.idp.cli", "wif_notebook.token_cli", "wif_notebook.mongod_cli"]
+COMMAND_MODULES: list[str] = [
+    "wif_notebook.idp.cli",
+    "wif_notebook.token_cli",
+    "wif_notebook.mongod_cli",
+    "wif_notebook.doctor_cli",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 

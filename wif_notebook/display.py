@@ -337,7 +337,13 @@ class TokenView:
         v = self.payload["verdict"]
         if v is None:
             return None
-        return next((r for r in v["rules"] if r["passed"] is False), None)
+        failed = [r for r in v["rules"] if r["passed"] is False]
+        if failed and failed[0]["rule"] == "provider":
+            # The issuer is configured but not for this audience: the audience is what is wrong.
+            audience = next((r for r in failed if r["rule"] == "audience"), None)
+            if audience is not None:
+                return audience
+        return failed[0] if failed else None
 
     def __str__(self) -> str:
         p = self.payload

@@ -519,7 +519,7 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
     """A 13 on a command: which user, which roles, which exist, what the command needed."""
     from .connect import admin_client, connections
 
-    message = failure.message
+    message = failure.message.split(", full error")[0]
     match = re.search(r"not authorized on (\S+) to execute command \{ ?(\w+)", failure.message)
     db, command = (match.group(1), match.group(2)) if match else ("<db>", "<command>")
     conns = connections()

@@ -1,0 +1,478 @@
+"""IPython magics: every step of a Workload Identity Federation setup, one line each.
+
+``%load_ext wif_notebook`` registers ``WifMagics``. Each magic parses its arguments and calls the
+public Python API (``stack``, ``tokens``, ``connect``, ``doctor``, ``flow``), so anything a magic
+does can be done from Python or the ``wif`` command the same way. Nothing heavy (pymongo,
+matplotlib, ipywidgets) is imported until a magic needs it.
+
+Options (``%config WifMagics.<name> = value``): ``state_dir``, ``show_raw_tokens``,
+``default_principal``, ``default_audience``, ``connect_timeout_ms``, ``idp_port``, ``mongod_port``.
+
+Errors are ``UsageError`` (IPython shows them without a traceback): the cause on the first line,
+``next step: …`` on the second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Int, Unicode
+
+from .errors import WifError
+from .state import StateDir
+
+TOKEN_METHODS = {
+    "client_credentials": "client_credentials",
+    "client-credentials": "client_credentials",
+    "imds": "imds",
+    "azure": "imds",
+    "gcp": "gcp",
+    "k8s": "k8s-file",
+    "k8s-file": "k8s-file",
+    "mint": "mint",
+    "callback": "callback",
+}
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the kit's and pymongo's errors into a one-line UsageError with the next step."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except WifError as exc:
+        raise UsageError(_usage_text(exc)) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pymongo", "bson")):
+            from .connect import explain_error
+
+            raise UsageError(_usage_text(explain_error(exc))) from None
+        raise
+
+
+def _usage_text(exc: WifError) -> str:
+    what = " ".join(exc.what.split())  # one line, whatever the message looked like
+    return f"{what}\n  next step: {exc.hint}" if exc.hint else what
+
+
+def _show(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+@magics_class
+class WifMagics(Magics):
+    """The kit's magics; see each one's ``%magic?`` for its options."""
+
+    state_dir = Unicode(
+        "", help="state directory (default: $WIF_STATE_DIR or ~/.local/state/wif-notebook)"
+    ).tag(config=True)
+    show_raw_tokens = Bool(False, help="show raw tokens in displays (never in the token MIME payload)").tag(
+        config=True
+    )
+    default_principal = Unicode("lesson-app", help="principal for %%wif_token when none is named").tag(
+        config=True
+    )
+    default_audience = Unicode(
+        "", help="audience for %%wif_token when none is given (empty: the principal's)"
+    ).tag(config=True)
+    connect_timeout_ms = Int(
+        10_000, help="serverSelectionTimeoutMS and connectTimeoutMS for %%wif_connect"
+    ).tag(config=True)
+    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit default 8123; 0: any free port)").tag(
+        config=True
+    )
+    mongod_port = Int(-1, help="mongod port for %%wif_up (-1: the kit default 27117; 0: any free port)").tag(
+        config=True
+    )
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def state(self) -> StateDir:
+        return StateDir(self.state_dir or None)
+
+    def _store(self, name: str | None, value: Any) -> None:
+        if name:
+            self.shell.user_ns[name] = value  # type: ignore[union-attr]
+
+    def _resolve(self, text: str) -> Any:
+        """A variable of the user's namespace, or the text itself (a token pasted in)."""
+        text = text.strip()
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if text.isidentifier() and text in ns:
+            return ns[text]
+        if text.isidentifier() and not text.startswith("eyJ"):
+            raise UsageError(
+                f"no variable named {text!r}\n  next step: pass a token or the name of a variable"
+            )
+        return text
+
+    # -- services --------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--idp-port", type=int, default=None, help="IdP port (0: any free port)")
+    @argument("--port", type=int, default=None, help="mongod port (0: any free port)")
+    @line_magic
+    def wif_up(self, line: str = "") -> None:
+        """Start the mock IdP and the test mongod (idempotent); show where they are."""
+        args = parse_argstring(self.wif_up, line)
+        with user_errors():
+            from . import stack
+            from .display import StatusView
+
+            idp_port = (
+                args.idp_port if args.idp_port is not None else (None if self.idp_port < 0 else self.idp_port)
+            )
+            port = (
+                args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
+            )
+            stack.up(self.state, idp_port=idp_port, port=port)
+            _show(StatusView.of(self.state))
+
+    @line_magic
+    def wif_status(self, line: str = "") -> None:
+        """Show the IdP and mongod: running or not, where, with which issuers."""
+        with user_errors():
+            from .display import StatusView
+
+            _show(StatusView.of(self.state))
+
+    @line_magic
+    def wif_reset(self, line: str = "") -> None:
+        """Close every %wif_connect client, stop both services and wipe the state directory."""
+        with user_errors():
+            from . import stack
+            from .display import Panel
+
+            closed = 0
+            if "wif_notebook.connect" in sys.modules:  # nothing to close if connect was never used
+                from .connect import close_all
+
+                closed = close_all()
+            else:
+                from . import cloudsim
+
+                cloudsim.disable()
+            doc = stack.reset(self.state)
+            stopped = [k for k, v in doc["stopped"].items() if v] or ["nothing"]
+            _show(
+                Panel(
+                    "wif reset",
+                    [
+                        ("clients closed", closed),
+                        ("stopped", ", ".join(stopped)),
+                        ("removed", f"{len(doc['removed'])} entries from {doc['state_dir']}"),
+                    ],
+                    notes=["Start again with %wif_up."],
+                    tone="warn",
+                )
+            )
+
+    # -- identity provider -----------------------------------------------------------------------
+    @magic_arguments()
+    @argument("action", nargs="?", default="principals", choices=["principals", "rotate-keys", "retire-key"])
+    @argument("--issuer", default=None, help="kit | azure | gcp | k8s (default: all)")
+    @argument("--kid", default=None, help="retire-key: the key id (default: the oldest non-signing key)")
+    @line_magic
+    def wif_idp(self, line: str = "") -> None:
+        """The mock IdP: list its principals, rotate or retire signing keys."""
+        args = parse_argstring(self.wif_idp, line)
+        with user_errors():
+            from .display import Panel
+
+            if args.action == "principals":
+                from .idp.principals import load_catalog
+
+                rows = [
+                    [p.name, p.kind, p.issuer_id, p.infrastructure, p.subject, ", ".join(p.groups) or "—"]
+                    for p in load_catalog(self.state)
+                ]
+                columns = ["name", "kind", "issuer", "runs on", "subject (sub)", "groups"]
+                _show(
+                    Panel(
+                        "Principals", table=(columns, rows), notes=["%wif_token NAME gets a token for one."]
+                    )
+                )
+            elif args.action == "rotate-keys":
+                from .idp.service import rotate_keys
+
+                result = rotate_keys(self.state, args.issuer)
+                rows = [
+                    [i, r["kid"], r["alg"], ", ".join(r["published"])] for i, r in result["rotated"].items()
+                ]
+                _show(
+                    Panel(
+                        "Signing keys rotated",
+                        table=(["issuer", "new kid", "alg", "published kids"], rows),
+                        notes=[
+                            "New tokens carry the new kid; mongod fetches the JWKS again when it sees it."
+                        ],
+                    )
+                )
+            else:
+                from .idp.service import retire_key
+
+                result = retire_key(self.state, args.issuer, args.kid)
+                _show(Panel("Key retired", [(k, v) for k, v in result["retired"].items()]))
+
+    # -- tokens ----------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("principal", nargs="?", default=None, help="a principal of the catalog (%%wif_idp principals)")
+    @argument("--audience", "-a", default=None, help="the aud to ask for")
+    @argument("--lifetime", "-l", type=int, default=None, help="seconds (uses the IdP's mint)")
+    @argument("--fault", "-f", default=None, help="a fault preset (uses the IdP's mint), e.g. expired")
+    @argument(
+        "--via",
+        default=None,
+        choices=sorted(TOKEN_METHODS),
+        help="how: client_credentials, imds (Azure), gcp, k8s (token file), mint, callback",
+    )
+    @argument("-o", "--output", default=None, help="store the IssuedToken in this variable")
+    @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")
+    @line_magic
+    def wif_token(self, line: str = "") -> None:
+        """Obtain a token the way a workload does and show its claims and the server's verdict."""
+        args = parse_argstring(self.wif_token, line)
+        with user_errors():
+            from .display import TokenView
+            from .tokens import from_callback, obtain
+
+            principal = args.principal or self.default_principal
+            audience = args.audience or self.default_audience or None
+            via = TOKEN_METHODS[args.via] if args.via else None
+            if via == "callback":
+                from .connect import KitCallback
+
+                cb = KitCallback(
+                    self.state, principal, audience=audience, lifetime=args.lifetime, fault=args.fault
+                )
+                issued = from_callback(cb)
+            else:
+                issued = obtain(
+                    principal,
+                    via=via,
+                    audience=audience,
+                    lifetime=args.lifetime,
+                    fault=args.fault,
+                    state=self.state,
+                )
+            self._store(args.output, issued)
+            _show(TokenView(issued, state=self.state, show_raw=args.show_raw or self.show_raw_tokens))
+
+    @magic_arguments()
+    @argument("token", help="a token, or the name of a variable holding one (str or IssuedToken)")
+    @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")
+    @line_magic
+    def wif_claims(self, line: str = "") -> None:
+        """Decode a token: claims in plain words, validity window, and every rule of the server."""
+        args = parse_argstring(self.wif_claims, line)
+        with user_errors():
+            from .display import TokenView
+
+            _show(
+                TokenView(
+                    self._resolve(args.token),
+                    state=self.state,
+                    show_raw=args.show_raw or self.show_raw_tokens,
+                )
+            )
+
+    # -- the server ------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument(
+        "action",
+        nargs="?",
+        default="show",
+        choices=["show", "set", "add", "remove", "reset", "start", "stop", "status", "logs"],
+    )
+    @argument("fields", nargs="*", help="set: PREFIX key=value ...; add: key=value ...; remove: PREFIX")
+    @argument("-n", type=int, default=20, help="logs: number of lines")
+    @line_magic
+    def wif_mongod(self, line: str = "") -> None:
+        """mongod: show or change oidcIdentityProviders (validated like mongod), start, stop, logs."""
+        args = parse_argstring(self.wif_mongod, line)
+        with user_errors():
+            from . import connect as api
+            from . import mongod
+            from .display import LogView, StatusView
+
+            state = self.state
+            if args.action == "show":
+                _show(api.providers_view(state))
+            elif args.action == "set":
+                if len(args.fields) < 2:
+                    raise UsageError(
+                        "set needs a provider and at least one change\n"
+                        "  next step: %wif_mongod set kit audience=api://mongodb-kit"
+                    )
+                _show(api.set_provider(state, args.fields[0], self._pairs(args.fields[1:])))
+            elif args.action == "add":
+                _show(api.add_provider(state, self._pairs(args.fields)))
+            elif args.action == "remove":
+                if len(args.fields) != 1:
+                    raise UsageError("remove needs one provider\n  next step: %wif_mongod remove gcp")
+                _show(api.remove_provider(state, args.fields[0]))
+            elif args.action == "reset":
+                _show(api.restore_default_config(state))
+            elif args.action == "start":
+                mongod.start_mongod(state, None if self.mongod_port < 0 else self.mongod_port)
+                _show(StatusView.of(state))
+            elif args.action == "stop":
+                mongod.stop_mongod(state)
+                _show(StatusView.of(state))
+            elif args.action == "status":
+                _show(StatusView.of(state))
+            else:
+                _show(LogView(mongod.mongod_logs(state, args.n)))
+
+    @staticmethod
+    def _pairs(fields: list[str]) -> dict[str, Any]:
+        from .connect import parse_field_value
+
+        out: dict[str, Any] = {}
+        for item in fields:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise UsageError(
+                    f"cannot read {item!r}\n  next step: write fields as key=value, e.g. audience=api://x"
+                )
+            out[name] = None if value == "" else parse_field_value(name, value)
+        return out
+
+    @magic_arguments()
+    @argument("--group", "-g", default=None, help="map this group (authorization claim value) to a role")
+    @argument("--user", "-u", default=None, help="create this $external user (PREFIX/PRINCIPAL)")
+    @argument("--principal", "-p", default=None, help="create the $external user of this catalog principal")
+    @argument(
+        "--prefix", default=None, help="authNamePrefix (default: kit for groups, the principal's issuer)"
+    )
+    @argument("--role", "-r", action="append", default=[], help="inherit ROLE@DB (repeatable)")
+    @argument("--privilege", action="append", default=[], help="DB[.COLL]:ACTION[,ACTION] (repeatable)")
+    @line_magic
+    def wif_authorize(self, line: str = "") -> None:
+        """Authorize a workload: createRole "<prefix>/<group>" in admin, or an $external user."""
+        args = parse_argstring(self.wif_authorize, line)
+        with user_errors():
+            from .connect import authorize
+
+            _show(
+                authorize(
+                    self.state,
+                    group=args.group,
+                    user=args.user,
+                    principal=args.principal,
+                    prefix=args.prefix,
+                    roles=args.role,
+                    privileges=args.privilege,
+                )
+            )
+
+    # -- connecting and diagnosing ---------------------------------------------------------------
+    @magic_arguments()
+    @argument("uri", nargs="?", default=None, help="a MongoDB URI (default: the kit's test mongod)")
+    @argument(
+        "--env", "-e", default=None, choices=["test", "azure", "gcp", "k8s"], help="pymongo ENVIRONMENT"
+    )
+    @argument("--principal", "-p", default=None, help="the workload identity (kit) / client id (real Azure)")
+    @argument("--callback", action="store_true", help="OIDC_CALLBACK that obtains tokens from the kit IdP")
+    @argument("--resource", "-r", default=None, help="TOKEN_RESOURCE / the audience to ask for")
+    @argument(
+        "--lifetime", type=int, default=None, help="kit: token lifetime in seconds (test, k8s, callback)"
+    )
+    @argument("--fault", default=None, help="kit: a fault preset for the token (test, k8s, callback)")
+    @argument("-o", "--output", default=None, help="store the MongoClient in this variable")
+    @line_magic
+    def wif_connect(self, line: str = "") -> Any:
+        """Log in with MONGODB-OIDC; show who the client is, where its token came from, and timings."""
+        args = parse_argstring(self.wif_connect, line)
+        with user_errors():
+            from .connect import connect
+
+            conn = connect(
+                args.uri,
+                env=args.env,
+                principal=args.principal,
+                callback=args.callback,
+                resource=args.resource,
+                state=self.state,
+                timeout_ms=self.connect_timeout_ms,
+                lifetime=args.lifetime,
+                fault=args.fault,
+            )
+            _show(conn)
+            if args.output:
+                self._store(args.output, conn.client)
+                return None
+            return conn.client
+
+    @magic_arguments()
+    @argument("token", nargs="?", default=None, help="a token or a variable (default: the last failure)")
+    @line_magic
+    def wif_doctor(self, line: str = "") -> None:
+        """Why did (or would) the login fail? The failing rule in plain words, and the fix."""
+        args = parse_argstring(self.wif_doctor, line)
+        with user_errors():
+            from .doctor import diagnose
+
+            token = self._resolve(args.token) if args.token else None
+            failure: Any = None
+            if token is None:
+                failure = self._last_failure()
+            _show(diagnose(token, state=self.state, last_failure=failure))
+
+    @staticmethod
+    def _last_failure() -> Any:
+        """The last failed %wif_connect, else the notebook's last pymongo exception (e.g. a 13)."""
+        if "wif_notebook.connect" in sys.modules:
+            from .connect import last_failure
+
+            recorded = last_failure()
+            if recorded is not None:
+                return recorded
+        last = getattr(sys, "last_value", None)
+        if last is not None and type(last).__module__.startswith("pymongo"):
+            return last
+        return None
+
+    @magic_arguments()
+    @argument(
+        "--since",
+        type=float,
+        default=None,
+        help="only the last SECONDS (default: since the last %%wif_connect)",
+    )
+    @argument("--conn", default=None, help="one mongod connection, e.g. conn4")
+    @argument("--all", action="store_true", help="the whole log")
+    @line_magic
+    def wif_flow(self, line: str = "") -> None:
+        """The authentication exchange (client, mongod, IdP) rebuilt from the services' logs."""
+        args = parse_argstring(self.wif_flow, line)
+        with user_errors():
+            from .flow import collect
+
+            since: float | None = None
+            if args.since is not None:
+                since = time.time() - args.since
+            elif not args.all and args.conn is None:
+                since = self._last_connect_start()
+            _show(collect(self.state, since=since, conn=args.conn))
+
+    @staticmethod
+    def _last_connect_start() -> float | None:
+        if "wif_notebook.connect" not in sys.modules:
+            return None
+        from .connect import connections, last_failure
+
+        failure = last_failure()
+        if failure is not None:
+            return failure.started_at - 1
+        conns = connections()
+        return conns[-1].started_at - 1 if conns else None
