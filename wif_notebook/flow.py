@@ -439,6 +439,32 @@ def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
     return events
 
 
+def _place_inferred_reauth(
+    merged: list[tuple[float, int, int, FlowMessage]],
+) -> list[tuple[float, int, int, FlowMessage]]:
+    """Move each inferred 391 before the token request the workload made because of it.
+
+    The 391 itself is not logged; the reauthentication is. Between the two, the driver called the
+    callback, so the workload's IdP requests just before the reauthentication belong after the 391.
+    """
+    out = list(merged)
+    for index in range(len(out)):
+        at, source, order, message = out[index]
+        if message.code != 391 or message.sender != "mongod" or message.to != "client":
+            continue
+        start = index
+        while (
+            start > 0
+            and {out[start - 1][3].sender, out[start - 1][3].to} == {"client", "idp"}
+            and at - out[start - 1][0] <= _DISCOVERY_PAIRING_SECS
+        ):
+            start -= 1
+        if start < index:
+            moved = (out[start][0], source, order, message)
+            out = out[:start] + [moved] + out[start:index] + out[index + 1 :]
+    return out
+
+
 def collect(
     state: StateDir | None = None, *, since: float | None = None, conn: str | int | None = None
 ) -> Flow:
@@ -503,6 +529,7 @@ def collect(
         if not (logs / "mongod.log").exists():
             notes.append(f"no mongod log at {logs / 'mongod.log'}: start the services (`wif up`)")
         return Flow([], started_at=None, notes=notes)
+    merged = _place_inferred_reauth(merged)
     t0 = merged[0][0]
     messages = [
         FlowMessage(at - t0, m.sender, m.to, m.label, m.detail, m.kind, m.code, m.conn)

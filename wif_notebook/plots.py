@@ -97,8 +97,8 @@ def validity_window(
     claims = _claims_of(token_or_claims)
     moment = now.timestamp() if isinstance(now, datetime) else float(now) if now is not None else time.time()
     iat, nbf, exp = (_number(claims.get(k)) for k in ("iat", "nbf", "exp"))
-    fig = _figure(9.0, 2.9)
-    ax = fig.add_axes((0.04, 0.28, 0.92, 0.52))
+    fig = _figure(9.0, 3.2)
+    ax = fig.add_axes((0.04, 0.33, 0.92, 0.5))
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
@@ -174,9 +174,9 @@ def validity_window(
     when = "at exp" if reauth_margin <= 0 else f"{_span(reauth_margin)} before exp (your refresh)"
     fig.text(
         0.5,
-        0.04,
-        f"Re-authentication {when}: the first command after exp gets 391 ReauthenticationRequired; "
-        "the driver fetches a new token and reauthenticates.",
+        0.03,
+        f"Re-authentication {when}: the first command after exp gets 391 ReauthenticationRequired;\n"
+        "the driver then fetches a new token and reauthenticates on the same connection.",
         ha="center",
         fontsize=8,
         color=COLOURS["reauth"],

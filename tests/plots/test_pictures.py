@@ -1,0 +1,287 @@
+"""Image-baseline tests: fixed claims, times and logs, so each picture is the same on every run.
+
+The baselines live in tests/plots/baseline/; a changed picture fails the test with the RMS
+difference (matplotlib.testing.compare). Regenerate with WIF_UPDATE_BASELINES=1 after an intended change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wif_notebook import flow, plots
+from wif_notebook.oidc import ProviderConfig
+from wif_notebook.server.authz import DATABASE_ROLES
+from wif_notebook.state import StateDir
+
+from .conftest import check_image
+
+pytestmark = pytest.mark.usefixtures("mpl_style")
+
+ISSUED = 1_800_000_000  # 2027-01-15 08:00:00 UTC
+CLAIMS = {
+    "iss": "http://localhost:8123/kit",
+    "sub": "billing-api",
+    "aud": "api://mongodb-kit",
+    "iat": ISSUED,
+    "nbf": ISSUED,
+    "exp": ISSUED + 3600,
+    "groups": ["billing-writers", "reports-readers"],
+}
+PROVIDER = ProviderConfig(
+    issuer="http://localhost:8123/kit",
+    audience="api://mongodb-kit",
+    auth_name_prefix="kit",
+    authorization_claim="groups",
+    supports_human_flows=False,
+)
+# What the server reports for readWrite on shop (its built-in definition).
+READ_WRITE_SHOP = DATABASE_ROLES["readWrite"][0]("shop")
+CONNECTION_STATUS = {
+    "authInfo": {
+        "authenticatedUsers": [{"user": "kit/billing-api", "db": "$external"}],
+        "authenticatedUserRoles": [
+            {"role": "kit/billing-writers", "db": "admin"},
+            {"role": "kit/reports-readers", "db": "admin"},
+            {"role": "readWrite", "db": "shop"},
+        ],
+        "authenticatedUserPrivileges": [
+            {"resource": {"db": "reports", "collection": ""}, "actions": ["find"]},
+            *READ_WRITE_SHOP,
+        ],
+    },
+    "ok": 1.0,
+}
+ROLES_INFO = [
+    {
+        "role": "kit/billing-writers",
+        "db": "admin",
+        "roles": [{"role": "readWrite", "db": "shop"}],
+        "privileges": [],
+    },
+    {
+        "role": "kit/reports-readers",
+        "db": "admin",
+        "roles": [],
+        "privileges": [{"resource": {"db": "reports", "collection": ""}, "actions": ["find"]}],
+    },
+]
+
+
+def test_validity_window_of_a_live_token(tmp_path: Path) -> None:
+    fig = plots.validity_window(CLAIMS, now=ISSUED + 1200)
+    check_image(fig, "validity_window_live", tmp_path)
+
+
+def test_validity_window_of_an_expired_token_with_an_early_refresh(tmp_path: Path) -> None:
+    fig = plots.validity_window(CLAIMS, now=ISSUED + 4000, reauth_margin=300)
+    assert fig._suptitle is not None and "expired 7 min ago" in fig._suptitle.get_text()
+    check_image(fig, "validity_window_expired", tmp_path)
+
+
+def test_validity_window_without_exp_says_mongod_refuses_it(tmp_path: Path) -> None:
+    claims = {k: v for k, v in CLAIMS.items() if k != "exp"}
+    fig = plots.validity_window(claims, now=ISSUED)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no 'exp' claim: mongod refuses this token (rule body.exp)" in texts
+
+
+def _line(**doc: object) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def _mongod(t: str, log_id: int, ctx: str, msg: str, **attr: object) -> str:
+    return _line(
+        t={"$date": f"2027-01-15T08:00:{t}+00:00"}, s="I", c="ACCESS", id=log_id, ctx=ctx, msg=msg, attr=attr
+    )
+
+
+def _idp(t: str, method: str, path: str, status: int, **extra: object) -> str:
+    doc: dict[str, object] = {
+        "time": f"2027-01-15T08:00:{t}+00:00",
+        "method": method,
+        "path": path,
+        "query": None,
+    }
+    doc.update({"issuer": "kit", "status": status, "grant": None, "principal": None, "client": "127.0.0.1:1"})
+    doc.update(extra)
+    doc["duration_ms"] = 1.0
+    return _line(**doc)
+
+
+FAILED = "NoSuchKey: Unknown audience name 'api://other' for Identity Provider 'http://localhost:8123/kit'"
+MONGOD_LOG = [
+    _mongod("00.000", 4615611, "initandlisten", "MongoDB starting", pid=1, port=27117),
+    _mongod("01.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5001", connectionId=1),
+    _mongod(
+        "01.001", 51800, "conn1", "client metadata", doc={"driver": {"name": "PyMongo", "version": "4.20.1"}}
+    ),
+    _mongod("01.010", 22943, "listener", "Connection accepted", remote="127.0.0.1:5002", connectionId=2),
+    _mongod(
+        "01.011", 51800, "conn2", "client metadata", doc={"driver": {"name": "PyMongo", "version": "4.20.1"}}
+    ),
+    _mongod(
+        "01.020",
+        20250,
+        "conn2",
+        "Authentication succeeded",
+        mechanism="MONGODB-OIDC",
+        speculative=False,
+        principalName="kit/billing-api",
+        authenticationDatabase="$external",
+        extraInfo={"claims": {"sub": "billing-api"}},
+    ),
+    _mongod(
+        "05.020",
+        20250,
+        "conn2",
+        "Authentication succeeded",
+        mechanism="MONGODB-OIDC",
+        speculative=False,
+        principalName="kit/billing-api",
+        authenticationDatabase="$external",
+        extraInfo={},
+    ),
+    _mongod("06.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5003", connectionId=3),
+    _mongod(
+        "06.002",
+        20249,
+        "conn3",
+        "Authentication failed",
+        mechanism="MONGODB-OIDC",
+        speculative=False,
+        principalName="",
+        error=FAILED,
+    ),
+    _mongod("06.003", 22944, "conn3", "Connection ended", remote="127.0.0.1:5003", connectionId=3),
+]
+IDP_LOG = [
+    _idp("00.010", "GET", "/kit/.well-known/openid-configuration", 200),
+    _idp("00.012", "GET", "/kit/jwks", 200),
+    _idp("00.900", "GET", "/kit/.well-known/openid-configuration", 200),
+    _idp("00.905", "POST", "/kit/token", 200, grant="client_credentials", principal="billing-api"),
+    _idp("05.010", "POST", "/kit/token", 200, grant="client_credentials", principal="billing-api"),
+    _idp("05.900", "POST", "/kit/token", 400, grant="client_credentials", error="invalid_client"),
+]
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> StateDir:
+    state = StateDir(tmp_path / "state")
+    state.write_private(state.subdir("logs") / "mongod.log", "\n".join(MONGOD_LOG) + "\n")
+    state.write_private(state.logs_dir / "idp.log", "\n".join(IDP_LOG) + "\n")
+    return state
+
+
+def test_flow_from_fixed_logs_reads_as_the_exchange(logged: StateDir) -> None:
+    collected = flow.collect(logged)
+    assert collected.labels() == [
+        "GET discovery (kit)",
+        "200 OK",
+        "GET JWKS (kit)",
+        "200 OK",
+        "GET discovery (kit)",
+        "200 OK",
+        "POST token (client_credentials)",
+        "200 OK",
+        "connect (conn2)",
+        "hello (handshake)",
+        "saslStart MONGODB-OIDC",
+        "authenticated as kit/billing-api",
+        "391 ReauthenticationRequired",
+        "POST token (client_credentials)",
+        "200 OK",
+        "saslStart MONGODB-OIDC",
+        "authenticated as kit/billing-api",
+        "POST token (client_credentials)",
+        "400 invalid_client",
+        "connect (conn3)",
+        "saslStart MONGODB-OIDC",
+        "18 AuthenticationFailed",
+        "disconnect (conn3)",
+    ]
+    senders = [(m.sender, m.to) for m in collected.messages[:8]]
+    assert senders[:4] == [("mongod", "idp"), ("idp", "mongod")] * 2  # the server's discovery + JWKS
+    assert senders[4:6] == [("client", "idp"), ("idp", "client")]  # the workload's discovery before its token
+    failure = collected.errors()[-1]
+    assert failure.code == 18 and FAILED in failure.detail
+    assert [m.code for m in collected.errors()] == [391, 400, 18]
+    assert collected.notes == [
+        "1 connection(s) without authentication left out (driver monitoring); pass conn= to see one"
+    ]
+    only = flow.collect(logged, conn="conn3")
+    assert [m.label for m in only if m.conn is not None] == [
+        "connect (conn3)",
+        "saslStart MONGODB-OIDC",
+        "18 AuthenticationFailed",
+        "disconnect (conn3)",
+    ]
+
+
+def test_flow_bundle_follows_the_display_contract(logged: StateDir) -> None:
+    bundle = flow.collect(logged, since=1_800_000_006.0)._repr_mimebundle_()
+    assert set(bundle) == {"application/vnd.wif.flow+json", "text/html", "text/plain"}
+    payload = bundle["application/vnd.wif.flow+json"]
+    assert payload["version"] == 1 and payload["participants"] == ["client", "mongod", "idp"]
+    assert payload["messages"][0] == {
+        "t": 0.0,
+        "from": "client",
+        "to": "mongod",
+        "label": "connect (conn3)",
+        "detail": "TCP from 127.0.0.1:5003; mongod.log id 22943",
+        "kind": "request",
+        "code": None,
+    }
+    assert payload["messages"][2]["code"] == 18 and payload["messages"][2]["kind"] == "error"
+    assert "18 AuthenticationFailed" in bundle["text/plain"]
+
+
+def test_sequence_diagram_of_fixed_logs(logged: StateDir, tmp_path: Path) -> None:
+    check_image(plots.sequence_diagram(flow.collect(logged)), "sequence_diagram", tmp_path)
+
+
+def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Path) -> None:
+    graph = plots.authorization_model(
+        CONNECTION_STATUS,
+        token=CLAIMS,
+        provider=PROVIDER,
+        roles_info=ROLES_INFO,
+        action="insert",
+        namespace="shop.orders",
+    )
+    hot = sorted(n.label for n in graph.nodes.values() if n.highlighted)
+    assert hot == [
+        "groups: billing-writers",
+        "kit/billing-api\n@ $external",
+        "kit/billing-writers\n@ admin",
+        "readWrite\n@ shop",
+        "shop.*\ninsert (+20 more)",
+    ]
+    assert graph.notes[0] == "insert on shop.orders: allowed"
+    fig = plots.authorization_graph(
+        CONNECTION_STATUS,
+        token=CLAIMS,
+        provider=PROVIDER,
+        roles_info=ROLES_INFO,
+        action="insert",
+        namespace="shop.orders",
+    )
+    check_image(fig, "authorization_graph_insert", tmp_path)
+
+
+def test_authorization_graph_from_connection_status_alone_marks_unknown_grants(tmp_path: Path) -> None:
+    graph = plots.authorization_model(CONNECTION_STATUS, action="insert", namespace="reports.daily")
+    assert graph.notes[0] == "insert on reports.daily: NOT allowed: no privilege grants it"
+    assert ("user", "role:readWrite@shop", "dashed") in graph.edges
+    check_image(plots.authorization_graph(CONNECTION_STATUS), "authorization_graph_status_only", tmp_path)
+
+
+def test_authorization_graph_from_a_token_and_its_provider(tmp_path: Path) -> None:
+    graph = plots.authorization_model(CLAIMS, provider=PROVIDER)
+    assert [n.label for n in graph.column(2)] == [
+        "kit/billing-writers\n@ admin",
+        "kit/reports-readers\n@ admin",
+    ]
+    assert graph.nodes["user"].label == "kit/billing-api\n@ $external"
