@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
 from wif_notebook.idp.faults import FAULTS
+from wif_notebook.idp.service import idp_record
 from wif_notebook.oidc import KeySetCache, RuleFailure, select_provider_for_token, validate_token
 
 from .conftest import (
@@ -233,4 +235,48 @@ def test_provider_prefix_names_the_user(oidc_server: RunningServer, idp: Idp) ->
     status = client.admin.command("connectionStatus")
     assert status["authInfo"]["authenticatedUsers"] == [
         {"user": f"{AUTH_PREFIX}/billing-api", "db": "$external"}
+    ]
+
+
+def test_human_flow_picks_the_provider_by_match_pattern_in_config_order(
+    make_server: ServerFactory, idp: Idp
+) -> None:
+    issuers = idp_record(idp.state)
+    assert issuers is not None
+    azure = issuers.extra["issuers"]["azure"]
+    server = make_server(
+        [
+            {
+                "issuer": azure["issuer"],
+                "audience": azure["audience"],
+                "authNamePrefix": "entra",
+                "clientId": "entra-notebook",
+                "matchPattern": "@contoso\\.example$",
+                "authorizationClaim": "groups",
+            },
+            # With two human-flow providers, each needs a matchPattern (mongod: "Required matchValue").
+            kit_provider(idp, matchPattern="^[a-z-]+$"),
+        ]
+    )
+
+    class Stop(Exception):
+        pass
+
+    seen: list[Any] = []
+
+    class Capture(OIDCCallback):
+        def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+            seen.append(context.idp_info)
+            raise Stop()
+
+    for username in ("ada@contoso.example", "lesson-app"):
+        client = server.oidc_client(
+            username=username,
+            authMechanismProperties={"OIDC_HUMAN_CALLBACK": Capture(), "ALLOWED_HOSTS": ["127.0.0.1"]},
+        )
+        with pytest.raises(Stop):
+            client.admin.command("ping")
+    assert [(i.issuer, i.clientId) for i in seen] == [
+        (azure["issuer"], "entra-notebook"),
+        (idp.issuer, HUMAN_CLIENT_ID),
     ]
