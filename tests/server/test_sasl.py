@@ -282,8 +282,8 @@ def test_expired_session_reauthenticates_only_as_the_same_user(oidc_server: Runn
         )
 
     with _connect(oidc_server) as sock:
-        assert sasl_start(idp.token("lesson-app", lifetime=1))["done"] is True
-        time.sleep(1.1)
+        assert sasl_start(idp.token("lesson-app", lifetime=2))["done"] is True
+        time.sleep(2.1)  # exp = whole seconds: at most 2 s away
         expired = _command(sock, {"find": "coll", "$db": "test"})
         assert (expired["code"], expired["codeName"]) == (391, "ReauthenticationRequired")
         assert _command(sock, {"ping": 1, "$db": "admin"})["ok"] == 1.0  # ping needs no authentication
