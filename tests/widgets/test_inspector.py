@@ -50,3 +50,14 @@ def test_pasting_something_that_is_not_a_jwt_says_so(kit: Kit) -> None:
     inspector.paste.value = ""
     inspector.inspect_button.click()
     assert inspector.errors.what == "no token pasted"
+
+
+def test_a_pasted_token_is_inspected_and_the_field_cleared(kit: Kit) -> None:
+    issued = tokens.obtain("lesson-app", state=kit.state)
+    inspector = TokenInspector(state=kit.state)
+    inspector.paste.value = issued.token
+    inspector.inspect_button.click()
+    assert inspector.errors.what is None
+    assert inspector.token == issued.token
+    assert inspector.paste.value == ""
+    assert issued.token not in shown_text(inspector)

@@ -132,3 +132,27 @@ def test_without_running_services_the_token_step_says_to_start_them(tmp_path: ob
         assert "wif up" in (errors.hint or "") or "wif idp start" in (errors.hint or "")
     finally:
         wizard.close()
+
+
+def test_a_workload_without_group_roles_gets_an_external_user(kit: Kit) -> None:
+    wizard = Wizard(state=kit.state)
+    try:
+        wizard.principal.value = "gce-worker"
+        wizard.database.value = "inventory"
+        wizard.role.value = "read"
+        for key in ("identity", "token", "claims", "server", "authorize", "connect"):
+            assert wizard.run(key), (key, wizard.steps[key].errors.what)
+        token = wizard.progress.token
+        assert token is not None and token.method == "gcp"
+        user = f"gcp/{token.claims['sub']}"
+        assert wizard.progress.authorized == [f"created the user {user} in $external with read@inventory"]
+        assert "useAuthorizationClaim is false" in html.unescape(wizard.steps["server"].result.value)
+        result = html.unescape(wizard.steps["connect"].result.value)
+        assert f"{user} @ $external" in result and "read @ inventory" in result
+        # Authorizing again grants to the existing user instead of failing.
+        assert wizard.run("authorize")
+        assert wizard.progress.authorized == [
+            f"granted read@inventory to the existing user {user} in $external"
+        ]
+    finally:
+        wizard.close()

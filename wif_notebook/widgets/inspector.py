@@ -123,7 +123,11 @@ class TokenInspector(w.VBox):
         if not text:
             self.errors.show("no token pasted", "paste a JWT into the field, or obtain one for a principal")
             return False
-        return self.show(text)
+        ok = self.show(text)
+        if ok:
+            # Don't keep the raw token in widget state (a saved notebook would store it).
+            self.paste.value = ""
+        return ok
 
     def obtain(self) -> bool:
         from ..tokens import obtain
