@@ -121,17 +121,17 @@ class _MetadataOpener(urllib.request.OpenerDirector):
         body = data if data is not None else request.data
         forwarded = urllib.request.Request(target, data=body, headers=headers, method=request.get_method())
         started = time.perf_counter()
-        status, payload, reply_headers = 0, b"", Message()
+        args = () if timeout is None else (timeout,)
         try:
-            args = () if timeout is None else (timeout,)
-            try:
-                with self._direct.open(forwarded, None, *args) as response:
-                    status, payload, reply_headers = response.status, response.read(), response.headers
-            except urllib.error.HTTPError as exc:
-                status, payload = exc.code, exc.read()
-                reply_headers = exc.headers or Message()
-                self._record(request, url, target, status, started, payload)
-                raise urllib.error.HTTPError(url, status, exc.msg, reply_headers, _reader(payload)) from None
+            with self._direct.open(forwarded, None, *args) as response:
+                status, payload, reply_headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            # The metadata server's own error (e.g. 400 invalid_resource): hand it back as it came.
+            payload = exc.read()
+            self._record(request, url, target, exc.code, started, payload)
+            raise urllib.error.HTTPError(
+                url, exc.code, exc.msg, exc.headers or Message(), _reader(payload)
+            ) from None
         except urllib.error.URLError as exc:
             raise urllib.error.URLError(
                 f"the kit's simulated metadata server ({self._sim.target}) did not answer: {exc.reason}"

@@ -531,7 +531,11 @@ def connect(
     kit = uri is None or _is_kit_uri(uri, port)
     if uri is None:
         if port is None:
-            raise ServiceError("the test mongod is not running", hint="start it with %wif_up")
+            down = ServiceError("the test mongod is not running", hint="start it with %wif_up")
+            record_failure(
+                Failure(down, None, down.what, env, principal, None, time.time(), kit=True, resource=resource)
+            )
+            raise down
         from .stack import mongodb_uri
 
         uri = mongodb_uri(port)

@@ -530,7 +530,7 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
             False,
             "role-missing",
             SITUATIONS["role-missing"],
-            f"The workload is logged in but may not run {command} on {db}: none of its roles grants it.",
+            f"The workload is logged in but may not run {command} on {db}: none of its roles grants it (13).",
             [f"Grant a role that allows it: %wif_authorize --group GROUP --role readWrite@{db}."],
             evidence,
             checks,
@@ -573,7 +573,7 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
         False,
         "role-missing",
         SITUATIONS["role-missing"],
-        f"{conn.user} authenticated, but none of its roles grants {command} on {db}.",
+        f"{conn.user} authenticated, but none of its roles grants {command} on {db} (13).",
         [
             f"Add the privilege to its role: %wif_authorize --group GROUP --privilege {db}:{command}, "
             f"or inherit a built-in role: --role readWrite@{db}."
@@ -616,9 +616,10 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     code = getattr(failure, "code", None)
     from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
-    if isinstance(error, (ServerSelectionTimeoutError, AutoReconnect)) or (
-        failure is not None and not mongod_up
-    ):
+    # The kit's services only matter for a failure against the kit (not a real cluster's URI).
+    kit_failure = failure is None or bool(getattr(failure, "kit", True))
+    unreachable = isinstance(error, (ServerSelectionTimeoutError, AutoReconnect))
+    if unreachable or (kit_failure and not mongod_up and (failure is not None or raw is None)):
         return Diagnosis(
             False,
             "mongod-down",
@@ -629,7 +630,7 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
             [("error", failure.message[:300])] if failure is not None else [],
             checks,
         )
-    if not idp_up:
+    if not idp_up and kit_failure:
         return Diagnosis(
             False,
             "idp-down",
@@ -644,13 +645,13 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
         return _unauthorized(state, failure, checks)
 
     logged = None
-    if failure is not None:
+    if failure is not None and kit_failure:
         logged = find_logged_failure(
             state, app_name=getattr(failure, "app_name", None), since=getattr(failure, "started_at", None)
         )
         if logged is None and getattr(failure, "app_name", None):
             logged = find_logged_failure(state, since=failure.started_at)
-    elif raw is None:
+    elif failure is None and raw is None:
         logged = find_logged_failure(state, since=time.time() - 24 * 3600)
         if logged is not None:
             last_success = [

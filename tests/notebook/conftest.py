@@ -1,0 +1,57 @@
+"""The kit's real services for the notebook layer: one IdP + test mongod per test session (port 0s).
+
+Tests that break the services (stopping the IdP or mongod) start their own with ``fresh_kit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wif_notebook import stack
+from wif_notebook.state import StateDir
+
+
+def _up(path: Path) -> StateDir:
+    state = StateDir(path)
+    stack.up(state, idp_port=0, port=0)
+    return state
+
+
+def _down(state: StateDir) -> None:
+    from wif_notebook import connect
+
+    connect.close_all()
+    stack.down(state)
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
+    """Running IdP and test mongod in a temporary state directory."""
+    state = _up(tmp_path_factory.mktemp("notebook") / "state")
+    try:
+        yield state
+    finally:
+        _down(state)
+
+
+@pytest.fixture
+def fresh_kit(tmp_path: Path) -> Iterator[StateDir]:
+    """A kit of its own, for tests that stop a service."""
+    state = _up(tmp_path / "state")
+    try:
+        yield state
+    finally:
+        _down(state)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry() -> Iterator[None]:
+    """Every test starts and ends with no clients, no cloud simulation and no recorded failure."""
+    from wif_notebook import connect
+
+    connect.close_all()
+    yield
+    connect.close_all()
