@@ -133,6 +133,7 @@ class Wizard(w.VBox):
             description="method",
             options=[DEFAULT_METHOD, "client_credentials", "imds", "gcp", "k8s-file", "mint"],
             style={"description_width": "90px"},
+            layout=w.Layout(width="420px"),
         )
         self.fault = w.Dropdown(description="fault", options=[NO_FAULT], style={"description_width": "90px"})
         # 5 authorize
@@ -140,7 +141,9 @@ class Wizard(w.VBox):
         self.role = w.Dropdown(description="role", options=list(ROLES), style={"description_width": "90px"})
 
         def button(text: str, icon: str) -> w.Button:
-            return w.Button(description=text, icon=icon, layout=w.Layout(width="auto"))
+            return w.Button(
+                description=text, icon=icon, layout=w.Layout(width="fit-content", min_width="180px")
+            )
 
         controls: dict[str, list[w.Widget]] = {
             "identity": [self.principal, self.audience],
