@@ -1,0 +1,643 @@
+"""Exercise checks for the lessons: a friendly verdict, a hint when the answer is not right yet.
+
+A check cell of a lesson is one line::
+
+    check("02-obtaining-a-token", "gcp-token", gcp_token)
+
+``check`` looks the exercise up in ``EXERCISES``, evaluates the answer against the running kit (the
+checks ask the real IdP and the real test mongod, never a stored answer where a live one exists),
+records the result with ``wif_notebook.lessons.record_check`` and returns a ``CheckResult`` that
+shows itself as a green (right) or amber (not yet, with a hint) box.
+
+Conventions the lessons follow:
+
+- An answer cell starts as ``answer = ...``: the ``Ellipsis`` means "not answered yet". The check
+  then says so and shows the hint, and records nothing (running a whole lesson is not an attempt).
+- A wrong answer never raises: "Run all" must get through a lesson, and the learner reads the hint.
+- A hidden solution cell calls ``check(..., solution=True)``: it shows that the reference solution
+  passes, and records nothing, so peeking at the solution does not count as solving the exercise.
+
+``expected_error()`` is for cells where an error is the point (an invalid ``oidcIdentityProviders``
+entry, a refused login): it catches the error and shows it, so the lesson keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, WifError
+from .state import StateDir
+
+NOT_ANSWERED: Any = Ellipsis
+
+_TONE = {True: "ok", False: "warn", None: "info"}
+_SYMBOL = {True: "✔", False: "✘", None: "…"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an exercise's evaluation found: right or not, and why in one or two sentences."""
+
+    passed: bool
+    message: str
+    hint: str | None = None  # overrides the exercise's general hint for this particular mistake
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: where it lives, how an answer is judged, and what to say."""
+
+    lesson: str
+    id: str
+    title: str
+    hint: str
+    evaluate: Callable[[Any, StateDir], Verdict] = field(repr=False)
+    success: str = "Well done."
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome a check cell shows. ``passed`` is None when the exercise was not answered yet."""
+
+    lesson: str
+    exercise: str
+    title: str
+    passed: bool | None
+    message: str
+    hint: str | None
+    recorded: bool
+    solution: bool = False
+
+    @property
+    def heading(self) -> str:
+        if self.solution:
+            return "Reference solution: passes" if self.passed else "Reference solution: does NOT pass"
+        if self.passed is None:
+            return "Not answered yet"
+        return "Correct!" if self.passed else "Not quite yet"
+
+    def __str__(self) -> str:
+        lines = [f"{_SYMBOL[self.passed]} {self.heading} — {self.title}", f"  {self.message}"]
+        if self.hint and not self.passed:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from . import display
+
+        body = f"<div>{html.escape(self.message)}</div>"
+        if self.hint and not self.passed:
+            body += f'<div style="margin-top:4px"><b>Hint:</b> {html.escape(self.hint)}</div>'
+        return display.box(
+            f"{_SYMBOL[self.passed]} {self.heading}",
+            body,
+            tone=_TONE[self.passed],
+            subtitle=f"exercise: {self.title}",
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": str(self), "text/html": self._repr_html_()}
+
+
+# -- helpers the evaluations share -------------------------------------------------------------------
+def _norm(text: Any) -> str:
+    return " ".join(str(text).strip().strip("'\"").split()).lower()
+
+
+def _provider(state: StateDir, prefix: str) -> Any:
+    """The running configuration's provider entry with ``authNamePrefix`` ``prefix``."""
+    from .token_cli import server_providers
+
+    found = server_providers(state)
+    for provider in found.providers if found is not None else []:
+        if provider.auth_name_prefix == prefix:
+            return provider
+    raise ConfigError(
+        f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
+        hint="restore the kit's configuration with %wif_mongod reset, then run the check again",
+    )
+
+
+def _choice(expected: str, accepted: tuple[str, ...], wrong: Mapping[str, str]) -> Callable[..., Verdict]:
+    """An evaluation for a multiple-choice answer (a letter or the option's words)."""
+
+    def evaluate(answer: Any, state: StateDir) -> Verdict:
+        given = _norm(answer)
+        if given in accepted:
+            return Verdict(True, f"Yes: {expected}.")
+        for key, why in wrong.items():
+            if given == key:
+                return Verdict(False, why)
+        return Verdict(
+            False, f"{answer!r} is not one of the options.", hint="answer with a letter: 'a', 'b' or 'c'"
+        )
+
+    return evaluate
+
+
+# -- the exercises of the course ---------------------------------------------------------------------
+def _kit_issuer(answer: Any, state: StateDir) -> Verdict:
+    from .stack import status
+
+    issuer = status(state).get("issuer")
+    if not issuer:
+        return Verdict(
+            False, "The kit's IdP is not running, so there is no issuer to compare with.", "run %wif_up"
+        )
+    given = str(answer).strip()
+    if given == issuer:
+        return Verdict(True, f"The kit issuer is {issuer}: every token from it carries exactly this 'iss'.")
+    if given.rstrip("/") == issuer.rstrip("/"):
+        return Verdict(
+            False,
+            "Almost: the issuer must match character for character, "
+            "including the trailing slash (or its absence).",
+        )
+    if given.startswith("http://127.0.0.1"):
+        return Verdict(
+            False,
+            "The IdP listens on 127.0.0.1, but its issuer name says 'localhost': mongod accepts plain http "
+            "only for the host name localhost.",
+        )
+    return Verdict(False, f"{given!r} is not the kit issuer.")
+
+
+def _user_name(answer: Any, state: StateDir) -> Verdict:
+    given = str(answer).strip()
+    if given == "kit/billing-api":
+        return Verdict(
+            True, "The user is '<authNamePrefix>/<principal>': kit/billing-api, in the $external database."
+        )
+    if given.endswith(("@$external", "@admin")):
+        return Verdict(False, "Leave out the database: the name alone, as connectionStatus lists it.")
+    if given == "billing-api":
+        return Verdict(
+            False, "That is the principal (the token's sub); mongod puts the authNamePrefix in front."
+        )
+    return Verdict(False, f"{given!r} is not what mongod would call this workload.")
+
+
+def _gcp_token(answer: Any, state: StateDir) -> Verdict:
+    from .tokens import IssuedToken
+
+    if not isinstance(answer, IssuedToken):
+        return Verdict(
+            False,
+            f"gcp_token holds a {type(answer).__name__}, not an IssuedToken.",
+            hint="use %wif_token ... -o gcp_token, or wif_notebook.tokens.gcp_metadata(...)",
+        )
+    expected = _provider(state, "gcp").audience
+    if answer.method != "gcp":
+        return Verdict(
+            False,
+            f"This token came from {answer.method}, not from the GCP metadata server.",
+            hint="ask the metadata server: --via gcp (or tokens.gcp_metadata)",
+        )
+    if answer.audience != expected:
+        return Verdict(
+            False,
+            f"The token's aud is {answer.audience!r}, "
+            f"but the gcp provider in mongod.conf expects {expected!r}.",
+            hint=f"request audience {expected!r} (pymongo sends it as TOKEN_RESOURCE)",
+        )
+    if answer.expires_in is not None and answer.expires_in <= 0:
+        return Verdict(False, "The token is right but has expired.", hint="get a fresh one")
+    return Verdict(
+        True, f"A Google ID token for {answer.principal}, audience {expected}: the gcp provider accepts it."
+    )
+
+
+def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
+    from .idp.principals import find
+
+    if isinstance(answer, str):
+        answer = [answer]
+    if not isinstance(answer, (list, tuple, set, frozenset)):
+        return Verdict(False, f"Expected a list of role names, got {type(answer).__name__}.")
+    provider = _provider(state, "kit")
+    who = find(state, "billing-api")
+    expected = {f"{provider.auth_name_prefix}/{g}" for g in who.groups}
+    given = {str(a).strip().removesuffix("@admin") for a in answer}
+    if given == expected:
+        return Verdict(True, f"mongod grants the roles {sorted(expected)} (in the admin database).")
+    if given == set(who.groups):
+        return Verdict(
+            False, "Those are the groups; mongod prefixes each with the provider's authNamePrefix."
+        )
+    missing, extra = expected - given, given - expected
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} role(s) missing")
+    if extra:
+        parts.append(f"{sorted(extra)} would not be granted")
+    return Verdict(False, "; ".join(parts) + ".")
+
+
+def _fix_entry(answer: Any, state: StateDir) -> Verdict:
+    import json
+
+    from .oidc import parse_oidc_identity_providers
+
+    if not isinstance(answer, dict):
+        return Verdict(
+            False, f"fixed should be a dict (one oidcIdentityProviders entry), not {type(answer).__name__}."
+        )
+    try:
+        (entry,) = parse_oidc_identity_providers(json.dumps([answer]), enable_test_commands=True)
+    except ConfigError as exc:
+        return Verdict(False, f"mongod would still refuse it: {exc.what}", hint=exc.hint)
+    kit = _provider(state, "kit")
+    if entry.issuer != kit.issuer:
+        return Verdict(
+            False,
+            f"Valid, but issuer {entry.issuer!r} is not the kit issuer {kit.issuer!r}: "
+            "no token of the lesson would match it.",
+        )
+    if entry.audience != kit.audience:
+        return Verdict(
+            False, f"Valid, but the kit's tokens carry aud {kit.audience!r}, not {entry.audience!r}."
+        )
+    return Verdict(True, "mongod would load this entry, and the kit's tokens match its issuer and audience.")
+
+
+def _least_privilege(answer: Any, state: StateDir) -> Verdict:
+    """billing-api (groups billing-writers, reports-readers) may insert into shop.orders, nothing more."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    from .connect import KitCallback, admin_client
+    from .stack import status
+
+    uri = status(state).get("mongodb_uri")
+    if not uri:
+        return Verdict(False, "The test mongod is not running.", hint="run %wif_up")
+    client: MongoClient[Any] = MongoClient(
+        uri,
+        authMechanism="MONGODB-OIDC",
+        authMechanismProperties={"OIDC_CALLBACK": KitCallback(state, "billing-api")},
+        serverSelectionTimeoutMS=5_000,
+        appName="wif-check-least-privilege",
+    )
+    probe = {"_wif_check": "least-privilege"}
+    try:
+        try:
+            client.shop.orders.insert_one(dict(probe))
+        except OperationFailure as exc:
+            if exc.code == 13:
+                return Verdict(False, "billing-api cannot insert into shop.orders yet (13 Unauthorized).")
+            raise
+        too_much = []
+        for what, attempt in (
+            ("insert into shop.payments", lambda: client.shop.payments.insert_one(dict(probe))),
+            ("delete from shop.orders", lambda: client.shop.orders.delete_many(probe)),
+            ("write to another database", lambda: client.billing.ledger.insert_one(dict(probe))),
+        ):
+            try:
+                attempt()
+                too_much.append(what)
+            except OperationFailure as exc:
+                if exc.code != 13:
+                    raise
+        if too_much:
+            return Verdict(
+                False,
+                "billing-api can insert into shop.orders, but it can also " + ", ".join(too_much) + ".",
+                hint="grant only the privilege shop.orders:insert (no built-in role such as readWrite); "
+                "check what kit/reports-readers grants too — billing-api is in both groups",
+            )
+        return Verdict(True, "billing-api can insert into shop.orders and nothing else it does not need.")
+    finally:
+        client.close()
+        with contextlib.suppress(Exception):  # tidy up the probe documents; the verdict stands either way
+            admin = admin_client(state)
+            try:
+                for coll in (admin.shop.orders, admin.shop.payments, admin.billing.ledger):
+                    coll.delete_many(probe)
+            finally:
+                admin.close()
+
+
+def _my_callback_client(answer: Any, state: StateDir) -> Verdict:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    if not isinstance(answer, MongoClient):
+        return Verdict(False, f"my_client should be a pymongo MongoClient, not {type(answer).__name__}.")
+    try:
+        info = answer.admin.command("connectionStatus")["authInfo"]
+    except PyMongoError as exc:
+        from .connect import explain_error
+
+        err = explain_error(exc)
+        return Verdict(False, f"The client cannot run a command: {err.what}", hint=err.hint)
+    users = [u.get("user") for u in info.get("authenticatedUsers", [])]
+    if users == ["kit/billing-api"]:
+        return Verdict(True, "Your callback logged in as kit/billing-api: pymongo called it for the token.")
+    if not users:
+        return Verdict(
+            False,
+            "The client is not authenticated.",
+            hint='pass authMechanism="MONGODB-OIDC" and authMechanismProperties={"OIDC_CALLBACK": ...}',
+        )
+    return Verdict(False, f"The client is logged in as {users}, not as kit/billing-api.")
+
+
+def _number_answer(expected: int, why: str, near: Mapping[int, str]) -> Callable[..., Verdict]:
+    def evaluate(answer: Any, state: StateDir) -> Verdict:
+        try:
+            given = int(str(answer).strip())
+        except ValueError:
+            return Verdict(False, f"{answer!r} is not a number.", hint="answer with the error code, e.g. 13")
+        if given == expected:
+            return Verdict(True, why)
+        return Verdict(False, near.get(given, f"{given} is not it."))
+
+    return evaluate
+
+
+def _mystery_rule(answer: Any, state: StateDir) -> Verdict:
+    from .oidc import RULES
+
+    ids = [r.id for r in RULES]
+    given = str(answer).strip()
+    if given == "audience":
+        return Verdict(True, "The token's aud is not the audience mongod.conf configures for its issuer.")
+    if given in ("body.aud", "provider"):
+        return Verdict(
+            False, f"Close: {given} is about the token's aud or issuer, but the doctor named another rule."
+        )
+    if given not in ids:
+        return Verdict(
+            False,
+            f"{given!r} is not a rule id of the rule book.",
+            hint="copy the id in brackets after FAILED",
+        )
+    return Verdict(False, f"The login did not fail at {given}.")
+
+
+def _environments(answer: Any, state: StateDir) -> Verdict:
+    expected = {"Cloud Run": "gcp", "Azure VM": "azure", "AKS pod": "k8s"}
+    if not isinstance(answer, Mapping):
+        return Verdict(False, f"Expected a dict like {{'Cloud Run': '...'}}, got {type(answer).__name__}.")
+    wrong = [k for k, v in expected.items() if _norm(answer.get(k, "")) != v]
+    if not wrong:
+        return Verdict(True, "gcp (metadata server), azure (IMDS) and k8s (projected token file).")
+    return Verdict(False, f"Not right yet for: {', '.join(wrong)}.")
+
+
+_LESSON = {
+    "00": "00-preflight",
+    "01": "01-what-is-wif",
+    "02": "02-obtaining-a-token",
+    "03": "03-inspecting-claims",
+    "04": "04-configuring-mongod",
+    "05": "05-authorizing",
+    "06": "06-connecting",
+    "07": "07-token-lifecycle",
+    "08": "08-troubleshooting",
+    "09": "09-workshop-to-production",
+}
+
+EXERCISES: dict[tuple[str, str], Exercise] = {
+    (e.lesson, e.id): e
+    for e in [
+        Exercise(
+            _LESSON["00"],
+            "kit-issuer",
+            "the kit issuer",
+            "copy the 'issuer kit' URL from the output of %wif_status (it starts with http://localhost)",
+            _kit_issuer,
+        ),
+        Exercise(
+            _LESSON["01"],
+            "who-vouches",
+            "who vouches for the workload",
+            "mongod never sees a password; it checks a signature with keys it fetched from someone",
+            _choice(
+                "the identity provider signs the token, and mongod checks the signature with the IdP's keys",
+                ("b", "the identity provider", "identity provider", "idp"),
+                {
+                    "a": "The workload presents the token, but anyone could claim to be anyone: "
+                    "someone else vouches.",
+                    "c": "The driver only carries the token; it cannot make one mongod trusts.",
+                },
+            ),
+        ),
+        Exercise(
+            _LESSON["01"],
+            "user-name",
+            "the MongoDB user of a token",
+            "user = authNamePrefix + '/' + the principal claim (sub)",
+            _user_name,
+        ),
+        Exercise(
+            _LESSON["02"],
+            "gcp-token",
+            "a token from the GCP metadata server",
+            "%wif_token gce-worker --via gcp --audience AUDIENCE -o gcp_token "
+            "(AUDIENCE: the gcp provider's audience)",
+            _gcp_token,
+        ),
+        Exercise(
+            _LESSON["03"],
+            "roles-from-groups",
+            "roles from the groups claim",
+            "look at billing-api's groups claim (%wif_token billing-api) "
+            "and at the kit provider's authNamePrefix",
+            _roles_from_groups,
+        ),
+        Exercise(
+            _LESSON["04"],
+            "fix-the-entry",
+            "repair a broken oidcIdentityProviders entry",
+            "run the broken entry through the validator and fix one message at a time",
+            _fix_entry,
+        ),
+        Exercise(
+            _LESSON["05"],
+            "least-privilege",
+            "least privilege for billing-api",
+            "%wif_authorize --group billing-writers --privilege shop.orders:insert",
+            _least_privilege,
+        ),
+        Exercise(
+            _LESSON["06"],
+            "my-callback",
+            "your own OIDC callback",
+            "a class with fetch(self, context) returning OIDCCallbackResult(access_token=...), passed as "
+            "authMechanismProperties={'OIDC_CALLBACK': ...}",
+            _my_callback_client,
+        ),
+        Exercise(
+            _LESSON["07"],
+            "reauth-code",
+            "the code of an expired session",
+            "look at the error arrow in the flow above",
+            _number_answer(
+                391,
+                "391 ReauthenticationRequired: the driver fetches a new token and runs saslStart again.",
+                {
+                    18: "18 is AuthenticationFailed: a login refused. An expired session gets another code.",
+                    13: "13 is Unauthorized: logged in, but no privilege. Not this one.",
+                },
+            ),
+        ),
+        Exercise(
+            _LESSON["08"],
+            "mystery-rule",
+            "diagnose the mystery login",
+            "run %wif_doctor right after the failed login and copy the rule id shown after FAILED",
+            _mystery_rule,
+        ),
+        Exercise(
+            _LESSON["09"],
+            "environments",
+            "ENVIRONMENT for each host",
+            "see the built-in authentication table above: which metadata service does each host have?",
+            _environments,
+        ),
+    ]
+}
+
+
+def exercises(lesson: str) -> list[Exercise]:
+    """The exercises of one lesson, in course order."""
+    return [e for (lid, _), e in EXERCISES.items() if lid == lesson]
+
+
+def check(
+    lesson: str,
+    exercise: str,
+    answer: Any = NOT_ANSWERED,
+    *,
+    solution: bool = False,
+    state: StateDir | None = None,
+    record: bool = True,
+) -> CheckResult:
+    """Evaluate ``answer`` for one exercise, record it (unless not answered or a solution), and say why.
+
+    Never raises for a wrong answer or a kit problem: both come back as a result with a hint.
+    """
+    ex = EXERCISES.get((lesson, exercise))
+    if ex is None:
+        known = ", ".join(e.id for e in exercises(lesson)) or "none"
+        raise ConfigError(
+            f"no exercise {exercise!r} in lesson {lesson!r}",
+            hint=f"this lesson's exercises: {known}",
+        )
+    state = state if state is not None else StateDir()
+    if answer is NOT_ANSWERED:
+        return CheckResult(
+            lesson,
+            exercise,
+            ex.title,
+            None,
+            "Replace the ... in the cell above with your answer, then run this cell again.",
+            ex.hint,
+            recorded=False,
+            solution=solution,
+        )
+    try:
+        verdict = ex.evaluate(answer, state)
+    except WifError as exc:
+        verdict = Verdict(False, f"The check could not run: {exc.what}", hint=exc.hint)
+    except Exception as exc:  # a learner's odd answer must not crash the check cell
+        verdict = Verdict(False, f"The check could not use this answer ({type(exc).__name__}: {exc}).")
+    message = verdict.message + (f" {ex.success}" if verdict.passed and not solution else "")
+    recorded = False
+    if record and not solution:
+        from .lessons import record_check
+
+        record_check(lesson, exercise, verdict.passed, state=state)
+        recorded = True
+    return CheckResult(
+        lesson,
+        exercise,
+        ex.title,
+        verdict.passed,
+        message,
+        None if verdict.passed else (verdict.hint or ex.hint),
+        recorded,
+        solution,
+    )
+
+
+# -- cells where an error is the point -----------------------------------------------------------
+@dataclass
+class ExpectedError:
+    """What ``expected_error`` caught (``error`` is None when nothing went wrong)."""
+
+    error: BaseException | None = None
+    note: str = ""
+
+    @property
+    def what(self) -> str:
+        if self.error is None:
+            return ""
+        if isinstance(self.error, WifError):
+            return self.error.what
+        return str(self.error).split("\n  next step:")[0].strip()
+
+    @property
+    def hint(self) -> str | None:
+        if isinstance(self.error, WifError):
+            return self.error.hint
+        text = str(self.error) if self.error is not None else ""
+        return text.split("next step:", 1)[1].strip() if "next step:" in text else None
+
+    def __str__(self) -> str:
+        if self.error is None:
+            return "⚠ This cell was expected to fail, but nothing went wrong."
+        lines = [f"✘ As expected, this fails: {self.what}"]
+        if self.hint:
+            lines.append(f"  next step: {self.hint}")
+        if self.note:
+            lines.append(f"  {self.note}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from . import display
+
+        if self.error is None:
+            body, tone, title = "Nothing went wrong here; the lesson expected an error.", "warn", "No error"
+        else:
+            body = f"<div>{display.code(self.what)}</div>"
+            if self.hint:
+                body += f"<div><b>next step:</b> {html.escape(self.hint)}</div>"
+            if self.note:
+                body += f"<div>{html.escape(self.note)}</div>"
+            tone, title = "fail", "As expected, this fails"
+        return {"text/plain": str(self), "text/html": display.box(title, body, tone=tone)}
+
+
+@contextlib.contextmanager
+def expected_error(note: str = "", *, show: bool = True) -> Iterator[ExpectedError]:
+    """Run a block whose failure is the lesson's point; show the error instead of stopping the notebook.
+
+    Catches the kit's errors, IPython ``UsageError`` (what the magics raise) and pymongo's errors.
+    """
+    from IPython.core.error import UsageError
+
+    caught = ExpectedError(note=note)
+    try:
+        yield caught
+    except (WifError, UsageError) as exc:
+        caught.error = exc
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pymongo", "bson")):
+            raise
+        caught.error = exc
+    if show:
+        from IPython.display import display
+
+        display(caught)
