@@ -1,0 +1,233 @@
+"""The magics in a real IPython shell, against the real services."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from wif_notebook import connect
+from wif_notebook.state import StateDir
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
+TOKEN_MIME = "application/vnd.wif.token+json"
+STATUS_MIME = "application/vnd.wif.status+json"
+FLOW_MIME = "application/vnd.wif.flow+json"
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    assert ip is not None
+    ip.run_line_magic("load_ext", "wif_notebook")
+    return ip
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, kit: StateDir) -> Iterator[InteractiveShell]:
+    shell.run_line_magic("config", f"WifMagics.state_dir = {str(kit.path)!r}")
+    shell.run_line_magic("config", "WifMagics.show_raw_tokens = False")
+    shell.run_line_magic("config", "WifMagics.connect_timeout_ms = 5000")
+    yield shell
+
+
+def run(ip: InteractiveShell, line: str) -> tuple[Any, list[dict[str, Any]]]:
+    """Run one line magic; its result and every rich output it displayed (MIME bundles)."""
+    name, _, rest = line.lstrip("%").partition(" ")
+    with capture_output() as captured:
+        result = ip.run_line_magic(name, rest)
+    return result, [o.data for o in captured.outputs]
+
+
+def _no_raw_jwt(outputs: list[dict[str, Any]]) -> None:
+    for bundle in outputs:
+        assert not JWT.search(json.dumps(bundle, ensure_ascii=False)), "a raw JWT was displayed"
+
+
+def test_loading_the_extension_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'wif_notebook')\n"
+        "print(sorted(m for m in ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt') if m in sys.modules))\n"
+        "print(sorted(ip.magics_manager.magics['line']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    heavy, magics = out.splitlines()
+    assert heavy == "[]"
+    for name in (
+        "wif_up", "wif_status", "wif_reset", "wif_idp", "wif_token", "wif_claims", "wif_mongod",
+        "wif_authorize", "wif_connect", "wif_doctor", "wif_flow",
+    ):  # fmt: skip
+        assert f"'{name}'" in magics
+
+
+def test_config_options_are_traitlets(ip: InteractiveShell, kit: StateDir) -> None:
+    magics = ip.magics_manager.registry["WifMagics"]
+    assert magics.state_dir == str(kit.path)
+    ip.run_line_magic("config", "WifMagics.default_principal = 'billing-api'")
+    try:
+        assert magics.default_principal == "billing-api"
+        _, outputs = run(ip, "%wif_token")
+        assert outputs[0][TOKEN_MIME]["claims"]["sub"] == "billing-api"
+    finally:
+        ip.run_line_magic("config", "WifMagics.default_principal = 'lesson-app'")
+
+
+def test_wif_status_shows_both_services(ip: InteractiveShell) -> None:
+    _, [bundle] = run(ip, "%wif_status")
+    services = bundle[STATUS_MIME]["services"]
+    assert services["idp"]["running"] and services["mongod"]["running"]
+    assert "wif-notebook services" in bundle["text/html"] and "<script" not in bundle["text/html"]
+
+
+def test_wif_idp_lists_principals(ip: InteractiveShell) -> None:
+    _, [bundle] = run(ip, "%wif_idp principals")
+    assert "billing-api" in bundle["text/plain"] and "orders-worker" in bundle["text/html"]
+
+
+def test_wif_token_stores_the_token_and_never_displays_it(ip: InteractiveShell) -> None:
+    _, outputs = run(ip, "%wif_token billing-api --via client_credentials -o tok")
+    issued = ip.user_ns["tok"]
+    assert issued.method == "client_credentials"
+    [bundle] = outputs
+    assert bundle[TOKEN_MIME]["verdict"]["ok"] is True
+    assert bundle[TOKEN_MIME]["token"]["redacted"] == "eyJhbGciOi…[redacted]"
+    assert issued.token not in json.dumps(bundle, ensure_ascii=False)
+    _no_raw_jwt(outputs)
+
+
+@pytest.mark.parametrize("via", ["imds", "gcp", "k8s", "mint", "callback"])
+def test_wif_token_every_method(ip: InteractiveShell, via: str) -> None:
+    principal = {"imds": "inventory-vm", "gcp": "gce-worker", "k8s": "orders-worker"}.get(via, "lesson-app")
+    _, [bundle] = run(ip, f"%wif_token {principal} --via {via} -o t")
+    assert bundle[TOKEN_MIME]["source"]["method"] == {"k8s": "k8s-file"}.get(via, via)
+    _no_raw_jwt([bundle])
+
+
+def test_show_raw_is_explicit(ip: InteractiveShell) -> None:
+    _, [bundle] = run(ip, "%wif_token lesson-app --show-raw -o raw")
+    token = ip.user_ns["raw"].token
+    assert token in bundle["text/plain"] and TOKEN_MIME not in bundle  # the contract's payload never has it
+
+
+def test_wif_claims_of_a_variable_and_of_a_pasted_token(ip: InteractiveShell) -> None:
+    run(ip, "%wif_token billing-api --fault expired -o old")
+    _, [bundle] = run(ip, "%wif_claims old")
+    verdict = bundle[TOKEN_MIME]["verdict"]
+    assert verdict["ok"] is False and "time.exp" in bundle["text/plain"]
+    _, [again] = run(ip, f"%wif_claims {ip.user_ns['old'].token}")
+    assert again[TOKEN_MIME]["claims"] == bundle[TOKEN_MIME]["claims"]
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_claims no_such_variable")
+    assert str(info.value).startswith("no variable named 'no_such_variable'")
+
+
+def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
+    client, [bundle] = run(ip, "%wif_connect")
+    assert (
+        client.admin.command("connectionStatus")["authInfo"]["authenticatedUsers"][0]["user"]
+        == "kit/lesson-app"
+    )
+    assert (
+        "kit/lesson-app@$external" in bundle["text/plain"] and "connect + authenticate" in bundle["text/html"]
+    )
+    result, _ = run(ip, "%wif_connect --env azure -o azure_client")
+    assert result is None and ip.user_ns["azure_client"].address is not None
+
+
+def test_failed_connect_is_a_usage_error_and_the_doctor_explains_it(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_connect --callback --fault no-kid")
+    assert str(info.value) == (
+        "authentication failed: the server rejected the token\n"
+        "  next step: run %wif_doctor to see which rule (the server logged the exact reason)"
+    )
+    _, [bundle] = run(ip, "%wif_doctor")
+    assert "FAILED [header.kid]" in bundle["text/plain"] and "header.kid" in bundle["text/html"]
+
+
+def test_unreachable_server_is_a_usage_error(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", "WifMagics.connect_timeout_ms = 300")
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_connect mongodb://127.0.0.1:9/?directConnection=true --env test")
+    assert str(info.value).startswith("cannot reach the server at mongodb://127.0.0.1:9/")
+
+
+def test_argument_errors_are_usage_errors(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="invalid choice: 'bogus'"):
+        run(ip, "%wif_connect --env bogus")
+    with pytest.raises(UsageError, match="exactly one of --group, --user or --principal"):
+        run(ip, "%wif_authorize --role read@test")
+    with pytest.raises(UsageError, match="no principal named 'nobody'"):
+        run(ip, "%wif_token nobody")
+
+
+def test_wif_mongod_changes_the_audience_and_the_doctor_sees_it(ip: InteractiveShell, kit: StateDir) -> None:
+    _, [shown] = run(ip, "%wif_mongod")
+    assert "api://mongodb-kit" in shown["text/plain"]
+    with pytest.raises(UsageError, match="BSON field 'IDPConfiguration.JWKSPollSecs' is the wrong type"):
+        run(ip, "%wif_mongod set kit JWKSPollSecs=often")
+    try:
+        _, [changed] = run(ip, "%wif_mongod set kit audience=api://renamed")
+        assert "mongod restarted" in changed["text/plain"]
+        with pytest.raises(UsageError, match="the server rejected the token"):
+            run(ip, "%wif_connect")
+        _, [doctor] = run(ip, "%wif_doctor")
+        assert "FAILED [audience]" in doctor["text/plain"]
+        assert "%wif_mongod set kit audience=api://mongodb-kit" in doctor["text/plain"]
+    finally:
+        run(ip, "%wif_mongod reset")
+    client, _ = run(ip, "%wif_connect")
+    assert client is not None
+    _, [logs] = run(ip, "%wif_mongod logs -n 5")
+    assert "last 5 lines" in logs["text/html"]
+
+
+def test_wif_authorize_then_the_doctor_finds_nothing_wrong(ip: InteractiveShell) -> None:
+    _, [done] = run(ip, "%wif_authorize --group lesson-readers --role readWrite@test")
+    assert "kit/lesson-readers@admin" in done["text/plain"]
+    run(ip, "%wif_token lesson-app -o good")
+    _, [doctor] = run(ip, "%wif_doctor good")
+    assert doctor["text/plain"].startswith("wif doctor: OK")
+
+
+def test_wif_flow_shows_the_exchange_of_the_last_connect(ip: InteractiveShell) -> None:
+    run(ip, "%wif_connect")
+    _, [bundle] = run(ip, "%wif_flow")
+    labels = [m["label"] for m in bundle[FLOW_MIME]["messages"]]
+    assert any("MONGODB-OIDC" in label for label in labels)
+
+
+def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_path: Path) -> None:
+    ip.run_line_magic("config", f"WifMagics.state_dir = {str(tmp_path / 'own')!r}")
+    ip.run_line_magic("config", "WifMagics.idp_port = 0")
+    ip.run_line_magic("config", "WifMagics.mongod_port = 0")
+    try:
+        _, [up] = run(ip, "%wif_up")
+        assert up[STATUS_MIME]["services"]["mongod"]["running"]
+        run(ip, "%wif_connect -o mine")
+        assert len(connect.connections()) == 1
+        _, [reset] = run(ip, "%wif_reset")
+        assert "clients closed  1" in reset["text/plain"] and connect.connections() == []
+        _, [status] = run(ip, "%wif_status")
+        assert not status[STATUS_MIME]["services"]["mongod"]["running"]
+        with pytest.raises(UsageError) as info:
+            run(ip, "%wif_connect")
+        assert str(info.value) == "the test mongod is not running\n  next step: start it with %wif_up"
+    finally:
+        ip.run_line_magic("config", "WifMagics.idp_port = -1")
+        ip.run_line_magic("config", "WifMagics.mongod_port = -1")
+        StateDir(tmp_path / "own")  # keep the folder for the fixture's cleanup
