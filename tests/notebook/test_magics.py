@@ -61,7 +61,8 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'wif_notebook')\n"
-        "print(sorted(m for m in ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt') if m in sys.modules))\n"
+        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
         "print(sorted(ip.magics_manager.magics['line']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
