@@ -373,11 +373,14 @@ def test_big_checksummed_message_does_not_stall_other_connections(open_server: R
     other = open_server.client()
     other.admin.command("ping")
     replies: list[dict[str, Any]] = []
+    big_elapsed: list[float] = []
     with _connect(open_server) as sock:
 
         def send_big() -> None:
+            started = time.monotonic()
             sock.sendall(data)
             replies.append(wire.parse_reply(_read_message(sock))[1])
+            big_elapsed.append(time.monotonic() - started)
 
         sender = threading.Thread(target=send_big)
         sender.start()
@@ -388,4 +391,6 @@ def test_big_checksummed_message_does_not_stall_other_connections(open_server: R
             slowest = max(slowest, time.monotonic() - started)
         sender.join()
     assert replies == [{"n": 4096, "ok": 1.0}]
-    assert slowest < 0.3
+    # Decoded on the event loop, a ping would wait for the whole CRC; in the pool it does not
+    # (relative, so a busy machine does not make the test flaky).
+    assert slowest < big_elapsed[0] / 2

@@ -110,10 +110,14 @@ def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory
     thread = threading.Thread(target=slow_login)
     thread.start()
     time.sleep(0.3)  # the login now waits on the issuer (a just-in-time JWKS refresh for its kid)
-    started = time.monotonic()
-    for _ in range(20):
+    # The just-in-time refresh takes 1.2 s (two slow requests); a blocked event loop would hold
+    # a ping that long.
+    slowest = 0.0
+    for _ in range(5):
+        started = time.monotonic()
         other.admin.command("ping")
-    assert time.monotonic() - started < 0.5
+        slowest = max(slowest, time.monotonic() - started)
+    assert slowest < 0.6
     thread.join(timeout=20)
     assert results["code"] == 18
     assert "Unknown JWT keyId" in server.log_entries(20249)[0]["attr"]["error"]
