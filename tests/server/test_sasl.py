@@ -183,6 +183,11 @@ def test_sasl_continue_checks_the_conversation(oidc_server: RunningServer) -> No
         assert start["done"] is False
         reply = _command(sock, {"saslContinue": 1, "conversationId": 2, "payload": b"", "$db": "$external"})
         assert (reply["code"], reply["errmsg"]) == (17, "sasl: Mismatched conversation id")
+        reply = _command(sock, {"saslStart": 1, "mechanism": "MONGODB-OIDC", "$db": "$external"})
+        assert (reply["code"], reply["errmsg"]) == (
+            40414,
+            "BSON field 'saslStart.payload' is missing but a required field",
+        )
 
 
 def test_oidc_payload_as_base64_string_is_answered_as_a_string(oidc_server: RunningServer, idp: Idp) -> None:

@@ -75,6 +75,10 @@ def sasl_continue(ctx: CommandContext, cmd: Document) -> Document:
     conversation = conn.sasl
     if conversation is None:
         raise CommandError(17, "No SASL session state found", "ProtocolError")
+    if "payload" not in cmd:
+        raise CommandError(
+            40414, "BSON field 'saslContinue.payload' is missing but a required field", "Location40414"
+        )
     payload, as_string = _decode_payload(cmd.get("payload"))
     return _step(ctx, conversation, payload, as_string, speculative=conversation.speculative)
 
@@ -90,6 +94,10 @@ def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document
     if not _mechanism_available(ctx, mechanism):
         raise CommandError(
             2, f"Unsupported mechanism '{mechanism}' on authentication database '{ctx.db}'", "BadValue"
+        )
+    if "payload" not in cmd:
+        raise CommandError(
+            40414, "BSON field 'saslStart.payload' is missing but a required field", "Location40414"
         )
     payload, as_string = _decode_payload(cmd.get("payload"))
     raw_options = cmd.get("options")
