@@ -232,3 +232,17 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         ip.run_line_magic("config", "WifMagics.idp_port = -1")
         ip.run_line_magic("config", "WifMagics.mongod_port = -1")
         StateDir(tmp_path / "own")  # keep the folder for the fixture's cleanup
+
+
+def test_unload_drops_the_magics_and_closes_clients(ip: InteractiveShell) -> None:
+    run(ip, "%wif_connect --env azure -o c")
+    ip.run_line_magic("unload_ext", "wif_notebook")
+    try:
+        assert not any(name.startswith("wif_") for name in ip.magics_manager.magics["line"])
+        assert connect.connections() == []
+        from wif_notebook import cloudsim
+
+        assert not cloudsim.active()
+    finally:
+        ip.run_line_magic("load_ext", "wif_notebook")
+    assert "wif_connect" in ip.magics_manager.magics["line"]
