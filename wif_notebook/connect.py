@@ -169,7 +169,8 @@ class Connection:
             if name in self.token_claims:
                 value = self.token_claims[name]
                 if name == "exp" and isinstance(value, (int, float)):
-                    value = f"{value} (in {int(value - time.time())} s; then 391 and a new token)"
+                    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
+                    value = f"{when} (in {int(value - time.time())} s; then 391 and a new token)"
                 rows.append((f"token {name}", value))
         rows.append(("uri", self.uri))
         rows.append(("appName", self.app_name))
