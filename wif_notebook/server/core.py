@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..mongod import MongodConfig
-from . import wire
+from . import authz_commands, commands, sasl, wire
+from .authz import AuthzStore, check_privileges
 from .data import DataStore
 from .failpoints import FailPoints
 from .log import (
@@ -52,11 +53,8 @@ from .log import (
 )
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, lookup
 
-# Handlers register themselves on import.
-from . import commands as _commands  # noqa: F401,E402  isort: skip
-from . import sasl as _sasl  # noqa: F401,E402  isort: skip
-from . import authz_commands as _authz_commands  # noqa: F401,E402  isort: skip
-from .authz import AuthzStore, check_privileges  # noqa: E402  isort: skip
+# Handlers register themselves when their modules are imported (data's come with DataStore).
+HANDLER_MODULES = (commands, sasl, authz_commands)
 
 # Commands whose handlers may block (network fetches, signature checks): run off the event loop.
 _BLOCKING_COMMANDS = {"saslStart", "saslContinue", "oidcRefreshKeys"}
