@@ -464,7 +464,8 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             _LESSON["05"],
             "least-privilege",
             "least privilege for billing-api",
-            "%wif_authorize --group billing-writers --privilege shop.orders:insert",
+            "give billing-api's group a role with just one privilege: "
+            "%wif_authorize --group GROUP --privilege DB.COLLECTION:ACTION",
             _least_privilege,
         ),
         Exercise(
@@ -583,6 +584,9 @@ class ExpectedError:
             return ""
         if isinstance(self.error, WifError):
             return self.error.what
+        details = getattr(self.error, "details", None)
+        if isinstance(details, dict) and details.get("errmsg"):  # pymongo: the server's own words
+            return f"{details['errmsg']} (code {getattr(self.error, 'code', '?')})"
         return str(self.error).split("\n  next step:")[0].strip()
 
     @property
