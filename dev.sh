@@ -35,7 +35,9 @@ case "$cmd" in
   lab)
     setup
     "$VENV/bin/wif" up
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "$@"
+    root_flag=()
+    [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers and Binder-like machines run as root
+    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "$@"
     ;;
   test)
     setup
