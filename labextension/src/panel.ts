@@ -10,7 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { StatusModel } from './api';
 import { h } from './render/dom';
-import { overallProgress, progressBar, renderServices } from './render/status';
+import { overallProgress, progressBar, renderServiceCards } from './render/status';
 
 export const CommandIDs = {
   start: 'wif-notebook:start-services',
@@ -63,7 +63,7 @@ export class WifPanel extends Widget {
 
     node.appendChild(h('h3', {}, 'Services'));
     if (status) {
-      node.appendChild(renderServices(status));
+      node.appendChild(renderServiceCards(status));
     } else if (!error) {
       node.appendChild(h('p', { class: 'wif-Muted' }, 'Asking the server…'));
     }

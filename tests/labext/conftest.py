@@ -7,12 +7,14 @@ pytest-jupyter's fixtures and its async-test hooks are imported here rather than
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_core import utils as jupyter_core_utils
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 from wif_notebook import stack
@@ -50,6 +52,29 @@ def write_lesson(
     path = folder / name
     path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": cells}))
     return path
+
+
+@pytest.fixture(name="jp_asyncio_loop", autouse=True)
+def own_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh event loop per test for the server and the test body, closed afterwards.
+
+    pytest-jupyter's own fixture takes (and closes) whatever loop is current. When the browser
+    tests ran first in the same session, that is Playwright's: its sync API marks its loop as
+    running in this thread until the session ends. So set that one aside while a server test runs,
+    and point jupyter_core's per-context loop (what pytest-jupyter runs async tests on) at ours.
+    """
+    outer = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    token = jupyter_core_utils._loop.set(loop)
+    try:
+        yield loop
+    finally:
+        loop.close()
+        jupyter_core_utils._loop.reset(token)
+        asyncio.set_event_loop(None)
+        asyncio._set_running_loop(outer)
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev.sh test does it as root)")
     root = tmp_path_factory.mktemp("lab-root")
+    (root / "lessons").mkdir()
     state_dir = tmp_path_factory.mktemp("lab-state") / "state"
     home = tmp_path_factory.mktemp("lab-home")
     port = _free_port()
@@ -65,6 +66,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     env = dict(
         os.environ,
         WIF_STATE_DIR=str(state_dir),
+        # The Workload Identity panel lists the lessons of this folder (empty until a test adds some).
+        WIF_LESSONS_DIR=str(root / "lessons"),
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),

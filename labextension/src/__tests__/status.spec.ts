@@ -1,4 +1,4 @@
-import { renderStatus } from '../render/status';
+import { renderServiceCards, renderStatus } from '../render/status';
 import { IStatusPayload } from '../render/types';
 
 const up: IStatusPayload = {
@@ -44,5 +44,37 @@ describe('status renderer', () => {
     expect(el.querySelectorAll('tr[data-lesson]').length).toBe(2);
     expect(el.querySelector('tr[data-lesson="01-what-is-wif"]')!.textContent).toContain('2/3');
     expect(el.textContent).toContain('Lessons (2/7 checks passed)');
+  });
+});
+
+describe('service cards (side panel)', () => {
+  it('shows the kit issuer, the mongod kind and port, and tucks the other issuers away', () => {
+    const el = renderServiceCards({
+      ...up,
+      services: {
+        ...up.services,
+        idp: { ...up.services.idp, issuers: { ...up.services.idp.issuers, gcp: { issuer: 'http://localhost:8123/gcp' } } }
+      }
+    });
+    const idp = el.querySelector('[data-service="idp"]')!;
+    expect(idp.querySelector('.wif-Card-line code')!.textContent).toBe('http://localhost:8123/kit');
+    expect(idp.querySelector('details summary')!.textContent).toBe('1 more issuers');
+    const mongod = el.querySelector('[data-service="mongod"]')!;
+    expect(mongod.querySelector('.wif-Port')!.textContent).toBe('port 27117');
+    expect(mongod.querySelector('.wif-Kind')!.textContent).toBe('test-server');
+  });
+
+  it('shows a stopped service as down with no port', () => {
+    const el = renderServiceCards({ ...up, services: { idp: { running: false }, mongod: { running: false } } });
+    expect(el.querySelector('[data-service="idp"] [data-state]')!.textContent).toBe('down');
+    expect(el.querySelector('[data-service="idp"] .wif-Port')).toBeNull();
+  });
+});
+
+describe('lesson progress', () => {
+  it('says a lesson without checks has none instead of 0/0', () => {
+    const el = renderStatus({ ...up, lessons: [{ id: 'x', title: 'X', path: 'x.ipynb', done: 0, total: 0 }] });
+    expect(el.querySelector('tr[data-lesson="x"]')!.textContent).toContain('no checks');
+    expect(el.querySelector('tr[data-lesson="x"]')!.textContent).not.toContain('0/0');
   });
 });

@@ -76,6 +76,8 @@ describe('token renderer', () => {
     const el = renderToken(payload({ validity: v }));
     const now = el.querySelector<HTMLElement>('[data-marker="now"]')!;
     expect(now.style.left).toBe('100.00%');
+    // Its label flips to the left of the marker so it stays inside the output.
+    expect(now.classList.contains('wif-Timeline-marker--end')).toBe(true);
     expect(validityText(v)).toBe('expired 1 min 30 s ago');
   });
 

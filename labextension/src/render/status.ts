@@ -64,7 +64,60 @@ export function renderServices(payload: IStatusPayload): HTMLElement {
   );
 }
 
+/** The services as stacked cards: the narrow side panel's version of the services table. */
+export function renderServiceCards(payload: IStatusPayload): HTMLElement {
+  const { idp, mongod } = payload.services;
+  const card = (name: string, label: string, running: boolean, port: number | undefined, ...body: Node[]) =>
+    h(
+      'div',
+      { class: 'wif-Card', 'data-service': name },
+      h(
+        'div',
+        { class: 'wif-Card-head' },
+        h('strong', {}, label),
+        ' ',
+        upDown(running),
+        running && port !== undefined ? h('span', { class: 'wif-Port' }, `port ${port}`) : null
+      ),
+      ...body
+    );
+  const kit = idp.issuers?.kit;
+  const others = Object.entries(idp.issuers ?? {}).filter(([id]) => id !== 'kit');
+  const idpBody: Node[] = idp.running
+    ? ([
+        h('div', { class: 'wif-Card-line' }, 'issuer ', h('code', {}, kit?.issuer ?? idp.base_url ?? '')),
+        others.length
+          ? h(
+              'details',
+              { class: 'wif-Card-line' },
+              h('summary', {}, `${others.length} more issuers`),
+              h(
+                'ul',
+                { class: 'wif-Issuers' },
+                ...others.map(([id, info]) => h('li', {}, h('strong', {}, id), ' ', h('code', {}, info.issuer ?? '')))
+              )
+            )
+          : null
+      ].filter(n => n !== null) as Node[])
+    : [];
+  const mongodBody: Node[] = mongod.running
+    ? [
+        h('div', { class: 'wif-Card-line' }, h('span', { class: 'wif-Kind' }, mongod.kind ?? 'test-server')),
+        h('div', { class: 'wif-Card-line' }, h('code', {}, mongod.mongodb_uri ?? ''))
+      ]
+    : [];
+  return h(
+    'div',
+    { class: 'wif-Cards' },
+    card('idp', 'Identity provider', idp.running, idp.port, ...idpBody),
+    card('mongod', 'mongod', mongod.running, mongod.port, ...mongodBody)
+  );
+}
+
 export function progressBar(lesson: ILessonStatus): HTMLElement {
+  if (lesson.total === 0) {
+    return h('span', { class: 'wif-Progress wif-Muted', title: 'this lesson has no checks' }, 'no checks');
+  }
   const pct = lesson.total > 0 ? Math.round((lesson.done / lesson.total) * 100) : 0;
   const fill = h('span', { class: 'wif-Progress-fill' });
   fill.style.width = `${pct}%`;

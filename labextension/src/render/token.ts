@@ -151,6 +151,10 @@ function renderValidity(v: IValidity | null): HTMLElement {
       h('span', {}, label)
     );
     m.style.left = pct(t);
+    if ((t - lo) / span > 0.85) {
+      // Near the right edge the label goes to the marker's left so it stays inside the output.
+      m.classList.add('wif-Timeline-marker--end');
+    }
     bar.appendChild(m);
   };
   if (typeof v.iat === 'number') {
