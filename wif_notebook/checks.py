@@ -508,6 +508,17 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
 }
 
 
+def _unanswered(answer: Any) -> bool:
+    """``...`` itself, or a dict/list the learner has not filled in yet (``{"Cloud Run": ...}``)."""
+    if answer is NOT_ANSWERED:
+        return True
+    if isinstance(answer, Mapping):
+        return any(v is NOT_ANSWERED for v in answer.values())
+    if isinstance(answer, (list, tuple)):
+        return any(v is NOT_ANSWERED for v in answer)
+    return False
+
+
 def exercises(lesson: str) -> list[Exercise]:
     """The exercises of one lesson, in course order."""
     return [e for (lid, _), e in EXERCISES.items() if lid == lesson]
@@ -534,7 +545,7 @@ def check(
             hint=f"this lesson's exercises: {known}",
         )
     state = state if state is not None else StateDir()
-    if answer is NOT_ANSWERED:
+    if _unanswered(answer):
         return CheckResult(
             lesson,
             exercise,
