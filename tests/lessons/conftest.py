@@ -65,8 +65,9 @@ class Executed:
     seconds: float
 
 
-def execute(path: Path, env: KernelEnv, *, runs: int = 1) -> list[Executed]:
-    """Execute the notebook top to bottom ``runs`` times in one kernel (allow_errors False)."""
+def execute(path: Path, env: KernelEnv, *, runs: int = 1, each_cell: int = 1) -> list[Executed]:
+    """Execute the notebook top to bottom ``runs`` times in one kernel (allow_errors False);
+    ``each_cell`` > 1 runs every cell that many times in a row, as a learner re-running a cell."""
     results = []
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -82,7 +83,8 @@ def execute(path: Path, env: KernelEnv, *, runs: int = 1) -> list[Executed]:
             client.nb = copy
             started = time.perf_counter()
             for index, cell in enumerate(copy.cells):
-                client.execute_cell(cell, index)
+                for _ in range(each_cell):
+                    client.execute_cell(cell, index)
             results.append(Executed(path, copy, time.perf_counter() - started))
     return results
 

@@ -115,3 +115,11 @@ def test_a_lesson_runs_again_after_a_kernel_restart(
     path = next(p for p in lesson_paths() if p.stem == "04-configuring-mongod")
     (again,) = execute(path, kernel_env)  # a new kernel: nothing but the state directory survives
     assert any("Reference solution: passes" in _cell_text(c) for c in again.notebook.cells)
+
+
+def test_every_cell_can_be_run_again_right_away(course: dict[str, Executed], kernel_env: KernelEnv) -> None:
+    # The lifecycle lesson changes the most (short tokens, key rotation and retirement).
+    path = next(p for p in lesson_paths() if p.stem == "07-token-lifecycle")
+    (twice,) = execute(path, kernel_env, each_cell=2)
+    retire = next(c for c in twice.notebook.cells if "retire-key" in c.source)
+    assert "already retired" in _cell_text(retire)
