@@ -71,6 +71,12 @@ describe('token renderer', () => {
     expect(el.querySelector('.wif-Token-validityText')!.textContent).toBe('valid for another 4 min 10 s');
   });
 
+  it('folds a re-authentication at exp into the exp marker', () => {
+    const el = renderToken(payload({ validity: { iat: NOW - 50, exp: NOW + 250, now: NOW, reauth_at: NOW + 250 } }));
+    expect(el.querySelector('[data-marker="reauth"]')).toBeNull();
+    expect(el.querySelector('.wif-Timeline-legend')!.textContent).toContain('mongod answers 391');
+  });
+
   it('places now after exp for an expired token and says how long ago', () => {
     const v = { iat: NOW - 600, exp: NOW - 90, now: NOW };
     const el = renderToken(payload({ validity: v }));

@@ -164,7 +164,7 @@ function renderValidity(v: IValidity | null): HTMLElement {
     marker('nbf', v.nbf, 'nbf');
   }
   marker('exp', to, 'exp');
-  if (typeof v.reauth_at === 'number') {
+  if (typeof v.reauth_at === 'number' && v.reauth_at !== to) {
     marker('reauth', v.reauth_at, 'reauth');
   }
   marker('now', now, 'now');
@@ -176,7 +176,13 @@ function renderValidity(v: IValidity | null): HTMLElement {
     typeof v.nbf === 'number' ? h('li', {}, `nbf — not before ${utc(v.nbf)}`) : null,
     h('li', {}, `exp — expires ${utc(to)}`),
     typeof v.reauth_at === 'number'
-      ? h('li', {}, `reauth — the driver fetches a new token around ${utc(v.reauth_at)}`)
+      ? h(
+          'li',
+          {},
+          v.reauth_at === to
+            ? 'reauth — at exp: mongod answers 391 (ReauthenticationRequired) and the driver fetches a new token'
+            : `reauth — the driver fetches a new token around ${utc(v.reauth_at)}`
+        )
       : null,
     h('li', {}, `now — ${utc(now)} (when this was checked)`)
   );
