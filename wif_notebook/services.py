@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ServiceError
+from .errors import ServiceError, StateError
 from .state import ServiceRecord, StateDir
 
 START_TIMEOUT = 20.0
@@ -85,7 +85,15 @@ def start(
     argv = [sys.executable, "-m", module, "--state-dir", str(state.path), *args]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    with open(out_path, "ab") as out:
+    try:
+        out = open(out_path, "ab")  # noqa: SIM115 - closed below, once the child holds it
+    except OSError as exc:
+        raise StateError(
+            f"cannot write {out_path}: {exc.strerror or exc}",
+            hint="the state directory must be writable and have free space (or choose another with "
+            "--state-dir)",
+        ) from exc
+    with out:
         os.chmod(out_path, 0o600)
         proc = subprocess.Popen(
             argv,
@@ -100,6 +108,15 @@ def start(
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
+            problem = _unwritable(state)
+            if problem is not None:
+                # The child's own message went to the log it could not write (a full disk).
+                raise StateError(
+                    f"the {name} service exited during start (status {code}): cannot write in "
+                    f"{state.path}: {problem}",
+                    hint="free some space on that file system (or make it writable), or choose another "
+                    "state directory with --state-dir, then start again",
+                )
             raise ServiceError(
                 f"the {name} service exited during start (status {code}): {_tail(out_path)}",
                 hint=f"read {out_path} for the whole output; fix the cause and start it again",
@@ -144,6 +161,22 @@ def _terminate(pid: int, *, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.02)
     _CHILDREN.pop(pid, None)
+
+
+def _unwritable(state: StateDir) -> str | None:
+    """Why a small file cannot be written in the state directory (full, read-only), or None."""
+    probe = state.path / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return None
 
 
 def _tail(path: os.PathLike[str], lines: int = 5) -> str:

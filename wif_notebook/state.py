@@ -169,10 +169,16 @@ class StateDir:
         self.write_private(self.record_path(record.name), json.dumps(record.to_json(), indent=2))
 
     def remove_record(self, name: str) -> None:
+        path = self.record_path(name)
         try:
-            self.record_path(name).unlink()
+            path.unlink()
         except FileNotFoundError:
             pass
+        except OSError as exc:  # a read-only or foreign-owned state directory
+            raise StateError(
+                f"cannot remove {path}: {exc.strerror or exc}",
+                hint="make the state directory writable (or choose another with --state-dir)",
+            ) from exc
 
 
 def write_private(path: Path, data: str | bytes) -> None:
