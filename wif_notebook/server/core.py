@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from ..mongod import MongodConfig
-from . import authz_commands, commands, sasl, wire
+from . import authz_commands, commands, data_commands, sasl, wire
 from .authz import AuthzStore, check_privileges
+from .cursors import CursorManager
 from .data import DataStore
 from .failpoints import FailPoints
 from .log import (
@@ -53,8 +54,8 @@ from .log import (
 )
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, lookup
 
-# Handlers register themselves when their modules are imported (data's come with DataStore).
-HANDLER_MODULES = (commands, sasl, authz_commands)
+# Handlers register themselves when their modules are imported.
+HANDLER_MODULES = (commands, sasl, authz_commands, data_commands)
 
 # Commands whose handlers may block (network fetches, signature checks): run off the event loop.
 _BLOCKING_COMMANDS = {"saslStart", "saslContinue", "oidcRefreshKeys"}
@@ -111,7 +112,9 @@ class TestServer:
         self.argv = argv if argv is not None else list(sys.argv)
         self.config_path = config_path
         self.failpoints = FailPoints()
-        self.data = DataStore()
+        # Opens storage.dbPath: takes mongod.lock, refuses a foreign or corrupt dbPath, replays the journal.
+        self.data = DataStore(config.db_path)
+        self.cursors = CursorManager()
         self.started_at = time.time()
         self.connections: dict[int, Connection] = {}
         self.total_connections = 0
@@ -210,6 +213,7 @@ class TestServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.data.close()  # compacts into a snapshot and releases the dbPath lock
 
     def start_in_thread(self) -> int:
         """Run the server on its own loop in a daemon thread; returns the bound port."""

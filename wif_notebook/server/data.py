@@ -1,354 +1,614 @@
-"""A minimal in-memory data plane: enough CRUD and cursors for the OIDC lessons and spec tests.
+"""The test mongod's data engine: collections, indexes and uniqueness, over durable storage.
 
-Query, projection, sort and aggregation semantics come from mongomock (a maintained library), not
-a hand-written engine; this module only turns mongod commands into calls and mongod-shaped replies
-(cursor ids are Int64, batches ``firstBatch``/``nextBatch``, ``writeErrors`` with 11000).
-It is one module on purpose: the durable, fuller data plane of the next issue replaces it whole.
-Handlers run on the event-loop thread only, so the store needs no lock.
+Query, projection, sort, update and aggregation *semantics* come from mongomock (a maintained
+library, see docs/ARCHITECTURE.md "Significant choices"): its in-memory server holds the current
+documents, so filters, updates and pipelines (including ``$lookup`` across collections) are
+evaluated by it. This module owns everything a server owns around that:
+
+- the catalog (collection options and UUIDs, index specifications) and **unique indexes**, checked
+  here with mongod's ``E11000`` message before a write is applied;
+- every change is computed first, applied, then journalled to ``storage.Storage`` and fsynced
+  before the command is acknowledged; a failed journal write rolls the change back;
+- updates are computed on a one-document scratch collection, so mongomock's update engine (operators,
+  positional ``$``, ``arrayFilters``, upserts) produces the new document and this module decides
+  whether it may be stored.
+
+Handlers run on the event-loop thread only, so the engine needs no lock.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+import copy
+import datetime
+import itertools
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import bson
 import mongomock
-from bson.int64 import Int64
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from bson.binary import Binary
+from bson.objectid import ObjectId
+from mongomock import filtering, helpers
+from pymongo.errors import OperationFailure, PyMongoError
 
-from .registry import CommandContext, CommandError, Document, command
+from .authz import bson_to_string
+from .registry import CommandError, Document
+from .storage import Storage
 
-DEFAULT_BATCH_SIZE = 101
 MAX_USER_DOCUMENT_BYTES = 16 * 1024 * 1024
+ID_INDEX_NAME = "_id_"
+_FLUSH_INTERVAL_SECS = 0.1  # mongod's storage.journal.commitIntervalMs default (100 ms)
+
+
+# -- values ----------------------------------------------------------------------------------------
+def normalize(doc: Any) -> Any:
+    """Incoming documents as the engine keeps them (naive UTC dates at millisecond precision)."""
+    return helpers.patch_datetime_awareness_in_document(doc)
+
+
+def store_key(value: Any) -> Any:
+    """The key mongomock's store uses for an ``_id``."""
+    return helpers.hashdict(value) if isinstance(value, dict) else value
+
+
+def _hashable(value: Any) -> Any:
+    """An index key component: equal BSON values (1 and 1.0) give equal keys, types stay apart."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if value is None:
+        return ("null",)
+    if isinstance(value, dict):
+        return ("object", tuple((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("array", tuple(_hashable(v) for v in value))
+    try:
+        hash(value)
+        return (type(value).__name__, value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+
+
+def _values_at(doc: Any, path: list[str]) -> list[Any]:
+    """The values a (multikey) index sees at a dotted path; [None] when missing."""
+    if not path:
+        return [doc]
+    if isinstance(doc, list):
+        out: list[Any] = []
+        for item in doc:
+            if isinstance(item, dict):
+                out.extend(v for v in _values_at(item, path) if v is not None)
+        return out or [None]
+    if not isinstance(doc, dict) or path[0] not in doc:
+        return [None]
+    value = doc[path[0]]
+    if len(path) == 1:
+        if isinstance(value, list):
+            return list(value) if value else [None]
+        return [value]
+    return _values_at(value, path[1:])
+
+
+def index_name(key: Document) -> str:
+    """mongod's default index name: ``name_1``, ``a_1_b_-1``."""
+    parts = []
+    for field_name, direction in key.items():
+        if isinstance(direction, float) and direction.is_integer():
+            direction = int(direction)
+        parts.append(f"{field_name}_{direction}")
+    return "_".join(parts)
+
+
+# -- catalog ---------------------------------------------------------------------------------------
+@dataclass
+class Index:
+    spec: Document  # as listIndexes shows it: {v: 2, key, name, unique?, sparse?, ...}
+    entries: dict[Any, set[Any]] = field(default_factory=dict)  # unique only: key -> store keys
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def key(self) -> Document:
+        key: Document = self.spec["key"]
+        return key
+
+    @property
+    def unique(self) -> bool:
+        return bool(self.spec.get("unique"))
+
+    def keys_of(self, doc: Document) -> list[tuple[Any, ...]]:
+        """The index keys of ``doc`` (None when a sparse or partial index skips it)."""
+        fields = list(self.key)
+        per_field = [_values_at(doc, f.split(".")) for f in fields]
+        if self.spec.get("sparse") and all(v == [None] for v in per_field):
+            return []
+        partial = self.spec.get("partialFilterExpression")
+        if partial is not None and not filtering.filter_applies(partial, doc):
+            return []
+        return [tuple(_hashable(v) for v in combo) for combo in itertools.product(*per_field)]
+
+    def display_values(self, doc: Document) -> Document:
+        """The ``keyValue`` of a duplicate: the first value of each key field."""
+        return {f: _values_at(doc, f.split("."))[0] for f in self.key}
 
 
 @dataclass
-class _Cursor:
-    ns: str
-    docs: list[Document]
-    position: int = 0
+class CollectionInfo:
+    db: str
+    name: str
+    options: Document = field(default_factory=dict)
+    uuid: Binary = field(default_factory=lambda: Binary(uuid.uuid4().bytes, 4))
+    indexes: dict[str, Index] = field(default_factory=dict)
+
+    @property
+    def ns(self) -> str:
+        return f"{self.db}.{self.name}"
+
+    def unique_indexes(self) -> list[Index]:
+        return [i for i in self.indexes.values() if i.unique]
 
 
+def _id_index_spec() -> Document:
+    return {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}
+
+
+def split_ns(ns: str) -> tuple[str, str]:
+    db, _, coll = ns.partition(".")
+    return db, coll
+
+
+class DuplicateKey(Exception):
+    """A write would break a unique index; ``to_error`` is mongod's 11000 reply."""
+
+    def __init__(self, ns: str, index: Index | None, doc: Document) -> None:
+        super().__init__(ns)
+        self.ns = ns
+        self.pattern: Document = dict(index.key) if index is not None else {"_id": 1}
+        self.index_name = index.name if index is not None else ID_INDEX_NAME
+        self.value: Document = index.display_values(doc) if index is not None else {"_id": doc.get("_id")}
+
+    @property
+    def errmsg(self) -> str:
+        # mongod: "E11000 duplicate key error collection: db.coll index: name_1 dup key: { name: "x" }"
+        return (
+            f"E11000 duplicate key error collection: {self.ns} index: {self.index_name} "
+            f"dup key: {bson_to_string(self.value)}"
+        )
+
+    def to_write_error(self, index: int) -> Document:
+        return {
+            "index": index,
+            "code": 11000,
+            "errmsg": self.errmsg,
+            "keyPattern": self.pattern,
+            "keyValue": self.value,
+        }
+
+    def to_error(self) -> CommandError:
+        return CommandError(
+            11000, self.errmsg, "DuplicateKey", extra={"keyPattern": self.pattern, "keyValue": self.value}
+        )
+
+
+def engine_error(exc: Exception) -> CommandError:
+    """A mongomock failure as mongod's error reply (code 2 BadValue when mongomock gives none)."""
+    if isinstance(exc, CommandError):
+        return exc
+    if isinstance(exc, OperationFailure):
+        return CommandError(exc.code or 2, str(exc.details.get("errmsg", exc)) if exc.details else str(exc))
+    if isinstance(exc, NotImplementedError):
+        return CommandError(
+            2, f"not supported by the kit's test server (its query engine is mongomock): {exc}", "BadValue"
+        )
+    return CommandError(2, str(exc) or type(exc).__name__, "BadValue")
+
+
+# -- the store -------------------------------------------------------------------------------------
 class DataStore:
-    """Databases, collections and open cursors, in memory."""
+    """Databases, collections and indexes: mongomock evaluates, this class stores and checks."""
 
-    ENGINE_NAME = "wif-memory"
-    PERSISTENT = False
+    ENGINE_NAME = "wif-journal"
+    PERSISTENT = True
 
-    def __init__(self) -> None:
-        self.client: Any = mongomock.MongoClient()
-        self.cursors: dict[int, _Cursor] = {}
+    def __init__(self, db_path: Path | None = None) -> None:
+        self.client: Any = mongomock.MongoClient(tz_aware=False)
+        self._scratch: Any = mongomock.MongoClient()["scratch"]["doc"]
+        self.catalog: dict[str, CollectionInfo] = {}
+        self.storage: Storage | None = None
+        self._undo: list[tuple[str, Any, Document | None]] | None = None
+        self._ops: list[Document] = []
+        self._stop_flusher = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if db_path is not None:
+            self.storage = Storage(Path(db_path))
+            self.storage.open()
+            self._replay(self.storage.records)
+            self.storage.records = []
+            self._flusher = threading.Thread(target=self._flush_loop, name="wif-journal-flush", daemon=True)
+            self._flusher.start()
+        else:
+            self.PERSISTENT = False
 
-    def collection(self, db: str, name: str) -> Any:
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Compact into a snapshot and release the dbPath (a clean shutdown)."""
+        self._stop_flusher.set()
+        if self.storage is not None:
+            self.storage.close(self.state_records())
+            self.storage = None
+
+    def _flush_loop(self) -> None:
+        while not self._stop_flusher.wait(_FLUSH_INTERVAL_SECS):
+            storage = self.storage
+            if storage is not None:
+                try:
+                    storage.flush()
+                except OSError:
+                    pass  # the next acknowledged write's fsync reports the disk problem
+
+    def state_records(self) -> Iterator[Document]:
+        """The whole state as snapshot records (collection definitions, then their documents)."""
+        for info in self.catalog.values():
+            yield {
+                "op": "create",
+                "ns": info.ns,
+                "options": info.options,
+                "uuid": info.uuid,
+                "indexes": [i.spec for i in info.indexes.values()],
+            }
+        for info in self.catalog.values():
+            for doc in self._coll_store(info.db, info.name).documents:
+                yield {"op": "put", "ns": info.ns, "doc": doc}
+
+    def _replay(self, records: list[Document]) -> None:
+        for rec in records:
+            op, ns = rec.get("op"), str(rec.get("ns", ""))
+            db, name = split_ns(ns)
+            if op == "create":
+                info = self._create(db, name, rec.get("options") or {}, uuid_=rec.get("uuid"))
+                for spec in rec.get("indexes") or []:
+                    if spec.get("name") != ID_INDEX_NAME:
+                        info.indexes[spec["name"]] = Index(spec)
+            elif op == "put":
+                doc = rec["doc"]
+                info = self.catalog.get(ns) or self._create(db, name, {})
+                old = self._coll_store(db, name)._documents.get(store_key(doc["_id"]))
+                self._index_remove(info, old)
+                self._index_add(info, doc)
+                self._coll_store(db, name)[store_key(doc["_id"])] = doc
+            elif op == "del":
+                info = self.catalog.get(ns) or self._create(db, name, {})
+                key = store_key(rec["id"])
+                old = self._coll_store(db, name)._documents.pop(key, None)
+                self._index_remove(info, old)
+            elif op == "drop":
+                self._drop(db, name)
+            elif op == "dropDatabase":
+                self._drop_database(str(rec.get("db")))
+            elif op == "createIndex":
+                info = self.catalog.get(ns) or self._create(db, name, {})
+                self._add_index(info, rec["spec"])
+            elif op == "dropIndex":
+                existing = self.catalog.get(ns)
+                if existing is not None:
+                    existing.indexes.pop(str(rec.get("name")), None)
+        for info in self.catalog.values():
+            self._rebuild_unique(info)
+
+    # -- transactions of one command -------------------------------------------------------------
+    def begin(self) -> None:
+        self._undo = []
+        self._ops = []
+
+    def commit(self, *, sync: bool = True) -> None:
+        """Journal the command's changes (fsynced unless w:0 / j:false); undo them if that fails."""
+        ops, self._ops = self._ops, []
+        undo, self._undo = self._undo, None
+        if self.storage is None or not ops:
+            return
+        try:
+            self.storage.append(ops, sync=sync)
+        except OSError as exc:
+            self._rollback(undo or [])
+            raise CommandError(
+                8,
+                f"the kit's test server could not write its journal in {self.storage.db_path}: "
+                f"{exc.strerror or exc}; the write was not applied",
+                "UnknownError",
+            ) from exc
+        if self.storage.needs_compaction():
+            self.storage.compact(self.state_records())
+
+    def _rollback(self, undo: list[tuple[str, Any, Document | None]]) -> None:
+        for ns, key, old in reversed(undo):
+            db, name = split_ns(ns)
+            info = self.catalog.get(ns)
+            store = self._coll_store(db, name)
+            current = store._documents.pop(key, None)
+            if info is not None:
+                self._index_remove(info, current)
+            if old is not None:
+                store[key] = old
+                if info is not None:
+                    self._index_add(info, old)
+
+    def _log(self, op: Document) -> None:
+        if self.storage is not None:
+            self._ops.append(op)
+
+    # -- collections ---------------------------------------------------------------------------
+    def _coll(self, db: str, name: str) -> Any:
         return self.client[db][name]
 
-    def exists(self, db: str, name: str) -> bool:
-        return db in self.client.list_database_names() and name in self.client[db].list_collection_names()
+    def _coll_store(self, db: str, name: str) -> Any:
+        return self.client[db][name]._store
 
-    def open_cursor(
-        self, ns: str, docs: list[Document], batch_size: int | None, *, single_batch: bool = False
-    ) -> Document:
-        """The first batch, and a cursor for the rest (id 0 when everything fits)."""
-        size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-        first = docs[:size] if size > 0 else []
-        rest = docs[len(first) :]
-        cursor_id = 0
-        if rest and not single_batch:
-            cursor_id = secrets.randbits(62) or 1
-            self.cursors[cursor_id] = _Cursor(ns, rest)
-        return {"cursor": {"firstBatch": first, "id": Int64(cursor_id), "ns": ns}}
+    def collection(self, db: str, name: str) -> Any:
+        """mongomock's collection, for reads and aggregation."""
+        return self._coll(db, name)
 
+    def info(self, db: str, name: str) -> CollectionInfo | None:
+        return self.catalog.get(f"{db}.{name}")
 
-def _store(ctx: CommandContext) -> DataStore:
-    store: DataStore = ctx.server.data
-    return store
+    def database_names(self) -> list[str]:
+        return sorted({i.db for i in self.catalog.values()})
 
+    def collection_names(self, db: str) -> list[str]:
+        return sorted(i.name for i in self.catalog.values() if i.db == db)
 
-def _collection_name(ctx: CommandContext, cmd: Document) -> str:
-    name = cmd.get(ctx.command_name)
-    if not isinstance(name, str) or not name:
-        raise CommandError(73, f"Invalid namespace specified '{ctx.db}.{name}'", "InvalidNamespace")
-    return name
+    def _create(self, db: str, name: str, options: Document, *, uuid_: Any = None) -> CollectionInfo:
+        info = CollectionInfo(db, name, dict(options))
+        if isinstance(uuid_, Binary):
+            info.uuid = uuid_
+        info.indexes[ID_INDEX_NAME] = Index(_id_index_spec())
+        self.catalog[info.ns] = info
+        self.client[db][name]._store.create()
+        return info
 
+    def create_collection(self, db: str, name: str, options: Document | None = None) -> CollectionInfo:
+        info = self._create(db, name, options or {})
+        self._log({"op": "create", "ns": info.ns, "options": info.options, "uuid": info.uuid, "indexes": []})
+        return info
 
-def _batch_size(spec: Any) -> int | None:
-    if spec is None:
-        return None
-    if not isinstance(spec, int) or isinstance(spec, bool) or spec < 0:
-        raise CommandError(2, "BatchSize value must be non-negative")
-    return int(spec)
+    def ensure_collection(self, db: str, name: str) -> tuple[CollectionInfo, bool]:
+        """The collection, created implicitly (as an insert does) when missing."""
+        info = self.info(db, name)
+        if info is not None:
+            return info, False
+        return self.create_collection(db, name), True
 
+    def _drop(self, db: str, name: str) -> None:
+        self.catalog.pop(f"{db}.{name}", None)
+        self.client[db].drop_collection(name)
 
-def _count_option(cmd: Document, name: str) -> int:
-    value = cmd.get(name, 0)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise CommandError(2, f"{name} value must be non-negative")
-    return int(value)
+    def drop_collection(self, db: str, name: str) -> int:
+        info = self.info(db, name)
+        if info is None:
+            return 0
+        count = len(info.indexes)
+        self._drop(db, name)
+        self._log({"op": "drop", "ns": info.ns})
+        return count
 
+    def _drop_database(self, db: str) -> None:
+        for name in self.collection_names(db):
+            self._drop(db, name)
+        self.client.drop_database(db)
 
-def _run(fn: Any) -> Any:
-    """Turn a mongomock failure into mongod's error reply."""
-    try:
-        return fn()
-    except OperationFailure as exc:
-        raise CommandError(exc.code or 2, str(exc)) from exc
-    except (NotImplementedError, TypeError, ValueError) as exc:
-        raise CommandError(2, str(exc)) from exc
+    def drop_database(self, db: str) -> None:
+        if not self.collection_names(db):
+            return
+        self._drop_database(db)
+        self._log({"op": "dropDatabase", "db": db})
 
+    # -- documents -----------------------------------------------------------------------------
+    def get(self, info: CollectionInfo, key: Any) -> Document | None:
+        doc: Document | None = self._coll_store(info.db, info.name)._documents.get(key)
+        return doc
 
-@command("find")
-def find(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    ns = f"{ctx.db}.{name}"
-    filt = cmd.get("filter") or {}
-    projection = cmd.get("projection") or None
-    skip = _count_option(cmd, "skip")
-    limit = _count_option(cmd, "limit")
-    batch_size = _batch_size(cmd.get("batchSize"))
-    if not store.exists(ctx.db, name):
-        return store.open_cursor(ns, [], batch_size)
+    def documents(self, info: CollectionInfo) -> list[Document]:
+        return list(self._coll_store(info.db, info.name).documents)
 
-    def query() -> list[Document]:
-        cursor = store.collection(ctx.db, name).find(filt, projection)
-        if cmd.get("sort"):
-            cursor = cursor.sort(list(cmd["sort"].items()))
-        if skip:
-            cursor = cursor.skip(skip)
-        if limit:
-            cursor = cursor.limit(limit)
-        return list(cursor)
+    def count(self, info: CollectionInfo) -> int:
+        return len(self._coll_store(info.db, info.name)._documents)
 
-    docs = _run(query)
-    return store.open_cursor(ns, docs, batch_size, single_batch=bool(cmd.get("singleBatch")))
+    def matching(self, info: CollectionInfo, filt: Document, *, first: bool = False) -> list[Document]:
+        """Stored documents (not copies) that match ``filt``, in natural order."""
+        filt = normalize(filt)
+        store = self._coll_store(info.db, info.name)
+        fast = _id_equality(filt)
+        if fast is not None:
+            doc = store._documents.get(fast)
+            return [doc] if doc is not None and filtering.filter_applies(filt, doc) else []
+        out = []
+        for doc in list(store._documents.values()):
+            if filtering.filter_applies(filt, doc):
+                out.append(doc)
+                if first:
+                    break
+        if not out:
+            filtering.filter_applies(filt, {})  # an invalid filter fails even on no documents
+        return out
 
+    def validate_filter(self, filt: Document) -> None:
+        """Fail on an invalid filter even when there is nothing to match (as mongod parses first)."""
+        filtering.filter_applies(normalize(filt), {})
 
-@command("getMore")
-def get_more(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    cursor_id = cmd.get("getMore")
-    if not isinstance(cursor_id, int):
-        raise CommandError(14, "Field 'getMore' must be of type long", "TypeMismatch")
-    cursor = store.cursors.get(int(cursor_id))
-    coll = cmd.get("collection")
-    if cursor is None:
-        raise CommandError(43, f"cursor id {cursor_id} not found", "CursorNotFound")
-    if cursor.ns != f"{ctx.db}.{coll}":
-        raise CommandError(
-            13,
-            f"Requested getMore on namespace '{ctx.db}.{coll}', but cursor belongs to a different "
-            f"namespace {cursor.ns}",
-            "Unauthorized",
-        )
-    size = _batch_size(cmd.get("batchSize"))
-    end = len(cursor.docs) if not size else cursor.position + size
-    batch = cursor.docs[cursor.position : end]
-    cursor.position += len(batch)
-    next_id = int(cursor_id)
-    if cursor.position >= len(cursor.docs):
-        store.cursors.pop(int(cursor_id), None)
-        next_id = 0
-    return {"cursor": {"nextBatch": batch, "id": Int64(next_id), "ns": cursor.ns}}
+    def check_unique(self, info: CollectionInfo, doc: Document, old: Document | None) -> None:
+        """Raise DuplicateKey if storing ``doc`` (replacing ``old``) breaks a unique index."""
+        key = store_key(doc["_id"])
+        if old is None and key in self._coll_store(info.db, info.name)._documents:
+            raise DuplicateKey(info.ns, None, doc)
+        for index in info.unique_indexes():
+            for k in index.keys_of(doc):
+                holders = index.entries.get(k)
+                if holders and (holders - {key}):
+                    raise DuplicateKey(info.ns, index, doc)
 
+    def put(self, info: CollectionInfo, doc: Document, old: Document | None) -> None:
+        """Store ``doc`` (checked already), replacing ``old`` when it is an update."""
+        key = store_key(doc["_id"])
+        store = self._coll_store(info.db, info.name)
+        if self._undo is not None:
+            self._undo.append((info.ns, key, old))
+        self._index_remove(info, old)
+        self._index_add(info, doc)
+        store[key] = doc
+        self._log({"op": "put", "ns": info.ns, "doc": doc})
 
-@command("killCursors")
-def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    killed, not_found = [], []
-    for cid in cmd.get("cursors") or []:
-        if store.cursors.pop(int(cid), None) is not None:
-            killed.append(Int64(cid))
-        else:
-            not_found.append(Int64(cid))
-    return {"cursorsKilled": killed, "cursorsNotFound": not_found, "cursorsAlive": [], "cursorsUnknown": []}
+    def remove(self, info: CollectionInfo, doc: Document) -> None:
+        key = store_key(doc["_id"])
+        store = self._coll_store(info.db, info.name)
+        if self._undo is not None:
+            self._undo.append((info.ns, key, doc))
+        store._documents.pop(key, None)
+        self._index_remove(info, doc)
+        self._log({"op": "del", "ns": info.ns, "id": doc["_id"]})
 
+    def _index_add(self, info: CollectionInfo, doc: Document | None) -> None:
+        if doc is None:
+            return
+        key = store_key(doc["_id"])
+        for index in info.unique_indexes():
+            for k in index.keys_of(doc):
+                index.entries.setdefault(k, set()).add(key)
 
-@command("insert")
-def insert(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    documents = cmd.get("documents") or []
-    ordered = cmd.get("ordered", True)
-    coll = store.collection(ctx.db, name)
-    n = 0
-    errors: list[Document] = []
-    for index, doc in enumerate(documents):
-        size = len(bson.encode(doc))
-        if size > MAX_USER_DOCUMENT_BYTES:
-            # mongod's fixDocumentForInsert text (BadValue).
-            errors.append(
-                {
-                    "index": index,
-                    "code": 2,
-                    "errmsg": f"object to insert too large. size in bytes: {size}, max size: "
-                    f"{MAX_USER_DOCUMENT_BYTES}",
-                }
-            )
-            if ordered:
-                break
-            continue
+    def _index_remove(self, info: CollectionInfo, doc: Document | None) -> None:
+        if doc is None:
+            return
+        key = store_key(doc["_id"])
+        for index in info.unique_indexes():
+            for k in index.keys_of(doc):
+                holders = index.entries.get(k)
+                if holders is not None:
+                    holders.discard(key)
+                    if not holders:
+                        del index.entries[k]
+
+    # -- indexes -------------------------------------------------------------------------------
+    def _rebuild_unique(self, info: CollectionInfo) -> None:
+        for index in info.unique_indexes():
+            index.entries = {}
+        for doc in self._coll_store(info.db, info.name).documents:
+            self._index_add(info, doc)
+
+    def _add_index(self, info: CollectionInfo, spec: Document) -> Index:
+        index = Index(dict(spec))
+        if index.unique:
+            for doc in self._coll_store(info.db, info.name).documents:
+                for k in index.keys_of(doc):
+                    holders = index.entries.setdefault(k, set())
+                    if holders:
+                        raise DuplicateKey(info.ns, index, doc)
+                    holders.add(store_key(doc["_id"]))
+        info.indexes[index.name] = index
+        return index
+
+    def create_index(self, info: CollectionInfo, spec: Document) -> None:
+        self._add_index(info, spec)
+        self._log({"op": "createIndex", "ns": info.ns, "spec": spec})
+
+    def drop_index(self, info: CollectionInfo, name: str) -> None:
+        info.indexes.pop(name, None)
+        self._log({"op": "dropIndex", "ns": info.ns, "name": name})
+
+    # -- update evaluation ---------------------------------------------------------------------
+    def apply_update(
+        self,
+        original: Document | None,
+        query: Document,
+        update: Any,
+        *,
+        array_filters: list[Document] | None,
+        upsert: bool = False,
+    ) -> Document | None:
+        """The document mongomock's update engine makes of ``original`` (or, with no original and
+        ``upsert``, the document it inserts). None when nothing would change."""
+        scratch = self._scratch
+        scratch._store._documents.clear()
+        if original is not None:
+            scratch._store[store_key(original["_id"])] = copy.deepcopy(original)
+        query = normalize(query)
+        update = normalize(update)
+        kwargs: Document = {"upsert": upsert}
         try:
-            coll.insert_one(doc)
-            n += 1
-        except DuplicateKeyError:
-            errors.append(
-                {
-                    "index": index,
-                    "code": 11000,
-                    "errmsg": f"E11000 duplicate key error collection: {ctx.db}.{name} index: _id_ "
-                    f"dup key: {{ _id: {doc.get('_id')!r} }}",
-                    "keyPattern": {"_id": 1},
-                    "keyValue": {"_id": doc.get("_id")},
-                }
+            if _is_replacement(update):
+                result = scratch.replace_one(query, update, **kwargs)
+            else:
+                if array_filters:
+                    kwargs["array_filters"] = array_filters
+                result = scratch.update_one(query, update, **kwargs)
+        except (PyMongoError, NotImplementedError, ValueError, TypeError, KeyError) as exc:
+            raise _update_error(exc) from exc
+        if original is not None and result.modified_count == 0:
+            return None
+        docs = list(scratch._store._documents.values())
+        if not docs:
+            return None
+        new = docs[0]
+        if original is not None and _hashable(new.get("_id")) != _hashable(original.get("_id")):
+            if _is_replacement(update):
+                raise CommandError(
+                    66,
+                    "After applying the update, the (immutable) field '_id' was found to have been "
+                    f"altered to _id: {bson_to_string(new.get('_id'))}",
+                    "ImmutableField",
+                )
+            raise CommandError(
+                66,
+                "Performing an update on the path '_id' would modify the immutable field '_id'",
+                "ImmutableField",
             )
-            if ordered:
-                break
-    reply: Document = {"n": n}
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+        return new
 
 
-@command("delete")
-def delete(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    coll = store.collection(ctx.db, _collection_name(ctx, cmd))
-    n = 0
-    for spec in cmd.get("deletes") or []:
-        q = spec.get("q") or {}
-        if spec.get("limit", 0) == 1:
-            n += _run(lambda q=q: coll.delete_one(q)).deleted_count
-        else:
-            n += _run(lambda q=q: coll.delete_many(q)).deleted_count
-    return {"n": n}
+def _is_replacement(update: Any) -> bool:
+    return isinstance(update, dict) and not any(str(k).startswith("$") for k in update)
 
 
-@command("update")
-def update(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    coll = store.collection(ctx.db, _collection_name(ctx, cmd))
-    n = modified = 0
-    upserted: list[Document] = []
-    for index, spec in enumerate(cmd.get("updates") or []):
-        q, u = spec.get("q") or {}, spec.get("u") or {}
-        upsert = bool(spec.get("upsert"))
-        is_operator = isinstance(u, dict) and any(k.startswith("$") for k in u)
-        if spec.get("multi"):
-            result = _run(lambda q=q, u=u, upsert=upsert: coll.update_many(q, u, upsert=upsert))
-        elif is_operator:
-            result = _run(lambda q=q, u=u, upsert=upsert: coll.update_one(q, u, upsert=upsert))
-        else:
-            result = _run(lambda q=q, u=u, upsert=upsert: coll.replace_one(q, u, upsert=upsert))
-        n += result.matched_count
-        modified += result.modified_count
-        if result.upserted_id is not None:
-            n += 1
-            upserted.append({"index": index, "_id": result.upserted_id})
-    reply: Document = {"n": n, "nModified": modified}
-    if upserted:
-        reply["upserted"] = upserted
-    return reply
-
-
-@command("count")
-def count(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    if not store.exists(ctx.db, name):
-        return {"n": 0}
-    query = cmd.get("query") or {}
-    n = _run(lambda: store.collection(ctx.db, name).count_documents(query))
-    skip = _count_option(cmd, "skip")
-    limit = _count_option(cmd, "limit")
-    n = max(0, n - skip)
-    if limit:
-        n = min(n, limit)
-    return {"n": n}
-
-
-@command("aggregate")
-def aggregate(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    target = cmd.get("aggregate")
-    pipeline = cmd.get("pipeline")
-    if not isinstance(pipeline, list):
-        raise CommandError(14, "'pipeline' option must be specified as an array", "TypeMismatch")
-    if not isinstance(cmd.get("cursor"), dict) and not cmd.get("explain"):
-        raise CommandError(
-            9,
-            "The 'cursor' option is required, except for aggregate with the explain argument",
-            "FailedToParse",
+def _update_error(exc: Exception) -> CommandError:
+    text = str(exc)
+    if isinstance(exc, OperationFailure) and exc.code:
+        return engine_error(exc)
+    if "_id" in text and ("immutable" in text.lower() or "modify" in text.lower()):
+        return CommandError(
+            66,
+            "Performing an update on the path '_id' would modify the immutable field '_id'",
+            "ImmutableField",
         )
-    batch_size = _batch_size((cmd.get("cursor") or {}).get("batchSize"))
-    if not isinstance(target, str):
-        raise CommandError(2, "the kit's test server supports aggregate only on a collection", "BadValue")
-    ns = f"{ctx.db}.{target}"
-    if not store.exists(ctx.db, target):
-        # mongosh's startup probe ({aggregate: "atlascli"} on admin) lands here: an empty cursor.
-        return store.open_cursor(ns, [], batch_size)
-    docs = _run(lambda: list(store.collection(ctx.db, target).aggregate(pipeline)))
-    return store.open_cursor(ns, docs, batch_size)
+    return engine_error(exc)
 
 
-@command("create")
-def create(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    if store.exists(ctx.db, name):
-        raise CommandError(48, f"Collection {ctx.db}.{name} already exists.", "NamespaceExists")
-    store.client[ctx.db].create_collection(name)
-    return {}
+def _id_equality(filt: Document) -> Any:
+    """The store key when ``filt`` is exactly ``{_id: <value>}`` (the point lookup); else None."""
+    if len(filt) != 1 or "_id" not in filt:
+        return None
+    value = filt["_id"]
+    if isinstance(value, dict):
+        if len(value) == 1 and "$eq" in value:
+            value = value["$eq"]
+        if isinstance(value, dict) and any(str(k).startswith("$") for k in value):
+            return None
+    if isinstance(value, (list, bson.regex.Regex)) or hasattr(value, "pattern"):
+        return None
+    try:
+        return store_key(value)
+    except TypeError:
+        return None
 
 
-@command("drop")
-def drop(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    if not store.exists(ctx.db, name):
-        # mongod 7.0 no longer fails a drop of a missing collection (NamespaceNotFound was 6.x).
-        return {"ns": f"{ctx.db}.{name}", "nIndexesWas": 0}
-    store.client[ctx.db].drop_collection(name)
-    return {"ns": f"{ctx.db}.{name}", "nIndexesWas": 1}
+def new_object_id() -> ObjectId:
+    return ObjectId()
 
 
-@command("dropDatabase")
-def drop_database(ctx: CommandContext, cmd: Document) -> Document:
-    _store(ctx).client.drop_database(ctx.db)
-    return {}
-
-
-@command("listDatabases", admin_only=True)
-def list_databases(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    names = sorted(store.client.list_database_names())
-    if cmd.get("nameOnly"):
-        return {"databases": [{"name": n} for n in names]}
-    return {
-        "databases": [{"name": n, "sizeOnDisk": Int64(0), "empty": False} for n in names],
-        "totalSize": Int64(0),
-        "totalSizeMb": Int64(0),
-    }
-
-
-@command("listCollections")
-def list_collections(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    names = (
-        sorted(store.client[ctx.db].list_collection_names())
-        if ctx.db in store.client.list_database_names()
-        else []
-    )
-    filt = cmd.get("filter") or {}
-    wanted = filt.get("name") if isinstance(filt, dict) else None
-    infos = [
-        {"name": n, "type": "collection", "options": {}, "info": {"readOnly": False}}
-        for n in names
-        if wanted is None or wanted == n
-    ]
-    if cmd.get("nameOnly"):
-        infos = [{"name": i["name"], "type": "collection"} for i in infos]
-    return _store(ctx).open_cursor(f"{ctx.db}.$cmd.listCollections", infos, None)
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.timezone.utc)

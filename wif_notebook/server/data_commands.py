@@ -1,0 +1,1116 @@
+"""CRUD, cursor, aggregation and catalog commands of the test mongod, with mongod's reply shapes.
+
+Each handler parses the command as mongod does (types, required fields, error codes and messages
+of a 7.0 standalone), lets ``data.DataStore`` (mongomock underneath) evaluate filters, updates and
+pipelines, and answers in mongod's shape: cursors ``{firstBatch|nextBatch, id: Int64, ns}``,
+``writeErrors`` with the failing ``index``, ``E11000`` duplicate keys, ``n``/``nModified``/``upserted``.
+What a standalone refuses (transactions, change streams) is refused with mongod's codes and texts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import bson
+from bson.int64 import Int64
+
+from .authz import Requirement, Resource, bson_to_string, is_authorized
+from .cursors import CursorManager
+from .data import (
+    ID_INDEX_NAME,
+    MAX_USER_DOCUMENT_BYTES,
+    CollectionInfo,
+    DataStore,
+    DuplicateKey,
+    engine_error,
+    index_name,
+    new_object_id,
+    normalize,
+    store_key,
+)
+from .registry import CommandContext, CommandError, Document, command
+
+_ENGINE_ERRORS = (Exception,)
+
+
+def _store(ctx: CommandContext) -> DataStore:
+    store: DataStore = ctx.server.data
+    return store
+
+
+def _cursors(ctx: CommandContext) -> CursorManager:
+    manager = getattr(ctx.server, "cursors", None)
+    if manager is None:
+        manager = CursorManager()
+        ctx.server.cursors = manager
+    return manager
+
+
+def _owners(ctx: CommandContext) -> list[tuple[str, str]]:
+    return [(u.user, u.db) for u in ctx.users]
+
+
+# -- parsing helpers -------------------------------------------------------------------------------
+def _refuse_transactions(cmd: Document) -> None:
+    """A standalone has no transactions (nor retryable writes): mongod's check on txnNumber."""
+    if "txnNumber" in cmd or "autocommit" in cmd or "startTransaction" in cmd:
+        raise CommandError(
+            20, "Transaction numbers are only allowed on a replica set member or mongos", "IllegalOperation"
+        )
+
+
+def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = None) -> str:
+    key = field or ctx.command_name
+    name = cmd.get(key)
+    if name is None and field is None:
+        name = next(iter(cmd.values()), None)
+    if not isinstance(name, str):
+        raise CommandError(
+            2,
+            f"collection name has invalid type {_type_name(name)}",
+            "BadValue",
+        )
+    if not name or "\x00" in name or "$" in name or name.startswith(".") or name.endswith("."):
+        raise CommandError(73, f"Invalid namespace specified '{ctx.db}.{name}'", "InvalidNamespace")
+    return name
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, Int64):
+        return "long"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _field(
+    cmd: Document, name: str, kind: type | tuple[type, ...], type_name: str, default: Any = None
+) -> Any:
+    """An optional field of the given BSON type; mongod's IDL error (14 TypeMismatch) otherwise."""
+    if name not in cmd or cmd[name] is None and default is not None:
+        return default
+    value = cmd[name]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise CommandError(
+            14,
+            f"BSON field '{name}' is the wrong type '{_type_name(value)}', expected type '{type_name}'",
+            "TypeMismatch",
+        )
+    if not isinstance(value, kind):
+        raise CommandError(
+            14,
+            f"BSON field '{name}' is the wrong type '{_type_name(value)}', expected type '{type_name}'",
+            "TypeMismatch",
+        )
+    return value
+
+
+def _number(cmd: Document, name: str, command_name: str) -> int | None:
+    if name not in cmd or cmd[name] is None:
+        return None
+    value = cmd[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(
+            14,
+            f"BSON field '{command_name}.{name}' is the wrong type '{_type_name(value)}', expected types "
+            "'[long, int, decimal, double]'",
+            "TypeMismatch",
+        )
+    if isinstance(value, float) and not value.is_integer():
+        raise CommandError(2, f"Expected field {name} to be an integer value", "BadValue")
+    return int(value)
+
+
+def _non_negative(cmd: Document, name: str, command_name: str) -> int | None:
+    value = _number(cmd, name, command_name)
+    if value is not None and value < 0:
+        raise CommandError(
+            51024, f"BSON field '{name}' value must be >= 0, actual value '{value}'", "Location51024"
+        )
+    return value
+
+
+def _document(cmd: Document, name: str, command_name: str) -> Document | None:
+    if name not in cmd or cmd[name] is None:
+        return None
+    value = cmd[name]
+    if not isinstance(value, dict):
+        raise CommandError(
+            14,
+            f"BSON field '{command_name}.{name}' is the wrong type '{_type_name(value)}', expected type "
+            "'object'",
+            "TypeMismatch",
+        )
+    return value
+
+
+def _sync(cmd: Document) -> bool:
+    """fsync before acknowledging, unless the write concern asks for no acknowledgement (w:0) or
+    explicitly for no journal (j:false); those are fsynced within 100 ms, as mongod's journal."""
+    wc = cmd.get("writeConcern")
+    if not isinstance(wc, dict):
+        return True
+    if wc.get("w") == 0 or wc.get("j") is False:
+        return False
+    return True
+
+
+def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call into the engine; its failures become mongod's error replies."""
+    try:
+        return fn(*args, **kwargs)
+    except CommandError:
+        raise
+    except DuplicateKey as exc:
+        raise exc.to_error() from exc
+    except _ENGINE_ERRORS as exc:
+        raise engine_error(exc) from exc
+
+
+def _ns(ctx: CommandContext, name: str) -> str:
+    return f"{ctx.db}.{name}"
+
+
+# -- find / getMore / killCursors ------------------------------------------------------------------
+def query_documents(
+    store: DataStore,
+    info: CollectionInfo | None,
+    filt: Document,
+    projection: Document | None,
+    sort: Document | None,
+    skip: int,
+    limit: int,
+) -> list[Document]:
+    """Matching documents as copies, sorted, skipped, limited and projected by mongomock."""
+    if info is None:
+        if filt:
+            _run(lambda: store.validate_filter(filt))
+        return []
+    if not sort and not skip:
+        # The point-lookup path: no sort, the store's own _id index (filter still checked).
+        matches = _run(lambda: store.matching(info, filt, first=limit == 1))
+        if limit:
+            matches = matches[:limit]
+        coll = store.collection(info.db, info.name)
+        return [_run(coll._copy_only_fields, d, projection, dict) for d in matches]
+    coll = store.collection(info.db, info.name)
+    sort_list = list(sort.items()) if sort else None
+
+    def run() -> list[Document]:
+        return list(coll.find(normalize(filt), projection, skip=skip, limit=limit, sort=sort_list))
+
+    return list(_run(run))
+
+
+@command("find")
+def find(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    filt = _document(cmd, "filter", "find") or {}
+    projection = _document(cmd, "projection", "find")
+    sort = _document(cmd, "sort", "find")
+    skip = _non_negative(cmd, "skip", "find") or 0
+    limit = _number(cmd, "limit", "find") or 0
+    batch_size = _non_negative(cmd, "batchSize", "find")
+    single_batch = bool(cmd.get("singleBatch"))
+    if limit < 0:
+        # mongod 7.0 refuses a negative limit in the find command (the legacy meaning is singleBatch).
+        raise CommandError(51024, f"BSON field 'limit' value must be >= 0, actual value '{limit}'")
+    if sort:
+        for key, direction in sort.items():
+            if not (isinstance(direction, (int, float)) and direction in (1, -1)) and not isinstance(
+                direction, dict
+            ):
+                raise CommandError(
+                    15974,
+                    f"Illegal key in $sort specification: {key}: {bson_to_string(direction)}",
+                    "Location15974",
+                )
+    info = store.info(ctx.db, name)
+    docs = query_documents(store, info, filt, projection, sort, skip, limit)
+    if limit and batch_size is not None and limit <= batch_size:
+        single_batch = True
+    return _cursors(ctx).first_batch(
+        _ns(ctx, name), docs, _owners(ctx), batch_size=batch_size, single_batch=single_batch
+    )
+
+
+@command("getMore")
+def get_more(ctx: CommandContext, cmd: Document) -> Document:
+    cursor_id = cmd.get("getMore")
+    if not isinstance(cursor_id, Int64):
+        raise CommandError(
+            14,
+            f"BSON field 'getMore.getMore' is the wrong type '{_type_name(cursor_id)}', expected type 'long'",
+            "TypeMismatch",
+        )
+    coll = cmd.get("collection")
+    if not isinstance(coll, str):
+        raise CommandError(
+            14,
+            f"BSON field 'getMore.collection' is the wrong type '{_type_name(coll)}', expected type 'string'",
+            "TypeMismatch",
+        )
+    batch_size = _non_negative(cmd, "batchSize", "getMore")
+    return _cursors(ctx).get_more(int(cursor_id), _ns(ctx, coll), _owners(ctx), batch_size)
+
+
+@command("killCursors")
+def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
+    name = _collection_name(ctx, cmd)
+    ids = cmd.get("cursors")
+    if not isinstance(ids, list) or not all(isinstance(i, Int64) for i in ids):
+        raise CommandError(
+            14,
+            "BSON field 'killCursors.cursors' is the wrong type, expected type 'array' of long",
+            "TypeMismatch",
+        )
+    return _cursors(ctx).kill(_ns(ctx, name), [int(i) for i in ids], _owners(ctx))
+
+
+# -- writes ----------------------------------------------------------------------------------------
+def _prepare_insert(doc: Any) -> Document:
+    if not isinstance(doc, dict):
+        raise CommandError(14, "documents to insert must be objects", "TypeMismatch")
+    if "_id" not in doc:
+        # mongod puts a generated _id first.
+        doc = {"_id": new_object_id(), **doc}
+    elif isinstance(doc["_id"], list):
+        raise CommandError(53, "The '_id' value cannot be of type array", "InvalidIdField")
+    elif isinstance(doc["_id"], bson.regex.Regex) or hasattr(doc["_id"], "pattern"):
+        raise CommandError(53, "can't use a regex for _id", "InvalidIdField")
+    size = len(bson.encode(doc))
+    if size > MAX_USER_DOCUMENT_BYTES:
+        raise CommandError(
+            2, f"object to insert too large. size in bytes: {size}, max size: {MAX_USER_DOCUMENT_BYTES}"
+        )
+    return normalize(doc)
+
+
+def _write_error(index: int, exc: Exception) -> Document:
+    if isinstance(exc, DuplicateKey):
+        return exc.to_write_error(index)
+    err = exc if isinstance(exc, CommandError) else engine_error(exc)
+    out: Document = {"index": index, "code": err.code, "errmsg": err.errmsg}
+    if err.code_name:
+        out["codeName"] = err.code_name
+    return out
+
+
+@command("insert")
+def insert(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    documents = cmd.get("documents")
+    if not isinstance(documents, list):
+        raise CommandError(
+            40414, "BSON field 'insert.documents' is missing but a required field", "Location40414"
+        )
+    ordered = cmd.get("ordered", True) is not False
+    store.begin()
+    n = 0
+    errors: list[Document] = []
+    try:
+        info, _ = store.ensure_collection(ctx.db, name) if documents else (store.info(ctx.db, name), False)
+        for index, raw in enumerate(documents):
+            try:
+                doc = _prepare_insert(raw)
+                assert info is not None
+                store.check_unique(info, doc, None)
+                store.put(info, doc, None)
+                n += 1
+            except (CommandError, DuplicateKey) as exc:
+                errors.append(_write_error(index, exc))
+                if ordered:
+                    break
+    finally:
+        store.commit(sync=_sync(cmd))
+    reply: Document = {"n": n}
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+def _update_one(
+    store: DataStore,
+    info: CollectionInfo,
+    spec: Document,
+    ctx: CommandContext,
+) -> tuple[int, int, Any]:
+    """One update statement: (matched, modified, upserted _id or None)."""
+    q = spec.get("q")
+    u = spec.get("u")
+    if not isinstance(q, dict):
+        raise CommandError(
+            40414, "BSON field 'update.updates.q' is missing but a required field", "Location40414"
+        )
+    if not isinstance(u, (dict, list)):
+        raise CommandError(
+            40414, "BSON field 'update.updates.u' is missing but a required field", "Location40414"
+        )
+    multi = bool(spec.get("multi"))
+    upsert = bool(spec.get("upsert"))
+    array_filters = spec.get("arrayFilters")
+    if isinstance(u, dict) and u:
+        keys = list(u)
+        operators = [k.startswith("$") for k in keys]
+        if any(operators) and not all(operators):
+            bad = keys[operators.index(False)] if operators[0] else keys[operators.index(True)]
+            if operators[0]:
+                raise CommandError(
+                    9,
+                    f"Unknown modifier: {bad}. Expected a valid update modifier or pipeline-style update "
+                    "specified as an array",
+                    "FailedToParse",
+                )
+            raise CommandError(
+                52,
+                f"The dollar ($) prefixed field '{bad}' in '{bad}' is not allowed in the context of an "
+                "update's replacement document. Consider using an aggregation pipeline with $replaceWith.",
+                "DollarPrefixedFieldName",
+            )
+        if multi and not any(operators):
+            raise CommandError(
+                9, "multi update is not supported for replacement-style update", "FailedToParse"
+            )
+    matches = _run(lambda: store.matching(info, q, first=not multi))
+    if not matches:
+        if not upsert:
+            return 0, 0, None
+        new = _run(lambda: store.apply_update(None, q, u, array_filters=array_filters, upsert=True))
+        if new is None:
+            return 0, 0, None
+        if "_id" not in new:
+            new = {"_id": new_object_id(), **new}
+        _run(lambda: store.check_unique(info, new, None))
+        store.put(info, new, None)
+        return 0, 0, new["_id"]
+    modified = 0
+    for old in matches:
+        new = _run(store.apply_update, old, q, u, array_filters=array_filters)
+        if new is None:
+            continue
+        _run(store.check_unique, info, new, old)
+        store.put(info, new, old)
+        modified += 1
+    return len(matches), modified, None
+
+
+@command("update")
+def update(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    updates = cmd.get("updates")
+    if not isinstance(updates, list):
+        raise CommandError(
+            40414, "BSON field 'update.updates' is missing but a required field", "Location40414"
+        )
+    ordered = cmd.get("ordered", True) is not False
+    n = modified = 0
+    upserted: list[Document] = []
+    errors: list[Document] = []
+    store.begin()
+    try:
+        for index, spec in enumerate(updates):
+            try:
+                if not isinstance(spec, dict):
+                    raise CommandError(14, "update statements must be objects", "TypeMismatch")
+                info = store.info(ctx.db, name)
+                if info is None:
+                    if not spec.get("upsert"):
+                        continue
+                    info, _ = store.ensure_collection(ctx.db, name)
+                matched, changed, upserted_id = _update_one(store, info, spec, ctx)
+                n += matched
+                modified += changed
+                if upserted_id is not None:
+                    n += 1
+                    upserted.append({"index": index, "_id": upserted_id})
+            except (CommandError, DuplicateKey) as exc:
+                errors.append(_write_error(index, exc))
+                if ordered:
+                    break
+    finally:
+        store.commit(sync=_sync(cmd))
+    reply: Document = {"n": n, "nModified": modified}
+    if upserted:
+        reply["upserted"] = upserted
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+@command("delete")
+def delete(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    deletes = cmd.get("deletes")
+    if not isinstance(deletes, list):
+        raise CommandError(
+            40414, "BSON field 'delete.deletes' is missing but a required field", "Location40414"
+        )
+    ordered = cmd.get("ordered", True) is not False
+    n = 0
+    errors: list[Document] = []
+    store.begin()
+    try:
+        for index, spec in enumerate(deletes):
+            try:
+                if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
+                    raise CommandError(
+                        40414,
+                        "BSON field 'delete.deletes.q' is missing but a required field",
+                        "Location40414",
+                    )
+                limit = spec.get("limit")
+                if limit not in (0, 1):
+                    raise CommandError(
+                        9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
+                    )
+                info = store.info(ctx.db, name)
+                if info is None:
+                    continue
+                q = spec["q"]
+                for doc in _run(store.matching, info, q, first=limit == 1):
+                    store.remove(info, doc)
+                    n += 1
+            except CommandError as exc:
+                errors.append(_write_error(index, exc))
+                if ordered:
+                    break
+    finally:
+        store.commit(sync=_sync(cmd))
+    reply: Document = {"n": n}
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+@command("findAndModify", "findandmodify")
+def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
+    query = _document(cmd, "query", "findAndModify") or {}
+    sort = _document(cmd, "sort", "findAndModify")
+    fields = _document(cmd, "fields", "findAndModify")
+    remove = bool(cmd.get("remove"))
+    update_spec = cmd.get("update")
+    want_new = bool(cmd.get("new"))
+    upsert = bool(cmd.get("upsert"))
+    if remove and update_spec is not None:
+        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
+    if not remove and update_spec is None:
+        raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
+    if remove and (upsert or want_new):
+        raise CommandError(
+            9,
+            "Cannot specify both upsert=true and remove=true"
+            if upsert
+            else "Cannot specify both new=true and remove=true",
+            "FailedToParse",
+        )
+    info = store.info(ctx.db, name)
+    target: Document | None = None
+    if info is not None:
+        if sort:
+            found = query_documents(store, info, query, None, sort, 0, 1)
+            if found:
+                target = store.get(info, store_key(found[0]["_id"]))
+        else:
+            matches = _run(store.matching, info, query, first=True)
+            target = matches[0] if matches else None
+    coll = store.collection(ctx.db, name)
+
+    def shown(doc: Document | None) -> Document | None:
+        if doc is None:
+            return None
+        return _run(lambda: coll._copy_only_fields(doc, fields, dict))
+
+    store.begin()
+    try:
+        if remove:
+            if target is None or info is None:
+                return {"lastErrorObject": {"n": 0}, "value": None}
+            value = shown(target)
+            store.remove(info, target)
+            return {"lastErrorObject": {"n": 1}, "value": value}
+        if info is None:
+            if not upsert:
+                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
+            info, _ = store.ensure_collection(ctx.db, name)
+        if target is None:
+            if not upsert:
+                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
+            new = _run(
+                lambda: store.apply_update(
+                    None, query, update_spec, array_filters=cmd.get("arrayFilters"), upsert=True
+                )
+            )
+            if new is None:
+                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
+            if "_id" not in new:
+                new = {"_id": new_object_id(), **new}
+            _run(lambda: store.check_unique(info, new, None))
+            store.put(info, new, None)
+            return {
+                "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+                "value": shown(new) if want_new else None,
+            }
+        before = copy.deepcopy(target)
+        new = _run(
+            lambda: store.apply_update(target, query, update_spec, array_filters=cmd.get("arrayFilters"))
+        )
+        if new is not None:
+            _run(lambda: store.check_unique(info, new, target))
+            store.put(info, new, target)
+        after = new if new is not None else before
+        return {
+            "lastErrorObject": {"n": 1, "updatedExisting": True},
+            "value": shown(after if want_new else before),
+        }
+    finally:
+        store.commit(sync=_sync(cmd))
+
+
+# -- count / distinct ------------------------------------------------------------------------------
+@command("count")
+def count(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    query = _document(cmd, "query", "count") or {}
+    skip = _non_negative(cmd, "skip", "count") or 0
+    limit = abs(_number(cmd, "limit", "count") or 0)
+    info = store.info(ctx.db, name)
+    if info is None:
+        return {"n": 0}
+    n = store.count(info) if not query else len(_run(lambda: store.matching(info, query)))
+    n = max(0, n - skip)
+    if limit:
+        n = min(n, limit)
+    return {"n": n}
+
+
+@command("distinct")
+def distinct(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    key = cmd.get("key")
+    if not isinstance(key, str):
+        raise CommandError(
+            14,
+            f"BSON field 'distinct.key' is the wrong type '{_type_name(key)}', expected type 'string'",
+            "TypeMismatch",
+        )
+    query = _document(cmd, "query", "distinct") or {}
+    info = store.info(ctx.db, name)
+    if info is None:
+        return {"values": []}
+    coll = store.collection(ctx.db, name)
+    return {"values": list(_run(lambda: coll.distinct(key, normalize(query))))}
+
+
+# -- aggregate -------------------------------------------------------------------------------------
+_DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
+
+
+@command("aggregate")
+def aggregate(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    target = cmd.get("aggregate")
+    pipeline = cmd.get("pipeline")
+    if not isinstance(pipeline, list):
+        raise CommandError(
+            14,
+            f"BSON field 'aggregate.pipeline' is the wrong type '{_type_name(pipeline)}', "
+            "expected type 'array'",
+            "TypeMismatch",
+        )
+    for stage in pipeline:
+        if not isinstance(stage, dict) or len(stage) != 1:
+            raise CommandError(
+                40323,
+                "A pipeline stage specification object must contain exactly one field.",
+                "Location40323",
+            )
+    stage_names = [next(iter(s)) for s in pipeline]
+    if "$changeStream" in stage_names:
+        raise CommandError(
+            40573, "The $changeStream stage is only supported on replica sets", "Location40573"
+        )
+    explain = bool(cmd.get("explain"))
+    cursor_opts = cmd.get("cursor")
+    if not isinstance(cursor_opts, dict) and not explain:
+        raise CommandError(
+            9,
+            "The 'cursor' option is required, except for aggregate with the explain argument",
+            "FailedToParse",
+        )
+    if explain:
+        raise CommandError(
+            2, "explain is not supported by the kit's test server (it has no query planner)", "BadValue"
+        )
+    batch_size = _non_negative(cursor_opts, "batchSize", "aggregate.cursor") if cursor_opts else None
+    if target == 1 or (isinstance(target, (int, float)) and not isinstance(target, bool) and target == 1):
+        first = stage_names[0] if stage_names else None
+        if first not in _DB_LEVEL_STAGES:
+            raise CommandError(
+                73,
+                f"{{aggregate: 1}} is not valid for '{first or '$match'}'; a collection is required.",
+                "InvalidNamespace",
+            )
+        raise CommandError(2, f"the kit's test server does not support the {first} stage", "BadValue")
+    name = _collection_name(ctx, cmd)
+    ns = _ns(ctx, name)
+    out_target: tuple[str, str] | None = None
+    if stage_names and stage_names[-1] == "$merge":
+        raise CommandError(2, "the kit's test server does not support $merge; use $out", "BadValue")
+    if stage_names and stage_names[-1] == "$out":
+        spec = pipeline[-1]["$out"]
+        if isinstance(spec, str):
+            out_target = (ctx.db, spec)
+        elif isinstance(spec, dict) and isinstance(spec.get("coll"), str):
+            out_target = (str(spec.get("db", ctx.db)), spec["coll"])
+        else:
+            raise CommandError(
+                16990,
+                "$out only supports a string or object argument, but found " + _type_name(spec),
+                "Location16990",
+            )
+        pipeline = pipeline[:-1]
+    info = store.info(ctx.db, name)
+    coll = store.collection(ctx.db, name)
+    if info is None and not any(s in ("$lookup", "$unionWith", "$facet") for s in stage_names):
+        docs: list[Document] = []
+        # An invalid pipeline fails even on a missing collection.
+        _run(lambda: list(coll.aggregate(normalize(pipeline))))
+    else:
+        docs = list(_run(lambda: list(coll.aggregate(normalize(pipeline)))))
+    if out_target is not None:
+        _replace_collection(store, out_target[0], out_target[1], docs, sync=_sync(cmd))
+        docs = []
+    return _cursors(ctx).first_batch(ns, docs, _owners(ctx), batch_size=batch_size)
+
+
+def _replace_collection(store: DataStore, db: str, name: str, docs: list[Document], *, sync: bool) -> None:
+    """$out: the target collection's documents become ``docs`` (its indexes stay, as in mongod)."""
+    store.begin()
+    try:
+        info, _ = store.ensure_collection(db, name)
+        for old in store.documents(info):
+            store.remove(info, old)
+        for doc in docs:
+            prepared = _prepare_insert(doc)
+            _run(store.check_unique, info, prepared, None)
+            store.put(info, prepared, None)
+    finally:
+        store.commit(sync=sync)
+
+
+# -- catalog ---------------------------------------------------------------------------------------
+@command("create")
+def create(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    if store.info(ctx.db, name) is not None:
+        raise CommandError(48, f"Collection {ctx.db}.{name} already exists.", "NamespaceExists")
+    options = {
+        k: v
+        for k, v in cmd.items()
+        if k not in ("create", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference")
+    }
+    store.begin()
+    try:
+        store.create_collection(ctx.db, name, options)
+    finally:
+        store.commit(sync=_sync(cmd))
+    return {}
+
+
+@command("drop")
+def drop(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    store.begin()
+    try:
+        count = store.drop_collection(ctx.db, name)
+    finally:
+        store.commit(sync=_sync(cmd))
+    _cursors(ctx).drop_namespace(_ns(ctx, name))
+    # mongod 7.0 no longer fails a drop of a missing collection (NamespaceNotFound was 6.x and older).
+    if count == 0:
+        return {}
+    return {"nIndexesWas": count, "ns": _ns(ctx, name)}
+
+
+@command("dropDatabase")
+def drop_database(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    store.begin()
+    try:
+        store.drop_database(ctx.db)
+    finally:
+        store.commit(sync=_sync(cmd))
+    _cursors(ctx).drop_namespace(ctx.db)
+    return {}
+
+
+def _database_size(store: DataStore, db: str) -> int:
+    total = 0
+    for name in store.collection_names(db):
+        info = store.info(db, name)
+        if info is not None:
+            total += sum(len(bson.encode(d)) for d in store.documents(info))
+    return total
+
+
+def _may_see_database(ctx: CommandContext, db: str) -> bool:
+    """mongod's authorizedDatabases: a database is shown when the user holds any privilege in it."""
+    from .authz import _all_roles  # the user's direct roles (token groups and user documents)
+
+    privileges = ctx.authz.privileges_of(_all_roles(ctx.authz, ctx.users))
+    for p in privileges:
+        res = p.get("resource", {})
+        if res.get("anyResource"):
+            return True
+        if "db" in res and res.get("db") in ("", db) and p.get("actions"):
+            return True
+    return False
+
+
+@command("listDatabases", admin_only=True)
+def list_databases(ctx: CommandContext, cmd: Document) -> Document:
+    store = _store(ctx)
+    filt = _document(cmd, "filter", "listDatabases")
+    name_only = bool(cmd.get("nameOnly"))
+    names = store.database_names()
+    see_all = not ctx.config.authorization or is_authorized(
+        ctx.authz, ctx.users, Requirement(Resource.cluster(), ("listDatabases",))
+    )
+    authorized = cmd.get("authorizedDatabases")
+    if not see_all and authorized is False:
+        raise CommandError(
+            13, f"not authorized on admin to execute command {bson_to_string(cmd)}", "Unauthorized"
+        )
+    if not see_all or authorized is True:
+        names = [n for n in names if _may_see_database(ctx, n)] if ctx.config.authorization else names
+    entries: list[Document] = []
+    total = 0
+    for n in names:
+        size = _database_size(store, n)
+        entry: Document = (
+            {"name": n} if name_only else {"name": n, "sizeOnDisk": Int64(size), "empty": size == 0}
+        )
+        if filt and not _run(_matches, filt, entry):
+            continue
+        entries.append(entry)
+        total += size
+    if name_only:
+        return {"databases": entries}
+    return {"databases": entries, "totalSize": Int64(total), "totalSizeMb": Int64(total // (1024 * 1024))}
+
+
+def _matches(filt: Document, doc: Document) -> bool:
+    from mongomock import filtering
+
+    return bool(filtering.filter_applies(normalize(filt), doc))
+
+
+@command("listCollections")
+def list_collections(ctx: CommandContext, cmd: Document) -> Document:
+    store = _store(ctx)
+    filt = _document(cmd, "filter", "listCollections")
+    name_only = bool(cmd.get("nameOnly"))
+    cursor_opts = _document(cmd, "cursor", "listCollections") or {}
+    batch_size = _non_negative(cursor_opts, "batchSize", "listCollections.cursor")
+    infos: list[Document] = []
+    for name in store.collection_names(ctx.db):
+        info = store.info(ctx.db, name)
+        assert info is not None
+        entry: Document = {
+            "name": name,
+            "type": "collection",
+            "options": dict(info.options),
+            "info": {"readOnly": False, "uuid": info.uuid},
+            "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME},
+        }
+        if filt and not _run(_matches, filt, entry):
+            continue
+        infos.append({"name": name, "type": "collection"} if name_only else entry)
+    return _cursors(ctx).first_batch(
+        f"{ctx.db}.$cmd.listCollections", infos, _owners(ctx), batch_size=batch_size
+    )
+
+
+# -- indexes ---------------------------------------------------------------------------------------
+_INDEX_OPTIONS = {"unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden"}
+
+
+def _index_spec(raw: Any) -> Document:
+    if not isinstance(raw, dict):
+        raise CommandError(14, "index specifications must be objects", "TypeMismatch")
+    key = raw.get("key")
+    if not isinstance(key, dict) or not key:
+        raise (
+            CommandError(2, "The 'key' field must be a non-empty object", "BadValue")
+            if isinstance(key, dict)
+            else CommandError(
+                9,
+                "Error in specification { "
+                + ", ".join(raw)
+                + " } :: caused by :: The 'key' field is a required property of an index specification",
+                "FailedToParse",
+            )
+        )
+    for field_name, direction in key.items():
+        ok = (
+            isinstance(direction, (int, float)) and not isinstance(direction, bool) and direction != 0
+        ) or direction in (
+            "text",
+            "2dsphere",
+            "2d",
+            "hashed",
+        )
+        if not ok:
+            raise CommandError(
+                67,
+                "Values in the index key pattern can contain only non-zero numbers or strings; "
+                f"found {field_name}: {bson_to_string(direction)}",
+                "CannotCreateIndex",
+            )
+    name = raw.get("name", index_name(key))
+    if not isinstance(name, str) or not name:
+        raise CommandError(9, "The 'name' field must be a non-empty string", "FailedToParse")
+    spec: Document = {"v": 2, "key": dict(key), "name": name}
+    for option in _INDEX_OPTIONS:
+        if option in raw and raw[option] is not None:
+            value = raw[option]
+            if option in ("unique", "sparse", "hidden"):
+                if not value:
+                    continue
+                value = True
+            spec[option] = value
+    return spec
+
+
+def _same_options(a: Document, b: Document) -> bool:
+    def opts(d: Document) -> Document:
+        return {k: v for k, v in d.items() if k in _INDEX_OPTIONS}
+
+    return opts(a) == opts(b)
+
+
+@command("createIndexes")
+def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    raw = cmd.get("indexes")
+    if not isinstance(raw, list) or not raw:
+        raise CommandError(2, "Must specify at least one index to create", "BadValue")
+    specs = [_index_spec(r) for r in raw]
+    store.begin()
+    try:
+        info, created = store.ensure_collection(ctx.db, name)
+        before = len(info.indexes)
+        new_specs = []
+        for spec in specs:
+            same_name = info.indexes.get(spec["name"])
+            same_key = next((i for i in info.indexes.values() if i.key == spec["key"]), None)
+            if same_name is not None:
+                if same_name.key == spec["key"] and _same_options(same_name.spec, spec):
+                    continue
+                if same_name.key != spec["key"]:
+                    raise CommandError(
+                        86,
+                        "An existing index has the same name as the requested index. When index names "
+                        "are not specified, they are auto generated and can cause conflicts. "
+                        "Please refer to our "
+                        f"documentation. Requested index: {bson_to_string(spec)}, existing index: "
+                        f"{bson_to_string(same_name.spec)}",
+                        "IndexKeySpecsConflict",
+                    )
+                raise CommandError(
+                    86,
+                    f"Index with name: {spec['name']} already exists with different options",
+                    "IndexKeySpecsConflict",
+                )
+            if same_key is not None:
+                if _same_options(same_key.spec, spec):
+                    raise CommandError(
+                        85,
+                        f"Index already exists with a different name: {same_key.name}",
+                        "IndexOptionsConflict",
+                    )
+                raise CommandError(
+                    85,
+                    f"An equivalent index already exists with the same name but different options. Requested "
+                    f"index: {bson_to_string(spec)}, existing index: {bson_to_string(same_key.spec)}",
+                    "IndexOptionsConflict",
+                )
+            new_specs.append(spec)
+        for spec in new_specs:
+            _run(store.create_index, info, spec)
+        after = len(info.indexes)
+    finally:
+        store.commit(sync=_sync(cmd))
+    reply: Document = {"numIndexesBefore": before, "numIndexesAfter": after}
+    if not new_specs:
+        reply["note"] = "all indexes already exist"
+    else:
+        reply["createdCollectionAutomatically"] = created
+    return reply
+
+
+@command("listIndexes")
+def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    info = store.info(ctx.db, name)
+    if info is None:
+        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}", "NamespaceNotFound")
+    cursor_opts = _document(cmd, "cursor", "listIndexes") or {}
+    batch_size = _non_negative(cursor_opts, "batchSize", "listIndexes.cursor")
+    specs = [copy.deepcopy(i.spec) for i in info.indexes.values()]
+    return _cursors(ctx).first_batch(
+        f"{ctx.db}.$cmd.listIndexes.{name}", specs, _owners(ctx), batch_size=batch_size
+    )
+
+
+@command("dropIndexes", "deleteIndexes")
+def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    info = store.info(ctx.db, name)
+    if info is None:
+        raise CommandError(26, f"ns not found {ctx.db}.{name}", "NamespaceNotFound")
+    which = cmd.get("index")
+    count = len(info.indexes)
+    if which == "*":
+        targets = [n for n in info.indexes if n != ID_INDEX_NAME]
+    else:
+        items = which if isinstance(which, list) else [which]
+        targets = []
+        for item in items:
+            if isinstance(item, dict):
+                found = next((i.name for i in info.indexes.values() if i.key == item), None)
+                if found is None:
+                    raise CommandError(
+                        27, f"can't find index with key: {bson_to_string(item)}", "IndexNotFound"
+                    )
+                targets.append(found)
+            elif isinstance(item, str):
+                if item not in info.indexes:
+                    raise CommandError(27, f"index not found with name [{item}]", "IndexNotFound")
+                targets.append(item)
+            else:
+                raise CommandError(
+                    14,
+                    f"BSON field 'dropIndexes.index' is the wrong type '{_type_name(item)}'",
+                    "TypeMismatch",
+                )
+        if ID_INDEX_NAME in targets:
+            raise CommandError(72, "cannot drop _id index", "InvalidOptions")
+    store.begin()
+    try:
+        for target in targets:
+            store.drop_index(info, target)
+    finally:
+        store.commit(sync=_sync(cmd))
+    return {"nIndexesWas": count}
+
+
+# -- statistics ------------------------------------------------------------------------------------
+@command("collStats")
+def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    info = store.info(ctx.db, name)
+    if info is None:
+        raise CommandError(26, f"Collection [{ctx.db}.{name}] not found.", "NamespaceNotFound")
+    scale = _number(cmd, "scale", "collStats") or 1
+    docs = store.documents(info)
+    size = sum(len(bson.encode(d)) for d in docs)
+    index_sizes = {n: 0 for n in info.indexes}
+    return {
+        "ns": info.ns,
+        "size": size // scale,
+        "count": len(docs),
+        "avgObjSize": size // len(docs) if docs else 0,
+        "storageSize": size // scale,
+        "freeStorageSize": 0,
+        "capped": bool(info.options.get("capped")),
+        "nindexes": len(info.indexes),
+        "indexDetails": {},
+        "totalIndexSize": 0,
+        "totalSize": size // scale,
+        "indexSizes": index_sizes,
+        "scaleFactor": scale,
+    }
+
+
+@command("dbStats")
+def db_stats(ctx: CommandContext, cmd: Document) -> Document:
+    store = _store(ctx)
+    scale = _number(cmd, "scale", "dbStats") or 1
+    names = store.collection_names(ctx.db)
+    objects = 0
+    size = 0
+    indexes = 0
+    for name in names:
+        info = store.info(ctx.db, name)
+        assert info is not None
+        docs = store.documents(info)
+        objects += len(docs)
+        size += sum(len(bson.encode(d)) for d in docs)
+        indexes += len(info.indexes)
+    return {
+        "db": ctx.db,
+        "collections": len(names),
+        "views": 0,
+        "objects": objects,
+        "avgObjSize": (size / objects) if objects else 0,
+        "dataSize": size // scale,
+        "storageSize": size // scale,
+        "indexes": indexes,
+        "indexSize": 0,
+        "totalSize": size // scale,
+        "scaleFactor": scale,
+        "fsUsedSize": 0,
+        "fsTotalSize": 0,
+    }
+
+
+# -- what a standalone refuses ---------------------------------------------------------------------
+@command("commitTransaction", "abortTransaction")
+def transaction_command(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    # Without a txnNumber mongod answers that the session has no transaction (UNCONFIRMED text).
+    raise CommandError(
+        20, "Transaction numbers are only allowed on a replica set member or mongos", "IllegalOperation"
+    )
