@@ -27,7 +27,18 @@ from .state import ServiceRecord, StateDir
 # What a kit state directory may contain (state.py's layout, plus admin.json). Anything else means the
 # folder is not (only) the kit's, and `reset` refuses to wipe it.
 KIT_ENTRIES = frozenset(
-    {"keys", "principals.yaml", "mongod.conf", "db", "logs", "run", "tokens", "env", "admin.json"}
+    {
+        "keys",
+        "principals.yaml",
+        "mongod.conf",
+        "db",
+        "logs",
+        "run",
+        "tokens",
+        "env",
+        "admin.json",
+        "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
+    }
 )
 
 

@@ -214,11 +214,6 @@ def test_every_exercise_belongs_to_a_known_lesson() -> None:
     assert {lesson for lesson, _ in checks.EXERCISES} == set(checks._LESSON.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wif_notebook.stack.KIT_ENTRIES does not list progress.json (lessons.PROGRESS_FILE), so "
-    "`wif reset` refuses to wipe a state directory once a check was recorded; reported to the stack owner",
-)
 def test_a_student_can_be_reset_after_recording_progress(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")
     lessons.record_check("00-preflight", "kit-issuer", True, state=state)
