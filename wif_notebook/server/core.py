@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import os
 import socket
 import sys
@@ -39,13 +40,16 @@ from .data import DataStore
 from .failpoints import FailPoints
 from .log import (
     ID_ACCESS_CONTROL_DISABLED,
+    ID_BIND_NOT_LOOPBACK,
     ID_COMMAND_ERROR,
     ID_CONNECTION_ACCEPTED,
     ID_CONNECTION_ENDED,
+    ID_CONNECTION_REFUSED,
     ID_JWKS_LOAD_FAILED,
     ID_JWKS_REFRESHED,
     ID_RECEIVE_ERROR,
     ID_SHUTDOWN,
+    ID_SLOW_QUERY,
     ID_STARTING,
     ID_TEST_SERVER,
     ID_USERS_INVALIDATED,
@@ -61,6 +65,9 @@ HANDLER_MODULES = (commands, sasl, authz_commands, data_commands)
 _BLOCKING_COMMANDS = {"saslStart", "saslContinue", "oidcRefreshKeys"}
 _UNREACHABLE_RETRY_SECS = 10.0
 _PARSE_INLINE_LIMIT = 256 * 1024  # bytes; bigger messages are decoded in the thread pool
+# Once a message's first byte arrives, the whole message must follow within this many seconds (a kit
+# limit, not mongod's: see _read_message). 48 MB over loopback takes well under a second.
+MESSAGE_TIMEOUT_SECS = 30.0
 
 
 class _CloseConnection(Exception):
@@ -117,6 +124,8 @@ class TestServer:
         self.cursors = CursorManager()
         self.started_at = time.time()
         self.connections: dict[int, Connection] = {}
+        self.max_incoming_connections = _max_incoming_connections(config)
+        self.message_timeout_secs = MESSAGE_TIMEOUT_SECS
         self.total_connections = 0
         self.port: int = 0
         self.key_caches: dict[str, Any] = {}
@@ -168,6 +177,17 @@ class TestServer:
             ctx="initandlisten",
             startup_warning=True,
         )
+        exposed = _non_loopback(self.config.bind_ip)
+        if exposed:
+            message = (
+                f"net.bindIp {self.config.bind_ip} listens beyond this machine ({', '.join(exposed)}): "
+                "anyone who can reach it can try logins against the kit's test keys. The test server is "
+                "for learning and testing on 127.0.0.1; set net.bindIp: 127.0.0.1 in mongod.conf"
+            )
+            self.log.warning(
+                "CONTROL", ID_BIND_NOT_LOOPBACK, message, ctx="initandlisten", startup_warning=True
+            )
+            print(f"wif mongod: WARNING: {message}", file=sys.stderr, flush=True)
         if not self.config.authorization:
             self.log.warning(
                 "CONTROL",
@@ -354,6 +374,16 @@ class TestServer:
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         local = writer.get_extra_info("sockname") or ("?", 0)
+        if len(self.connections) >= self.max_incoming_connections:
+            self.log.info(
+                "NETWORK",
+                ID_CONNECTION_REFUSED,
+                "Connection refused because there are too many open connections",
+                {"remote": f"{peer[0]}:{peer[1]}", "connectionCount": len(self.connections)},
+                ctx="listener",
+            )
+            writer.close()
+            return
         with self._conn_lock:
             self.total_connections += 1
             conn = Connection(
@@ -380,16 +410,11 @@ class TestServer:
         try:
             while True:
                 try:
-                    head = await reader.readexactly(wire.HEADER_SIZE)
-                except asyncio.IncompleteReadError as exc:
-                    if exc.partial:
-                        raise wire.ProtocolError("connection closed inside a message header") from exc
+                    # Waiting for a request is unbounded, as in mongod (pools keep idle connections).
+                    first = await reader.readexactly(1)
+                except asyncio.IncompleteReadError:
                     break
-                header = wire.parse_header(head)
-                try:
-                    body = await reader.readexactly(header.length - wire.HEADER_SIZE)
-                except asyncio.IncompleteReadError as exc:
-                    raise wire.ProtocolError("connection closed inside a message body") from exc
+                header, body = await self._read_message(reader, first)
                 try:
                     if header.length > _PARSE_INLINE_LIMIT:
                         # Decoding (and a pure-Python CRC-32C) of a big message must not stall others.
@@ -433,6 +458,33 @@ class TestServer:
                 },
                 ctx=conn.ctx,
             )
+
+    async def _read_message(self, reader: asyncio.StreamReader, first: bytes) -> tuple[wire.Header, bytes]:
+        """The rest of a message whose first byte has arrived, within ``message_timeout_secs``.
+
+        mongod has no such limit; the kit has one so that a client trickling bytes (slowloris) holds
+        its connection for a bounded time, whatever length its header announces.
+        """
+
+        async def rest() -> tuple[wire.Header, bytes]:
+            try:
+                head = first + await reader.readexactly(wire.HEADER_SIZE - 1)
+            except asyncio.IncompleteReadError as exc:
+                raise wire.ProtocolError("connection closed inside a message header") from exc
+            header = wire.parse_header(head)
+            try:
+                body = await reader.readexactly(header.length - wire.HEADER_SIZE)
+            except asyncio.IncompleteReadError as exc:
+                raise wire.ProtocolError("connection closed inside a message body") from exc
+            return header, body
+
+        try:
+            return await asyncio.wait_for(rest(), self.message_timeout_secs)
+        except asyncio.TimeoutError as exc:
+            raise wire.ProtocolError(
+                f"no complete message within {self.message_timeout_secs:g} s of its first byte "
+                "(the test server's limit for slow clients)"
+            ) from exc
 
     def _log_receive_error(self, conn: Connection, exc: wire.ProtocolError, msg: str) -> None:
         self.log.info(
@@ -493,6 +545,7 @@ class TestServer:
         """The command pipeline (see the module docstring); always returns a reply document."""
         conn.commands += 1
         name = next(iter(cmd), "")
+        started = time.perf_counter()
         try:
             spec = lookup(name)
             if spec is None or (spec.test_only and not self.config.enable_test_commands):
@@ -538,6 +591,7 @@ class TestServer:
             reply.setdefault("ok", 1.0)
             return reply
         except CommandError as exc:
+            self._log_command_failure(conn, db, name, cmd, exc, started)
             return exc.to_reply()
         except _CloseConnection:
             raise
@@ -550,6 +604,35 @@ class TestServer:
                 ctx=conn.ctx,
             )
             return CommandError(1, f"{type(exc).__name__}: {exc}").to_reply()
+
+    def _log_command_failure(
+        self, conn: Connection, db: str, name: str, cmd: Document, exc: CommandError, started: float
+    ) -> None:
+        """A failed command in mongod's "Slow query" shape (id 51803, ``errCode``/``errName``).
+
+        mongod writes this entry only for operations slower than slowms (or at a higher verbosity);
+        the kit writes it for every failed command, so 13, 18 and 391 show up in the log and in the
+        flow diagrams. Only the command's name and first value are logged, never its arguments.
+        """
+        first = cmd.get(name) if name else None
+        self.log.info(
+            "COMMAND",
+            ID_SLOW_QUERY,
+            "Slow query",
+            {
+                "type": "command",
+                "ns": _namespace(db, cmd) if isinstance(first, str) else f"{db}.$cmd",
+                "appName": conn.app_name,
+                "command": {name: first if isinstance(first, (str, int, float)) else 1, "$db": db},
+                "ok": 0,
+                "errMsg": exc.errmsg,
+                "errName": exc.code_name,
+                "errCode": exc.code,
+                "protocol": "op_msg",
+                "durationMillis": int((time.perf_counter() - started) * 1000),
+            },
+            ctx=conn.ctx,
+        )
 
     def _check_session(self, conn: Connection) -> None:
         """mongod's startRequest: a user whose token expired, or whose signing key a JWKS refresh
@@ -576,6 +659,38 @@ _request_lock = threading.Lock()
 def _next_request_id() -> int:
     with _request_lock:
         return next(_request_ids) & 0x7FFFFFFF
+
+
+def _non_loopback(bind_ip: str) -> list[str]:
+    """The addresses in ``net.bindIp`` that are not loopback (``localhost`` counts as loopback)."""
+    exposed = []
+    for host in (h.strip() for h in bind_ip.split(",")):
+        if not host or host == "localhost":
+            continue
+        try:
+            if ipaddress.ip_address(host.split("%")[0]).is_loopback:
+                continue
+        except ValueError:
+            pass  # a host name other than localhost
+        exposed.append(host)
+    return exposed
+
+
+def _max_incoming_connections(config: MongodConfig) -> int:
+    """``net.maxIncomingConnections``, else mongod's default: 80 % of the open-files limit."""
+    net = config.raw.get("net") if isinstance(config.raw, dict) else None
+    value = net.get("maxIncomingConnections") if isinstance(net, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1_000_000
+    if soft == resource.RLIM_INFINITY:
+        return 1_000_000
+    return max(1, min(1_000_000, int(soft * 0.8)))
 
 
 def _namespace(db: str, cmd: Document) -> str:
