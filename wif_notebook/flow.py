@@ -15,7 +15,8 @@ What the logs say, and what is inferred from them (the message's ``detail`` says
   mongod does not either, at the default verbosity). An authentication record implies the client's
   ``saslStart`` (or, when ``speculative`` is true, a hello carrying ``speculativeAuthenticate``) and
   the server's reply; a second authentication on one connection implies the 391 that asked for it.
-- The IdP logs every request but not who sent it (no User-Agent): a JWKS fetch is the server's, a
+- The IdP logs every request with its User-Agent: a discovery fetch sent by the test mongod
+  (``wif-notebook-test-mongod/<version>``) is the server's. Otherwise a JWKS fetch is the server's, a
   token request is the workload's, and a discovery fetch belongs to whichever of the two asks that
   issuer for its JWKS or its token next.
 """
@@ -45,6 +46,8 @@ _AUTH_OK, _AUTH_FAILED = 20250, 20249
 _REAUTH_SAME_USER = 5626700
 _JWKS_FAILED, _JWKS_CHANGED, _INVALIDATED = 7119501, 7119502, 7119503
 _CONN_CTX = re.compile(r"^conn(\d+)$")
+# The User-Agent of the test mongod's discovery and JWKS requests (wif_notebook.server.core).
+_MONGOD_USER_AGENT = "wif-notebook-test-mongod/"
 # A discovery fetch and the JWKS or token request it leads to are this close together.
 _DISCOVERY_PAIRING_SECS = 5.0
 
@@ -393,6 +396,9 @@ def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
         source = "idp.log"
         if kind == "jwks":
             sender, label = "mongod", f"GET JWKS ({issuer_id})"
+        elif kind == "discovery" and str(entry.get("user_agent") or "").startswith(_MONGOD_USER_AGENT):
+            sender, label = "mongod", f"GET discovery ({issuer_id})"
+            source += f"; User-Agent {entry['user_agent']}"
         elif kind == "discovery":
             # Who asked: whoever next asks this issuer for its JWKS (the server) or a token (the workload).
             sender = "mongod"

@@ -225,6 +225,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             "grant": response.log.get("grant"),
             "principal": response.log.get("principal"),
             "client": f"{self.client_address[0]}:{self.client_address[1]}",
+            # Who asked (the test mongod's JWKS fetcher, pymongo's IMDS client, curl...): no secrets.
+            "user_agent": _clip(self.headers.get("User-Agent")) if self.headers else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         for extra in ("error", "fault"):
@@ -245,6 +247,14 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             self._send(response)
         except Exception:
             pass
+
+
+def _clip(value: str | None, limit: int = 200) -> str | None:
+    """A header value for the log: bounded length, no control characters."""
+    if value is None:
+        return None
+    clean = "".join(ch if ch.isprintable() else "?" for ch in value[:limit])
+    return clean + ("…" if len(value) > limit else "")
 
 
 def _is_loopback(host: str) -> bool:

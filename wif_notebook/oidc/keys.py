@@ -148,14 +148,18 @@ def load_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     raise ValueError(f"BadValue: key type '{kty}' is not supported; the key was skipped")
 
 
-def http_get_json(url: str, *, timeout: float = 5.0) -> Any:
+DEFAULT_USER_AGENT = "wif-notebook"
+
+
+def http_get_json(url: str, *, timeout: float = 5.0, user_agent: str = DEFAULT_USER_AGENT) -> Any:
     """GET ``url`` with ``Accept: */*`` (as mongod) and parse JSON; errors name the URL.
 
     Proxies from the environment are bypassed: the kit's endpoints are on loopback, and a proxy set
     up to emulate cloud metadata hosts must not capture them.
     """
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(url, headers={"Accept": "*/*", "User-Agent": "wif-notebook"})
+    # The User-Agent tells the IdP's request log (and the flow diagrams) who fetched what.
+    request = urllib.request.Request(url, headers={"Accept": "*/*", "User-Agent": user_agent})
     try:
         with opener.open(request, timeout=timeout) as response:
             body = response.read(_MAX_DOCUMENT_BYTES + 1)
@@ -183,7 +187,8 @@ class KeySetCache:
     """The JWKS of one issuer, as mongod's JWK manager holds it.
 
     ``fetch(url) -> parsed JSON`` replaces the HTTP client (used for discovery and JWKS); by default
-    urllib with a timeout. ``allow_insecure_localhost`` mirrors ``enableTestCommands``.
+    urllib with a timeout, sending ``user_agent``. ``allow_insecure_localhost`` mirrors
+    ``enableTestCommands``.
     """
 
     def __init__(
@@ -193,10 +198,12 @@ class KeySetCache:
         allow_insecure_localhost: bool,
         fetch: Fetch | None = None,
         timeout: float = 5.0,
+        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self.issuer = issuer
         self.allow_insecure_localhost = allow_insecure_localhost
         self._timeout = timeout
+        self._user_agent = user_agent
         self._fetch: Fetch = fetch if fetch is not None else self._http_fetch
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
@@ -211,7 +218,7 @@ class KeySetCache:
         return f"KeySetCache({self.issuer!r}, keys={n})"
 
     def _http_fetch(self, url: str) -> Any:
-        return http_get_json(url, timeout=self._timeout)
+        return http_get_json(url, timeout=self._timeout, user_agent=self._user_agent)
 
     def _fail(self, message: str, hint: str) -> RuleFailure:
         return RuleFailure("key.kid", message, hint=hint)

@@ -68,6 +68,8 @@ _PARSE_INLINE_LIMIT = 256 * 1024  # bytes; bigger messages are decoded in the th
 # Once a message's first byte arrives, the whole message must follow within this many seconds (a kit
 # limit, not mongod's: see _read_message). 48 MB over loopback takes well under a second.
 MESSAGE_TIMEOUT_SECS = 30.0
+# What the server's discovery and JWKS requests say they are (the IdP logs it).
+JWKS_USER_AGENT = "wif-notebook-test-mongod"
 
 
 class _CloseConnection(Exception):
@@ -148,9 +150,14 @@ class TestServer:
                 self._key_loaded[provider.issuer] = False
 
     def _default_key_cache(self, issuer: str) -> Any:
+        from .. import __version__
         from ..oidc import KeySetCache
 
-        return KeySetCache(issuer, allow_insecure_localhost=self.config.enable_test_commands)
+        return KeySetCache(
+            issuer,
+            allow_insecure_localhost=self.config.enable_test_commands,
+            user_agent=f"{JWKS_USER_AGENT}/{__version__}",
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> int:
