@@ -22,7 +22,9 @@ from ..state import StateDir
 from .authz import AuthzStore
 from .commands import VERSION
 from .core import TestServer
+from .data import DataStore
 from .log import MongodLog
+from .storage import StorageError, check_db_path
 
 SERVICE_NAME = "mongod"
 
@@ -77,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         state = StateDir(args.state_dir)
         config_path = Path(args.config) if args.config else state.mongod_conf
         config = load_config_file(config_path)
+        # A foreign or corrupt dbPath is refused before anything (users, lock) is written in it, and
+        # mongod.lock is taken before the users are touched, so a second server changes nothing.
+        check_db_path(config.db_path)
         config.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = DataStore(config.db_path)
         authz = AuthzStore(config.db_path)
         admin = authz.ensure_admin(state.path)
         log = MongodLog(config.log_path) if config.log_path else MongodLog(stream=sys.stdout)
@@ -87,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             authz=authz,
             argv=[sys.executable, "-m", "wif_notebook.server", *(argv or sys.argv[1:])],
             config_path=config_path.absolute(),
+            data=data,
         )
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 100  # mongod's EXIT_UNCAUGHT, as for DBPathInUse or a data file it cannot read
     except WifError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2  # mongod's EXIT_BADOPTIONS

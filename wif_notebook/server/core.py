@@ -114,6 +114,7 @@ class TestServer:
         argv: list[str] | None = None,
         config_path: Path | None = None,
         key_cache_factory: Callable[[str], Any] | None = None,
+        data: DataStore | None = None,
     ) -> None:
         self.config = config
         self.log = log if log is not None else MongodLog(config.log_path)
@@ -122,7 +123,7 @@ class TestServer:
         self.config_path = config_path
         self.failpoints = FailPoints()
         # Opens storage.dbPath: takes mongod.lock, refuses a foreign or corrupt dbPath, replays the journal.
-        self.data = DataStore(config.db_path)
+        self.data = data if data is not None else DataStore(config.db_path)
         self.cursors = CursorManager()
         self.started_at = time.time()
         self.connections: dict[int, Connection] = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import datetime
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -540,12 +541,26 @@ class DataStore:
         query = normalize(query)
         update = normalize(update)
         kwargs: Document = {"upsert": upsert}
+        if (
+            original is not None
+            and _is_replacement(update)
+            and "_id" in update
+            and _hashable(update["_id"]) != _hashable(original["_id"])
+        ):
+            raise CommandError(
+                66,
+                "After applying the update, the (immutable) field '_id' was found to have been "
+                f"altered to _id: {bson_to_string(update['_id'])}",
+                "ImmutableField",
+            )
         try:
             if _is_replacement(update):
                 result = scratch.replace_one(query, update, **kwargs)
             else:
-                if array_filters:
-                    kwargs["array_filters"] = array_filters
+                if isinstance(update, dict) and (array_filters or _has_all_positional(update)):
+                    update = expand_array_filters(original or {}, update, array_filters or [])
+                    if not update:
+                        return None
                 result = scratch.update_one(query, update, **kwargs)
         except (PyMongoError, NotImplementedError, ValueError, TypeError, KeyError) as exc:
             raise _update_error(exc) from exc
@@ -571,15 +586,143 @@ class DataStore:
         return new
 
 
+# -- arrayFilters ------------------------------------------------------------------------------------
+# mongomock 4.3 has no filtered positional operator ($[<identifier>], $[]). The update is rewritten
+# for each document into concrete paths (grades.$[g] -> grades.1, grades.2): mongomock's filter engine
+# decides which elements an array filter selects, and its update engine applies the operators.
+_IDENT = re.compile(r"^\$\[([a-z][a-zA-Z0-9]*)?\]$")
+
+
+def _has_all_positional(update: Document) -> bool:
+    return any(
+        isinstance(fields, dict) and any("$[" in str(path) for path in fields) for fields in update.values()
+    )
+
+
+def _filter_identifier(spec: Any) -> str | None:
+    if not isinstance(spec, dict) or not spec:
+        return None
+    key = str(next(iter(spec)))
+    if key.startswith("$"):
+        value = spec[key]
+        return _filter_identifier(value[0] if isinstance(value, list) and value else value)
+    return key.split(".")[0]
+
+
+def expand_array_filters(doc: Document, update: Document, array_filters: list[Any]) -> Document:
+    """``update`` with every ``$[id]``/``$[]`` path replaced by the concrete paths it selects in ``doc``."""
+    filters: dict[str, Document] = {}
+    for spec in array_filters:
+        ident = _filter_identifier(spec)
+        if ident is None:
+            raise CommandError(9, "Cannot use an expression without a top-level field name in arrayFilters")
+        if ident in filters:
+            raise CommandError(
+                9, f"Found multiple array filters with the same top-level field name {ident}", "FailedToParse"
+            )
+        filters[ident] = normalize(spec)
+    used: set[str] = set()
+    out: Document = {}
+    for op, fields in update.items():
+        if not isinstance(fields, dict):
+            out[op] = fields
+            continue
+        expanded: Document = {}
+        for path, value in fields.items():
+            for concrete in _expand_path(doc, str(path).split("."), filters, [], str(path), used):
+                expanded[concrete] = value
+        if expanded:
+            out[op] = expanded
+    for ident in filters:
+        if ident not in used:
+            raise CommandError(
+                9,
+                f"The array filter for identifier '{ident}' was not used in the update "
+                f"{bson_to_string(update)}",
+                "FailedToParse",
+            )
+    return out
+
+
+def _expand_path(
+    node: Any, parts: list[str], filters: dict[str, Document], prefix: list[str], full: str, used: set[str]
+) -> list[str]:
+    for i, part in enumerate(parts):
+        match = _IDENT.match(part)
+        if match is None and part.startswith("$["):
+            raise CommandError(2, f"Invalid array filter identifier in path '{full}'", "BadValue")
+        if match is not None:
+            ident = match.group(1)
+            if ident is not None and ident not in filters:
+                raise CommandError(
+                    2, f"No array filter found for identifier '{ident}' in path '{full}'", "BadValue"
+                )
+            if ident is not None:
+                used.add(ident)
+            if not isinstance(node, list):
+                where = ".".join(prefix)
+                raise CommandError(
+                    2,
+                    f"The path '{where}' must exist in the document in order to apply array updates.",
+                    "BadValue",
+                )
+            out: list[str] = []
+            for index, element in enumerate(node):
+                if ident is not None and not filtering.filter_applies(filters[ident], {ident: element}):
+                    continue
+                out += _expand_path(element, parts[i + 1 :], filters, [*prefix, str(index)], full, used)
+            return out
+        prefix = [*prefix, part]
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            node = None
+    return [".".join(prefix)]
+
+
+# -- pipelines ---------------------------------------------------------------------------------------
+# Stages the manual defines as aliases of others, spelled out for mongomock 4.3 (which lacks them).
+def rewrite_pipeline(pipeline: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for stage in pipeline:
+        if not isinstance(stage, dict) or len(stage) != 1:
+            out.append(stage)
+            continue
+        name, spec = next(iter(stage.items()))
+        if name == "$unset":
+            # "$unset is an alias for $project stage that removes/excludes fields"
+            fields = [spec] if isinstance(spec, str) else list(spec) if isinstance(spec, list) else None
+            if fields is None or not all(isinstance(f, str) for f in fields):
+                raise CommandError(
+                    31002,
+                    "$unset specification must be a string or an array containing only string values",
+                    "Location31002",
+                )
+            out.append({"$project": {f: 0 for f in fields}})
+        elif name == "$replaceWith":
+            out.append({"$replaceRoot": {"newRoot": spec}})
+        elif name == "$sortByCount":
+            out += [{"$group": {"_id": spec, "count": {"$sum": 1}}}, {"$sort": {"count": -1}}]
+        elif name == "$facet" and isinstance(spec, dict):
+            out.append(
+                {"$facet": {k: rewrite_pipeline(v) if isinstance(v, list) else v for k, v in spec.items()}}
+            )
+        elif name == "$lookup" and isinstance(spec, dict) and isinstance(spec.get("pipeline"), list):
+            out.append({"$lookup": {**spec, "pipeline": rewrite_pipeline(spec["pipeline"])}})
+        else:
+            out.append(stage)
+    return out
+
+
 def _is_replacement(update: Any) -> bool:
     return isinstance(update, dict) and not any(str(k).startswith("$") for k in update)
 
 
 def _update_error(exc: Exception) -> CommandError:
     text = str(exc)
-    if isinstance(exc, OperationFailure) and exc.code:
-        return engine_error(exc)
-    if "_id" in text and ("immutable" in text.lower() or "modify" in text.lower()):
+    if "_id" in text and any(w in text.lower() for w in ("immutable", "modify", "cannot be changed")):
         return CommandError(
             66,
             "Performing an update on the path '_id' would modify the immutable field '_id'",

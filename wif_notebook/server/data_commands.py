@@ -15,8 +15,9 @@ from typing import Any
 
 import bson
 from bson.int64 import Int64
+from mongomock.aggregate import _PIPELINE_HANDLERS
 
-from .authz import Requirement, Resource, bson_to_string, is_authorized
+from .authz import Requirement, Resource, _all_roles, bson_to_string, is_authorized
 from .cursors import CursorManager
 from .data import (
     ID_INDEX_NAME,
@@ -28,6 +29,7 @@ from .data import (
     index_name,
     new_object_id,
     normalize,
+    rewrite_pipeline,
     store_key,
 )
 from .registry import CommandContext, CommandError, Document, command
@@ -631,6 +633,20 @@ def distinct(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- aggregate -------------------------------------------------------------------------------------
+# Stage names mongod 7.0 knows (mongomock's table plus the aliases data.rewrite_pipeline spells out).
+KNOWN_STAGES = set(_PIPELINE_HANDLERS) | {
+    "$unionWith",
+    "$densify",
+    "$fill",
+    "$setWindowFields",
+    "$search",
+    "$searchMeta",
+    "$documents",
+    "$changeStream",
+    "$changeStreamSplitLargeEvent",
+    "$listSearchIndexes",
+    "$shardedDataDistribution",
+}
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
@@ -655,6 +671,9 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
                 "Location40323",
             )
     stage_names = [next(iter(s)) for s in pipeline]
+    for stage_name in stage_names:
+        if stage_name not in KNOWN_STAGES:
+            raise CommandError(40324, f"Unrecognized pipeline stage name: '{stage_name}'", "Location40324")
     if "$changeStream" in stage_names:
         raise CommandError(
             40573, "The $changeStream stage is only supported on replica sets", "Location40573"
@@ -699,6 +718,7 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
                 "Location16990",
             )
         pipeline = pipeline[:-1]
+    pipeline = rewrite_pipeline(pipeline)
     info = store.info(ctx.db, name)
     coll = store.collection(ctx.db, name)
     if info is None and not any(s in ("$lookup", "$unionWith", "$facet") for s in stage_names):
@@ -790,8 +810,6 @@ def _database_size(store: DataStore, db: str) -> int:
 
 def _may_see_database(ctx: CommandContext, db: str) -> bool:
     """mongod's authorizedDatabases: a database is shown when the user holds any privilege in it."""
-    from .authz import _all_roles  # the user's direct roles (token groups and user documents)
-
     privileges = ctx.authz.privileges_of(_all_roles(ctx.authz, ctx.users))
     for p in privileges:
         res = p.get("resource", {})

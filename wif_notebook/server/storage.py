@@ -97,7 +97,10 @@ def check_db_path(db_path: Path) -> None:
         )
     snapshot = db_path / SNAPSHOT_FILE
     if snapshot.exists():
-        _read_snapshot(snapshot)  # raises StorageError when corrupt
+        generation, _ = _read_snapshot(snapshot)  # raises StorageError when corrupt
+        journal = db_path / f"{JOURNAL_PREFIX}{generation}"
+        if journal.exists():
+            _scan(journal.read_bytes(), path=journal, allow_torn_tail=True)
 
 
 def _corrupt(path: Path, why: str) -> StorageError:
