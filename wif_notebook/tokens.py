@@ -81,20 +81,27 @@ def decode(token: str) -> DecodedToken:
     if not isinstance(token, str) or not token.strip():
         raise TokenError("no token given", hint="pass a JWT (it starts with 'eyJ'), or '-' to read stdin")
     text = token.strip()
-    dots = text.count(".")
-    if dots != 2:
-        looks = "an opaque token (no dots)" if dots == 0 else f"{dots + 1} parts separated by {dots} dots"
-        raise TokenError(
-            f"this is not a JWT: a JWT has three base64url parts separated by two dots, this has {looks}",
-            hint="MONGODB-OIDC accepts only JWT access tokens; make sure you copied the whole token "
-            "and not an opaque token, a refresh token or a JSON response",
-        )
     try:
         parsed = parse_compact(text)
     except RuleFailure as exc:
+        # The rule book's text is what a MongoDB server logs for this token (one home for it).
+        logged = f'; a MongoDB server refuses it and logs "{exc.message}"'
+        dots = text.count(".")
+        if dots != 2:
+            looks = (
+                "an opaque token (no dots)"
+                if dots == 0
+                else f"{dots + 1} parts separated by {dots} dot{'s' if dots > 1 else ''}"
+            )
+            raise TokenError(
+                f"this is not a JWT: a JWT has three base64url parts separated by two dots, this has "
+                f"{looks}{logged}",
+                hint="MONGODB-OIDC accepts only JWT access tokens; make sure you copied the whole token "
+                "and not an opaque token, a refresh token or a JSON response",
+            ) from exc
         part = "header" if "header" in exc.message else "payload" if "payload" in exc.message else "signature"
         raise TokenError(
-            f"the token's {part} cannot be decoded: {exc.message.split(': ', 1)[-1]}",
+            f"the token's {part} cannot be decoded: {exc.message.split(': ', 1)[-1]}{logged}",
             hint="the token was truncated or altered while copying; copy it again in full",
         ) from exc
     return DecodedToken(parsed.header, parsed.claims, parsed.parts, parsed.signature)
@@ -713,13 +720,22 @@ def check_against(
     allow_insecure_localhost: bool = True,
     now: float | None = None,
 ) -> list[RuleResult]:
-    """Every rule with pass/fail for the provider entry the server would select for this token."""
-    if keys is None:
+    """Every rule with pass/fail for the provider entry the server would select for this token.
+
+    The server holds key sets only for the issuers it is configured with: for a token from any
+    other issuer it never fetches a JWKS, and the first thing it logs is the unknown provider. So
+    keys of an unconfigured issuer are not consulted (the key rules are skipped), and the first
+    failure shown is the one the server logs (rule book: ``select_provider_for_token``).
+    """
+    configured = {p.issuer for p in providers}
+    if keys is not None and keys.issuer not in configured:
+        keys = None
+    elif keys is None:
         try:
             issuer = decode(token).claims.get("iss")
         except TokenError:
             issuer = None
-        if isinstance(issuer, str):
+        if isinstance(issuer, str) and issuer in configured:
             keys = KeySetCache(issuer, allow_insecure_localhost=allow_insecure_localhost)
     return explain_token(token, None, keys, now=now, providers=providers)
 

@@ -14,7 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.warnings import InsecureKeyLengthWarning
 
+from wif_notebook import display, token_cli
+from wif_notebook.errors import TokenError
 from wif_notebook.idp.faults import FAULTS, OTHER_AUDIENCE
+from wif_notebook.mongod import default_config
 from wif_notebook.oidc import (
     KeySetCache,
     RuleFailure,
@@ -78,7 +81,7 @@ def test_every_required_preset_exists_and_names_a_contract_rule() -> None:
     assert REQUIRED_PRESETS <= set(FAULTS)
     for fault in FAULTS.values():
         assert fault.rule in CONTRACT_RULE_IDS, fault.name
-        assert fault.description and fault.message
+        assert fault.description
 
 
 def test_mint_reports_the_fault_it_applied(idp: Idp) -> None:
@@ -199,3 +202,32 @@ def test_rule_book_rejects_each_preset_at_the_rule_it_names(idp: Idp, name: str)
         provider = providers[0]
         validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
     assert info.value.rule == FAULTS[name].rule, info.value
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_the_kit_shows_the_message_the_rule_book_logs_for_each_preset(idp: Idp, name: str) -> None:
+    """`wif claims` and the token display name the rule and the exact text the server logs."""
+    token = _mint(idp, name)["token"]
+    # What the server does in a one-step login (a workload sends its token in saslStart): pick the
+    # provider by iss and aud, then apply every rule; its log text is the RuleFailure's message.
+    providers = default_config(idp.state, idp.record).oidc_providers
+    with pytest.raises(RuleFailure) as info:
+        provider = select_provider_for_token(providers, token)
+        validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+    logged = (info.value.rule, info.value.message)
+
+    # idp.state has no mongod.conf: both use the configuration `wif up` would write.
+    if logged[0] == "format":  # `wif claims` refuses what is not a JWT, quoting the server's log text
+        with pytest.raises(TokenError) as refused:
+            token_cli.analyse(token, idp.state)
+        assert f'logs "{info.value.message}"' in refused.value.what
+    else:
+        report = token_cli.analyse(token, idp.state)
+        shown = next(r for r in report["rules"] if r["passed"] is False)
+        assert (shown["rule"], shown["detail"]) == logged
+        assert info.value.message in report["verdict"] and not report["ok"]
+
+    verdict = display.verdict(token, idp.state)
+    assert verdict is not None and not verdict["ok"]
+    shown = next(r for r in verdict["rules"] if r["passed"] is False)
+    assert (shown["rule"], shown["detail"]) == logged
