@@ -29,6 +29,20 @@ ensure_chromium() {
   fi
 }
 
+# The real-client tests run the Node.js driver and mongosh from tests/clients (npm registry, lock file).
+# npm 11 skips install scripts by default; mongosh works without its optional native addons.
+ensure_node_clients() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "dev.sh: the client tests need Node.js 20+ and npm: run 'sudo apt-get install nodejs npm'" \
+      "(or install them from https://nodejs.org) and retry" >&2
+    exit 1
+  fi
+  # npm ci starts from scratch; skip it while the installed tree is newer than the lock file.
+  [[ tests/clients/node_modules/.package-lock.json -nt tests/clients/package-lock.json ]] && return 0
+  echo "dev.sh: installing the Node.js driver and mongosh into tests/clients (npm ci, about a minute)" >&2
+  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -42,6 +56,7 @@ case "$cmd" in
   test)
     setup
     ensure_chromium
+    ensure_node_clients
     echo "== ruff" && "$VENV/bin/ruff" check .
     echo "== mypy" && "$VENV/bin/mypy"
     echo "== pytest" && "$VENV/bin/python" -m pytest -q "$@"
