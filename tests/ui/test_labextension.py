@@ -199,7 +199,11 @@ def test_the_panel_and_status_bar_follow_the_services_starting_and_stopping(lab:
     assert started["services"]["idp"]["issuers"]["kit"]["issuer"] in panel.inner_text()
     assert "IdP up" in page.locator(".wif-StatusItem").inner_text()
 
-    panel.locator(".wif-Panel-stop").click()
+    # Stop through the command palette, as a learner would.
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    palette.locator("input").fill("Stop the Workload Identity services")
+    palette.locator('.lm-CommandPalette-item:has-text("Stop the Workload Identity services")').first.click()
     panel.locator('[data-service="idp"] [data-state="down"]').wait_for(timeout=30_000)
     assert mongod_state.inner_text() == "down"
     page.locator(".wif-StatusItem:has-text('IdP down')").wait_for(timeout=10_000)
