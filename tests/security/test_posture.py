@@ -164,7 +164,7 @@ def test_state_directory_is_0700_and_its_files_0600_after_a_whole_session(tmp_pa
         subprocess.run(
             [sys.executable, "-m", "wif_notebook", "env"], env=env, capture_output=True, check=True
         )
-        client: MongoClient[Any]
+        client: MongoClient[dict[str, Any]]
         with MongoClient(
             info["mongodb_uri"],
             authMechanismProperties={"OIDC_CALLBACK": FixedCallback(token)},
