@@ -164,12 +164,12 @@ def test_state_directory_is_0700_and_its_files_0600_after_a_whole_session(tmp_pa
         subprocess.run(
             [sys.executable, "-m", "wif_notebook", "env"], env=env, capture_output=True, check=True
         )
-        client: MongoClient[dict[str, Any]]
-        with MongoClient(
+        client: MongoClient[dict[str, Any]] = MongoClient(
             info["mongodb_uri"],
             authMechanismProperties={"OIDC_CALLBACK": FixedCallback(token)},
             serverSelectionTimeoutMS=10_000,
-        ) as client:
+        )
+        with client:
             client[DB].items.insert_one({"_id": 1})
         old_kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
         rotate_keys(state, "kit")
