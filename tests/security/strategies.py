@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from wif_notebook.server import wire
 
+_KEYS = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=8)
 _SCALARS = (
     st.none()
     | st.booleans()
@@ -21,11 +22,8 @@ _SCALARS = (
 
 bson_values: st.SearchStrategy[Any] = st.recursive(
     _SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=8).filter(lambda k: "\x00" not in k), children, max_size=4)
-    ),
-    max_leaves=12,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=6,
 )
 
 # Command names the server knows (and a few it does not), for well-framed but hostile commands.
@@ -61,9 +59,7 @@ COMMAND_NAMES = [
 def command_documents(draw: st.DrawFn) -> dict[str, Any]:
     name = draw(st.sampled_from(COMMAND_NAMES))
     doc: dict[str, Any] = {name: draw(bson_values)} if name else {}
-    extra = draw(
-        st.dictionaries(st.text(max_size=8).filter(lambda k: "\x00" not in k), bson_values, max_size=4)
-    )
+    extra = draw(st.dictionaries(_KEYS, bson_values, max_size=3))
     for key, value in extra.items():
         doc.setdefault(key, value)
     if draw(st.booleans()):
@@ -96,7 +92,7 @@ def well_framed_messages(draw: st.DrawFn) -> bytes:
         ident = draw(st.sampled_from([b"documents", b"updates", b"deletes", b"x"]))
         docs = b"".join(
             _encode(d) or b""
-            for d in draw(st.lists(st.dictionaries(st.text(max_size=5), _SCALARS, max_size=3), max_size=3))
+            for d in draw(st.lists(st.dictionaries(_KEYS, _SCALARS, max_size=3), max_size=3))
         )
         chunk = ident + b"\x00" + docs
         sections += b"\x01" + struct.pack("<i", len(chunk) + 4) + chunk
