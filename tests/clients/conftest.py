@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from data.conftest import AUTH_PREFIX, Idp, MongodProcess, idp, write_conf
 from pymongo import MongoClient
 
-from tests.data.conftest import AUTH_PREFIX, Idp, MongodProcess, idp, write_conf
 from wif_notebook.state import StateDir
 
 CLIENTS = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.data.conftest import MongodProcess
+from data.conftest import MongodProcess
 
 from .conftest import CLIENTS
 

@@ -52,6 +52,11 @@ def test_drop_database_removes_it_from_list_databases(admin: MongoClient[Any], d
     assert db_name in admin.list_database_names()
     admin.drop_database(db_name)
     assert db_name not in admin.list_database_names()
+    admin[db_name].c.insert_one({"_id": "again"})  # the same names work again after the drop
+    assert list(admin[db_name].c.find()) == [{"_id": "again"}]
+    admin[db_name].c.drop()
+    assert admin[db_name].c.find_one() is None
+    admin.drop_database(db_name)
     listed = admin.admin.command("listDatabases")
     assert {"databases", "totalSize", "totalSizeMb", "ok"} <= set(listed)
     assert all(isinstance(d["sizeOnDisk"], Int64) for d in listed["databases"])

@@ -48,6 +48,10 @@ def test_clean_stop_and_start_keeps_users_roles_collections_indexes_and_document
     admin.shop.orders.update_many({"_id": {"$lt": 10}}, {"$set": {"paid": True}})
     admin.shop.orders.delete_one({"_id": 499})
     admin.shop.create_collection("empty", capped=False)
+    admin.scratch.c.insert_one({"_id": 1})
+    admin.drop_database("scratch")
+    admin.shop.tmp.insert_one({"_id": 1})
+    admin.shop.tmp.drop()
     admin.shop.get_collection("fast", write_concern=WriteConcern(w=0)).insert_one({"_id": "unacknowledged"})
     time.sleep(0.3)  # w:0 is not acknowledged: give it time to arrive before stopping
     assert mongod.stop() == 0
@@ -57,6 +61,7 @@ def test_clean_stop_and_start_keeps_users_roles_collections_indexes_and_document
     assert admin.shop.orders.count_documents({}) == 499
     assert admin.shop.orders.count_documents({"paid": True}) == 10
     assert sorted(admin.shop.list_collection_names()) == ["empty", "fast", "orders"]
+    assert "scratch" not in admin.list_database_names()
     assert admin.shop.fast.find_one() == {"_id": "unacknowledged"}
     assert [i["name"] for i in admin.shop.orders.list_indexes()] == ["_id_", "sku_1"]
     with pytest.raises(DuplicateKeyError):

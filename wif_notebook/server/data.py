@@ -224,6 +224,7 @@ class DataStore:
         self.client: Any = mongomock.MongoClient(tz_aware=False)
         self._scratch: Any = mongomock.MongoClient()["scratch"]["doc"]
         self.catalog: dict[str, CollectionInfo] = {}
+        self._collections: dict[tuple[str, str], Any] = {}
         self.storage: Storage | None = None
         self._undo: list[tuple[str, Any, Document | None]] | None = None
         self._ops: list[Document] = []
@@ -348,10 +349,16 @@ class DataStore:
 
     # -- collections ---------------------------------------------------------------------------
     def _coll(self, db: str, name: str) -> Any:
-        return self.client[db][name]
+        # mongomock builds a Collection object per lookup; keep one per namespace (it finds its
+        # documents by name each time, so it stays valid across drop and re-create).
+        key = (db, name)
+        coll = self._collections.get(key)
+        if coll is None:
+            coll = self._collections[key] = self.client[db][name]
+        return coll
 
     def _coll_store(self, db: str, name: str) -> Any:
-        return self.client[db][name]._store
+        return self._coll(db, name)._store
 
     def collection(self, db: str, name: str) -> Any:
         """mongomock's collection, for reads and aggregation."""
@@ -372,7 +379,7 @@ class DataStore:
             info.uuid = uuid_
         info.indexes[ID_INDEX_NAME] = Index(_id_index_spec())
         self.catalog[info.ns] = info
-        self.client[db][name]._store.create()
+        self._coll_store(db, name).create()
         return info
 
     def create_collection(self, db: str, name: str, options: Document | None = None) -> CollectionInfo:
@@ -390,6 +397,7 @@ class DataStore:
     def _drop(self, db: str, name: str) -> None:
         self.catalog.pop(f"{db}.{name}", None)
         self.client[db].drop_collection(name)
+        self._collections.pop((db, name), None)
 
     def drop_collection(self, db: str, name: str) -> int:
         info = self.info(db, name)
@@ -404,6 +412,8 @@ class DataStore:
         for name in self.collection_names(db):
             self._drop(db, name)
         self.client.drop_database(db)
+        for key in [k for k in self._collections if k[0] == db]:
+            del self._collections[key]
 
     def drop_database(self, db: str) -> None:
         if not self.collection_names(db):
