@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import jwt
 import pytest
 
+from wif_notebook.cli import main
 from wif_notebook.errors import ConfigError
 from wif_notebook.idp.keys import IssuerKeys, generate_private_key, public_jwk
 from wif_notebook.idp.service import retire_key, rotate_keys, stop_idp
+from wif_notebook.idp.tokenfiles import TOKEN_FILES, token_file_path
+from wif_notebook.mongod import default_config
+from wif_notebook.oidc import KeySetCache, validate_token
 from wif_notebook.state import StateDir
 
 from .conftest import Idp, start
@@ -92,3 +97,64 @@ def test_a_corrupt_keyring_is_a_state_error_with_a_fix(state: StateDir) -> None:
 def test_unsupported_algorithm_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="ES256"):
         generate_private_key("HS256")
+
+
+def _token_file_kids(state: StateDir) -> dict[str, str]:
+    return {
+        kind: jwt.get_unverified_header(token_file_path(state, kind).read_text())["kid"]
+        for kind in TOKEN_FILES
+        if token_file_path(state, kind).exists()
+    }
+
+
+def test_rotation_and_retirement_rewrite_the_token_files_at_once(state: StateDir) -> None:
+    # Refresh once an hour: only the rotation and the retirement themselves can rewrite the files.
+    running = start(state, token_refresh=3600)
+    try:
+        old = {i: running.jwks(i)["keys"][0]["kid"] for i in ("kit", "k8s")}
+        assert set(_token_file_kids(state).values()) <= set(old.values())
+
+        answer = rotate_keys(state)
+        new = {i: answer["rotated"][i]["kid"] for i in ("kit", "k8s")}
+        kids = _token_file_kids(state)
+        assert set(answer["token_files"]) == set(kids) == set(TOKEN_FILES)
+        assert kids["oidc"] == new["kit"]
+        assert {kids[k] for k in ("serviceaccount", "aks", "eks")} == {new["k8s"]}
+
+        retired = retire_key(state)["retired"]
+        assert retired["kit"] == old["kit"] and retired["k8s"] == old["k8s"]
+        # What a mongod trusting the file's issuer and audience does with it now (JWKS fetched
+        # anew): every rule passes, key.kid included.
+        providers = {p.issuer: p for p in default_config(state, running.record).oidc_providers}
+        for kind in TOKEN_FILES:
+            token = token_file_path(state, kind).read_text()
+            claims = jwt.decode(token, options={"verify_signature": False})
+            aud = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+            provider = replace(providers[claims["iss"]], audience=aud)
+            validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+    finally:
+        stop_idp(state)
+
+
+def test_retiring_with_nothing_left_to_retire_says_to_rotate_first(
+    state: StateDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sd = ["--state-dir", str(state.path)]
+    running = start(state)
+    try:
+        signing = running.jwks("gcp")["keys"][0]["kid"]
+        assert main(["idp", "retire-key", "--issuer", "gcp", *sd]) == 1
+        err = capsys.readouterr().err
+        assert f"nothing to retire: issuer 'gcp' publishes only the key it signs with ({signing})" in err
+        assert "next step: rotate first (`wif idp rotate-keys`" in err
+
+        assert main(["idp", "retire-key", *sd]) == 1  # every issuer
+        err = capsys.readouterr().err
+        assert "nothing to retire: every issuer publishes only the key it signs with (kit: " in err
+        assert "rotate first" in err
+        assert [k["kid"] for k in running.jwks("gcp")["keys"]] == [signing]  # nothing changed
+    finally:
+        stop_idp(state)
+    with pytest.raises(ConfigError, match="nothing to retire: every issuer") as info:
+        retire_key(state)  # on disk, the IdP stopped: the same answer
+    assert "rotate first" in (info.value.hint or "")

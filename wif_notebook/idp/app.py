@@ -913,23 +913,17 @@ class IdentityProvider:
             keys = self.keys.issuer(issuer_id)
             new = keys.rotate(alg)
             rotated[issuer_id] = {"kid": new.kid, "alg": new.alg, "published": keys.published_kids()}
-        return json_response(200, {"rotated": rotated}, grant="rotate-keys")
+        # The kubelet would hand out tokens of the new key only at its next refresh; the kit
+        # rewrites its token files now, so that the old key can be retired right away without
+        # leaving a token file that no published key verifies.
+        files = self.write_token_files()
+        return json_response(200, {"rotated": rotated, "token_files": files}, grant="rotate-keys")
 
     def admin_retire(self, body: dict[str, Any]) -> Response:
-        kid = self._opt_str(body, "kid")
-        retired: dict[str, str] = {}
-        ids = self._issuer_ids(body)
-        if kid is not None and "issuer" not in body:
-            ids = [i for i in ids if kid in self.keys.issuer(i).published_kids()] or ids[:1]
-        errors = []
-        for issuer_id in ids:
-            try:
-                retired[issuer_id] = self.keys.issuer(issuer_id).retire(kid)
-            except ConfigError as exc:
-                errors.append(exc)
-        if not retired and errors:
-            raise errors[0]
-        return json_response(200, {"retired": retired}, grant="retire-key")
+        retired = self.keys.retire(self._issuer_ids(body), self._opt_str(body, "kid"))
+        # No token file may stay signed by a key that is no longer published.
+        files = self.write_token_files()
+        return json_response(200, {"retired": retired, "token_files": files}, grant="retire-key")
 
     def admin_token_files(self, body: dict[str, Any]) -> Response:
         return json_response(200, {"written": self.write_token_files()}, grant="token-files")

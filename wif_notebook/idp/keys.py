@@ -244,10 +244,11 @@ class IssuerKeys:
                 candidates = [k for k in self.keys if k.published and k.kid != self.active_kid]
                 if not candidates:
                     raise ConfigError(
-                        f"issuer {self.issuer_id!r} has no retired-able key: only the signing key "
-                        "is published",
-                        hint="run `wif idp rotate-keys` first; retiring the signing key would "
-                        "leave its tokens unverifiable",
+                        f"nothing to retire: issuer {self.issuer_id!r} publishes only the key it signs "
+                        f"with ({self.active_kid})",
+                        hint="rotate first (`wif idp rotate-keys`, or `%wif_idp rotate-keys` in a "
+                        "notebook), then retire the old key; the signing key itself cannot be retired, "
+                        "its tokens would stop verifying",
                     )
                 target = min(candidates, key=lambda k: k.created)
             self.keys.remove(target)
@@ -284,6 +285,32 @@ class KeyStore:
         self.state = state
         self._lock = threading.Lock()
         self._issuers: dict[str, IssuerKeys] = {}
+
+    def retire(self, issuer_ids: list[str], kid: str | None = None) -> dict[str, str]:
+        """Retire ``kid`` (at whichever of ``issuer_ids`` publishes it), or else each issuer's oldest
+        key that does not sign; issuer id → retired kid.
+
+        Issuers with nothing to retire are passed over; when none had anything, ConfigError says so
+        and what to do (rotate first).
+        """
+        if kid is not None and len(issuer_ids) > 1:
+            issuer_ids = [i for i in issuer_ids if kid in self.issuer(i).published_kids()] or issuer_ids[:1]
+        retired: dict[str, str] = {}
+        errors: list[ConfigError] = []
+        for issuer_id in issuer_ids:
+            try:
+                retired[issuer_id] = self.issuer(issuer_id).retire(kid)
+            except ConfigError as exc:
+                errors.append(exc)
+        if not retired and len(errors) > 1:
+            signing = ", ".join(f"{i}: {self.issuer(i).active.kid}" for i in issuer_ids)
+            raise ConfigError(
+                f"nothing to retire: every issuer publishes only the key it signs with ({signing})",
+                hint=errors[0].hint,
+            )
+        if not retired and errors:
+            raise errors[0]
+        return retired
 
     def issuer(self, issuer_id: str) -> IssuerKeys:
         with self._lock:

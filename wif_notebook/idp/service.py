@@ -69,12 +69,14 @@ def admin_call(
     except urllib.error.HTTPError as exc:
         try:
             doc = json.loads(exc.read())
-            description = doc.get("error_description") or doc.get("error")
+            description = str(doc.get("error_description") or doc.get("error"))
         except ValueError:
             description = f"HTTP {exc.code}"
+        # The IdP appends its own next step to the description (str(WifError)); keep it as the hint.
+        description, _, idp_hint = description.partition("\n  next step: ")
         raise TokenError(
             f"the IdP refused /_wif/{name}: {description}",
-            hint="fix the request as the IdP describes and try again",
+            hint=idp_hint.strip() or "fix the request as the IdP describes and try again",
         ) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ServiceError(
@@ -106,7 +108,11 @@ def mint(
 
 
 def rotate_keys(state: StateDir, issuer: str | None = None, alg: str = "RS256") -> dict[str, Any]:
-    """Add a signing key (to one issuer or all) on the running IdP, or on disk if it is stopped."""
+    """Add a signing key (to one issuer or all) on the running IdP, or on disk if it is stopped.
+
+    The running IdP rewrites its token files with the new key at once (``token_files`` in the
+    answer); a stopped one writes them when it starts.
+    """
     record = idp_record(state)
     if record is not None:
         result: dict[str, Any] = admin_call(record, "POST", "rotate-keys", {"issuer": issuer, "alg": alg})
@@ -126,7 +132,11 @@ def rotate_keys(state: StateDir, issuer: str | None = None, alg: str = "RS256") 
 
 
 def retire_key(state: StateDir, issuer: str | None = None, kid: str | None = None) -> dict[str, Any]:
-    """Stop publishing a key (the oldest non-signing one, or ``kid``)."""
+    """Stop publishing a key (the oldest non-signing one, or ``kid``).
+
+    The running IdP rewrites its token files at once (``token_files`` in the answer), so none is
+    left signed by the retired key. Nothing to retire is an error that says to rotate first.
+    """
     record = idp_record(state)
     if record is not None:
         result: dict[str, Any] = admin_call(record, "POST", "retire-key", {"issuer": issuer, "kid": kid})
@@ -134,13 +144,7 @@ def retire_key(state: StateDir, issuer: str | None = None, kid: str | None = Non
     from .issuers import ISSUERS
     from .keys import KeyStore
 
-    store = KeyStore(state)
-    ids = [issuer] if issuer else list(ISSUERS)
-    if kid is not None and issuer is None:
-        ids = [i for i in ids if kid in store.issuer(i).published_kids()] or ids[:1]
-    retired = {}
-    for issuer_id in ids:
-        if issuer_id not in ISSUERS:
-            raise TokenError(f"no issuer {issuer_id!r}", hint=f"use one of {', '.join(ISSUERS)}")
-        retired[issuer_id] = store.issuer(issuer_id).retire(kid)
-    return {"retired": retired}
+    if issuer is not None and issuer not in ISSUERS:
+        raise TokenError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(ISSUERS)}")
+    # The token files are rewritten when the IdP starts again, with the keys that are left.
+    return {"retired": KeyStore(state).retire([issuer] if issuer else list(ISSUERS), kid)}
