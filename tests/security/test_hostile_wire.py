@@ -270,3 +270,30 @@ def test_connections_over_max_incoming_connections_are_refused_and_logged(small_
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert raw_hello(small_server.port)["ok"] == 1.0
+
+
+def test_big_messages_with_a_checksum_do_not_hold_up_logins(kit: RunningKit) -> None:
+    # The CRC-32C of each 15 MiB message is computed (a wrong one on purpose): with a slow checksum
+    # eight of these kept every worker thread busy and logins waited for them.
+    payload = struct.pack("<I", wire.CHECKSUM_PRESENT) + b"\x00"
+    payload += wire.encode_document({"ping": 1, "$db": "admin", "pad": "x" * (15 * 1024 * 1024)})
+    message = wire.encode_header(16 + len(payload) + 4, 1, 0, wire.OP_MSG) + payload + b"\x00" * 4
+    done: list[float] = []
+
+    def hostile() -> None:
+        started = time.monotonic()
+        exchange(kit.port, message, timeout=60)
+        done.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=hostile) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the messages have arrived and are being checked
+    started = time.monotonic()
+    kit.assert_serving()
+    login_took = time.monotonic() - started
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(done) == 8
+    assert login_took < 3, f"a login took {login_took:.1f} s behind the checksummed messages"
+    assert "OP_MSG checksum does not match contents" in str(kit.mongod_log(22989)[-1])
