@@ -36,6 +36,7 @@ TOKEN_METHODS = {
     "gcp": "gcp",
     "k8s": "k8s-file",
     "k8s-file": "k8s-file",
+    "federated": "federated",
     "mint": "mint",
     "callback": "callback",
 }
@@ -233,7 +234,8 @@ class WifMagics(Magics):
         "--via",
         default=None,
         choices=sorted(TOKEN_METHODS),
-        help="how: client_credentials, imds (Azure), gcp, k8s (token file), mint, callback",
+        help="how: client_credentials, imds (Azure), gcp, k8s (token file), federated (a Kubernetes "
+        "token traded for an Entra token), mint, callback",
     )
     @argument("-o", "--output", default=None, help="store the IssuedToken in this variable")
     @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")

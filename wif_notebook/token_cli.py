@@ -44,8 +44,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--via",
-        choices=["client_credentials", "imds", "gcp", "k8s-file", "mint"],
-        help="how to obtain it (default: the way this kind of principal does)",
+        choices=list(tokens.METHODS),
+        help="how to obtain it (default: the way this kind of principal does); federated: the "
+        "Kubernetes token of the workload traded for an Entra token (orders-identity or orders-worker)",
     )
     p.set_defaults(func=cmd_token)
 

@@ -8,6 +8,8 @@ Every way of obtaining a token returns one ``IssuedToken``:
 ``azure_imds``           ``GET /metadata/identity/oauth2/token`` with ``Metadata: true`` (Azure VM)
 ``gcp_metadata``         ``GET /computeMetadata/v1/.../identity`` with ``Metadata-Flavor: Google``
 ``token_file``           a projected token file (Kubernetes, AKS, EKS) or ``OIDC_TOKEN_FILE``
+``federated``            a workload's Kubernetes token traded for an Entra token (RFC 7523 client
+                         assertion, Azure workload identity)
 ``from_callback``        any callable (or pymongo ``OIDCCallback``) returning a token
 ``mint``                 the kit IdP's admin mint, optionally with a fault preset
 =======================  ==========================================================================
@@ -49,7 +51,7 @@ if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it 
 
 REDACTED = "…[redacted]"
 DEFAULT_TIMEOUT = 10.0
-METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "mint")
+METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
 # pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
 K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
 K8S_DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -387,6 +389,123 @@ def client_credentials(
     )
 
 
+def _federated_pair(state: StateDir, who: Principal) -> tuple[Principal, Principal | None, Any]:
+    """(identity with the federated credential, the workload it trusts or None, the credential)."""
+    from .idp.principals import load_catalog
+
+    catalog = load_catalog(state)
+
+    def trusts(identity: Principal, workload: Principal) -> Any:
+        return next(
+            (
+                c
+                for c in identity.federated_credentials
+                if c.issuer == workload.issuer_id and c.subject == workload.subject
+            ),
+            None,
+        )
+
+    if who.federated_credentials:
+        for workload in catalog:
+            cred = trusts(who, workload)
+            if cred is not None:
+                return who, workload, cred
+        return who, None, who.federated_credentials[0]
+    if who.kind == "kubernetes-service-account":
+        for identity in catalog:
+            cred = trusts(identity, who)
+            if cred is not None:
+                return identity, who, cred
+        raise ConfigError(
+            f"no principal has a federated credential that trusts {who.name!r} ({who.subject})",
+            hint="add to the identity in principals.yaml: federated_credentials: "
+            f'[{{issuer: {who.issuer_id}, subject: "{who.subject}", audience: api://AzureADTokenExchange}}]',
+        )
+    raise ConfigError(
+        f"principal {who.name!r} ({who.kind}) has no federated credential and is not a Kubernetes "
+        "service account",
+        hint="name the identity that trusts a workload (orders-identity) or the workload itself "
+        "(orders-worker); `wif idp principals --json` shows federated_credentials",
+    )
+
+
+def federated(
+    principal: str | Principal,
+    *,
+    assertion: str | IssuedToken | None = None,
+    audience: str | None = None,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """A federated credential (Azure workload identity): trade a workload's Kubernetes token for an
+    Entra token of the identity that trusts it, with no secret anywhere.
+
+    ``principal`` is the identity with the federated credential (``orders-identity``) or the
+    Kubernetes workload it trusts (``orders-worker``); either names the pair. The workload's token
+    (``assertion``) is by default its AKS projected token file (what ``AZURE_FEDERATED_TOKEN_FILE``
+    names, audience ``api://AzureADTokenExchange``), or, without one, a token the IdP mints for it
+    with the credential's audience. It goes to the identity's token endpoint (from discovery) as an
+    RFC 7523 client assertion in a client-credentials grant, with ``<audience>/.default`` as scope,
+    as azure-identity's ``WorkloadIdentityCredential`` sends it.
+    """
+    from .idp.tokenfiles import TOKEN_FILES, token_file_path
+
+    started = time.perf_counter()
+    state, record = _idp(state)
+    identity, workload, cred = _federated_pair(state, _principal(state, principal))
+    if isinstance(assertion, IssuedToken):
+        assertion = assertion.token
+    if assertion is None:
+        if workload is None:
+            raise ConfigError(
+                f"no principal of the catalog is the workload {identity.name!r} trusts ({cred.subject})",
+                hint="pass the workload's token as assertion=..., or add that workload to principals.yaml",
+            )
+        aks_audience = TOKEN_FILES["aks"][1]
+        if "aks" in workload.token_files and cred.audience == aks_audience:
+            assertion = token_file(token_file_path(state, "aks")).token
+        else:
+            assertion = mint(workload.name, audience=cred.audience, state=state, timeout=timeout).token
+    issuer = _issuer_url(record, identity.issuer_id)
+    token_endpoint = discover(issuer, timeout=timeout).get("token_endpoint")
+    if not isinstance(token_endpoint, str):
+        raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": identity.client_id,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion.strip(),
+    }
+    wanted = audience or identity.default_audience
+    if identity.issuer_id == "azure":
+        form["scope"] = wanted.removesuffix("/.default") + "/.default"
+    else:
+        form["audience"] = wanted
+    response = _http(
+        "POST",
+        token_endpoint,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        data=urllib.parse.urlencode(form).encode(),
+        timeout=timeout,
+    )
+    if response.status != 200:
+        error = _http_error("federated credential (client assertion)", token_endpoint, response)
+        if b"invalid_client" in response.body:  # _http_error's hint is about client secrets
+            error = TokenError(
+                error.what,
+                hint=f"the assertion must come from {cred.issuer!r} with sub {cred.subject!r} and aud "
+                f"{cred.audience!r}, signed by a key that issuer still publishes (see principals.yaml)",
+            )
+        raise error
+    doc = response.json()
+    token = doc.get("access_token") if isinstance(doc, dict) else None
+    if not isinstance(token, str) or not token:
+        raise TokenError(f"{token_endpoint} answered without an access_token", hint="check the IdP's log")
+    return IssuedToken.build(
+        token, method="federated", source=token_endpoint, started=started, principal=identity.name
+    )
+
+
 def azure_imds(
     resource: str,
     *,
@@ -654,6 +773,8 @@ def obtain(
         return azure_imds(audience or who.default_audience, principal=who, state=state)
     if via == "gcp":
         return gcp_metadata(audience or who.default_audience, principal=who, state=state)
+    if via == "federated":
+        return federated(who, audience=audience, state=state)
     if audience is not None:
         raise ConfigError(
             "a projected token file has a fixed audience",

@@ -110,9 +110,14 @@ def test_wif_token_stores_the_token_and_never_displays_it(ip: InteractiveShell) 
     _no_raw_jwt(outputs)
 
 
-@pytest.mark.parametrize("via", ["imds", "gcp", "k8s", "mint", "callback"])
+@pytest.mark.parametrize("via", ["imds", "gcp", "k8s", "federated", "mint", "callback"])
 def test_wif_token_every_method(ip: InteractiveShell, via: str) -> None:
-    principal = {"imds": "inventory-vm", "gcp": "gce-worker", "k8s": "orders-worker"}.get(via, "lesson-app")
+    principal = {
+        "imds": "inventory-vm",
+        "gcp": "gce-worker",
+        "k8s": "orders-worker",
+        "federated": "orders-identity",
+    }.get(via, "lesson-app")
     _, [bundle] = run(ip, f"%wif_token {principal} --via {via} -o t")
     assert bundle[TOKEN_MIME]["source"]["method"] == {"k8s": "k8s-file"}.get(via, via)
     _no_raw_jwt([bundle])

@@ -27,6 +27,16 @@ def test_wif_token_prints_only_the_raw_jwt(idp_state: StateDir) -> None:
     assert len(lines) == 1 and lines[0].startswith("eyJ") and lines[0].count(".") == 2
 
 
+def test_wif_token_via_federated_prints_the_entra_token(
+    idp_state: StateDir, idp_record: ServiceRecord
+) -> None:
+    done = wif(idp_state, "token", "orders-identity", "--via", "federated")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(wif(idp_state, "claims", "--json", "-", stdin=done.stdout).stdout)
+    assert report["claims"]["iss"] == idp_record.extra["issuers"]["azure"]["issuer"]
+    assert report["signature"]["verified"] is True and report["ok"] is True
+
+
 def test_wrong_audience_piped_into_claims_names_the_audience_rule(idp_state: StateDir) -> None:
     token = wif(idp_state, "token", "billing-api", "--fault", "wrong-audience")
     assert token.returncode == 0, token.stderr

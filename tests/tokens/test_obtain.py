@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
@@ -98,6 +100,62 @@ def test_kubernetes_token_file_of_a_service_account(idp_state: StateDir) -> None
     assert issued.source.endswith("kubernetes.io/serviceaccount/token")
     assert issued.claims["sub"] == "system:serviceaccount:shop:orders-worker"
     assert "typ" not in issued.header
+
+
+def _azure(record: ServiceRecord, what: str = "issuer") -> str:
+    return str(record.extra["issuers"]["azure"][what])
+
+
+def test_federated_credential_trades_the_pods_token_for_an_entra_token(
+    idp_state: StateDir, idp_record: ServiceRecord
+) -> None:
+    identity = find(idp_state, "orders-identity")
+    issued = tokens.federated("orders-identity", state=idp_state)
+    assert (issued.method, issued.principal) == ("federated", "orders-identity")
+    assert issued.issuer == _azure(idp_record) and issued.audience == _azure(idp_record, "audience")
+    assert issued.source == tokens.discover(_azure(idp_record))["token_endpoint"]
+    assert issued.claims["sub"] == identity.subject and issued.claims["groups"] == identity.groups
+    assert tokens.verify(issued.token).issuer == _azure(idp_record)
+    # The IdP's request log: one client-credentials grant at the azure token endpoint, for the
+    # identity, authenticated by the pod's token (no secret exists for a managed identity).
+    assert not identity.client_secret
+    grants = [(r["grant"], r["principal"]) for r in _idp_log(idp_state) if r.get("issuer") == "azure"]
+    assert ("client_credentials", "orders-identity") in grants
+
+
+def _idp_log(state: StateDir) -> list[dict[str, Any]]:
+    path = state.logs_dir / "idp.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_federated_from_the_workload_side_and_through_obtain(idp_state: StateDir) -> None:
+    assert tokens.federated("orders-worker", state=idp_state).principal == "orders-identity"
+    via = tokens.obtain("orders-identity", via="federated", state=idp_state)
+    assert via.method == "federated" and via.principal == "orders-identity"
+
+
+def test_federated_with_a_minted_assertion_and_another_audience(
+    idp_state: StateDir, idp_record: ServiceRecord
+) -> None:
+    pod = tokens.mint("orders-worker", audience="api://AzureADTokenExchange", state=idp_state)
+    app_id = _azure(idp_record, "audience")
+    issued = tokens.federated("orders-identity", assertion=pod, audience=f"api://{app_id}", state=idp_state)
+    assert issued.audience == app_id
+
+
+def test_federated_refuses_a_pod_token_for_another_audience(idp_state: StateDir) -> None:
+    # The plain service-account token is for the cluster's own audience, not for Entra's exchange.
+    plain = tokens.kit_token_file("orders-worker", kind="serviceaccount", state=idp_state)
+    with pytest.raises(TokenError) as info:
+        tokens.federated("orders-identity", assertion=plain, state=idp_state)
+    assert "HTTP 401" in info.value.what and "AADSTS70021" in info.value.what
+    assert "api://AzureADTokenExchange" in (info.value.hint or "")
+
+
+def test_federated_needs_a_principal_with_a_federated_credential(idp_state: StateDir) -> None:
+    with pytest.raises(ConfigError) as info:
+        tokens.federated("billing-api", state=idp_state)
+    assert "no federated credential" in info.value.what and "orders-identity" in (info.value.hint or "")
 
 
 def test_obtain_picks_the_method_of_each_kind_of_workload(idp_state: StateDir) -> None:
