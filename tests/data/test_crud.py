@@ -365,3 +365,14 @@ def test_out_writes_the_pipeline_result_into_a_collection(admin: MongoClient[Any
     db.src.insert_many([{"_id": i, "even": i % 2 == 0} for i in range(6)])
     list(db.src.aggregate([{"$match": {"even": True}}, {"$out": "evens"}]))
     assert [d["_id"] for d in db.evens.find().sort("_id")] == [0, 2, 4]
+
+
+def test_a_batch_holds_at_most_16_mib_of_documents(admin: MongoClient[Any], db_name: str) -> None:
+    db = admin[db_name]
+    big = "x" * (6 * 1024 * 1024)
+    db.c.insert_many([{"_id": i, "pad": big} for i in range(4)])
+    first = db.command("find", "c", projection={"_id": 1, "pad": 1})["cursor"]
+    assert [d["_id"] for d in first["firstBatch"]] == [0, 1]  # a third would pass 16 MiB
+    assert first["id"] != 0
+    more = db.command("getMore", first["id"], collection="c")["cursor"]
+    assert [d["_id"] for d in more["nextBatch"]] == [2, 3] and more["id"] == 0

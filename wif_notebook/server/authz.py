@@ -340,6 +340,7 @@ class AuthzStore:
         self._lock = threading.RLock()
         self._users: dict[str, Document] = {}
         self._roles: dict[str, Document] = {}
+        self._privileges_cache: dict[tuple[tuple[str, str], ...], list[Document]] = {}
         self._load()
 
     # -- persistence ---------------------------------------------------------------------------
@@ -388,6 +389,7 @@ class AuthzStore:
             finally:
                 os.close(fd)
         self._users, self._roles = users, roles
+        self._privileges_cache = {}
 
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, db: str, name: str) -> Document | None:
@@ -501,7 +503,17 @@ class AuthzStore:
         return seen
 
     def privileges_of(self, roles: Iterable[tuple[str, str]]) -> list[Document]:
-        """All privileges granted by ``roles`` and their ancestors, merged per resource."""
+        """All privileges granted by ``roles`` and their ancestors, merged per resource.
+
+        Memoized until the store changes: every command's privilege check asks this."""
+        key = tuple(roles)
+        with self._lock:
+            cached = self._privileges_cache.get(key)
+            if cached is None:
+                cached = self._privileges_cache[key] = self._compute_privileges(key)
+        return [{"resource": dict(p["resource"]), "actions": list(p["actions"])} for p in cached]
+
+    def _compute_privileges(self, roles: Iterable[tuple[str, str]]) -> list[Document]:
         merged: dict[str, tuple[Document, set[str]]] = {}
         for role, db in self.expand_roles(roles):
             definition = self.role_definition(role, db)

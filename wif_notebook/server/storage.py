@@ -313,7 +313,7 @@ class Storage:
             view = view[written:]
         self.journal_bytes += len(data)
         if sync:
-            os.fsync(self._journal_fd)
+            os.fdatasync(self._journal_fd)
             self._dirty = False
         else:
             self._dirty = True
@@ -321,7 +321,7 @@ class Storage:
     def flush(self) -> None:
         """fsync what w:0 / j:false writes appended (mongod's periodic journal commit)."""
         if self._dirty and self._journal_fd is not None:
-            os.fsync(self._journal_fd)
+            os.fdatasync(self._journal_fd)
             self._dirty = False
 
     def needs_compaction(self) -> bool:
