@@ -59,7 +59,7 @@ def test_idp_killed_mid_session_keeps_cached_key_logins_and_a_new_key_fails_with
     assert any("wif idp start" in fix or "%wif_up" in fix for fix in diagnosis.fixes)
 
 
-def test_restarted_server_is_reconnected_by_the_same_clients(kit: Kit) -> None:
+def test_restarted_server_is_reconnected_by_the_same_clients_with_data_intact(kit: Kit) -> None:
     callback = MintingCallback(kit.state)
     client = kit.oidc_client(callback)
     client[DB].items.insert_one({"_id": "before"})
@@ -76,6 +76,8 @@ def test_restarted_server_is_reconnected_by_the_same_clients(kit: Kit) -> None:
     except AutoReconnect:
         client[DB].items.insert_one({"_id": "after"})
     assert client[DB].items.find_one({"_id": "after"}) == {"_id": "after"}
+    if _storage_landed():
+        assert client[DB].items.find_one({"_id": "before"}) == {"_id": "before"}, "data lost on restart"
     starts = [e for e in kit.mongod_log() if e["msg"] == "MongoDB starting"]
     assert len(starts) == 2
     restarted_at = starts[-1]["t"]["$date"]

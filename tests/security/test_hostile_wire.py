@@ -47,7 +47,7 @@ def decode(data: bytes) -> wire.Request | None:
     return request
 
 
-@settings(SEEDED, max_examples=400)
+@settings(SEEDED, max_examples=300)
 @given(hostile_bytes)
 def test_codec_raises_only_its_own_protocol_error(data: bytes) -> None:
     try:
