@@ -253,9 +253,9 @@ def token_payload(
 def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
     """Every rule for the provider entry mongod.conf would select, or None without a configuration."""
     from .errors import ConfigError
+    from .mongod import server_providers
     from .oidc import KeySetCache, first_failure, select_provider_for_token
     from .oidc.rules import RuleFailure
-    from .token_cli import server_providers
     from .tokens import check_against, decode
 
     try:

@@ -273,7 +273,7 @@ def find_logged_failure(
 
 
 def _providers(state: StateDir, checks: list[Check]) -> tuple[list[ProviderConfig] | None, bool]:
-    from .token_cli import server_providers
+    from .mongod import server_providers
 
     try:
         found = server_providers(state)

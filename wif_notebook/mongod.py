@@ -452,6 +452,39 @@ def _issuers_of(idp_record: ServiceRecord | None) -> dict[str, dict[str, str]]:
     }
 
 
+@dataclass(frozen=True)
+class ServerProviders:
+    """The ``oidcIdentityProviders`` a token is checked against, and where they came from."""
+
+    providers: list[Any]  # list[wif_notebook.oidc.ProviderConfig]
+    enable_test_commands: bool
+    source: str  # the mongod.conf path, or a sentence saying it is the kit's default
+
+
+def server_providers(state: StateDir) -> ServerProviders | None:
+    """Which identity providers the server would use: those of the state directory's mongod.conf.
+
+    The file is read exactly as the launcher reads it (``load_config_file``), so an invalid file is
+    the ConfigError with mongod's message. Without a mongod.conf, the configuration `wif up` would
+    write for the running IdP (``default_config``); None when there is neither.
+    """
+    path = state.mongod_conf
+    if path.exists():
+        cfg = load_config_file(path)
+        return ServerProviders(list(cfg.oidc_providers), cfg.enable_test_commands, str(path))
+    from .idp.service import idp_record
+
+    record = idp_record(state)
+    if record is None or not isinstance(record.extra.get("issuers"), dict) or not record.extra["issuers"]:
+        return None
+    cfg = default_config(state, record)
+    return ServerProviders(
+        list(cfg.oidc_providers),
+        cfg.enable_test_commands,
+        "the kit's default configuration (no mongod.conf yet; `wif up` writes it)",
+    )
+
+
 def write_config(state: StateDir, cfg: MongodConfig) -> Path:
     """Write ``cfg`` to ``state.mongod_conf`` (0600, atomically)."""
     state.write_private(state.mongod_conf, render_config(cfg))

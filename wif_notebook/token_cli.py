@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
-
-import yaml
 
 from . import tokens
 from .cli import json_flag, print_json, state_from
 from .errors import ConfigError, TokenError, WifError
+from .mongod import ServerProviders
+from .mongod import server_providers as mongod_server_providers
 from .oidc import (
     KeySetCache,
-    ProviderConfig,
     RuleResult,
     explain_token,
     first_failure,
-    parse_oidc_identity_providers,
     rule_by_id,
 )
 from .state import StateDir
@@ -87,71 +85,10 @@ def _read_token(arg: str) -> str:
     return arg.strip()
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """The oidcIdentityProviders a token is checked against, and where they came from."""
-
-    providers: list[ProviderConfig]
-    enable_test_commands: bool
-    source: str
-
-
-def server_providers(state: StateDir) -> ServerConfig | None:
-    """The providers of the state directory's mongod.conf (setParameter.oidcIdentityProviders).
-
-    Without a mongod.conf, the configuration ``wif up`` would write for the running IdP (one
-    workload entry per issuer, prefix = issuer id; kit and azure map ``groups`` to roles, gcp and
-    k8s use $external users). None when there is neither. ConfigError (mongod's message) when the
-    file is invalid.
-    """
-    path = state.mongod_conf
-    if not path.exists():
-        return _kit_default_config(state)
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"cannot read {path}: {exc}", hint="fix the YAML, or regenerate it with `wif up`"
-        ) from exc
-    params = (doc.get("setParameter") or {}) if isinstance(doc, dict) else {}
-    test_commands = _truthy(params.get("enableTestCommands", False))
-    value = params.get("oidcIdentityProviders")
-    providers = (
-        [] if value is None else parse_oidc_identity_providers(value, enable_test_commands=test_commands)
-    )
-    return ServerConfig(providers, test_commands, str(path))
-
-
-def _kit_default_config(state: StateDir) -> ServerConfig | None:
-    from .idp.service import idp_record
-
-    record = idp_record(state)
-    issuers = record.extra.get("issuers") if record is not None else None
-    if not isinstance(issuers, dict) or not issuers:
-        return None
-    entries: list[dict[str, Any]] = []
-    for issuer_id, info in issuers.items():
-        entry: dict[str, Any] = {
-            "issuer": info["issuer"],
-            "audience": info["audience"],
-            "authNamePrefix": issuer_id,
-            "supportsHumanFlows": False,
-        }
-        if issuer_id in ("gcp", "k8s"):  # their tokens carry no groups claim
-            entry["useAuthorizationClaim"] = False
-        else:
-            entry["authorizationClaim"] = "groups"
-        entries.append(entry)
-    providers = parse_oidc_identity_providers(entries, enable_test_commands=True)
-    return ServerConfig(
-        providers, True, "the kit's default configuration (no mongod.conf yet; `wif up` writes it)"
-    )
+# The server's providers are mongod.py's business (read as the launcher reads mongod.conf); these
+# names stay importable from here for the modules that used them.
+ServerConfig = ServerProviders
+server_providers = mongod_server_providers
 
 
 def analyse(token: str, state: StateDir) -> dict[str, Any]:
@@ -172,7 +109,7 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         report["signature"] = {"verified": False, "reason": exc.what, "hint": exc.hint}
 
     try:
-        found = server_providers(state)
+        found = mongod_server_providers(state)
     except ConfigError as exc:
         found = None
         report["server"] = {"config": str(state.mongod_conf), "error": exc.what, "hint": exc.hint}
