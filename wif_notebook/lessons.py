@@ -1,6 +1,7 @@
 """The lesson catalog and each learner's progress through it.
 
-Lessons are the notebooks in the lessons folder (``notebooks/`` of the kit), in file-name order
+Lessons are the notebooks in the lessons folder (``notebooks/`` of the kit, installed as
+``share/wif-notebook/notebooks``), in file-name order
 (``01-what-is-wif.ipynb``, ``02-...``). A lesson notebook describes itself in its notebook metadata::
 
     "metadata": {"wif": {"lesson": {"id": "01-what-is-wif",        # default: the file stem
@@ -28,6 +29,9 @@ import fcntl
 import json
 import os
 import re
+import site
+import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,11 +59,33 @@ class Lesson:
     exercises: tuple[str, ...] = field(default_factory=tuple)
 
 
+SHARED_LESSONS = Path("share") / "wif-notebook" / "notebooks"  # the wheel's shared-data (pyproject)
+
+
+def _installed_lessons_dirs() -> list[Path]:
+    """Where an installed wheel put the lessons: the data path of the install scheme in use."""
+    prefixes = [sysconfig.get_path("data"), sys.prefix, site.getuserbase(), sys.base_prefix]
+    return [Path(p) / SHARED_LESSONS for p in dict.fromkeys(prefixes) if p]
+
+
 def default_lessons_dir() -> Path:
-    """``$WIF_LESSONS_DIR``, else the kit's own ``notebooks/`` folder (a source checkout)."""
+    """Where the lessons are: ``$WIF_LESSONS_DIR``; else the ``notebooks/`` folder of a source
+    checkout (an editable install); else ``<prefix>/share/wif-notebook/notebooks``, where
+    ``pip install .`` (Binder) puts them, site-packages holding only the package.
+
+    When none exists, the checkout path is returned (an empty catalog).
+    """
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    root = Path(__file__).resolve().parent.parent
+    checkout = root / "notebooks"
+    # pyproject.toml tells a checkout from site-packages, where another package could own "notebooks".
+    if checkout.is_dir() and (root / "pyproject.toml").is_file():
+        return checkout
+    for folder in _installed_lessons_dirs():
+        if folder.is_dir():
+            return folder
+    return checkout
 
 
 def _source(cell: dict[str, Any]) -> str:
