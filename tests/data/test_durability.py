@@ -129,6 +129,8 @@ def test_a_torn_last_journal_record_is_ignored(mongod: MongodProcess) -> None:
     mongod.start()
     ids = [d["_id"] for d in mongod.admin().t.c.find()]
     assert ids == list(range(10))
+    log = (mongod.state.path / "logs" / "mongod.log").read_text()
+    assert "Dropped the torn last record of the journal" in log
 
 
 def test_a_second_server_on_the_same_dbpath_is_refused_and_changes_nothing(

@@ -205,6 +205,14 @@ class TestServer:
                 ctx="initandlisten",
                 startup_warning=True,
             )
+        if self.data.recovered_torn_bytes:
+            self.log.warning(
+                "STORAGE",
+                9900101,  # the kit's own id: its journal, not WiredTiger's
+                "Dropped the torn last record of the journal (a crash during an unacknowledged write)",
+                {"bytes": self.data.recovered_torn_bytes, "dbPath": str(self.config.db_path)},
+                ctx="initandlisten",
+            )
         self._server = await asyncio.start_server(
             self._serve_connection, host=self.config.bind_ip, port=self.config.port, limit=1 << 20
         )

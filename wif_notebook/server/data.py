@@ -19,7 +19,6 @@ Handlers run on the event-loop thread only, so the engine needs no lock.
 from __future__ import annotations
 
 import copy
-import datetime
 import itertools
 import re
 import threading
@@ -226,6 +225,7 @@ class DataStore:
         self.catalog: dict[str, CollectionInfo] = {}
         self._collections: dict[tuple[str, str], Any] = {}
         self.storage: Storage | None = None
+        self.recovered_torn_bytes = 0  # bytes of a torn last journal record dropped at start
         self._undo: list[tuple[str, Any, Document | None]] | None = None
         self._ops: list[Document] = []
         self._stop_flusher = threading.Event()
@@ -235,6 +235,7 @@ class DataStore:
             self.storage.open()
             self._replay(self.storage.records)
             self.storage.records = []
+            self.recovered_torn_bytes = self.storage.torn_bytes
             self._flusher = threading.Thread(target=self._flush_loop, name="wif-journal-flush", daemon=True)
             self._flusher.start()
         else:
@@ -761,7 +762,3 @@ def _id_equality(filt: Document) -> Any:
 
 def new_object_id() -> ObjectId:
     return ObjectId()
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.timezone.utc)

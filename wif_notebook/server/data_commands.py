@@ -99,28 +99,6 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _field(
-    cmd: Document, name: str, kind: type | tuple[type, ...], type_name: str, default: Any = None
-) -> Any:
-    """An optional field of the given BSON type; mongod's IDL error (14 TypeMismatch) otherwise."""
-    if name not in cmd or cmd[name] is None and default is not None:
-        return default
-    value = cmd[name]
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise CommandError(
-            14,
-            f"BSON field '{name}' is the wrong type '{_type_name(value)}', expected type '{type_name}'",
-            "TypeMismatch",
-        )
-    if not isinstance(value, kind):
-        raise CommandError(
-            14,
-            f"BSON field '{name}' is the wrong type '{_type_name(value)}', expected type '{type_name}'",
-            "TypeMismatch",
-        )
-    return value
-
-
 def _number(cmd: Document, name: str, command_name: str) -> int | None:
     if name not in cmd or cmd[name] is None:
         return None

@@ -26,7 +26,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,8 +356,3 @@ class Storage:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(self.db_path)
-
-
-def iter_records(path: Path) -> Iterator[Document]:
-    """Every valid record of a journal or snapshot file (for tests and inspection)."""
-    yield from _scan(path.read_bytes(), path=path, allow_torn_tail=True).records
