@@ -69,6 +69,9 @@ def redact_query(query: str) -> str:
 class IdpHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of connections (hundreds of workloads
+    # starting at once) then waits for SYN retransmits, 1 s and more each.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self, address: tuple[str, int], app: IdentityProvider | None, log: RequestLog | None
