@@ -213,8 +213,13 @@ class TestServer:
                 {"bytes": self.data.recovered_torn_bytes, "dbPath": str(self.config.db_path)},
                 ctx="initandlisten",
             )
+        # backlog: mongod's net.listenBacklog default (SOMAXCONN), so a burst of connects is not refused.
         self._server = await asyncio.start_server(
-            self._serve_connection, host=self.config.bind_ip, port=self.config.port, limit=1 << 20
+            self._serve_connection,
+            host=self.config.bind_ip,
+            port=self.config.port,
+            limit=1 << 20,
+            backlog=socket.SOMAXCONN,
         )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
