@@ -26,6 +26,8 @@ def test_create_list_and_drop_collections(admin: MongoClient[Any], db_name: str)
     with pytest.raises(OperationFailure) as exists:
         db.command("create", "a")
     assert exists.value.code == 48
+    assert exists.value.details is not None
+    assert exists.value.details["errmsg"] == f"Collection already exists. NS: {db_name}.a"
     assert sorted(db.list_collection_names()) == ["a", "b"]
     reply = db.command("listCollections", filter={"name": "b"})
     (entry,) = reply["cursor"]["firstBatch"]

@@ -733,7 +733,8 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
     if store.info(ctx.db, name) is not None:
-        raise CommandError(48, f"Collection {ctx.db}.{name} already exists.", "NamespaceExists")
+        # mongod's text; whether 7.0 instead accepts a create with identical options is UNCONFIRMED.
+        raise CommandError(48, f"Collection already exists. NS: {ctx.db}.{name}", "NamespaceExists")
     options = {
         k: v
         for k, v in cmd.items()
