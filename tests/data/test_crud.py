@@ -3,9 +3,12 @@ mongod's reply shapes and its error codes and messages."""
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from typing import Any
 
 import pytest
+from bson import Binary, Decimal128, ObjectId, Regex
 from bson.int64 import Int64
 from pymongo import (
     ASCENDING,
@@ -376,3 +379,29 @@ def test_a_batch_holds_at_most_16_mib_of_documents(admin: MongoClient[Any], db_n
     assert first["id"] != 0
     more = db.command("getMore", first["id"], collection="c")["cursor"]
     assert [d["_id"] for d in more["nextBatch"]] == [2, 3] and more["id"] == 0
+
+
+def test_bson_types_round_trip_and_can_be_queried(admin: MongoClient[Any], db_name: str) -> None:
+    coll = admin[db_name].types
+    when = datetime.datetime(2026, 11, 29, 12, 30, 15, 123000)
+    doc = {
+        "_id": ObjectId(),
+        "when": when,
+        "price": Decimal128("19.99"),
+        "uid": Binary.from_uuid(uuid.UUID(int=7)),
+        "big": Int64(2**40),
+        "nested": {"list": [1, "two", {"three": 3.0}]},
+        "nothing": None,
+    }
+    coll.insert_one(dict(doc))
+    assert coll.find_one({"_id": doc["_id"]}) == doc
+    assert (
+        coll.count_documents(
+            {"when": {"$gte": datetime.datetime(2026, 1, 1), "$lt": datetime.datetime(2027, 1, 1)}}
+        )
+        == 1
+    )
+    assert coll.count_documents({"nested.list.three": 3}) == 1
+    assert coll.count_documents({"uid": Binary.from_uuid(uuid.UUID(int=7))}) == 1
+    assert coll.count_documents({"big": {"$gt": 2**39}}) == 1
+    assert coll.count_documents({"nested.list": Regex("^tw")}) == 1
