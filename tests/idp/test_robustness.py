@@ -138,3 +138,48 @@ def test_an_added_principal_is_served_without_restart(idp: Idp) -> None:
     reply = eventually(lambda: idp.post_json("/_wif/mint", {"principal": "late-app"}), status=200)
     claims = idp.verify(reply.json()["token"], "kit")
     assert claims["sub"] == "late-app" and claims["groups"] == ["late"]
+
+
+def _token_request(idp: Idp, *, extra: bytes = b"", version: bytes = b"HTTP/1.1") -> bytes:
+    body = b"grant_type=client_credentials"
+    auth = idp.basic("billing-api")["Authorization"].encode()
+    return (
+        b"POST /kit/token " + version + b"\r\n"
+        b"content-type: application/x-www-form-urlencoded\r\n"  # header names in any case
+        b"AUTHORIZATION: " + auth + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+    )
+
+
+def test_header_names_are_case_insensitive_and_folded_lines_are_joined(idp: Idp) -> None:
+    reply = _raw(idp, _token_request(idp, extra=b"X-Note: first\r\n  second\r\n"))
+    assert reply.startswith(b"HTTP/1.1 200") and b'"access_token"' in reply
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        (b"Content-Length: 5\r\n", b"400"),  # a second, different length: request smuggling
+        (b"no colon here\r\n", b"400"),
+        (b"".join(b"X-H%d: v\r\n" % i for i in range(101)), b"431"),
+        (b"X-Long: " + b"v" * 70000 + b"\r\n", b"431"),
+    ],
+)
+def test_malformed_headers_are_refused_with_json(idp: Idp, extra: bytes, status: bytes) -> None:
+    reply = _raw(idp, _token_request(idp, extra=extra))
+    assert reply.startswith(b"HTTP/1.1 " + status), reply[:80]
+    assert b'"error":"invalid_request"' in reply and b"Connection: close" in reply
+    _still_serving(idp)
+
+
+def test_expect_100_continue_gets_an_interim_answer(idp: Idp) -> None:
+    reply = _raw(idp, _token_request(idp, extra=b"Expect: 100-continue\r\n"))
+    assert reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200")
+
+
+def test_connection_persistence_follows_the_http_version(idp: Idp) -> None:
+    two = _token_request(idp) * 2
+    assert _raw(idp, two).count(b"HTTP/1.1 200") == 2  # HTTP/1.1 keeps the connection
+    assert _raw(idp, _token_request(idp, version=b"HTTP/1.0") * 2).count(b"HTTP/1.1 200") == 1
+    closing = _token_request(idp, extra=b"Connection: close\r\n") + _token_request(idp)
+    assert _raw(idp, closing).count(b"HTTP/1.1 200") == 1

@@ -88,8 +88,12 @@ class Response:
     log: dict[str, Any] = field(default_factory=dict)
 
 
+# One encoder for every answer: json.dumps with arguments builds a new encoder per call.
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_response(status: int, doc: Any, *, headers: dict[str, str] | None = None, **log: Any) -> Response:
-    body = json.dumps(doc, indent=None, separators=(",", ":")).encode()
+    body = COMPACT_JSON.encode(doc).encode()
     return Response(status, body, "application/json", dict(headers or {}), dict(log))
 
 
@@ -142,7 +146,6 @@ class IdentityProvider:
     # -- catalog ----------------------------------------------------------------------------------
     def principals(self) -> list[Principal]:
         """The catalog, reread when principals.yaml changed (a bad edit raises ConfigError)."""
-        path = self.state.principals_file
         with self._catalog_lock:
             # Look at the file at most every CATALOG_CHECK_SECONDS: a stat per request would cost
             # more than the rest of a token request bar the signature.
@@ -150,6 +153,7 @@ class IdentityProvider:
             if self._catalog_stamp is not None and moment - self._catalog_checked < CATALOG_CHECK_SECONDS:
                 return self._catalog
             self._catalog_checked = moment
+            path = self.state.principals_file
             try:
                 st = path.stat()
                 stamp: tuple[float, int] | None = (st.st_mtime, st.st_size)

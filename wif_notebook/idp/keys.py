@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from ..errors import ConfigError, StateError
@@ -38,6 +38,8 @@ KEYRING_FILE = "keyring.json"
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
 
 
@@ -79,6 +81,10 @@ def alg_of(key: PrivateKey) -> str:
 
 def sign(alg: str, key: PrivateKey, signing_input: bytes) -> bytes:
     """A JWS signature with PyJWT's algorithm objects (ES256 gives raw r‖s, as JWS requires)."""
+    if alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
+        # The loaded key signs directly (RSASSA-PKCS1-v1_5 with SHA-256 is RS256, RFC 7518 §3.3):
+        # no per-call padding and hash objects as PyJWT's generic path makes them.
+        return key.sign(signing_input, _PKCS1V15, _SHA256)
     if alg == "RS256":
         return _RS256.sign(signing_input, key)  # type: ignore[arg-type]
     if alg == "ES256":

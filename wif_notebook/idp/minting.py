@@ -82,8 +82,11 @@ def lookup_fault(name: str | None) -> Fault | None:
     return fault
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per json.dumps
+
+
 def _b64json(doc: dict[str, Any]) -> str:
-    return b64url(json.dumps(doc, separators=(",", ":")).encode())
+    return b64url(_COMPACT_JSON.encode(doc).encode())
 
 
 def _stable_uid(*parts: str) -> str:
@@ -96,6 +99,7 @@ class Minter:
     def __init__(self, keys: KeyStore, base_url: str) -> None:
         self.keys = keys
         self.base_url = base_url.rstrip("/")
+        self._headers: dict[tuple[str, str, str | None], str] = {}  # encoded JOSE headers
 
     def issuer_url(self, issuer_id: str) -> str:
         return ISSUERS[issuer_id].issuer_url(self.base_url)
@@ -231,7 +235,15 @@ class Minter:
                 header["alg"] = "none"
             elif signing == "hs256-public":
                 header["alg"] = "HS256"
-        signing_input = f"{_b64json(header)}.{_b64json(claims)}".encode("ascii")
+        if preset is None:
+            # Every good token of one key has the same header: encode it once per key.
+            head_key = (header["alg"], header["kid"], header.get("typ"))
+            head = self._headers.get(head_key)
+            if head is None:
+                head = self._headers.setdefault(head_key, _b64json(header))
+        else:
+            head = _b64json(header)
+        signing_input = f"{head}.{_b64json(claims)}".encode("ascii")
         if signing == "none":
             signature = b""
         elif signing == "hs256-public":
