@@ -625,7 +625,10 @@ def start_mongod(state: StateDir, port: int | None = None) -> ServiceRecord:
             hint=f"remove the replication/sharding sections from {state.mongod_conf}",
         )
     from .server.authz import AuthzStore
+    from .server.storage import check_db_path
 
+    # Refuse a foreign or corrupt dbPath before anything writes to it (the server checks again).
+    check_db_path(cfg.db_path)
     # The administrator exists before the first client can connect (the server reads the same store).
     AuthzStore(cfg.db_path).ensure_admin(state.path)
     return services.start(state, SERVICE, SERVER_MODULE, ["--config", str(state.mongod_conf)])

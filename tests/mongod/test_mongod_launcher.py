@@ -116,6 +116,22 @@ def test_test_server_starts_once_reports_itself_and_stops(state: StateDir, no_re
     assert stop_mongod(state) is False
 
 
+def test_start_refuses_a_foreign_dbpath_before_writing_anything(
+    state: StateDir, no_real_mongod: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "real-mongod-data"
+    foreign.mkdir()
+    (foreign / "WiredTiger").write_text("WiredTiger\n")
+    start_mongod(state, port=0)  # writes the kit's mongod.conf
+    stop_mongod(state)
+    conf = state.mongod_conf.read_text().replace(str(state.db_path), str(foreign))
+    state.mongod_conf.write_text(conf)
+    with pytest.raises(StateError, match="did not write") as info:
+        start_mongod(state)
+    assert info.value.hint and "dbPath" in info.value.hint
+    assert sorted(p.name for p in foreign.iterdir()) == ["WiredTiger"]  # no authz.json added
+
+
 def test_reset_refuses_a_folder_with_foreign_files(tmp_path: Path) -> None:
     folder = tmp_path / "notes"
     folder.mkdir()
