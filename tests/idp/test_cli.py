@@ -40,9 +40,12 @@ def test_start_status_principals_stop(state: StateDir, capsys: pytest.CaptureFix
         assert all("client_secret" not in p for p in listed)
 
         assert main(["idp", "rotate-keys", "--issuer", "gcp", *sd]) == 0
-        assert "gcp: now signing with" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "gcp: now signing with" in out
+        assert "token files signed again with the current keys: oidc, serviceaccount, aks, eks" in out
         assert main(["idp", "retire-key", "--issuer", "gcp", *sd]) == 0
-        assert "gcp: retired" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "gcp: retired" in out and "token files signed again" in out
     finally:
         assert main(["idp", "stop", *sd]) == 0
     assert idp_record(state) is None

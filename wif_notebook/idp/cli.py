@@ -124,7 +124,16 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             f"{issuer_id}: now signing with {info['kid']} ({info['alg']}); published: "
             f"{', '.join(info['published'])}"
         )
+    _print_token_files(result)
     return 0
+
+
+def _print_token_files(result: dict[str, Any]) -> None:
+    files = result.get("token_files")
+    if files:
+        print(f"token files signed again with the current keys: {', '.join(files)}")
+    elif "token_files" not in result:  # the IdP is stopped: it writes them when it starts
+        print("the IdP is stopped: it writes the token files with the current keys when it starts")
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
@@ -134,6 +143,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
         return 0
     for issuer_id, kid in result["retired"].items():
         print(f"{issuer_id}: retired {kid} (no longer in the JWKS)")
+    _print_token_files(result)
     return 0
 
 
