@@ -113,7 +113,7 @@ def _norm(text: Any) -> str:
 
 def _provider(state: StateDir, prefix: str) -> Any:
     """The running configuration's provider entry with ``authNamePrefix`` ``prefix``."""
-    from .token_cli import server_providers
+    from .mongod import server_providers
 
     found = server_providers(state)
     for provider in found.providers if found is not None else []:

@@ -327,7 +327,7 @@ def _is_kit_uri(uri: str, port: int | None) -> bool:
 
 def _provider_audience(state: StateDir, prefix: str) -> str | None:
     """The audience mongod.conf configures for the provider with ``authNamePrefix`` ``prefix``."""
-    from .token_cli import server_providers
+    from .mongod import server_providers
 
     try:
         found = server_providers(state)
@@ -727,7 +727,7 @@ class Authorization:
 
 
 def _provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
-    from .token_cli import server_providers
+    from .mongod import server_providers
 
     found = server_providers(state)
     if found is None:

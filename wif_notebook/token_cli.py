@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from . import tokens
 from .cli import json_flag, print_json, state_from
 from .errors import ConfigError, TokenError, WifError
-from .mongod import ServerProviders
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
     KeySetCache,
@@ -56,7 +56,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         "MONGODB-OIDC rule against the test server's mongod.conf, and explain each claim. "
         "Exit status 1 when a rule fails.",
     )
-    p.add_argument("token", nargs="?", default="-", metavar="TOKEN|-", help="the JWT, or - for stdin")
+    p.add_argument(
+        "token", nargs="?", default="-", metavar="TOKEN|-", help="the JWT, a file holding it, or - for stdin"
+    )
     json_flag(p)
     p.set_defaults(func=cmd_claims)
 
@@ -74,6 +76,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a token is usually longer than a file name may be
+        return False
+
+
 def _read_token(arg: str) -> str:
     if arg == "-":
         if sys.stdin.isatty():
@@ -82,13 +91,16 @@ def _read_token(arg: str) -> str:
                 hint="pass the token as an argument, or pipe it: `wif token billing-api | wif claims -`",
             )
         return sys.stdin.read().strip()
+    path = Path(arg).expanduser()
+    if _is_file(path):  # a file holding the token, e.g. `wif token billing-api > t.jwt`
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise TokenError(
+                f"cannot read the token file {path}: {exc.strerror or exc}",
+                hint="pass the token itself, a readable file holding it, or - to read it from stdin",
+            ) from exc
     return arg.strip()
-
-
-# The server's providers are mongod.py's business (read as the launcher reads mongod.conf); these
-# names stay importable from here for the modules that used them.
-ServerConfig = ServerProviders
-server_providers = mongod_server_providers
 
 
 def analyse(token: str, state: StateDir) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from wif_notebook.state import ServiceRecord, StateDir
@@ -35,6 +36,14 @@ def test_wif_token_via_federated_prints_the_entra_token(
     report = json.loads(wif(idp_state, "claims", "--json", "-", stdin=done.stdout).stdout)
     assert report["claims"]["iss"] == idp_record.extra["issuers"]["azure"]["issuer"]
     assert report["signature"]["verified"] is True and report["ok"] is True
+
+
+def test_claims_reads_a_token_saved_to_a_file(idp_state: StateDir, tmp_path: Path) -> None:
+    saved = tmp_path / "t.jwt"
+    saved.write_text(wif(idp_state, "token", "billing-api").stdout)  # as in the README's tour
+    done = wif(idp_state, "claims", str(saved), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["claims"]["sub"] == "billing-api"
 
 
 def test_wrong_audience_piped_into_claims_names_the_audience_rule(idp_state: StateDir) -> None:

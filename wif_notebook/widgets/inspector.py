@@ -22,12 +22,11 @@ NO_FAULT = "(none: a good token)"
 
 
 def server_providers(state: StateDir) -> list[ProviderConfig] | None:
-    """The ``oidcIdentityProviders`` of the kit's mongod.conf, or None when there is none yet."""
-    from ..mongod import load_config_file
+    """The ``oidcIdentityProviders`` the server would use, or None when there is no configuration."""
+    from ..mongod import server_providers as configured
 
-    if not state.mongod_conf.exists():
-        return None
-    return list(load_config_file(state.mongod_conf).oidc_providers)
+    found = configured(state)
+    return None if found is None else list(found.providers)
 
 
 def rule_verdict(
