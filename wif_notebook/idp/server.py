@@ -379,7 +379,7 @@ def serve(
     state: StateDir, *, port: int = 0, host: str = "127.0.0.1", token_refresh: float = DEFAULT_REFRESH_SECONDS
 ) -> None:
     """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``)."""
-    if host not in LOOPBACK_HOSTS:
+    if host not in LOOPBACK_HOSTS and not _is_loopback(host):
         print(
             f"wif idp: WARNING: binding {host} exposes signing endpoints and client secrets beyond "
             "this machine; the kit is meant for 127.0.0.1 only",
