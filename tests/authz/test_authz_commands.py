@@ -65,6 +65,15 @@ def test_missing_roles_field_is_reported_like_mongods_parser(run: Run) -> None:
     assert (err.code, err.errmsg) == (40414, "BSON field 'createUser.roles' is missing but a required field")
 
 
+def test_roles_of_the_wrong_type_name_the_bson_type_as_mongod_does(run: Run) -> None:
+    err = fails(run, "$external", {"createUser": "kit/a", "roles": "read"})
+    assert (err.code, err.code_name, err.errmsg) == (
+        14,
+        "TypeMismatch",
+        "BSON field 'createUser.roles' is the wrong type 'string', expected type 'array'",
+    )
+
+
 def test_drop_user_and_drop_missing_user(run: Run, store: AuthzStore) -> None:
     run("$external", {"createUser": "kit/a", "roles": []})
     run("$external", {"dropUser": "kit/a"})

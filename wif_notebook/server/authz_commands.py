@@ -24,57 +24,23 @@ from .authz import (
     scram_sha256_credentials,
     user_mechanisms,
 )
+from .idl import missing_field, wrong_type
 from .registry import CommandContext, CommandError, Document, command
 
 OK: Document = {"ok": 1.0}
 EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
 
 
-def _missing_field(command_name: str, field: str) -> CommandError:
-    # mongod's IDL parser error for a required field.
-    return CommandError(
-        40414,
-        f"BSON field '{command_name}.{field}' is missing but a required field",
-        "Location40414",
-    )
-
-
 def _name_arg(ctx: CommandContext, cmd: Document, command_name: str) -> str:
     value = cmd.get(command_name)
     if not isinstance(value, str):
-        raise CommandError(
-            14,
-            f"BSON field '{command_name}.{command_name}' is the wrong type "
-            f"'{_bson_type_name(value)}', expected type 'string'",
-            "TypeMismatch",
-        )
+        raise wrong_type(f"{command_name}.{command_name}", value, "string")
     return value
-
-
-def _bson_type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def _role_list(value: Any, db: str, command_name: str) -> list[tuple[str, str]]:
     if not isinstance(value, list):
-        raise CommandError(
-            14,
-            f"BSON field '{command_name}.roles' is the wrong type '{_bson_type_name(value)}', "
-            "expected type 'array'",
-            "TypeMismatch",
-        )
+        raise wrong_type(f"{command_name}.roles", value, "array")
     out: list[tuple[str, str]] = []
     for item in value:
         if isinstance(item, str):
@@ -95,6 +61,27 @@ def _require_roles_exist(store: AuthzStore, roles: list[tuple[str, str]]) -> Non
         # for the plural form.
         plural = "s" if len(unknown) > 1 else ""
         raise CommandError(31, f"Could not find role{plural}: {', '.join(unknown)}", "RoleNotFound")
+
+
+def _roles_to_change(cmd: Document, db: str, command_name: str) -> list[tuple[str, str]]:
+    """The required, non-empty ``roles`` of a grantRolesTo*/revokeRolesFrom* command."""
+    if "roles" not in cmd:
+        raise missing_field(f"{command_name}.roles")
+    roles = _role_list(cmd["roles"], db, command_name)
+    if not roles:
+        raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
+    return roles
+
+
+def _granted_or_revoked(
+    current: list[tuple[str, str]], roles: list[tuple[str, str]], grant: bool
+) -> list[Document]:
+    """A user's or role's ``roles`` after a grant (appended, no repeats) or a revoke (removed)."""
+    if grant:
+        current = current + [r for r in roles if r not in current]
+    else:
+        current = [r for r in current if r not in roles]
+    return _refs_to_docs(current)
 
 
 def _refs_to_docs(roles: list[tuple[str, str]]) -> list[Document]:
@@ -118,7 +105,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
     if db == "local":
         raise CommandError(2, "Cannot create users in the local database", "BadValue")
     if "roles" not in cmd:
-        raise _missing_field("createUser", "roles")
+        raise missing_field("createUser.roles")
     if "\0" in name:
         raise CommandError(2, "Username cannot contain NULL characters", "BadValue")
     external = db == "$external"
@@ -131,9 +118,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
             "BadValue",
         )
     if pwd is not None and external:
-        raise CommandError(
-            2, "Cannot set the password for users defined on the '$external' database", "BadValue"
-        )
+        raise CommandError(2, EXTERNAL_PWD, "BadValue")
     mechanisms = cmd.get("mechanisms")
     if mechanisms is not None:
         if not mechanisms:
@@ -164,9 +149,7 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
         raise CommandError(2, "mechanisms field must not be empty", "BadValue")
     has_update = any(k in cmd for k in ("pwd", "customData", "roles", "authenticationRestrictions"))
     if "pwd" in cmd and db == "$external":
-        raise CommandError(
-            2, "Cannot set the password for users defined on the '$external' database", "BadValue"
-        )
+        raise CommandError(2, EXTERNAL_PWD, "BadValue")
     if not has_update:
         raise CommandError(2, "Must specify at least one field to update in updateUser", "BadValue")
     roles = _role_list(cmd["roles"], db, "updateUser") if "roles" in cmd else None
@@ -198,21 +181,12 @@ def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, gr
     store: AuthzStore = ctx.authz
     db = ctx.db
     name = _name_arg(ctx, cmd, command_name)
-    if "roles" not in cmd:
-        raise _missing_field(command_name, "roles")
-    roles = _role_list(cmd["roles"], db, command_name)
-    if not roles:
-        raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
+    roles = _roles_to_change(cmd, db, command_name)
     doc = store.get_user(db, name)
     if doc is None:
         raise _user_not_found(name, db)
     _require_roles_exist(store, roles)
-    current = _doc_refs(doc)
-    if grant:
-        current += [r for r in roles if r not in current]
-    else:
-        current = [r for r in current if r not in roles]
-    doc["roles"] = _refs_to_docs(current)
+    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
     store.replace_user(doc)
     return dict(OK)
 
@@ -279,19 +253,14 @@ def users_info(ctx: CommandContext, cmd: Document) -> Document:
 # -- roles -----------------------------------------------------------------------------------------
 def _parse_privileges(value: Any, command_name: str) -> list[Document]:
     if not isinstance(value, list):
-        raise CommandError(
-            14,
-            f"BSON field '{command_name}.privileges' is the wrong type '{_bson_type_name(value)}', "
-            "expected type 'array'",
-            "TypeMismatch",
-        )
+        raise wrong_type(f"{command_name}.privileges", value, "array")
     privileges: list[Document] = []
     unknown: list[str] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("resource"), dict):
-            raise _missing_field("privilege", "resource")
+            raise missing_field("privilege.resource")
         if not isinstance(item.get("actions"), list):
-            raise _missing_field("privilege", "actions")
+            raise missing_field("privilege.actions")
         resource = item["resource"]
         if resource.get("cluster") is True:
             res: Document = {"cluster": True}
@@ -369,9 +338,9 @@ def create_role(ctx: CommandContext, cmd: Document) -> Document:
     db = ctx.db
     name = _name_arg(ctx, cmd, "createRole")
     if "privileges" not in cmd:
-        raise _missing_field("createRole", "privileges")
+        raise missing_field("createRole.privileges")
     if "roles" not in cmd:
-        raise _missing_field("createRole", "roles")
+        raise missing_field("createRole.roles")
     if not name:
         raise CommandError(2, "Role name must be non-empty", "BadValue")
     if db == "local":
@@ -440,22 +409,13 @@ def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, gr
     store: AuthzStore = ctx.authz
     db = ctx.db
     name = _name_arg(ctx, cmd, command_name)
-    if "roles" not in cmd:
-        raise _missing_field(command_name, "roles")
-    roles = _role_list(cmd["roles"], db, command_name)
-    if not roles:
-        raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
+    roles = _roles_to_change(cmd, db, command_name)
     if is_builtin_role(name, db):
         raise _builtin_refusal(name, db)
     if grant:
         _check_grant_roles_to_role(store, name, db, roles)
     doc = _existing_role(store, name, db)
-    current = _doc_refs(doc)
-    if grant:
-        current += [r for r in roles if r not in current]
-    else:
-        current = [r for r in current if r not in roles]
-    doc["roles"] = _refs_to_docs(current)
+    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
     store.replace_role(doc)
     return dict(OK)
 
@@ -475,7 +435,7 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: st
     db = ctx.db
     name = _name_arg(ctx, cmd, command_name)
     if "privileges" not in cmd:
-        raise _missing_field(command_name, "privileges")
+        raise missing_field(f"{command_name}.privileges")
     privileges = _parse_privileges(cmd["privileges"], command_name)
     if not privileges:
         raise CommandError(2, f'{command_name} command requires a non-empty "privileges" array', "BadValue")

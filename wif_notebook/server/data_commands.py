@@ -32,6 +32,7 @@ from .data import (
     rewrite_pipeline,
     store_key,
 )
+from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
 from .registry import CommandContext, CommandError, Document, command
 
 _ENGINE_ERRORS = (Exception,)
@@ -71,7 +72,7 @@ def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = Non
     if not isinstance(name, str):
         raise CommandError(
             2,
-            f"collection name has invalid type {_type_name(name)}",
+            f"collection name has invalid type {bson_type_name(name)}",
             "BadValue",
         )
     if not name or "\x00" in name or "$" in name or name.startswith(".") or name.endswith("."):
@@ -79,37 +80,12 @@ def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = Non
     return name
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Int64):
-        return "long"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return type(value).__name__
-
-
 def _number(cmd: Document, name: str, command_name: str) -> int | None:
     if name not in cmd or cmd[name] is None:
         return None
     value = cmd[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CommandError(
-            14,
-            f"BSON field '{command_name}.{name}' is the wrong type '{_type_name(value)}', expected types "
-            "'[long, int, decimal, double]'",
-            "TypeMismatch",
-        )
+        raise wrong_type(f"{command_name}.{name}", value, NUMBER_TYPES)
     if isinstance(value, float) and not value.is_integer():
         raise CommandError(2, f"Expected field {name} to be an integer value", "BadValue")
     return int(value)
@@ -129,12 +105,7 @@ def _document(cmd: Document, name: str, command_name: str) -> Document | None:
         return None
     value = cmd[name]
     if not isinstance(value, dict):
-        raise CommandError(
-            14,
-            f"BSON field '{command_name}.{name}' is the wrong type '{_type_name(value)}', expected type "
-            "'object'",
-            "TypeMismatch",
-        )
+        raise wrong_type(f"{command_name}.{name}", value, "object")
     return value
 
 
@@ -234,18 +205,10 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
 def get_more(ctx: CommandContext, cmd: Document) -> Document:
     cursor_id = cmd.get("getMore")
     if not isinstance(cursor_id, Int64):
-        raise CommandError(
-            14,
-            f"BSON field 'getMore.getMore' is the wrong type '{_type_name(cursor_id)}', expected type 'long'",
-            "TypeMismatch",
-        )
+        raise wrong_type("getMore.getMore", cursor_id, "long")
     coll = cmd.get("collection")
     if not isinstance(coll, str):
-        raise CommandError(
-            14,
-            f"BSON field 'getMore.collection' is the wrong type '{_type_name(coll)}', expected type 'string'",
-            "TypeMismatch",
-        )
+        raise wrong_type("getMore.collection", coll, "string")
     batch_size = _non_negative(cmd, "batchSize", "getMore")
     return _cursors(ctx).get_more(int(cursor_id), _ns(ctx, coll), _owners(ctx), batch_size)
 
@@ -299,9 +262,7 @@ def insert(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     documents = cmd.get("documents")
     if not isinstance(documents, list):
-        raise CommandError(
-            40414, "BSON field 'insert.documents' is missing but a required field", "Location40414"
-        )
+        raise missing_field("insert.documents")
     ordered = cmd.get("ordered", True) is not False
     store.begin()
     n = 0
@@ -337,13 +298,9 @@ def _update_one(
     q = spec.get("q")
     u = spec.get("u")
     if not isinstance(q, dict):
-        raise CommandError(
-            40414, "BSON field 'update.updates.q' is missing but a required field", "Location40414"
-        )
+        raise missing_field("update.updates.q")
     if not isinstance(u, (dict, list)):
-        raise CommandError(
-            40414, "BSON field 'update.updates.u' is missing but a required field", "Location40414"
-        )
+        raise missing_field("update.updates.u")
     multi = bool(spec.get("multi"))
     upsert = bool(spec.get("upsert"))
     array_filters = spec.get("arrayFilters")
@@ -399,9 +356,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     updates = cmd.get("updates")
     if not isinstance(updates, list):
-        raise CommandError(
-            40414, "BSON field 'update.updates' is missing but a required field", "Location40414"
-        )
+        raise missing_field("update.updates")
     ordered = cmd.get("ordered", True) is not False
     n = modified = 0
     upserted: list[Document] = []
@@ -444,9 +399,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     deletes = cmd.get("deletes")
     if not isinstance(deletes, list):
-        raise CommandError(
-            40414, "BSON field 'delete.deletes' is missing but a required field", "Location40414"
-        )
+        raise missing_field("delete.deletes")
     ordered = cmd.get("ordered", True) is not False
     n = 0
     errors: list[Document] = []
@@ -455,11 +408,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
         for index, spec in enumerate(deletes):
             try:
                 if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
-                    raise CommandError(
-                        40414,
-                        "BSON field 'delete.deletes.q' is missing but a required field",
-                        "Location40414",
-                    )
+                    raise missing_field("delete.deletes.q")
                 limit = spec.get("limit")
                 if limit not in (0, 1):
                     raise CommandError(
@@ -597,11 +546,7 @@ def distinct(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     key = cmd.get("key")
     if not isinstance(key, str):
-        raise CommandError(
-            14,
-            f"BSON field 'distinct.key' is the wrong type '{_type_name(key)}', expected type 'string'",
-            "TypeMismatch",
-        )
+        raise wrong_type("distinct.key", key, "string")
     query = _document(cmd, "query", "distinct") or {}
     info = store.info(ctx.db, name)
     if info is None:
@@ -635,12 +580,7 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     target = cmd.get("aggregate")
     pipeline = cmd.get("pipeline")
     if not isinstance(pipeline, list):
-        raise CommandError(
-            14,
-            f"BSON field 'aggregate.pipeline' is the wrong type '{_type_name(pipeline)}', "
-            "expected type 'array'",
-            "TypeMismatch",
-        )
+        raise wrong_type("aggregate.pipeline", pipeline, "array")
     for stage in pipeline:
         if not isinstance(stage, dict) or len(stage) != 1:
             raise CommandError(
@@ -692,7 +632,7 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
         else:
             raise CommandError(
                 16990,
-                "$out only supports a string or object argument, but found " + _type_name(spec),
+                "$out only supports a string or object argument, but found " + bson_type_name(spec),
                 "Location16990",
             )
         pipeline = pipeline[:-1]
@@ -1028,7 +968,7 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
             else:
                 raise CommandError(
                     14,
-                    f"BSON field 'dropIndexes.index' is the wrong type '{_type_name(item)}'",
+                    f"BSON field 'dropIndexes.index' is the wrong type '{bson_type_name(item)}'",
                     "TypeMismatch",
                 )
         if ID_INDEX_NAME in targets:

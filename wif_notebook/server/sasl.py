@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from .auth_base import AuthFailure, StepResult
 from .auth_oidc import OidcConversation
 from .auth_scram import ScramConversation
+from .idl import missing_field
 from .log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_FAILED_TO_AUTHENTICATE, ID_REAUTH_SAME_USER
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, command
 
@@ -76,9 +77,7 @@ def sasl_continue(ctx: CommandContext, cmd: Document) -> Document:
     if conversation is None:
         raise CommandError(17, "No SASL session state found", "ProtocolError")
     if "payload" not in cmd:
-        raise CommandError(
-            40414, "BSON field 'saslContinue.payload' is missing but a required field", "Location40414"
-        )
+        raise missing_field("saslContinue.payload")
     payload, as_string = _decode_payload(cmd.get("payload"))
     return _step(ctx, conversation, payload, as_string, speculative=conversation.speculative)
 
@@ -86,9 +85,7 @@ def sasl_continue(ctx: CommandContext, cmd: Document) -> Document:
 def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document:
     mechanism = cmd.get("mechanism")
     if not isinstance(mechanism, str):
-        raise CommandError(
-            40414, "BSON field 'saslStart.mechanism' is missing but a required field", "Location40414"
-        )
+        raise missing_field("saslStart.mechanism")
     # mongod registers only the enabled mechanisms, MONGODB-OIDC for $external and SCRAM for the
     # other databases; the lookup fails before any step, so this error is not masked.
     if not _mechanism_available(ctx, mechanism):
@@ -96,9 +93,7 @@ def _start(ctx: CommandContext, cmd: Document, *, speculative: bool) -> Document
             2, f"Unsupported mechanism '{mechanism}' on authentication database '{ctx.db}'", "BadValue"
         )
     if "payload" not in cmd:
-        raise CommandError(
-            40414, "BSON field 'saslStart.payload' is missing but a required field", "Location40414"
-        )
+        raise missing_field("saslStart.payload")
     payload, as_string = _decode_payload(cmd.get("payload"))
     raw_options = cmd.get("options")
     options: Document = raw_options if isinstance(raw_options, dict) else {}
