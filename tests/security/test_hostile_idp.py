@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
+
+from wif_notebook.idp.app import IdentityProvider
+from wif_notebook.idp.server import IdpHTTPServer, RequestLog
+from wif_notebook.state import StateDir
 
 from .conftest import RunningKit
 
@@ -40,3 +50,64 @@ def test_idp_serves_while_five_hundred_idle_and_trickling_connections_are_open(k
         for sock in socks:
             sock.close()
     assert _discovery_status(kit) == 200
+
+
+@pytest.fixture
+def quick_idp(tmp_path: Path) -> Iterator[tuple[IdpHTTPServer, StateDir]]:
+    """The IdP's HTTP server in this process, with a 1 s request deadline a test can wait for."""
+    state = StateDir(tmp_path / "state")
+    httpd = IdpHTTPServer(("127.0.0.1", 0), None, None)
+    httpd.request_deadline = 1.0
+    httpd.app = IdentityProvider(state, f"http://localhost:{httpd.server_address[1]}")
+    httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd, state
+    httpd.shutdown()
+    httpd.server_close()
+    httpd.request_log.close()
+
+
+REQUEST = b"GET /kit/.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def test_idp_cuts_off_a_client_trickling_its_request_after_the_deadline(
+    quick_idp: tuple[IdpHTTPServer, StateDir],
+) -> None:
+    httpd, state = quick_idp
+    port = httpd.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        closed = False
+        for byte in REQUEST:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.2)
+            if time.monotonic() - started > 5:
+                break
+        if not closed:
+            sock.settimeout(5)
+            closed = sock.recv(100) == b""
+        took = time.monotonic() - started
+    assert closed and took < 4, f"still connected after {took:.1f} s"
+    log = [json.loads(line) for line in (state.logs_dir / "idp.log").read_text().splitlines()]
+    assert any("request not complete within 1 s" in str(e.get("error")) for e in log)
+
+
+def test_idp_keeps_an_idle_kept_alive_connection_beyond_the_request_deadline(
+    quick_idp: tuple[IdpHTTPServer, StateDir],
+) -> None:
+    httpd, _ = quick_idp
+    conn = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=10)
+    try:
+        for _ in range(2):
+            conn.request("GET", "/kit/.well-known/openid-configuration")
+            response = conn.getresponse()
+            assert response.status == 200
+            response.read()
+            time.sleep(1.5)  # idle longer than the deadline: the deadline starts with a request's first byte
+    finally:
+        conn.close()

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import email.utils
 import functools
+import io
 import ipaddress
 import json
 import socket
@@ -36,6 +37,7 @@ from .app import IdentityProvider, Request, Response, json_response
 from .tokenfiles import DEFAULT_REFRESH_SECONDS
 
 MAX_BODY = 64 * 1024
+REQUEST_DEADLINE_SECS = 30.0
 MAX_LINE = 65536  # request line and each header line, as http.server
 MAX_HEADERS = 100  # as http.client
 
@@ -92,12 +94,54 @@ class IdpHTTPServer(ThreadingHTTPServer):
     # starting at once) then waits for SYN retransmits, 1 s and more each.
     request_queue_size = socket.SOMAXCONN
 
+    # Once a request's first byte arrives, it must be read and answered within this many seconds:
+    # the socket timeout alone restarts with every byte, so a client trickling one byte at a time
+    # (slowloris) would hold its thread for as long as it likes.
+    request_deadline = REQUEST_DEADLINE_SECS
+
     def __init__(
         self, address: tuple[str, int], app: IdentityProvider | None, log: RequestLog | None
     ) -> None:
         super().__init__(address, IdpRequestHandler)
         self.app = app
         self.request_log = log
+        self._deadlines: dict[socket.socket, tuple[float, str]] = {}
+        self._deadlines_lock = threading.Lock()
+        self._watchdog_stop = threading.Event()
+        threading.Thread(target=self._watchdog, name="idp-request-deadlines", daemon=True).start()
+
+    def request_started(self, sock: socket.socket, client: str) -> None:
+        with self._deadlines_lock:
+            self._deadlines[sock] = (time.monotonic() + self.request_deadline, client)
+
+    def request_finished(self, sock: socket.socket) -> None:
+        with self._deadlines_lock:
+            self._deadlines.pop(sock, None)
+
+    def _watchdog(self) -> None:
+        while not self._watchdog_stop.wait(min(0.5, self.request_deadline / 4)):
+            now = time.monotonic()
+            with self._deadlines_lock:
+                late = [(sock, client) for sock, (at, client) in self._deadlines.items() if now >= at]
+                for sock, _ in late:
+                    del self._deadlines[sock]
+            for sock, client in late:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # the handler's next read or write fails: it ends
+                if self.request_log is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        self.request_log.write(
+                            {
+                                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                                "client": client,
+                                "error": f"request not complete within {self.request_deadline:g} s; "
+                                "connection closed",
+                            }
+                        )
+
+    def server_close(self) -> None:
+        self._watchdog_stop.set()
+        super().server_close()
 
 
 class IdpRequestHandler(BaseHTTPRequestHandler):
@@ -112,6 +156,22 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         # the client's delayed ACK add ~40 ms to every request after the first.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self) -> None:
+        # Waiting for the next request on a kept-alive connection is bounded by the socket timeout;
+        # from its first byte, the request is bounded by the server's request_deadline.
+        try:
+            if isinstance(self.rfile, io.BufferedReader) and not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        self.server.request_started(self.connection, f"{self.client_address[0]}:{self.client_address[1]}")
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.request_finished(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The structured request log replaces the stderr access log.
