@@ -24,6 +24,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,15 @@ class DataStore:
             self._rebuild_unique(info)
 
     # -- transactions of one command -------------------------------------------------------------
+    @contextmanager
+    def journaled(self, *, sync: bool = True) -> Iterator[None]:
+        """The changes made inside, journaled together as one command's (``begin`` ... ``commit``)."""
+        self.begin()
+        try:
+            yield
+        finally:
+            self.commit(sync=sync)
+
     def begin(self) -> None:
         self._undo = []
         self._ops = []

@@ -227,6 +227,15 @@ def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- writes ----------------------------------------------------------------------------------------
+def _write_batch(cmd: Document, command_name: str, field: str) -> tuple[list[Any], bool]:
+    """A write command's statements (a required array) and whether the batch is ``ordered`` (stops
+    at the first error; the default)."""
+    statements = cmd.get(field)
+    if not isinstance(statements, list):
+        raise missing_field(f"{command_name}.{field}")
+    return statements, cmd.get("ordered", True) is not False
+
+
 def _prepare_insert(doc: Any) -> Document:
     if not isinstance(doc, dict):
         raise CommandError(14, "documents to insert must be objects", "TypeMismatch")
@@ -260,14 +269,10 @@ def insert(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
-    documents = cmd.get("documents")
-    if not isinstance(documents, list):
-        raise missing_field("insert.documents")
-    ordered = cmd.get("ordered", True) is not False
-    store.begin()
+    documents, ordered = _write_batch(cmd, "insert", "documents")
     n = 0
     errors: list[Document] = []
-    try:
+    with store.journaled(sync=_sync(cmd)):
         info, _ = store.ensure_collection(ctx.db, name) if documents else (store.info(ctx.db, name), False)
         for index, raw in enumerate(documents):
             try:
@@ -280,12 +285,19 @@ def insert(ctx: CommandContext, cmd: Document) -> Document:
                 errors.append(_write_error(index, exc))
                 if ordered:
                     break
-    finally:
-        store.commit(sync=_sync(cmd))
     reply: Document = {"n": n}
     if errors:
         reply["writeErrors"] = errors
     return reply
+
+
+def _put_upserted(store: DataStore, info: CollectionInfo, new: Document) -> Document:
+    """Store the document an upsert made (a generated _id first when it has none); the stored one."""
+    if "_id" not in new:
+        new = {"_id": new_object_id(), **new}
+    _run(lambda: store.check_unique(info, new, None))
+    store.put(info, new, None)
+    return new
 
 
 def _update_one(
@@ -333,11 +345,7 @@ def _update_one(
         new = _run(lambda: store.apply_update(None, q, u, array_filters=array_filters, upsert=True))
         if new is None:
             return 0, 0, None
-        if "_id" not in new:
-            new = {"_id": new_object_id(), **new}
-        _run(lambda: store.check_unique(info, new, None))
-        store.put(info, new, None)
-        return 0, 0, new["_id"]
+        return 0, 0, _put_upserted(store, info, new)["_id"]
     modified = 0
     for old in matches:
         new = _run(store.apply_update, old, q, u, array_filters=array_filters)
@@ -354,15 +362,11 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
-    updates = cmd.get("updates")
-    if not isinstance(updates, list):
-        raise missing_field("update.updates")
-    ordered = cmd.get("ordered", True) is not False
+    updates, ordered = _write_batch(cmd, "update", "updates")
     n = modified = 0
     upserted: list[Document] = []
     errors: list[Document] = []
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         for index, spec in enumerate(updates):
             try:
                 if not isinstance(spec, dict):
@@ -382,8 +386,6 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
                 errors.append(_write_error(index, exc))
                 if ordered:
                     break
-    finally:
-        store.commit(sync=_sync(cmd))
     reply: Document = {"n": n, "nModified": modified}
     if upserted:
         reply["upserted"] = upserted
@@ -397,14 +399,10 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
-    deletes = cmd.get("deletes")
-    if not isinstance(deletes, list):
-        raise missing_field("delete.deletes")
-    ordered = cmd.get("ordered", True) is not False
+    deletes, ordered = _write_batch(cmd, "delete", "deletes")
     n = 0
     errors: list[Document] = []
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         for index, spec in enumerate(deletes):
             try:
                 if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
@@ -425,8 +423,6 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
                 errors.append(_write_error(index, exc))
                 if ordered:
                     break
-    finally:
-        store.commit(sync=_sync(cmd))
     reply: Document = {"n": n}
     if errors:
         reply["writeErrors"] = errors
@@ -474,8 +470,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
             return None
         return _run(lambda: coll._copy_only_fields(doc, fields, dict))
 
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         if remove:
             if target is None or info is None:
                 return {"lastErrorObject": {"n": 0}, "value": None}
@@ -496,10 +491,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
             )
             if new is None:
                 return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            if "_id" not in new:
-                new = {"_id": new_object_id(), **new}
-            _run(lambda: store.check_unique(info, new, None))
-            store.put(info, new, None)
+            new = _put_upserted(store, info, new)
             return {
                 "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
                 "value": shown(new) if want_new else None,
@@ -516,8 +508,6 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
             "lastErrorObject": {"n": 1, "updatedExisting": True},
             "value": shown(after if want_new else before),
         }
-    finally:
-        store.commit(sync=_sync(cmd))
 
 
 # -- count / distinct ------------------------------------------------------------------------------
@@ -653,8 +643,7 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
 
 def _replace_collection(store: DataStore, db: str, name: str, docs: list[Document], *, sync: bool) -> None:
     """$out: the target collection's documents become ``docs`` (its indexes stay, as in mongod)."""
-    store.begin()
-    try:
+    with store.journaled(sync=sync):
         info, _ = store.ensure_collection(db, name)
         for old in store.documents(info):
             store.remove(info, old)
@@ -662,8 +651,6 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
             prepared = _prepare_insert(doc)
             _run(store.check_unique, info, prepared, None)
             store.put(info, prepared, None)
-    finally:
-        store.commit(sync=sync)
 
 
 # -- catalog ---------------------------------------------------------------------------------------
@@ -680,11 +667,8 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
         for k, v in cmd.items()
         if k not in ("create", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference")
     }
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         store.create_collection(ctx.db, name, options)
-    finally:
-        store.commit(sync=_sync(cmd))
     return {}
 
 
@@ -693,11 +677,8 @@ def drop(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         count = store.drop_collection(ctx.db, name)
-    finally:
-        store.commit(sync=_sync(cmd))
     _cursors(ctx).drop_namespace(_ns(ctx, name))
     # mongod 7.0 no longer fails a drop of a missing collection (NamespaceNotFound was 6.x and older).
     if count == 0:
@@ -709,11 +690,8 @@ def drop(ctx: CommandContext, cmd: Document) -> Document:
 def drop_database(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         store.drop_database(ctx.db)
-    finally:
-        store.commit(sync=_sync(cmd))
     _cursors(ctx).drop_namespace(ctx.db)
     return {}
 
@@ -870,8 +848,7 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     if not isinstance(raw, list) or not raw:
         raise CommandError(2, "Must specify at least one index to create", "BadValue")
     specs = [_index_spec(r) for r in raw]
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         info, created = store.ensure_collection(ctx.db, name)
         before = len(info.indexes)
         new_specs = []
@@ -913,8 +890,6 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
         for spec in new_specs:
             _run(store.create_index, info, spec)
         after = len(info.indexes)
-    finally:
-        store.commit(sync=_sync(cmd))
     reply: Document = {"numIndexesBefore": before, "numIndexesAfter": after}
     if not new_specs:
         reply["note"] = "all indexes already exist"
@@ -973,12 +948,9 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
                 )
         if ID_INDEX_NAME in targets:
             raise CommandError(72, "cannot drop _id index", "InvalidOptions")
-    store.begin()
-    try:
+    with store.journaled(sync=_sync(cmd)):
         for target in targets:
             store.drop_index(info, target)
-    finally:
-        store.commit(sync=_sync(cmd))
     return {"nIndexesWas": count}
 
 
