@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/server_data.py [--ops 3000] [--docs 10000] [--connections 500]
 
-With real pymongo over loopback, each server in its own process (the responder is the one of
-``benchmarks/server_login.py``, which answers hello and, for anything else, ``{ok: 1}``):
+With real pymongo over loopback, each server in its own process (the bare responder of
+``benchmarks/_harness.py``, which answers hello and, for anything else, ``{ok: 1}``):
 
 - **find by _id**: one authenticated (MONGODB-OIDC) client, ``find_one({_id: k})`` on a collection of
   ``--docs`` documents, serial, operations per second; floor: serial ``ping`` on the responder,
@@ -22,13 +22,11 @@ Results go to ``benchmarks/results/server_data.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as _dt
 import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,69 +39,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pymongo  # noqa: E402
-import server_login as floor  # noqa: E402  (the bare responder and its measurement)
+from _harness import oidc_options, spawn_bare, spawn_test  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "server_data.json"
 APP_NAME = "server-data-bench"
-
-
-def _serve_test(issuer: str, audience: str, workdir: str) -> None:
-    """The test mongod with durable storage in ``workdir/db``; prints its port, then the admin."""
-    from wif_notebook.mongod import MongodConfig
-    from wif_notebook.oidc import parse_oidc_identity_providers
-    from wif_notebook.server.authz import AuthzStore
-    from wif_notebook.server.core import TestServer
-    from wif_notebook.server.log import MongodLog
-
-    providers = [
-        {
-            "issuer": issuer,
-            "audience": audience,
-            "authNamePrefix": "kit",
-            "authorizationClaim": "groups",
-            "supportsHumanFlows": False,
-        }
-    ]
-    base = Path(workdir)
-    config = MongodConfig(
-        port=0,
-        db_path=base / "db",
-        log_path=base / "mongod.log",
-        authorization=True,
-        enable_test_commands=True,
-        authentication_mechanisms=["SCRAM-SHA-256", "MONGODB-OIDC"],
-        oidc_providers=parse_oidc_identity_providers(json.dumps(providers), enable_test_commands=True),
-    )
-    config.db_path.mkdir(parents=True, exist_ok=True)
-    store = AuthzStore(config.db_path)
-    admin = store.ensure_admin(base)
-
-    async def run() -> None:
-        server = TestServer(config, log=MongodLog(config.log_path), authz=store)
-        port = await server.start()
-        while not all(server.key_loaded(i) for i in server.key_caches):
-            await asyncio.sleep(0.02)
-        print(port, flush=True)
-        print(json.dumps(admin), flush=True)
-        await server.serve_forever()
-
-    asyncio.run(run())
-
-
-def _spawn_test(
-    issuer: str, audience: str, workdir: str
-) -> tuple[subprocess.Popen[str], int, tuple[str, str]]:
-    args = ["--serve", "test", "--issuer", issuer, "--audience", audience, "--workdir", workdir]
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    port_line = proc.stdout.readline()
-    admin_line = proc.stdout.readline()
-    if not port_line.strip() or not admin_line.strip():
-        proc.kill()
-        raise SystemExit("the test server did not start")
-    user, password = json.loads(admin_line)
-    return proc, int(port_line), (user, password)
 
 
 def _oidc_client(port: int, token: str, **kwargs: Any) -> MongoClient[Any]:
@@ -112,8 +52,7 @@ def _oidc_client(port: int, token: str, **kwargs: Any) -> MongoClient[Any]:
         port,
         directConnection=True,
         serverSelectionTimeoutMS=10000,
-        authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": floor._FixedToken(token)},
+        **oidc_options(token),
         **kwargs,
     )
 
@@ -231,14 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=10000)
     parser.add_argument("--connections", type=int, default=500)
     parser.add_argument("--hold-ms", type=int, default=8000)
-    parser.add_argument("--serve", choices=["test"], help=argparse.SUPPRESS)
-    parser.add_argument("--issuer", help=argparse.SUPPRESS)
-    parser.add_argument("--audience", help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve == "test":
-        _serve_test(args.issuer, args.audience, args.workdir)
-        return 0
 
     from wif_notebook.idp.service import mint, start_idp, stop_idp
     from wif_notebook.state import StateDir
@@ -248,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         record = start_idp(state)
         kit = record.extra["issuers"]["kit"]
         token = str(mint(state, "lesson-app", lifetime=3600)["token"])
-        bare, bare_port = floor._spawn(["--serve", "bare"])
-        test, test_port, admin = _spawn_test(kit["issuer"], kit["audience"], tmp)
+        bare, bare_port = spawn_bare()
+        test, test_port, admin = spawn_test(kit["issuer"], kit["audience"], tmp)
         try:
             user, password = admin
             a: MongoClient[Any]
