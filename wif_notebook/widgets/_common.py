@@ -7,21 +7,16 @@ signature cut short, as the display contract says.
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as w
 
+from ..display import esc
 from ..errors import WifError
 
 OK, FAIL, SKIP = "✓", "✗", "–"
 _TONES = {"ok": "#2e7d32", "error": "#c62828", "info": "#1f5fa8", "muted": "#757575"}
-
-
-def esc(value: Any) -> str:
-    return html.escape(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, css: str = "") -> str:

@@ -86,18 +86,22 @@ class TokenInspector(w.VBox):
         self.verdict.add_class("wif-verdict")
         self.inspect_button.on_click(lambda _b: self.inspect_pasted())
         self.obtain_button.on_click(lambda _b: self.obtain())
+        # What one inspection fills in, top to bottom (emptied before the next).
+        self._result_views = (
+            self.summary,
+            self.parts,
+            self.header_view,
+            self.claims_view,
+            self.validity,
+            self.verdict,
+        )
         super().__init__(
             children=[
                 w.HTML("<b>Token inspector</b>"),
                 w.HBox([self.paste, self.inspect_button]),
                 w.HBox([self.principal, self.fault, self.obtain_button]),
                 self.errors,
-                self.summary,
-                self.parts,
-                self.header_view,
-                self.claims_view,
-                self.validity,
-                self.verdict,
+                *self._result_views,
             ]
         )
         self.add_class("wif-token-inspector")
@@ -150,14 +154,7 @@ class TokenInspector(w.VBox):
     def _render(self, token: str) -> None:
         self._token = None
         self.results = []
-        for view in (
-            self.summary,
-            self.parts,
-            self.header_view,
-            self.claims_view,
-            self.validity,
-            self.verdict,
-        ):
+        for view in self._result_views:
             view.value = ""
         decoded = decode(token)  # TokenError says what is malformed
         self._token = token.strip()
