@@ -20,6 +20,7 @@ import jwt
 import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pymongo.errors import OperationFailure
 
 from wif_notebook.errors import WifError
 from wif_notebook.idp.service import mint, rotate_keys
@@ -166,6 +167,16 @@ def test_disk_filling_up_under_running_services_keeps_logins_working_and_refuses
             fresh = kit.oidc_client(FixedCallback(kit.token()))
             assert fresh[DB].items.find_one({"_id": "before"}) == {"_id": "before"}
             assert mint(kit.state, "lesson-app")["token"].startswith("eyJ")
+            # Writes go on while the journal's last page has room; then one cannot be journaled:
+            # refused with the reason and the dbPath, and not applied.
+            acknowledged: list[str] = []
+            with pytest.raises(OperationFailure) as refused:
+                for i in range(2000):
+                    fresh[DB].items.insert_one({"_id": f"during-{i}", "pad": "x" * 8192})
+                    acknowledged.append(f"during-{i}")
+            assert "No space left on device" in str(refused.value)
+            assert str(kit.state.path / "db") in str(refused.value)
+            assert fresh[DB].items.find_one({"_id": f"during-{len(acknowledged)}"}) is None
 
             # A key rotation needs the disk: refused with the reason; the old key keeps signing.
             kid_before = jwt.get_unverified_header(kit.token())["kid"]
@@ -179,5 +190,10 @@ def test_disk_filling_up_under_running_services_keeps_logins_working_and_refuses
                 (mount / name).unlink(missing_ok=True)
             rotated = rotate_keys(kit.state, "kit")["rotated"]["kit"]["kid"]
             assert jwt.get_unverified_header(kit.token())["kid"] == rotated != kid_before
+            fresh[DB].items.insert_one({"_id": "after"})
+            kit.restart_mongod()
+            again = kit.oidc_client(FixedCallback(kit.token()))
+            ids = sorted(d["_id"] for d in again[DB].items.find({}, {"_id": 1}))
+            assert ids == sorted(["after", "before", *acknowledged]), "an acknowledged write was lost"
         finally:
             kit.close()
