@@ -7,19 +7,26 @@
   the kit's IdP, durable storage in ``<workdir>/db`` and the kit's administrator;
 - ``oidc_options(token)``: pymongo options that log in with MONGODB-OIDC using a fixed token.
 
-``spawn_bare()`` and ``spawn_test(...)`` start them by running this file with ``--serve``.
+``spawn_bare()`` and ``spawn_test(...)`` start them by running this file with ``--serve``;
+``running_servers(workdir)`` starts the kit's IdP, mints a lesson-app token and starts both servers,
+and stops them all at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as _dt
 import json
+import os
+import platform
 import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bson  # noqa: E402
+import pymongo  # noqa: E402
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult  # noqa: E402
 
 # -- the bare responder ------------------------------------------------------------------------------
@@ -155,6 +163,48 @@ def spawn_test(
     proc, (port, admin) = _spawn(args, 2)
     user, password = json.loads(admin)
     return proc, int(port), (user, password)
+
+
+@dataclass
+class Servers:
+    """What ``running_servers`` started: the two ports, a token and the test server's administrator."""
+
+    bare_port: int
+    test_port: int
+    token: str  # a lesson-app token of the kit issuer, valid for an hour
+    admin: tuple[str, str]
+
+
+@contextlib.contextmanager
+def running_servers(workdir: str) -> Iterator[Servers]:
+    """The kit's IdP (state in ``workdir/state``), the bare responder and the test mongod for the
+    IdP's kit issuer; all stopped when the block ends."""
+    from wif_notebook.idp.service import mint, start_idp, stop_idp
+    from wif_notebook.state import StateDir
+
+    state = StateDir(Path(workdir) / "state")
+    record = start_idp(state)
+    kit = record.extra["issuers"]["kit"]
+    token = str(mint(state, "lesson-app", lifetime=3600)["token"])
+    bare, bare_port = spawn_bare()
+    test, test_port, admin = spawn_test(kit["issuer"], kit["audience"], workdir)
+    try:
+        yield Servers(bare_port, test_port, token, admin)
+    finally:
+        for proc in (bare, test):
+            proc.terminate()
+            proc.wait(timeout=20)
+        stop_idp(state)
+
+
+def machine_info() -> dict[str, Any]:
+    """What a result was measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "pymongo": pymongo.version,
+        "platform": platform.platform(),
+    }
 
 
 # -- logging in --------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -38,8 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import pymongo  # noqa: E402
-from _harness import oidc_options, spawn_bare, spawn_test  # noqa: E402
+from _harness import machine_info, oidc_options, running_servers  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "server_data.json"
@@ -172,47 +170,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-ms", type=int, default=8000)
     args = parser.parse_args(argv)
 
-    from wif_notebook.idp.service import mint, start_idp, stop_idp
-    from wif_notebook.state import StateDir
-
-    with tempfile.TemporaryDirectory() as tmp:
-        state = StateDir(Path(tmp) / "state")
-        record = start_idp(state)
-        kit = record.extra["issuers"]["kit"]
-        token = str(mint(state, "lesson-app", lifetime=3600)["token"])
-        bare, bare_port = spawn_bare()
-        test, test_port, admin = spawn_test(kit["issuer"], kit["audience"], tmp)
-        try:
-            user, password = admin
-            a: MongoClient[Any]
-            with MongoClient(
-                "127.0.0.1", test_port, directConnection=True, username=user, password=password
-            ) as a:
-                a.admin.command(
-                    "createRole",
-                    "kit/lesson-readers",
-                    privileges=[],
-                    roles=[{"role": "readWrite", "db": "bench"}],
-                )
-            measured = _find_and_insert(bare_port, test_port, token, args.ops, args.docs)
-            conns = _connections(test_port, token, admin, args.connections, args.hold_ms)
-        finally:
-            for proc in (bare, test):
-                proc.terminate()
-                proc.wait(timeout=20)
-            stop_idp(state)
+    with tempfile.TemporaryDirectory() as tmp, running_servers(tmp) as servers:
+        user, password = servers.admin
+        a: MongoClient[Any]
+        with MongoClient(
+            "127.0.0.1", servers.test_port, directConnection=True, username=user, password=password
+        ) as a:
+            a.admin.command(
+                "createRole",
+                "kit/lesson-readers",
+                privileges=[],
+                roles=[{"role": "readWrite", "db": "bench"}],
+            )
+        measured = _find_and_insert(servers.bare_port, servers.test_port, servers.token, args.ops, args.docs)
+        conns = _connections(servers.test_port, servers.token, servers.admin, args.connections, args.hold_ms)
     result = {
         "command": " ".join(
             ["python benchmarks/server_data.py", *(argv if argv is not None else sys.argv[1:])]
         ),
         "date": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "pymongo": pymongo.version,
-            "platform": platform.platform(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "machine": {**machine_info(), "load_avg_1m": round(os.getloadavg()[0], 2)},
         "find_by_id": {
             "collection_docs": args.docs,
             "ops": args.ops,

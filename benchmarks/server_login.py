@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import pymongo  # noqa: E402
-from _harness import oidc_options, spawn_bare, spawn_test  # noqa: E402
+from _harness import machine_info, oidc_options, running_servers  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "server_login.json"
@@ -77,28 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings", type=int, default=3000)
     args = parser.parse_args(argv)
 
-    from wif_notebook.idp.service import mint, start_idp, stop_idp
-    from wif_notebook.state import StateDir
-
-    with tempfile.TemporaryDirectory() as tmp:
-        state = StateDir(Path(tmp) / "state")
-        record = start_idp(state)
-        kit = record.extra["issuers"]["kit"]
-        token = str(mint(state, "lesson-app", lifetime=3600)["token"])
-        bare, bare_port = spawn_bare()
-        test, test_port, _ = spawn_test(kit["issuer"], kit["audience"], tmp)
-        try:
-            bare_logins, test_logins = [], []
-            for _ in range(args.logins):  # interleaved, so drift affects both alike
-                bare_logins.append(_login_once(bare_port, None))
-                test_logins.append(_login_once(test_port, token))
-            bare_rate = _ping_rate(bare_port, None, args.pings)
-            test_rate = _ping_rate(test_port, token, args.pings)
-        finally:
-            for proc in (bare, test):
-                proc.terminate()
-                proc.wait(timeout=10)
-            stop_idp(state)
+    with tempfile.TemporaryDirectory() as tmp, running_servers(tmp) as servers:
+        bare_logins, test_logins = [], []
+        for _ in range(args.logins):  # interleaved, so drift affects both alike
+            bare_logins.append(_login_once(servers.bare_port, None))
+            test_logins.append(_login_once(servers.test_port, servers.token))
+        bare_rate = _ping_rate(servers.bare_port, None, args.pings)
+        test_rate = _ping_rate(servers.test_port, servers.token, args.pings)
     bare_ms = statistics.median(bare_logins) * 1000
     test_ms = statistics.median(test_logins) * 1000
     result = {
@@ -106,12 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             ["python benchmarks/server_login.py", *(argv if argv is not None else sys.argv[1:])]
         ),
         "date": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "pymongo": pymongo.version,
-            "platform": platform.platform(),
-        },
+        "machine": machine_info(),
         "login_plus_ping": {
             "iterations": args.logins,
             "bare_median_ms": round(bare_ms, 3),
