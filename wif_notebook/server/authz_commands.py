@@ -31,7 +31,7 @@ OK: Document = {"ok": 1.0}
 EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
 
 
-def _name_arg(ctx: CommandContext, cmd: Document, command_name: str) -> str:
+def _name_arg(cmd: Document, command_name: str) -> str:
     value = cmd.get(command_name)
     if not isinstance(value, str):
         raise wrong_type(f"{command_name}.{command_name}", value, "string")
@@ -101,7 +101,7 @@ def _user_not_found(name: str, db: str) -> CommandError:
 def create_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, "createUser")
+    name = _name_arg(cmd, "createUser")
     if db == "local":
         raise CommandError(2, "Cannot create users in the local database", "BadValue")
     if "roles" not in cmd:
@@ -144,7 +144,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
 def update_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, "updateUser")
+    name = _name_arg(cmd, "updateUser")
     if cmd.get("mechanisms") is not None and not cmd.get("mechanisms"):
         raise CommandError(2, "mechanisms field must not be empty", "BadValue")
     has_update = any(k in cmd for k in ("pwd", "customData", "roles", "authenticationRestrictions"))
@@ -171,7 +171,7 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
 @command("dropUser")
 def drop_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
-    name = _name_arg(ctx, cmd, "dropUser")
+    name = _name_arg(cmd, "dropUser")
     if not store.remove_user(ctx.db, name):
         raise CommandError(11, f"User '{name}@{ctx.db}' not found", "UserNotFound")
     return dict(OK)
@@ -180,7 +180,7 @@ def drop_user(ctx: CommandContext, cmd: Document) -> Document:
 def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, command_name)
+    name = _name_arg(cmd, command_name)
     roles = _roles_to_change(cmd, db, command_name)
     doc = store.get_user(db, name)
     if doc is None:
@@ -336,7 +336,7 @@ def _builtin_refusal(role: str, db: str) -> CommandError:
 def create_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, "createRole")
+    name = _name_arg(cmd, "createRole")
     if "privileges" not in cmd:
         raise missing_field("createRole.privileges")
     if "roles" not in cmd:
@@ -376,7 +376,7 @@ def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
 def update_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, "updateRole")
+    name = _name_arg(cmd, "updateRole")
     if not any(k in cmd for k in ("roles", "privileges", "authenticationRestrictions")):
         raise CommandError(2, "Must specify at least one field to update in updateRole", "BadValue")
     privileges = _parse_privileges(cmd["privileges"], "updateRole") if "privileges" in cmd else None
@@ -397,7 +397,7 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
 @command("dropRole")
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
-    name = _name_arg(ctx, cmd, "dropRole")
+    name = _name_arg(cmd, "dropRole")
     if is_builtin_role(name, ctx.db):
         raise _builtin_refusal(name, ctx.db)
     _existing_role(store, name, ctx.db)
@@ -408,7 +408,7 @@ def drop_role(ctx: CommandContext, cmd: Document) -> Document:
 def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, command_name)
+    name = _name_arg(cmd, command_name)
     roles = _roles_to_change(cmd, db, command_name)
     if is_builtin_role(name, db):
         raise _builtin_refusal(name, db)
@@ -433,7 +433,7 @@ def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
 def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
-    name = _name_arg(ctx, cmd, command_name)
+    name = _name_arg(cmd, command_name)
     if "privileges" not in cmd:
         raise missing_field(f"{command_name}.privileges")
     privileges = _parse_privileges(cmd["privileges"], command_name)
