@@ -62,6 +62,12 @@ def mark(passed: bool | None) -> tuple[str, str]:
     return "–", "skip"
 
 
+def mark_html(passed: bool | None) -> str:
+    """``mark``'s symbol in bold, in its tone's colour."""
+    symbol, tone = mark(passed)
+    return f'<span style="color:{_TONES[tone]};font-weight:700">{symbol}</span>'
+
+
 def box(title: str, body: str, *, tone: str = "info", subtitle: str = "") -> str:
     colour = _TONES.get(tone, _TONES["info"])
     sub = f' <span style="opacity:.75;font-weight:400">{esc(subtitle)}</span>' if subtitle else ""
@@ -417,10 +423,9 @@ class TokenView:
             )
             rule_rows = []
             for r in verdict_doc["rules"]:
-                symbol, rtone = mark(r["passed"])
                 rule_rows.append(
                     [
-                        f'<span style="color:{_TONES[rtone]};font-weight:700">{symbol}</span>',
+                        mark_html(r["passed"]),
                         code(r["rule"]),
                         esc(r["title"]),
                         esc(r["detail"]),

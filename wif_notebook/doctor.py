@@ -142,10 +142,9 @@ class Diagnosis:
         if self.rules:
             rows = []
             for r in self.rules:
-                symbol, tone = display.mark(r.passed)
                 rows.append(
                     [
-                        f'<span style="color:{display._TONES[tone]};font-weight:700">{symbol}</span>',
+                        display.mark_html(r.passed),
                         display.code(r.rule),
                         esc(r.title),
                         esc(r.detail),
@@ -158,10 +157,9 @@ class Diagnosis:
             )
         rows = []
         for c in self.checks:
-            symbol, tone = display.mark(c.passed)
             rows.append(
                 [
-                    f'<span style="color:{display._TONES[tone]};font-weight:700">{symbol}</span>',
+                    display.mark_html(c.passed),
                     esc(c.name),
                     esc(c.detail),
                 ]
