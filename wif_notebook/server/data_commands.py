@@ -304,7 +304,6 @@ def _update_one(
     store: DataStore,
     info: CollectionInfo,
     spec: Document,
-    ctx: CommandContext,
 ) -> tuple[int, int, Any]:
     """One update statement: (matched, modified, upserted _id or None)."""
     q = spec.get("q")
@@ -376,7 +375,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
                     if not spec.get("upsert"):
                         continue
                     info, _ = store.ensure_collection(ctx.db, name)
-                matched, changed, upserted_id = _update_one(store, info, spec, ctx)
+                matched, changed, upserted_id = _update_one(store, info, spec)
                 n += matched
                 modified += changed
                 if upserted_id is not None:
