@@ -7,6 +7,8 @@ import pytest
 from wif_notebook.oidc import (
     ProviderConfig,
     RuleFailure,
+    check_principal_matches_hint,
+    check_token_for_hinted_provider,
     role_names,
     select_provider_for_hint,
     select_provider_for_token,
@@ -134,3 +136,35 @@ def test_user_and_role_names_carry_the_prefix() -> None:
 def test_roles_are_empty_without_use_authorization_claim() -> None:
     internal = provider_for("https://x.example", use_authorization_claim=False, authorization_claim=None)
     assert role_names(internal, {"groups": ["ignored"]}) == []
+
+
+def test_two_step_token_from_another_issuer_than_the_hinted_one_is_refused() -> None:
+    with pytest.raises(RuleFailure) as info:
+        check_token_for_hinted_provider(CORP, _token(PARTNER.issuer, "mongodb"), "alice@corp.example")
+    assert info.value.rule == "issuer"
+    assert info.value.message == (
+        "BadValue: Token issuer 'https://partner.example' does not match that inferred from principal "
+        "name hint 'https://corp.example'"
+    )
+
+
+def test_two_step_token_for_another_audience_than_the_hinted_entry_is_refused() -> None:
+    with pytest.raises(RuleFailure) as info:
+        check_token_for_hinted_provider(CORP, _token(CORP.issuer, "other"), "alice@corp.example")
+    assert info.value.rule == "audience"
+    assert "Token audience 'other' does not match" in info.value.message
+
+
+def test_two_step_token_of_the_hinted_entry_passes() -> None:
+    check_token_for_hinted_provider(CORP, _token(CORP.issuer, "mongodb"), "alice@corp.example")
+
+
+def test_two_step_principal_must_be_the_name_sent_in_step_one() -> None:
+    check_principal_matches_hint("alice@corp.example", "alice@corp.example")
+    check_principal_matches_hint("alice@corp.example", None)  # no name in step 1: nothing to compare
+    with pytest.raises(RuleFailure) as info:
+        check_principal_matches_hint("bob@corp.example", "alice@corp.example")
+    assert info.value.rule == "principal"
+    assert info.value.message == (
+        "BadValue: Principal name changed between step1 'alice@corp.example' and step2 'bob@corp.example'"
+    )

@@ -13,6 +13,8 @@ The test server enforces these functions; ``wif claims`` and the doctor explain 
 from .config import (
     MIN_JWKS_POLL_SECS,
     ProviderConfig,
+    check_principal_matches_hint,
+    check_token_for_hinted_provider,
     parse_oidc_identity_providers,
     role_names,
     select_provider_for_hint,
@@ -57,6 +59,8 @@ __all__ = [
     "RuleResult",
     "ValidatedToken",
     "b64url_decode",
+    "check_principal_matches_hint",
+    "check_token_for_hinted_provider",
     "discovery_url",
     "endpoint_is_secure",
     "explain_token",

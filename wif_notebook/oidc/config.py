@@ -300,6 +300,36 @@ def select_provider_for_hint(providers: Sequence[ProviderConfig], hint: str | No
     )
 
 
+def check_token_for_hinted_provider(provider: ProviderConfig, token: str, hint: str | None) -> None:
+    """Two-step SASL, step 2: the token must come from the entry step 1 chose from the hint, for its
+    audience (Enterprise's step-2 checks, mongodb-oidc reference §3.6)."""
+    issuer, audience = peek_issuer_and_audience(token)
+    if issuer != provider.issuer:
+        raise RuleFailure(
+            "issuer",
+            f"BadValue: Token issuer '{issuer}' does not match that inferred from principal name hint "
+            f"'{provider.issuer}'",
+            hint=f"the username '{hint or ''}' selected the identity provider {provider.issuer}; log in "
+            "with a token from that issuer, or change the username (matchPattern picks the provider)",
+        )
+    if audience != provider.audience:
+        raise RuleFailure(
+            "audience",
+            f"BadValue: Token audience '{audience}' does not match that inferred from principal name "
+            f"hint '{provider.audience}'",
+        )
+
+
+def check_principal_matches_hint(principal: str, hint: str | None) -> None:
+    """Two-step SASL, step 2: the token's principal must be the name sent in step 1 (if one was)."""
+    if hint is not None and principal != hint:
+        raise RuleFailure(
+            "principal",
+            f"BadValue: Principal name changed between step1 '{hint}' and step2 '{principal}'",
+            hint="the username in the connection string must be the token's principal claim",
+        )
+
+
 def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -> ProviderConfig:
     """One-step SASL: the entry for the token's unverified ``iss`` and single ``aud``.
 

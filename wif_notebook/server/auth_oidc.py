@@ -18,7 +18,8 @@ from bson.errors import BSONError
 from ..oidc import (
     ProviderConfig,
     RuleFailure,
-    peek_issuer_and_audience,
+    check_principal_matches_hint,
+    check_token_for_hinted_provider,
     select_provider_for_hint,
     select_provider_for_token,
     validate_token,
@@ -83,22 +84,11 @@ class OidcConversation:
         if provider is None:
             provider = select_provider_for_token(providers, token)
         else:
-            issuer, _ = peek_issuer_and_audience(token)
-            if issuer != provider.issuer:
-                raise AuthFailure(
-                    f"BadValue: Token issuer '{issuer}' does not match that inferred from principal name "
-                    f"hint '{self.hint or ''}'",
-                    principal=self.principal,
-                )
+            check_token_for_hinted_provider(provider, token, self.hint)
         keys = self.server.key_caches[provider.issuer]
         validated = validate_token(token, provider, keys)
         self.principal = validated.user
-        if self.hint is not None and validated.principal != self.hint:
-            raise AuthFailure(
-                f"BadValue: Principal name changed between step1 '{self.hint}' and step2 "
-                f"'{validated.principal}'",
-                principal=validated.user,
-            )
+        check_principal_matches_hint(validated.principal, self.hint)
         expires_at = validated.expires_at.timestamp()
         if provider.use_authorization_claim:
             roles = [(role, "admin") for role in validated.roles]
