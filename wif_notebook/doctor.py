@@ -25,7 +25,7 @@ from typing import Any
 
 from . import display
 from .errors import ConfigError, WifError
-from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id
+from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
 from .state import StateDir
 
 # Failures that are not a token rule.
@@ -45,37 +45,19 @@ ID_AUTH_SUCCEEDED = 20250
 ID_AUTH_FAILED = 20249
 LOG_LINES = 4000  # how much of mongod.log the doctor reads (newest lines)
 
-# mongod's log reasons (the rule book's messages) → rule ids, most specific first.
-_REASONS: list[tuple[re.Pattern[str], str]] = [
+# Reasons the server's session rules (not the token rules) log, → the doctor's situations.
+_SESSION_REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"UserNotFound: Could not find user"), "external-user"),
     (re.compile(r"Only same user is permitted to re-auth"), "reauth"),
-    (re.compile(r"Unknown format of token|FailedToParse: the JWT|Missing JWS delimiter"), "format"),
-    (re.compile(r"'JWSHeader\.alg'|Unknown hashing algorithm"), "header.alg"),
-    (re.compile(r"'JWSHeader\.kid'"), "header.kid"),
-    (re.compile(r"'JWSHeader\.typ'|Unknown type of token"), "header.typ"),
-    (re.compile(r"'JWT\.iss'"), "body.iss"),
-    (re.compile(r"'JWT\.sub'"), "body.sub"),
-    (re.compile(r"'JWT\.aud"), "body.aud"),
-    (re.compile(r"'JWT\.exp'"), "body.exp"),
-    (re.compile(r"'JWT\.nbf'|Token not yet valid"), "time.nbf"),
-    (re.compile(r"Token is expired|Invalid expiration time"), "time.exp"),
-    (re.compile(r"mongod refuses to load it|Key scale is smaller"), "key.strength"),
-    (re.compile(r"Unknown JWT keyId|Failed to fetch|Refusing to fetch|JWKSet|'JWK\.kid'"), "key.kid"),
-    (re.compile(r"Signature is invalid"), "signature"),
-    (re.compile(r"Unknown audience name|exactly one audience|issued for invalid audience"), "audience"),
-    (re.compile(r"Unknown Identity Provider|No identity provider|Unable to determine identity"), "provider"),
-    (re.compile(r"Token issuer does not match"), "issuer"),
-    (re.compile(r"principal claim|Principal claim|Principal name changed"), "principal"),
-    (re.compile(r"Authorization claim|not found on OIDC token"), "authorization_claim"),
 ]
 
 
 def rule_for_reason(reason: str) -> str | None:
     """The rule (or situation) id a mongod log reason names; None when it is not recognised."""
-    for pattern, rule in _REASONS:
+    for pattern, situation in _SESSION_REASONS:
         if pattern.search(reason):
-            return rule
-    return None
+            return situation
+    return rule_for_message(reason)
 
 
 @dataclass(frozen=True)

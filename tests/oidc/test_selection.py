@@ -168,3 +168,16 @@ def test_two_step_principal_must_be_the_name_sent_in_step_one() -> None:
     assert info.value.message == (
         "BadValue: Principal name changed between step1 'alice@corp.example' and step2 'bob@corp.example'"
     )
+
+
+def test_every_two_step_failure_message_maps_back_to_its_rule() -> None:
+    from wif_notebook.oidc import rule_for_message
+
+    for check, args in [
+        (check_token_for_hinted_provider, (CORP, _token(PARTNER.issuer, "mongodb"), "a@corp.example")),
+        (check_token_for_hinted_provider, (CORP, _token(CORP.issuer, "other"), "a@corp.example")),
+        (check_principal_matches_hint, ("b@corp.example", "a@corp.example")),
+    ]:
+        with pytest.raises(RuleFailure) as info:
+            check(*args)  # type: ignore[operator]
+        assert rule_for_message(info.value.message) == info.value.rule

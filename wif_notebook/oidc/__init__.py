@@ -30,7 +30,7 @@ from .keys import (
     jwk_thumbprint,
     load_jwk,
 )
-from .rules import RULE_IDS, RULES, Rule, RuleFailure, RuleResult, rule_by_id
+from .rules import RULE_IDS, RULES, Rule, RuleFailure, RuleResult, rule_by_id, rule_for_message
 from .tokenparse import ParsedToken, b64url_decode, parse_compact, peek_issuer_and_audience
 from .validate import (
     NOT_BEFORE_SKEW_SECS,
@@ -72,6 +72,7 @@ __all__ = [
     "peek_issuer_and_audience",
     "role_names",
     "rule_by_id",
+    "rule_for_message",
     "select_provider_for_hint",
     "select_provider_for_token",
     "user_name",

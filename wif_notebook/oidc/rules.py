@@ -8,6 +8,7 @@ server, see docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import TokenError
@@ -183,3 +184,40 @@ def rule_by_id(rule_id: str) -> Rule:
         return _BY_ID[rule_id]
     except KeyError:
         raise ValueError(f"unknown rule id {rule_id!r}; known: {', '.join(RULE_IDS)}") from None
+
+
+# The rule book's failure messages (as mongod logs them) → rule ids, most specific first: how a
+# reason read back from a server log is tied to its rule (the doctor, lessons).
+_MESSAGE_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"Unknown format of token|FailedToParse: the JWT|Missing JWS delimiter"), "format"),
+    (re.compile(r"'JWSHeader\.alg'|Unknown hashing algorithm"), "header.alg"),
+    (re.compile(r"'JWSHeader\.kid'"), "header.kid"),
+    (re.compile(r"'JWSHeader\.typ'|Unknown type of token"), "header.typ"),
+    (re.compile(r"'JWT\.iss'"), "body.iss"),
+    (re.compile(r"'JWT\.sub'"), "body.sub"),
+    (re.compile(r"'JWT\.aud"), "body.aud"),
+    (re.compile(r"'JWT\.exp'"), "body.exp"),
+    (re.compile(r"'JWT\.nbf'|Token not yet valid"), "time.nbf"),
+    (re.compile(r"Token is expired|Invalid expiration time"), "time.exp"),
+    (re.compile(r"mongod refuses to load it|Key scale is smaller"), "key.strength"),
+    (re.compile(r"Unknown JWT keyId|Failed to fetch|Refusing to fetch|JWKSet|'JWK\.kid'"), "key.kid"),
+    (re.compile(r"Signature is invalid"), "signature"),
+    (
+        re.compile(
+            r"Unknown audience name|exactly one audience|issued for invalid audience|Token audience '"
+        ),
+        "audience",
+    ),
+    (re.compile(r"Unknown Identity Provider|No identity provider|Unable to determine identity"), "provider"),
+    (re.compile(r"Token issuer does not match|Token issuer '"), "issuer"),
+    (re.compile(r"principal claim|Principal claim|Principal name changed"), "principal"),
+    (re.compile(r"Authorization claim|not found on OIDC token"), "authorization_claim"),
+]
+
+
+def rule_for_message(message: str) -> str | None:
+    """The id of the rule whose failure message ``message`` is (or contains); None if none is."""
+    for pattern, rule in _MESSAGE_RULES:
+        if pattern.search(message):
+            return rule
+    return None
