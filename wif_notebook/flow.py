@@ -11,10 +11,15 @@ What the logs say, and what is inferred from them (the message's ``detail`` says
   *Authentication succeeded* (20250) / *failed* (20249, with the rule book's reason), a same-user
   reauthentication (5626700), JWKS load failures (7119501), key changes (7119502), invalidated
   sessions (7119503) and *Connection ended* (22944).
-- mongod does not log the SASL commands themselves, nor commands that fail with 391 or 13 (a real
-  mongod does not either, at the default verbosity). An authentication record implies the client's
+- A failed command is logged as *Slow query* (51803) with ``errCode``/``errName`` (the kit's mongod
+  writes it for every failure; a real mongod only for slow ones or at a higher verbosity). It becomes
+  the error reply ``<command> → <code> <errName>`` (13 Unauthorized, 391 ReauthenticationRequired,
+  ...) at the time it happened; a failed ``saslStart``'s 51803 joins the 18 of its *Authentication
+  failed* record rather than adding a second 18.
+- mongod does not log the SASL commands themselves. An authentication record implies the client's
   ``saslStart`` (or, when ``speculative`` is true, a hello carrying ``speculativeAuthenticate``) and
-  the server's reply; a second authentication on one connection implies the 391 that asked for it.
+  the server's reply. A second authentication on one connection with no logged 391 before it (an
+  older log, or a real mongod's) implies the 391 that asked for it.
 - The IdP logs every request with its User-Agent: a discovery fetch sent by the test mongod
   (``wif-notebook-test-mongod/<version>``) is the server's. Otherwise a JWKS fetch is the server's, a
   token request is the workload's, and a discovery fetch belongs to whichever of the two asks that
@@ -45,6 +50,8 @@ _ACCEPTED, _ENDED, _METADATA = 22943, 22944, 51800
 _AUTH_OK, _AUTH_FAILED = 20250, 20249
 _REAUTH_SAME_USER = 5626700
 _JWKS_FAILED, _JWKS_CHANGED, _INVALIDATED = 7119501, 7119502, 7119503
+_COMMAND_FAILED = 51803  # "Slow query", with errCode/errName when the command failed
+_AUTH_COMMANDS = ("saslStart", "saslContinue", "authenticate")
 _CONN_CTX = re.compile(r"^conn(\d+)$")
 # The User-Agent of the test mongod's discovery and JWKS requests (wif_notebook.server.core).
 _MONGOD_USER_AGENT = "wif-notebook-test-mongod/"
@@ -196,11 +203,28 @@ def _msg(sender: str, to: str, label: str, detail: str = "", kind: str = "reques
     return FlowMessage(0.0, sender, to, label, detail, kind, **kw)
 
 
+def _failed_command(attr: dict[str, Any]) -> str:
+    """The failed command's name: the first key of the logged ``command`` (mongod puts it first)."""
+    command = attr.get("command")
+    if isinstance(command, dict):
+        for key in command:
+            if not str(key).startswith("$"):
+                return str(key)
+    return "command"
+
+
 def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dict[int, int]]:
-    """Messages from mongod.log, and how many authentication records each connection has."""
+    """Messages from mongod.log, and how many authentication or failed-command records each
+    connection has (a connection with neither is a driver's monitoring connection)."""
     events: list[_Event] = []
     auths: dict[int, int] = {}
     last: dict[int, tuple[bool, bool]] = {}  # connection -> (succeeded, speculative) of its last record
+    # Connections whose session got a logged 391 since their last authentication record: their next
+    # authentication answers it, so no 391 is inferred for it.
+    logged_391: set[int] = set()
+    # connection -> index in events of its last 18 from an "Authentication failed" record that no
+    # 51803 has joined yet.
+    open_18: dict[int, int] = {}
     order = 0
 
     def add(at: float, message: FlowMessage) -> None:
@@ -242,9 +266,12 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
             principal = attr.get("principalName") or "(unknown principal)"
             previous = last.get(key)
             last[key] = (log_id == _AUTH_OK, speculative)
+            answered = key in logged_391
+            logged_391.discard(key)
+            open_18.pop(key, None)
             # A failed speculation is followed by a plain saslStart on the same connection; any other
             # second authentication is a reauthentication, which drivers do only after a 391.
-            if previous is not None and not (previous == (False, True)):
+            if previous is not None and not (previous == (False, True)) and not answered:
                 add(
                     at,
                     _msg(
@@ -290,6 +317,8 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                 )
             else:
                 reason = attr.get("error") or "(no reason logged)"
+                if not speculative:  # a refused speculation is not a command: no 51803 follows it
+                    open_18[key] = len(events)
                 add(
                     at,
                     _msg(
@@ -302,6 +331,42 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                         conn=conn,
                     ),
                 )
+        elif log_id == _COMMAND_FAILED and isinstance(attr.get("errCode"), int):
+            key = conn or 0
+            code = int(attr["errCode"])
+            name = str(attr.get("errName") or "error")
+            command = _failed_command(attr)
+            auths[key] = auths.get(key, 0) + 1
+            label = f"{command} → {code} {name}"
+            joined = open_18.pop(key, None) if code == 18 and command in _AUTH_COMMANDS else None
+            if joined is not None:
+                # The same refusal as the "Authentication failed" record just before it: name the
+                # command on that 18 instead of drawing a second one.
+                before = events[joined].message
+                detail = (
+                    before.detail.rsplit("; mongod.log id", 1)[0]
+                    + f"; mongod.log ids {_AUTH_FAILED}, {log_id}"
+                )
+                events[joined].message = _msg(
+                    before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
+                )
+                continue
+            if code == 391:
+                logged_391.add(key)
+            message = attr.get("errMsg") or ""
+            ns = attr.get("ns")
+            add(
+                at,
+                _msg(
+                    "mongod",
+                    "client",
+                    label,
+                    f"{message}" + (f"; ns {ns}" if ns else "") + f"; {source}",
+                    "error",
+                    code=code,
+                    conn=conn,
+                ),
+            )
         elif log_id == _REAUTH_SAME_USER:
             user = (attr.get("user") or {}).get("user", "?")
             add(
@@ -450,14 +515,19 @@ def _place_inferred_reauth(
 ) -> list[tuple[float, int, int, FlowMessage]]:
     """Move each inferred 391 before the token request the workload made because of it.
 
-    The 391 itself is not logged; the reauthentication is. Between the two, the driver called the
+    Such a 391 was not logged; the reauthentication was. Between the two, the driver called the
     callback, so the workload's IdP requests just before the reauthentication belong after the 391.
     """
     out = list(merged)
     for index in range(len(out)):
         at, source, order, message = out[index]
-        if message.code != 391 or message.sender != "mongod" or message.to != "client":
-            continue
+        if (
+            message.code != 391
+            or message.sender != "mongod"
+            or message.to != "client"
+            or not message.detail.startswith("inferred")
+        ):
+            continue  # a logged 391 (51803) already sits where it happened
         start = index
         while (
             start > 0
