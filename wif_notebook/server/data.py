@@ -33,6 +33,7 @@ import bson
 import mongomock
 from bson.binary import Binary
 from bson.objectid import ObjectId
+from mongomock import aggregate as mongomock_aggregate
 from mongomock import filtering, helpers
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -735,6 +736,48 @@ def rewrite_pipeline(pipeline: list[Any]) -> list[Any]:
         else:
             out.append(stage)
     return out
+
+
+# Stages whose output documents mongod builds as {_id, <output fields in the stage's order>};
+# mongomock 4.3 appends _id after the accumulators ($sortByCount arrives here as a $group).
+_GROUPING_STAGES = frozenset({"$group", "$bucket"})
+
+
+def run_pipeline(coll: Any, pipeline: list[Any]) -> list[Document]:
+    """``pipeline``'s results over ``coll``, evaluated by mongomock, in mongod's field order.
+
+    The pipeline is cut after each grouping stage so its documents are reordered to ``_id`` first
+    before a later stage sees them (``$$ROOT`` in a second ``$group``, ``$out``); ``$facet``
+    sub-pipelines get the same treatment. A ``$group`` inside a ``$lookup`` sub-pipeline keeps
+    mongomock's order (mongomock runs that one itself).
+    """
+    return _process_pipeline(list(coll.find()), coll.database, pipeline)
+
+
+def _process_pipeline(docs: list[Document], database: Any, pipeline: list[Any]) -> list[Document]:
+    pending: list[Any] = []
+    for stage in pipeline:
+        name, spec = next(iter(stage.items())) if isinstance(stage, dict) and len(stage) == 1 else ("", None)
+        if name in _GROUPING_STAGES:
+            docs = [_id_first(doc) for doc in _mongomock_pipeline(docs, database, [*pending, stage])]
+            pending = []
+        elif name == "$facet" and isinstance(spec, dict) and all(isinstance(p, list) for p in spec.values()):
+            docs = _mongomock_pipeline(docs, database, pending)
+            pending = []
+            docs = [{title: _process_pipeline(docs, database, sub) for title, sub in spec.items()}]
+        else:
+            pending.append(stage)
+    return _mongomock_pipeline(docs, database, pending) if pending else docs
+
+
+def _mongomock_pipeline(docs: list[Document], database: Any, pipeline: list[Any]) -> list[Document]:
+    return list(mongomock_aggregate.process_pipeline(docs, database, pipeline, None))
+
+
+def _id_first(doc: Document) -> Document:
+    if "_id" not in doc:
+        return doc
+    return {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
 
 
 def _is_replacement(update: Any) -> bool:

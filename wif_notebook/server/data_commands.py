@@ -30,6 +30,7 @@ from .data import (
     new_object_id,
     normalize,
     rewrite_pipeline,
+    run_pipeline,
     store_key,
 )
 from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
@@ -631,9 +632,9 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     if info is None and not any(s in ("$lookup", "$unionWith", "$facet") for s in stage_names):
         docs: list[Document] = []
         # An invalid pipeline fails even on a missing collection.
-        _run(lambda: list(coll.aggregate(normalize(pipeline))))
+        _run(run_pipeline, coll, normalize(pipeline))
     else:
-        docs = list(_run(lambda: list(coll.aggregate(normalize(pipeline)))))
+        docs = _run(run_pipeline, coll, normalize(pipeline))
     if out_target is not None:
         _replace_collection(store, out_target[0], out_target[1], docs, sync=_sync(cmd))
         docs = []
