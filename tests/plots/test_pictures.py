@@ -77,7 +77,7 @@ def test_validity_window_of_a_live_token(tmp_path: Path) -> None:
 
 def test_validity_window_of_an_expired_token_with_an_early_refresh(tmp_path: Path) -> None:
     fig = plots.validity_window(CLAIMS, now=ISSUED + 4000, reauth_margin=300)
-    assert fig._suptitle is not None and "expired 7 min ago" in fig._suptitle.get_text()
+    assert "expired 7 min ago" in fig.get_suptitle()
     check_image(fig, "validity_window_expired", tmp_path)
 
 
@@ -220,6 +220,120 @@ def test_flow_from_fixed_logs_reads_as_the_exchange(logged: StateDir) -> None:
     ]
 
 
+def _failed(t: str, ctx: str, command: str, ns: str, code: int, name: str, message: str) -> str:
+    """A failed command as the kit's mongod logs it: "Slow query" (51803) with errCode/errName."""
+    return _line(
+        t={"$date": f"2027-01-15T08:00:{t}+00:00"},
+        s="I",
+        c="COMMAND",
+        id=51803,
+        ctx=ctx,
+        msg="Slow query",
+        attr={
+            "type": "command",
+            "ns": ns,
+            "command": {command: ns.split(".", 1)[1], "$db": ns.split(".", 1)[0]},
+            "ok": 0,
+            "errMsg": message,
+            "errName": name,
+            "errCode": code,
+        },
+    )
+
+
+def _authenticated(t: str, ctx: str) -> str:
+    return _mongod(
+        t,
+        20250,
+        ctx,
+        "Authentication succeeded",
+        mechanism="MONGODB-OIDC",
+        speculative=False,
+        principalName="kit/lesson-app",
+        authenticationDatabase="$external",
+    )
+
+
+EXPIRED = "Command find requires reauthentication since the current authorization session has expired."
+# conn5: a logged 391 before its reauthentication, then a forbidden insert; conn6: a refused saslStart
+# (20249, then its 51803); conn7: a reauthentication with no 391 logged (as in an older log).
+FAILURES_LOG = [
+    _mongod("10.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5005", connectionId=5),
+    _authenticated("10.010", "conn5"),
+    _failed("13.000", "conn5", "find", "lessons.things", 391, "ReauthenticationRequired", EXPIRED),
+    _authenticated("13.020", "conn5"),
+    _failed("13.030", "conn5", "insert", "secret.stuff", 13, "Unauthorized", "not authorized on secret"),
+    _mongod("14.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5006", connectionId=6),
+    _mongod(
+        "14.010",
+        20249,
+        "conn6",
+        "Authentication failed",
+        mechanism="MONGODB-OIDC",
+        speculative=False,
+        principalName="",
+        error=FAILED,
+    ),
+    _line(
+        t={"$date": "2027-01-15T08:00:14.011+00:00"},
+        s="I",
+        c="COMMAND",
+        id=51803,
+        ctx="conn6",
+        msg="Slow query",
+        attr={
+            "type": "command",
+            "ns": "$external.$cmd",
+            "command": {"saslStart": 1, "$db": "$external"},
+            "ok": 0,
+            "errMsg": "Authentication failed.",
+            "errName": "AuthenticationFailed",
+            "errCode": 18,
+        },
+    ),
+    _mongod("15.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5007", connectionId=7),
+    _authenticated("15.010", "conn7"),
+    _authenticated("18.010", "conn7"),
+]
+
+
+def test_logged_command_failures_are_shown_where_they_happened_and_391_is_inferred_only_when_unlogged(
+    tmp_path: Path,
+) -> None:
+    state = StateDir(tmp_path / "state")
+    state.write_private(state.subdir("logs") / "mongod.log", "\n".join(FAILURES_LOG) + "\n")
+    collected = flow.collect(state)
+    assert [(m.conn, m.label) for m in collected if m.conn in (5, 6)] == [
+        (5, "connect (conn5)"),
+        (5, "saslStart MONGODB-OIDC"),
+        (5, "authenticated as kit/lesson-app"),
+        (5, "find → 391 ReauthenticationRequired"),
+        (5, "saslStart MONGODB-OIDC"),
+        (5, "authenticated as kit/lesson-app"),
+        (5, "insert → 13 Unauthorized"),
+        (6, "connect (conn6)"),
+        (6, "saslStart MONGODB-OIDC"),
+        (6, "saslStart → 18 AuthenticationFailed"),
+    ]
+    errors = [(m.conn, m.code, m.kind, m.sender, m.to) for m in collected.errors()]
+    assert errors == [
+        (5, 391, "error", "mongod", "client"),
+        (5, 13, "error", "mongod", "client"),
+        (6, 18, "error", "mongod", "client"),
+        (7, 391, "error", "mongod", "client"),
+    ]
+    logged_391, refused_13, refused_18, inferred_391 = collected.errors()
+    assert EXPIRED in logged_391.detail and "ns lessons.things" in logged_391.detail
+    assert "inferred" not in logged_391.detail and "mongod.log id 51803" in logged_391.detail
+    assert logged_391.t == pytest.approx(3.0)  # at the 51803's own time, not the reauthentication's
+    assert "not authorized on secret" in refused_13.detail
+    assert FAILED in refused_18.detail and "mongod.log ids 20249, 51803" in refused_18.detail
+    assert inferred_391.label == "391 ReauthenticationRequired" and inferred_391.detail.startswith("inferred")
+    payload = collected.to_json()
+    assert {"t", "from", "to", "label", "detail", "kind", "code"} == set(payload["messages"][0])
+    assert [m["code"] for m in payload["messages"] if m["kind"] == "error"] == [391, 13, 18, 391]
+
+
 def test_flow_bundle_follows_the_display_contract(logged: StateDir) -> None:
     bundle = flow.collect(logged, since=1_800_000_006.0)._repr_mimebundle_()
     assert set(bundle) == {"application/vnd.wif.flow+json", "text/html", "text/plain"}
@@ -285,3 +399,9 @@ def test_authorization_graph_from_a_token_and_its_provider(tmp_path: Path) -> No
         "kit/reports-readers\n@ admin",
     ]
     assert graph.nodes["user"].label == "kit/billing-api\n@ $external"
+
+
+def test_sequence_diagram_shows_logged_failures_in_red_where_they_happened(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")
+    state.write_private(state.subdir("logs") / "mongod.log", "\n".join(FAILURES_LOG) + "\n")
+    check_image(plots.sequence_diagram(flow.collect(state)), "sequence_diagram_failures", tmp_path)
