@@ -48,6 +48,13 @@ shift || true
 case "$cmd" in
   lab)
     setup
+    # The kit's own .venv: no news or update toasts in a workshop (binder/postBuild does the same).
+    settings="$VENV/share/jupyter/lab/settings"
+    if [[ ! -f "$settings/overrides.json" ]]; then
+      mkdir -p "$settings"
+      echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+        > "$settings/overrides.json"
+    fi
     "$VENV/bin/wif" up
     root_flag=()
     [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers and Binder-like machines run as root
