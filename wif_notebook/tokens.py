@@ -64,10 +64,6 @@ def redact(token: str) -> str:
     return token[:10] + REDACTED
 
 
-def _b64url_json(part: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
 @dataclass(frozen=True)
 class DecodedToken:
     """A token's header and claims, decoded without verifying anything."""
