@@ -584,9 +584,10 @@ class TestServer:
                 if not conn.users:
                     raise CommandError(13, f"Command {spec.name} requires authentication", "Unauthorized")
                 check_privileges(self.authz, conn.users, db, spec.name, cmd, body=kind0)
-            action = self.failpoints.check(spec.name, conn.app_name, _namespace(db, cmd))
+            namespace = _namespace(db, cmd)
+            action = self.failpoints.check(spec.name, conn.app_name, namespace)
             if action is None and name != spec.name:
-                action = self.failpoints.check(name, conn.app_name, _namespace(db, cmd))
+                action = self.failpoints.check(name, conn.app_name, namespace)
             if action is not None:
                 if action.block_ms:
                     await asyncio.sleep(action.block_ms / 1000)
