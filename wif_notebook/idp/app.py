@@ -671,7 +671,8 @@ class IdentityProvider:
                 "Required query variable 'resource' is missing; add "
                 f"resource=<the audience your MongoDB server expects, e.g. api://{AZURE_RESOURCE_APP_ID}>",
             )
-        identities = [p for p in self.principals() if p.kind == "managed-identity"]
+        catalog = self.principals()  # one snapshot for the whole request
+        identities = [p for p in catalog if p.kind == "managed-identity"]
         selectors = [(k, query[k]) for k in ("client_id", "object_id", "msi_res_id") if query.get(k)]
         if len(selectors) > 1:
             return error(
@@ -707,7 +708,7 @@ class IdentityProvider:
                     "assigned to this VM; add one of kind managed-identity to principals.yaml",
                 )
         known = {AZURE_RESOURCE_APP_ID, f"api://{AZURE_RESOURCE_APP_ID}", *AZURE_WELL_KNOWN_RESOURCES}
-        known |= {p.default_audience for p in self.principals() if p.issuer_id == "azure"}
+        known |= {p.default_audience for p in catalog if p.issuer_id == "azure"}
         if resource.removesuffix("/.default") not in known:
             return error(
                 400,
