@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,12 +44,32 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def port_arg(text: str) -> int:
+    """An argparse ``type`` for TCP ports, so a typo fails before anything is written to mongod.conf."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0-65535 (0: any free port)")
+    return port
+
+
 def state_from(args: argparse.Namespace) -> StateDir:
     return StateDir(getattr(args, "state_dir", None))
 
 
 def print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def print_doc(args: argparse.Namespace, doc: Any, text: Callable[[Any], None]) -> int:
+    """Print ``doc`` as JSON under ``--json``, else through ``text``; the handler's exit code."""
+    if args.json:
+        print_json(doc)
+    else:
+        text(doc)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `wif ... | head` closed the pipe: not an error of the kit. Point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

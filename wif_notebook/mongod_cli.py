@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from . import mongod, stack
-from .cli import json_flag, print_json, state_from
+from .cli import json_flag, port_arg, print_doc, print_json, state_from
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     json_flag(p)
     p.set_defaults(func=cmd_config)
     p = sub.add_parser("start", help="start mongod with mongod.conf (idempotent)", parents=[parent])
-    p.add_argument("--port", type=int, default=None, help="net.port (0: any free port)")
+    p.add_argument("--port", type=port_arg, default=None, help="net.port (0: any free port)")
     json_flag(p)
     p.set_defaults(func=cmd_start)
     p = sub.add_parser("stop", help="stop mongod", parents=[parent])
@@ -36,9 +36,11 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_logs)
 
     p = subparsers.add_parser("up", help="start the IdP and mongod (idempotent)", parents=[parent])
-    p.add_argument("--idp-port", type=int, default=None, help="IdP port (default 8123; 0: any free port)")
     p.add_argument(
-        "--port", type=int, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
+        "--idp-port", type=port_arg, default=None, help="IdP port (default 8123; 0: any free port)"
+    )
+    p.add_argument(
+        "--port", type=port_arg, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
     )
     json_flag(p)
     p.set_defaults(func=cmd_up)
@@ -88,14 +90,13 @@ def _mongod_line(status: dict[str, Any]) -> str:
 def cmd_start(args: argparse.Namespace) -> int:
     state = state_from(args)
     mongod.start_mongod(state, args.port)
-    status = mongod.mongod_status(state)
-    if args.json:
-        print_json(status)
-    else:
-        print(f"mongod  {_mongod_line(status)}")
-        print(f"config  {status['config']}")
-        print(f"uri     {stack.mongodb_uri(status['port'])}")
-    return 0
+    return print_doc(args, mongod.mongod_status(state), _print_started)
+
+
+def _print_started(status: dict[str, Any]) -> None:
+    print(f"mongod  {_mongod_line(status)}")
+    print(f"config  {status['config']}")
+    print(f"uri     {stack.mongodb_uri(status['port'])}")
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -104,17 +105,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_mongod_status(status: dict[str, Any]) -> None:
+    print(f"mongod      {_mongod_line(status)}")
+    print(f"config      {status['config']}{'' if status['config_exists'] else ' (not written yet)'}")
+    print(f"log         {status['log']}")
+    enterprise = status.get("enterprise_mongod") or status.get("enterprise_problem") or "none found"
+    print(f"enterprise  {enterprise}")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    status = mongod.mongod_status(state_from(args))
-    if args.json:
-        print_json(status)
-    else:
-        print(f"mongod      {_mongod_line(status)}")
-        print(f"config      {status['config']}{'' if status['config_exists'] else ' (not written yet)'}")
-        print(f"log         {status['log']}")
-        enterprise = status.get("enterprise_mongod") or status.get("enterprise_problem") or "none found"
-        print(f"enterprise  {enterprise}")
-    return 0
+    return print_doc(args, mongod.mongod_status(state_from(args)), _print_mongod_status)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -142,13 +142,12 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     doc = stack.up(state_from(args), idp_port=args.idp_port, port=args.port)
-    if args.json:
-        print_json(doc)
-    else:
-        started = ", ".join(doc["started"]) or "nothing (both were running)"
-        print(f"wif up: started {started}")
-        _print_summary(doc)
-    return 0
+    return print_doc(args, doc, _print_up)
+
+
+def _print_up(doc: dict[str, Any]) -> None:
+    print(f"wif up: started {', '.join(doc['started']) or 'nothing (both were running)'}")
+    _print_summary(doc)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -162,17 +161,13 @@ def cmd_status_all(args: argparse.Namespace) -> int:
     doc = stack.status(state_from(args))
     if args.json:
         doc = {k: v for k, v in doc.items() if k != "admin_uri"}
-        print_json(doc)
-    else:
-        _print_summary(doc)
-    return 0
+    return print_doc(args, doc, _print_summary)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    doc = stack.reset(state_from(args))
-    if args.json:
-        print_json(doc)
-    else:
-        print(f"wif reset: stopped {[k for k, v in doc['stopped'].items() if v] or 'nothing'}")
-        print(f"removed {len(doc['removed'])} entries from {doc['state_dir']}")
-    return 0
+    return print_doc(args, stack.reset(state_from(args)), _print_reset)
+
+
+def _print_reset(doc: dict[str, Any]) -> None:
+    print(f"wif reset: stopped {[k for k, v in doc['stopped'].items() if v] or 'nothing'}")
+    print(f"removed {len(doc['removed'])} entries from {doc['state_dir']}")

@@ -235,3 +235,15 @@ def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None
     cfg = default_config(state, None)
     assert cfg.oidc_providers[0].issuer == "http://localhost:8123/kit"
     assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "http://localhost:8123/kit"
+
+
+def test_out_of_range_port_is_refused_before_mongod_conf_is_written(
+    state: StateDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wif_notebook.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["mongod", "start", "--state-dir", str(state.path), "--port", "99999"])
+    assert exc.value.code == 2
+    assert "'99999' is not a port: use 0-65535" in capsys.readouterr().err
+    assert not state.mongod_conf.exists()
