@@ -196,6 +196,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append("server     no mongod.conf and no running IdP: provider rules not checked")
     elif "error" in server:
         lines.append(f"server     {server['config']} is invalid: {server['error']}")
+        if server.get("hint"):
+            lines.append(f"           next step: {server['hint']}")
     else:
         n = len(server["oidcIdentityProviders"])
         flag = "on" if server["enableTestCommands"] else "off"

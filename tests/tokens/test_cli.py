@@ -119,6 +119,19 @@ def test_an_invalid_mongod_conf_is_reported_with_mongods_message(idp_state: Stat
         idp_state.mongod_conf.unlink()
 
 
+def test_an_invalid_mongod_conf_in_the_report_says_what_to_do_next(idp_state: StateDir) -> None:
+    conf = 'setParameter:\n  oidcIdentityProviders: \'[{"issuer": "http://localhost:1/kit"}]\'\n'
+    idp_state.write_private(idp_state.mongod_conf, conf)
+    try:
+        token = wif(idp_state, "token", "billing-api").stdout.strip()
+        lines = wif(idp_state, "claims", token).stdout.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("server ") and "is invalid" in line)
+        assert lines[at + 1].strip().startswith("next step: ")
+        assert len(lines[at + 1].strip()) > len("next step: ")
+    finally:
+        idp_state.mongod_conf.unlink()
+
+
 def test_claims_of_garbage_fails_with_a_plain_message(idp_state: StateDir) -> None:
     done = wif(idp_state, "claims", "hello")
     assert done.returncode == 1 and done.stdout == ""
