@@ -327,18 +327,11 @@ def _is_kit_uri(uri: str, port: int | None) -> bool:
 
 def _provider_audience(state: StateDir, prefix: str) -> str | None:
     """The audience mongod.conf configures for the provider with ``authNamePrefix`` ``prefix``."""
-    from .mongod import server_providers
-
     try:
-        found = server_providers(state)
+        provider = _provider_for_prefix(state, prefix)
     except ConfigError:
         return None
-    if found is None:
-        return None
-    for provider in found.providers:
-        if provider.auth_name_prefix == prefix:
-            return provider.audience
-    return None
+    return provider.audience if provider is not None else None
 
 
 def _kit_issuer_audience(state: StateDir, issuer_id: str) -> str | None:
@@ -727,6 +720,7 @@ class Authorization:
 
 
 def _provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
+    """The running configuration's entry with ``authNamePrefix`` ``prefix`` (None: no such entry)."""
     from .mongod import server_providers
 
     found = server_providers(state)
