@@ -873,8 +873,17 @@ def _all_roles(store: AuthzStore, users: list[AuthenticatedUser]) -> list[tuple[
     return direct
 
 
+def user_privileges(store: AuthzStore, users: list[AuthenticatedUser]) -> list[Document]:
+    """Every privilege ``users`` hold now: their roles' and the roles those inherit, merged."""
+    return store.privileges_of(_all_roles(store, users))
+
+
 def is_authorized(store: AuthzStore, users: list[AuthenticatedUser], requirement: Requirement) -> bool:
-    privileges = store.privileges_of(_all_roles(store, users))
+    return privileges_grant(user_privileges(store, users), requirement)
+
+
+def privileges_grant(privileges: list[Document], requirement: Requirement) -> bool:
+    """Whether ``privileges`` (as from ``user_privileges``) cover every action of ``requirement``."""
     missing = set(requirement.actions)
     if requirement.resource.kind == "database" and requirement.resource.db == "":
         # "every database" (usersInfo forAllDBs): needs a pattern over all databases.
@@ -915,8 +924,9 @@ def check_privileges(
         store, users, db, command_name, cmd
     ):
         return
+    privileges = user_privileges(store, users) if required else []
     for req in required:
-        if not is_authorized(store, users, req):
+        if not privileges_grant(privileges, req):
             shown = redact_command(command_name, body if body is not None else cmd)
             raise CommandError(
                 13,

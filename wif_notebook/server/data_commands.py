@@ -17,7 +17,7 @@ import bson
 from bson.int64 import Int64
 from mongomock.aggregate import _PIPELINE_HANDLERS
 
-from .authz import Requirement, Resource, _all_roles, bson_to_string, is_authorized
+from .authz import Requirement, Resource, bson_to_string, privileges_grant, user_privileges
 from .cursors import CursorManager
 from .data import (
     ID_INDEX_NAME,
@@ -705,9 +705,8 @@ def _database_size(store: DataStore, db: str) -> int:
     return total
 
 
-def _may_see_database(ctx: CommandContext, db: str) -> bool:
+def _may_see_database(privileges: list[Document], db: str) -> bool:
     """mongod's authorizedDatabases: a database is shown when the user holds any privilege in it."""
-    privileges = ctx.authz.privileges_of(_all_roles(ctx.authz, ctx.users))
     for p in privileges:
         res = p.get("resource", {})
         if res.get("anyResource"):
@@ -723,8 +722,9 @@ def list_databases(ctx: CommandContext, cmd: Document) -> Document:
     filt = _document(cmd, "filter", "listDatabases")
     name_only = bool(cmd.get("nameOnly"))
     names = store.database_names()
-    see_all = not ctx.config.authorization or is_authorized(
-        ctx.authz, ctx.users, Requirement(Resource.cluster(), ("listDatabases",))
+    privileges = user_privileges(ctx.authz, ctx.users) if ctx.config.authorization else []
+    see_all = not ctx.config.authorization or privileges_grant(
+        privileges, Requirement(Resource.cluster(), ("listDatabases",))
     )
     authorized = cmd.get("authorizedDatabases")
     if not see_all and authorized is False:
@@ -732,7 +732,7 @@ def list_databases(ctx: CommandContext, cmd: Document) -> Document:
             13, f"not authorized on admin to execute command {bson_to_string(cmd)}", "Unauthorized"
         )
     if not see_all or authorized is True:
-        names = [n for n in names if _may_see_database(ctx, n)] if ctx.config.authorization else names
+        names = [n for n in names if _may_see_database(privileges, n)] if ctx.config.authorization else names
     entries: list[Document] = []
     total = 0
     for n in names:
