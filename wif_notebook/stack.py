@@ -67,6 +67,12 @@ def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
     }
 
 
+def _kit_issuer(record: ServiceRecord | None) -> str | None:
+    """The ``kit`` issuer URL the running IdP announced (None while it is stopped)."""
+    kit = (record.extra.get("issuers") or {}).get("kit") if record is not None else None
+    return kit.get("issuer") if isinstance(kit, dict) else None
+
+
 def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
     from .server.authz import read_admin_credentials
 
@@ -94,12 +100,10 @@ def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None)
             hint="stop it first (`wif down`), or leave out --idp-port",
         )
     record = mongod.start_mongod(state, port)
-    issuers = idp.extra.get("issuers", {})
-    kit = issuers.get("kit", {})
     return {
         "state_dir": str(state.path),
-        "issuer": kit.get("issuer") if isinstance(kit, dict) else None,
-        "issuers": issuers,
+        "issuer": _kit_issuer(idp),
+        "issuers": idp.extra.get("issuers", {}),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
@@ -123,10 +127,9 @@ def status(state: StateDir) -> dict[str, Any]:
 
     record = services.running_record(state, mongod.SERVICE)
     idp = idp_record(state)
-    kit = idp.extra.get("issuers", {}).get("kit", {}) if idp is not None else {}
     return {
         "state_dir": str(state.path),
-        "issuer": kit.get("issuer") if isinstance(kit, dict) else None,
+        "issuer": _kit_issuer(idp),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         **_uris(state, record),
