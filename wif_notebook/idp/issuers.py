@@ -57,9 +57,6 @@ class Issuer:
     def token_endpoint(self, base_url: str) -> str:
         return f"{base_url}{self.route_base}{self.token_path}"
 
-    def discovery_path(self) -> str:
-        return f"{self.route_base}{self.issuer_suffix}/.well-known/openid-configuration"
-
     def routes(self) -> dict[str, str]:
         """Path (relative to route_base) → endpoint name. The ``/jwks`` and ``/token`` aliases
         under the issuer path make every issuer reachable the same simple way."""
