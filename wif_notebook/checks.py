@@ -113,12 +113,11 @@ def _norm(text: Any) -> str:
 
 def _provider(state: StateDir, prefix: str) -> Any:
     """The running configuration's provider entry with ``authNamePrefix`` ``prefix``."""
-    from .mongod import server_providers
+    from .connect import provider_for_prefix
 
-    found = server_providers(state)
-    for provider in found.providers if found is not None else []:
-        if provider.auth_name_prefix == prefix:
-            return provider
+    provider = provider_for_prefix(state, prefix)
+    if provider is not None:
+        return provider
     raise ConfigError(
         f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
         hint="restore the kit's configuration with %wif_mongod reset, then run the check again",

@@ -328,7 +328,7 @@ def _is_kit_uri(uri: str, port: int | None) -> bool:
 def _provider_audience(state: StateDir, prefix: str) -> str | None:
     """The audience mongod.conf configures for the provider with ``authNamePrefix`` ``prefix``."""
     try:
-        provider = _provider_for_prefix(state, prefix)
+        provider = provider_for_prefix(state, prefix)
     except ConfigError:
         return None
     return provider.audience if provider is not None else None
@@ -719,7 +719,7 @@ class Authorization:
         return self._panel()._repr_mimebundle_()
 
 
-def _provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
+def provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
     """The running configuration's entry with ``authNamePrefix`` ``prefix`` (None: no such entry)."""
     from .mongod import server_providers
 
@@ -758,7 +758,7 @@ def authorize(
     notes: list[str] = []
     if group:
         prefix = prefix or "kit"
-        provider = _provider_for_prefix(state, prefix)
+        provider = provider_for_prefix(state, prefix)
         if provider is not None and not provider.use_authorization_claim:
             raise ConfigError(
                 f"the '{prefix}' provider has useAuthorizationClaim: false, so groups give no roles",
@@ -777,14 +777,14 @@ def authorize(
 
             who = find(state, principal)
             prefix = prefix or who.issuer_id
-            provider = _provider_for_prefix(state, prefix)
+            provider = provider_for_prefix(state, prefix)
             claim = provider.principal_name if provider is not None else "sub"
             value = who.subject if claim == "sub" else str(who.claims.get(claim, who.subject))
             name = f"{prefix}/{value}"
         else:
             assert user is not None
             name = user if "/" in user or prefix is None else f"{prefix}/{user}"
-            provider = _provider_for_prefix(state, name.split("/", 1)[0])
+            provider = provider_for_prefix(state, name.split("/", 1)[0])
         if privilege_docs:
             raise ConfigError(
                 "a user gets privileges through roles", hint="use --role ROLE@DB (create a role with --group)"
