@@ -11,6 +11,8 @@ from typing import Any
 
 from . import mongod, stack
 from .cli import json_flag, port_arg, print_doc, print_json, state_from
+from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
+from .idp.service import idp_record
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -37,7 +39,10 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
     p = subparsers.add_parser("up", help="start the IdP and mongod (idempotent)", parents=[parent])
     p.add_argument(
-        "--idp-port", type=port_arg, default=None, help="IdP port (default 8123; 0: any free port)"
+        "--idp-port",
+        type=port_arg,
+        default=None,
+        help=f"IdP port (default {IDP_DEFAULT_PORT}; 0: any free port)",
     )
     p.add_argument(
         "--port", type=port_arg, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
@@ -56,8 +61,6 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
 # -- wif mongod ... --------------------------------------------------------------------------------
 def cmd_config(args: argparse.Namespace) -> int:
-    from .idp.service import idp_record
-
     state = state_from(args)
     cfg = mongod.ensure_config(state, idp_record=idp_record(state))
     if args.json:
