@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import bson
 from bson.errors import BSONError
 
 from ..oidc import (
@@ -121,7 +120,7 @@ class OidcConversation:
 
 def _decode(payload: bytes) -> dict[str, Any]:
     try:
-        return bson.decode(payload, wire.CODEC_OPTIONS)
+        return wire.decode_document(payload)
     except (BSONError, ValueError, TypeError, IndexError) as exc:
         raise AuthFailure(f"FailedToParse: {MECHANISM} payload is not a BSON document: {exc}") from None
 

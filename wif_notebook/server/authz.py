@@ -992,9 +992,6 @@ def connection_status(
 
 
 # -- mongod's BSONObj::toString, for error messages -----------------------------------------------
-_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-
-
 def bson_to_string(value: Any) -> str:
     """Render a document the way mongod's ``BSONObj::toString`` does (``{ find: "c", $db: "test" }``)."""
     return _render(value)

@@ -17,6 +17,7 @@ from typing import Any
 from bson.int64 import Int64
 
 from . import sasl, wire
+from .log import ID_CLIENT_METADATA, ID_FAILPOINT_SET
 from .registry import CommandContext, CommandError, Document, command
 
 VERSION = "7.0.14"
@@ -62,7 +63,7 @@ def _hello(ctx: CommandContext, cmd: Document, *, legacy: bool) -> Document:
             conn.app_name = app["name"]
         ctx.server.log.info(
             "NETWORK",
-            51800,
+            ID_CLIENT_METADATA,
             "client metadata",
             {"remote": conn.remote, "client": conn.ctx, "doc": client},
             ctx=conn.ctx,
@@ -258,7 +259,7 @@ def configure_fail_point(ctx: CommandContext, cmd: Document) -> Document:
     reply = ctx.server.failpoints.configure(cmd)
     ctx.server.log.info(
         "CONTROL",
-        23829,
+        ID_FAILPOINT_SET,
         "Set failpoint",
         {
             "failPointName": cmd.get("configureFailPoint"),
