@@ -117,9 +117,12 @@ def start(
                     hint="free some space on that file system (or make it writable), or choose another "
                     "state directory with --state-dir, then start again",
                 )
+            what, child_hint = _split_child_hint(_tail(out_path))
             raise ServiceError(
-                f"the {name} service exited during start (status {code}): {_tail(out_path)}",
-                hint=f"read {out_path} for the whole output; fix the cause and start it again",
+                f"the {name} service exited during start (status {code}): {what}",
+                hint=f"{child_hint} (the whole output is in {out_path})"
+                if child_hint
+                else f"read {out_path} for the whole output; fix the cause and start it again",
             )
         record = state.read_record(name)
         if record is not None and record.pid == proc.pid and port_open(record.host, record.port):
@@ -187,6 +190,16 @@ def _tail(path: os.PathLike[str], lines: int = 5) -> str:
         return "(no output)"
     tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return " | ".join(tail) if tail else "(no output)"
+
+
+def _split_child_hint(tail: str) -> tuple[str, str | None]:
+    """A child that failed with a WifError printed its own next step last: keep it as the hint
+    instead of burying it in the middle of ours."""
+    head, sep, hint = tail.rpartition(" | ")
+    marker = "next step:"
+    if sep and hint.strip().startswith(marker):
+        return head, hint.strip()[len(marker) :].strip()
+    return tail, None
 
 
 # -- the child side -------------------------------------------------------------------------------

@@ -389,3 +389,19 @@ def test_user_and_role_commands_through_pymongo(kit: tuple[Path, dict[str, Any]]
         assert me["roles"] == [{"role": "root", "db": "admin"}] and "credentials" not in me
     finally:
         admin.close()
+
+
+def test_busy_port_error_carries_the_servers_own_next_step_once(state: StateDir) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServiceError) as info:
+            start_mongod(state, port)
+    message = str(info.value)
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "address already in use" in message
+    assert message.count("next step:") == 1
+    assert info.value.hint is not None and "choose another net.port" in info.value.hint
+    assert "mongod.out" in info.value.hint
