@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..cli import json_flag, print_json, state_from
+from ..cli import json_flag, port_arg, print_json, state_from
 from .faults import FAULTS
 from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
@@ -21,7 +21,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("start", help="start the IdP (idempotent)", parents=[parent])
     p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+        "--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
     )
     json_flag(p)
     p.set_defaults(func=cmd_start)
