@@ -75,12 +75,14 @@ Transport = Callable[[Request], Response]
 
 
 class TransportError(Exception):
-    """No answer: ``kind`` is ``connect``, ``timeout`` or ``tls``; ``reason`` in plain words."""
+    """No answer: ``kind`` is ``connect``, ``timeout`` or ``tls``; ``reason`` in plain words;
+    ``detail`` the library's own words (OpenSSL's verify message for ``tls``)."""
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.detail = detail or reason
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -139,9 +141,11 @@ def urllib_transport(context: ssl.SSLContext) -> Transport:
 
 def _transport_error(reason: Any) -> TransportError:
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return TransportError("tls", f"its TLS certificate is not trusted ({reason.verify_message})")
+        message = str(reason.verify_message)
+        return TransportError("tls", f"its TLS certificate is not trusted ({message})", message)
     if isinstance(reason, ssl.SSLError):
-        return TransportError("tls", f"the TLS handshake failed ({reason.reason or reason})")
+        message = str(reason.reason or reason)
+        return TransportError("tls", f"the TLS handshake failed ({message})", message)
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return TransportError("timeout", "it did not answer in time")
     if isinstance(reason, ConnectionRefusedError):

@@ -74,8 +74,9 @@ def exists(state: StateDir) -> bool:
 
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    # The IdP, the test mongod and a notebook may all need the CA at once: one creates it.
-    fd = os.open(directory / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    # The IdP, the test mongod and a notebook may all need the CA at once: one creates it. The lock
+    # is on the folder itself, so no lock file is left behind.
+    fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -84,7 +85,11 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def ensure(state: StateDir) -> KitTLS:
-    """Create the CA, the leaf and the bundle where missing (or the leaf about to expire)."""
+    """Create the CA and the leaf where missing (or the leaf about to expire).
+
+    The bundle (a quarter of a megabyte of public roots) is written on first ask, by ``ca_bundle``:
+    the IdP needs only its certificate to start.
+    """
     files = paths(state)
     if _complete(files):
         return files
@@ -100,8 +105,6 @@ def ensure(state: StateDir) -> KitTLS:
                     files.bundle.unlink()
             if not _leaf_fresh(files):
                 _write_leaf(files)
-            if not files.bundle.exists():
-                write_private(files.bundle, public_roots_pem() + files.ca_cert.read_text())
     except (OSError, ValueError) as exc:
         raise StateError(
             f"cannot set up the kit's certificate authority in {directory}: {exc}",
@@ -111,9 +114,7 @@ def ensure(state: StateDir) -> KitTLS:
 
 
 def _complete(files: KitTLS) -> bool:
-    return all(p.exists() for p in (files.ca_cert, files.ca_key, files.key, files.bundle)) and _leaf_fresh(
-        files
-    )
+    return all(p.exists() for p in (files.ca_cert, files.ca_key, files.key)) and _leaf_fresh(files)
 
 
 def _now() -> datetime.datetime:
@@ -236,7 +237,18 @@ def public_roots_pem() -> str:
 
 def ca_bundle(state: StateDir) -> Path:
     """The PEM bundle (public roots + kit CA) for ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE``."""
-    return ensure(state).bundle
+    files = ensure(state)
+    if not files.bundle.exists():
+        try:
+            with _locked(files.dir):
+                if not files.bundle.exists():
+                    write_private(files.bundle, public_roots_pem() + files.ca_cert.read_text())
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the CA bundle {files.bundle}: {exc}",
+                hint="check the free space and permissions of the state directory",
+            ) from exc
+    return files.bundle
 
 
 def server_context(state: StateDir) -> ssl.SSLContext:

@@ -122,7 +122,7 @@ ServerFactory = Callable[..., RunningServer]
 @pytest.fixture
 def make_server(tmp_path: Path, idp: Idp) -> Iterator[ServerFactory]:
     """Start TestServers on background threads; each gets its own dbPath, log and administrator,
-    and trusts the kit CA of the IdP's state directory (its issuers are https)."""
+    and trusts the kit CA of the IdP's state directory (its issuers are https), or of ``state``."""
     running: list[RunningServer] = []
 
     def factory(
@@ -133,6 +133,7 @@ def make_server(tmp_path: Path, idp: Idp) -> Iterator[ServerFactory]:
         mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "MONGODB-OIDC"),
         name: str = "mongod",
         wait_for_keys: bool = True,
+        state: StateDir | None = None,
     ) -> RunningServer:
         base = tmp_path / f"{name}{len(running)}"
         config = MongodConfig(
@@ -149,7 +150,9 @@ def make_server(tmp_path: Path, idp: Idp) -> Iterator[ServerFactory]:
         config.db_path.mkdir(parents=True)
         store = AuthzStore(config.db_path)
         admin = store.ensure_admin(base) if authorization else None
-        server = TestServer(config, authz=store, argv=["mongod", "--config", "test"], state=idp.state)
+        server = TestServer(
+            config, authz=store, argv=["mongod", "--config", "test"], state=state or idp.state
+        )
         port = server.start_in_thread()
         handle = RunningServer(server, port, base, admin)
         running.append(handle)

@@ -170,6 +170,9 @@ def http_fetcher(state: StateDir | None = None, *, user_agent: str = DEFAULT_USE
         try:
             response = client.send("GET", url, headers={"Accept": "*/*"}, max_bytes=_MAX_DOCUMENT_BYTES)
         except TransportError as exc:
+            if exc.kind == "tls":
+                # libcurl's words, which mongod's HTTP client passes on (exact log text UNCONFIRMED).
+                raise ConnectionError(f"SSL certificate problem: {exc.detail}") from exc
             raise ConnectionError(f"cannot reach {url}: {exc.reason}") from exc
         if not response.ok:
             raise ConnectionError(f"HTTP {response.status} from {url}")
@@ -236,15 +239,21 @@ class KeySetCache:
             raise self._fail(
                 f"BadValue: Refusing to fetch {what} from insecure endpoint '{url}'",
                 hint="mongod fetches only https:// URLs, or http://localhost with enableTestCommands "
-                "(http://127.0.0.1 is refused): publish the issuer as http://localhost:<port>",
+                "(http://127.0.0.1 is refused): use the kit's https://localhost:<port> issuer, or its "
+                "http://localhost:<port> form with enableTestCommands",
             )
         try:
             return self._fetch(url)
         except (ConnectionError, OSError, ValueError, LookupError) as exc:
-            raise self._fail(
-                f"OperationFailed: Failed to fetch {what} from {url}: {exc}",
-                hint="start the identity provider (wif idp start) and check that the issuer URL is right",
-            ) from exc
+            if "SSL certificate problem" in str(exc):
+                hint = (
+                    "the server must trust the CA that signed the issuer's certificate: the kit's "
+                    "IdP is signed by the kit CA of its state directory (tls/ca.pem), which the test "
+                    "mongod of that state directory trusts; a real mongod needs it in the system CA store"
+                )
+            else:
+                hint = "start the identity provider (wif idp start) and check that the issuer URL is right"
+            raise self._fail(f"OperationFailed: Failed to fetch {what} from {url}: {exc}", hint=hint) from exc
 
     def _discover(self) -> str:
         url = discovery_url(self.issuer)
