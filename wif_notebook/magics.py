@@ -89,12 +89,13 @@ class WifMagics(Magics):
     connect_timeout_ms = Int(
         10_000, help="serverSelectionTimeoutMS and connectTimeoutMS for %%wif_connect"
     ).tag(config=True)
-    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit default 8123; 0: any free port)").tag(
+    # -1: the port kept for this state directory, else the default if free, else a free one (ports.py).
+    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)").tag(
         config=True
     )
-    mongod_port = Int(-1, help="mongod port for %%wif_up (-1: the kit default 27117; 0: any free port)").tag(
-        config=True
-    )
+    mongod_port = Int(
+        -1, help="mongod port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)"
+    ).tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     @property

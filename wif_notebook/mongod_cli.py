@@ -42,10 +42,15 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         "--idp-port",
         type=port_arg,
         default=None,
-        help=f"IdP port (default {IDP_DEFAULT_PORT}; 0: any free port)",
+        help=f"IdP port (default: kept for this state directory, else {IDP_DEFAULT_PORT} if free, else "
+        "any free one; 0: any free port)",
     )
     p.add_argument(
-        "--port", type=port_arg, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
+        "--port",
+        type=port_arg,
+        default=None,
+        help=f"mongod port (default: kept for this state directory, else {mongod.DEFAULT_PORT} if free, "
+        "else any free one; 0: any)",
     )
     json_flag(p)
     p.set_defaults(func=cmd_up)
@@ -137,6 +142,10 @@ def _print_summary(doc: dict[str, Any]) -> None:
     else:
         print("idp          stopped")
     print(f"mongod       {_mongod_line(doc['mongod'])}")
+    kept = doc.get("ports") or {}
+    if kept:
+        shown = ", ".join(f"{name} {port}" for name, port in sorted(kept.items()))
+        print(f"ports        {shown}   (kept for this state directory)")
     if "mongodb_uri" in doc:
         print(f"mongodb_uri  {doc['mongodb_uri']}")
     if "admin_uri_redacted" in doc:

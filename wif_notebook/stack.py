@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import mongod
+from . import mongod, ports
 from .errors import StateError
 from .state import ServiceRecord, StateDir
 
@@ -37,6 +37,7 @@ KIT_ENTRIES = frozenset(
         "tokens",
         "env",
         "admin.json",
+        "ports.json",  # ports.PORTS_FILE: the ports kept for this state directory
         "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
     }
 )
@@ -88,12 +89,15 @@ def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
 
 
 def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None) -> dict[str, Any]:
-    """Start the IdP, then mongod with the kit's configuration; return where everything is."""
-    from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
+    """Start the IdP, then mongod with the kit's configuration; return where everything is.
+
+    A port left out (None) is the one kept for this state directory, else the default if free, else
+    a free one (``ports.choose``); an explicit busy port is refused with its holder.
+    """
     from .idp.service import idp_record, start_idp
 
     before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
-    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port)
+    idp = start_idp(state, idp_port)
     if idp_port not in (None, 0) and idp.port != idp_port:
         raise StateError(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
@@ -107,6 +111,7 @@ def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None)
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 
@@ -132,6 +137,7 @@ def status(state: StateDir) -> dict[str, Any]:
         "issuer": _kit_issuer(idp),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 

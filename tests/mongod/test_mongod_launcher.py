@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from wif_notebook import services
 from wif_notebook.errors import ServiceError, StateError
 from wif_notebook.mongod import (
     find_enterprise_mongod,
@@ -391,7 +392,7 @@ def test_user_and_role_commands_through_pymongo(kit: tuple[Path, dict[str, Any]]
         admin.close()
 
 
-def test_busy_port_error_carries_the_servers_own_next_step_once(state: StateDir) -> None:
+def test_busy_port_error_names_the_port_its_holder_and_one_next_step(state: StateDir) -> None:
     import socket
 
     with socket.socket() as busy:
@@ -401,7 +402,7 @@ def test_busy_port_error_carries_the_servers_own_next_step_once(state: StateDir)
         with pytest.raises(ServiceError) as info:
             start_mongod(state, port)
     message = str(info.value)
-    assert f"cannot listen on 127.0.0.1:{port}" in message and "address already in use" in message
+    assert f"cannot start mongod on port {port}: it is held by pid {os.getpid()}" in message
     assert message.count("next step:") == 1
-    assert info.value.hint is not None and "choose another net.port" in info.value.hint
-    assert "mongod.out" in info.value.hint
+    assert info.value.hint is not None and "choose another port with --port" in info.value.hint
+    assert services.running_record(state, "mongod") is None
