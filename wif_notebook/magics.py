@@ -149,7 +149,8 @@ class WifMagics(Magics):
 
     @line_magic
     def wif_reset(self, line: str = "") -> None:
-        """Close every %wif_connect client, stop both services and wipe the state directory."""
+        """Close every %wif_connect client, stop both services and wipe the state directory, keeping
+        the lesson progress (reset the kit, not the learning record)."""
         with user_errors():
             from . import stack
             from .display import Panel
@@ -172,8 +173,9 @@ class WifMagics(Magics):
                         ("clients closed", closed),
                         ("stopped", ", ".join(stopped)),
                         ("removed", f"{len(doc['removed'])} entries from {doc['state_dir']}"),
+                        ("kept", "your lesson progress" if doc["kept"] else "nothing"),
                     ],
-                    notes=["Start again with %wif_up."],
+                    notes=["Start again with %wif_up. Your lesson progress is kept (progress/)."],
                     tone="warn",
                 )
             )

@@ -183,3 +183,5 @@ def cmd_reset(args: argparse.Namespace) -> int:
 def _print_reset(doc: dict[str, Any]) -> None:
     print(f"wif reset: stopped {[k for k, v in doc['stopped'].items() if v] or 'nothing'}")
     print(f"removed {len(doc['removed'])} entries from {doc['state_dir']}")
+    if doc["kept"]:
+        print(f"kept the lesson progress ({', '.join(doc['kept'])})")

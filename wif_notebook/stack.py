@@ -38,9 +38,12 @@ KIT_ENTRIES = frozenset(
         "env",
         "admin.json",
         "ports.json",  # ports.PORTS_FILE: the ports kept for this state directory
-        "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
+        "progress",  # lessons.PROGRESS_DIR: the learning record, kept by reset (PRESERVED)
+        "progress.json",  # where progress lived before progress/; kept too until the next check moves it
     }
 )
+# Reset the kit, not the learning record: what `reset` leaves in place.
+PRESERVED = frozenset({"progress", "progress.json"})
 
 
 def mongodb_uri(port: int, host: str = "127.0.0.1") -> str:
@@ -165,8 +168,9 @@ def check_kit_state_dir(path: Path) -> list[str]:
 
 
 def reset(state: StateDir) -> dict[str, Any]:
-    """Stop both services and empty the state directory (only if it holds nothing but the kit's files)."""
-    entries = check_kit_state_dir(state.path)
+    """Stop both services and empty the state directory (only if it holds nothing but the kit's
+    files), keeping the learner's progress (``PRESERVED``)."""
+    entries = [e for e in check_kit_state_dir(state.path) if e not in PRESERVED]
     stopped = down(state)["stopped"]
     for name in entries:
         target = state.path / name
@@ -183,4 +187,5 @@ def reset(state: StateDir) -> dict[str, Any]:
                 hint="check its permissions, then run `wif reset` again",
             ) from exc
     state.ensure()
-    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries}
+    kept = sorted(e for e in PRESERVED if (state.path / e).exists())
+    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries, "kept": kept}

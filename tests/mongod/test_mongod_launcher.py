@@ -160,6 +160,18 @@ def test_reset_wipes_a_kit_state_dir(state: StateDir) -> None:
     assert oct(state.path.stat().st_mode & 0o777) == "0o700"
 
 
+def test_reset_wipes_the_kit_but_keeps_the_lesson_progress(state: StateDir) -> None:
+    from wif_notebook import lessons
+
+    state.write_private(state.mongod_conf, "net: {}\n")
+    lessons.record_check("01-what-is-wif", "read-claims", True, state=state)
+    result = reset(state)
+    assert "mongod.conf" in result["removed"] and result["kept"] == ["progress"]
+    assert [p.name for p in state.path.iterdir()] == ["progress"]
+    assert lessons.progress(state)["01-what-is-wif"]["read-claims"]["passed"] is True
+    assert oct((state.path / "progress").stat().st_mode & 0o777) == "0o700"
+
+
 # -- the whole kit through the command line -------------------------------------------------------
 def wif(state_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, WIF_STATE_DIR=str(state_dir))
