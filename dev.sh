@@ -43,6 +43,13 @@ ensure_node_clients() {
   npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error >/dev/null
 }
 
+# `wif classroom` runs JupyterHub behind configurable-http-proxy, an npm package (classroom/, lock file).
+ensure_classroom_proxy() {
+  [[ classroom/node_modules/.package-lock.json -nt classroom/package-lock.json ]] && return 0
+  echo "dev.sh: installing configurable-http-proxy into classroom/ (npm ci)" >&2
+  npm ci --prefix classroom --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -83,6 +90,7 @@ case "$cmd" in
     setup
     ensure_chromium
     ensure_node_clients
+    ensure_classroom_proxy
     echo "== ruff" && "$VENV/bin/ruff" check .
     echo "== mypy" && "$VENV/bin/mypy"
     echo "== pytest" && "$VENV/bin/python" -m pytest -q "$@"

@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "wif_notebook.mongod_cli",
     "wif_notebook.doctor_cli",
     "wif_notebook.selftest",
+    "wif_notebook.classroom.cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
