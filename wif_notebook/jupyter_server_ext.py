@@ -5,7 +5,9 @@ as every jupyter-server API does):
 
 - ``GET  /wif/api/status``            the ``application/vnd.wif.status+json`` payload (status.py)
 - ``GET  /wif/api/lessons``           ``{"lessons_dir": ..., "lessons": [...]}``
-- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional
+- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional:
+  without them (the panel's Start button) the server chooses, as ``wif up`` does: the ports kept for
+  the state directory, else the defaults if free, else free ones (ports.py)
 - ``POST /wif/api/services/stop``     ``wif down``
 - ``POST /wif/api/services/reset``    ``wif reset``
 
@@ -101,7 +103,7 @@ def _port(body: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(
             f"{name} must be a port number (0-65535) or null, not {value!r}",
-            hint="leave it out to use the kit's default port; 0 picks a free one",
+            hint="leave it out and the kit chooses (and keeps) a free port; 0 picks any free one",
         )
     return value
 

@@ -92,12 +92,13 @@ class WifMagics(Magics):
     connect_timeout_ms = Int(
         10_000, help="serverSelectionTimeoutMS and connectTimeoutMS for %%wif_connect"
     ).tag(config=True)
-    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit default 8123; 0: any free port)").tag(
+    # -1: the port kept for this state directory, else the default if free, else a free one (ports.py).
+    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)").tag(
         config=True
     )
-    mongod_port = Int(-1, help="mongod port for %%wif_up (-1: the kit default 27117; 0: any free port)").tag(
-        config=True
-    )
+    mongod_port = Int(
+        -1, help="mongod port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)"
+    ).tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -151,7 +152,8 @@ class WifMagics(Magics):
 
     @line_magic
     def wif_reset(self, line: str = "") -> None:
-        """Close every %wif_connect client, stop both services and wipe the state directory."""
+        """Close every %wif_connect client, stop both services and wipe the state directory, keeping
+        the lesson progress (reset the kit, not the learning record)."""
         with user_errors():
             from . import stack
             from .display import Panel
@@ -174,8 +176,9 @@ class WifMagics(Magics):
                         ("clients closed", closed),
                         ("stopped", ", ".join(stopped)),
                         ("removed", f"{len(doc['removed'])} entries from {doc['state_dir']}"),
+                        ("kept", "your lesson progress" if doc["kept"] else "nothing"),
                     ],
-                    notes=["Start again with %wif_up."],
+                    notes=["Start again with %wif_up. Your lesson progress is kept (progress/)."],
                     tone="warn",
                 )
             )
