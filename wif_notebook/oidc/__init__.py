@@ -5,6 +5,7 @@
 - ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
 - ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh;
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
+- ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
 - ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
@@ -39,6 +40,7 @@ from .validate import (
     ValidatedToken,
     explain_token,
     first_failure,
+    server_failure,
     validate_token,
 )
 
@@ -75,6 +77,7 @@ __all__ = [
     "rule_for_message",
     "select_provider_for_hint",
     "select_provider_for_token",
+    "server_failure",
     "user_name",
     "validate_token",
 ]
