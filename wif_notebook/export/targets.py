@@ -16,6 +16,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "wif_notebook.export.enterprise",
         "MongoDB Enterprise: mongod.conf (https issuers), the --setParameter form, mongosh roles/users",
     ),
+    "k8s": (
+        "wif_notebook.export.k8s",
+        "Kubernetes: ServiceAccount and Deployment manifests (AKS, EKS, GKE, any cluster)",
+    ),
 }
 
 Builder = Callable[[KitSnapshot], Export]
