@@ -9,6 +9,7 @@ import shlex
 from ._model import PLACEHOLDER_RE, Placeholder
 
 HEADER = "#!/usr/bin/env bash\nset -euo pipefail\n"
+VARIABLE_RE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")  # where word() put a placeholder
 
 
 def word(text: str) -> str:
@@ -29,7 +30,9 @@ def _escape(text: str) -> str:
 
 def quote(text: str) -> str:
     """A bash word: single-quoted literal, or double-quoted when it holds placeholders."""
-    return word(text) if PLACEHOLDER_RE.search(text) else shlex.quote(text)
+    if PLACEHOLDER_RE.search(text) or "'" in text:
+        return word(text)
+    return shlex.quote(text)
 
 
 def variables(placeholders: list[Placeholder]) -> str:

@@ -16,6 +16,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "wif_notebook.export.enterprise",
         "MongoDB Enterprise: mongod.conf (https issuers), the --setParameter form, mongosh roles/users",
     ),
+    "atlas": ("wif_notebook.export.atlas", "MongoDB Atlas: Atlas CLI script and Admin API request bodies"),
     "k8s": (
         "wif_notebook.export.k8s",
         "Kubernetes: ServiceAccount and Deployment manifests (AKS, EKS, GKE, any cluster)",
