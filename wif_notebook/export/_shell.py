@@ -17,14 +17,14 @@ def word(text: str) -> str:
     out = []
     pos = 0
     for m in PLACEHOLDER_RE.finditer(text):
-        out.append(_escape(text[pos : m.start()]))
+        out.append(escape(text[pos : m.start()]))
         out.append("${" + m.group(1) + "}")
         pos = m.end()
-    out.append(_escape(text[pos:]))
+    out.append(escape(text[pos:]))
     return '"' + "".join(out) + '"'
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return re.sub(r'(["$`\\])', r"\\\1", text)
 
 

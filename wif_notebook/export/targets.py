@@ -17,6 +17,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "MongoDB Enterprise: mongod.conf (https issuers), the --setParameter form, mongosh roles/users",
     ),
     "atlas": ("wif_notebook.export.atlas", "MongoDB Atlas: Atlas CLI script and Admin API request bodies"),
+    "azure": (
+        "wif_notebook.export.azure",
+        "Microsoft Azure: az CLI script (app registration, managed identity, federated credential)",
+    ),
     "k8s": (
         "wif_notebook.export.k8s",
         "Kubernetes: ServiceAccount and Deployment manifests (AKS, EKS, GKE, any cluster)",
