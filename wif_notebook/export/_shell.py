@@ -44,16 +44,11 @@ def variables(placeholders: list[Placeholder]) -> str:
         lines.append(f"# {p.meaning}")
         lines.append(f"#   how to find it: {p.how_to_find}")
         lines.append(f"{p.name}='{p.token}'")
-    names = " ".join(p.name for p in placeholders)
-    lines += [
-        "",
-        f"for name in {names}; do",
-        '  case "${!name}" in',
-        '    "<"*">") echo "set $name at the top of $0 first (it is still a placeholder)" >&2; exit 1 ;;',
-        "  esac",
-        "done",
-        "",
-    ]
+    lines.append("")
+    for p in placeholders:
+        lines.append(
+            f'case "${p.name}" in "<"*">") echo "set {p.name} at the top of $0 first" >&2; exit 1 ;; esac'
+        )
     return "\n".join(lines) + "\n"
 
 

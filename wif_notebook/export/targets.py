@@ -21,6 +21,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "wif_notebook.export.azure",
         "Microsoft Azure: az CLI script (app registration, managed identity, federated credential)",
     ),
+    "gcp": (
+        "wif_notebook.export.gcp",
+        "Google Cloud: gcloud script (service accounts, GKE Workload Identity binding)",
+    ),
     "k8s": (
         "wif_notebook.export.k8s",
         "Kubernetes: ServiceAccount and Deployment manifests (AKS, EKS, GKE, any cluster)",
