@@ -84,6 +84,11 @@ FIXED_PLACEHOLDERS: dict[str, Placeholder] = {
 }
 
 
+def is_kit_issuer(issuer: str) -> bool:
+    """Served by the kit's IdP (a loopback host), as opposed to a real issuer a learner typed in."""
+    return (urlsplit(issuer).hostname or "").lower() in _LOCAL_HOSTS
+
+
 def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
     """The kind of issuer a provider's URL is (a key of ``KIND_TITLES``).
 
@@ -91,9 +96,8 @@ def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
     ``…/<tenant>/`` (the trailing slash), else by the IdP's id for it (``gcp``, ``k8s``, ...).
     """
     parts = urlsplit(issuer)
-    host = (parts.hostname or "").lower()
-    if host not in _LOCAL_HOSTS:
-        kind = _PUBLIC_HOSTS.get(host)
+    if not is_kit_issuer(issuer):
+        kind = _PUBLIC_HOSTS.get((parts.hostname or "").lower())
         if kind == "entra-v2" and not parts.path.rstrip("/").endswith("/v2.0"):
             kind = "production"  # login.microsoftonline.com without /v2.0: keep what was configured
         return kind or "production"
@@ -263,8 +267,8 @@ def production_providers(
     kinds = [classify_issuer(p.issuer, issuer_ids.get(p.issuer)) for p in providers]
     out = []
     for provider, kind in zip(providers, kinds, strict=True):
-        if kind == "production":
-            issuer = provider.issuer
+        if kind == "production" or not is_kit_issuer(provider.issuer):
+            issuer = provider.issuer  # already a real issuer: keep exactly what was configured
         else:
             issuer = PRODUCTION_ISSUERS[kind]
             distinct = {p.issuer for p, k in zip(providers, kinds, strict=True) if k == kind}
