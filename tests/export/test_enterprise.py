@@ -209,3 +209,19 @@ def test_mongosh_script_recreates_the_learners_roles_and_users_on_a_fresh_server
         assert _authz(server.admin()) == expected
     finally:
         server.stop()
+
+
+def test_users_and_roles_read_from_the_server_match_its_db_path(built_kit: StateDir) -> None:
+    from wif_notebook.export._kit import _from_db_path, read_users_and_roles
+
+    users, roles, source = read_users_and_roles(built_kit)
+    assert source.startswith("the running mongod")
+    stored_users, stored_roles, path = _from_db_path(built_kit)
+    assert path.endswith("authz.json")
+    assert sorted(map(str, users)) == sorted(map(str, stored_users))
+    key = lambda r: (r["db"], r["role"])  # noqa: E731
+    assert [key(r) for r in sorted(roles, key=key)] == [key(r) for r in sorted(stored_roles, key=key)]
+    for a, b in zip(sorted(roles, key=key), sorted(stored_roles, key=key), strict=True):
+        assert a["roles"] == b["roles"]
+        same = [sorted(json.dumps(p, sort_keys=True) for p in r["privileges"]) for r in (a, b)]
+        assert same[0] == same[1]
