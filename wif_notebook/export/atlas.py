@@ -98,13 +98,15 @@ class _Plan:
         ] = []  # {roleName, actions: [(ACTION, db, coll|None)], inherited}
         self.users: list[dict[str, Any]] = []  # {provider, name, type, roles: [(role, db)]}
         groups = {p.prefix for p in snap.providers if p.kit.use_authorization_claim}
+        inherited = {(r["db"], r["role"]) for doc in [*snap.roles, *snap.users] for r in doc["roles"]}
         for role in snap.roles:
             prefix, slash, group = role["role"].partition("/")
             is_group = slash and role["db"] == "admin" and prefix in groups
             roles = [self._ref(r) for r in role["roles"]]
-            if role["privileges"] or not is_group:
-                own = self._custom_role(role, [] if is_group else roles)
-                roles = [(own, "admin"), *roles] if is_group else roles
+            # A group whose role only inherits built-ins needs no custom role: the Atlas group gets
+            # them directly. Privileges, or other roles inheriting it, need one.
+            if role["privileges"] or not is_group or (role["db"], role["role"]) in inherited:
+                roles = [(self._custom_role(role, roles), "admin")]
             if is_group:
                 provider = snap.provider_for_prefix(prefix)
                 assert provider is not None
