@@ -513,3 +513,21 @@ class WifMagics(Magics):
             return failure.started_at - 1
         conns = connections()
         return conns[-1].started_at - 1 if conns else None
+
+    # -- export (wif export) -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("target", help="enterprise | atlas | azure | gcp | k8s")
+    @argument("--out", default=None, help="also write the files into this folder")
+    @argument("-o", "--output", default=None, help="store the Export (files, placeholders) in this variable")
+    @line_magic
+    def wif_export(self, line: str = "") -> None:
+        """Production artifacts from what you built in the kit; unknown values are named placeholders."""
+        args = parse_argstring(self.wif_export, line)
+        with user_errors():
+            from .export import export
+
+            result = export(self.state, args.target)
+            if args.out:
+                result.write(args.out)
+            self._store(args.output, result)
+            _show(result)
