@@ -30,9 +30,10 @@ def _idp_handler(idp: Any, req: Any) -> Any:
 def metadata_env(ctx: EnvContext, instance: str) -> dict[str, str]:
     """The metadata server of workload ``instance`` (a service account, or a GKE pod's Kubernetes
     service account): google-auth takes ``host:port``; the user-info names the instance (see
-    ``idp/google.py``). The ping address has none: any instance answers it."""
+    ``idp/google.py``; requests sends user-info as Basic credentials only with a ``:``, hence the
+    empty password). The ping address has none: any instance answers it."""
     netloc = urlsplit(ctx.idp_http).netloc
-    return {"GCE_METADATA_HOST": f"{instance}@{netloc}", "GCE_METADATA_IP": netloc}
+    return {"GCE_METADATA_HOST": f"{instance}:@{netloc}", "GCE_METADATA_IP": netloc}
 
 
 def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:

@@ -12,7 +12,7 @@ Paths (``B`` = the IdP's http origin; google-auth reads ``GCE_METADATA_HOST``/``
 
 Which instance asks: a real metadata server tells instances (and GKE pods) apart by their source
 address; the kit serves them all on one loopback port, so the user-info part of the metadata host
-names the instance (``GCE_METADATA_HOST=gce-worker@localhost:8123``: requests sends it as a Basic
+names the instance (``GCE_METADATA_HOST=gce-worker:@localhost:8123``: requests sends it as a Basic
 user name). Without one, the instance's identity is the default service account (switchable with
 ``/_wif/metadata-default``). A Kubernetes service account annotated with
 ``iam.gke.io/gcp-service-account`` gets that Google service account's tokens, as GKE Workload
@@ -319,7 +319,7 @@ def _account_leaf(idp: IdentityProvider, principal: Principal, leaf: str, query:
     if leaf == "token":
         # An OAuth 2.0 access token for Google APIs: opaque (not a JWT), as Google's "ya29." ones.
         doc = {
-            "access_token": "ya29.wif-kit." + secrets.token_urlsafe(48),
+            "access_token": "ya29." + secrets.token_urlsafe(64),
             "expires_in": ACCESS_TOKEN_SECONDS,
             "token_type": "Bearer",
         }
