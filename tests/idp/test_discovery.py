@@ -24,7 +24,7 @@ def _b64len(value: str) -> int:
 def test_service_record_names_base_url_and_each_issuer_with_its_audience(idp: Idp) -> None:
     extra = idp.record.extra
     assert extra["base_url"] == f"http://localhost:{idp.port}"
-    assert set(extra["issuers"]) == {"kit", "azure", "gcp", "k8s"}
+    assert set(extra["issuers"]) == {"kit", "azure", "gcp", "k8s", "github"}
     assert extra["issuers"]["kit"] == {
         "issuer": f"http://localhost:{idp.port}/kit",
         "audience": "api://mongodb-kit",

@@ -10,7 +10,9 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   which cloudsim and the loopback proxy answer for the kit;
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
-  (``workload_env``), which ``wif env --principal NAME`` prints.
+  (``workload_env``), which ``wif env --principal NAME`` prints;
+- the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
+- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml).
 
 Adding a platform is adding one module and one line in ``_MODULES`` below; nothing else changes.
 The modules import nothing from ``idp.app`` at import time, so the IdP can read this registry
@@ -68,6 +70,12 @@ class Cloud:
     connect_environment: str | None = None
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
+    # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
+    # platform's tokens carry no groups, so the server looks up $external users
+    # (``useAuthorizationClaim: false``).
+    authorization_claim: str | None = "groups"
+    # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
+    seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
 
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")

@@ -49,4 +49,5 @@ CLOUD = Cloud(
     connect_environment="gcp",
     idp_handler=_idp_handler,
     workload_env=_workload_env,
+    authorization_claim=None,  # no groups in its tokens: $external users
 )

@@ -72,4 +72,5 @@ CLOUD = Cloud(
     connect_environment="k8s",
     idp_handler=_idp_handler,
     workload_env=_workload_env,
+    authorization_claim=None,  # no groups in its tokens: $external users
 )

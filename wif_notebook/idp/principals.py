@@ -5,10 +5,10 @@ first use. Secrets and ids are generated randomly at that moment (never committe
 the file to add a workload, change its groups, or give it extra claims. The running IdP rereads the
 file when it changes.
 
-Each principal names the issuer it belongs to (``kit``, ``azure``, ``gcp``, ``k8s``) and the
-infrastructure it runs on, from MongoDB's built-in authentication table (Compute Engine, App Engine,
-Cloud Functions, Cloud Run, GKE, Cloud Build; Azure VM), so a lesson can show that built-in
-authentication is the same metadata request on each.
+Each principal names the issuer it belongs to (``idp/issuers.py``: ``kit``, ``azure``, ``gcp``,
+``k8s``, ``github``) and the infrastructure it runs on, from MongoDB's built-in authentication
+table (Compute Engine, App Engine, Cloud Functions, Cloud Run, GKE, Cloud Build; Azure VM), so a
+lesson can show that built-in authentication is the same metadata request on each.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ KINDS: dict[str, str | None] = {
     "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
     "service-account": "gcp",  # Google service account: the metadata server
     "kubernetes-service-account": "k8s",  # projected token files
+    "github-workflow": "github",  # a GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN
 }
 
 # Projected token files a Kubernetes service account can have written for it (tokens/ folder).
@@ -131,8 +132,8 @@ _HEADER = """\
 # Fields of a principal:
 #   name          short friendly name, used by `wif token NAME` and the admin endpoints
 #   kind          client-credentials | service-principal | managed-identity | service-account
-#                 | kubernetes-service-account
-#   issuer        kit | azure | gcp | k8s   (which issuer signs its tokens)
+#                 | kubernetes-service-account | github-workflow
+#   issuer        kit | azure | gcp | k8s | github   (which issuer signs its tokens)
 #   infrastructure  where the workload runs (MongoDB's built-in authentication table)
 #   client_id, client_secret   for the token endpoint (client_secret_basic or client_secret_post)
 #   subject       the token's `sub` (the principal name a MongoDB server sees by default)
@@ -343,6 +344,11 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
             },
         )
     )
+    from .. import clouds
+
+    for cloud in clouds.clouds():
+        if cloud.seed_principals is not None:
+            entries += cloud.seed_principals()
     return entries
 
 
