@@ -9,7 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from wif_notebook import connect
+from wif_notebook import connect, tokens
 from wif_notebook.clouds.github import get_id_token
 from wif_notebook.errors import TokenError
 from wif_notebook.idp.principals import find
@@ -107,3 +107,10 @@ def test_one_jobs_request_token_cannot_ask_for_another_workflows_token(kit: Stat
     with pytest.raises(TokenError) as raised:
         get_id_token("aud", environ={**env, "ACTIONS_ID_TOKEN_REQUEST_URL": other})
     assert "Error Code : 404" in raised.value.what
+
+
+def test_wif_token_for_a_workflow_uses_the_jobs_id_token_request(kit: StateDir) -> None:
+    issued = tokens.obtain("deploy-workflow", state=kit)
+    assert issued.method == "github"
+    assert issued.claims["aud"] == _issuer(kit)["audience"]
+    assert issued.claims["sub"] == "repo:wif-kit/shop:ref:refs/heads/main"

@@ -11,6 +11,7 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints;
+- how such a workload gets its token when pymongo has no built-in way (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml).
 
@@ -52,6 +53,7 @@ class EnvContext:
 
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
+WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
 
 
 def _no_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -74,6 +76,9 @@ class Cloud:
     # platform's tokens carry no groups, so the server looks up $external users
     # (``useAuthorizationClaim: false``).
     authorization_claim: str | None = "groups"
+    # How a workload of the platform gets its token from what its host has (``workload_env``), for
+    # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
+    workload_token: WorkloadToken | None = None
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
     seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
 

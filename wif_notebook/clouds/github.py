@@ -104,6 +104,10 @@ def get_id_token(audience: str | None = None, *, environ: Mapping[str, str] | No
     return str(value)
 
 
+def _workload_token(ctx: EnvContext, principal: Principal, audience: str | None) -> str:
+    return get_id_token(audience or principal.default_audience, environ=_workload_env(ctx, principal))
+
+
 def _seed() -> list[tuple[str, dict[str, Any]]]:
     # GitHub's claims, ids and booleans as strings (docs.github.com, OIDC token reference).
     ref, workflow_file = "refs/heads/main", f"{REPOSITORY}/.github/workflows/deploy.yml"
@@ -156,6 +160,7 @@ CLOUD = Cloud(
     principal_kinds=("github-workflow",),
     idp_handler=_idp_handler,
     workload_env=_workload_env,
+    workload_token=_workload_token,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
 )
