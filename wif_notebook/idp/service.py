@@ -28,11 +28,18 @@ MODULE = "wif_notebook.idp"
 DEFAULT_PORT = 8123  # what `wif idp start` binds unless told otherwise (as in the reference examples)
 
 
-def start_idp(state: StateDir, port: int = 0, *, token_refresh: float | None = None) -> ServiceRecord:
-    """Start the IdP (port 0 = any free port) unless it already runs; return its record."""
+def start_idp(
+    state: StateDir, port: int = 0, *, token_refresh: float | None = None, metadata_bind: str | None = None
+) -> ServiceRecord:
+    """Start the IdP (port 0 = any free port) unless it already runs; return its record.
+
+    ``metadata_bind`` (``HOST:PORT``) adds a plain-http listener at a fixed metadata address
+    (``server.serve``)."""
     args = ["--port", str(port)]
     if token_refresh is not None:
         args += ["--token-refresh", str(token_refresh)]
+    if metadata_bind is not None:
+        args += ["--metadata-bind", metadata_bind]
     return services.start(state, SERVICE, MODULE, args)
 
 
