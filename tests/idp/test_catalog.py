@@ -80,7 +80,8 @@ def test_find_unknown_principal_lists_the_known_ones(state: StateDir) -> None:
         ("principals:", "principal:", "expected a top-level `principals:` list"),
         ("groups: [billing-writers", "groups: [billing-writers, {", "not valid YAML"),
         (
-            "annotations: {iam.gke.io/gcp-service-account: gke-recommender@wif-kit-demo.iam.gserviceaccount.com}",
+            "annotations: {iam.gke.io/gcp-service-account: gke-recommender@wif-kit-demo.iam.gserviceaccount"
+            ".com}",
             "annotations: [gke-recommender]",
             "field 'annotations' must map names",
         ),
