@@ -99,13 +99,17 @@ def test_an_aks_pod_has_the_webhooks_variables_and_an_exchange_audience_token(ki
 
 
 def test_an_eks_pod_has_the_irsa_variables_and_an_sts_audience_token(kit: StateDir) -> None:
+    from dataclasses import replace
+
     from wif_notebook import clouds
 
     record = idp_record(kit)
     assert record is not None
     base = str(record.extra["base_url"])
-    ctx = clouds.EnvContext(kit, base, base, None, extra={"platform": "eks"})
-    env = clouds.get("k8s").workload_env(ctx, find(kit, "orders-worker"))
+    ctx = clouds.EnvContext(kit, base, base, None)
+    # The same service account on an EKS cluster: only the EKS token file is projected.
+    on_eks = replace(find(kit, "orders-worker"), token_files=["eks"])
+    env = clouds.get("k8s").workload_env(ctx, on_eks)
     assert "AZURE_FEDERATED_TOKEN_FILE" not in env
     assert env["AWS_ROLE_ARN"].startswith("arn:aws:iam::")
     claims = jwt.decode(open(env["AWS_WEB_IDENTITY_TOKEN_FILE"]).read(), options={"verify_signature": False})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -82,8 +83,10 @@ def get_id_token(audience: str | None = None, *, environ: Mapping[str, str] | No
     request = urllib.request.Request(
         url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
     )
+    # The job's process trusts what its environment says (SSL_CERT_FILE, as OpenSSL reads it).
+    context = ssl.create_default_context(cafile=env.get("SSL_CERT_FILE") or None)
     try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
+        with urllib.request.urlopen(request, timeout=30, context=context) as reply:
             doc = json.load(reply)
     except urllib.error.HTTPError as exc:
         try:

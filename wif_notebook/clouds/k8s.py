@@ -31,7 +31,8 @@ def _idp_handler(idp: Any, req: Any) -> Any:
 def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     """A pod's variables. pymongo's ``ENVIRONMENT:k8s`` lets AWS_WEB_IDENTITY_TOKEN_FILE win over
     AZURE_FEDERATED_TOKEN_FILE, and a pod runs on one cluster: the AKS variables when the account
-    has an AKS token file, else EKS's (``ctx.extra["platform"]`` = ``aks``/``eks`` chooses)."""
+    has an AKS token file, else EKS's when it has an EKS one (``wif env --platform eks`` gives the
+    EKS variables of the catalog's EKS token file)."""
     from ..idp.google import GKE_ANNOTATION
     from ..idp.issuers import AZURE_TENANT_ID
     from ..idp.principals import load_catalog
@@ -43,8 +44,7 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     files = principal.token_files
     if "oidc" in files:
         env["OIDC_TOKEN_FILE"] = str(token_file_path(state, "oidc"))
-    platform = ctx.extra.get("platform") or ("aks" if "aks" in files else "eks")
-    if platform == "aks" and "aks" in files:
+    if "aks" in files:
         # What the AKS workload-identity webhook injects into the pod.
         env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
         env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
@@ -52,7 +52,7 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
         client = federated_client_for(load_catalog(state), principal, ctx.idp_http)
         if client is not None:
             env["AZURE_CLIENT_ID"] = client.client_id
-    if platform == "eks" and "eks" in files:
+    elif "eks" in files:
         # What the EKS pod-identity webhook injects (role from the account's annotation).
         namespace, sa = principal.k8s_namespace_and_name
         env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
