@@ -712,8 +712,20 @@ def obtain(
     Defaults: client secret → client_credentials; Azure managed identity → imds; Google service
     account → gcp; Kubernetes service account → k8s-file. A fault or lifetime needs the mint.
     """
-    state, _record = _idp(state)
+    from . import clouds
+
+    state, record = _idp(state)
     who = _principal(state, principal)
+    cloud = clouds.for_principal(who)
+    if via is None and fault is None and lifetime is None and cloud and cloud.workload_token:
+        # A platform of the registry with its own way (e.g. GitHub Actions' ID-token request).
+        started = time.perf_counter()
+        base = str(record.extra["base_url"])
+        ctx = clouds.EnvContext(state=state, idp_https=base, idp_http=base, ca_bundle=None)
+        raw = cloud.workload_token(ctx, who, audience)
+        return IssuedToken.build(
+            raw, method=cloud.id, source=cloud.title, started=started, principal=who.name
+        )
     if via is None:
         if fault is not None or lifetime is not None:
             via = "mint"
