@@ -411,7 +411,7 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             _LESSON["00"],
             "kit-issuer",
             "the kit issuer",
-            "copy the 'issuer kit' URL from the output of %wif_status (it starts with http://localhost)",
+            "copy the URL in the row 'kit' of the issuers that %wif_up (or %wif_status) shows",
             _kit_issuer,
         ),
         Exercise(
