@@ -18,10 +18,10 @@ from .cli import json_flag, print_json, state_from
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
-    KeySetCache,
     RuleResult,
     explain_token,
     first_failure,
+    keyset_for,
     rule_by_id,
 )
 from .state import StateDir
@@ -113,9 +113,11 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         "explanations": [asdict(c) for c in tokens.explain_claims(decoded.claims)],
     }
     issuer = decoded.claims.get("iss")
-    verify_keys = KeySetCache(issuer, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    verify_keys = (
+        keyset_for(issuer, state=state, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    )
     try:
-        verified = tokens.verify(token, verify_keys)
+        verified = tokens.verify(token, verify_keys, state=state)
         report["signature"] = {"verified": True, **asdict(verified)}
     except WifError as exc:
         report["signature"] = {"verified": False, "reason": exc.what, "hint": exc.hint}
@@ -133,15 +135,16 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         }
         keys = verify_keys if found.enable_test_commands else None
         if keys is None and isinstance(issuer, str):
-            keys = KeySetCache(issuer, allow_insecure_localhost=found.enable_test_commands)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=found.enable_test_commands)
         results = tokens.check_against(
-            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands
+            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands, state=state
         )
     else:
         report.setdefault("server", None)
         results = explain_token(token, None, verify_keys)
     report["rules"] = [asdict(r) for r in results]
-    failed = first_failure(results)
+    failed = first_failure(results)  # the rule book's verdict: the rule the server reports
+    report["rule"] = failed.rule if failed is not None else None
     report["verdict"] = _verdict(results, failed, found is not None)
     report["ok"] = failed is None and report["signature"]["verified"]
     return report
@@ -203,7 +206,9 @@ def render(report: dict[str, Any]) -> str:
         flag = "on" if server["enableTestCommands"] else "off"
         lines.append(f"server     {server['config']}: {n} identity provider(s), enableTestCommands {flag}")
     lines.append("")
-    lines.append("rules (in the order a MongoDB server applies them)")
+    lines.append(
+        "rules (the server reports the one that fails; the others say why they pass or are not reached)"
+    )
     rule_width = max(len(r["rule"]) for r in report["rules"])
     for r in report["rules"]:
         lines.append(f"  {_MARK[r['passed']]}  {r['rule']:<{rule_width}}  {r['detail']}")
