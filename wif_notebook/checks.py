@@ -159,11 +159,17 @@ def _kit_issuer(answer: Any, state: StateDir) -> Verdict:
             "Almost: the issuer must match character for character, "
             "including the trailing slash (or its absence).",
         )
-    if given.startswith("http://127.0.0.1"):
+    if given.startswith(("http://127.0.0.1", "https://127.0.0.1")):
         return Verdict(
             False,
-            "The IdP listens on 127.0.0.1, but its issuer name says 'localhost': mongod accepts plain http "
-            "only for the host name localhost.",
+            "The IdP listens on 127.0.0.1, but its issuer name says 'localhost': the name its certificate "
+            "carries, and the only host for which mongod accepts plain http.",
+        )
+    if given.replace("http://", "https://", 1) == issuer:
+        return Verdict(
+            False,
+            "That is the plain-http form of the issuer (accepted only with enableTestCommands); the kit's "
+            "issuer is https, as in production.",
         )
     return Verdict(False, f"{given!r} is not the kit issuer.")
 
@@ -411,7 +417,7 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             _LESSON["00"],
             "kit-issuer",
             "the kit issuer",
-            "copy the 'issuer kit' URL from the output of %wif_status (it starts with http://localhost)",
+            "copy the 'issuer kit' URL from the output of %wif_status (it starts with https://localhost)",
             _kit_issuer,
         ),
         Exercise(

@@ -126,7 +126,8 @@ class WifMagics(Magics):
     @argument("--port", type=int, default=None, help="mongod port (0: any free port)")
     @line_magic
     def wif_up(self, line: str = "") -> None:
-        """Start the mock IdP and the test mongod (idempotent); show where they are."""
+        """Start the mock IdP and the test mongod (idempotent); show where they are. This kernel then
+        trusts the kit CA (REQUESTS_CA_BUNDLE, SSL_CERT_FILE), as after ``eval "$(wif env)"``."""
         args = parse_argstring(self.wif_up, line)
         with user_errors():
             from . import stack
@@ -139,6 +140,10 @@ class WifMagics(Magics):
                 args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
             )
             stack.up(self.state, idp_port=idp_port, port=port)
+            from .clouds import trust_kit_in_this_process
+
+            # The kernel is the workload's host: code in it reaches the https IdP unmodified.
+            trust_kit_in_this_process(self.state)
             _show(StatusView.of(self.state))
 
     @line_magic

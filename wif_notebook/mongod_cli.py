@@ -147,6 +147,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
     else:
         print("idp          stopped")
     print(f"mongod       {_mongod_line(doc['mongod'])}")
+    if doc["mongod"].get("tls_note"):
+        print(f"             note: {doc['mongod']['tls_note']}")
     if "mongodb_uri" in doc:
         print(f"mongodb_uri  {doc['mongodb_uri']}")
     if "admin_uri_redacted" in doc:

@@ -14,6 +14,7 @@ Layout::
     run/<service>.json         service records: pid, port, urls (written by the running service)
     tokens/                    Kubernetes / AKS / EKS projected token files
     env                        shell export lines (``wif env``)
+    tls/                       the kit CA, the IdP's localhost certificate, the CA bundle (tls.py)
 """
 
 from __future__ import annotations

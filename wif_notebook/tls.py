@@ -218,8 +218,18 @@ def _write_leaf(files: KitTLS) -> None:
     write_private(files.cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
+ROOTS_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
 def public_roots_pem() -> str:
-    """The public root certificates a client trusts without the kit: certifi's, else the system's."""
+    """The root certificates a client trusts without the kit: the bundle the environment already
+    names (``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``, e.g. a company CA), else certifi's, else the
+    system's. The kit bundle adds its CA to these, so nothing trusted before stops being trusted."""
+    for name in ROOTS_VARIABLES:
+        named = os.environ.get(name)
+        if named and os.path.isfile(named) and Path(named).parent.name != TLS_DIR:  # not a kit bundle
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                return Path(named).read_text()
     try:
         import certifi
 

@@ -165,7 +165,7 @@ def test_wif_env_prints_the_ca_variables_and_keeps_secrets_for_principal_request
     plain = capsys.readouterr().out
     bundle = str(tls.paths(idp.state).bundle)
     assert f"export REQUESTS_CA_BUNDLE={bundle}" in plain and f"export SSL_CERT_FILE={bundle}" in plain
-    assert f"export NODE_EXTRA_CA_CERTS={tls.paths(idp.state).ca_cert}" in plain
+    assert f"export NODE_EXTRA_CA_CERTS={bundle}" in plain
     assert "SECRET" not in plain and "SECRET" not in idp.state.env_file.read_text()
     assert main(["env", "--state-dir", str(idp.state.path), "--principal", "billing-api"]) == 0
     assert "export OIDC_CLIENT_SECRET=" in capsys.readouterr().out
