@@ -335,6 +335,10 @@ def main() -> int:
         "anchor": anchor_report,
         "ratio_kit_https_over_anchor": round(https_ratio, 2),
         "ratio_kit_over_anchor": round(ratio, 2),
+        # What TLS costs on a kept-alive connection: the https endpoint learners use over plain http.
+        "ratio_kit_https_over_kit": round(
+            https_report["tokens_per_second"] / kit_report["tokens_per_second"], 2
+        ),
         "rsa2048_signatures_per_second": round(signatures, 1),
         "ceiling_ratio_signature_only_over_anchor": round(signatures / anchor_report["tokens_per_second"], 2),
         "goal": ">= 3x",
