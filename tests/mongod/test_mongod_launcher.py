@@ -188,6 +188,9 @@ def test_wif_up_starts_both_and_prints_where_they_are(kit: tuple[Path, dict[str,
     # The production shape: an https issuer, whose certificate chains to the kit CA shown here.
     assert up["issuer"] == up["idp"]["https_base_url"] + "/kit"
     assert up["ca_file"] == str(state_dir / "tls" / "ca.pem") and Path(up["ca_file"]).exists()
+    # mongod.conf names the https issuers (the test server fetches their JWKS trusting the kit CA).
+    conf = (state_dir / "mongod.conf").read_text()
+    assert f'"issuer": "{up["issuer"]}"' in conf and '"issuer": "http://' not in conf
     assert up["mongod"]["kind"] == "test-server"
     port = up["mongod"]["port"]
     assert (
