@@ -235,7 +235,9 @@ def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None
     cfg = default_config(state, None)
     # The IdP's default issuer form: https, as in production.
     assert cfg.oidc_providers[0].issuer == "https://localhost:8123/kit"
-    assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    assert (
+        json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    )
 
 
 def test_out_of_range_port_is_refused_before_mongod_conf_is_written(

@@ -96,7 +96,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     print(f"mock IdP running at {_where(record)} (pid {record.pid})")
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} issuer {info['issuer']}  audience {info['audience']}")
-    print(f"  trust the kit CA {tls.paths(state).ca_cert} elsewhere with: eval \"$(wif env)\"")
+    print(f'  trust the kit CA {tls.paths(state).ca_cert} elsewhere with: eval "$(wif env)"')
     return 0
 
 
