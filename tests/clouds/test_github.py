@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import jwt
@@ -16,7 +14,7 @@ from wif_notebook.idp.principals import find
 from wif_notebook.idp.service import idp_record
 from wif_notebook.state import StateDir
 
-from .conftest import json_result, run_workload, workload_env
+from .conftest import get_json, json_result, jwks_client, run_workload, workload_env
 
 # A job's OIDC_CALLBACK: the ID token requested as @actions/core's getIDToken(audience) does.
 LOGIN = """
@@ -56,15 +54,14 @@ def test_a_workflow_job_logs_in_through_its_callback(kit: StateDir, tmp_path: Pa
 def test_the_id_token_has_githubs_claims_and_verifies_with_the_published_keys(kit: StateDir) -> None:
     issuer = _issuer(kit)
     env = workload_env(kit, "deploy-workflow")
-    with urllib.request.urlopen(f"{issuer['issuer']}/.well-known/openid-configuration", timeout=5) as reply:
-        discovery = json.load(reply)
+    discovery = get_json(kit, f"{issuer['issuer']}/.well-known/openid-configuration")
     assert discovery["issuer"] == issuer["issuer"]
     assert discovery["jwks_uri"] == f"{issuer['issuer']}/.well-known/jwks"
     assert discovery["response_types_supported"] == ["id_token"]
     assert "repository_owner_id" in discovery["claims_supported"]
 
     token = get_id_token(environ=env)  # no audience: GitHub's default, the owner's URL
-    key = jwt.PyJWKClient(discovery["jwks_uri"]).get_signing_key_from_jwt(token)
+    key = jwks_client(kit, discovery["jwks_uri"]).get_signing_key_from_jwt(token)
     claims = jwt.decode(
         token, key.key, algorithms=["RS256"], audience="https://github.com/wif-kit", issuer=issuer["issuer"]
     )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import TokenError
-from . import Cloud, EnvContext
+from . import Cloud, EnvContext, common_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -108,7 +108,8 @@ def get_id_token(audience: str | None = None, *, environ: Mapping[str, str] | No
 
 
 def _workload_token(ctx: EnvContext, principal: Principal, audience: str | None) -> str:
-    return get_id_token(audience or principal.default_audience, environ=_workload_env(ctx, principal))
+    environ = {**common_env(ctx), **_workload_env(ctx, principal)}
+    return get_id_token(audience or principal.default_audience, environ=environ)
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
