@@ -111,3 +111,14 @@ def test_wif_token_for_a_workflow_uses_the_jobs_id_token_request(kit: StateDir) 
     assert issued.method == "github"
     assert issued.claims["aud"] == _issuer(kit)["audience"]
     assert issued.claims["sub"] == "repo:wif-kit/shop:ref:refs/heads/main"
+
+
+def test_wif_env_prints_a_jobs_variables_for_eval(kit: StateDir, capsys: pytest.CaptureFixture[str]) -> None:
+    from wif_notebook.cli import main
+
+    assert main(["env", "--principal", "deploy-workflow", "--state-dir", str(kit.path)]) == 0
+    out = capsys.readouterr().out
+    assert "export GITHUB_ACTIONS=true" in out
+    assert "export ACTIONS_ID_TOKEN_REQUEST_URL='https://localhost:" in out
+    assert "/github/_apis/idtoken/deploy-workflow?api-version=2.0'" in out
+    assert "export ACTIONS_ID_TOKEN_REQUEST_TOKEN=" in out

@@ -231,3 +231,15 @@ except google.auth.exceptions.RefreshError as exc:
 """
     kind, message = json_result(run_workload(kit, "gce-worker", script, home=tmp_path))
     assert kind == "RefreshError" and "non-empty audience parameter required" in message
+
+
+def test_wif_env_points_google_auth_at_the_metadata_server_of_the_principal(
+    kit: StateDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wif_notebook.cli import main
+
+    assert main(["env", "--principal", "run-checkout", "--state-dir", str(kit.path)]) == 0
+    out = capsys.readouterr().out
+    assert "export GCE_METADATA_HOST=run-checkout:@localhost:" in out
+    assert "export GCE_METADATA_IP=localhost:" in out
+    assert "export REQUESTS_CA_BUNDLE=" in out
