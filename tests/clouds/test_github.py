@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import jwt
 import pytest
 
-from wif_notebook import connect, tokens
+from wif_notebook import connect, stack, tokens
 from wif_notebook.clouds.github import get_id_token
 from wif_notebook.errors import TokenError
 from wif_notebook.idp.principals import find
 from wif_notebook.idp.service import idp_record
 from wif_notebook.state import StateDir
 
-from .conftest import get_json, json_result, jwks_client, run_workload, workload_env
+from .conftest import ROOT, get_json, json_result, jwks_client, run_workload, workload_env
 
 # A job's OIDC_CALLBACK: the ID token requested as @actions/core's getIDToken(audience) does.
 LOGIN = """
@@ -122,3 +126,29 @@ def test_wif_env_prints_a_jobs_variables_for_eval(kit: StateDir, capsys: pytest.
     assert "export ACTIONS_ID_TOKEN_REQUEST_URL='https://localhost:" in out
     assert "/github/_apis/idtoken/deploy-workflow?api-version=2.0'" in out
     assert "export ACTIONS_ID_TOKEN_REQUEST_TOKEN=" in out
+
+
+def test_actions_core_get_id_token_logs_in_through_the_node_drivers_callback(kit: StateDir) -> None:
+    clients = ROOT / "tests" / "clients"
+    node = shutil.which("node")
+    if node is None or not (clients / "node_modules" / "@actions" / "core" / "package.json").exists():
+        pytest.fail("Node.js and the npm packages are needed: run `npm ci --prefix tests/clients`")
+    connect.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(workload_env(kit, "deploy-workflow"))
+    proc = subprocess.run(
+        [node, str(clients / "actions_oidc.mjs"), stack.status(kit)["mongodb_uri"], _issuer(kit)["audience"]],
+        cwd=clients,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    subject = find(kit, "deploy-workflow").subject
+    assert result == {
+        "users": [{"user": f"github/{subject}", "db": "$external"}],
+        "roles": [{"role": "readWrite", "db": "deployments"}],
+    }
