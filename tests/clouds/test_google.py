@@ -113,14 +113,14 @@ print(json.dumps(out))
 """
 
 
-def test_id_tokens_are_shaped_like_googles_and_verify_with_both_certificate_endpoints(
+def test_id_tokens_are_shaped_like_googles_and_verify_with_both_https_certificate_endpoints(
     kit: StateDir, tmp_path: Path
 ) -> None:
     record = idp_record(kit)
     assert record is not None
     audience = "https://orders.example.com"
     result = json_result(
-        run_workload(kit, "gce-worker", CLAIMS, audience, record.extra["base_url"], home=tmp_path)
+        run_workload(kit, "gce-worker", CLAIMS, audience, record.extra["https_base_url"], home=tmp_path)
     )
     gce = find(kit, "gce-worker")
     assert result["email"] == gce.client_id
