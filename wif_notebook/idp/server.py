@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import email.utils
+import errno
 import functools
 import io
 import ipaddress
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .. import services
+from .. import ports, services
 from ..errors import WifError
 from ..state import StateDir
 from ..tls import server_context
@@ -117,13 +118,14 @@ class IdpHTTPServer(ThreadingHTTPServer):
         *,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(address, IdpRequestHandler)
         self.app = app
         self.request_log = log
         self.ssl_context = ssl_context
         self._deadlines: dict[socket.socket, tuple[float, str]] = {}
         self._deadlines_lock = threading.Lock()
+        # Before binding: a failed bind calls server_close(), which needs this event.
         self._watchdog_stop = threading.Event()
+        super().__init__(address, IdpRequestHandler)
         threading.Thread(target=self._watchdog, name="idp-request-deadlines", daemon=True).start()
 
     def request_started(self, sock: socket.socket, client: str) -> None:
@@ -513,8 +515,8 @@ def serve(
     port: int = 0,
     host: str = "127.0.0.1",
     token_refresh: float = DEFAULT_REFRESH_SECONDS,
-    metadata_bind: tuple[str, int] | None = None,
     issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+    metadata_bind: tuple[str, int] | None = None,
 ) -> None:
     """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``).
 
@@ -607,13 +609,16 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             host=args.host,
             token_refresh=args.token_refresh,
-            metadata_bind=metadata_bind,
             issuer_scheme=args.issuer_scheme,
+            metadata_bind=metadata_bind,
         )
     except WifError as exc:
         print(f"wif idp: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"wif idp: {ports.port_in_use('idp', args.port)}", file=sys.stderr)
+            return 1
         print(
             f"wif idp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n"
             "  next step: choose another port with --port, or stop what uses it",
