@@ -175,6 +175,12 @@ def configure(c: Any, here: Path, settings: dict[str, Any]) -> None:
     c.Authenticator.admin_users = {settings["instructor"]}
     c.JupyterHub.load_groups = {INSTRUCTORS_GROUP: {"users": [settings["instructor"]]}}
 
+    # After login: the instructor lands on the room view (no server of their own is started),
+    # a learner on their own server (started now if it is not running).
+    room_path = f"/services/{ROOM_SERVICE}/"
+    c.JupyterHub.default_url = lambda handler: (
+        room_path if handler.current_user is not None and handler.current_user.admin else ""
+    )
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(here / "homes" / "{username}")
     c.Spawner.cmd = [settings["python"], "-m", "wif_notebook.classroom.singleuser"]
