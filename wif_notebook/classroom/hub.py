@@ -203,6 +203,9 @@ def configure(c: Any, here: Path, settings: dict[str, Any]) -> None:
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
     c.Spawner.post_stop_hook = stop_learner_kit
+    # A Jupyter server answers SIGINT by waiting for a confirmation no one types; SIGTERM (sent
+    # after this many seconds) stops it and its kernels cleanly: `wif classroom down` in seconds.
+    c.LocalProcessSpawner.interrupt_timeout = 1
 
     c.JupyterHub.services = [
         {

@@ -23,6 +23,7 @@ import asyncio
 import html
 import json
 import os
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -195,14 +196,22 @@ def render_page(xsrf: str, who: str) -> str:
 
 
 def main() -> int:
-    from tornado.ioloop import IOLoop
-
     folder = Path(os.environ[hub.ENV_VAR])
     url = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
-    app = make_app(folder)
-    app.listen(url.port or 80, address="127.0.0.1")
-    print(f"wif room: serving {os.environ['JUPYTERHUB_SERVICE_PREFIX']} on 127.0.0.1:{url.port}", flush=True)
-    IOLoop.current().start()
+
+    async def serve() -> None:
+        app = make_app(folder)
+        app.listen(url.port or 80, address="127.0.0.1")
+        print(
+            f"wif room: serving {os.environ['JUPYTERHUB_SERVICE_PREFIX']} on 127.0.0.1:{url.port}", flush=True
+        )
+        # The hub stops its services with SIGTERM (SIGINT from a terminal): a clean exit, no traceback.
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await stop.wait()
+
+    asyncio.run(serve())
     return 0
 
 
