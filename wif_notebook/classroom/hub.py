@@ -404,8 +404,17 @@ def hub_api(folder: Path, record: dict[str, Any], path: str, *, method: str = "G
     req = urllib.request.Request(
         url, method=method, headers={"Authorization": f"token {_read(folder / API_TOKEN)}"}
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
+    try:
+        # Starting a server answers once it runs or after the hub's slow_spawn_timeout (10 s).
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError:
+        raise
+    except (urllib.error.URLError, OSError) as exc:
+        raise ServiceError(
+            f"the hub did not answer {method} {url}: {exc}",
+            hint=f"check `wif classroom status` and the hub's log {folder / 'logs' / 'hub.log'}",
+        ) from exc
     return json.loads(body) if body else None
 
 
