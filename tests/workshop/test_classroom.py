@@ -18,16 +18,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wif_notebook import ports
+
+from .kernel_client import run_cells
 
 pytestmark = pytest.mark.slow
 
@@ -160,77 +160,6 @@ def test_up_names_the_hub_the_room_and_how_everyone_logs_in_without_printing_sec
     assert oct(room.folder.stat().st_mode & 0o777) == "0o700"
 
 
-async def _run_cells(http: str, ws: str, token: str, cells: list[str]) -> list[dict[str, Any]]:
-    """Start a kernel in a learner's server (its REST API), run ``cells`` over the kernel's websocket
-    (the Jupyter messaging protocol), return each cell's outputs."""
-    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    auth = {"Authorization": f"token {token}"}
-    reply = await AsyncHTTPClient().fetch(
-        f"{http}api/kernels", method="POST", body=json.dumps({"name": "python3"}), headers=auth
-    )
-    kernel = json.loads(reply.body)["id"]
-    conn = await websocket_connect(HTTPRequest(f"{ws}api/kernels/{kernel}/channels", headers=auth))
-    session = uuid.uuid4().hex
-    results = []
-    try:
-        for code in cells:
-            msg_id = uuid.uuid4().hex
-            header = {
-                "msg_id": msg_id,
-                "username": "test",
-                "session": session,
-                "msg_type": "execute_request",
-                "version": "5.3",
-                "date": datetime.now(timezone.utc).isoformat(),
-            }
-            content = {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            }
-            await conn.write_message(
-                json.dumps(
-                    {
-                        "header": header,
-                        "parent_header": {},
-                        "metadata": {},
-                        "content": content,
-                        "channel": "shell",
-                        "buffers": [],
-                    }
-                )
-            )
-            out: dict[str, Any] = {"text": "", "error": None, "status": None}
-            idle = False
-            while not (idle and out["status"]):
-                raw = await asyncio.wait_for(conn.read_message(), timeout=90)
-                assert raw is not None, "the kernel's websocket closed"
-                msg = json.loads(raw)
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = msg["msg_type"]
-                if kind == "stream":
-                    out["text"] += msg["content"]["text"]
-                elif kind in ("execute_result", "display_data"):
-                    out["text"] += msg["content"]["data"].get("text/plain", "") + "\n"
-                elif kind == "error":
-                    out["error"] = f"{msg['content']['ename']}: {msg['content']['evalue']}"
-                elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                    idle = True
-                elif kind == "execute_reply":
-                    out["status"] = msg["content"]["status"]
-            results.append(out)
-    finally:
-        conn.close()
-        await AsyncHTTPClient().fetch(f"{http}api/kernels/{kernel}", method="DELETE", headers=auth)
-    return results
-
-
 @pytest.fixture(scope="module")
 def learners_ran_lesson_00(room: Room) -> dict[str, list[dict[str, Any]]]:
     # Every learner's server, spawned at once through the hub's REST API.
@@ -261,7 +190,7 @@ def learners_ran_lesson_00(room: Room) -> dict[str, list[dict[str, Any]]]:
             http = f"{base}user/{name}/"
             ws = "ws" + http[len("http") :]
             extra = ["%wif_connect --fault expired"] if name == "learner3" else []
-            jobs.append(_run_cells(http, ws, room.token, cells + extra))
+            jobs.append(run_cells(http, ws, room.token, cells + extra))
         return await asyncio.gather(*jobs)
 
     outputs = asyncio.run(everyone())
