@@ -45,6 +45,7 @@ from . import hub
 REFRESH_SECONDS = 5
 COLLECT_ENV = "WIF_ROOM_COLLECT"  # files (default) | servers
 SERVERS_URL_ENV = "WIF_ROOM_SERVERS_URL"  # where learners' servers are reached (the proxy)
+STAFF_ENV = "WIF_ROOM_STAFF"  # comma-separated users who are not learners (default: instructor)
 
 
 def kit_report(state: StateDir, lessons_dir: Path | None = None) -> dict[str, Any]:
@@ -148,13 +149,24 @@ def make_app(folder: Path) -> Any:
     from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
     from tornado import web
 
-    settings = json.loads((folder / hub.SETTINGS).read_text())
-    learners: list[str] = settings["learners"]
+    # A classroom's settings name its learners; without them (a hub the kit did not configure),
+    # every user who is not an administrator is a learner.
+    settings_path = folder / hub.SETTINGS
+    settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+    configured: list[str] | None = settings.get("learners")
+    # Who is not a learner, on such a hub (the admin flag is not in the narrow scopes the room has).
+    staff = set(os.environ.get(STAFF_ENV, hub.INSTRUCTOR).split(","))
+
+    def names(users: list[dict[str, Any]]) -> list[str]:
+        if configured is not None:
+            return configured
+        return sorted(str(u["name"]) for u in users if u.get("name") not in staff)
+
     prefix = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
     # WIF_ROOM_COLLECT=servers: ask each learner's server (/wif/api/room) instead of reading files,
     # for hubs where the room cannot see learners' home directories (a pod per learner).
     remote = os.environ.get(COLLECT_ENV, "files") == "servers"
-    servers_url = os.environ.get(SERVERS_URL_ENV) or f"http://127.0.0.1:{settings['port']}/"
+    servers_url = os.environ.get(SERVERS_URL_ENV) or f"http://127.0.0.1:{settings.get('port', 80)}/"
 
     class Base(HubOAuthenticated, web.RequestHandler):
         async def hub_users(self) -> list[dict[str, Any]]:
@@ -185,11 +197,11 @@ def make_app(folder: Path) -> Any:
             users = await self.hub_users()
             if not remote:
                 # Reading state directories and probing ports blocks: keep it off the event loop.
-                return await asyncio.to_thread(collect, folder, users, learners)
+                return await asyncio.to_thread(collect, folder, users, names(users))
             now = time.time()
             rows = []
             for user in users:
-                if user.get("name") not in learners:
+                if user.get("name") not in names(users):
                     continue
                 row = hub_row(str(user["name"]), user, now)
                 if row["server"] == "ready":
@@ -218,9 +230,10 @@ def make_app(folder: Path) -> Any:
     class Reset(Base):
         @web.authenticated
         async def post(self, name: str) -> None:
-            if name not in learners:
+            listed = await self.hub_users()
+            if name not in names(listed):
                 raise web.HTTPError(404, f"no learner {name!r} in this classroom")
-            users = {u.get("name"): u for u in await self.hub_users()}
+            users = {u.get("name"): u for u in listed}
             server = (users.get(name, {}).get("servers") or {}).get("", {})
             try:
                 if remote:
