@@ -426,7 +426,13 @@ def status(folder: Path) -> dict[str, Any]:
         return {"classroom_dir": str(folder), "running": False}
     doc = describe(folder, record)
     doc["running"] = True
-    users = {u["name"]: u for u in hub_api(folder, record, "users")}
+    try:
+        users = {u["name"]: u for u in hub_api(folder, record, "users")}
+    except urllib.error.HTTPError as exc:
+        raise ServiceError(
+            f"the hub refused to list the learners (HTTP {exc.code})",
+            hint=f"the classroom's token in {folder / API_TOKEN} may be stale: `wif classroom down`, then up",
+        ) from exc
     learners = []
     for name in record["learners"]:
         user = users.get(name, {})
