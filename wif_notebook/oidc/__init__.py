@@ -6,7 +6,8 @@
 - ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh;
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
 - ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
-- ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
+- ``auth_name`` / ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and
+  ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
 """
@@ -14,6 +15,7 @@ The test server enforces these functions; ``wif claims`` and the doctor explain 
 from .config import (
     MIN_JWKS_POLL_SECS,
     ProviderConfig,
+    auth_name,
     check_principal_matches_hint,
     check_token_for_hinted_provider,
     parse_oidc_identity_providers,
@@ -60,6 +62,7 @@ __all__ = [
     "RuleFailure",
     "RuleResult",
     "ValidatedToken",
+    "auth_name",
     "b64url_decode",
     "check_principal_matches_hint",
     "check_token_for_hinted_provider",
