@@ -622,7 +622,12 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     evidence: list[tuple[str, str]] = []
     if logged is not None:
         evidence.append((f"mongod.log {logged.ctx} (id 20249)", logged.reason))
-        checks.append(Check("mongod log", False, f"authentication failed for {logged.principal or '?'}"))
+        who = (
+            f"for {logged.principal}"
+            if logged.principal
+            else "before the server read a principal from the token (it names none)"
+        )
+        checks.append(Check("mongod log", False, f"authentication failed {who}"))
     elif failure is None and raw is None:
         checks.append(
             Check("mongod log", True, "no failed MONGODB-OIDC authentication since the last success")

@@ -219,9 +219,24 @@ def render(report: dict[str, Any]) -> str:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     token = _read_token(args.token)
-    report = analyse(token, state_from(args))
+    state = state_from(args)
+    try:
+        report = analyse(token, state)
+    except TokenError:
+        _remember_refused(state, token)  # not even a JWT: the doctor can still say why
+        raise
+    _remember_refused(state, None if report["ok"] else token)
     if args.json:
         print_json(report)
     else:
         print(render(report))
     return 0 if report["ok"] else 1
+
+
+def _remember_refused(state: StateDir, token: str | None) -> None:
+    """Keep the last refused token (0600, never printed) for `wif doctor`; a good one clears it."""
+    if token is None:
+        state.shown_token_file.unlink(missing_ok=True)
+    else:
+        state.subdir(state.run_dir.name)
+        state.write_private(state.shown_token_file, token.strip())
