@@ -541,26 +541,69 @@ def _place_inferred_reauth(
     return out
 
 
+def _app_connections(entries: Iterable[dict[str, Any]], app_name: str) -> set[int]:
+    """The connections whose handshake metadata (51800) names ``app_name``."""
+    found = set()
+    for entry in entries:
+        if entry.get("id") == _METADATA:
+            doc = (entry.get("attr") or {}).get("doc") or {}
+            conn = _conn_id(entry)
+            if conn is not None and (doc.get("application") or {}).get("name") == app_name:
+                found.add(conn)
+    return found
+
+
+def _keep_connections(
+    mongod_events: list[_Event], idp_events: list[_Event], wanted: set[int]
+) -> tuple[list[_Event], list[_Event]]:
+    """Only ``wanted`` connections' records (and the server's own, which name no connection), and the
+    IdP requests made while they were open (plus the few seconds before: the workload's token)."""
+    mine = [e for e in mongod_events if e.message.conn in wanted]
+    if mine:
+        start, end = mine[0].at - _DISCOVERY_PAIRING_SECS, mine[-1].at
+        idp_events = [e for e in idp_events if start <= e.at <= end]
+    else:
+        idp_events = []
+    return [e for e in mongod_events if e.message.conn in wanted or e.message.conn is None], idp_events
+
+
 def collect(
-    state: StateDir | None = None, *, since: float | None = None, conn: str | int | None = None
+    state: StateDir | None = None,
+    *,
+    since: float | None = None,
+    conn: str | int | None = None,
+    app_name: str | None = None,
 ) -> Flow:
     """The authentication exchange found in the logs of ``state``'s services.
 
     ``since``: epoch seconds; older records are left out (e.g. ``time.time()`` taken before a login).
     ``conn``: one mongod connection (``"conn4"`` or ``4``): its records, and the IdP requests made
     while it was open (plus the few seconds before, when the workload fetched its token).
+    ``app_name``: only the connections of the client with that appName (``connect`` gives each
+    client its own), so other clients' traffic (the administrator's SCRAM login, other notebooks)
+    stays out; a note says how many connections were left out.
     By default, connections that never authenticated (the driver's monitoring connections) are
     left out; a note says how many.
     """
     state = state if state is not None else StateDir()
     logs = state.logs_dir
-    mongod_events, auths = _mongod_events(_json_lines(logs / "mongod.log"))
+    entries = list(_json_lines(logs / "mongod.log"))
+    mongod_events, auths = _mongod_events(entries)
     idp_events = _idp_events(_json_lines(logs / "idp.log"))
     notes: list[str] = []
 
     if since is not None:
         mongod_events = [e for e in mongod_events if e.at >= since]
         idp_events = [e for e in idp_events if e.at >= since]
+    if app_name is not None and conn is None:
+        wanted_app = _app_connections(entries, app_name)
+        others = {e.message.conn for e in mongod_events if e.message.conn is not None} - wanted_app
+        mongod_events, idp_events = _keep_connections(mongod_events, idp_events, wanted_app)
+        if others:
+            notes.append(
+                f"{len(others)} connection(s) of other clients left out (this flow shows appName "
+                f"{app_name}); %wif_flow --all-clients shows every client"
+            )
 
     wanted: int | None = None
     if conn is not None:
@@ -573,16 +616,11 @@ def collect(
                 f"{conn!r} is not a connection id", hint="use the log's ctx, e.g. 'conn4', or 4"
             )
         wanted = int(match.group(1))
-        mine = [e for e in mongod_events if e.message.conn == wanted]
-        if mine:
-            start, end = mine[0].at - _DISCOVERY_PAIRING_SECS, mine[-1].at
-            idp_events = [e for e in idp_events if start <= e.at <= end]
-        else:
-            idp_events = []
+        if not any(e.message.conn == wanted for e in mongod_events):
             notes.append(
                 f"connection conn{wanted} is not in the log" + (" since the given time" if since else "")
             )
-        mongod_events = [e for e in mongod_events if e.message.conn in (wanted, None)]
+        mongod_events, idp_events = _keep_connections(mongod_events, idp_events, {wanted})
     else:
         silent = {
             e.message.conn
