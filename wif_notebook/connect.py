@@ -650,18 +650,11 @@ def connect(
 
 # -- authorization (createRole / createUser through the administrator) -------------------------------
 def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any]:
-    """A SCRAM-SHA-256 client as the kit's administrator (``admin_uri`` of ``wif up``)."""
-    from .stack import status
+    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``)."""
+    from .stack import administrator_uri
 
-    s = status(state)
-    if not s["mongod"].get("running"):
-        raise ServiceError("the test mongod is not running", hint="start it with %wif_up")
-    if "admin_uri" not in s:
-        raise ServiceError(
-            "the administrator's credentials are missing (admin.json in the state directory)",
-            hint="%wif_reset then %wif_up creates them again",
-        )
-    return MongoClient(s["admin_uri"], serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    uri = administrator_uri(state)
+    return MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
 
 
 def parse_role(text: str, default_db: str = "admin") -> dict[str, str]:
