@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two entry points of the kit (README.md):
 #   ./dev.sh lab    install what is needed, start the IdP and the test mongod, open JupyterLab on the lessons
+#                   (Ctrl-C ends JupyterLab and stops the services this started)
 #   ./dev.sh test   install what is needed and run the whole test suite (ruff, mypy, pytest)
 # Everything installs into .venv (override with WIF_VENV) from PyPI; nothing is downloaded at run time.
 set -euo pipefail
@@ -55,10 +56,9 @@ case "$cmd" in
       echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
         > "$settings/overrides.json"
     fi
-    "$VENV/bin/wif" up
-    root_flag=()
-    [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers and Binder-like machines run as root
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "$@"
+    # `wif lab` starts the IdP and the test mongod, runs JupyterLab here, and when it ends (Ctrl-C)
+    # stops the services it started and says so.
+    exec "$VENV/bin/wif" lab -- --notebook-dir=notebooks "$@"
     ;;
   test)
     setup
