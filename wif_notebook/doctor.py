@@ -26,6 +26,7 @@ from typing import Any
 from . import display
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
 # Failures that are not a token rule.
@@ -40,9 +41,6 @@ SITUATIONS = {
     "unknown": "Authentication failed for a reason the doctor does not recognise",
 }
 
-ID_CLIENT_METADATA = 51800
-ID_AUTH_SUCCEEDED = 20250
-ID_AUTH_FAILED = 20249
 LOG_LINES = 4000  # how much of mongod.log the doctor reads (newest lines)
 
 # Reasons the server's session rules (not the token rules) log, → the doctor's situations.

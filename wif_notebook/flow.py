@@ -37,6 +37,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# mongod's log ids are named once, in server/log.py (constants only: reading a log starts no server).
+from .server.log import (
+    ID_AUTH_FAILED,
+    ID_AUTH_SUCCEEDED,
+    ID_CLIENT_METADATA,
+    ID_CONNECTION_ACCEPTED,
+    ID_CONNECTION_ENDED,
+    ID_JWKS_LOAD_FAILED,
+    ID_JWKS_REFRESHED,
+    ID_REAUTH_SAME_USER,
+    ID_SLOW_QUERY,
+    ID_USERS_INVALIDATED,
+)
 from .state import StateDir
 
 if TYPE_CHECKING:
@@ -45,12 +58,6 @@ if TYPE_CHECKING:
 PARTICIPANTS = ("client", "mongod", "idp")
 FLOW_MIME = "application/vnd.wif.flow+json"
 
-# mongod log ids (wif_notebook.server.log names them; repeated here so reading a log needs no server).
-_ACCEPTED, _ENDED, _METADATA = 22943, 22944, 51800
-_AUTH_OK, _AUTH_FAILED = 20250, 20249
-_REAUTH_SAME_USER = 5626700
-_JWKS_FAILED, _JWKS_CHANGED, _INVALIDATED = 7119501, 7119502, 7119503
-_COMMAND_FAILED = 51803  # "Slow query", with errCode/errName when the command failed
 _AUTH_COMMANDS = ("saslStart", "saslContinue", "authenticate")
 _CONN_CTX = re.compile(r"^conn(\d+)$")
 # The User-Agent of the test mongod's discovery and JWKS requests (wif_notebook.server.core).
@@ -240,7 +247,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
         attr = entry.get("attr") or {}
         conn = _conn_id(entry)
         source = f"mongod.log id {log_id}"
-        if log_id == _ACCEPTED:
+        if log_id == ID_CONNECTION_ACCEPTED:
             add(
                 at,
                 _msg(
@@ -251,21 +258,21 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _METADATA:
+        elif log_id == ID_CLIENT_METADATA:
             doc = attr.get("doc") or {}
             driver = doc.get("driver") or {}
             who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
             app = (doc.get("application") or {}).get("name")
             detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {source}"
             add(at, _msg("client", "mongod", "hello (handshake)", detail, conn=conn))
-        elif log_id in (_AUTH_OK, _AUTH_FAILED):
+        elif log_id in (ID_AUTH_SUCCEEDED, ID_AUTH_FAILED):
             key = conn or 0
             auths[key] = auths.get(key, 0) + 1
             mechanism = attr.get("mechanism", "?")
             speculative = bool(attr.get("speculative"))
             principal = attr.get("principalName") or "(unknown principal)"
             previous = last.get(key)
-            last[key] = (log_id == _AUTH_OK, speculative)
+            last[key] = (log_id == ID_AUTH_SUCCEEDED, speculative)
             answered = key in logged_391
             logged_391.discard(key)
             open_18.pop(key, None)
@@ -301,7 +308,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-            if log_id == _AUTH_OK:
+            if log_id == ID_AUTH_SUCCEEDED:
                 claims = (attr.get("extraInfo") or {}).get("claims")
                 extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
                 add(
@@ -331,7 +338,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                         conn=conn,
                     ),
                 )
-        elif log_id == _COMMAND_FAILED and isinstance(attr.get("errCode"), int):
+        elif log_id == ID_SLOW_QUERY and isinstance(attr.get("errCode"), int):
             key = conn or 0
             code = int(attr["errCode"])
             name = str(attr.get("errName") or "error")
@@ -345,7 +352,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                 before = events[joined].message
                 detail = (
                     before.detail.rsplit("; mongod.log id", 1)[0]
-                    + f"; mongod.log ids {_AUTH_FAILED}, {log_id}"
+                    + f"; mongod.log ids {ID_AUTH_FAILED}, {log_id}"
                 )
                 events[joined].message = _msg(
                     before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
@@ -367,7 +374,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _REAUTH_SAME_USER:
+        elif log_id == ID_REAUTH_SAME_USER:
             user = (attr.get("user") or {}).get("user", "?")
             add(
                 at,
@@ -380,7 +387,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _JWKS_FAILED:
+        elif log_id == ID_JWKS_LOAD_FAILED:
             add(
                 at,
                 _msg(
@@ -391,7 +398,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     "error",
                 ),
             )
-        elif log_id == _JWKS_CHANGED:
+        elif log_id == ID_JWKS_REFRESHED:
             add(
                 at,
                 _msg(
@@ -402,7 +409,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     "reply",
                 ),
             )
-        elif log_id == _INVALIDATED:
+        elif log_id == ID_USERS_INVALIDATED:
             add(
                 at,
                 _msg(
@@ -415,7 +422,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     code=391,
                 ),
             )
-        elif log_id == _ENDED:
+        elif log_id == ID_CONNECTION_ENDED:
             add(at, _msg("client", "mongod", f"disconnect (conn{conn})", source, conn=conn))
     return events, auths
 
@@ -545,7 +552,7 @@ def _app_connections(entries: Iterable[dict[str, Any]], app_name: str) -> set[in
     """The connections whose handshake metadata (51800) names ``app_name``."""
     found = set()
     for entry in entries:
-        if entry.get("id") == _METADATA:
+        if entry.get("id") == ID_CLIENT_METADATA:
             doc = (entry.get("attr") or {}).get("doc") or {}
             conn = _conn_id(entry)
             if conn is not None and (doc.get("application") or {}).get("name") == app_name:
