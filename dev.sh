@@ -30,6 +30,18 @@ ensure_chromium() {
   fi
 }
 
+# The exported shell scripts (wif export) are checked with Debian's shellcheck.
+ensure_shellcheck() {
+  command -v shellcheck >/dev/null && return 0
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "dev.sh: installing Debian's shellcheck for the export tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "dev.sh: the export tests need shellcheck: run 'sudo apt-get install shellcheck' and retry" >&2
+    exit 1
+  fi
+}
+
 # The real-client tests run the Node.js driver and mongosh from tests/clients (npm registry, lock file).
 # npm 11 skips install scripts by default; mongosh works without its optional native addons.
 ensure_node_clients() {
@@ -89,6 +101,7 @@ case "$cmd" in
   test)
     setup
     ensure_chromium
+    ensure_shellcheck
     ensure_node_clients
     ensure_classroom_proxy
     echo "== ruff" && "$VENV/bin/ruff" check .
