@@ -70,7 +70,6 @@ def axe_violations(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
             });
             return {
                 checked: result.passes.map(p => p.id),
-                incomplete: result.incomplete.map(v => ({ id: v.id, nodes: v.nodes.slice(0, 8).map(n => ({ target: n.target.join(' '), why: n.failureSummary, data: JSON.stringify(n.any.map(a => a.data)).slice(0, 200) })) })),
                 violations: result.violations
                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
                     .map(v => ({ id: v.id, impact: v.impact, help: v.help,
@@ -81,7 +80,7 @@ def axe_violations(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
         selectors,
     )
     # axe really looked at our elements' text colours (a typo in a selector would check nothing).
-    assert "color-contrast" in result["checked"], report(result["incomplete"])
+    assert "color-contrast" in result["checked"], result["checked"]
     violations: list[dict[str, Any]] = result["violations"]
     return violations
 
