@@ -100,9 +100,17 @@ def lesson_page(lab: Lab, page: Any) -> Iterator[Any]:
         if cell["cell_type"] == "code":
             page.keyboard.press("Shift+Enter")
     for selector in RENDERERS:
-        page.locator(f".jp-OutputArea-output {selector}").first.wait_for(timeout=60_000)
-    open_panel(page)
-    page.locator('#wif-notebook-panel [data-service="mongod"] [data-state="up"]').wait_for(timeout=15_000)
+        try:
+            page.locator(f".jp-OutputArea-output {selector}").first.wait_for(timeout=60_000)
+        except Exception:
+            pytest.fail(
+                f"no {selector} output; the notebook shows:\n{page.locator('.jp-Notebook').inner_text()}"
+            )
+    panel = open_panel(page)
+    try:
+        panel.locator('[data-service="mongod"] [data-state="up"]').wait_for(timeout=15_000)
+    except Exception:
+        pytest.fail(f"the panel does not show mongod up:\n{panel.inner_text()}")
     try:
         yield page
     finally:
@@ -267,3 +275,15 @@ def test_the_keyboard_reaches_and_activates_every_control_and_focus_survives_pol
         panel.wait_for(state="visible", timeout=10_000)
     finally:
         api_post(lab, "services/stop", {})
+
+
+def test_outputs_fit_a_900_px_window_without_scrolling_sideways(lesson_page: Any) -> None:
+    page = lesson_page
+    page.click('.jp-SideBar .lm-TabBar-tab[data-id="wif-notebook-panel"]')  # the notebook gets the room
+    page.set_viewport_size({"width": 900, "height": 900})
+    page.wait_for_timeout(300)  # JupyterLab lays the shell out again on resize
+    overflowing = page.locator(".jp-OutputArea-output .wif-Output").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => `${e.firstElementChild.className}: ${e.scrollWidth} > ${e.clientWidth}`)"
+    )
+    assert not overflowing

@@ -10,6 +10,7 @@ come from the wheel, and the test does not spend minutes installing JupyterLab a
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import secrets
 import subprocess
@@ -59,7 +60,19 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Third-party packages from this venv; a plain path line, so its editable wif_notebook finder
     # (a .pth that runs code) is not loaded and the wheel's copy is the only one.
     (site / "zz-borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", prefix, wheel)
+    # --ignore-installed: without it pip uninstalls this venv's (editable) wif-notebook first.
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--ignore-installed",
+        "--prefix",
+        prefix,
+        wheel,
+    )
     where = subprocess.check_output(
         [python, "-c", "import wif_notebook; print(wif_notebook.__file__)"],
         text=True,
@@ -68,6 +81,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert where.startswith(str(site)), where
     assert (prefix / "share" / "wif-notebook" / "notebooks" / f"{LESSON}.ipynb").is_file()
+    assert importlib.metadata.version("wif-notebook")  # this venv's own install is untouched
     return python
 
 
