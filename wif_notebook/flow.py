@@ -140,7 +140,9 @@ class Flow:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colours = {"request": "#1f5fa8", "reply": "#2e7d32", "error": "#c62828"}
+        from .display import TONES
+
+        colours = {"request": TONES["info"], "reply": TONES["ok"], "error": TONES["fail"]}
         rows = []
         for m in self.messages:
             code = f" <b>{m.code}</b>" if m.code is not None else ""
