@@ -393,10 +393,12 @@ def default_config(
 ) -> MongodConfig:
     """The configuration `wif up` uses: one oidcIdentityProviders entry per issuer of the mock IdP.
 
-    kit and azure map the token's ``groups`` claim to roles; gcp and k8s use internal authorization
-    (``useAuthorizationClaim: false``: ``$external`` users), as MongoDB's own Kubernetes test does.
+    Each cloud of the registry says which claim maps to roles (kit and azure: ``groups``); the
+    others use internal authorization (``useAuthorizationClaim: false``: ``$external`` users), as
+    MongoDB's own Kubernetes test does.
     Without a running IdP, issuers are those the IdP serves on its default port.
     """
+    from . import clouds
     from .oidc import parse_oidc_identity_providers
 
     issuers = _issuers_of(state, idp_record)
@@ -407,10 +409,12 @@ def default_config(
             "audience": info["audience"],
             "authNamePrefix": issuer_id,
         }
-        if issuer_id in ("gcp", "k8s"):
+        cloud = clouds.for_issuer(issuer_id)
+        claim = cloud.authorization_claim if cloud is not None else "groups"
+        if claim is None:
             entry["useAuthorizationClaim"] = False
         else:
-            entry["authorizationClaim"] = "groups"
+            entry["authorizationClaim"] = claim
         entry["supportsHumanFlows"] = False
         entry["JWKSPollSecs"] = 0  # keys are fetched at start and on an unknown kid
         entries.append(entry)
@@ -789,6 +793,8 @@ def mongod_status(state: StateDir) -> dict[str, Any]:
             port=record.port,
             started_at=record.started_at,
         )
+        if record.extra.get("tls_note"):
+            status["tls_note"] = str(record.extra["tls_note"])  # a real mongod and https issuers
     try:
         binary = find_enterprise_mongod()
         status["enterprise_mongod"] = str(binary) if binary is not None else None

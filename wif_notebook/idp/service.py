@@ -39,6 +39,7 @@ def start_idp(
     *,
     token_refresh: float | None = None,
     issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+    metadata_bind: str | None = None,
 ) -> ServiceRecord:
     """Start the IdP unless it already runs; return its record.
 
@@ -46,7 +47,8 @@ def start_idp(
     (``ports.choose``); 0 = any free port; otherwise exactly that port, refused with its holder if busy.
     ``issuer_scheme`` is the default issuer form (``https``, or ``http`` for enableTestCommands
     only); an IdP that already runs keeps the form it was started with (``issuer_scheme`` in its
-    record).
+    record). ``metadata_bind`` (``HOST:PORT``) adds a plain-http listener at a fixed metadata
+    address (``server.serve``).
     """
     existing = idp_record(state)
     if existing is not None:
@@ -59,6 +61,8 @@ def start_idp(
         args = ["--port", str(chosen), "--issuer-scheme", issuer_scheme]
         if token_refresh is not None:
             args += ["--token-refresh", str(token_refresh)]
+        if metadata_bind is not None:
+            args += ["--metadata-bind", metadata_bind]
         try:
             record = services.start(state, SERVICE, MODULE, args)
         except ServiceError:
