@@ -230,6 +230,8 @@ def _gcp_token(answer: Any, state: StateDir) -> Verdict:
 
 def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
     from .idp.principals import find
+    from .oidc import RuleFailure, role_names
+    from .tokens import mint
 
     if isinstance(answer, str):
         answer = [answer]
@@ -237,13 +239,29 @@ def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
         return Verdict(False, f"Expected a list of role names, got {type(answer).__name__}.")
     provider = _provider(state, "kit")
     who = find(state, "billing-api")
-    expected = {f"{provider.auth_name_prefix}/{g}" for g in who.groups}
+    # The roles mongod grants are the rule book's reading of a real token's authorizationClaim.
+    claims = mint(who.name, state=state).claims
+    try:
+        expected = set(role_names(provider, claims))
+    except RuleFailure as failure:
+        return Verdict(
+            False,
+            f"mongod refuses billing-api's token under the kit provider: {failure.message}.",
+            hint=failure.hint,
+        )
+    if not provider.use_authorization_claim:
+        return Verdict(
+            False,
+            "The kit provider has useAuthorizationClaim: false: the token grants no roles; they come from "
+            "the $external user document.",
+        )
     given = {str(a).strip().removesuffix("@admin") for a in answer}
     if given == expected:
         return Verdict(True, f"mongod grants the roles {sorted(expected)} (in the admin database).")
-    if given == set(who.groups):
+    claim = provider.authorization_claim
+    if given == {str(v) for v in claims.get(claim) or []}:
         return Verdict(
-            False, "Those are the groups; mongod prefixes each with the provider's authNamePrefix."
+            False, f"Those are the '{claim}' values; mongod prefixes each with the provider's authNamePrefix."
         )
     missing, extra = expected - given, given - expected
     parts = []

@@ -182,10 +182,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status_all(args: argparse.Namespace) -> int:
-    doc = stack.status(state_from(args))
-    if args.json:
-        doc = {k: v for k, v in doc.items() if k != "admin_uri"}
-    return print_doc(args, doc, _print_summary)
+    return print_doc(args, stack.status(state_from(args)), _print_summary)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -114,6 +114,11 @@ class StateDir:
     def env_file(self) -> Path:
         return self.path / "env"
 
+    @property
+    def shown_token_file(self) -> Path:
+        """The last token `wif claims` refused (0600), so `wif doctor` can diagnose it next."""
+        return self.run_dir / "last-refused-token"
+
     def ensure(self) -> None:
         """Create the directory (0700) or tighten its mode; refuse one we cannot write."""
         try:

@@ -26,9 +26,11 @@ FLOW_MIME = "application/vnd.wif.flow+json"
 
 @pytest.fixture(scope="module")
 def shell() -> InteractiveShell:
+    from IPython.core.getipython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    ip = start_ipython()
+    start_ipython()  # once per process; later calls return None and keep the same shell
+    ip = get_ipython()
     assert ip is not None
     ip.run_line_magic("load_ext", "wif_notebook")
     return ip

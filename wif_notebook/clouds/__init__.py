@@ -11,7 +11,7 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
-  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less).
+  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
 - how such a workload gets its token when pymongo has no built-in way (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml).
