@@ -44,6 +44,9 @@ def test_the_terminal_tour_runs_as_written_in_one_shell(tmp_path: Path) -> None:
     bin_dir.mkdir()
     (bin_dir / "wif").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m wif_notebook "$@"\n')
     (bin_dir / "wif").chmod(0o755)
+    # The tour runs in the kit's activated venv: `python` is the venv's (with the vendor SDKs).
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     env = {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -52,7 +55,9 @@ def test_the_terminal_tour_runs_as_written_in_one_shell(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
     codes = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("exit ")]
     # up, principals, token, claims (a good token), the wrong-audience pipe (refused: 1), doctor (1:
-    # it diagnoses the token `wif claims` just refused), down
-    assert codes == [0, 0, 0, 0, 1, 1, 0], done.stdout + done.stderr
+    # it diagnoses the token `wif claims` just refused), export, eval of a workload's environment,
+    # google-auth's fetch_id_token as that workload (unmodified), down
+    assert codes == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0], done.stdout + done.stderr
+    assert "eyJhbGciOi…" in done.stdout, "google-auth fetched the workload's ID token"
     assert "FAIL  audience" in done.stdout and "FAILED [audience]" in done.stdout
     assert oct((tmp_path / "t.jwt").stat().st_mode & 0o777) == "0o600"
