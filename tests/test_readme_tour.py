@@ -52,7 +52,10 @@ def test_the_terminal_tour_runs_as_written_in_one_shell(tmp_path: Path) -> None:
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "WIF_STATE_DIR": str(tmp_path / "state"),
     }
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    # In the temp folder: the tour writes files where it runs (wif export ... --out prod/).
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     codes = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("exit ")]
     # up, principals, token, claims (a good token), the wrong-audience pipe (refused: 1), doctor (1:
     # it diagnoses the token `wif claims` just refused), export, eval of a workload's environment,
