@@ -57,16 +57,23 @@ def test_the_terminal_tour_runs_as_written_in_one_shell(tmp_path: Path) -> None:
     bin_dir.mkdir()
     (bin_dir / "wif").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m wif_notebook "$@"\n')
     (bin_dir / "wif").chmod(0o755)
+    # The tour runs in the kit's activated venv: `python` is the venv's (with the vendor SDKs).
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     env = {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "WIF_STATE_DIR": str(tmp_path / "state"),
     }
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    # In the temp folder: the tour writes files where it runs (wif export ... --out prod/).
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     codes = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("exit ")]
     # Every command succeeds but two: the wrong-audience pipe (refused: 1) and the doctor (1: it
     # diagnoses the token `wif claims` just refused).
     expected = [1 if "--fault" in command or command.startswith("wif doctor") else 0 for command in tour]
     assert codes == expected, done.stdout + done.stderr
+    assert "eyJhbGciOi…" in done.stdout, "google-auth fetched the workload's ID token"
     assert "FAIL  audience" in done.stdout and "FAILED [audience]" in done.stdout
     assert oct((tmp_path / "t.jwt").stat().st_mode & 0o777) == "0o600"

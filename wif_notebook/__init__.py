@@ -41,6 +41,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         sys.modules["wif_notebook.connect"].close_all()
     if "wif_notebook.cloudsim" in sys.modules:
         sys.modules["wif_notebook.cloudsim"].disable()
+    if "wif_notebook.clouds" in sys.modules:
+        sys.modules["wif_notebook.clouds"].forget_kit_trust()
     manager = ipython.magics_manager
     instance = manager.registry.pop("WifMagics", None)
     for name in [n for n in manager.magics["line"] if n.startswith("wif_")]:
