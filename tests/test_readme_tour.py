@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,12 @@ def _commands(block: list[str]) -> list[str]:
     pending = ""
     for line in block:
         pending = f"{pending}\n{line}" if pending else line
-        if pending.count("'") % 2 == 0:
-            commands.append(pending)
-            pending = ""
+        try:
+            shlex.split(pending, comments=True)  # a quote still open raises: the command goes on
+        except ValueError:
+            continue
+        commands.append(pending)
+        pending = ""
     assert not pending, f"an unclosed quote in the README tour: {pending}"
     return commands
 
