@@ -108,6 +108,7 @@ def get_id_token(audience: str | None = None, *, environ: Mapping[str, str] | No
 
 
 def _workload_token(ctx: EnvContext, principal: Principal, audience: str | None) -> str:
+    # The job's whole environment, as `wif env --principal` gives it: the kit CA variables too.
     environ = {**common_env(ctx), **_workload_env(ctx, principal)}
     return get_id_token(audience or principal.default_audience, environ=environ)
 
