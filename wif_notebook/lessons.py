@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import site
 import sys
 import sysconfig
@@ -168,6 +169,40 @@ def catalog(folder: Path | None = None) -> list[Lesson]:
         seen[lesson.id] = path
         lessons.append(lesson)
     return lessons
+
+
+WORKSPACE_FOLDER = "wif-lessons"  # where lessons installed outside the Jupyter root are copied
+
+
+def open_in_workspace(lesson_id: str, root: Path, folder: Path | None = None) -> Path:
+    """The path, relative to the Jupyter ``root``, at which JupyterLab can open lesson ``lesson_id``.
+
+    A lesson inside ``root`` (a checkout, ``WIF_LESSONS_DIR`` under the root) opens where it is. One
+    outside it (a wheel puts them in ``<prefix>/share/wif-notebook/notebooks``, which the contents
+    API cannot reach) is copied once into ``<root>/wif-lessons/``; an existing copy is the
+    learner's work and is never overwritten.
+    """
+    lesson = next((item for item in catalog(folder) if item.id == lesson_id), None)
+    if lesson is None:
+        raise ConfigError(
+            f"there is no lesson {lesson_id!r} in {default_lessons_dir() if folder is None else folder}",
+            hint="refresh the Workload Identity panel; `wif lessons` lists the lessons",
+        )
+    base = root.resolve()
+    source = lesson.path.resolve()
+    if source.is_relative_to(base):
+        return source.relative_to(base)
+    target = base / WORKSPACE_FOLDER / source.name
+    if not target.exists():
+        try:
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
+        except OSError as exc:
+            raise StateError(
+                f"cannot copy the lesson {source.name} into {target.parent}: {exc.strerror or exc}",
+                hint=f"start JupyterLab in a folder you can write to, or open {source} from a copy",
+            ) from exc
+    return target.relative_to(base)
 
 
 # -- progress ---------------------------------------------------------------------------------------

@@ -393,10 +393,12 @@ def default_config(
 ) -> MongodConfig:
     """The configuration `wif up` uses: one oidcIdentityProviders entry per issuer of the mock IdP.
 
-    kit and azure map the token's ``groups`` claim to roles; gcp and k8s use internal authorization
-    (``useAuthorizationClaim: false``: ``$external`` users), as MongoDB's own Kubernetes test does.
+    Each cloud of the registry says which claim maps to roles (kit and azure: ``groups``); the
+    others use internal authorization (``useAuthorizationClaim: false``: ``$external`` users), as
+    MongoDB's own Kubernetes test does.
     Without a running IdP, issuers are those the IdP serves on its default port.
     """
+    from . import clouds
     from .oidc import parse_oidc_identity_providers
 
     issuers = _issuers_of(state, idp_record)
@@ -407,10 +409,12 @@ def default_config(
             "audience": info["audience"],
             "authNamePrefix": issuer_id,
         }
-        if issuer_id in ("gcp", "k8s"):
+        cloud = clouds.for_issuer(issuer_id)
+        claim = cloud.authorization_claim if cloud is not None else "groups"
+        if claim is None:
             entry["useAuthorizationClaim"] = False
         else:
-            entry["authorizationClaim"] = "groups"
+            entry["authorizationClaim"] = claim
         entry["supportsHumanFlows"] = False
         entry["JWKSPollSecs"] = 0  # keys are fetched at start and on an unknown kid
         entries.append(entry)
@@ -445,7 +449,8 @@ def _issuers_of(state: StateDir, idp_record: ServiceRecord | None) -> dict[str, 
             return out
     from .idp.issuers import ISSUERS
 
-    base = f"http://localhost:{ports.kept_ports(state).get('idp') or ports.default_port('idp')}"
+    # The IdP's default issuer form (idp/issuers.py) on the port kept for this state directory.
+    base = f"https://localhost:{ports.kept_ports(state).get('idp') or ports.default_port('idp')}"
     return {
         i: {"issuer": iss.issuer_url(base), "audience": iss.default_audience} for i, iss in ISSUERS.items()
     }
@@ -661,20 +666,45 @@ def _start(state: StateDir, port: int | None, *, explicit: bool) -> ServiceRecor
     return services.start(state, SERVICE, SERVER_MODULE, ["--config", str(state.mongod_conf)])
 
 
+def enterprise_trust_note(state: StateDir) -> str:
+    """What a real Enterprise mongod needs before it can fetch JWKS from the kit's https issuers.
+
+    mongod fetches discovery and JWKS with its own HTTP client (libcurl on Linux), which verifies
+    against the operating system's CA store. Which store exactly, and whether it honours
+    ``SSL_CERT_FILE``, is UNCONFIRMED (it depends on how libcurl was built): the kit sets
+    ``SSL_CERT_FILE`` for it, and the dependable way is to add the kit CA to the system store.
+    """
+    from . import tls
+
+    ca = tls.paths(state).ca_cert
+    return (
+        f"a real mongod trusts the kit's https issuers only once the kit CA ({ca}) is in the system's CA "
+        f"store (Debian/Ubuntu: sudo cp {ca} /usr/local/share/ca-certificates/wif-kit-ca.crt && "
+        "sudo update-ca-certificates; `wif reset` makes a new CA), or start the kit with "
+        "`wif up --issuer-scheme http` (plain http://localhost issuers, enableTestCommands only)"
+    )
+
+
 def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> ServiceRecord:
     """Run a real Enterprise mongod in the foreground of its own session and record it ourselves
     (a real mongod does not announce itself in ``run/``)."""
-    from . import services
+    from . import services, tls
     from .server.authz import ADMIN_USER, read_admin_credentials
 
     if cfg.port == 0:
         cfg = replace(cfg, port=ports.free_port())
         write_config(state, cfg)
     out_path = state.subdir("logs") / "mongod.out"
+    https_issuers = any(p.issuer.startswith("https://") for p in cfg.oidc_providers)
+    env = dict(os.environ)
+    if https_issuers:
+        # Best effort (see enterprise_trust_note): OpenSSL-based clients read SSL_CERT_FILE.
+        env["SSL_CERT_FILE"] = str(tls.ca_bundle(state))
     with open(out_path, "ab") as out:
         os.chmod(out_path, 0o600)
         proc = subprocess.Popen(
             [str(binary), "--config", str(state.mongod_conf)],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -697,7 +727,12 @@ def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> Servi
         port=cfg.port,
         host=cfg.bind_ip.split(",")[0],
         started_at=time.time(),
-        extra={"kind": "enterprise", "binary": str(binary), "config": str(state.mongod_conf)},
+        extra={
+            "kind": "enterprise",
+            "binary": str(binary),
+            "config": str(state.mongod_conf),
+            **({"tls_note": enterprise_trust_note(state)} if https_issuers else {}),
+        },
     )
     state.write_record(record)
     # The first user through the localhost exception: the same administrator the test server has.
@@ -758,6 +793,8 @@ def mongod_status(state: StateDir) -> dict[str, Any]:
             port=record.port,
             started_at=record.started_at,
         )
+        if record.extra.get("tls_note"):
+            status["tls_note"] = str(record.extra["tls_note"])  # a real mongod and https issuers
     try:
         binary = find_enterprise_mongod()
         status["enterprise_mongod"] = str(binary) if binary is not None else None

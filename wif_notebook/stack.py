@@ -8,9 +8,10 @@ URIs ``up`` reports:
 
 - ``mongodb_uri``: ``mongodb://127.0.0.1:<port>/?authMechanism=MONGODB-OIDC&directConnection=true``;
   add ``authMechanismProperties`` (e.g. ``ENVIRONMENT:test`` with ``OIDC_TOKEN_FILE``) or a callback.
-- ``admin_uri``: the SCRAM-SHA-256 administrator created at first start (``root``), with its
-  password from ``<state>/admin.json``. Displays show ``admin_uri_redacted``; the full URI is in the
-  returned dict (and ``wif up --json``) because a program asked for it explicitly.
+- ``admin_uri_redacted`` and ``admin_credentials_file``: the SCRAM-SHA-256 administrator created at
+  first start (``root``), its password shown as ``****``, and the 0600 ``admin.json`` that holds it.
+  No returned dict (nor ``wif up --json``, nor a display) carries the password: a program that logs
+  in as the administrator asks ``administrator_uri(state)`` for the full URI.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import quote
 
 from . import mongod, ports
 from .errors import StateError
+from .idp.issuers import DEFAULT_ISSUER_SCHEME
 from .state import ServiceRecord, StateDir
 
 # What a kit state directory may contain (state.py's layout, plus admin.json). Anything else means the
@@ -36,6 +38,7 @@ KIT_ENTRIES = frozenset(
         "run",
         "tokens",
         "env",
+        "tls",  # the kit CA and the IdP's certificate (tls.py): a reset rotates the CA
         "admin.json",
         "ports.json",  # ports.PORTS_FILE: the ports kept for this state directory
         "progress",  # lessons.PROGRESS_DIR: the learning record, kept by reset (PRESERVED)
@@ -67,8 +70,20 @@ def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
         "pid": record.pid,
         "port": record.port,
         "base_url": record.extra.get("base_url"),
+        "https_base_url": record.extra.get("https_base_url"),
+        "issuer_scheme": record.extra.get("issuer_scheme"),
         "issuers": record.extra.get("issuers", {}),
     }
+
+
+def _ca(state: StateDir) -> dict[str, Any]:
+    """Where the kit CA is (what a client outside the kit must trust), once it exists."""
+    from . import tls
+
+    if not tls.exists(state):
+        return {}
+    files = tls.paths(state)
+    return {"ca_file": str(files.ca_cert), "ca_bundle": str(files.bundle)}
 
 
 def _kit_issuer(record: ServiceRecord | None) -> str | None:
@@ -85,22 +100,48 @@ def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
     out: dict[str, Any] = {"mongodb_uri": mongodb_uri(record.port)}
     creds = read_admin_credentials(state.path)
     if creds is not None:
-        out["admin_uri"] = admin_uri(record.port, *creds)
         out["admin_uri_redacted"] = admin_uri(record.port, creds[0], None)
         out["admin_credentials_file"] = str(state.path / "admin.json")
     return out
 
 
-def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None) -> dict[str, Any]:
+def administrator_uri(state: StateDir) -> str:
+    """The administrator's full URI, password included, for a program that logs in as it (the kit
+    never prints it; ``wif up`` shows ``admin_uri_redacted`` and the path of ``admin.json``)."""
+    from . import services
+    from .errors import ServiceError
+    from .server.authz import read_admin_credentials
+
+    record = services.running_record(state, mongod.SERVICE)
+    if record is None:
+        raise ServiceError("the test mongod is not running", hint="start it with %wif_up (or `wif up`)")
+    creds = read_admin_credentials(state.path)
+    if creds is None:
+        raise ServiceError(
+            "the administrator's credentials are missing (admin.json in the state directory)",
+            hint="%wif_reset then %wif_up creates them again",
+        )
+    return admin_uri(record.port, *creds)
+
+
+def up(
+    state: StateDir,
+    *,
+    idp_port: int | None = None,
+    port: int | None = None,
+    issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+) -> dict[str, Any]:
     """Start the IdP, then mongod with the kit's configuration; return where everything is.
 
     A port left out (None) is the one kept for this state directory, else the default if free, else
     a free one (``ports.choose``); an explicit busy port is refused with its holder.
+    ``issuer_scheme`` ``http`` publishes the plain-http issuer form by default (enableTestCommands
+    only; e.g. for a real Enterprise mongod that cannot trust the kit CA): idp/issuers.py.
     """
     from .idp.service import idp_record, start_idp
 
     before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
-    idp = start_idp(state, idp_port)
+    idp = start_idp(state, idp_port, issuer_scheme=issuer_scheme)
     if idp_port not in (None, 0) and idp.port != idp_port:
         raise StateError(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
@@ -114,6 +155,7 @@ def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None)
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
+        **_ca(state),
         "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
@@ -140,6 +182,7 @@ def status(state: StateDir) -> dict[str, Any]:
         "issuer": _kit_issuer(idp),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
+        **_ca(state),
         "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
