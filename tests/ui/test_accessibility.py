@@ -89,9 +89,13 @@ def report(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, indent=1, ensure_ascii=False)
 
 
-@pytest.fixture
-def lesson_page(lab: Lab, page: Any) -> Iterator[Any]:
-    """A lesson notebook whose magics ran: every renderer is on the page, the panel is open."""
+@pytest.fixture(scope="module")
+def lesson_page(lab: Lab, browser: Any) -> Iterator[Any]:
+    """A lesson notebook whose magics ran: every renderer is on the page, the panel is open.
+
+    One for the module: running the lesson takes most of a minute, and the tests only look."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
     write_notebook(lab.root / "a11y-lesson.ipynb", LESSON_CELLS)
     page.goto(lab.lab_url("a11y-lesson.ipynb") + "&reset")
     page.wait_for_function("document.body.innerText.includes('| Idle')", timeout=60_000)
@@ -115,6 +119,7 @@ def lesson_page(lab: Lab, page: Any) -> Iterator[Any]:
         yield page
     finally:
         use_theme(page, "light")
+        context.close()
         api_post(lab, "services/stop", {})
 
 
@@ -281,9 +286,29 @@ def test_outputs_fit_a_900_px_window_without_scrolling_sideways(lesson_page: Any
     page = lesson_page
     page.click('.jp-SideBar .lm-TabBar-tab[data-id="wif-notebook-panel"]')  # the notebook gets the room
     page.set_viewport_size({"width": 900, "height": 900})
-    page.wait_for_timeout(300)  # JupyterLab lays the shell out again on resize
-    overflowing = page.locator(".jp-OutputArea-output .wif-Output").evaluate_all(
-        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
-        ".map(e => `${e.firstElementChild.className}: ${e.scrollWidth} > ${e.clientWidth}`)"
+    try:
+        page.wait_for_timeout(300)  # JupyterLab lays the shell out again on resize
+        overflowing = page.locator(".jp-OutputArea-output .wif-Output").evaluate_all(
+            "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".map(e => `${e.firstElementChild.className}: ${e.scrollWidth} > ${e.clientWidth}`)"
+        )
+        assert not overflowing
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        open_panel(page)
+
+
+def test_uris_in_the_narrow_panel_wrap_only_between_their_parts(lesson_page: Any) -> None:
+    pieces = lesson_page.locator("#wif-notebook-panel .wif-Uri").evaluate_all(
+        """els => els.map(el => ({
+            lines: el.getClientRects().length,
+            parts: Array.from(el.childNodes).filter(n => n.nodeType === Node.TEXT_NODE).map(n => {
+                const range = document.createRange();
+                range.selectNodeContents(n);
+                return [n.textContent, range.getClientRects().length];
+            })
+        }))"""
     )
-    assert not overflowing
+    assert any(p["lines"] > 1 for p in pieces), pieces  # some URI is wider than the panel
+    broken = [text for p in pieces for text, rects in p["parts"] if rects != 1]
+    assert not broken, broken
