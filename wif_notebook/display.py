@@ -269,7 +269,7 @@ def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
     """Every rule for the provider entry mongod.conf would select, or None without a configuration."""
     from .errors import ConfigError
     from .mongod import server_providers
-    from .oidc import KeySetCache, first_failure, select_provider_for_token
+    from .oidc import first_failure, keyset_for, select_provider_for_token
     from .oidc.rules import RuleFailure
     from .tokens import check_against, decode
 
@@ -283,19 +283,23 @@ def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
     try:
         issuer = decode(token).claims.get("iss")
         if isinstance(issuer, str):
-            keys = KeySetCache(issuer, allow_insecure_localhost=found.enable_test_commands, timeout=3.0)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=found.enable_test_commands)
     except Exception:  # an undecodable token: the format rule says so
         keys = None
-    results = check_against(token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands)
+    results = check_against(
+        token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands, state=state
+    )
     provider = None
     try:
         chosen = select_provider_for_token(found.providers, token)
         provider = {"issuer": chosen.issuer, "audience": chosen.audience}
     except (RuleFailure, Exception):
         provider = None
+    failed = first_failure(results)
     return {
         "provider": provider,
-        "ok": first_failure(results) is None,
+        "ok": failed is None,
+        "rule": failed.rule if failed is not None else None,
         "rules": [asdict(r) for r in results],
         "config": found.source,
     }
@@ -349,16 +353,11 @@ class TokenView:
         return None if v is None else bool(v["ok"])
 
     def _failed(self) -> dict[str, Any] | None:
+        """The rule the server reports (the rule book leaves exactly that one failed)."""
         v = self.payload["verdict"]
-        if v is None:
+        if v is None or v["rule"] is None:
             return None
-        failed = [r for r in v["rules"] if r["passed"] is False]
-        if failed and failed[0]["rule"] == "provider":
-            # The issuer is configured but not for this audience: the audience is what is wrong.
-            audience = next((r for r in failed if r["rule"] == "audience"), None)
-            if audience is not None:
-                return audience
-        return failed[0] if failed else None
+        return next(r for r in v["rules"] if r["rule"] == v["rule"])
 
     def __str__(self) -> str:
         p = self.payload

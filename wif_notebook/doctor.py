@@ -26,6 +26,7 @@ from typing import Any
 from . import display
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
 # Failures that are not a token rule.
@@ -40,9 +41,6 @@ SITUATIONS = {
     "unknown": "Authentication failed for a reason the doctor does not recognise",
 }
 
-ID_CLIENT_METADATA = 51800
-ID_AUTH_SUCCEEDED = 20250
-ID_AUTH_FAILED = 20249
 LOG_LINES = 4000  # how much of mongod.log the doctor reads (newest lines)
 
 # Reasons the server's session rules (not the token rules) log, → the doctor's situations.
@@ -384,9 +382,9 @@ def _rule_words(
 
 # -- the diagnosis ---------------------------------------------------------------------------------
 def _token_rules(
-    token: str, providers: Sequence[ProviderConfig], test_commands: bool
+    token: str, providers: Sequence[ProviderConfig], test_commands: bool, state: StateDir
 ) -> tuple[list[RuleResult], dict[str, Any]]:
-    from .oidc import KeySetCache
+    from .oidc import keyset_for
     from .tokens import check_against, decode, explain_token
 
     claims: dict[str, Any] = {}
@@ -396,34 +394,14 @@ def _token_rules(
         claims = dict(decoded.claims)
         iss = decoded.claims.get("iss")
         if isinstance(iss, str):
-            keys = KeySetCache(iss, allow_insecure_localhost=test_commands, timeout=3.0)
+            keys = keyset_for(iss, state=state, allow_insecure_localhost=test_commands)
     except WifError:
         pass
     if providers:
-        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands)
+        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands, state=state)
     else:
         results = explain_token(token, None, keys)
     return results, claims
-
-
-def _failing_rule(
-    results: Sequence[RuleResult], claims: dict[str, Any], providers: Sequence[ProviderConfig]
-) -> str | None:
-    """The rule the server would report first.
-
-    For a one-step login the server reads iss and aud and selects the provider before any other
-    check, so an unknown issuer or audience wins over header, time and key rules.
-    """
-    failed = first_failure(results)
-    if failed is None:
-        return None
-    by_rule = {r.rule: r for r in results}
-    if failed.rule in ("format", "body.iss", "body.aud"):
-        return failed.rule
-    if by_rule.get("provider") is not None and by_rule["provider"].passed is False:
-        # An entry for this issuer exists, just not for this audience: the audience is what is wrong.
-        return "audience" if any(p.issuer == claims.get("iss") for p in providers) else "provider"
-    return failed.rule
 
 
 def _check_authorization(
@@ -642,7 +620,12 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     evidence: list[tuple[str, str]] = []
     if logged is not None:
         evidence.append((f"mongod.log {logged.ctx} (id 20249)", logged.reason))
-        checks.append(Check("mongod log", False, f"authentication failed for {logged.principal or '?'}"))
+        who = (
+            f"for {logged.principal}"
+            if logged.principal
+            else "before the server read a principal from the token (it names none)"
+        )
+        checks.append(Check("mongod log", False, f"authentication failed {who}"))
     elif failure is None and raw is None:
         checks.append(
             Check("mongod log", True, "no failed MONGODB-OIDC authentication since the last success")
@@ -652,8 +635,9 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     claims: dict[str, Any] = {}
     rule: str | None = None
     if raw is not None:
-        results, claims = _token_rules(raw, providers, test_commands)
-        rule = _failing_rule(results, claims, providers)
+        results, claims = _token_rules(raw, providers, test_commands, state)
+        failed = first_failure(results)  # the rule book's verdict: what the server reports first
+        rule = failed.rule if failed is not None else None
         checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
     log_rule = rule_for_reason(logged.reason) if logged is not None else None
     if logged is not None and logged.reauth and log_rule in ("time.exp", "reauth"):

@@ -12,8 +12,10 @@ or, instead of the ``exercises`` list, marks the check cells of each exercise wi
 ``{"wif": {"exercise": "connect"}}`` (ids are collected in cell order, each once). A notebook with
 neither counts as a lesson with no exercises.
 
-Check cells report results with :func:`record_check`; progress lives in ``<state>/progress.json``
-(0600, written atomically, so the Jupyter server can read it while a kernel writes)::
+Check cells report results with :func:`record_check`; progress lives in
+``<state>/progress/progress.json`` (0600 in a 0700 folder, written atomically, so the Jupyter server
+can read it while a kernel writes). ``progress/`` is the learning record: ``wif reset`` and
+``%wif_reset`` reset the kit (keys, services, data) and keep it (``stack.PRESERVED``)::
 
     {"version": 1, "lessons": {"<lesson>": {"<exercise>": {"passed": true, "last": false,
                                                            "attempts": 3, "at": 1795960000.0}}}}
@@ -43,9 +45,11 @@ from .errors import ConfigError, StateError
 from .state import StateDir, write_private
 
 ENV_VAR = "WIF_LESSONS_DIR"
+PROGRESS_DIR = "progress"  # in the state directory; kept by reset
 PROGRESS_FILE = "progress.json"
-# Hidden, so stack.check_kit_state_dir treats it like the atomic-write temporaries.
-_LOCK_FILE = ".progress.lock"
+# Where progress lived before it had its own folder: still read, moved at the next write.
+_LEGACY_FILE = "progress.json"
+_LOCK_FILE = ".lock"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEADING = re.compile(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
@@ -202,15 +206,16 @@ def open_in_workspace(lesson_id: str, root: Path, folder: Path | None = None) ->
 
 
 # -- progress ---------------------------------------------------------------------------------------
-def _progress_path(state: StateDir) -> Path:
-    return state.path / PROGRESS_FILE
+def progress_path(state: StateDir) -> Path:
+    """The learner's progress file (``<state>/progress/progress.json``)."""
+    return state.path / PROGRESS_DIR / PROGRESS_FILE
 
 
 @contextlib.contextmanager
 def _locked(state: StateDir) -> Iterator[None]:
     # Several kernels (one per open lesson) may record checks at once: serialise read-modify-write.
-    state.ensure()
-    fd = os.open(state.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    folder = state.subdir(PROGRESS_DIR)
+    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -219,7 +224,9 @@ def _locked(state: StateDir) -> Iterator[None]:
 
 
 def _read(state: StateDir) -> dict[str, dict[str, dict[str, Any]]]:
-    path = _progress_path(state)
+    path = progress_path(state)
+    if not path.exists() and (state.path / _LEGACY_FILE).exists():
+        path = state.path / _LEGACY_FILE
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -263,8 +270,10 @@ def record_check(
         rec["attempts"] = int(rec.get("attempts", 0)) + 1
         rec["at"] = time.time()
         write_private(
-            _progress_path(state), json.dumps({"version": 1, "lessons": lessons}, indent=2, sort_keys=True)
+            progress_path(state), json.dumps({"version": 1, "lessons": lessons}, indent=2, sort_keys=True)
         )
+        with contextlib.suppress(FileNotFoundError):
+            (state.path / _LEGACY_FILE).unlink()
     return dict(rec)
 
 

@@ -1,8 +1,10 @@
 """``wif token`` and ``wif claims``: get a token like a workload does, and see what a server makes of it.
 
 ``wif token PRINCIPAL`` prints the raw JWT on stdout and nothing else (it is the explicit request
-for a raw token, so it can be piped: ``wif token billing-api | wif claims -``). ``wif claims``
-never prints the raw token.
+for a raw token, so it can be piped: ``wif token billing-api | wif claims -``); on a terminal it
+warns first (on stderr) that the token is a live credential, and ``-o FILE`` writes it 0600 instead
+(a shell redirect would create a file with the umask's mode). ``wif claims`` never prints the raw
+token.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from .cli import json_flag, print_json, state_from
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
-    KeySetCache,
     RuleResult,
     explain_token,
     first_failure,
+    keyset_for,
     rule_by_id,
 )
-from .state import StateDir
+from .state import StateDir, write_private
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -39,6 +41,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--lifetime", type=int, metavar="SECONDS", help="token lifetime (uses the IdP's mint)")
     p.add_argument(
         "--fault", metavar="NAME", help="a fault preset that breaks one server rule (uses the mint)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the token to FILE (mode 0600) instead of stdout; a shell redirect creates a file "
+        "others may read",
     )
     p.add_argument(
         "--via",
@@ -72,6 +81,25 @@ def cmd_token(args: argparse.Namespace) -> int:
         fault=args.fault,
         state=state_from(args),
     )
+    if args.output:
+        path = Path(args.output).expanduser()
+        try:
+            write_private(path, issued.token + "\n")
+        except OSError as exc:
+            raise TokenError(
+                f"cannot write the token to {path}: {exc.strerror or exc}",
+                hint="choose a writable path, e.g. -o ./token.jwt",
+            ) from exc
+        print(f"wif token: wrote {issued.redacted} to {path} (mode 0600)", file=sys.stderr)
+        return 0
+    if sys.stdout.isatty():
+        # Asked for, so printed; but a live bearer token on a screen is worth a word.
+        print(
+            "wif token: this is a live bearer token: anyone who sees it can log in as "
+            f"{issued.principal or args.principal} until it expires; use -o FILE (0600) or a pipe "
+            "(wif token ... | wif claims -) to keep it off the screen",
+            file=sys.stderr,
+        )
     print(issued.token)
     return 0
 
@@ -113,9 +141,11 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         "explanations": [asdict(c) for c in tokens.explain_claims(decoded.claims)],
     }
     issuer = decoded.claims.get("iss")
-    verify_keys = KeySetCache(issuer, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    verify_keys = (
+        keyset_for(issuer, state=state, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    )
     try:
-        verified = tokens.verify(token, verify_keys)
+        verified = tokens.verify(token, verify_keys, state=state)
         report["signature"] = {"verified": True, **asdict(verified)}
     except WifError as exc:
         report["signature"] = {"verified": False, "reason": exc.what, "hint": exc.hint}
@@ -133,15 +163,16 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         }
         keys = verify_keys if found.enable_test_commands else None
         if keys is None and isinstance(issuer, str):
-            keys = KeySetCache(issuer, allow_insecure_localhost=found.enable_test_commands)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=found.enable_test_commands)
         results = tokens.check_against(
-            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands
+            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands, state=state
         )
     else:
         report.setdefault("server", None)
         results = explain_token(token, None, verify_keys)
     report["rules"] = [asdict(r) for r in results]
-    failed = first_failure(results)
+    failed = first_failure(results)  # the rule book's verdict: the rule the server reports
+    report["rule"] = failed.rule if failed is not None else None
     report["verdict"] = _verdict(results, failed, found is not None)
     report["ok"] = failed is None and report["signature"]["verified"]
     return report
@@ -203,7 +234,9 @@ def render(report: dict[str, Any]) -> str:
         flag = "on" if server["enableTestCommands"] else "off"
         lines.append(f"server     {server['config']}: {n} identity provider(s), enableTestCommands {flag}")
     lines.append("")
-    lines.append("rules (in the order a MongoDB server applies them)")
+    lines.append(
+        "rules (the server reports the one that fails; the others say why they pass or are not reached)"
+    )
     rule_width = max(len(r["rule"]) for r in report["rules"])
     for r in report["rules"]:
         lines.append(f"  {_MARK[r['passed']]}  {r['rule']:<{rule_width}}  {r['detail']}")
@@ -216,9 +249,24 @@ def render(report: dict[str, Any]) -> str:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     token = _read_token(args.token)
-    report = analyse(token, state_from(args))
+    state = state_from(args)
+    try:
+        report = analyse(token, state)
+    except TokenError:
+        _remember_refused(state, token)  # not even a JWT: the doctor can still say why
+        raise
+    _remember_refused(state, None if report["ok"] else token)
     if args.json:
         print_json(report)
     else:
         print(render(report))
     return 0 if report["ok"] else 1
+
+
+def _remember_refused(state: StateDir, token: str | None) -> None:
+    """Keep the last refused token (0600, never printed) for `wif doctor`; a good one clears it."""
+    if token is None:
+        state.shown_token_file.unlink(missing_ok=True)
+    else:
+        state.subdir(state.run_dir.name)
+        state.write_private(state.shown_token_file, token.strip())

@@ -128,6 +128,15 @@ def test_every_cell_can_be_run_again_right_away(course: dict[str, Executed], ker
     assert "already retired" in _cell_text(retire)
 
 
+def test_the_preflight_status_shows_the_issuer_row_the_exercise_names(course: dict[str, Executed]) -> None:
+    executed = course["00-preflight"]
+    up = next(c for c in executed.notebook.cells if c.source.strip().endswith("%wif_up"))
+    html = next(o["data"]["text/html"] for o in up.outputs if "text/html" in o.get("data", {}))
+    for column in ("issuer", "URL", "audience"):
+        assert f">{column}<" in html, column
+    assert re.search(r">kit</t[dh]>", html)
+
+
 def test_every_figure_shows_as_an_image_with_a_text_alternative(course: dict[str, Executed]) -> None:
     """A picture is an image with alt text wherever it is called, never matplotlib's repr."""
     pictures: dict[str, int] = {}

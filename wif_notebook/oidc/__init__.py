@@ -3,9 +3,12 @@
 - ``ProviderConfig`` / ``parse_oidc_identity_providers``: the ``oidcIdentityProviders`` parameter
   with the server's defaults and validation messages;
 - ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
-- ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh;
+- ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh; ``keyset_for``:
+  the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
-- ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
+- ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
+- ``auth_name`` / ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and
+  ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
 """
@@ -13,6 +16,7 @@ The test server enforces these functions; ``wif claims`` and the doctor explain 
 from .config import (
     MIN_JWKS_POLL_SECS,
     ProviderConfig,
+    auth_name,
     check_principal_matches_hint,
     check_token_for_hinted_provider,
     parse_oidc_identity_providers,
@@ -28,6 +32,7 @@ from .keys import (
     discovery_url,
     endpoint_is_secure,
     jwk_thumbprint,
+    keyset_for,
     load_jwk,
 )
 from .rules import RULE_IDS, RULES, Rule, RuleFailure, RuleResult, rule_by_id, rule_for_message
@@ -39,6 +44,7 @@ from .validate import (
     ValidatedToken,
     explain_token,
     first_failure,
+    server_failure,
     validate_token,
 )
 
@@ -58,6 +64,7 @@ __all__ = [
     "RuleFailure",
     "RuleResult",
     "ValidatedToken",
+    "auth_name",
     "b64url_decode",
     "check_principal_matches_hint",
     "check_token_for_hinted_provider",
@@ -66,6 +73,7 @@ __all__ = [
     "explain_token",
     "first_failure",
     "jwk_thumbprint",
+    "keyset_for",
     "load_jwk",
     "parse_compact",
     "parse_oidc_identity_providers",
@@ -75,6 +83,7 @@ __all__ = [
     "rule_for_message",
     "select_provider_for_hint",
     "select_provider_for_token",
+    "server_failure",
     "user_name",
     "validate_token",
 ]

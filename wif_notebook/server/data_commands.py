@@ -15,7 +15,6 @@ from typing import Any
 
 import bson
 from bson.int64 import Int64
-from mongomock.aggregate import _PIPELINE_HANDLERS
 
 from .authz import Requirement, Resource, bson_to_string, privileges_grant, user_privileges
 from .cursors import CursorManager
@@ -28,15 +27,13 @@ from .data import (
     engine_error,
     index_name,
     new_object_id,
-    normalize,
     rewrite_pipeline,
     run_pipeline,
-    store_key,
 )
+from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
 from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
+from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
-
-_ENGINE_ERRORS = (Exception,)
 
 
 def _store(ctx: CommandContext) -> DataStore:
@@ -129,7 +126,9 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
     except DuplicateKey as exc:
         raise exc.to_error() from exc
-    except _ENGINE_ERRORS as exc:
+    except Exception as exc:
+        if not is_engine_error(exc):
+            raise  # a bug of the kit: the server logs it as one, the client does not get a query error
         raise engine_error(exc) from exc
 
 
@@ -158,7 +157,7 @@ def query_documents(
         if limit:
             matches = matches[:limit]
         coll = store.collection(info.db, info.name)
-        return [_run(coll._copy_only_fields, d, projection, dict) for d in matches]
+        return [_run(project, coll, d, projection) for d in matches]
     coll = store.collection(info.db, info.name)
     sort_list = list(sort.items()) if sort else None
 
@@ -168,7 +167,7 @@ def query_documents(
     return list(_run(run))
 
 
-@command("find")
+@command("find", privileges=on_collection("find"))
 def find(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -202,7 +201,7 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
     )
 
 
-@command("getMore")
+@command("getMore", privileges=AUTHENTICATED)
 def get_more(ctx: CommandContext, cmd: Document) -> Document:
     cursor_id = cmd.get("getMore")
     if not isinstance(cursor_id, Int64):
@@ -214,7 +213,7 @@ def get_more(ctx: CommandContext, cmd: Document) -> Document:
     return _cursors(ctx).get_more(int(cursor_id), _ns(ctx, coll), _owners(ctx), batch_size)
 
 
-@command("killCursors")
+@command("killCursors", privileges=AUTHENTICATED)
 def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     ids = cmd.get("cursors")
@@ -265,7 +264,7 @@ def _write_error(index: int, exc: Exception) -> Document:
     return out
 
 
-@command("insert")
+@command("insert", privileges=on_collection("insert"))
 def insert(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -357,7 +356,7 @@ def _update_one(
     return len(matches), modified, None
 
 
-@command("update")
+@command("update", privileges=UPDATE)
 def update(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -394,7 +393,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("delete")
+@command("delete", privileges=on_collection("remove"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -429,7 +428,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("findAndModify", "findandmodify")
+@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
 def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -468,7 +467,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     def shown(doc: Document | None) -> Document | None:
         if doc is None:
             return None
-        return _run(lambda: coll._copy_only_fields(doc, fields, dict))
+        return _run(lambda: project(coll, doc, fields))
 
     with store.journaled(sync=_sync(cmd)):
         if remove:
@@ -511,7 +510,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- count / distinct ------------------------------------------------------------------------------
-@command("count")
+@command("count", privileges=on_collection("find"))
 def count(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -529,7 +528,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
     return {"n": n}
 
 
-@command("distinct")
+@command("distinct", privileges=on_collection("find"))
 def distinct(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -547,7 +546,7 @@ def distinct(ctx: CommandContext, cmd: Document) -> Document:
 
 # -- aggregate -------------------------------------------------------------------------------------
 # Stage names mongod 7.0 knows (mongomock's table plus the aliases data.rewrite_pipeline spells out).
-KNOWN_STAGES = set(_PIPELINE_HANDLERS) | {
+KNOWN_STAGES = set(PIPELINE_STAGES) | {
     "$unionWith",
     "$densify",
     "$fill",
@@ -563,7 +562,7 @@ KNOWN_STAGES = set(_PIPELINE_HANDLERS) | {
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
-@command("aggregate")
+@command("aggregate", privileges=AGGREGATE)
 def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -654,7 +653,7 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 
 
 # -- catalog ---------------------------------------------------------------------------------------
-@command("create")
+@command("create", privileges=on_collection("createCollection"))
 def create(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -672,7 +671,7 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("drop")
+@command("drop", privileges=on_collection("dropCollection"))
 def drop(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -686,7 +685,7 @@ def drop(ctx: CommandContext, cmd: Document) -> Document:
     return {"nIndexesWas": count, "ns": _ns(ctx, name)}
 
 
-@command("dropDatabase")
+@command("dropDatabase", privileges=on_database("dropDatabase"))
 def drop_database(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -716,7 +715,7 @@ def _may_see_database(privileges: list[Document], db: str) -> bool:
     return False
 
 
-@command("listDatabases", admin_only=True)
+@command("listDatabases", privileges=AUTHENTICATED, admin_only=True)
 def list_databases(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     filt = _document(cmd, "filter", "listDatabases")
@@ -750,12 +749,10 @@ def list_databases(ctx: CommandContext, cmd: Document) -> Document:
 
 
 def _matches(filt: Document, doc: Document) -> bool:
-    from mongomock import filtering
-
-    return bool(filtering.filter_applies(normalize(filt), doc))
+    return filter_applies(normalize(filt), doc)
 
 
-@command("listCollections")
+@command("listCollections", privileges=on_database("listCollections"))
 def list_collections(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     filt = _document(cmd, "filter", "listCollections")
@@ -839,7 +836,7 @@ def _same_options(a: Document, b: Document) -> bool:
     return opts(a) == opts(b)
 
 
-@command("createIndexes")
+@command("createIndexes", privileges=on_collection("createIndex"))
 def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -898,7 +895,7 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("listIndexes")
+@command("listIndexes", privileges=on_collection("listIndexes"))
 def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
@@ -913,7 +910,7 @@ def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     )
 
 
-@command("dropIndexes", "deleteIndexes")
+@command("dropIndexes", "deleteIndexes", privileges=on_collection("dropIndex"))
 def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -955,7 +952,7 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- statistics ------------------------------------------------------------------------------------
-@command("collStats")
+@command("collStats", privileges=on_collection("collStats"))
 def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
@@ -983,7 +980,7 @@ def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
     }
 
 
-@command("dbStats")
+@command("dbStats", privileges=on_database("dbStats"))
 def db_stats(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     scale = _number(cmd, "scale", "dbStats") or 1
@@ -1016,7 +1013,7 @@ def db_stats(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- what a standalone refuses ---------------------------------------------------------------------
-@command("commitTransaction", "abortTransaction")
+@command("commitTransaction", "abortTransaction", privileges=AUTHENTICATED)
 def transaction_command(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     # Without a txnNumber mongod answers that the session has no transaction (UNCONFIRMED text).
