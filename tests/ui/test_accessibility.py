@@ -88,6 +88,13 @@ def report(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, indent=1, ensure_ascii=False)
 
 
+def reset_workspace(lab: Lab, page: Any) -> None:
+    """Leave JupyterLab's saved layout as a fresh one (the Launcher): the session's later tests
+    open JupyterLab without ``reset`` and expect it."""
+    page.goto(lab.lab_url() + "&reset")
+    page.locator(".jp-Launcher").wait_for(timeout=60_000)
+
+
 @pytest.fixture(scope="module")
 def lesson_page(lab: Lab, browser: Any) -> Iterator[Any]:
     """A lesson notebook whose magics ran: every renderer is on the page, the panel is open.
@@ -118,6 +125,7 @@ def lesson_page(lab: Lab, browser: Any) -> Iterator[Any]:
         yield page
     finally:
         use_theme(page, "light")
+        reset_workspace(lab, page)
         context.close()
         api_post(lab, "services/stop", {})
 
@@ -192,14 +200,12 @@ def mark(page: Any, selector: str) -> None:
 def test_the_keyboard_reaches_and_activates_every_control_and_focus_survives_polls(
     lab: Lab, page: Any
 ) -> None:
-    write_notebook(
-        lab.root / "lessons" / "03-keyboard.ipynb",
-        [{"cell_type": "markdown", "metadata": {}, "source": "# Keyboard lesson\n"}],
-    )
+    lesson = lab.root / "lessons" / "03-keyboard.ipynb"
+    write_notebook(lesson, [{"cell_type": "markdown", "metadata": {}, "source": "# Keyboard lesson\n"}])
     state = StateDir(lab.state_dir)
     api_post(lab, "services/start", {"idp_port": 0, "port": 0})
     try:
-        page.goto(lab.lab_url())
+        page.goto(lab.lab_url() + "&reset")
         # JupyterLab focuses the restored Launcher once it has started: let it, before walking.
         page.wait_for_function("document.activeElement && document.activeElement.closest('.jp-Launcher')")
         panel = open_panel(page)
@@ -281,6 +287,8 @@ def test_the_keyboard_reaches_and_activates_every_control_and_focus_survives_pol
         panel.wait_for(state="visible", timeout=10_000)
     finally:
         api_post(lab, "services/stop", {})
+        lesson.unlink()  # the session's other tests count the lessons
+        reset_workspace(lab, page)
 
 
 def test_outputs_fit_a_900_px_window_without_scrolling_sideways(lesson_page: Any) -> None:
