@@ -6,7 +6,8 @@ rounds (kit, anchor, kit, anchor, ...); each server's rate is the median of its 
 elsewhere on the machine lands on both alike.
 
 - kit:    POST <kit issuer>/token, grant_type=client_credentials, client_secret_basic (principal
-          billing-api): one request per token.
+          billing-api): one request per token, over https (the issuer form learners use, a
+          persistent TLS connection trusting the kit CA) and, on the same port, plain http.
 - anchor: @mongodb-js/oidc-mock-provider has no client_credentials grant; its device flow needs no
           user (identity-provider reference §1.2): POST /device, then POST /token with the
           device_code: two requests per token. It runs with --skip-id-token --skip-refresh-token so
@@ -31,6 +32,7 @@ import os
 import platform
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -52,10 +54,14 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class Client:
-    """One persistent connection; ``post`` returns the parsed JSON body."""
+    """One persistent connection (TLS when given a context); ``request`` returns the parsed JSON."""
 
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
+        self.conn: http.client.HTTPConnection = (
+            http.client.HTTPSConnection("localhost", port, timeout=10, context=context)
+            if context is not None
+            else http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        )
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -119,10 +125,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def kit_server() -> Iterator[Server]:
+def kit_server() -> Iterator[tuple[Server, Server]]:
+    """The kit IdP reached over https (the default issuer form) and over plain http, one port."""
     sys.path.insert(0, str(HERE.parent))
     from wif_notebook.idp.service import start_idp, stop_idp
     from wif_notebook.state import StateDir
+    from wif_notebook.tls import client_context
 
     with tempfile.TemporaryDirectory() as tmp:
         state = StateDir(Path(tmp) / "state")
@@ -137,24 +145,42 @@ def kit_server() -> Iterator[Server]:
             headers = {**FORM, "Authorization": f"Basic {basic}"}
             body = urlencode({"grant_type": "client_credentials"}).encode()
             client = Client(record.port)
+            secure = Client(record.port, client_context(state))
 
             def one() -> str:
                 return str(client.request("POST", "/kit/token", body, headers)["access_token"])
 
+            def one_https() -> str:
+                return str(secure.request("POST", "/kit/token", body, headers)["access_token"])
+
             jwks = client.request("GET", "/kit/jwks")
             claims = verify_with_jwks(one(), jwks)
+            https_claims = verify_with_jwks(one_https(), jwks)
+            assert https_claims["iss"].startswith("https://localhost:"), https_claims["iss"]
+            about = "wif-notebook mock IdP (stdlib ThreadingHTTPServer, RS256 RSA-2048 via cryptography)"
             server = Server(
                 "kit",
                 one,
                 {
-                    "server": "wif-notebook mock IdP (stdlib ThreadingHTTPServer, RS256 RSA-2048 via "
-                    "cryptography)",
-                    "flow": "client_credentials (1 request per token)",
+                    "server": about,
+                    "flow": "client_credentials over plain http (1 request per token)",
                     "requests_per_token": 1,
                     "sample_claims": sorted(claims),
                 },
             )
-            yield server
+            https_server = Server(
+                "kit_https",
+                one_https,
+                {
+                    "server": about,
+                    "flow": "client_credentials over https: TLS 1.3, ECDSA P-256 kit certificate, one "
+                    "persistent connection (1 request per token)",
+                    "requests_per_token": 1,
+                    "iss": https_claims["iss"].rsplit(":", 1)[0] + ":<port>/kit",
+                },
+            )
+            yield https_server, server
+            secure.close()
             # Informative only (the anchor has no ES256): the same endpoint after
             # `wif idp rotate-keys --issuer kit --alg ES256`, to show what the RSA signature costs.
             client.request(
@@ -278,19 +304,21 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine skews both sides
-    with kit_server() as kit, anchor_server() as anchor:
-        for server in (kit, anchor):
+    with kit_server() as (kit_https, kit), anchor_server() as anchor:
+        for server in (kit_https, kit, anchor):
             run_for(args.warmup, server.one)
-        # Alternate rounds, so a burst of other load on the machine hits both servers alike;
+        # Alternate rounds, so a burst of other load on the machine hits every server alike;
         # each server's rate is the median of its rounds.
         for _ in range(args.rounds):
-            for server in (kit, anchor):
+            for server in (kit_https, kit, anchor):
                 server.run(args.seconds)
         load_after = os.getloadavg()[0]
         anchor_report = anchor.report()
+        https_report = kit_https.report()
     signatures = rsa_signatures_per_second(args.seconds)
     kit_report = kit.report()  # after the informative ES256 run
     ratio = kit_report["tokens_per_second"] / anchor_report["tokens_per_second"]
+    https_ratio = https_report["tokens_per_second"] / anchor_report["tokens_per_second"]
     result = {
         "benchmark": "serial tokens per second from a token endpoint",
         "command": " ".join(["python", "benchmarks/idp_tokens.py", *sys.argv[1:]]),
@@ -302,9 +330,15 @@ def main() -> int:
             "load_average_1m_before": round(load_before, 2),
             "load_average_1m_after": round(load_after, 2),
         },
+        "kit_https": https_report,
         "kit": kit_report,
         "anchor": anchor_report,
+        "ratio_kit_https_over_anchor": round(https_ratio, 2),
         "ratio_kit_over_anchor": round(ratio, 2),
+        # What TLS costs on a kept-alive connection: the https endpoint learners use over plain http.
+        "ratio_kit_https_over_kit": round(
+            https_report["tokens_per_second"] / kit_report["tokens_per_second"], 2
+        ),
         "rsa2048_signatures_per_second": round(signatures, 1),
         "ceiling_ratio_signature_only_over_anchor": round(signatures / anchor_report["tokens_per_second"], 2),
         "goal": ">= 3x",

@@ -382,9 +382,9 @@ def _rule_words(
 
 # -- the diagnosis ---------------------------------------------------------------------------------
 def _token_rules(
-    token: str, providers: Sequence[ProviderConfig], test_commands: bool
+    token: str, providers: Sequence[ProviderConfig], test_commands: bool, state: StateDir
 ) -> tuple[list[RuleResult], dict[str, Any]]:
-    from .oidc import KeySetCache
+    from .oidc import keyset_for
     from .tokens import check_against, decode, explain_token
 
     claims: dict[str, Any] = {}
@@ -394,11 +394,11 @@ def _token_rules(
         claims = dict(decoded.claims)
         iss = decoded.claims.get("iss")
         if isinstance(iss, str):
-            keys = KeySetCache(iss, allow_insecure_localhost=test_commands, timeout=3.0)
+            keys = keyset_for(iss, state=state, allow_insecure_localhost=test_commands)
     except WifError:
         pass
     if providers:
-        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands)
+        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands, state=state)
     else:
         results = explain_token(token, None, keys)
     return results, claims
@@ -693,7 +693,7 @@ def _token_verdict(case: _Case) -> str | None:
     """The rule book's verdict on the token (the rule the server reports first), if there is one."""
     if case.raw is None:
         return None
-    case.results, case.claims = _token_rules(case.raw, case.providers, case.test_commands)
+    case.results, case.claims = _token_rules(case.raw, case.providers, case.test_commands, case.state)
     failed = first_failure(case.results)
     rule = failed.rule if failed is not None else None
     case.checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))

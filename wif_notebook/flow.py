@@ -53,7 +53,7 @@ from .server.log import (
 from .state import StateDir
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from .plots import Picture
 
 PARTICIPANTS = ("client", "mongod", "idp")
 FLOW_MIME = "application/vnd.wif.flow+json"
@@ -120,8 +120,9 @@ class Flow:
             "messages": [m.to_json() for m in self.messages],
         }
 
-    def plot(self) -> Figure:
-        """The exchange as a sequence diagram (``wif_notebook.plots.sequence_diagram``)."""
+    def plot(self) -> Picture:
+        """The exchange as a sequence diagram (``wif_notebook.plots.sequence_diagram``): a picture
+        that displays as an image with the messages in words as its text alternative."""
         from .plots import sequence_diagram
 
         return sequence_diagram(self)
@@ -139,7 +140,9 @@ class Flow:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colours = {"request": "#1f5fa8", "reply": "#2e7d32", "error": "#c62828"}
+        from .display import TONES
+
+        colours = {"request": TONES["info"], "reply": TONES["ok"], "error": TONES["fail"]}
         rows = []
         for m in self.messages:
             code = f" <b>{m.code}</b>" if m.code is not None else ""

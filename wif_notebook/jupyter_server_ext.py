@@ -5,7 +5,12 @@ as every jupyter-server API does):
 
 - ``GET  /wif/api/status``            the ``application/vnd.wif.status+json`` payload (status.py)
 - ``GET  /wif/api/lessons``           ``{"lessons_dir": ..., "lessons": [...]}``
-- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional
+- ``POST /wif/api/lessons/open``      ``{"id": lesson}`` → ``{"path": ...}`` relative to the server's
+  root, copying a lesson installed outside it into ``wif-lessons/`` (lessons.open_in_workspace)
+- ``GET  /wif/api/room``              this kit for the instructor's room view (classroom/room.py)
+- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional:
+  without them (the panel's Start button) the server chooses, as ``wif up`` does: the ports kept for
+  the state directory, else the defaults if free, else free ones (ports.py)
 - ``POST /wif/api/services/stop``     ``wif down``
 - ``POST /wif/api/services/reset``    ``wif reset``
 
@@ -94,6 +99,31 @@ class LessonsHandler(_WifHandler):
         self.finish(json.dumps({"lessons_dir": str(lessons.default_lessons_dir()), "lessons": items}))
 
 
+class OpenLessonHandler(_WifHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        lesson_id = body.get("id") if isinstance(body, dict) else None
+        root = self.root_dir()
+        try:
+            if not isinstance(lesson_id, str) or not lesson_id:
+                raise ConfigError("the request names no lesson", hint='send {"id": "01-what-is-wif"}')
+            if root is None:
+                raise StateError(
+                    "the Jupyter server has no root folder to open lessons in",
+                    hint="start JupyterLab with --ServerApp.root_dir=<a folder you can write to>",
+                )
+            path = await asyncio.to_thread(lessons.open_in_workspace, lesson_id, root)
+        except WifError as exc:
+            self.fail(exc)
+            return
+        self.finish(json.dumps({"path": path.as_posix()}))
+
+
 def _port(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
@@ -101,7 +131,7 @@ def _port(body: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(
             f"{name} must be a port number (0-65535) or null, not {value!r}",
-            hint="leave it out to use the kit's default port; 0 picks a free one",
+            hint="leave it out and the kit chooses (and keeps) a port for you; 0 picks a free one",
         )
     return value
 
@@ -136,6 +166,23 @@ class ServicesHandler(_WifHandler):
         self.finish(json.dumps(result))
 
 
+class RoomHandler(_WifHandler):
+    """This learner's kit as the instructor's room view shows it (classroom/room.py), for a room
+    that cannot read learners' state directories itself (Zero to JupyterHub: a pod per learner)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .classroom.room import kit_report
+
+        try:
+            body = await asyncio.to_thread(kit_report, StateDir())
+        except WifError as exc:
+            self.fail(exc)
+            return
+        self.finish(json.dumps(body))
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app = serverapp.web_app
     base = url_path_join(web_app.settings["base_url"], ROUTE)
@@ -145,6 +192,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         [
             (url_path_join(base, "status"), StatusHandler),
             (url_path_join(base, "lessons"), LessonsHandler),
+            (url_path_join(base, "lessons/open"), OpenLessonHandler),
+            (url_path_join(base, "room"), RoomHandler),
             (url_path_join(base, r"services/(start|stop|reset)"), ServicesHandler),
         ],
     )

@@ -28,6 +28,9 @@ from traitlets import Bool, Int, Unicode
 from .errors import WifError
 from .state import StateDir
 
+# Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
+SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
+
 TOKEN_METHODS = {
     "client_credentials": "client_credentials",
     "client-credentials": "client_credentials",
@@ -89,12 +92,13 @@ class WifMagics(Magics):
     connect_timeout_ms = Int(
         10_000, help="serverSelectionTimeoutMS and connectTimeoutMS for %%wif_connect"
     ).tag(config=True)
-    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit default 8123; 0: any free port)").tag(
+    # -1: the port kept for this state directory, else the default if free, else a free one (ports.py).
+    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)").tag(
         config=True
     )
-    mongod_port = Int(-1, help="mongod port for %%wif_up (-1: the kit default 27117; 0: any free port)").tag(
-        config=True
-    )
+    mongod_port = Int(
+        -1, help="mongod port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)"
+    ).tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -123,7 +127,8 @@ class WifMagics(Magics):
     @argument("--port", type=int, default=None, help="mongod port (0: any free port)")
     @line_magic
     def wif_up(self, line: str = "") -> None:
-        """Start the mock IdP and the test mongod (idempotent); show where they are."""
+        """Start the mock IdP and the test mongod (idempotent); show where they are. This kernel then
+        trusts the kit CA (REQUESTS_CA_BUNDLE, SSL_CERT_FILE), as after ``eval "$(wif env)"``."""
         args = parse_argstring(self.wif_up, line)
         with user_errors():
             from . import stack
@@ -136,6 +141,10 @@ class WifMagics(Magics):
                 args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
             )
             stack.up(self.state, idp_port=idp_port, port=port)
+            from .clouds import trust_kit_in_this_process
+
+            # The kernel is the workload's host: code in it reaches the https IdP unmodified.
+            trust_kit_in_this_process(self.state)
             _show(StatusView.of(self.state))
 
     @line_magic
@@ -148,7 +157,8 @@ class WifMagics(Magics):
 
     @line_magic
     def wif_reset(self, line: str = "") -> None:
-        """Close every %wif_connect client, stop both services and wipe the state directory."""
+        """Close every %wif_connect client, stop both services and wipe the state directory, keeping
+        the lesson progress (reset the kit, not the learning record)."""
         with user_errors():
             from . import stack
             from .display import Panel
@@ -171,11 +181,41 @@ class WifMagics(Magics):
                         ("clients closed", closed),
                         ("stopped", ", ".join(stopped)),
                         ("removed", f"{len(doc['removed'])} entries from {doc['state_dir']}"),
+                        ("kept", "your lesson progress" if doc["kept"] else "nothing"),
                     ],
-                    notes=["Start again with %wif_up."],
+                    notes=["Start again with %wif_up. Your lesson progress is kept (progress/)."],
                     tone="warn",
                 )
             )
+
+    @magic_arguments()
+    @argument("principal", nargs="?", default=None, help="a principal of the catalog (default: none)")
+    @argument("--apply", action="store_true", help="also set the variables in this kernel's os.environ")
+    @argument("--show-secret", action="store_true", help="print a client secret instead of masking it")
+    @line_magic
+    def wif_env(self, line: str = "") -> None:
+        """The export lines of ``wif env [--principal NAME]``: the kit CA bundle variables and what
+        that principal's workload has on its real host; ``--apply`` sets them in this kernel so
+        unmodified vendor SDK code runs here. Secrets are masked in the output unless asked for."""
+        args = parse_argstring(self.wif_env, line)
+        with user_errors():
+            import os
+
+            from .clouds import common_env, env_context, workload_exports
+            from .idp.tokenfiles import render_exports
+
+            if args.principal:
+                env = workload_exports(self.state, args.principal)
+            else:
+                env = common_env(env_context(self.state))
+            shown = {
+                k: v if args.show_secret or not k.endswith(SECRET_SUFFIXES) else "****"
+                for k, v in env.items()
+            }
+            print(render_exports(shown), end="")
+            if args.apply:
+                os.environ.update(env)
+                print(f"# set in this kernel: {', '.join(env)}")
 
     # -- identity provider -----------------------------------------------------------------------
     @magic_arguments()
@@ -487,3 +527,21 @@ class WifMagics(Magics):
             return failure.started_at - 1, failure.app_name
         conns = connections()
         return (conns[-1].started_at - 1, conns[-1].app_name) if conns else (None, None)
+
+    # -- export (wif export) -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("target", help="enterprise | atlas | azure | gcp | k8s")
+    @argument("--out", default=None, help="also write the files into this folder")
+    @argument("-o", "--output", default=None, help="store the Export (files, placeholders) in this variable")
+    @line_magic
+    def wif_export(self, line: str = "") -> None:
+        """Production artifacts from what you built in the kit; unknown values are named placeholders."""
+        args = parse_argstring(self.wif_export, line)
+        with user_errors():
+            from .export import export
+
+            result = export(self.state, args.target)
+            if args.out:
+                result.write(args.out)
+            self._store(args.output, result)
+            _show(result)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import mongod
+from . import mongod, ports
 from .errors import StateError
+from .idp.issuers import DEFAULT_ISSUER_SCHEME
 from .state import ServiceRecord, StateDir
 
 # What a kit state directory may contain (state.py's layout, plus admin.json). Anything else means the
@@ -37,10 +38,15 @@ KIT_ENTRIES = frozenset(
         "run",
         "tokens",
         "env",
+        "tls",  # the kit CA and the IdP's certificate (tls.py): a reset rotates the CA
         "admin.json",
-        "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
+        "ports.json",  # ports.PORTS_FILE: the ports kept for this state directory
+        "progress",  # lessons.PROGRESS_DIR: the learning record, kept by reset (PRESERVED)
+        "progress.json",  # where progress lived before progress/; kept too until the next check moves it
     }
 )
+# Reset the kit, not the learning record: what `reset` leaves in place.
+PRESERVED = frozenset({"progress", "progress.json"})
 
 
 def mongodb_uri(port: int, host: str = "127.0.0.1") -> str:
@@ -64,8 +70,20 @@ def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
         "pid": record.pid,
         "port": record.port,
         "base_url": record.extra.get("base_url"),
+        "https_base_url": record.extra.get("https_base_url"),
+        "issuer_scheme": record.extra.get("issuer_scheme"),
         "issuers": record.extra.get("issuers", {}),
     }
+
+
+def _ca(state: StateDir) -> dict[str, Any]:
+    """Where the kit CA is (what a client outside the kit must trust), once it exists."""
+    from . import tls
+
+    if not tls.exists(state):
+        return {}
+    files = tls.paths(state)
+    return {"ca_file": str(files.ca_cert), "ca_bundle": str(files.bundle)}
 
 
 def _kit_issuer(record: ServiceRecord | None) -> str | None:
@@ -106,13 +124,24 @@ def administrator_uri(state: StateDir) -> str:
     return admin_uri(record.port, *creds)
 
 
-def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None) -> dict[str, Any]:
-    """Start the IdP, then mongod with the kit's configuration; return where everything is."""
-    from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
+def up(
+    state: StateDir,
+    *,
+    idp_port: int | None = None,
+    port: int | None = None,
+    issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+) -> dict[str, Any]:
+    """Start the IdP, then mongod with the kit's configuration; return where everything is.
+
+    A port left out (None) is the one kept for this state directory, else the default if free, else
+    a free one (``ports.choose``); an explicit busy port is refused with its holder.
+    ``issuer_scheme`` ``http`` publishes the plain-http issuer form by default (enableTestCommands
+    only; e.g. for a real Enterprise mongod that cannot trust the kit CA): idp/issuers.py.
+    """
     from .idp.service import idp_record, start_idp
 
     before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
-    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port)
+    idp = start_idp(state, idp_port, issuer_scheme=issuer_scheme)
     if idp_port not in (None, 0) and idp.port != idp_port:
         raise StateError(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
@@ -126,6 +155,8 @@ def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None)
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
+        **_ca(state),
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 
@@ -151,6 +182,8 @@ def status(state: StateDir) -> dict[str, Any]:
         "issuer": _kit_issuer(idp),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
+        **_ca(state),
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 
@@ -178,8 +211,9 @@ def check_kit_state_dir(path: Path) -> list[str]:
 
 
 def reset(state: StateDir) -> dict[str, Any]:
-    """Stop both services and empty the state directory (only if it holds nothing but the kit's files)."""
-    entries = check_kit_state_dir(state.path)
+    """Stop both services and empty the state directory (only if it holds nothing but the kit's
+    files), keeping the learner's progress (``PRESERVED``)."""
+    entries = [e for e in check_kit_state_dir(state.path) if e not in PRESERVED]
     stopped = down(state)["stopped"]
     for name in entries:
         target = state.path / name
@@ -196,4 +230,5 @@ def reset(state: StateDir) -> dict[str, Any]:
                 hint="check its permissions, then run `wif reset` again",
             ) from exc
     state.ensure()
-    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries}
+    kept = sorted(e for e in PRESERVED if (state.path / e).exists())
+    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries, "kept": kept}

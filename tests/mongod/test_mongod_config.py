@@ -233,8 +233,11 @@ def test_a_users_own_file_is_never_rewritten(state: StateDir) -> None:
 
 def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None:
     cfg = default_config(state, None)
-    assert cfg.oidc_providers[0].issuer == "http://localhost:8123/kit"
-    assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "http://localhost:8123/kit"
+    # The IdP's default issuer form: https, as in production.
+    assert cfg.oidc_providers[0].issuer == "https://localhost:8123/kit"
+    assert (
+        json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    )
 
 
 def test_out_of_range_port_is_refused_before_mongod_conf_is_written(

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from wif_notebook import connect
+from wif_notebook import connect, lessons
 from wif_notebook.state import StateDir
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
@@ -228,8 +228,13 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         assert up[STATUS_MIME]["services"]["mongod"]["running"]
         run(ip, "%wif_connect -o mine")
         assert len(connect.connections()) == 1
+        lessons.record_check("02-first-login", "connect", True, state=StateDir(tmp_path / "own"))
         _, [reset] = run(ip, "%wif_reset")
         assert "clients closed  1" in reset["text/plain"] and connect.connections() == []
+        # Reset the kit, not the learning record.
+        assert "kept            your lesson progress" in reset["text/plain"]
+        assert lessons.progress(StateDir(tmp_path / "own"))["02-first-login"]["connect"]["passed"]
+        assert not (tmp_path / "own" / "keys").exists()
         _, [status] = run(ip, "%wif_status")
         assert not status[STATUS_MIME]["services"]["mongod"]["running"]
         with pytest.raises(UsageError) as info:
@@ -239,6 +244,25 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         ip.run_line_magic("config", "WifMagics.idp_port = -1")
         ip.run_line_magic("config", "WifMagics.mongod_port = -1")
         StateDir(tmp_path / "own")  # keep the folder for the fixture's cleanup
+
+
+def test_wif_env_masks_the_secret_and_apply_sets_the_variables_in_the_kernel(
+    ip: InteractiveShell, kit: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    for name in ("OIDC_CLIENT_SECRET", "OIDC_ISSUER", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test; --apply sets them
+    with capture_output() as shown:
+        ip.run_line_magic("wif_env", "billing-api --apply")
+    assert "export OIDC_CLIENT_SECRET='****'" in shown.stdout
+    assert "export OIDC_ISSUER=https://localhost:" in shown.stdout
+    assert os.environ["OIDC_CLIENT_SECRET"] not in ("", "****")
+    bundle = str(kit.path / "tls" / "ca-bundle.pem")
+    assert os.environ["REQUESTS_CA_BUNDLE"] == os.environ["SSL_CERT_FILE"] == bundle
+    with capture_output() as revealed:
+        ip.run_line_magic("wif_env", "billing-api --show-secret")
+    assert f"export OIDC_CLIENT_SECRET={os.environ['OIDC_CLIENT_SECRET']}" in revealed.stdout
 
 
 def test_unload_drops_the_magics_and_closes_clients(ip: InteractiveShell) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from wif_notebook import tokens
 from wif_notebook.errors import TokenError
-from wif_notebook.oidc import KeySetCache, ProviderConfig, RuleFailure, first_failure, server_failure
+from wif_notebook.oidc import ProviderConfig, RuleFailure, first_failure, keyset_for, server_failure
 from wif_notebook.state import ServiceRecord, StateDir
 
 
@@ -72,16 +72,16 @@ def test_decode_returns_header_claims_and_parts() -> None:
 def test_verify_refuses_with_the_rule_and_words_the_server_logs(idp_state: StateDir, fault: str) -> None:
     token = tokens.mint("billing-api", fault=fault, state=idp_state).token
     with pytest.raises(RuleFailure) as info:
-        tokens.verify(token)
+        tokens.verify(token, state=idp_state)
     issuer = tokens.decode(token).claims["iss"]
-    logged = server_failure(token, keys=KeySetCache(issuer, allow_insecure_localhost=True))
+    logged = server_failure(token, keys=keyset_for(issuer, state=idp_state, allow_insecure_localhost=True))
     assert logged is not None
     assert (info.value.rule, info.value.message) == (logged.rule, logged.message)
 
 
 def test_verify_accepts_a_good_token_and_names_its_key(idp_state: StateDir) -> None:
     issued = tokens.mint("billing-api", state=idp_state)
-    verified = tokens.verify(issued.token)
+    verified = tokens.verify(issued.token, state=idp_state)
     assert verified.kid == issued.header["kid"] and verified.alg == "RS256"
 
 
@@ -108,10 +108,14 @@ def test_check_against_lists_every_rule_for_the_selected_provider(
         authorization_claim="groups",
         supports_human_flows=False,
     )
-    good = tokens.check_against(tokens.mint("billing-api", state=idp_state).token, [provider])
+    good = tokens.check_against(
+        tokens.mint("billing-api", state=idp_state).token, [provider], state=idp_state
+    )
     assert all(r.passed for r in good), [r for r in good if not r.passed]
     bad = tokens.check_against(
-        tokens.mint("billing-api", fault="groups-not-array", state=idp_state).token, [provider]
+        tokens.mint("billing-api", fault="groups-not-array", state=idp_state).token,
+        [provider],
+        state=idp_state,
     )
     failed = first_failure(bad)
     assert failed is not None and failed.rule == "authorization_claim"

@@ -27,6 +27,7 @@ def test_without_mongod_conf_the_kit_default_for_the_running_idp(
         "azure": True,
         "gcp": False,
         "k8s": False,
+        "github": False,
     }
 
 

@@ -1,15 +1,16 @@
 """The mock IdP's endpoints as plain functions of a request: no sockets here (server.py has them).
 
-Routes (``B`` = ``http://localhost:<port>``):
+Routes (``B`` = ``https://localhost:<port>``, or ``http://`` on the same port: see idp/issuers.py):
 
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
 - ``GET /metadata/identity/oauth2/token``  Azure IMDS managed-identity tokens
-- ``GET /computeMetadata/v1/instance/service-accounts/{default|email}/identity``  GCP metadata
+- each cloud's own endpoints (the Google metadata server, the GitHub Actions token request, ...):
+  ``Cloud.idp_handler`` of the cloud registry (``wif_notebook/clouds``), asked in registry order
 - ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
   metadata-default), loopback only
 
 Every failure answers with the error format of the endpoint it imitates (RFC 6749 §5.2 JSON at the
-token endpoint, IMDS JSON, plain text at the GCP metadata server) and a description that says what
+token endpoint, IMDS JSON, each cloud's own format in its handler) and a description that says what
 to do; nothing a client sends can stop the server.
 """
 
@@ -28,6 +29,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
+from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
@@ -54,7 +56,6 @@ GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
 
 # RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-_GCP_PATH = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/(identity|email)$")
 
 # Resources the kit's Entra tenant knows besides its own applications (IMDS invalid_resource otherwise).
 AZURE_WELL_KNOWN_RESOURCES = (
@@ -76,6 +77,7 @@ class Request:
     body: bytes
     client: str  # "ip:port"
     loopback: bool
+    tls: bool = False  # arrived over TLS: issuer endpoints answer in the https form
 
 
 @dataclass
@@ -130,15 +132,27 @@ class IdentityProvider:
     """The IdP's state inside its process: keys, catalog (reread when the file changes), minter."""
 
     def __init__(self, state: StateDir, base_url: str) -> None:
+        """``base_url`` is the default form (``https://localhost:<port>`` or ``http://…``); the
+        other form of the same port is served too (idp/issuers.py)."""
         self.state = state
         self.base_url = base_url.rstrip("/")
+        scheme, _, authority = self.base_url.partition("://")
+        self.issuer_scheme = scheme
+        self.https_base_url = f"https://{authority}"
+        self.http_base_url = f"http://{authority}"
         self.keys = KeyStore(state)
-        self.minter = Minter(self.keys, self.base_url)
+        self.minters = {
+            "https": Minter(self.keys, self.https_base_url),
+            "http": Minter(self.keys, self.http_base_url),
+        }
+        self.minter = self.minters[scheme]  # the default form: metadata endpoints, token files, mint
         self._catalog_lock = threading.Lock()
         self._catalog: list[Principal] = []
         self._catalog_stamp: tuple[float, int] | None = None
         self._catalog_checked = 0.0
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
+        # The registry's IdP handlers, read once: a request asks each in turn (one call each).
+        self._cloud_handlers = [c.idp_handler for c in clouds.clouds() if c.idp_handler is not None]
         for issuer_id in ISSUERS:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
@@ -168,12 +182,35 @@ class IdentityProvider:
     def issuer_urls(self) -> dict[str, str]:
         return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
 
+    def base_for(self, req: Request) -> str:
+        """The base an issuer endpoint answers with: the form the request arrived in."""
+        return self.https_base_url if req.tls else self.http_base_url
+
+    def minter_for(self, req: Request) -> Minter:
+        """The minter whose ``iss`` is the form the request arrived in (issuer endpoints only)."""
+        return self.minters["https" if req.tls else "http"]
+
+    def is_own_issuer(self, url: Any) -> Issuer | None:
+        """The issuer ``url`` names in either form, or None."""
+        for issuer in ISSUERS.values():
+            if url in (issuer.issuer_url(self.https_base_url), issuer.issuer_url(self.http_base_url)):
+                return issuer
+        return None
+
     def service_extra(self) -> dict[str, Any]:
-        """What the service record publishes: base_url and issuer → {issuer, audience}."""
+        """What the service record publishes (a contract, idp/service.py): both base URLs, the
+        default issuer form, and per issuer its default-form URL, both forms and its audience."""
         return {
-            "base_url": self.base_url,
+            "base_url": self.http_base_url,
+            "https_base_url": self.https_base_url,
+            "issuer_scheme": self.issuer_scheme,
             "issuers": {
-                i: {"issuer": iss.issuer_url(self.base_url), "audience": iss.default_audience}
+                i: {
+                    "issuer": iss.issuer_url(self.base_url),
+                    "audience": iss.default_audience,
+                    "https_issuer": iss.issuer_url(self.https_base_url),
+                    "http_issuer": iss.issuer_url(self.http_base_url),
+                }
                 for i, iss in ISSUERS.items()
             },
         }
@@ -186,10 +223,12 @@ class IdentityProvider:
         path = req.path
         if path == "/metadata/identity/oauth2/token":
             return self.imds(req)
-        if path.startswith("/computeMetadata/"):
-            return self.gcp_metadata(req)
         if path.startswith("/_wif/"):
             return self.admin(req)
+        for handler in self._cloud_handlers:
+            answer: Response | None = handler(self, req)
+            if answer is not None:
+                return answer
         if path in ("", "/"):
             return self.index(req)
         return self.issuer_endpoint(req)
@@ -199,11 +238,13 @@ class IdentityProvider:
             "service": "wif-notebook mock identity provider",
             **self.service_extra(),
             "discovery": {
-                i: f"{iss.issuer_url(self.base_url)}/.well-known/openid-configuration"
+                i: f"{iss.issuer_url(self.base_for(req))}/.well-known/openid-configuration"
                 for i, iss in ISSUERS.items()
             },
-            "azure_imds": f"{self.base_url}/metadata/identity/oauth2/token",
-            "gcp_metadata": f"{self.base_url}/computeMetadata/v1/instance/service-accounts/default/identity",
+            # Metadata endpoints are plain http, as on a real host.
+            "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
+            "gcp_metadata": f"{self.http_base_url}/computeMetadata/v1/instance/service-accounts/default"
+            "/identity",
         }
         return json_response(200, doc)
 
@@ -260,7 +301,11 @@ class IdentityProvider:
                     issuer=issuer.id,
                     error="invalid_request",
                 )
-            doc = self.discovery(issuer) if endpoint == "discovery" else self.keys.issuer(issuer.id).jwks()
+            doc = (
+                self.discovery(issuer, self.base_for(req))
+                if endpoint == "discovery"
+                else self.keys.issuer(issuer.id).jwks()
+            )
             return json_response(200, doc, issuer=issuer.id)
         if req.method != "POST":
             return json_response(
@@ -287,13 +332,15 @@ class IdentityProvider:
             )
         return json_response(200, doc, headers=NO_STORE, **log)
 
-    def discovery(self, issuer: Issuer) -> dict[str, Any]:
-        """An OpenID Provider Metadata document; every URL is http://localhost:<port>/..."""
-        url = issuer.issuer_url(self.base_url)
+    def discovery(self, issuer: Issuer, base_url: str | None = None) -> dict[str, Any]:
+        """An OpenID Provider Metadata document; every URL in one form (``base_url``, default the
+        IdP's default form): https://localhost:<port>/... or http://localhost:<port>/..."""
+        base = base_url or self.base_url
+        url = issuer.issuer_url(base)
         return {
             "issuer": url,
-            "jwks_uri": issuer.jwks_uri(self.base_url),
-            "token_endpoint": issuer.token_endpoint(self.base_url),
+            "jwks_uri": issuer.jwks_uri(base),
+            "token_endpoint": issuer.token_endpoint(base),
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
@@ -389,7 +436,7 @@ class IdentityProvider:
             principal = self._token_exchange_subject(issuer, form, basic)
             issued_type = TOKEN_TYPE_ACCESS
         log["principal"] = principal.name
-        minted = self.minter.mint(
+        minted = self.minter_for(req).mint(
             principal, audience=audience, extra_claims={"scope": scope} if scope else None
         )
         lifetime = int(minted.claims["exp"]) - int(minted.claims["iat"])
@@ -516,7 +563,7 @@ class IdentityProvider:
         except jwt.PyJWTError as exc:
             raise ValueError(f"the {what} is not a JWT ({exc})") from exc
         iss = unverified.get("iss")
-        issuer = next((i for i in ISSUERS.values() if i.issuer_url(self.base_url) == iss), None)
+        issuer = self.is_own_issuer(iss)
         if issuer is None:
             raise ValueError(
                 f"the {what} was issued by {iss!r}, which is not an issuer of this IdP "
@@ -547,8 +594,11 @@ class IdentityProvider:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         for cred in principal.federated_credentials:
-            url = ISSUERS[cred.issuer].issuer_url(self.base_url) if cred.issuer in ISSUERS else cred.issuer
-            if url == claims.get("iss") and cred.subject == claims.get("sub") and cred.audience in auds:
+            if cred.issuer in ISSUERS:
+                matches = self.is_own_issuer(claims.get("iss")) is ISSUERS[cred.issuer]
+            else:
+                matches = cred.issuer == claims.get("iss")
+            if matches and cred.subject == claims.get("sub") and cred.audience in auds:
                 return True
         return False
 
@@ -741,68 +791,6 @@ class IdentityProvider:
                 return found
         return next((p for p in candidates if p.default), candidates[0] if candidates else None)
 
-    # -- GCP metadata server ------------------------------------------------------------------------
-    def gcp_metadata(self, req: Request) -> Response:
-        flavor = {"Metadata-Flavor": "Google", "Server": "Metadata Server for VM"}
-
-        def error(status: int, text: str, code: str) -> Response:
-            return text_response(
-                status, text + "\n", headers=flavor, issuer="gcp", grant="metadata", error=code
-            )
-
-        if req.method != "GET":
-            return error(405, "Method not allowed: the metadata server answers GET", "method")
-        if "x-forwarded-for" in req.headers:
-            return error(
-                403, "Forbidden: the metadata server refuses requests with X-Forwarded-For", "forbidden"
-            )
-        if req.headers.get("metadata-flavor") != "Google":
-            return error(403, 'Missing required header "Metadata-Flavor": "Google"', "forbidden")
-        match = _GCP_PATH.match(req.path)
-        if match is None:
-            return error(
-                404,
-                f"Not Found: {req.path} (the kit serves .../service-accounts/"
-                "{default|EMAIL}/identity and .../email)",
-                "not_found",
-            )
-        account, leaf = match.group(1), match.group(2)
-        accounts = [p for p in self.principals() if p.kind == "service-account"]
-        if account == "default":
-            principal = self._metadata_default_principal("gcp", accounts)
-        else:
-            principal = next((p for p in accounts if account in (p.client_id, p.claims.get("email"))), None)
-        if principal is None:
-            return error(
-                404,
-                f"Not Found: no service account {account!r} on this instance "
-                "(`wif idp principals` lists them)",
-                "not_found",
-            )
-        if leaf == "email":
-            email = str(principal.claims.get("email", principal.client_id))
-            return text_response(
-                200, email, headers=flavor, issuer="gcp", grant="metadata", principal=principal.name
-            )
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        audience = query.get("audience", "")
-        if not audience:
-            return error(400, "non-empty audience parameter required", "invalid_request")
-        fmt = query.get("format", "standard")
-        if fmt not in ("standard", "full"):
-            return error(400, f"invalid format {fmt!r}: use standard or full", "invalid_request")
-        minted = self.minter.mint(principal, audience=audience, gcp_full=fmt == "full")
-        # Content type as the salrashid123 emulator sends it; the real one is UNCONFIRMED.
-        return text_response(
-            200,
-            minted.token,
-            content_type="text/html; charset=utf-8",
-            headers=flavor,
-            issuer="gcp",
-            grant="metadata",
-            principal=principal.name,
-        )
-
     # -- admin ----------------------------------------------------------------------------------
     def admin(self, req: Request) -> Response:
         if not req.loopback:
@@ -894,7 +882,10 @@ class IdentityProvider:
         principal = find_in(self.principals(), name, "principals.yaml")
         lifetime = check_lifetime(body.get("lifetime"))
         fmt = self._opt_str(body, "format")
-        minted = self.minter.mint(
+        scheme = self._opt_str(body, "issuer_scheme") or self.issuer_scheme
+        if scheme not in self.minters:
+            raise ConfigError(f"no issuer form {scheme!r}", hint=f"use one of {', '.join(self.minters)}")
+        minted = self.minters[scheme].mint(
             principal,
             audience=self._opt_str(body, "audience"),
             lifetime=lifetime,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .. import services, tls
 from ..cli import json_flag, port_arg, print_json, state_from
+from ..clouds import common_env, env_context, workload_exports
+from ..stack import mongodb_uri
 from .faults import FAULTS
 from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
@@ -21,7 +24,11 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("start", help="start the IdP (idempotent)", parents=[parent])
     p.add_argument(
-        "--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+        "--port",
+        type=port_arg,
+        default=None,
+        help=f"port (default: the one kept for this state directory, else {DEFAULT_PORT} if free, else "
+        "any free one; 0 = any free)",
     )
     json_flag(p)
     p.set_defaults(func=cmd_start)
@@ -53,15 +60,32 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     json_flag(p)
     p.set_defaults(func=cmd_faults)
 
-    env = subparsers.add_parser("env", help="print shell export lines for the token files", parents=[parent])
+    env = subparsers.add_parser(
+        "env",
+        help="print shell export lines: token files and the kit CA; with --principal, that workload's host",
+        description='Apply with: eval "$(wif env)"  or  eval "$(wif env --principal NAME)"',
+        parents=[parent],
+    )
     env.add_argument(
         "--platform",
         choices=list(PLATFORMS),
         default="aks",
         help="which cloud's token-file variable to export (default aks)",
     )
+    env.add_argument(
+        "--principal",
+        metavar="NAME",
+        help="the environment that principal's workload has on its real host (SDK variables, CA "
+        "bundle, its client secret if it has one)",
+    )
     json_flag(env)
     env.set_defaults(func=cmd_env)
+
+
+def _where(record: Any) -> str:
+    """Both forms of the one port: https (issuers) and plain http (metadata endpoints)."""
+    https = record.extra.get("https_base_url")
+    return f"{https} (and {record.extra['base_url']})" if https else str(record.extra["base_url"])
 
 
 def _describe(record: Any) -> dict[str, Any]:
@@ -74,9 +98,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_describe(record))
         return 0
-    print(f"mock IdP running at {record.extra['base_url']} (pid {record.pid})")
+    print(f"mock IdP running at {_where(record)} (pid {record.pid})")
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} issuer {info['issuer']}  audience {info['audience']}")
+    print(f'  trust the kit CA {tls.paths(state).ca_cert} elsewhere with: eval "$(wif env)"')
     return 0
 
 
@@ -94,7 +119,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if record is None:
         print("mock IdP: not running (start it with `wif idp start`)")
         return 3
-    print(f"mock IdP: running at {record.extra['base_url']} (pid {record.pid})")
+    print(f"mock IdP: running at {_where(record)} (pid {record.pid})")
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} {info['issuer']}")
     return 0
@@ -159,7 +184,20 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     state = state_from(args)
     record = require_idp(state)
+    if args.principal:
+        # Printed on request only, never written to the env file: it may hold a client secret.
+        env = workload_exports(state, args.principal)
+        if args.json:
+            print_json(env)
+        else:
+            print(render_exports(env), end="")
+        return 0
     env = env_exports(state, load_catalog(state), record.extra["base_url"], platform=args.platform)
+    env.update(common_env(env_context(state)))
+    # Where this state directory's mongod listens (its port may not be the default: ports.py).
+    mongod = services.running_record(state, "mongod")
+    if mongod is not None:
+        env["MONGODB_URI"] = mongodb_uri(mongod.port)
     text = render_exports(env)
     state.write_private(state.env_file, text)
     if args.json:

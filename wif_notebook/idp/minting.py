@@ -1,13 +1,14 @@
 """Minting: claims shaped like each real issuer's tokens, signed with the issuer's keys.
 
-Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` and a header
-``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real ones). On top:
+Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` (but Google's,
+see gcp) and a header ``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real
+ones). On top:
 
 - kit:   ``groups`` (always an array, possibly empty), ``client_id``
 - azure: the Entra ID v2.0 access-token claims (``oid``, ``tid``, ``azp``, ``azpacr``, ``groups``,
   ``idtyp``, ``ver: "2.0"``, ``uti``, ``aio``, ``rh``)
 - gcp:   Google ID-token claims (``azp``, ``email``, ``email_verified``; ``google.compute_engine``
-  only with ``format=full``)
+  only with ``format=full``), and no ``nbf`` or ``jti``, as Google's own
 - k8s:   ``aud`` as an array and the ``kubernetes.io`` block (namespace, serviceaccount, pod, node)
 """
 
@@ -154,16 +155,14 @@ class Minter:
                 claims["groups"] = list(principal.groups)
         elif issuer.id == "gcp":
             email = str(extra.pop("email", principal.client_id))
-            google = extra.pop("google", None)
+            extra.pop("google", None)  # the instance's facts: only in format=full tokens
+            # Google's ID tokens carry neither nbf nor jti (a fault preset may still set nbf).
+            del claims["nbf"], claims["jti"]
             claims.update({"azp": principal.subject, "email": email, "email_verified": True})
             if gcp_full:
-                claims["google"] = google or {
-                    "compute_engine": {
-                        "instance_name": f"{principal.name}-1",
-                        "project_id": email.split("@")[-1].split(".")[0],
-                        "zone": "europe-west1-b",
-                    }
-                }
+                from .google import compute_engine_block
+
+                claims["google"] = {"compute_engine": compute_engine_block(principal)}
             if principal.groups:
                 claims["groups"] = list(principal.groups)
         elif issuer.id == "k8s":
