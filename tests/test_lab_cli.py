@@ -20,7 +20,8 @@ DEV_SH = Path(__file__).resolve().parents[1] / "dev.sh"
 
 
 def test_dev_sh_lab_runs_wif_lab() -> None:
-    assert 'exec "$VENV/bin/wif" lab -- --notebook-dir=notebooks "$@"' in DEV_SH.read_text()
+    lab = DEV_SH.read_text().split("\n  lab)", 1)[1].split("\n  test)", 1)[0]
+    assert 'exec "$VENV/bin/wif" lab ' in lab and "-- --notebook-dir=notebooks" in lab
 
 
 def test_ctrl_c_ends_jupyterlab_and_stops_only_what_wif_lab_started(tmp_path: Path) -> None:
