@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,86 +298,133 @@ def _aud_list(claims: dict[str, Any]) -> list[str]:
     return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
 
 
+_Words = tuple[str, str, list[str]]  # (title, explanation, fixes)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the words for a failed rule may quote: the token's claims, the configuration, the log."""
+
+    claims: dict[str, Any]
+    providers: Sequence[ProviderConfig]
+    principal: str | None
+    reason: str
+
+    @property
+    def iss(self) -> Any:
+        return self.claims.get("iss")
+
+    @property
+    def same_issuer(self) -> list[ProviderConfig]:
+        return [p for p in self.providers if p.issuer == self.iss]
+
+    @property
+    def who(self) -> str:
+        sub = self.claims.get("sub")
+        return self.principal or (sub if isinstance(sub, str) else None) or "<principal>"
+
+
 def _rule_words(
     rule: str, claims: dict[str, Any], providers: Sequence[ProviderConfig], principal: str | None, reason: str
-) -> tuple[str, str, list[str]]:
+) -> _Words:
     """(title, explanation, fixes) for a failed rule, with this token's and configuration's values."""
-    iss = claims.get("iss")
-    same_issuer = [p for p in providers if p.issuer == iss]
-    who = principal or (claims.get("sub") if isinstance(claims.get("sub"), str) else None) or "<principal>"
+    facts = _Facts(claims, providers, principal, reason)
+    words = _WORDS.get(rule)
+    if words is not None:
+        return words(facts)
     r = rule_by_id(rule) if rule in {x.id for x in RULES} else None
-    if rule == "audience":
-        auds = _aud_list(claims)
-        if len(auds) != 1:
-            return (
-                "The token has more than one audience",
-                f"The token's aud lists {len(auds)} values ({', '.join(auds)}); MongoDB accepts a token only "
-                "when aud holds exactly one value, equal to the configured audience.",
-                ["Ask the identity provider for a token with one audience (one resource / TOKEN_RESOURCE)."],
-            )
-        configured = same_issuer[0].audience if same_issuer else "<configured audience>"
-        prefix = same_issuer[0].auth_name_prefix if same_issuer else "<prefix>"
-        got = auds[0] if auds else "<none>"
-        return (
-            "The token's audience is not the one the server expects",
-            f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
-            f"'{iss}' expects audience '{configured}'. Both sides must name the same audience.",
-            [
-                f"Ask the identity provider for the configured audience: %wif_token {who} --audience "
-                f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
-                f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
-                f"audience={got} (the server restarts with it).",
-            ],
-        )
-    if rule == "provider":
-        configured = ", ".join(p.issuer for p in providers) or "none"
-        return (
-            "No identity provider is configured for the token's issuer",
-            f"The token was issued by '{iss}', but the server trusts only: {configured}. "
-            "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
-            [
-                "Use a token from a configured issuer (%wif_token PRINCIPAL).",
-                f"Or add an entry for this issuer: %wif_mongod add issuer={iss} audience=<aud> "
-                "authNamePrefix=<name>.",
-            ],
-        )
-    if rule == "issuer":
-        return (
-            "The token's issuer does not match the provider's",
-            f"iss is '{iss}', which differs from the configured issuer (every character counts, "
-            "including a trailing slash).",
-            [r.fix if r else "Use a token from the configured issuer."],
-        )
-    if rule == "time.exp":
-        exp = claims.get("exp")
-        when = f" {int(time.time() - exp)} s ago" if isinstance(exp, (int, float)) else ""
-        return (
-            "The token has expired",
-            f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
-            [
-                "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
-                "itself only if its token source returns a new token: a token file must be refreshed.",
-            ],
-        )
-    if rule == "external-user":
-        provider = next((p for p in providers if reason and p.auth_name_prefix + "/" in reason), None)
-        match = re.search(r'Could not find user "([^"]+)"', reason)
-        user = match.group(1) if match else f"<prefix>/{who}"
-        prefix = provider.auth_name_prefix if provider else user.split("/", 1)[0]
-        return (
-            SITUATIONS["external-user"],
-            f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
-            f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
-            [
-                f"Create it: %wif_authorize --user {user} --role readWrite@test "
-                "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
-                f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
-                f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
-            ],
-        )
     title = r.title if r else SITUATIONS.get(rule, rule)
     explanation = (r.checks if r else "") + (f" The server logged: {reason}" if reason else "")
     return f"Rule {rule} failed: {title}", explanation.strip(), [r.fix] if r else []
+
+
+def _audience_words(f: _Facts) -> _Words:
+    auds = _aud_list(f.claims)
+    if len(auds) != 1:
+        return (
+            "The token has more than one audience",
+            f"The token's aud lists {len(auds)} values ({', '.join(auds)}); MongoDB accepts a token only "
+            "when aud holds exactly one value, equal to the configured audience.",
+            ["Ask the identity provider for a token with one audience (one resource / TOKEN_RESOURCE)."],
+        )
+    same_issuer = f.same_issuer
+    configured = same_issuer[0].audience if same_issuer else "<configured audience>"
+    prefix = same_issuer[0].auth_name_prefix if same_issuer else "<prefix>"
+    got = auds[0] if auds else "<none>"
+    return (
+        "The token's audience is not the one the server expects",
+        f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
+        f"'{f.iss}' expects audience '{configured}'. Both sides must name the same audience.",
+        [
+            f"Ask the identity provider for the configured audience: %wif_token {f.who} --audience "
+            f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
+            f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
+            f"audience={got} (the server restarts with it).",
+        ],
+    )
+
+
+def _provider_words(f: _Facts) -> _Words:
+    configured = ", ".join(p.issuer for p in f.providers) or "none"
+    return (
+        "No identity provider is configured for the token's issuer",
+        f"The token was issued by '{f.iss}', but the server trusts only: {configured}. "
+        "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
+        [
+            "Use a token from a configured issuer (%wif_token PRINCIPAL).",
+            f"Or add an entry for this issuer: %wif_mongod add issuer={f.iss} audience=<aud> "
+            "authNamePrefix=<name>.",
+        ],
+    )
+
+
+def _issuer_words(f: _Facts) -> _Words:
+    return (
+        "The token's issuer does not match the provider's",
+        f"iss is '{f.iss}', which differs from the configured issuer (every character counts, "
+        "including a trailing slash).",
+        [rule_by_id("issuer").fix],
+    )
+
+
+def _expired_words(f: _Facts) -> _Words:
+    exp = f.claims.get("exp")
+    when = f" {int(time.time() - exp)} s ago" if isinstance(exp, (int, float)) else ""
+    return (
+        "The token has expired",
+        f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
+        [
+            "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
+            "itself only if its token source returns a new token: a token file must be refreshed.",
+        ],
+    )
+
+
+def _external_user_words(f: _Facts) -> _Words:
+    provider = next((p for p in f.providers if f.reason and p.auth_name_prefix + "/" in f.reason), None)
+    match = re.search(r'Could not find user "([^"]+)"', f.reason)
+    user = match.group(1) if match else f"<prefix>/{f.who}"
+    prefix = provider.auth_name_prefix if provider else user.split("/", 1)[0]
+    return (
+        SITUATIONS["external-user"],
+        f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
+        f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
+        [
+            f"Create it: %wif_authorize --user {user} --role readWrite@test "
+            "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
+            f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
+            f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
+        ],
+    )
+
+
+_WORDS: dict[str, Callable[[_Facts], _Words]] = {
+    "audience": _audience_words,
+    "provider": _provider_words,
+    "issuer": _issuer_words,
+    "time.exp": _expired_words,
+    "external-user": _external_user_words,
+}
 
 
 # -- the diagnosis ---------------------------------------------------------------------------------

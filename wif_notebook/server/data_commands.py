@@ -434,70 +434,30 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
     query = _document(cmd, "query", "findAndModify") or {}
-    sort = _document(cmd, "sort", "findAndModify")
-    fields = _document(cmd, "fields", "findAndModify")
-    remove = bool(cmd.get("remove"))
-    update_spec = cmd.get("update")
-    want_new = bool(cmd.get("new"))
-    upsert = bool(cmd.get("upsert"))
-    if remove and update_spec is not None:
-        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
-    if not remove and update_spec is None:
-        raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
-    if remove and (upsert or want_new):
-        raise CommandError(
-            9,
-            "Cannot specify both upsert=true and remove=true"
-            if upsert
-            else "Cannot specify both new=true and remove=true",
-            "FailedToParse",
-        )
+    _check_find_and_modify(cmd)
     info = store.info(ctx.db, name)
-    target: Document | None = None
-    if info is not None:
-        if sort:
-            found = query_documents(store, info, query, None, sort, 0, 1)
-            if found:
-                target = store.get(info, store_key(found[0]["_id"]))
-        else:
-            matches = _run(store.matching, info, query, first=True)
-            target = matches[0] if matches else None
+    target = _find_one(store, info, query, _document(cmd, "sort", "findAndModify"))
     coll = store.collection(ctx.db, name)
+    fields = _document(cmd, "fields", "findAndModify")
 
     def shown(doc: Document | None) -> Document | None:
-        if doc is None:
-            return None
-        return _run(lambda: project(coll, doc, fields))
+        return None if doc is None else _run(lambda: project(coll, doc, fields))
 
     with store.journaled(sync=_sync(cmd)):
-        if remove:
+        if cmd.get("remove"):
             if target is None or info is None:
                 return {"lastErrorObject": {"n": 0}, "value": None}
             value = shown(target)
             store.remove(info, target)
             return {"lastErrorObject": {"n": 1}, "value": value}
-        if info is None:
-            if not upsert:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            info, _ = store.ensure_collection(ctx.db, name)
         if target is None:
-            if not upsert:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            new = _run(
-                lambda: store.apply_update(
-                    None, query, update_spec, array_filters=cmd.get("arrayFilters"), upsert=True
-                )
-            )
-            if new is None:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            new = _put_upserted(store, info, new)
-            return {
-                "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
-                "value": shown(new) if want_new else None,
-            }
+            return _find_and_upsert(ctx, cmd, store, name, query, shown)
+        assert info is not None  # a target was found in it
         before = copy.deepcopy(target)
         new = _run(
-            lambda: store.apply_update(target, query, update_spec, array_filters=cmd.get("arrayFilters"))
+            lambda: store.apply_update(
+                target, query, cmd.get("update"), array_filters=cmd.get("arrayFilters")
+            )
         )
         if new is not None:
             _run(lambda: store.check_unique(info, new, target))
@@ -505,8 +465,61 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
         after = new if new is not None else before
         return {
             "lastErrorObject": {"n": 1, "updatedExisting": True},
-            "value": shown(after if want_new else before),
+            "value": shown(after if cmd.get("new") else before),
         }
+
+
+def _check_find_and_modify(cmd: Document) -> None:
+    """Exactly one of update and remove; remove takes neither upsert nor new (mongod's order)."""
+    remove, update_spec = bool(cmd.get("remove")), cmd.get("update")
+    if remove and update_spec is not None:
+        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
+    if not remove and update_spec is None:
+        raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
+    if remove and cmd.get("upsert"):
+        raise CommandError(9, "Cannot specify both upsert=true and remove=true", "FailedToParse")
+    if remove and cmd.get("new"):
+        raise CommandError(9, "Cannot specify both new=true and remove=true", "FailedToParse")
+
+
+def _find_one(
+    store: DataStore, info: CollectionInfo | None, query: Document, sort: Document | None
+) -> Document | None:
+    """The stored document findAndModify acts on: the first match, in ``sort`` order if given."""
+    if info is None:
+        return None
+    if sort:
+        found = query_documents(store, info, query, None, sort, 0, 1)
+        return store.get(info, store_key(found[0]["_id"])) if found else None
+    matches = _run(store.matching, info, query, first=True)
+    return matches[0] if matches else None
+
+
+def _find_and_upsert(
+    ctx: CommandContext,
+    cmd: Document,
+    store: DataStore,
+    name: str,
+    query: Document,
+    shown: Callable[[Document | None], Document | None],
+) -> Document:
+    """No document matched: insert the upsert's document (creating the collection), or report none."""
+    nothing = {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
+    if not cmd.get("upsert"):
+        return nothing
+    info, _ = store.ensure_collection(ctx.db, name)
+    new = _run(
+        lambda: store.apply_update(
+            None, query, cmd.get("update"), array_filters=cmd.get("arrayFilters"), upsert=True
+        )
+    )
+    if new is None:
+        return nothing
+    new = _put_upserted(store, info, new)
+    return {
+        "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+        "value": shown(new) if cmd.get("new") else None,
+    }
 
 
 # -- count / distinct ------------------------------------------------------------------------------
