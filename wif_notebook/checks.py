@@ -789,13 +789,12 @@ def _capstone(answer: Any, state: StateDir) -> Verdict:
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
+    from .oidc import user_name
     from .scenarios import CAPSTONE_SUBJECT
 
     provider = _capstone_provider(state)
     if isinstance(provider, Verdict):
         return provider
-    from .oidc import user_name
-
     user = user_name(provider, CAPSTONE_SUBJECT)
     refused = _capstone_privileges(state, provider, user)
     if refused is not None:
