@@ -393,8 +393,9 @@ def default_config(
 ) -> MongodConfig:
     """The configuration `wif up` uses: one oidcIdentityProviders entry per issuer of the mock IdP.
 
-    kit and azure map the token's ``groups`` claim to roles; gcp and k8s use internal authorization
-    (``useAuthorizationClaim: false``: ``$external`` users), as MongoDB's own Kubernetes test does.
+    kit, azure and azure-v1 (Entra's v1 issuer) map the token's ``groups`` claim to roles; gcp and
+    k8s use internal authorization (``useAuthorizationClaim: false``: ``$external`` users), as
+    MongoDB's own Kubernetes test does.
     Without a running IdP, issuers are those the IdP serves on its default port.
     """
     from .oidc import parse_oidc_identity_providers
@@ -443,13 +444,18 @@ def _issuers_of(idp_record: ServiceRecord | None) -> dict[str, dict[str, str]]:
                 out[str(issuer_id)] = {"issuer": str(info["issuer"]), "audience": str(info["audience"])}
         if out:
             return out
+    from .clouds import clouds
     from .idp.issuers import ISSUERS
     from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
 
     base = f"http://localhost:{IDP_DEFAULT_PORT}"
-    return {
+    found = {
         i: {"issuer": iss.issuer_url(base), "audience": iss.default_audience} for i, iss in ISSUERS.items()
     }
+    for cloud in clouds():  # issuers a cloud publishes besides its own ids (Entra's v1 issuer)
+        for extra_id, (issuer, audience) in cloud.extra_issuers(base).items():
+            found[extra_id] = {"issuer": issuer, "audience": audience}
+    return found
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,11 @@ def _http_error(what: str, url: str, response: _Response) -> TokenError:
         description = str(doc.get("error_description", ""))
         # The kit IdP appends its own next step to the description; keep it as the hint.
         description, _, idp_hint = description.partition("\n  next step: ")
+        # Entra's descriptions end in Trace ID / Correlation ID / Timestamp lines, and the kit's
+        # Entra puts its next step in "(wif-notebook: ...)" after the AADSTS message.
+        description = description.split("\r\n", 1)[0]
+        description, _, entra_hint = description.partition(" (wif-notebook: ")
+        idp_hint = idp_hint or entra_hint.removesuffix(")")
         detail = f"{doc['error']}: {description}".strip().rstrip(":")
         if idp_hint:
             hint = idp_hint.strip()
@@ -358,11 +363,11 @@ def client_credentials(
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {"grant_type": "client_credentials"}
-    if audience:
-        if who.issuer_id == "azure":
-            form["scope"] = audience.removesuffix("/.default") + "/.default"
-        else:
-            form["audience"] = audience
+    if who.issuer_id == "azure":
+        # Entra needs the resource in every app-only request (AADSTS900144 without it).
+        form["scope"] = (audience or who.default_audience).removesuffix("/.default") + "/.default"
+    elif audience:
+        form["audience"] = audience
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if auth == "basic":
         # RFC 6749 §2.3.1: each part is form-urlencoded before joining with ':'.

@@ -12,6 +12,9 @@ from wif_notebook.oidc import KeySetCache, endpoint_is_secure, jwk_thumbprint
 from .conftest import Idp
 
 ISSUER_IDS = list(ISSUERS)
+# Entra's discovery documents have Entra's own shape (tests/idp/test_entra.py).
+OAUTH_ISSUER_IDS = [i for i in ISSUERS if i != "azure"]
+PUBLISHED_ISSUER_IDS = [*ISSUERS, "azure-v1"]
 
 
 def _b64len(value: str) -> int:
@@ -21,15 +24,17 @@ def _b64len(value: str) -> int:
 def test_service_record_names_base_url_and_each_issuer_with_its_audience(idp: Idp) -> None:
     extra = idp.record.extra
     assert extra["base_url"] == f"http://localhost:{idp.port}"
-    assert set(extra["issuers"]) == {"kit", "azure", "gcp", "k8s"}
+    assert set(extra["issuers"]) == {"kit", "azure", "azure-v1", "gcp", "k8s"}
     assert extra["issuers"]["kit"] == {
         "issuer": f"http://localhost:{idp.port}/kit",
         "audience": "api://mongodb-kit",
     }
-    assert extra["issuers"]["azure"]["issuer"] == f"http://localhost:{idp.port}/azure/{AZURE_TENANT_ID}/v2.0"
+    # Entra at the root of the origin: v2 issuer <tenant>/v2.0, v1 issuer <tenant>/ with its slash.
+    assert extra["issuers"]["azure"]["issuer"] == f"http://localhost:{idp.port}/{AZURE_TENANT_ID}/v2.0"
+    assert extra["issuers"]["azure-v1"]["issuer"] == f"http://localhost:{idp.port}/{AZURE_TENANT_ID}/"
 
 
-@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+@pytest.mark.parametrize("issuer_id", OAUTH_ISSUER_IDS)
 def test_discovery_document_serves_the_identical_issuer_and_localhost_urls(idp: Idp, issuer_id: str) -> None:
     issuer = idp.issuer(issuer_id)
     reply = idp.get(issuer.removeprefix(idp.base_url) + "/.well-known/openid-configuration")
@@ -46,7 +51,7 @@ def test_discovery_document_serves_the_identical_issuer_and_localhost_urls(idp: 
     assert {"client_secret_basic", "client_secret_post"} <= set(doc["token_endpoint_auth_methods_supported"])
 
 
-@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+@pytest.mark.parametrize("issuer_id", PUBLISHED_ISSUER_IDS)
 def test_jwks_has_rsa_2048_keys_with_thumbprint_kids(idp: Idp, issuer_id: str) -> None:
     keys = idp.jwks(issuer_id)["keys"]
     assert keys, "an issuer publishes at least its signing key"
@@ -64,11 +69,12 @@ def test_jwks_has_rsa_2048_keys_with_thumbprint_kids(idp: Idp, issuer_id: str) -
 def test_real_paths_of_each_issuer_are_served(idp: Idp) -> None:
     assert idp.get("/k8s/openid/v1/jwks").status == 200
     assert idp.get("/gcp/oauth2/v3/certs").status == 200
-    assert idp.get(f"/azure/{AZURE_TENANT_ID}/discovery/v2.0/keys").status == 200
+    assert idp.get(f"/{AZURE_TENANT_ID}/discovery/v2.0/keys").status == 200
+    assert idp.get("/common/discovery/keys").status == 200
 
 
 def test_unknown_azure_tenant_is_answered_like_entra(idp: Idp) -> None:
-    reply = idp.get("/azure/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
+    reply = idp.get("/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
     assert reply.status == 400
     assert "AADSTS90002" in reply.json()["error_description"]
 
@@ -84,12 +90,13 @@ def test_issuer_ignores_the_host_header(idp: Idp) -> None:
     assert reply.json()["issuer"] == idp.issuer("kit")
 
 
-@pytest.mark.parametrize("issuer_id", ISSUER_IDS)
+@pytest.mark.parametrize("issuer_id", PUBLISHED_ISSUER_IDS)
 def test_the_rule_book_discovers_and_loads_every_published_key(idp: Idp, issuer_id: str) -> None:
     issuer = idp.issuer(issuer_id)
     cache = KeySetCache(issuer, allow_insecure_localhost=True)
     cache.refresh()
     assert cache.discovery is not None
+    assert cache.discovery["issuer"] == issuer  # the v1 issuer keeps its trailing slash
     for key in ("issuer", "jwks_uri", "token_endpoint"):
         assert endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=True), key
         assert not endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key

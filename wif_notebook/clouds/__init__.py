@@ -10,7 +10,9 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   which cloudsim and the loopback proxy answer for the kit;
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
-  (``workload_env``), which ``wif env --principal NAME`` prints.
+  (``workload_env``), which ``wif env --principal NAME`` prints;
+- issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
+  ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
 Adding a platform is adding one module and one line in ``_MODULES`` below; nothing else changes.
 The modules import nothing from ``idp.app`` at import time, so the IdP can read this registry
@@ -50,9 +52,14 @@ class EnvContext:
 
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
+ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
 def _no_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
+    return {}
+
+
+def _no_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     return {}
 
 
@@ -68,6 +75,7 @@ class Cloud:
     connect_environment: str | None = None
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
+    extra_issuers: ExtraIssuers = _no_issuers
 
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")

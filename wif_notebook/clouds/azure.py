@@ -1,8 +1,113 @@
-"""Microsoft Entra ID and Azure hosting (managed identity, App Service, AKS workload identity)."""
+"""Microsoft Entra ID and Azure hosting (managed identity, App Service, AKS workload identity).
+
+The IdP side is ``idp/entra.py``. How Microsoft's hosts map to the kit's URLs (``I`` = the IdP's
+origin, ``https://localhost:<port>`` for token endpoints and ``http://localhost:<port>`` for the
+metadata endpoints, which are plain http on a real host too):
+
+==================================================================  ==================================
+real                                                                 kit
+==================================================================  ==================================
+``https://login.microsoftonline.com`` (``AZURE_AUTHORITY_HOST``)      ``I`` (Entra at the origin's root:
+                                                                     MSAL reads the first path segment
+                                                                     as the tenant)
+v2 issuer ``https://login.microsoftonline.com/<tenant>/v2.0``         ``I/<tenant>/v2.0``
+v1 issuer ``https://sts.windows.net/<tenant>/`` (trailing slash)      ``I/<tenant>/`` (trailing slash)
+``…/<tenant>/oauth2/v2.0/token``, ``…/<tenant>/oauth2/token``          ``I/<tenant>/oauth2/v2.0/token``,
+                                                                     ``I/<tenant>/oauth2/token``
+``…/<tenant>/discovery/v2.0/keys``, ``…/common/discovery/keys``       same paths under ``I``
+``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``
+IMDS ``http://169.254.169.254/metadata/identity/oauth2/token``       ``http://localhost:<port>/…`` via
+                                                                     ``AZURE_POD_IDENTITY_AUTHORITY_HOST``
+                                                                     (azure-identity and msal honour
+                                                                     it), or cloudsim for pymongo
+App Service ``IDENTITY_ENDPOINT`` (``http://127.0.0.1:41741/MSI/token``)  ``http://localhost:<port>/MSI/token``
+==================================================================  ==================================
+
+mongod trusts both issuers by default: ``azure`` (v2, audience the resource application's id) and
+``azure-v1`` (v1, audience ``api://<v1 application id>``), each with roles from ``groups``.
+"""
 
 from __future__ import annotations
 
-from . import Cloud
+from typing import TYPE_CHECKING, Any
+
+from ..idp.issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, AZURE_V1_RESOURCE_APP_ID
+from . import Cloud, EnvContext
+
+if TYPE_CHECKING:
+    from ..idp.principals import Principal
+
+# Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
+AKS_TOKEN_FILE_KIND = "aks"
+
+
+def _idp_handler(idp: Any, req: Any) -> Any:
+    # Imported here: idp.entra needs idp.app's types, and idp.app reads this registry.
+    from ..idp import entra
+
+    return entra.handle(idp, req)
+
+
+def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
+    """Entra's v1 issuer, published next to the ``azure`` (v2) issuer: same tenant, same keys."""
+    return {"azure-v1": (f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/", f"api://{AZURE_V1_RESOURCE_APP_ID}")}
+
+
+def _hosted_on_app_service(principal: Principal) -> bool:
+    where = principal.infrastructure.lower()
+    return "app service" in where or "functions" in where
+
+
+def _aks_federated(principal: Principal) -> bool:
+    return any(
+        c.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE and c.issuer == "k8s"
+        for c in principal.federated_credentials
+    )
+
+
+def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
+    """What the principal's real host puts in a workload's environment (azure-identity reads it):
+
+    - service principal: the EnvironmentCredential variables, secret included (asked for by name);
+    - managed identity with a federated credential for a Kubernetes service account: what the AKS
+      workload-identity webhook injects (client id, tenant, authority host, token file);
+    - managed identity on App Service / Functions: ``IDENTITY_ENDPOINT`` + ``IDENTITY_HEADER``;
+    - managed identity on a VM: the IMDS override ``AZURE_POD_IDENTITY_AUTHORITY_HOST``.
+
+    A user-assigned identity also gets ``AZURE_CLIENT_ID``, as Azure's docs tell its users to set
+    for ``DefaultAzureCredential``; a system-assigned one needs no id.
+    """
+    from ..idp.entra import identity_header
+    from ..idp.tokenfiles import token_file_path
+
+    env: dict[str, str] = {}
+    if principal.kind == "service-principal":
+        env.update(
+            AZURE_CLIENT_ID=principal.client_id,
+            AZURE_TENANT_ID=AZURE_TENANT_ID,
+            AZURE_AUTHORITY_HOST=ctx.idp_https,
+        )
+        if principal.client_secret:
+            env["AZURE_CLIENT_SECRET"] = principal.client_secret
+        return env
+    if principal.kind != "managed-identity":
+        return env
+    if _aks_federated(principal):
+        return {
+            "AZURE_CLIENT_ID": principal.client_id,
+            "AZURE_TENANT_ID": AZURE_TENANT_ID,
+            "AZURE_AUTHORITY_HOST": ctx.idp_https,
+            "AZURE_FEDERATED_TOKEN_FILE": str(token_file_path(ctx.state, AKS_TOKEN_FILE_KIND)),
+        }
+    if _hosted_on_app_service(principal):
+        env["IDENTITY_ENDPOINT"] = f"{ctx.idp_http}/MSI/token"
+        env["IDENTITY_HEADER"] = identity_header(ctx.state)
+    else:
+        env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = ctx.idp_http
+    if not principal.system_assigned:
+        env["AZURE_CLIENT_ID"] = principal.client_id
+    return env
+
 
 CLOUD = Cloud(
     id="azure",
@@ -11,4 +116,7 @@ CLOUD = Cloud(
     principal_kinds=("service-principal", "managed-identity"),
     metadata_hosts=frozenset({"169.254.169.254"}),
     connect_environment="azure",
+    idp_handler=_idp_handler,
+    workload_env=workload_env,
+    extra_issuers=extra_issuers,
 )

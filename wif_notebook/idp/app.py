@@ -3,7 +3,8 @@
 Routes (``B`` = ``http://localhost:<port>``):
 
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
-- ``GET /metadata/identity/oauth2/token``  Azure IMDS managed-identity tokens
+- every path a cloud module's ``idp_handler`` answers (``clouds/``: Entra ID and Azure managed
+  identity in ``entra.py``)
 - ``GET /computeMetadata/v1/instance/service-accounts/{default|email}/identity``  GCP metadata
 - ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
   metadata-default), loopback only
@@ -28,17 +29,11 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
+from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
-from .issuers import (
-    AZURE_RESOURCE_APP_ID,
-    AZURE_TENANT_ID,
-    AZURE_TOKEN_EXCHANGE_AUDIENCE,
-    ISSUERS,
-    Issuer,
-    azure_audience,
-)
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS, Issuer
 from .keys import SUPPORTED_ALGS, KeyStore
 from .minting import Minter, check_lifetime
 from .principals import Principal, find_in, load_catalog
@@ -55,16 +50,6 @@ GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
 # RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 _GCP_PATH = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/(identity|email)$")
-
-# Resources the kit's Entra tenant knows besides its own applications (IMDS invalid_resource otherwise).
-AZURE_WELL_KNOWN_RESOURCES = (
-    "https://management.azure.com/",
-    "https://management.azure.com",
-    "https://storage.azure.com/",
-    "https://vault.azure.net",
-    "https://ossrdbms-aad.database.windows.net",
-    AZURE_TOKEN_EXCHANGE_AUDIENCE,
-)
 
 
 @dataclass
@@ -133,7 +118,7 @@ class IdentityProvider:
         self.state = state
         self.base_url = base_url.rstrip("/")
         self.keys = KeyStore(state)
-        self.minter = Minter(self.keys, self.base_url)
+        self.minter = Minter(self.keys, self.base_url, self.principals)
         self._catalog_lock = threading.Lock()
         self._catalog: list[Principal] = []
         self._catalog_stamp: tuple[float, int] | None = None
@@ -169,14 +154,16 @@ class IdentityProvider:
         return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
 
     def service_extra(self) -> dict[str, Any]:
-        """What the service record publishes: base_url and issuer → {issuer, audience}."""
-        return {
-            "base_url": self.base_url,
-            "issuers": {
-                i: {"issuer": iss.issuer_url(self.base_url), "audience": iss.default_audience}
-                for i, iss in ISSUERS.items()
-            },
+        """What the service record publishes: base_url and issuer → {issuer, audience}, plus the
+        issuers a cloud adds under its own ids (Entra's v1 issuer ``azure-v1``)."""
+        issuers = {
+            i: {"issuer": iss.issuer_url(self.base_url), "audience": iss.default_audience}
+            for i, iss in ISSUERS.items()
         }
+        for cloud in clouds.clouds():
+            for extra_id, (issuer, audience) in cloud.extra_issuers(self.base_url).items():
+                issuers[extra_id] = {"issuer": issuer, "audience": audience}
+        return {"base_url": self.base_url, "issuers": issuers}
 
     def write_token_files(self) -> dict[str, str]:
         return {k: str(v) for k, v in write_token_files(self.state, self.minter, self.principals()).items()}
@@ -184,8 +171,11 @@ class IdentityProvider:
     # -- dispatch ---------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
         path = req.path
-        if path == "/metadata/identity/oauth2/token":
-            return self.imds(req)
+        for cloud in clouds.clouds():
+            if cloud.idp_handler is not None:
+                answer = cloud.idp_handler(self, req)
+                if answer is not None:
+                    return answer
         if path.startswith("/computeMetadata/"):
             return self.gcp_metadata(req)
         if path.startswith("/_wif/"):
@@ -203,6 +193,7 @@ class IdentityProvider:
                 for i, iss in ISSUERS.items()
             },
             "azure_imds": f"{self.base_url}/metadata/identity/oauth2/token",
+            "azure_app_service": f"{self.base_url}/MSI/token",
             "gcp_metadata": f"{self.base_url}/computeMetadata/v1/instance/service-accounts/default/identity",
         }
         return json_response(200, doc)
@@ -232,18 +223,6 @@ class IdentityProvider:
     def issuer_endpoint(self, req: Request) -> Response:
         found = self._issuer_for_path(req.path)
         if found is None:
-            parts = req.path.lstrip("/").split("/")
-            if parts[0] == "azure" and len(parts) > 1 and parts[1] != AZURE_TENANT_ID:
-                return json_response(
-                    400,
-                    {
-                        "error": "invalid_request",
-                        "error_description": f"AADSTS90002: Tenant '{parts[1]}' not found. The kit's "
-                        f"tenant is {AZURE_TENANT_ID}: use {ISSUERS['azure'].issuer_url(self.base_url)}",
-                    },
-                    issuer="azure",
-                    error="invalid_request",
-                )
             return self._not_found(req)
         issuer, rest = found
         endpoint = issuer.routes().get(rest)
@@ -398,8 +377,6 @@ class IdentityProvider:
             "token_type": "Bearer",
             "expires_in": lifetime,
         }
-        if issuer.id == "azure":
-            doc["ext_expires_in"] = lifetime
         if scope:
             doc["scope"] = scope
         if issued_type:
@@ -426,17 +403,9 @@ class IdentityProvider:
                 "a '<resource>/.default' scope cannot be combined with other scopes (AADSTS70011); "
                 "send only the '/.default' scope",
             )
-        if issuer.id == "azure" and scopes and not defaults:
-            raise OAuthError(
-                "invalid_scope",
-                f"AADSTS1002012: the scope {scope!r} is not valid: client-credential flows need a scope "
-                f"ending in '/.default', e.g. api://{AZURE_RESOURCE_APP_ID}/.default",
-            )
         named = [
             v for v in (defaults[0] if defaults else None, form.get("resource"), form.get("audience")) if v
         ]
-        if issuer.id == "azure":
-            named = [azure_audience(v) for v in named]
         if len(set(named)) > 1:
             raise OAuthError(
                 "invalid_request",
@@ -640,106 +609,23 @@ class IdentityProvider:
             )
         return matching[0]
 
-    # -- Azure IMDS -------------------------------------------------------------------------------
-    def imds(self, req: Request) -> Response:
-        def error(status: int, code: str, description: str) -> Response:
-            return json_response(
-                status,
-                {"error": code, "error_description": description},
-                issuer="azure",
-                grant="imds",
-                error=code,
-            )
+    def metadata_default_names(self) -> dict[str, str]:
+        """cloud → principal name chosen at runtime (``/_wif/metadata-default``)."""
+        return dict(self._metadata_default)
 
-        if req.method != "GET":
-            return error(405, "invalid_request", "IMDS answers GET requests only")
-        # Real IMDS wants exactly `Metadata: true` (lower case value).
-        if req.headers.get("metadata") != "true":
-            return error(400, "bad_request_102", "Required metadata header not specified")
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        if not query.get("api-version"):
-            return error(
-                400,
-                "invalid_request",
-                "Required query variable 'api-version' is missing; add api-version=2018-02-01",
-            )
-        resource = query.get("resource", "")
-        if not resource:
-            return error(
-                400,
-                "invalid_request",
-                "Required query variable 'resource' is missing; add "
-                f"resource=<the audience your MongoDB server expects, e.g. api://{AZURE_RESOURCE_APP_ID}>",
-            )
-        catalog = self.principals()  # one snapshot for the whole request
-        identities = [p for p in catalog if p.kind == "managed-identity"]
-        selectors = [(k, query[k]) for k in ("client_id", "object_id", "msi_res_id") if query.get(k)]
-        if len(selectors) > 1:
-            return error(
-                400,
-                "invalid_request",
-                "name the identity by one of client_id, object_id or msi_res_id, not several",
-            )
-        if selectors:
-            key, value = selectors[0]
-
-            def selects(p: Principal) -> bool:
-                if key == "client_id":
-                    return p.client_id == value
-                if key == "object_id":
-                    return p.subject == value
-                return str(p.claims.get("xms_mirid", "")).lower() == value.lower()
-
-            principal = next((p for p in identities if selects(p)), None)
-            if principal is None:
-                return error(
-                    400,
-                    "invalid_request",
-                    f"Identity not found: no managed identity with "
-                    f"{key} {value!r} is assigned to this VM (`wif idp principals` lists them)",
-                )
-        else:
-            principal = self._metadata_default_principal("azure", identities)
-            if principal is None:
-                return error(
-                    400,
-                    "invalid_request",
-                    "Identity not found: no managed identity is "
-                    "assigned to this VM; add one of kind managed-identity to principals.yaml",
-                )
-        known = {AZURE_RESOURCE_APP_ID, f"api://{AZURE_RESOURCE_APP_ID}", *AZURE_WELL_KNOWN_RESOURCES}
-        known |= {p.default_audience for p in catalog if p.issuer_id == "azure"}
-        if resource.removesuffix("/.default") not in known:
-            return error(
-                400,
-                "invalid_resource",
-                f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
-                f"named {AZURE_TENANT_ID}. Use the resource your MongoDB server's audience names, "
-                f"e.g. api://{AZURE_RESOURCE_APP_ID}",
-            )
-        minted = self.minter.mint(principal, audience=resource)
-        exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
-        # Every value is a JSON string, as the real IMDS sends them.
-        doc = {
-            "access_token": minted.token,
-            "refresh_token": "",
-            "expires_in": str(exp - iat),
-            "expires_on": str(exp),
-            "ext_expires_in": str(exp - iat),
-            "not_before": str(nbf),
-            "resource": resource,
-            "token_type": "Bearer",
-            "client_id": principal.client_id,
-        }
-        return json_response(200, doc, issuer="azure", grant="imds", principal=principal.name)
-
-    def _metadata_default_principal(self, cloud: str, candidates: list[Principal]) -> Principal | None:
+    def metadata_default_principal(self, cloud: str, candidates: list[Principal]) -> Principal | None:
+        """The identity a metadata server answers for when a request names none: the one switched
+        to at runtime, else the system-assigned one, else ``default: true``, else the first."""
         chosen = self._metadata_default.get(cloud)
         if chosen:
             found = next((p for p in candidates if p.name == chosen), None)
             if found is not None:
                 return found
-        return next((p for p in candidates if p.default), candidates[0] if candidates else None)
+        for preferred in (lambda p: p.system_assigned, lambda p: p.default):
+            found = next((p for p in candidates if preferred(p)), None)
+            if found is not None:
+                return found
+        return candidates[0] if candidates else None
 
     # -- GCP metadata server ------------------------------------------------------------------------
     def gcp_metadata(self, req: Request) -> Response:
@@ -769,7 +655,7 @@ class IdentityProvider:
         account, leaf = match.group(1), match.group(2)
         accounts = [p for p in self.principals() if p.kind == "service-account"]
         if account == "default":
-            principal = self._metadata_default_principal("gcp", accounts)
+            principal = self.metadata_default_principal("gcp", accounts)
         else:
             principal = next((p for p in accounts if account in (p.client_id, p.claims.get("email"))), None)
         if principal is None:

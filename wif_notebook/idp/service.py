@@ -5,7 +5,8 @@ back unchanged. The record's ``extra`` (a contract, docs/ARCHITECTURE.md) is::
 
     {"base_url": "http://localhost:<port>",
      "issuers": {"kit":   {"issuer": "http://localhost:<port>/kit",   "audience": "api://mongodb-kit"},
-                 "azure": {"issuer": "http://localhost:<port>/azure/<tenant>/v2.0", "audience": "<app id>"},
+                 "azure": {"issuer": "http://localhost:<port>/<tenant>/v2.0", "audience": "<app id>"},
+                 "azure-v1": {"issuer": "http://localhost:<port>/<tenant>/", "audience": "api://<v1 app id>"},
                  "gcp":   {...}, "k8s": {...}}}
 
 The admin helpers (``mint``, ``rotate_keys``, ...) call the running IdP's loopback-only
