@@ -75,7 +75,14 @@ def test_instance_discovery_answers_for_the_kits_own_authority_as_msal_asks(idp:
     assert doc["tenant_discovery_endpoint"] == (
         f"https://localhost:{idp.port}/{T}/v2.0/.well-known/openid-configuration"
     )
-    assert doc["metadata"][0]["aliases"] == [f"localhost:{idp.port}"]
+    assert doc["metadata"][0]["aliases"] == [f"localhost:{idp.port}", "localhost"]
+
+
+def test_instance_discovery_reads_msals_port_less_instance_as_this_idp(idp: Idp) -> None:
+    # MSAL builds the authorization endpoint from the authority's host name, without its port.
+    endpoint = quote(f"https://localhost/{T}/oauth2/v2.0/authorize")
+    doc = idp.get(f"/common/discovery/instance?api-version=1.0&authorization_endpoint={endpoint}").json()
+    assert doc["tenant_discovery_endpoint"].startswith(f"https://localhost:{idp.port}/{T}/v2.0/")
 
 
 def test_instance_discovery_refuses_an_unknown_host_with_aadsts50049(idp: Idp) -> None:

@@ -381,7 +381,9 @@ def instance_discovery(idp: IdentityProvider, req: Request) -> dict[str, Any]:
     endpoint = query.get("authorization_endpoint", "")
     parts = urlsplit(endpoint)
     own = urlsplit(idp.base_url)
-    ours = parts.hostname in ("localhost", "127.0.0.1") and parts.port == own.port
+    # MSAL sends its "instance", the authority's host name without the port: a loopback host with
+    # no port or with this IdP's port is this IdP, and the answer names this IdP's own origin.
+    ours = parts.hostname in ("localhost", "127.0.0.1") and parts.port in (None, own.port)
     if not endpoint or parts.scheme != "https" or not (ours or parts.hostname in _MICROSOFT_HOSTS):
         raise EntraError(
             400,
@@ -391,11 +393,12 @@ def instance_discovery(idp: IdentityProvider, req: Request) -> dict[str, Any]:
             hint=f"the kit's authority host is https://localhost:{own.port} (AZURE_AUTHORITY_HOST)",
         )
     tenant = parts.path.strip("/").split("/")[0] or "common"
-    host = parts.netloc
+    host = f"localhost:{own.port}" if ours else parts.netloc
+    aliases = [host, "localhost"] if ours else [host]
     return {
         "tenant_discovery_endpoint": f"https://{host}/{tenant}/v2.0/.well-known/openid-configuration",
         "api-version": "1.1",
-        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": aliases}],
     }
 
 
