@@ -260,7 +260,7 @@ def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
     """Every rule for the provider entry mongod.conf would select, or None without a configuration."""
     from .errors import ConfigError
     from .mongod import server_providers
-    from .oidc import KeySetCache, first_failure, select_provider_for_token
+    from .oidc import first_failure, keyset_for, select_provider_for_token
     from .oidc.rules import RuleFailure
     from .tokens import check_against, decode
 
@@ -274,10 +274,12 @@ def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
     try:
         issuer = decode(token).claims.get("iss")
         if isinstance(issuer, str):
-            keys = KeySetCache(issuer, allow_insecure_localhost=found.enable_test_commands, timeout=3.0)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=found.enable_test_commands)
     except Exception:  # an undecodable token: the format rule says so
         keys = None
-    results = check_against(token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands)
+    results = check_against(
+        token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands, state=state
+    )
     provider = None
     try:
         chosen = select_provider_for_token(found.providers, token)

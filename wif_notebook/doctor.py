@@ -384,9 +384,9 @@ def _rule_words(
 
 # -- the diagnosis ---------------------------------------------------------------------------------
 def _token_rules(
-    token: str, providers: Sequence[ProviderConfig], test_commands: bool
+    token: str, providers: Sequence[ProviderConfig], test_commands: bool, state: StateDir
 ) -> tuple[list[RuleResult], dict[str, Any]]:
-    from .oidc import KeySetCache
+    from .oidc import keyset_for
     from .tokens import check_against, decode, explain_token
 
     claims: dict[str, Any] = {}
@@ -396,11 +396,11 @@ def _token_rules(
         claims = dict(decoded.claims)
         iss = decoded.claims.get("iss")
         if isinstance(iss, str):
-            keys = KeySetCache(iss, allow_insecure_localhost=test_commands, timeout=3.0)
+            keys = keyset_for(iss, state=state, allow_insecure_localhost=test_commands)
     except WifError:
         pass
     if providers:
-        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands)
+        results = check_against(token, providers, keys, allow_insecure_localhost=test_commands, state=state)
     else:
         results = explain_token(token, None, keys)
     return results, claims
@@ -652,7 +652,7 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     claims: dict[str, Any] = {}
     rule: str | None = None
     if raw is not None:
-        results, claims = _token_rules(raw, providers, test_commands)
+        results, claims = _token_rules(raw, providers, test_commands, state)
         rule = _failing_rule(results, claims, providers)
         checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
     log_rule = rule_for_reason(logged.reason) if logged is not None else None

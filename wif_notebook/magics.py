@@ -28,6 +28,9 @@ from traitlets import Bool, Int, Unicode
 from .errors import WifError
 from .state import StateDir
 
+# Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
+SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
+
 TOKEN_METHODS = {
     "client_credentials": "client_credentials",
     "client-credentials": "client_credentials",
@@ -176,6 +179,35 @@ class WifMagics(Magics):
                     tone="warn",
                 )
             )
+
+    @magic_arguments()
+    @argument("principal", nargs="?", default=None, help="a principal of the catalog (default: none)")
+    @argument("--apply", action="store_true", help="also set the variables in this kernel's os.environ")
+    @argument("--show-secret", action="store_true", help="print a client secret instead of masking it")
+    @line_magic
+    def wif_env(self, line: str = "") -> None:
+        """The export lines of ``wif env [--principal NAME]``: the kit CA bundle variables and what
+        that principal's workload has on its real host; ``--apply`` sets them in this kernel so
+        unmodified vendor SDK code runs here. Secrets are masked in the output unless asked for."""
+        args = parse_argstring(self.wif_env, line)
+        with user_errors():
+            import os
+
+            from .clouds import common_env, env_context, workload_exports
+            from .idp.tokenfiles import render_exports
+
+            if args.principal:
+                env = workload_exports(self.state, args.principal)
+            else:
+                env = common_env(env_context(self.state))
+            shown = {
+                k: v if args.show_secret or not k.endswith(SECRET_SUFFIXES) else "****"
+                for k, v in env.items()
+            }
+            print(render_exports(shown), end="")
+            if args.apply:
+                os.environ.update(env)
+                print(f"# set in this kernel: {', '.join(env)}")
 
     # -- identity provider -----------------------------------------------------------------------
     @magic_arguments()

@@ -448,7 +448,7 @@ def _issuers_of(idp_record: ServiceRecord | None) -> dict[str, dict[str, str]]:
     from .idp.issuers import ISSUERS
     from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
 
-    base = f"http://localhost:{IDP_DEFAULT_PORT}"
+    base = f"https://localhost:{IDP_DEFAULT_PORT}"  # the IdP's default issuer form (idp/issuers.py)
     found = {
         i: {"issuer": iss.issuer_url(base), "audience": iss.default_audience} for i, iss in ISSUERS.items()
     }
@@ -647,20 +647,45 @@ def _free_port() -> int:
         return port
 
 
+def enterprise_trust_note(state: StateDir) -> str:
+    """What a real Enterprise mongod needs before it can fetch JWKS from the kit's https issuers.
+
+    mongod fetches discovery and JWKS with its own HTTP client (libcurl on Linux), which verifies
+    against the operating system's CA store. Which store exactly, and whether it honours
+    ``SSL_CERT_FILE``, is UNCONFIRMED (it depends on how libcurl was built): the kit sets
+    ``SSL_CERT_FILE`` for it, and the dependable way is to add the kit CA to the system store.
+    """
+    from . import tls
+
+    ca = tls.paths(state).ca_cert
+    return (
+        f"a real mongod trusts the kit's https issuers only once the kit CA ({ca}) is in the system's CA "
+        f"store (Debian/Ubuntu: sudo cp {ca} /usr/local/share/ca-certificates/wif-kit-ca.crt && "
+        "sudo update-ca-certificates; `wif reset` makes a new CA), or start the kit with "
+        "`wif up --issuer-scheme http` (plain http://localhost issuers, enableTestCommands only)"
+    )
+
+
 def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> ServiceRecord:
     """Run a real Enterprise mongod in the foreground of its own session and record it ourselves
     (a real mongod does not announce itself in ``run/``)."""
-    from . import services
+    from . import services, tls
     from .server.authz import ADMIN_USER, read_admin_credentials
 
     if cfg.port == 0:
         cfg = replace(cfg, port=_free_port())
         write_config(state, cfg)
     out_path = state.subdir("logs") / "mongod.out"
+    https_issuers = any(p.issuer.startswith("https://") for p in cfg.oidc_providers)
+    env = dict(os.environ)
+    if https_issuers:
+        # Best effort (see enterprise_trust_note): OpenSSL-based clients read SSL_CERT_FILE.
+        env["SSL_CERT_FILE"] = str(tls.ca_bundle(state))
     with open(out_path, "ab") as out:
         os.chmod(out_path, 0o600)
         proc = subprocess.Popen(
             [str(binary), "--config", str(state.mongod_conf)],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -683,7 +708,12 @@ def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> Servi
         port=cfg.port,
         host=cfg.bind_ip.split(",")[0],
         started_at=time.time(),
-        extra={"kind": "enterprise", "binary": str(binary), "config": str(state.mongod_conf)},
+        extra={
+            "kind": "enterprise",
+            "binary": str(binary),
+            "config": str(state.mongod_conf),
+            **({"tls_note": enterprise_trust_note(state)} if https_issuers else {}),
+        },
     )
     state.write_record(record)
     # The first user through the localhost exception: the same administrator the test server has.

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import mongod, stack
 from .cli import json_flag, port_arg, print_doc, print_json, state_from
+from .idp.issuers import DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES
 from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
 from .idp.service import idp_record
 
@@ -46,6 +47,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--port", type=port_arg, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
+    )
+    p.add_argument(
+        "--issuer-scheme",
+        choices=ISSUER_SCHEMES,
+        default=DEFAULT_ISSUER_SCHEME,
+        help="issuer form tokens and mongod.conf use: https (default, production shape) or http "
+        "(enableTestCommands only, e.g. a real mongod that does not trust the kit CA)",
     )
     json_flag(p)
     p.set_defaults(func=cmd_up)
@@ -132,8 +140,10 @@ def _print_summary(doc: dict[str, Any]) -> None:
     print(f"state_dir    {doc['state_dir']}")
     if idp["running"]:
         others = ", ".join(i for i in idp.get("issuers", {}) if i != "kit")
-        print(f"idp          running  {idp['base_url']} (pid {idp['pid']})")
+        print(f"idp          running  {idp.get('https_base_url') or idp['base_url']} (pid {idp['pid']})")
         print(f"issuer       {doc.get('issuer')}" + (f"   (also {others}: --json)" if others else ""))
+    if doc.get("ca_file"):
+        print(f'kit CA       {doc["ca_file"]}   (trust it elsewhere: eval "$(wif env)")')
     else:
         print("idp          stopped")
     print(f"mongod       {_mongod_line(doc['mongod'])}")
@@ -144,7 +154,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    doc = stack.up(state_from(args), idp_port=args.idp_port, port=args.port)
+    doc = stack.up(state_from(args), idp_port=args.idp_port, port=args.port, issuer_scheme=args.issuer_scheme)
     return print_doc(args, doc, _print_up)
 
 

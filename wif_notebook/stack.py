@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from . import mongod
 from .errors import StateError
+from .idp.issuers import DEFAULT_ISSUER_SCHEME
 from .state import ServiceRecord, StateDir
 
 # What a kit state directory may contain (state.py's layout, plus admin.json). Anything else means the
@@ -36,6 +37,7 @@ KIT_ENTRIES = frozenset(
         "run",
         "tokens",
         "env",
+        "tls",  # the kit CA and the IdP's certificate (tls.py): a reset rotates the CA
         "admin.json",
         "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
     }
@@ -63,8 +65,20 @@ def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
         "pid": record.pid,
         "port": record.port,
         "base_url": record.extra.get("base_url"),
+        "https_base_url": record.extra.get("https_base_url"),
+        "issuer_scheme": record.extra.get("issuer_scheme"),
         "issuers": record.extra.get("issuers", {}),
     }
+
+
+def _ca(state: StateDir) -> dict[str, Any]:
+    """Where the kit CA is (what a client outside the kit must trust), once it exists."""
+    from . import tls
+
+    if not tls.exists(state):
+        return {}
+    files = tls.paths(state)
+    return {"ca_file": str(files.ca_cert), "ca_bundle": str(files.bundle)}
 
 
 def _kit_issuer(record: ServiceRecord | None) -> str | None:
@@ -87,13 +101,23 @@ def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
     return out
 
 
-def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None) -> dict[str, Any]:
-    """Start the IdP, then mongod with the kit's configuration; return where everything is."""
+def up(
+    state: StateDir,
+    *,
+    idp_port: int | None = None,
+    port: int | None = None,
+    issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+) -> dict[str, Any]:
+    """Start the IdP, then mongod with the kit's configuration; return where everything is.
+
+    ``issuer_scheme`` ``http`` publishes the plain-http issuer form by default (enableTestCommands
+    only; e.g. for a real Enterprise mongod that cannot trust the kit CA): idp/issuers.py.
+    """
     from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
     from .idp.service import idp_record, start_idp
 
     before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
-    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port)
+    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port, issuer_scheme=issuer_scheme)
     if idp_port not in (None, 0) and idp.port != idp_port:
         raise StateError(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
@@ -107,6 +131,7 @@ def up(state: StateDir, *, idp_port: int | None = None, port: int | None = None)
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
+        **_ca(state),
         **_uris(state, record),
     }
 
@@ -132,6 +157,7 @@ def status(state: StateDir) -> dict[str, Any]:
         "issuer": _kit_issuer(idp),
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
+        **_ca(state),
         **_uris(state, record),
     }
 

@@ -18,10 +18,10 @@ from .cli import json_flag, print_json, state_from
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
-    KeySetCache,
     RuleResult,
     explain_token,
     first_failure,
+    keyset_for,
     rule_by_id,
 )
 from .state import StateDir
@@ -113,9 +113,11 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         "explanations": [asdict(c) for c in tokens.explain_claims(decoded.claims)],
     }
     issuer = decoded.claims.get("iss")
-    verify_keys = KeySetCache(issuer, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    verify_keys = (
+        keyset_for(issuer, state=state, allow_insecure_localhost=True) if isinstance(issuer, str) else None
+    )
     try:
-        verified = tokens.verify(token, verify_keys)
+        verified = tokens.verify(token, verify_keys, state=state)
         report["signature"] = {"verified": True, **asdict(verified)}
     except WifError as exc:
         report["signature"] = {"verified": False, "reason": exc.what, "hint": exc.hint}
@@ -133,9 +135,9 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         }
         keys = verify_keys if found.enable_test_commands else None
         if keys is None and isinstance(issuer, str):
-            keys = KeySetCache(issuer, allow_insecure_localhost=found.enable_test_commands)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=found.enable_test_commands)
         results = tokens.check_against(
-            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands
+            token, found.providers, keys, allow_insecure_localhost=found.enable_test_commands, state=state
         )
     else:
         report.setdefault("server", None)

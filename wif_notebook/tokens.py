@@ -26,9 +26,7 @@ import inspect
 import json
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,12 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ServiceError, TokenError
+from .httpclient import DEFAULT_TIMEOUT, Client, Response
 from .oidc import (
     KeySetCache,
     ProviderConfig,
     RuleFailure,
     RuleResult,
     explain_token,
+    keyset_for,
     parse_compact,
 )
 from .state import ServiceRecord, StateDir
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it 
     from .idp.principals import Principal
 
 REDACTED = "…[redacted]"
-DEFAULT_TIMEOUT = 10.0
 METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
 # pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
 K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
@@ -257,16 +256,6 @@ def _issuer_url(record: ServiceRecord, issuer_id: str) -> str:
     return entry
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
-
-
 def _http(
     method: str,
     url: str,
@@ -274,24 +263,13 @@ def _http(
     headers: Mapping[str, str] | None = None,
     data: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> _Response:
-    """One request with urllib, never through a proxy (the kit's endpoints are on loopback)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return _Response(response.status, response.read(), dict(response.headers.items()))
-    except urllib.error.HTTPError as exc:
-        return _Response(exc.code, exc.read(), dict(exc.headers.items()) if exc.headers else {})
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ServiceError(
-            f"cannot reach {url}: {reason}",
-            hint="is the identity provider running? `wif idp start` (or `wif up`)",
-        ) from exc
+    state: StateDir | None = None,
+) -> Response:
+    """One request through the kit's HTTP client (kit CA trusted, loopback never proxied)."""
+    return Client(state=state, timeout=timeout).request(method, url, headers=headers, data=data)
 
 
-def _http_error(what: str, url: str, response: _Response) -> TokenError:
+def _http_error(what: str, url: str, response: Response) -> TokenError:
     """TokenError quoting the IdP's error / error_description (RFC 6749 §5.2, IMDS) or body."""
     detail = response.body.decode("utf-8", "replace").strip()
     hint = "check the principal, its secret and the requested audience (`wif idp principals`)"
@@ -316,12 +294,14 @@ def _http_error(what: str, url: str, response: _Response) -> TokenError:
     return TokenError(f"{what} failed: HTTP {response.status} from {url}: {detail[:500]}", hint=hint)
 
 
-def discover(issuer: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+def discover(
+    issuer: str, *, timeout: float = DEFAULT_TIMEOUT, state: StateDir | None = None
+) -> dict[str, Any]:
     """The issuer's OpenID discovery document (``<issuer>/.well-known/openid-configuration``)."""
     from .oidc import discovery_url
 
     url = discovery_url(issuer)
-    response = _http("GET", url, headers={"Accept": "application/json"}, timeout=timeout)
+    response = _http("GET", url, headers={"Accept": "application/json"}, timeout=timeout, state=state)
     if response.status != 200:
         raise _http_error("discovery", url, response)
     try:
@@ -359,7 +339,7 @@ def client_credentials(
             hint="use --via imds (managed identity), gcp (service account) or k8s-file, or `--via mint`",
         )
     issuer = _issuer_url(record, who.issuer_id)
-    token_endpoint = discover(issuer, timeout=timeout).get("token_endpoint")
+    token_endpoint = discover(issuer, timeout=timeout, state=state).get("token_endpoint")
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {"grant_type": "client_credentials"}
@@ -378,7 +358,7 @@ def client_credentials(
     else:
         raise ConfigError(f"unknown client authentication {auth!r}", hint="use 'basic' or 'post'")
     body = urllib.parse.urlencode(form).encode()
-    response = _http("POST", token_endpoint, headers=headers, data=body, timeout=timeout)
+    response = _http("POST", token_endpoint, headers=headers, data=body, timeout=timeout, state=state)
     if response.status != 200:
         raise _http_error("client credentials grant", token_endpoint, response)
     doc = response.json()
@@ -468,7 +448,7 @@ def federated(
         else:
             assertion = mint(workload.name, audience=cred.audience, state=state, timeout=timeout).token
     issuer = _issuer_url(record, identity.issuer_id)
-    token_endpoint = discover(issuer, timeout=timeout).get("token_endpoint")
+    token_endpoint = discover(issuer, timeout=timeout, state=state).get("token_endpoint")
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {
@@ -488,6 +468,7 @@ def federated(
         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
         data=urllib.parse.urlencode(form).encode(),
         timeout=timeout,
+        state=state,
     )
     if response.status != 200:
         error = _http_error("federated credential (client assertion)", token_endpoint, response)
@@ -528,7 +509,9 @@ def azure_imds(
         name = who.name
         query += f"&client_id={urllib.parse.quote(who.client_id)}"
     url = f"{_service_url(record)}{IMDS_PATH}?{query}"
-    response = _http("GET", url, headers={"Accept": "application/json", "Metadata": "true"}, timeout=timeout)
+    response = _http(
+        "GET", url, headers={"Accept": "application/json", "Metadata": "true"}, timeout=timeout, state=state
+    )
     if response.status != 200:
         raise _http_error("Azure IMDS token request", url, response)
     try:
@@ -564,7 +547,7 @@ def gcp_metadata(
     query = f"audience={urllib.parse.quote(audience)}" + ("&format=full" if full else "")
     path = GCP_IDENTITY_PATH.format(account=urllib.parse.quote(account, safe="@"))
     url = f"{_service_url(record)}{path}?{query}"
-    response = _http("GET", url, headers={"Metadata-Flavor": "Google"}, timeout=timeout)
+    response = _http("GET", url, headers={"Metadata-Flavor": "Google"}, timeout=timeout, state=state)
     if response.status != 200:
         raise _http_error("GCP metadata identity request", url, response)
     return IssuedToken.build(
@@ -701,31 +684,19 @@ def mint(
     state: StateDir | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> IssuedToken:
-    """The IdP's admin mint (``POST /_wif/mint``): any principal, lifetime, or one fault preset."""
+    """The IdP's admin mint (``POST /_wif/mint``): any principal, lifetime, or one fault preset.
+
+    The one mint path is ``idp.service.mint``; this wraps its answer as an ``IssuedToken``.
+    """
+    from .idp.service import mint as admin_mint
+
     started = time.perf_counter()
-    _state, record = _idp(state)
-    url = f"{_service_url(record)}/_wif/mint"
-    doc: dict[str, Any] = {"principal": principal}
-    if audience is not None:
-        doc["audience"] = audience
-    if lifetime is not None:
-        doc["lifetime"] = lifetime
-    if fault is not None:
-        doc["fault"] = fault
-    response = _http(
-        "POST",
-        url,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-        data=json.dumps(doc).encode(),
-        timeout=timeout,
-    )
-    if response.status != 200:
-        raise _http_error("minting a token", url, response)
-    answer = response.json()
+    state, record = _idp(state)
+    answer = admin_mint(state, principal, audience=audience, lifetime=lifetime, fault=fault, timeout=timeout)
     return IssuedToken.build(
         str(answer["token"]),
         method="mint",
-        source=url,
+        source=f"{_service_url(record)}/_wif/mint",
         started=started,
         principal=principal,
         fault=answer.get("fault"),
@@ -798,7 +769,7 @@ class Verification:
     jwks_uri: str | None
 
 
-def verify(token: str, keys: KeySetCache | None = None) -> Verification:
+def verify(token: str, keys: KeySetCache | None = None, *, state: StateDir | None = None) -> Verification:
     """Check the signature against the issuer's JWKS, found through discovery (not the claims!).
 
     Any asymmetric JWS algorithm PyJWT knows is accepted here; which ones a MongoDB server accepts
@@ -819,7 +790,7 @@ def verify(token: str, keys: KeySetCache | None = None) -> Verification:
             "header.alg",
             f"alg {alg!r} is not a public-key signature: anyone could have made this token",
         )
-    cache = keys if keys is not None else KeySetCache(issuer, allow_insecure_localhost=True)
+    cache = keys if keys is not None else keyset_for(issuer, state=state, allow_insecure_localhost=True)
     key = cache.key_for(kid)
     algorithm = get_default_algorithms().get(alg)
     if algorithm is None:
@@ -841,6 +812,7 @@ def check_against(
     *,
     allow_insecure_localhost: bool = True,
     now: float | None = None,
+    state: StateDir | None = None,
 ) -> list[RuleResult]:
     """Every rule with pass/fail for the provider entry the server would select for this token.
 
@@ -858,7 +830,7 @@ def check_against(
         except TokenError:
             issuer = None
         if isinstance(issuer, str) and issuer in configured:
-            keys = KeySetCache(issuer, allow_insecure_localhost=allow_insecure_localhost)
+            keys = keyset_for(issuer, state=state, allow_insecure_localhost=allow_insecure_localhost)
     return explain_token(token, None, keys, now=now, providers=providers)
 
 

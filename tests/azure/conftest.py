@@ -26,7 +26,6 @@ from wif_notebook import clouds, services, stack
 from wif_notebook.clouds import EnvContext
 from wif_notebook.idp.keys import b64url
 from wif_notebook.idp.principals import Principal, find, render_seed
-from wif_notebook.idp.service import idp_record
 from wif_notebook.state import StateDir
 
 RUNNER = Path(__file__).with_name("sdk_runner.py")
@@ -119,15 +118,15 @@ class AzureKit:
 
     def env_of(self, name: str) -> dict[str, str]:
         """The exports `wif env --principal NAME` prints for this principal."""
-        cloud = clouds.for_principal(self.principal(name))
-        assert cloud is not None
-        return cloud.workload_env(self.ctx, self.principal(name))
+        return clouds.workload_exports(self.state, name)
+
+    def common_env(self) -> dict[str, str]:
+        """What every workload's environment gets (the CA bundle variables)."""
+        return clouds.common_env(self.ctx)
 
     def run(self, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         """Run the SDK call in a clean process with only the workload's environment."""
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-        if self.ctx.ca_bundle is not None:
-            base["REQUESTS_CA_BUNDLE"] = str(self.ctx.ca_bundle)
         done = subprocess.run(
             [sys.executable, str(RUNNER), json.dumps(spec)],
             env={**base, **env},
@@ -160,19 +159,6 @@ class AzureKit:
         return info
 
 
-def _context(state: StateDir) -> EnvContext:
-    """The kit's endpoints for a workload: the registry's, once TLS gives it one (``env_context``);
-    until then the plain-http metadata endpoints only (no CA bundle: https rows are skipped)."""
-    env_context = getattr(clouds, "env_context", None)
-    if env_context is not None:
-        ctx: EnvContext = env_context(state)
-        return ctx
-    record = idp_record(state)
-    assert record is not None
-    port = record.port
-    return EnvContext(state, f"https://localhost:{port}", f"http://localhost:{port}", None)
-
-
 @pytest.fixture(scope="module")
 def azure_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureKit]:
     folder = tmp_path_factory.mktemp("azure")
@@ -184,6 +170,6 @@ def azure_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureKit]:
     try:
         record = services.running_record(state, "mongod")
         assert record is not None
-        yield AzureKit(state, str(record.extra["mongodb_uri"]), _context(state), key_path, x5t)
+        yield AzureKit(state, str(record.extra["mongodb_uri"]), clouds.env_context(state), key_path, x5t)
     finally:
         stack.down(state)

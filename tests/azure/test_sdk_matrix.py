@@ -46,15 +46,11 @@ def _logs_in_as(kit: AzureKit, result: dict[str, Any], name: str) -> dict[str, A
     return claims
 
 
-def _needs_tls(kit: AzureKit) -> None:
-    if kit.ctx.ca_bundle is None:
-        pytest.skip("the IdP serves no TLS yet (wif_notebook.tls): https-only credential")
-
-
 # -- managed identity over IMDS and App Service (plain http, as on a real host) ---------------------
 def test_managed_identity_credential_system_assigned_on_a_vm_gets_a_v1_token(azure_kit: AzureKit) -> None:
     env = azure_kit.env_of("reports-vm-system")
-    assert set(env) == {"AZURE_POD_IDENTITY_AUTHORITY_HOST"}  # a system-assigned identity needs no id
+    # A system-assigned identity needs no id: only the IMDS address (and the kit CA) are exported.
+    assert "AZURE_CLIENT_ID" not in env and env["AZURE_POD_IDENTITY_AUTHORITY_HOST"].startswith("http://")
     result = azure_kit.run({"credential": "ManagedIdentityCredential", "scope": V1_SCOPE}, env)
     claims = _logs_in_as(azure_kit, result, "reports-vm-system")
     assert claims["ver"] == "1.0" and claims["aud"] == f"api://{AZURE_V1_RESOURCE_APP_ID}"
@@ -145,7 +141,6 @@ def _sp_spec(kit: AzureKit, **change: str) -> dict[str, Any]:
 
 
 def test_client_secret_credential(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
     result = azure_kit.run(_sp_spec(azure_kit), azure_kit.env_of("reports-sp"))
     assert _logs_in_as(azure_kit, result, "reports-sp")["azpacr"] == "1"
 
@@ -161,7 +156,6 @@ def test_client_secret_credential(azure_kit: AzureKit) -> None:
 def test_client_secret_credential_errors_carry_the_aadsts_code(
     azure_kit: AzureKit, change: dict[str, str], code: str
 ) -> None:
-    _needs_tls(azure_kit)
     result = azure_kit.run(_sp_spec(azure_kit, **change), azure_kit.env_of("reports-sp"))
     assert result["error"] == "ClientAuthenticationError" and code in result["message"]
 
@@ -169,7 +163,6 @@ def test_client_secret_credential_errors_carry_the_aadsts_code(
 def test_default_azure_credential_picks_the_service_principal_from_the_environment(
     azure_kit: AzureKit,
 ) -> None:
-    _needs_tls(azure_kit)
     env = azure_kit.env_of("reports-sp")
     assert {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST"} <= set(env)
     spec = {"credential": "DefaultAzureCredential", "scope": V2_SCOPE, "disable_instance_discovery": True}
@@ -191,21 +184,18 @@ def _assertion_spec(kit: AzureKit, shift: int = 0) -> dict[str, Any]:
 
 
 def test_client_assertion_credential_with_a_certificate_signed_assertion(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
-    env = {"AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https}
+    env = {**azure_kit.common_env(), "AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https}
     claims = _logs_in_as(azure_kit, azure_kit.run(_assertion_spec(azure_kit), env), "cert-app")
     assert claims["ver"] == "1.0" and claims["appidacr"] == "2"
 
 
 def test_an_expired_client_assertion_is_aadsts700024(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
-    env = {"AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https}
+    env = {**azure_kit.common_env(), "AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https}
     result = azure_kit.run(_assertion_spec(azure_kit, shift=-3600), env)
     assert result["error"] == "ClientAuthenticationError" and "AADSTS700024" in result["message"]
 
 
 def test_aks_workload_identity_credential_exchanges_the_projected_token(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
     env = azure_kit.env_of("orders-identity")
     projected = token_file_path(azure_kit.state, "aks")
     assert env["AZURE_FEDERATED_TOKEN_FILE"] == str(projected)
@@ -216,7 +206,6 @@ def test_aks_workload_identity_credential_exchanges_the_projected_token(azure_ki
 
 
 def test_default_azure_credential_picks_workload_identity_on_aks(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
     result = azure_kit.run(
         {"credential": "DefaultAzureCredential", "scope": V2_SCOPE}, azure_kit.env_of("orders-identity")
     )
@@ -224,7 +213,6 @@ def test_default_azure_credential_picks_workload_identity_on_aks(azure_kit: Azur
 
 
 def test_a_token_without_matching_federated_credential_is_aadsts70021(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
     # The cluster's own service-account token (not the exchange audience) does not match.
     other = token_file_path(azure_kit.state, "serviceaccount").read_text()
     spec = {
@@ -236,12 +224,11 @@ def test_a_token_without_matching_federated_credential_is_aadsts70021(azure_kit:
         "scope": V2_SCOPE,
         "assertion": other,
     }
-    result = azure_kit.run(spec, {"AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https})
+    result = azure_kit.run(spec, {**azure_kit.common_env(), "AZURE_AUTHORITY_HOST": azure_kit.ctx.idp_https})
     assert result["error"] == "ClientAuthenticationError" and "AADSTS70021" in result["message"]
 
 
 def test_msal_confidential_client_application(azure_kit: AzureKit) -> None:
-    _needs_tls(azure_kit)
     sp = azure_kit.principal("reports-sp")
     spec = {
         "credential": "msal",
@@ -250,7 +237,7 @@ def test_msal_confidential_client_application(azure_kit: AzureKit) -> None:
         "authority": f"{azure_kit.ctx.idp_https}/{AZURE_TENANT_ID}",
         "scope": V1_SCOPE,
     }
-    claims = _logs_in_as(azure_kit, azure_kit.run(spec, {}), "reports-sp")
+    claims = _logs_in_as(azure_kit, azure_kit.run(spec, azure_kit.common_env()), "reports-sp")
     assert claims["ver"] == "1.0" and claims["appid"] == sp.client_id
-    unknown = azure_kit.run({**spec, "scope": "api://not-in-the-tenant/.default"}, {})
+    unknown = azure_kit.run({**spec, "scope": "api://not-in-the-tenant/.default"}, azure_kit.common_env())
     assert unknown["result"]["error"] == "invalid_resource" and unknown["result"]["error_codes"] == [500011]

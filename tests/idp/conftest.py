@@ -18,6 +18,10 @@ import yaml
 
 from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import ServiceRecord, StateDir
+from wif_notebook.tls import client_context
+
+# Paths a real host serves in the clear (metadata servers) or the kit only on loopback (admin).
+PLAIN_HTTP_PATHS = ("/metadata/", "/computeMetadata/", "/_wif/")
 
 
 @dataclass
@@ -31,12 +35,13 @@ class Reply:
 
 
 class Idp:
-    """A running IdP: its record, state and helpers."""
+    """A running IdP: its record, state and helpers. Issuer endpoints are reached over TLS
+    (trusting the kit CA), metadata and admin endpoints in the clear, as clients do."""
 
     def __init__(self, state: StateDir, record: ServiceRecord) -> None:
         self.state = state
         self.record = record
-        self.base_url: str = record.extra["base_url"]
+        self.base_url: str = record.extra["https_base_url"]
         self.port = record.port
 
     def issuer(self, issuer_id: str) -> str:
@@ -46,9 +51,23 @@ class Idp:
         return str(self.record.extra["issuers"][issuer_id]["audience"])
 
     def request(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        tls: bool | None = None,
     ) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        if tls is None:
+            tls = not path.startswith(PLAIN_HTTP_PATHS)
+        conn: http.client.HTTPConnection = (
+            http.client.HTTPSConnection(
+                "localhost", self.port, timeout=10, context=client_context(self.state)
+            )
+            if tls
+            else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        )
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()

@@ -16,12 +16,12 @@ def test_start_status_principals_stop(state: StateDir, capsys: pytest.CaptureFix
     try:
         assert main(["idp", "start", "--port", "0", "--json", *sd]) == 0
         started = json.loads(capsys.readouterr().out)
-        assert started["issuers"]["kit"]["issuer"] == f"http://localhost:{started['port']}/kit"
+        assert started["issuers"]["kit"]["issuer"] == f"https://localhost:{started['port']}/kit"
         assert main(["idp", "start", "--port", "0", "--json", *sd]) == 0, "start is idempotent"
         assert json.loads(capsys.readouterr().out)["pid"] == started["pid"]
 
         assert main(["idp", "status", *sd]) == 0
-        assert f"http://localhost:{started['port']}" in capsys.readouterr().out
+        assert f"https://localhost:{started['port']}/kit" in capsys.readouterr().out
 
         assert main(["idp", "principals", *sd]) == 0
         table = capsys.readouterr().out

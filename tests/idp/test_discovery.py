@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from wif_notebook.idp.issuers import AZURE_TENANT_ID, ISSUERS
-from wif_notebook.oidc import KeySetCache, endpoint_is_secure, jwk_thumbprint
+from wif_notebook.idp.issuers import AZURE_TENANT_ID, AZURE_V1_RESOURCE_APP_ID, ISSUERS
+from wif_notebook.oidc import endpoint_is_secure, jwk_thumbprint, keyset_for
 
 from .conftest import Idp
 
@@ -24,14 +24,23 @@ def _b64len(value: str) -> int:
 def test_service_record_names_base_url_and_each_issuer_with_its_audience(idp: Idp) -> None:
     extra = idp.record.extra
     assert extra["base_url"] == f"http://localhost:{idp.port}"
+    assert extra["https_base_url"] == f"https://localhost:{idp.port}"
+    assert extra["issuer_scheme"] == "https"
     assert set(extra["issuers"]) == {"kit", "azure", "azure-v1", "gcp", "k8s"}
     assert extra["issuers"]["kit"] == {
-        "issuer": f"http://localhost:{idp.port}/kit",
+        "issuer": f"https://localhost:{idp.port}/kit",
         "audience": "api://mongodb-kit",
+        "https_issuer": f"https://localhost:{idp.port}/kit",
+        "http_issuer": f"http://localhost:{idp.port}/kit",
     }
     # Entra at the root of the origin: v2 issuer <tenant>/v2.0, v1 issuer <tenant>/ with its slash.
-    assert extra["issuers"]["azure"]["issuer"] == f"http://localhost:{idp.port}/{AZURE_TENANT_ID}/v2.0"
-    assert extra["issuers"]["azure-v1"]["issuer"] == f"http://localhost:{idp.port}/{AZURE_TENANT_ID}/"
+    assert extra["issuers"]["azure"]["issuer"] == f"https://localhost:{idp.port}/{AZURE_TENANT_ID}/v2.0"
+    assert extra["issuers"]["azure-v1"] == {
+        "issuer": f"https://localhost:{idp.port}/{AZURE_TENANT_ID}/",
+        "audience": f"api://{AZURE_V1_RESOURCE_APP_ID}",
+        "https_issuer": f"https://localhost:{idp.port}/{AZURE_TENANT_ID}/",
+        "http_issuer": f"http://localhost:{idp.port}/{AZURE_TENANT_ID}/",
+    }
 
 
 @pytest.mark.parametrize("issuer_id", OAUTH_ISSUER_IDS)
@@ -42,9 +51,9 @@ def test_discovery_document_serves_the_identical_issuer_and_localhost_urls(idp: 
     assert reply.headers["content-type"] == "application/json"
     doc = reply.json()
     assert doc["issuer"] == issuer
-    # mongod accepts plain http only for the literal host localhost (never 127.0.0.1).
+    # Production shape: https on the literal host localhost (the leaf certificate's name).
     for key in ("issuer", "jwks_uri", "token_endpoint"):
-        assert doc[key].startswith("http://localhost:"), key
+        assert doc[key].startswith("https://localhost:"), key
     assert "client_credentials" in doc["grant_types_supported"]
     assert "urn:ietf:params:oauth:grant-type:token-exchange" in doc["grant_types_supported"]
     assert doc["id_token_signing_alg_values_supported"][0] == "RS256"
@@ -91,14 +100,28 @@ def test_issuer_ignores_the_host_header(idp: Idp) -> None:
 
 
 @pytest.mark.parametrize("issuer_id", PUBLISHED_ISSUER_IDS)
-def test_the_rule_book_discovers_and_loads_every_published_key(idp: Idp, issuer_id: str) -> None:
+def test_the_rule_book_discovers_and_loads_every_published_key_over_https(idp: Idp, issuer_id: str) -> None:
     issuer = idp.issuer(issuer_id)
-    cache = KeySetCache(issuer, allow_insecure_localhost=True)
+    cache = keyset_for(issuer, state=idp.state, allow_insecure_localhost=False)
     cache.refresh()
     assert cache.discovery is not None
     assert cache.discovery["issuer"] == issuer  # the v1 issuer keeps its trailing slash
     for key in ("issuer", "jwks_uri", "token_endpoint"):
-        assert endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=True), key
-        assert not endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key
+        # https endpoints: a production mongod (no enableTestCommands) accepts them.
+        assert endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key
     assert cache.rejected_keys == {}
+    assert set(cache.loaded_keys) == {k["kid"] for k in idp.jwks(issuer_id)["keys"]}
+
+
+@pytest.mark.parametrize("issuer_id", PUBLISHED_ISSUER_IDS)
+def test_the_http_form_of_an_issuer_serves_http_urls_for_enable_test_commands(
+    idp: Idp, issuer_id: str
+) -> None:
+    issuer = idp.record.extra["issuers"][issuer_id]["http_issuer"]
+    cache = keyset_for(issuer, state=idp.state, allow_insecure_localhost=True)
+    cache.refresh()
+    assert cache.discovery is not None and cache.discovery["issuer"] == issuer
+    for key in ("issuer", "jwks_uri", "token_endpoint"):
+        assert cache.discovery[key].startswith("http://localhost:"), key
+        assert not endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key
     assert set(cache.loaded_keys) == {k["kid"] for k in idp.jwks(issuer_id)["keys"]}

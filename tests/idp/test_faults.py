@@ -19,8 +19,8 @@ from wif_notebook.errors import TokenError
 from wif_notebook.idp.faults import FAULTS, OTHER_AUDIENCE
 from wif_notebook.mongod import default_config
 from wif_notebook.oidc import (
-    KeySetCache,
     RuleFailure,
+    keyset_for,
     parse_oidc_identity_providers,
     select_provider_for_token,
     validate_token,
@@ -200,7 +200,9 @@ def test_rule_book_rejects_each_preset_at_the_rule_it_names(idp: Idp, name: str)
             select_provider_for_token(providers, token)  # one-step login: the server picks by iss
         # Otherwise the provider is known (as after a two-step login's hint): check every rule.
         provider = providers[0]
-        validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+        validate_token(
+            token, provider, keyset_for(provider.issuer, state=idp.state, allow_insecure_localhost=True)
+        )
     assert info.value.rule == FAULTS[name].rule, info.value
 
 
@@ -213,7 +215,9 @@ def test_the_kit_shows_the_message_the_rule_book_logs_for_each_preset(idp: Idp, 
     providers = default_config(idp.state, idp.record).oidc_providers
     with pytest.raises(RuleFailure) as info:
         provider = select_provider_for_token(providers, token)
-        validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+        validate_token(
+            token, provider, keyset_for(provider.issuer, state=idp.state, allow_insecure_localhost=True)
+        )
     logged = (info.value.rule, info.value.message)
 
     # idp.state has no mongod.conf: both use the configuration `wif up` would write.

@@ -14,7 +14,7 @@ from wif_notebook.idp.keys import IssuerKeys, generate_private_key, public_jwk
 from wif_notebook.idp.service import retire_key, rotate_keys, stop_idp
 from wif_notebook.idp.tokenfiles import TOKEN_FILES, token_file_path
 from wif_notebook.mongod import default_config
-from wif_notebook.oidc import KeySetCache, validate_token
+from wif_notebook.oidc import keyset_for, validate_token
 from wif_notebook.state import StateDir
 
 from .conftest import Idp, start
@@ -131,7 +131,9 @@ def test_rotation_and_retirement_rewrite_the_token_files_at_once(state: StateDir
             claims = jwt.decode(token, options={"verify_signature": False})
             aud = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
             provider = replace(providers[claims["iss"]], audience=aud)
-            validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+            validate_token(
+                token, provider, keyset_for(provider.issuer, state=state, allow_insecure_localhost=True)
+            )
     finally:
         stop_idp(state)
 

@@ -55,7 +55,7 @@ def test_status_after_wif_up_shows_ports_issuers_and_which_mongod(
     assert idp["running"] is True and idp["port"] == up["idp"]["port"]
     assert idp["base_url"] == f"http://localhost:{idp['port']}"
     assert idp["issuers"]["kit"] == {
-        "issuer": f"http://localhost:{idp['port']}/kit",
+        "issuer": f"https://localhost:{idp['port']}/kit",
         "audience": "api://mongodb-kit",
     }
     assert mongod["running"] is True and mongod["kind"] == "test-server"

@@ -237,8 +237,11 @@ def test_a_users_own_file_is_never_rewritten(state: StateDir) -> None:
 
 def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None:
     cfg = default_config(state, None)
-    assert cfg.oidc_providers[0].issuer == "http://localhost:8123/kit"
-    assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "http://localhost:8123/kit"
+    # The IdP's default issuer form is https (idp/issuers.py).
+    assert cfg.oidc_providers[0].issuer == "https://localhost:8123/kit"
+    assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    by_prefix = {p.auth_name_prefix: p.issuer for p in cfg.oidc_providers}
+    assert by_prefix["azure-v1"].endswith("/")  # Entra's v1 issuer keeps its trailing slash
 
 
 def test_out_of_range_port_is_refused_before_mongod_conf_is_written(

@@ -185,7 +185,9 @@ def test_wif_up_starts_both_and_prints_where_they_are(kit: tuple[Path, dict[str,
     state_dir, up = kit
     assert up["started"] == ["idp", "mongod"]
     assert up["state_dir"] == str(state_dir)
-    assert up["issuer"] == up["idp"]["base_url"] + "/kit"
+    # The production shape: an https issuer, whose certificate chains to the kit CA shown here.
+    assert up["issuer"] == up["idp"]["https_base_url"] + "/kit"
+    assert up["ca_file"] == str(state_dir / "tls" / "ca.pem") and Path(up["ca_file"]).exists()
     assert up["mongod"]["kind"] == "test-server"
     port = up["mongod"]["port"]
     assert (

@@ -13,11 +13,11 @@ import pytest
 from wif_notebook.idp.faults import FAULTS
 from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.oidc import (
-    KeySetCache,
     ProviderConfig,
     RuleFailure,
     explain_token,
     first_failure,
+    keyset_for,
     parse_oidc_identity_providers,
     select_provider_for_token,
     validate_token,
@@ -66,18 +66,19 @@ def kit_provider(record: ServiceRecord) -> ProviderConfig:
 
 
 def test_every_issuer_publishes_keys_the_server_can_load(idp: tuple[StateDir, ServiceRecord]) -> None:
-    _state, record = idp
+    state, record = idp
     for issuer_id, info in record.extra["issuers"].items():
-        cache = KeySetCache(info["issuer"], allow_insecure_localhost=True)
+        # https issuers: what a production mongod (no enableTestCommands) accepts.
+        cache = keyset_for(info["issuer"], state=state, allow_insecure_localhost=False)
         cache.refresh()
         assert cache.loaded_keys, f"{issuer_id} publishes no loadable key"
-        assert cache.jwks_uri and cache.jwks_uri.startswith("http://localhost:")
+        assert cache.jwks_uri and cache.jwks_uri.startswith("https://localhost:")
 
 
 def test_a_good_kit_token_passes_every_rule(idp: tuple[StateDir, ServiceRecord]) -> None:
-    _state, record = idp
+    state, record = idp
     provider = kit_provider(record)
-    keys = KeySetCache(provider.issuer, allow_insecure_localhost=True)
+    keys = keyset_for(provider.issuer, state=state, allow_insecure_localhost=True)
     token = mint(record, "billing-api")["token"]
     result = validate_token(token, provider, keys)
     assert result.user == "kit/billing-api"
@@ -85,9 +86,13 @@ def test_a_good_kit_token_passes_every_rule(idp: tuple[StateDir, ServiceRecord])
     assert all(r.passed for r in explain_token(token, provider, keys))
 
 
-def test_the_kit_idp_is_refused_without_test_commands(idp: tuple[StateDir, ServiceRecord]) -> None:
-    _state, record = idp
-    keys = KeySetCache(record.extra["issuers"]["kit"]["issuer"], allow_insecure_localhost=False)
+def test_the_http_form_of_the_kit_issuer_is_refused_without_test_commands(
+    idp: tuple[StateDir, ServiceRecord],
+) -> None:
+    state, record = idp
+    keys = keyset_for(
+        record.extra["issuers"]["kit"]["http_issuer"], state=state, allow_insecure_localhost=False
+    )
     with pytest.raises(RuleFailure) as info:
         keys.refresh()
     assert "insecure endpoint" in info.value.message
@@ -97,9 +102,9 @@ def test_the_kit_idp_is_refused_without_test_commands(idp: tuple[StateDir, Servi
 def test_every_fault_preset_breaks_the_rule_it_declares(
     name: str, idp: tuple[StateDir, ServiceRecord]
 ) -> None:
-    _state, record = idp
+    state, record = idp
     provider = kit_provider(record)
-    keys = KeySetCache(provider.issuer, allow_insecure_localhost=True)
+    keys = keyset_for(provider.issuer, state=state, allow_insecure_localhost=True)
     answer = mint(record, "billing-api", fault=name)
     assert answer["fault"]["name"] == name and answer["fault"]["rule"] == FAULTS[name].rule
     token = answer["token"]

@@ -26,7 +26,7 @@ from pymongo.errors import OperationFailure
 
 from wif_notebook.doctor import rule_for_reason
 from wif_notebook.mongod import load_config_file
-from wif_notebook.oidc import KeySetCache, ProviderConfig, RuleFailure, validate_token
+from wif_notebook.oidc import ProviderConfig, RuleFailure, keyset_for, validate_token
 
 from .conftest import DB, RunningKit
 
@@ -96,7 +96,7 @@ def genuine(kit: RunningKit) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _issuer_public_pem(kit: RunningKit, kid: str) -> bytes:
-    keys = KeySetCache(kit.issuer, allow_insecure_localhost=True)
+    keys = keyset_for(kit.issuer, state=kit.state, allow_insecure_localhost=True)
     public_key = keys.key_for(kid).public_key
     return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -196,7 +196,7 @@ def test_rule_book_refuses_the_forgery_at_the_right_rule(
     case: str,
 ) -> None:
     token, rule = forgeries(kit, attacker, genuine)[case]
-    keys = KeySetCache(kit.issuer, allow_insecure_localhost=True)
+    keys = keyset_for(kit.issuer, state=kit.state, allow_insecure_localhost=True)
     with pytest.raises(RuleFailure) as info:
         validate_token(token, provider, keys)
     assert info.value.rule == rule, info.value.message
@@ -229,7 +229,7 @@ def test_huge_forged_token_is_refused_by_the_rule_book_in_well_under_a_second(
     padded = {**claims, "pad": "x" * (1024 * 1024)}
     token = compact(header, padded, lambda _: b"\x00" * 256)
     assert len(token) > 1024 * 1024
-    keys = KeySetCache(kit.issuer, allow_insecure_localhost=True)
+    keys = keyset_for(kit.issuer, state=kit.state, allow_insecure_localhost=True)
     keys.refresh()
     started = time.perf_counter()
     with pytest.raises(RuleFailure) as info:

@@ -32,13 +32,20 @@ HUMAN_CLIENT_ID = "kit-notebook"
 @dataclass
 class Idp:
     state: StateDir
-    issuer: str
+    issuer: str  # https://localhost:<port>/kit (the default form)
     audience: str
+    http_issuer: str  # http://localhost:<port>/kit (enableTestCommands only)
 
     def token(
-        self, principal: str = "lesson-app", *, lifetime: int | None = None, fault: str | None = None
+        self,
+        principal: str = "lesson-app",
+        *,
+        lifetime: int | None = None,
+        fault: str | None = None,
+        issuer_scheme: str | None = None,
     ) -> str:
-        return str(mint(self.state, principal, lifetime=lifetime, fault=fault)["token"])
+        answer = mint(self.state, principal, lifetime=lifetime, fault=fault, issuer_scheme=issuer_scheme)
+        return str(answer["token"])
 
     def rotate(self) -> None:
         rotate_keys(self.state, "kit")
@@ -53,7 +60,7 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
     record = start_idp(state)
     kit = record.extra["issuers"]["kit"]
     try:
-        yield Idp(state, kit["issuer"], kit["audience"])
+        yield Idp(state, kit["issuer"], kit["audience"], kit["http_issuer"])
     finally:
         stop_idp(state)
 
@@ -113,8 +120,9 @@ ServerFactory = Callable[..., RunningServer]
 
 
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start TestServers on background threads; each gets its own dbPath, log and administrator."""
+def make_server(tmp_path: Path, idp: Idp) -> Iterator[ServerFactory]:
+    """Start TestServers on background threads; each gets its own dbPath, log and administrator,
+    and trusts the kit CA of the IdP's state directory (its issuers are https), or of ``state``."""
     running: list[RunningServer] = []
 
     def factory(
@@ -125,6 +133,7 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "MONGODB-OIDC"),
         name: str = "mongod",
         wait_for_keys: bool = True,
+        state: StateDir | None = None,
     ) -> RunningServer:
         base = tmp_path / f"{name}{len(running)}"
         config = MongodConfig(
@@ -141,7 +150,9 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         config.db_path.mkdir(parents=True)
         store = AuthzStore(config.db_path)
         admin = store.ensure_admin(base) if authorization else None
-        server = TestServer(config, authz=store, argv=["mongod", "--config", "test"])
+        server = TestServer(
+            config, authz=store, argv=["mongod", "--config", "test"], state=state or idp.state
+        )
         port = server.start_in_thread()
         handle = RunningServer(server, port, base, admin)
         running.append(handle)

@@ -15,7 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
-from .conftest import ServerFactory
+from wif_notebook.idp.service import idp_record, mint, start_idp, stop_idp
+from wif_notebook.oidc import RuleFailure, keyset_for
+from wif_notebook.state import StateDir
+
+from .conftest import Idp, ServerFactory, kit_provider
 
 AUDIENCE = "api://slow"
 
@@ -121,3 +125,47 @@ def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory
     thread.join(timeout=20)
     assert results["code"] == 18
     assert "Unknown JWT keyId" in server.log_entries(20249)[0]["attr"]["error"]
+
+
+@pytest.fixture
+def stranger_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
+    """A second kit IdP in its own state directory: its certificate chains to a different kit CA."""
+    state = StateDir(tmp_path_factory.mktemp("stranger") / "state")
+    start_idp(state, 0)
+    try:
+        yield state
+    finally:
+        stop_idp(state)
+
+
+def test_an_https_issuer_whose_certificate_is_not_trusted_is_refused_with_the_servers_message(
+    make_server: ServerFactory, idp: Idp, stranger_idp: StateDir
+) -> None:
+    record = idp_record(stranger_idp)
+    assert record is not None
+    kit = record.extra["issuers"]["kit"]
+    assert kit["issuer"].startswith("https://localhost:")
+    # This server trusts the kit CA of `idp`'s state directory, not the stranger's.
+    running = make_server(
+        [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], wait_for_keys=False
+    )
+    token = str(mint(stranger_idp, "lesson-app")["token"])
+    client = running.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    with pytest.raises(OperationFailure) as info:
+        client.test.command("ping")
+    assert info.value.code == 18
+    [failure] = [e["attr"] for e in running.log_entries(20249)]
+    provider = running.server.config.oidc_providers[0]
+    with pytest.raises(RuleFailure) as expected:
+        keyset_for(provider.issuer, state=idp.state, allow_insecure_localhost=True).refresh()
+    assert failure["error"] == expected.value.message
+    assert failure["error"].startswith(
+        f"OperationFailed: Failed to fetch the OpenID discovery document from {kit['issuer']}/"
+    )
+    assert "SSL certificate problem: unable to get local issuer certificate" in failure["error"]
+    # The same token logs in to a server that trusts the stranger's kit CA.
+    trusting = make_server(
+        [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], state=stranger_idp
+    )
+    ok = trusting.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    assert ok.test.command("ping")["ok"] == 1.0

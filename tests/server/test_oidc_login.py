@@ -12,7 +12,7 @@ from pymongo.errors import OperationFailure
 
 from wif_notebook.idp.faults import FAULTS
 from wif_notebook.idp.service import idp_record
-from wif_notebook.oidc import KeySetCache, RuleFailure, select_provider_for_token, validate_token
+from wif_notebook.oidc import RuleFailure, keyset_for, select_provider_for_token, validate_token
 
 from .conftest import (
     AUTH_PREFIX,
@@ -121,7 +121,8 @@ def _rule_book_reason(server: RunningServer, token: str) -> str:
     providers = server.server.config.oidc_providers
     try:
         provider = select_provider_for_token(providers, token)
-        validate_token(token, provider, KeySetCache(provider.issuer, allow_insecure_localhost=True))
+        keys = keyset_for(provider.issuer, state=server.server.state, allow_insecure_localhost=True)
+        validate_token(token, provider, keys)
     except RuleFailure as failure:
         return failure.message
     raise AssertionError("the rule book accepts this token")

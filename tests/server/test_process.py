@@ -46,7 +46,9 @@ setParameter:
 def test_server_process_announces_itself_serves_and_stops_cleanly(
     state: StateDir, idp: Idp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conf = _write_conf(state, [kit_provider(idp)])
+    # This server's state directory is not the IdP's, so it does not trust that IdP's kit CA: it
+    # uses the plain-http form of the issuer (enableTestCommands), and tokens in that form.
+    conf = _write_conf(state, [kit_provider(idp, issuer=idp.http_issuer)])
     record = services.start(state, "mongod", MODULE, ["--config", str(conf)])
     try:
         extra = record.extra
@@ -65,7 +67,7 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
                 "createRole", "kit/lesson-readers", privileges=[], roles=[{"role": "read", "db": "test"}]
             )
         token_path = tmp_path / "token"
-        token_path.write_text(idp.token())
+        token_path.write_text(idp.token(issuer_scheme="http"))
         monkeypatch.setenv("OIDC_TOKEN_FILE", str(token_path))
         client: MongoClient[dict[str, Any]]
         with MongoClient(

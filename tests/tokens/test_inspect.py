@@ -69,7 +69,7 @@ def test_decode_returns_header_claims_and_parts() -> None:
 def test_verify_refuses_a_token_signed_by_another_key(idp_state: StateDir) -> None:
     forged = tokens.mint("billing-api", fault="bad-signature", state=idp_state).token
     with pytest.raises(RuleFailure) as info:
-        tokens.verify(forged)
+        tokens.verify(forged, state=idp_state)
     assert info.value.rule == "signature"
 
 
@@ -103,10 +103,14 @@ def test_check_against_lists_every_rule_for_the_selected_provider(
         authorization_claim="groups",
         supports_human_flows=False,
     )
-    good = tokens.check_against(tokens.mint("billing-api", state=idp_state).token, [provider])
+    good = tokens.check_against(
+        tokens.mint("billing-api", state=idp_state).token, [provider], state=idp_state
+    )
     assert all(r.passed for r in good), [r for r in good if not r.passed]
     bad = tokens.check_against(
-        tokens.mint("billing-api", fault="groups-not-array", state=idp_state).token, [provider]
+        tokens.mint("billing-api", fault="groups-not-array", state=idp_state).token,
+        [provider],
+        state=idp_state,
     )
     failed = first_failure(bad)
     assert failed is not None and failed.rule == "authorization_claim"

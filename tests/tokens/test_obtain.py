@@ -32,7 +32,7 @@ def test_client_credentials_returns_a_verifiable_token(
     assert issued.source == kit(idp_record) + "/token"
     assert issued.elapsed_ms > 0 and issued.expires_in is not None and issued.expires_in > 3000
     assert issued.claims["groups"] == ["billing-writers", "reports-readers"]
-    verified = tokens.verify(issued.token)
+    verified = tokens.verify(issued.token, state=idp_state)
     assert verified.issuer == kit(idp_record) and verified.kid == issued.header["kid"]
 
 
@@ -113,9 +113,9 @@ def test_federated_credential_trades_the_pods_token_for_an_entra_token(
     issued = tokens.federated("orders-identity", state=idp_state)
     assert (issued.method, issued.principal) == ("federated", "orders-identity")
     assert issued.issuer == _azure(idp_record) and issued.audience == _azure(idp_record, "audience")
-    assert issued.source == tokens.discover(_azure(idp_record))["token_endpoint"]
+    assert issued.source == tokens.discover(_azure(idp_record), state=idp_state)["token_endpoint"]
     assert issued.claims["sub"] == identity.subject and issued.claims["groups"] == identity.groups
-    assert tokens.verify(issued.token).issuer == _azure(idp_record)
+    assert tokens.verify(issued.token, state=idp_state).issuer == _azure(idp_record)
     # The IdP's request log: one client-credentials grant at the azure token endpoint, for the
     # identity, authenticated by the pod's token (no secret exists for a managed identity).
     assert not identity.client_secret

@@ -10,7 +10,8 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   which cloudsim and the loopback proxy answer for the kit;
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
-  (``workload_env``), which ``wif env --principal NAME`` prints;
+  (``workload_env``), which ``wif env --principal NAME`` prints after the common part
+  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
 - issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
   ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -47,7 +48,16 @@ class EnvContext:
     idp_https: str  # e.g. https://localhost:8123
     idp_http: str  # e.g. http://localhost:8123
     ca_bundle: Path | None  # PEM bundle: public roots + the kit CA (None: TLS not set up)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the IdP's service record extra
+
+    def issuer(self, issuer_id: str) -> str:
+        """An issuer's URL in the IdP's default form (https unless started for enableTestCommands)."""
+        entry = (self.extra.get("issuers") or {}).get(issuer_id)
+        if isinstance(entry, Mapping) and isinstance(entry.get("issuer"), str):
+            return str(entry["issuer"])
+        from ..idp.issuers import ISSUERS
+
+        return ISSUERS[issuer_id].issuer_url(self.idp_https)
 
 
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
@@ -117,6 +127,55 @@ def for_principal(principal: Principal) -> Cloud | None:
         if principal.kind in cloud.principal_kinds:
             return cloud
     return for_issuer(principal.issuer_id)
+
+
+def env_context(state: StateDir) -> EnvContext:
+    """Where the running IdP is (both forms of its one port) and the CA bundle that trusts it."""
+    from .. import tls
+    from ..idp.service import idp_record
+
+    record = idp_record(state)
+    if record is None:
+        raise ServiceError(
+            f"the mock IdP is not running for {state.path}, so a workload has no endpoints to call",
+            hint="start it with `wif up` (or `wif idp start`), then ask again",
+        )
+    http = str(record.extra.get("base_url") or f"http://localhost:{record.port}")
+    https = str(record.extra.get("https_base_url") or f"https://localhost:{record.port}")
+    return EnvContext(
+        state=state, idp_https=https, idp_http=http, ca_bundle=tls.ca_bundle(state), extra=record.extra
+    )
+
+
+def common_env(ctx: EnvContext) -> dict[str, str]:
+    """What every workload's environment gets: the kit state and the CA bundle variables.
+
+    ``REQUESTS_CA_BUNDLE`` (requests, so azure-core and google-auth's requests transport) and
+    ``SSL_CERT_FILE`` (OpenSSL's default verify file: urllib, httpx, aiohttp, Go) name the bundle of
+    public roots + kit CA, so nothing that was trusted stops being trusted; ``NODE_EXTRA_CA_CERTS``
+    adds the kit CA alone to Node's built-in roots. No variable turns verification off.
+    """
+    from .. import tls
+
+    env = {"WIF_STATE_DIR": str(ctx.state.path)}
+    if ctx.ca_bundle is not None:
+        env["REQUESTS_CA_BUNDLE"] = str(ctx.ca_bundle)
+        env["SSL_CERT_FILE"] = str(ctx.ca_bundle)
+        env["NODE_EXTRA_CA_CERTS"] = str(tls.paths(ctx.state).ca_cert)
+    return env
+
+
+def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
+    """``wif env --principal NAME``: the common part, then what the principal's platform declares."""
+    from ..idp.principals import find
+
+    principal = find(state, principal_name)
+    ctx = env_context(state)
+    env = common_env(ctx)
+    cloud = for_principal(principal)
+    if cloud is not None:
+        env.update(cloud.workload_env(ctx, principal))
+    return env
 
 
 def metadata_hosts() -> frozenset[str]:

@@ -29,6 +29,8 @@ mongod trusts both issuers by default: ``azure`` (v2, audience the resource appl
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..idp.issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, AZURE_V1_RESOURCE_APP_ID
@@ -120,3 +122,73 @@ CLOUD = Cloud(
     workload_env=workload_env,
     extra_issuers=extra_issuers,
 )
+
+
+# -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
+_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{_GUID})(?P<rest>/v2\.0|/)?/?$")
+
+
+@dataclass(frozen=True)
+class _EntraIssuer:
+    url: str
+    tenant: str
+    version: int | None  # None: the tenant URL without the v1 slash or v2.0 suffix
+
+
+def _entra_issuer(url: str) -> _EntraIssuer | None:
+    match = _ENTRA_ISSUER.match(url)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    version = 2 if rest == "/v2.0" else 1 if url.endswith("/") and rest == "/" else None
+    return _EntraIssuer(url, match.group("tenant").lower(), version)
+
+
+def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[str, str]]) -> str | None:
+    """Plain words for an Entra token that no configured ``(issuer, audience)`` accepts because of
+    a v1/v2 mix-up or a missing or extra trailing slash; None when that is not the mistake.
+
+    mongod compares ``iss`` and ``aud`` character for character. Entra v1 tokens say
+    ``https://sts.windows.net/<tenant>/`` (with the slash) and carry the requested resource as
+    ``aud`` (``api://<app id>``); v2 tokens say ``https://login.microsoftonline.com/<tenant>/v2.0``
+    and carry the application id. Which one a workload gets is the *resource* application's choice
+    (``accessTokenAcceptedVersion``), not the endpoint it called.
+    """
+    auds = token_aud if isinstance(token_aud, list) else [token_aud]
+    for issuer, _audience in configured:
+        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
+            which = (
+                "the token's issuer ends with '/' and the configured one does not"
+                if token_iss.endswith("/")
+                else "the configured issuer ends with '/' and the token's does not"
+            )
+            return (
+                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
+                f"the trailing slash: {which}, and mongod compares issuers exactly. Entra v1.0 "
+                "issuers end with a slash (https://sts.windows.net/<tenant>/), v2.0 issuers do not "
+                "(https://login.microsoftonline.com/<tenant>/v2.0): set issuer to "
+                f"{token_iss!r}."
+            )
+    mine = _entra_issuer(token_iss)
+    if mine is None or mine.version is None:
+        return None
+    for issuer, audience in configured:
+        theirs = _entra_issuer(issuer)
+        if theirs is None or theirs.tenant != mine.tenant or theirs.version in (None, mine.version):
+            continue
+        token_kind = f"an Entra v{mine.version}.0 token"
+        wanted = f"v{theirs.version}.0 tokens"
+        aud = auds[0] if auds else "(none)"
+        return (
+            f"This is {token_kind} (issuer {token_iss!r}), but the server trusts the {wanted} issuer "
+            f"{issuer!r} of the same tenant. Entra chooses the version from the resource application's "
+            "accessTokenAcceptedVersion (null or 1: v1.0 with issuer https://sts.windows.net/<tenant>/ and "
+            "aud the Application ID URI such as api://<app id>; 2: v2.0 with issuer "
+            "https://login.microsoftonline.com/<tenant>/v2.0 and aud the application id), whichever "
+            f"endpoint the workload called. Either configure issuer {token_iss!r} with audience {aud!r}, "
+            f"or set accessTokenAcceptedVersion to {theirs.version} in the API's app manifest "
+            f"(the server expects audience {audience!r})."
+        )
+    return None

@@ -1,6 +1,6 @@
 """The mock IdP's endpoints as plain functions of a request: no sockets here (server.py has them).
 
-Routes (``B`` = ``http://localhost:<port>``):
+Routes (``B`` = ``https://localhost:<port>``, or ``http://`` on the same port: see idp/issuers.py):
 
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
 - every path a cloud module's ``idp_handler`` answers (``clouds/``: Entra ID and Azure managed
@@ -61,6 +61,7 @@ class Request:
     body: bytes
     client: str  # "ip:port"
     loopback: bool
+    tls: bool = False  # arrived over TLS: issuer endpoints answer in the https form
 
 
 @dataclass
@@ -115,10 +116,20 @@ class IdentityProvider:
     """The IdP's state inside its process: keys, catalog (reread when the file changes), minter."""
 
     def __init__(self, state: StateDir, base_url: str) -> None:
+        """``base_url`` is the default form (``https://localhost:<port>`` or ``http://…``); the
+        other form of the same port is served too (idp/issuers.py)."""
         self.state = state
         self.base_url = base_url.rstrip("/")
+        scheme, _, authority = self.base_url.partition("://")
+        self.issuer_scheme = scheme
+        self.https_base_url = f"https://{authority}"
+        self.http_base_url = f"http://{authority}"
         self.keys = KeyStore(state)
-        self.minter = Minter(self.keys, self.base_url, self.principals)
+        self.minters = {
+            "https": Minter(self.keys, self.https_base_url, self.principals),
+            "http": Minter(self.keys, self.http_base_url, self.principals),
+        }
+        self.minter = self.minters[scheme]  # the default form: metadata endpoints, token files, mint
         self._catalog_lock = threading.Lock()
         self._catalog: list[Principal] = []
         self._catalog_stamp: tuple[float, int] | None = None
@@ -153,17 +164,50 @@ class IdentityProvider:
     def issuer_urls(self) -> dict[str, str]:
         return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
 
+    def base_for(self, req: Request) -> str:
+        """The base an issuer endpoint answers with: the form the request arrived in."""
+        return self.https_base_url if req.tls else self.http_base_url
+
+    def minter_for(self, req: Request) -> Minter:
+        """The minter whose ``iss`` is the form the request arrived in (issuer endpoints only)."""
+        return self.minters["https" if req.tls else "http"]
+
+    def is_own_issuer(self, url: Any) -> Issuer | None:
+        """The issuer ``url`` names in either form, or None."""
+        for issuer in ISSUERS.values():
+            if url in (issuer.issuer_url(self.https_base_url), issuer.issuer_url(self.http_base_url)):
+                return issuer
+        return None
+
     def service_extra(self) -> dict[str, Any]:
-        """What the service record publishes: base_url and issuer → {issuer, audience}, plus the
-        issuers a cloud adds under its own ids (Entra's v1 issuer ``azure-v1``)."""
+        """What the service record publishes (a contract, idp/service.py): both base URLs, the
+        default issuer form, and per issuer its default-form URL, both forms and its audience; a
+        cloud's extra issuers (Entra's v1 issuer ``azure-v1``) are listed the same way."""
         issuers = {
-            i: {"issuer": iss.issuer_url(self.base_url), "audience": iss.default_audience}
+            i: {
+                "issuer": iss.issuer_url(self.base_url),
+                "audience": iss.default_audience,
+                "https_issuer": iss.issuer_url(self.https_base_url),
+                "http_issuer": iss.issuer_url(self.http_base_url),
+            }
             for i, iss in ISSUERS.items()
         }
         for cloud in clouds.clouds():
+            https_forms = cloud.extra_issuers(self.https_base_url)
+            http_forms = cloud.extra_issuers(self.http_base_url)
             for extra_id, (issuer, audience) in cloud.extra_issuers(self.base_url).items():
-                issuers[extra_id] = {"issuer": issuer, "audience": audience}
-        return {"base_url": self.base_url, "issuers": issuers}
+                issuers[extra_id] = {
+                    "issuer": issuer,
+                    "audience": audience,
+                    "https_issuer": https_forms[extra_id][0],
+                    "http_issuer": http_forms[extra_id][0],
+                }
+        return {
+            "base_url": self.http_base_url,
+            "https_base_url": self.https_base_url,
+            "issuer_scheme": self.issuer_scheme,
+            "issuers": issuers,
+        }
 
     def write_token_files(self) -> dict[str, str]:
         return {k: str(v) for k, v in write_token_files(self.state, self.minter, self.principals()).items()}
@@ -189,12 +233,14 @@ class IdentityProvider:
             "service": "wif-notebook mock identity provider",
             **self.service_extra(),
             "discovery": {
-                i: f"{iss.issuer_url(self.base_url)}/.well-known/openid-configuration"
+                i: f"{iss.issuer_url(self.base_for(req))}/.well-known/openid-configuration"
                 for i, iss in ISSUERS.items()
             },
-            "azure_imds": f"{self.base_url}/metadata/identity/oauth2/token",
-            "azure_app_service": f"{self.base_url}/MSI/token",
-            "gcp_metadata": f"{self.base_url}/computeMetadata/v1/instance/service-accounts/default/identity",
+            # Metadata endpoints are plain http, as on a real host.
+            "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
+            "azure_app_service": f"{self.http_base_url}/MSI/token",
+            "gcp_metadata": f"{self.http_base_url}/computeMetadata/v1/instance/service-accounts/default"
+            "/identity",
         }
         return json_response(200, doc)
 
@@ -239,7 +285,11 @@ class IdentityProvider:
                     issuer=issuer.id,
                     error="invalid_request",
                 )
-            doc = self.discovery(issuer) if endpoint == "discovery" else self.keys.issuer(issuer.id).jwks()
+            doc = (
+                self.discovery(issuer, self.base_for(req))
+                if endpoint == "discovery"
+                else self.keys.issuer(issuer.id).jwks()
+            )
             return json_response(200, doc, issuer=issuer.id)
         if req.method != "POST":
             return json_response(
@@ -266,13 +316,15 @@ class IdentityProvider:
             )
         return json_response(200, doc, headers=NO_STORE, **log)
 
-    def discovery(self, issuer: Issuer) -> dict[str, Any]:
-        """An OpenID Provider Metadata document; every URL is http://localhost:<port>/..."""
-        url = issuer.issuer_url(self.base_url)
+    def discovery(self, issuer: Issuer, base_url: str | None = None) -> dict[str, Any]:
+        """An OpenID Provider Metadata document; every URL in one form (``base_url``, default the
+        IdP's default form): https://localhost:<port>/... or http://localhost:<port>/..."""
+        base = base_url or self.base_url
+        url = issuer.issuer_url(base)
         return {
             "issuer": url,
-            "jwks_uri": issuer.jwks_uri(self.base_url),
-            "token_endpoint": issuer.token_endpoint(self.base_url),
+            "jwks_uri": issuer.jwks_uri(base),
+            "token_endpoint": issuer.token_endpoint(base),
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
@@ -368,7 +420,7 @@ class IdentityProvider:
             principal = self._token_exchange_subject(issuer, form, basic)
             issued_type = TOKEN_TYPE_ACCESS
         log["principal"] = principal.name
-        minted = self.minter.mint(
+        minted = self.minter_for(req).mint(
             principal, audience=audience, extra_claims={"scope": scope} if scope else None
         )
         lifetime = int(minted.claims["exp"]) - int(minted.claims["iat"])
@@ -485,7 +537,7 @@ class IdentityProvider:
         except jwt.PyJWTError as exc:
             raise ValueError(f"the {what} is not a JWT ({exc})") from exc
         iss = unverified.get("iss")
-        issuer = next((i for i in ISSUERS.values() if i.issuer_url(self.base_url) == iss), None)
+        issuer = self.is_own_issuer(iss)
         if issuer is None:
             raise ValueError(
                 f"the {what} was issued by {iss!r}, which is not an issuer of this IdP "
@@ -516,8 +568,11 @@ class IdentityProvider:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         for cred in principal.federated_credentials:
-            url = ISSUERS[cred.issuer].issuer_url(self.base_url) if cred.issuer in ISSUERS else cred.issuer
-            if url == claims.get("iss") and cred.subject == claims.get("sub") and cred.audience in auds:
+            if cred.issuer in ISSUERS:
+                matches = self.is_own_issuer(claims.get("iss")) is ISSUERS[cred.issuer]
+            else:
+                matches = cred.issuer == claims.get("iss")
+            if matches and cred.subject == claims.get("sub") and cred.audience in auds:
                 return True
         return False
 
@@ -780,7 +835,10 @@ class IdentityProvider:
         principal = find_in(self.principals(), name, "principals.yaml")
         lifetime = check_lifetime(body.get("lifetime"))
         fmt = self._opt_str(body, "format")
-        minted = self.minter.mint(
+        scheme = self._opt_str(body, "issuer_scheme") or self.issuer_scheme
+        if scheme not in self.minters:
+            raise ConfigError(f"no issuer form {scheme!r}", hint=f"use one of {', '.join(self.minters)}")
+        minted = self.minters[scheme].mint(
             principal,
             audience=self._opt_str(body, "audience"),
             lifetime=lifetime,

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..cli import json_flag, port_arg, print_json, state_from
+from ..clouds import common_env, env_context, workload_exports
 from .faults import FAULTS
 from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
@@ -53,12 +54,23 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     json_flag(p)
     p.set_defaults(func=cmd_faults)
 
-    env = subparsers.add_parser("env", help="print shell export lines for the token files", parents=[parent])
+    env = subparsers.add_parser(
+        "env",
+        help="print shell export lines: token files and the kit CA; with --principal, that workload's host",
+        description='Apply with: eval "$(wif env)"  or  eval "$(wif env --principal NAME)"',
+        parents=[parent],
+    )
     env.add_argument(
         "--platform",
         choices=list(PLATFORMS),
         default="aks",
         help="which cloud's token-file variable to export (default aks)",
+    )
+    env.add_argument(
+        "--principal",
+        metavar="NAME",
+        help="the environment that principal's workload has on its real host (SDK variables, CA "
+        "bundle, its client secret if it has one)",
     )
     json_flag(env)
     env.set_defaults(func=cmd_env)
@@ -159,7 +171,16 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     state = state_from(args)
     record = require_idp(state)
+    if args.principal:
+        # Printed on request only, never written to the env file: it may hold a client secret.
+        env = workload_exports(state, args.principal)
+        if args.json:
+            print_json(env)
+        else:
+            print(render_exports(env), end="")
+        return 0
     env = env_exports(state, load_catalog(state), record.extra["base_url"], platform=args.platform)
+    env.update(common_env(env_context(state)))
     text = render_exports(env)
     state.write_private(state.env_file, text)
     if args.json:

@@ -253,7 +253,7 @@ def handle(idp: IdentityProvider, req: Request) -> Response | None:
         return _json(idp, req, lambda: _keys(idp, tenant), method="GET")
     if rest in ("/v2.0/.well-known/openid-configuration", "/.well-known/openid-configuration"):
         version = 2 if rest.startswith("/v2.0") else 1
-        return _json(idp, req, lambda: discovery(idp, tenant, version), method="GET")
+        return _json(idp, req, lambda: discovery(idp.base_for(req), tenant, version), method="GET")
     if rest in ("/oauth2/v2.0/token", "/oauth2/token"):
         return token_endpoint(idp, req, tenant, 2 if "/v2.0/" in rest else 1)
     return None
@@ -308,10 +308,10 @@ def _keys(idp: IdentityProvider, tenant: str) -> dict[str, Any]:
     return idp.keys.issuer("azure").jwks()
 
 
-def discovery(idp: IdentityProvider, tenant: str, version: int) -> dict[str, Any]:
-    """The tenant's OpenID configuration, v1 or v2, shaped as Entra's (the fields MSAL and mongod read)."""
+def discovery(base: str, tenant: str, version: int) -> dict[str, Any]:
+    """The tenant's OpenID configuration, v1 or v2, shaped as Entra's (the fields MSAL and mongod
+    read), with URLs under ``base`` (the form the request arrived in: https, or http for tests)."""
     _check_tenant(tenant)
-    base = idp.base_url
     # For common/organizations Entra writes the issuer with a literal "{tenantid}" placeholder.
     named = tenant if tenant in MULTI_TENANT else AZURE_TENANT_ID
     if version == 2:
@@ -476,7 +476,8 @@ def _token(
             "the wrong tenant.",
             hint=f"ask for the resource your MongoDB server's audience names, e.g. api://{AZURE_RESOURCE_APP_ID}",
         )
-    minted = idp.minter.mint(client.principal, audience=requested, acr=client.acr)
+    # The token's issuer is in the form the request arrived in (https, or http for test mode).
+    minted = idp.minter_for(req).mint(client.principal, audience=requested, acr=client.acr)
     exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
     log["token_version"] = token_version(minted.claims)
     if version == 1:
@@ -704,9 +705,10 @@ def _check_certificate_assertion(
             hint=f"add the certificate (PEM) to {principal.name!r}'s certificates in principals.yaml",
         )
     audiences = {
-        f"{idp.base_url}/{AZURE_TENANT_ID}/oauth2/v2.0/token",
-        f"{idp.base_url}/{AZURE_TENANT_ID}/oauth2/token",
-        f"{idp.base_url}/{TENANT_DOMAIN}/oauth2/v2.0/token",
+        f"{base}/{tenant}/oauth2/{path}"
+        for base in (idp.https_base_url, idp.http_base_url)
+        for tenant in (AZURE_TENANT_ID, TENANT_DOMAIN)
+        for path in ("v2.0/token", "token")
     }
     try:
         jwt.decode(

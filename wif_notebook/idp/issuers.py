@@ -1,7 +1,7 @@
 """The four issuers one mock IdP serves, told apart by the first path segment.
 
 ==========  ================================================  =============================================
-id          issuer URL (``B`` = ``http://localhost:<port>``)  shaped like
+id          issuer URL (``B`` = ``https://localhost:<port>``) shaped like
 ==========  ================================================  =============================================
 ``kit``     ``B/kit``                                         a plain OAuth server for the lessons
 ``azure``   ``B/<tenant>/v2.0`` (v1: ``B/<tenant>/``)         Microsoft Entra ID (clouds/azure.py)
@@ -13,14 +13,31 @@ Entra ID lives at the root of the origin, because MSAL takes the first path segm
 as the tenant; its paths (v1 and v2 discovery, tokens, keys, instance discovery) are answered by
 ``idp/entra.py``, and the mapping from Microsoft's hosts to the kit's URLs is in ``clouds/azure.py``.
 
-The host is always the literal ``localhost``: a real mongod accepts plain http only for that host
-(with ``enableTestCommands``), never for ``127.0.0.1`` (identity-provider reference, finding 1).
-The issuer is fixed configuration; it is never derived from a request's Host header.
+Two forms of every issuer, on the IdP's one port:
+
+- **https** (the default): ``https://localhost:<port>/...``, the production shape; a real mongod
+  refuses any other issuer outside test mode. The certificate chains to the kit CA (``tls.py``),
+  which the test mongod and every kit client trust; ``wif env`` tells other clients.
+- **http**: ``http://localhost:<port>/...``, the same paths in the clear, for the
+  ``enableTestCommands`` path the lessons also teach (a real mongod accepts plain http only for the
+  literal host ``localhost``, never ``127.0.0.1``: identity-provider reference, finding 1).
+
+An issuer endpoint (discovery, JWKS, token) answers in the form it was reached by: over TLS its
+documents and tokens say ``https://…``, in the clear ``http://…``, so a provider configured with either
+form finds matching tokens at its own token endpoint. What no request decides (tokens from the
+metadata endpoints, token files, the admin mint, the service record, the generated mongod.conf) uses
+the IdP's default form: ``https`` unless it was started with ``--issuer-scheme http`` (``wif up
+--issuer-scheme http``, e.g. for a real Enterprise mongod that cannot be told to trust the kit CA).
+The service record says which (``issuer_scheme``) and lists both forms per issuer. The issuer is fixed
+configuration; it is never derived from a request's Host header.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ISSUER_SCHEMES = ("https", "http")
+DEFAULT_ISSUER_SCHEME = "https"
 
 # A fixed tenant and resource application, so URLs and audiences in lessons stay the same on every
 # machine. Both are made-up GUIDs in the shape Entra ID uses.

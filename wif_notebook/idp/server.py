@@ -4,6 +4,12 @@ Run as its own process (``python -m wif_notebook.idp --state-dir D [--port P]``)
 the token files, announces itself (``run/idp.json``), then serves until SIGTERM. Every request
 served is appended to ``logs/idp.log`` as one JSON line, without tokens or secrets.
 
+One port speaks both TLS and plain HTTP: the first byte of a connection decides (0x16 opens a TLS
+handshake record; an HTTP request starts with a letter). Issuers, discovery, JWKS and token
+endpoints are ``https://localhost:<port>/...`` as in production, with the kit CA's certificate
+(``wif_notebook.tls``); metadata endpoints (IMDS, Google's metadata server) are plain http, as on a
+real host; the plain-http issuer form stays for the ``enableTestCommands`` lessons (idp/issuers.py).
+
 Why stdlib: no dependencies, fastest start, and it never shares the Jupyter kernel's event loop
 (identity-provider reference §7). Each request gets a thread; a slow or broken client ties up only
 its own thread (socket timeout), and any exception in a handler becomes a 500 answer, never a crash.
@@ -19,6 +25,7 @@ import io
 import ipaddress
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -33,11 +40,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from .. import services
 from ..errors import WifError
 from ..state import StateDir
+from ..tls import server_context
 from .app import IdentityProvider, Request, Response, json_response
+from .issuers import DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES
 from .tokenfiles import DEFAULT_REFRESH_SECONDS
 
 MAX_BODY = 64 * 1024
 REQUEST_DEADLINE_SECS = 30.0
+TLS_RECORD_HANDSHAKE = 0x16  # the first byte of every TLS ClientHello (RFC 8446 §5.1)
 MAX_LINE = 65536  # request line and each header line, as http.server
 MAX_HEADERS = 100  # as http.client
 
@@ -100,11 +110,17 @@ class IdpHTTPServer(ThreadingHTTPServer):
     request_deadline = REQUEST_DEADLINE_SECS
 
     def __init__(
-        self, address: tuple[str, int], app: IdentityProvider | None, log: RequestLog | None
+        self,
+        address: tuple[str, int],
+        app: IdentityProvider | None,
+        log: RequestLog | None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(address, IdpRequestHandler)
         self.app = app
         self.request_log = log
+        self.ssl_context = ssl_context
         self._deadlines: dict[socket.socket, tuple[float, str]] = {}
         self._deadlines_lock = threading.Lock()
         self._watchdog_stop = threading.Event()
@@ -142,6 +158,52 @@ class IdpHTTPServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self._watchdog_stop.set()
         super().server_close()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Peek at the first byte: a TLS handshake is wrapped (in this connection's own thread,
+        bounded by the socket timeout and the request deadline), anything else is plain HTTP."""
+        request.settimeout(IdpRequestHandler.timeout)
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if not first:
+            return
+        if first[0] != TLS_RECORD_HANDSHAKE or self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        client = f"{client_address[0]}:{client_address[1]}"
+        secured = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        self.request_started(secured, client)
+        try:
+            secured.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            # A client that does not trust the kit CA ends here (it sends an alert); say so in the log.
+            self._log_tls_failure(client, exc)
+            secured.close()
+            return
+        finally:
+            self.request_finished(secured)
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            # wrap_socket took over the descriptor: the plain socket's shutdown_request is a no-op.
+            with contextlib.suppress(OSError):
+                secured.shutdown(socket.SHUT_WR)
+            secured.close()
+
+    def _log_tls_failure(self, client: str, exc: BaseException) -> None:
+        if self.request_log is None:
+            return
+        reason = exc.reason if isinstance(exc, ssl.SSLError) and exc.reason else str(exc)
+        with contextlib.suppress(OSError, ValueError):
+            self.request_log.write(
+                {
+                    "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "client": client,
+                    "error": f"TLS handshake failed: {reason} (does the client trust the kit CA?)",
+                }
+            )
 
 
 class IdpRequestHandler(BaseHTTPRequestHandler):
@@ -325,6 +387,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 body=body,
                 client=f"{host}:{self.client_address[1]}",
                 loopback=_is_loopback(host),
+                tls=isinstance(self.connection, ssl.SSLSocket),
             )
             try:
                 assert self.server.app is not None
@@ -383,6 +446,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             "grant": response.log.get("grant"),
             "principal": response.log.get("principal"),
             "client": f"{self.client_address[0]}:{self.client_address[1]}",
+            "scheme": "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
             # Who asked (the test mongod's JWKS fetcher, pymongo's IMDS client, curl...): no secrets.
             "user_agent": _clip(self.headers.get("User-Agent")) if self.headers else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -436,7 +500,12 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(
-    state: StateDir, *, port: int = 0, host: str = "127.0.0.1", token_refresh: float = DEFAULT_REFRESH_SECONDS
+    state: StateDir,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    token_refresh: float = DEFAULT_REFRESH_SECONDS,
+    issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
 ) -> None:
     """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``)."""
     if host not in LOOPBACK_HOSTS and not _is_loopback(host):
@@ -445,10 +514,11 @@ def serve(
             "this machine; the kit is meant for 127.0.0.1 only",
             file=sys.stderr,
         )
-    httpd = IdpHTTPServer((host, port), None, None)
+    httpd = IdpHTTPServer((host, port), None, None, ssl_context=server_context(state))
     bound_port = httpd.server_address[1]
-    # The issuer says localhost whatever we bound: a real mongod accepts http only for that name.
-    base_url = f"http://localhost:{bound_port}"
+    # The issuer says localhost whatever we bound: the leaf certificate names it, and a real mongod
+    # accepts plain http only for that name.
+    base_url = f"{issuer_scheme}://localhost:{bound_port}"
     app = IdentityProvider(state, base_url)
     httpd.app = app
     httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
@@ -482,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to bind (0 = any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (keep 127.0.0.1)")
     parser.add_argument(
+        "--issuer-scheme",
+        choices=ISSUER_SCHEMES,
+        default=DEFAULT_ISSUER_SCHEME,
+        help="the issuer form tokens carry by default (https; http only for enableTestCommands)",
+    )
+    parser.add_argument(
         "--token-refresh",
         type=float,
         default=DEFAULT_REFRESH_SECONDS,
@@ -491,7 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.token_refresh <= 0:
         parser.error("--token-refresh must be a positive number of seconds")
     try:
-        serve(StateDir(args.state_dir), port=args.port, host=args.host, token_refresh=args.token_refresh)
+        serve(
+            StateDir(args.state_dir),
+            port=args.port,
+            host=args.host,
+            token_refresh=args.token_refresh,
+            issuer_scheme=args.issuer_scheme,
+        )
     except WifError as exc:
         print(f"wif idp: {exc}", file=sys.stderr)
         return 1

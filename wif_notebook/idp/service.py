@@ -3,35 +3,52 @@
 ``start_idp`` is idempotent: if the IdP already runs for this state directory, its record comes
 back unchanged. The record's ``extra`` (a contract, docs/ARCHITECTURE.md) is::
 
-    {"base_url": "http://localhost:<port>",
-     "issuers": {"kit":   {"issuer": "http://localhost:<port>/kit",   "audience": "api://mongodb-kit"},
-                 "azure": {"issuer": "http://localhost:<port>/<tenant>/v2.0", "audience": "<app id>"},
-                 "azure-v1": {"issuer": "http://localhost:<port>/<tenant>/", "audience": "api://<v1 app id>"},
-                 "gcp":   {...}, "k8s": {...}}}
+    {"base_url": "http://localhost:<port>",          # the same port in the clear (metadata endpoints)
+     "https_base_url": "https://localhost:<port>",   # TLS with the kit CA's certificate
+     "issuer_scheme": "https",                        # the default issuer form (idp/issuers.py)
+     "issuers": {"kit": {"issuer": "https://localhost:<port>/kit",       # the default form
+                         "audience": "api://mongodb-kit",
+                         "https_issuer": "https://localhost:<port>/kit",
+                         "http_issuer": "http://localhost:<port>/kit"},
+                 "azure": {...},     # Entra v2: https://localhost:<port>/<tenant>/v2.0
+                 "azure-v1": {...},  # Entra v1: https://localhost:<port>/<tenant>/ (trailing slash)
+                 "gcp": {...}, "k8s": {...}}}
 
 The admin helpers (``mint``, ``rotate_keys``, ...) call the running IdP's loopback-only
-``/_wif/...`` endpoints, so the process that signs tokens is also the one that owns the keys.
+``/_wif/...`` endpoints through the kit's HTTP client, so the process that signs tokens is also the
+one that owns the keys. ``mint`` is the one mint path (``tokens.mint`` wraps its answer).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from .. import services
 from ..errors import ServiceError, TokenError
+from ..httpclient import DEFAULT_TIMEOUT, Client
 from ..state import ServiceRecord, StateDir
+from .issuers import DEFAULT_ISSUER_SCHEME
 
 SERVICE = "idp"
 MODULE = "wif_notebook.idp"
 DEFAULT_PORT = 8123  # what `wif idp start` binds unless told otherwise (as in the reference examples)
 
 
-def start_idp(state: StateDir, port: int = 0, *, token_refresh: float | None = None) -> ServiceRecord:
-    """Start the IdP (port 0 = any free port) unless it already runs; return its record."""
-    args = ["--port", str(port)]
+def start_idp(
+    state: StateDir,
+    port: int = 0,
+    *,
+    token_refresh: float | None = None,
+    issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+) -> ServiceRecord:
+    """Start the IdP (port 0 = any free port) unless it already runs; return its record.
+
+    ``issuer_scheme`` is the default issuer form (``https``, or ``http`` for enableTestCommands
+    only); an IdP that already runs keeps the form it was started with (``issuer_scheme`` in its
+    record).
+    """
+    args = ["--port", str(port), "--issuer-scheme", issuer_scheme]
     if token_refresh is not None:
         args += ["--token-refresh", str(token_refresh)]
     return services.start(state, SERVICE, MODULE, args)
@@ -58,32 +75,41 @@ def require_idp(state: StateDir) -> ServiceRecord:
 
 
 def admin_call(
-    record: ServiceRecord, method: str, name: str, body: dict[str, Any] | None = None, *, timeout: float = 10
+    record: ServiceRecord,
+    method: str,
+    name: str,
+    body: dict[str, Any] | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    state: StateDir | None = None,
 ) -> Any:
     """Call ``/_wif/<name>`` on the running IdP; its error description becomes the exception."""
+    # The admin endpoints answer only on loopback, in the clear: the record's own address.
     url = f"http://{record.host}:{record.port}/_wif/{name}"
     data = json.dumps(body or {}).encode() if method == "POST" else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    response = Client(state=state, timeout=timeout).request(
+        method,
+        url,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        data=data,
+        hint="check `wif idp status`; restart it with `wif idp stop && wif idp start`",
+    )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            doc = json.loads(exc.read())
-            description = str(doc.get("error_description") or doc.get("error"))
-        except ValueError:
-            description = f"HTTP {exc.code}"
-        # The IdP appends its own next step to the description (str(WifError)); keep it as the hint.
-        description, _, idp_hint = description.partition("\n  next step: ")
-        raise TokenError(
-            f"the IdP refused /_wif/{name}: {description}",
-            hint=idp_hint.strip() or "fix the request as the IdP describes and try again",
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise ServiceError(
-            f"cannot reach the IdP at {url}: {exc}",
-            hint="check `wif idp status`; restart it with `wif idp stop && wif idp start`",
-        ) from exc
+        doc = response.json()
+    except ValueError:
+        doc = None
+    if response.ok and doc is not None:
+        return doc
+    if isinstance(doc, dict):
+        description = str(doc.get("error_description") or doc.get("error"))
+    else:
+        description = f"HTTP {response.status}: {response.text[:200]}"
+    # The IdP appends its own next step to the description (str(WifError)); keep it as the hint.
+    description, _, idp_hint = description.partition("\n  next step: ")
+    raise TokenError(
+        f"the IdP refused /_wif/{name}: {description}",
+        hint=idp_hint.strip() or "fix the request as the IdP describes and try again",
+    )
 
 
 def mint(
@@ -94,8 +120,13 @@ def mint(
     lifetime: int | None = None,
     fault: str | None = None,
     full: bool = False,
+    issuer_scheme: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    """Ask the running IdP for a token: ``{token, fault, expires_at, issuer, principal, kid}``."""
+    """Ask the running IdP for a token: ``{token, fault, expires_at, issuer, principal, kid}``.
+
+    ``issuer_scheme`` picks the issuer form (``https``/``http``; default: the IdP's default form).
+    """
     body: dict[str, Any] = {
         "principal": principal,
         "audience": audience,
@@ -104,7 +135,11 @@ def mint(
     }
     if full:
         body["format"] = "full"
-    result: dict[str, Any] = admin_call(require_idp(state), "POST", "mint", body)
+    if issuer_scheme is not None:
+        body["issuer_scheme"] = issuer_scheme
+    result: dict[str, Any] = admin_call(
+        require_idp(state), "POST", "mint", body, timeout=timeout, state=state
+    )
     return result
 
 

@@ -3,7 +3,8 @@
 - ``ProviderConfig`` / ``parse_oidc_identity_providers``: the ``oidcIdentityProviders`` parameter
   with the server's defaults and validation messages;
 - ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
-- ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh;
+- ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh; ``keyset_for``:
+  the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
 - ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
 
@@ -28,6 +29,7 @@ from .keys import (
     discovery_url,
     endpoint_is_secure,
     jwk_thumbprint,
+    keyset_for,
     load_jwk,
 )
 from .rules import RULE_IDS, RULES, Rule, RuleFailure, RuleResult, rule_by_id, rule_for_message
@@ -66,6 +68,7 @@ __all__ = [
     "explain_token",
     "first_failure",
     "jwk_thumbprint",
+    "keyset_for",
     "load_jwk",
     "parse_compact",
     "parse_oidc_identity_providers",

@@ -14,16 +14,17 @@ import hashlib
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .rules import RuleFailure
 from .tokenparse import b64url_decode
+
+if TYPE_CHECKING:
+    from ..state import StateDir
 
 MIN_RSA_MODULUS_BYTES = 2048 // 8
 EC_COORDINATE_BYTES = {"P-256": 32, "P-384": 48}
@@ -149,32 +150,55 @@ def load_jwk(jwk: Mapping[str, Any]) -> PublicKey:
 
 
 DEFAULT_USER_AGENT = "wif-notebook"
+# How long one discovery or JWKS request may take, for every key set the kit holds (the test mongod,
+# `wif claims`, the doctor, the displays, the checks): one number, so they all agree on "unreachable".
+KEYSET_TIMEOUT_SECS = 5.0
 
 
-def http_get_json(url: str, *, timeout: float = 5.0, user_agent: str = DEFAULT_USER_AGENT) -> Any:
-    """GET ``url`` with ``Accept: */*`` (as mongod) and parse JSON; errors name the URL.
+def http_fetcher(state: StateDir | None = None, *, user_agent: str = DEFAULT_USER_AGENT) -> Fetch:
+    """GET a URL with ``Accept: */*`` (as mongod) through the kit's HTTP client and parse JSON.
 
-    Proxies from the environment are bypassed: the kit's endpoints are on loopback, and a proxy set
-    up to emulate cloud metadata hosts must not capture them.
+    Trust is the system's roots plus the kit CA of ``state`` (the default state directory when
+    None); loopback is never reached through a proxy. Failures are ConnectionError naming the URL.
     """
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    from ..httpclient import Client, TransportError
+
     # The User-Agent tells the IdP's request log (and the flow diagrams) who fetched what.
-    request = urllib.request.Request(url, headers={"Accept": "*/*", "User-Agent": user_agent})
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            body = response.read(_MAX_DOCUMENT_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise ConnectionError(f"HTTP {exc.code} {exc.reason} from {url}") from exc
-    except urllib.error.URLError as exc:
-        raise ConnectionError(f"cannot reach {url}: {exc.reason}") from exc
-    except (TimeoutError, OSError) as exc:
-        raise ConnectionError(f"cannot reach {url}: {exc}") from exc
-    if len(body) > _MAX_DOCUMENT_BYTES:
-        raise ConnectionError(f"{url} returned more than {_MAX_DOCUMENT_BYTES} bytes")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ConnectionError(f"{url} did not return JSON: {exc}") from exc
+    client = Client(state=state, timeout=KEYSET_TIMEOUT_SECS, user_agent=user_agent)
+
+    def fetch(url: str) -> Any:
+        try:
+            response = client.send("GET", url, headers={"Accept": "*/*"}, max_bytes=_MAX_DOCUMENT_BYTES)
+        except TransportError as exc:
+            if exc.kind == "tls":
+                # libcurl's words, which mongod's HTTP client passes on (exact log text UNCONFIRMED).
+                raise ConnectionError(f"SSL certificate problem: {exc.detail}") from exc
+            raise ConnectionError(f"cannot reach {url}: {exc.reason}") from exc
+        if not response.ok:
+            raise ConnectionError(f"HTTP {response.status} from {url}")
+        if response.truncated:
+            raise ConnectionError(f"{url} returned more than {_MAX_DOCUMENT_BYTES} bytes")
+        try:
+            return response.json()
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ConnectionError(f"{url} did not return JSON: {exc}") from exc
+
+    return fetch
+
+
+def keyset_for(
+    issuer: str,
+    *,
+    state: StateDir | None,
+    allow_insecure_localhost: bool,
+    user_agent: str = DEFAULT_USER_AGENT,
+) -> KeySetCache:
+    """The kit's one way to hold an issuer's keys: its TLS trust (kit CA of ``state``) and timeout."""
+    return KeySetCache(
+        issuer,
+        allow_insecure_localhost=allow_insecure_localhost,
+        fetch=http_fetcher(state, user_agent=user_agent),
+    )
 
 
 @dataclass(frozen=True)
@@ -186,25 +210,15 @@ class _Snapshot:
 class KeySetCache:
     """The JWKS of one issuer, as mongod's JWK manager holds it.
 
-    ``fetch(url) -> parsed JSON`` replaces the HTTP client (used for discovery and JWKS); by default
-    urllib with a timeout, sending ``user_agent``. ``allow_insecure_localhost`` mirrors
-    ``enableTestCommands``.
+    ``fetch(url) -> parsed JSON`` is the HTTP client (used for discovery and JWKS); by default
+    ``http_fetcher()``, the one the kit's factory ``keyset_for`` also uses. ``allow_insecure_localhost``
+    mirrors ``enableTestCommands``.
     """
 
-    def __init__(
-        self,
-        issuer: str,
-        *,
-        allow_insecure_localhost: bool,
-        fetch: Fetch | None = None,
-        timeout: float = 5.0,
-        user_agent: str = DEFAULT_USER_AGENT,
-    ) -> None:
+    def __init__(self, issuer: str, *, allow_insecure_localhost: bool, fetch: Fetch | None = None) -> None:
         self.issuer = issuer
         self.allow_insecure_localhost = allow_insecure_localhost
-        self._timeout = timeout
-        self._user_agent = user_agent
-        self._fetch: Fetch = fetch if fetch is not None else self._http_fetch
+        self._fetch: Fetch = fetch if fetch is not None else http_fetcher()
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self.jwks_uri: str | None = None
@@ -217,9 +231,6 @@ class KeySetCache:
         n = len(snap.loaded) if snap else 0
         return f"KeySetCache({self.issuer!r}, keys={n})"
 
-    def _http_fetch(self, url: str) -> Any:
-        return http_get_json(url, timeout=self._timeout, user_agent=self._user_agent)
-
     def _fail(self, message: str, hint: str) -> RuleFailure:
         return RuleFailure("key.kid", message, hint=hint)
 
@@ -228,15 +239,21 @@ class KeySetCache:
             raise self._fail(
                 f"BadValue: Refusing to fetch {what} from insecure endpoint '{url}'",
                 hint="mongod fetches only https:// URLs, or http://localhost with enableTestCommands "
-                "(http://127.0.0.1 is refused): publish the issuer as http://localhost:<port>",
+                "(http://127.0.0.1 is refused): use the kit's https://localhost:<port> issuer, or its "
+                "http://localhost:<port> form with enableTestCommands",
             )
         try:
             return self._fetch(url)
         except (ConnectionError, OSError, ValueError, LookupError) as exc:
-            raise self._fail(
-                f"OperationFailed: Failed to fetch {what} from {url}: {exc}",
-                hint="start the identity provider (wif idp start) and check that the issuer URL is right",
-            ) from exc
+            if "SSL certificate problem" in str(exc):
+                hint = (
+                    "the server must trust the CA that signed the issuer's certificate: the kit's "
+                    "IdP is signed by the kit CA of its state directory (tls/ca.pem), which the test "
+                    "mongod of that state directory trusts; a real mongod needs it in the system CA store"
+                )
+            else:
+                hint = "start the identity provider (wif idp start) and check that the issuer URL is right"
+            raise self._fail(f"OperationFailed: Failed to fetch {what} from {url}: {exc}", hint=hint) from exc
 
     def _discover(self) -> str:
         url = discovery_url(self.issuer)

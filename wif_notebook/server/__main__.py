@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             argv=[sys.executable, "-m", "wif_notebook.server", *(argv or sys.argv[1:])],
             config_path=config_path.absolute(),
             data=data,
+            state=state,
         )
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)

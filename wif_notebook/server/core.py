@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..mongod import MongodConfig
+from ..state import StateDir
 from . import authz_commands, commands, data_commands, sasl, wire
 from .authz import AuthzStore, check_privileges
 from .cursors import CursorManager
@@ -115,8 +116,11 @@ class TestServer:
         config_path: Path | None = None,
         key_cache_factory: Callable[[str], Any] | None = None,
         data: DataStore | None = None,
+        state: StateDir | None = None,
     ) -> None:
         self.config = config
+        # The kit state directory whose CA the JWKS fetches trust (https issuers of the kit IdP).
+        self.state = state
         self.log = log if log is not None else MongodLog(config.log_path)
         self.authz = authz if authz is not None else AuthzStore(config.db_path)
         self.argv = argv if argv is not None else list(sys.argv)
@@ -152,10 +156,11 @@ class TestServer:
 
     def _default_key_cache(self, issuer: str) -> Any:
         from .. import __version__
-        from ..oidc import KeySetCache
+        from ..oidc import keyset_for
 
-        return KeySetCache(
+        return keyset_for(
             issuer,
+            state=self.state,
             allow_insecure_localhost=self.config.enable_test_commands,
             user_agent=f"{JWKS_USER_AGENT}/{__version__}",
         )

@@ -40,7 +40,7 @@ def rule_verdict(
         from ..oidc import explain_token
 
         return explain_token(token, None, None, now=now), None
-    return check_against(token, providers, now=now), providers
+    return check_against(token, providers, now=now, state=state), providers
 
 
 def validity_text(claims: dict[str, Any], now: float | None = None) -> str:

@@ -1,0 +1,49 @@
+"""Plain words for the Entra issuer mistakes: v1 vs v2 issuers and the trailing slash."""
+
+from __future__ import annotations
+
+from wif_notebook.clouds.azure import explain_issuer_mixup
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+V1 = f"https://sts.windows.net/{TENANT}/"
+V2 = f"https://login.microsoftonline.com/{TENANT}/v2.0"
+APP = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+def test_a_v1_issuer_configured_without_its_trailing_slash_is_named_as_such() -> None:
+    text = explain_issuer_mixup(V1, f"api://{APP}", [(V1.rstrip("/"), f"api://{APP}")])
+    assert text is not None
+    assert "differ only by the trailing slash" in text
+    assert "the token's issuer ends with '/' and the configured one does not" in text
+    assert f"set issuer to {V1!r}" in text
+
+
+def test_an_extra_slash_after_v2_0_is_named_too() -> None:
+    text = explain_issuer_mixup(V2, APP, [(V2 + "/", APP)])
+    assert text is not None
+    assert "the configured issuer ends with '/' and the token's does not" in text
+
+
+def test_a_v1_token_against_a_v2_configuration_says_which_setting_decides() -> None:
+    text = explain_issuer_mixup(V1, f"api://{APP}", [(V2, APP)])
+    assert text is not None
+    assert "an Entra v1.0 token" in text and "v2.0 tokens issuer" in text
+    assert "accessTokenAcceptedVersion to 2" in text
+    assert f"configure issuer {V1!r} with audience 'api://{APP}'" in text
+
+
+def test_a_v2_token_against_a_v1_configuration() -> None:
+    text = explain_issuer_mixup(V2, APP, [(V1, f"api://{APP}")])
+    assert text is not None and "an Entra v2.0 token" in text and "accessTokenAcceptedVersion to 1" in text
+
+
+def test_the_kits_own_entra_urls_follow_the_same_rules() -> None:
+    kit_v1, kit_v2 = f"https://localhost:8123/{TENANT}/", f"https://localhost:8123/{TENANT}/v2.0"
+    assert "v1.0 token" in (explain_issuer_mixup(kit_v1, "api://x", [(kit_v2, "x")]) or "")
+
+
+def test_other_mismatches_are_not_explained_as_entra_mistakes() -> None:
+    other_tenant = "00000000-0000-0000-0000-000000000001"
+    assert explain_issuer_mixup(V1, APP, [(f"https://sts.windows.net/{other_tenant}/", APP)]) is None
+    assert explain_issuer_mixup("https://accounts.google.com", "x", [(V2, APP)]) is None
+    assert explain_issuer_mixup(V2, APP, [(V2, APP)]) is None

@@ -1,0 +1,286 @@
+"""The kit's certificate authority: TLS for the mock IdP, and the one place every client trusts it.
+
+Layout in ``<state>/tls/`` (0700; key files 0600), created on first need and gone with ``wif reset``
+(so a reset rotates the CA)::
+
+    ca.pem            the kit CA's certificate (public: the one file a client must trust)
+    ca-key.pem        its private key (signs the leaf, nothing else)
+    localhost.pem     the IdP's leaf certificate: DNS ``localhost``, IP ``127.0.0.1`` and ``::1``
+    localhost-key.pem the leaf's private key
+    ca-bundle.pem     the public roots (certifi if installed, else the system store) + the kit CA
+
+``ca-bundle.pem`` is what ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` point at (``wif env``): a vendor
+SDK then trusts the kit's IdP *and* every public site it trusted before, with no verify-off switch.
+In-process clients use ``client_context(state)``: the default trust store plus the kit CA.
+
+Keys are ECDSA P-256: a TLS handshake signed with P-256 costs a fraction of an RSA-2048 one, and
+every client the kit meets (OpenSSL, Node.js, Go, Java) accepts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import ipaddress
+import os
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .errors import StateError
+from .state import StateDir, default_state_path, write_private
+
+TLS_DIR = "tls"
+CA_NAME = "wif-notebook kit CA"
+LEAF_DNS = ("localhost",)
+LEAF_IPS = ("127.0.0.1", "::1")
+CA_DAYS = 3650
+LEAF_DAYS = 365
+RENEW_BEFORE = datetime.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class KitTLS:
+    """Where the kit's TLS files are (they exist once ``ensure`` returned)."""
+
+    dir: Path
+    ca_cert: Path
+    ca_key: Path
+    cert: Path
+    key: Path
+    bundle: Path
+
+
+def paths(state: StateDir) -> KitTLS:
+    """The file locations, without creating anything."""
+    d = state.path / TLS_DIR
+    return KitTLS(
+        d, d / "ca.pem", d / "ca-key.pem", d / "localhost.pem", d / "localhost-key.pem", d / "ca-bundle.pem"
+    )
+
+
+def exists(state: StateDir) -> bool:
+    """Has the kit CA been created in this state directory?"""
+    return paths(state).ca_cert.exists()
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    # The IdP, the test mongod and a notebook may all need the CA at once: one creates it. The lock
+    # is on the folder itself, so no lock file is left behind.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def ensure(state: StateDir) -> KitTLS:
+    """Create the CA and the leaf where missing (or the leaf about to expire).
+
+    The bundle (a quarter of a megabyte of public roots) is written on first ask, by ``ca_bundle``:
+    the IdP needs only its certificate to start.
+    """
+    files = paths(state)
+    if _complete(files):
+        return files
+    state.ensure()
+    directory = state.subdir(TLS_DIR)
+    try:
+        with _locked(directory):
+            if not (files.ca_cert.exists() and files.ca_key.exists()):
+                _write_ca(files)
+                with contextlib.suppress(FileNotFoundError):
+                    files.cert.unlink()  # a leaf of an older CA must not survive it
+                with contextlib.suppress(FileNotFoundError):
+                    files.bundle.unlink()
+            if not _leaf_fresh(files):
+                _write_leaf(files)
+    except (OSError, ValueError) as exc:
+        raise StateError(
+            f"cannot set up the kit's certificate authority in {directory}: {exc}",
+            hint="check the permissions of the state directory, or `wif reset` to start afresh",
+        ) from exc
+    return files
+
+
+def _complete(files: KitTLS) -> bool:
+    return all(p.exists() for p in (files.ca_cert, files.ca_key, files.key)) and _leaf_fresh(files)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _leaf_fresh(files: KitTLS) -> bool:
+    try:
+        leaf = x509.load_pem_x509_certificate(files.cert.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return leaf.not_valid_after_utc - _now() > RENEW_BEFORE and files.key.exists()
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write_ca(files: KitTLS) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wif-notebook"),
+            x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
+        ]
+    )
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    write_private(files.ca_key, _key_pem(key))
+    write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_leaf(files: KitTLS) -> None:
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{files.ca_key} is not the kit CA's EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in LEAF_DNS]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in LEAF_IPS]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(min(now + datetime.timedelta(days=LEAF_DAYS), ca_cert.not_valid_after_utc))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    write_private(files.key, _key_pem(key))
+    write_private(files.cert, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def public_roots_pem() -> str:
+    """The public root certificates a client trusts without the kit: certifi's, else the system's."""
+    try:
+        import certifi
+
+        return Path(certifi.where()).read_text()
+    except (ImportError, OSError):
+        pass
+    verify = ssl.get_default_verify_paths()
+    for candidate in (verify.cafile, verify.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return Path(candidate).read_text()
+    # A hashed certificate directory only: the roots the default context loaded from it.
+    context = ssl.create_default_context()
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in context.get_ca_certs(binary_form=True))
+
+
+def ca_bundle(state: StateDir) -> Path:
+    """The PEM bundle (public roots + kit CA) for ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE``."""
+    files = ensure(state)
+    if not files.bundle.exists():
+        try:
+            with _locked(files.dir):
+                if not files.bundle.exists():
+                    write_private(files.bundle, public_roots_pem() + files.ca_cert.read_text())
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the CA bundle {files.bundle}: {exc}",
+                hint="check the free space and permissions of the state directory",
+            ) from exc
+    return files.bundle
+
+
+def server_context(state: StateDir) -> ssl.SSLContext:
+    """The IdP's TLS context: the localhost leaf followed by the kit CA, TLS 1.2 or later."""
+    files = ensure(state)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.cert, files.key)
+    return context
+
+
+_client_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
+_client_lock = threading.Lock()
+
+
+def client_context(state: StateDir | None = None) -> ssl.SSLContext:
+    """Verify as the system does (its roots, host names) and also trust the kit CA of ``state``.
+
+    Without ``state``, the default state directory's CA (``WIF_STATE_DIR``), without creating
+    anything; before the CA exists this is the default context. Contexts are cached per CA file
+    version: loading the system store costs milliseconds, a request should not pay it.
+    """
+    ca: Path | None = (state.path if state is not None else default_state_path()) / TLS_DIR / "ca.pem"
+    try:
+        stamp = (str(ca), ca.stat().st_mtime_ns) if ca is not None else ("", 0)
+    except OSError:
+        ca, stamp = None, ("", 0)
+    with _client_lock:
+        context = _client_contexts.get(stamp)
+        if context is None:
+            context = ssl.create_default_context()
+            if ca is not None:
+                context.load_verify_locations(cafile=str(ca))
+            _client_contexts[stamp] = context
+    return context
