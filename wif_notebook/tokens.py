@@ -877,7 +877,13 @@ _MEANINGS: dict[str, Callable[[Any], str]] = {
         "'<authNamePrefix>/<group>' in admin" + ("" if isinstance(v, list) else " (not an array: refused)")
     ),
     "roles": lambda v: "app roles granted to the identity; usable as authorizationClaim",
-    "ver": lambda v: "Entra token version ('1.0' or '2.0'); decides the issuer URL form",
+    "ver": lambda v: (
+        "Entra token version, chosen by the resource application's accessTokenAcceptedVersion: "
+        "'1.0' has issuer .../<tenant>/ (trailing slash) and aud as requested (api://<app id>), "
+        "'2.0' has issuer .../<tenant>/v2.0 and aud the application id"
+    ),
+    "appidacr": lambda v: "how the client authenticated (v1): 0 public, 1 secret, 2 certificate or assertion",
+    "azpacr": lambda v: "how the client authenticated (v2): 0 public, 1 secret, 2 certificate or assertion",
     "email": lambda v: "the service account's e-mail address (a possible principalName)",
     "email_verified": lambda v: "whether Google verified the e-mail address",
     "google": lambda v: "Google Compute Engine details (with format=full): project, zone, instance",
