@@ -199,10 +199,15 @@ def test_aks_workload_identity_credential_exchanges_the_projected_token(azure_ki
     env = azure_kit.env_of("orders-identity")
     projected = token_file_path(azure_kit.state, "aks")
     assert env["AZURE_FEDERATED_TOKEN_FILE"] == str(projected)
-    # The webhook's projected token: the cluster's issuer, audience api://AzureADTokenExchange.
-    assert _claims(projected.read_text())["aud"] == [AZURE_TOKEN_EXCHANGE_AUDIENCE]
+    # The webhook's projected token is the cluster's own (its issuer, audience
+    # api://AzureADTokenExchange): what pymongo's ENVIRONMENT:k8s would send from this same file.
+    # WorkloadIdentityCredential instead exchanges it at Entra for an Entra token.
+    cluster_token = _claims(projected.read_text())
+    assert cluster_token["aud"] == [AZURE_TOKEN_EXCHANGE_AUDIENCE]
+    assert cluster_token["iss"] == azure_kit.ctx.extra["issuers"]["k8s"]["issuer"]
     result = azure_kit.run({"credential": "WorkloadIdentityCredential", "scope": V2_SCOPE}, env)
-    assert _logs_in_as(azure_kit, result, "orders-identity")["azpacr"] == "2"
+    entra_token = _logs_in_as(azure_kit, result, "orders-identity")
+    assert entra_token["azpacr"] == "2" and entra_token["iss"] != cluster_token["iss"]
 
 
 def test_default_azure_credential_picks_workload_identity_on_aks(azure_kit: AzureKit) -> None:
