@@ -239,7 +239,9 @@ def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None
     cfg = default_config(state, None)
     # The IdP's default issuer form is https (idp/issuers.py).
     assert cfg.oidc_providers[0].issuer == "https://localhost:8123/kit"
-    assert json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    assert (
+        json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
+    )
     by_prefix = {p.auth_name_prefix: p.issuer for p in cfg.oidc_providers}
     assert by_prefix["azure-v1"].endswith("/")  # Entra's v1 issuer keeps its trailing slash
 
