@@ -65,8 +65,6 @@ APP_SERVICE_PATH = "/MSI/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.
 ERROR_URI = "https://login.microsoftonline.com/error?code={code}"
-# Versions an Entra token has: accessTokenAcceptedVersion null or 1 → v1.0, 2 → v2.0.
-TOKEN_VERSIONS = (1, 2)
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
