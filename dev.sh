@@ -43,6 +43,13 @@ ensure_node_clients() {
   npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error >/dev/null
 }
 
+# `wif classroom` runs JupyterHub behind configurable-http-proxy, an npm package (classroom/, lock file).
+ensure_classroom_proxy() {
+  [[ classroom/node_modules/.package-lock.json -nt classroom/package-lock.json ]] && return 0
+  echo "dev.sh: installing configurable-http-proxy into classroom/ (npm ci)" >&2
+  npm ci --prefix classroom --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -55,21 +62,42 @@ case "$cmd" in
       echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
         > "$settings/overrides.json"
     fi
-    "$VENV/bin/wif" up
+    # Kit options go to `wif up`: --idp-port P, --port P (mongod), --state-dir D (exported as
+    # WIF_STATE_DIR, so JupyterLab's panel and the kernels use the same kit); WIF_UP_ARGS adds more.
+    # Everything after `--`, and any other option, goes to jupyter lab. Without ports the kit keeps
+    # the ones it chose for this state directory (the defaults if they were free).
+    up_args=()
+    lab_args=()
+    while [[ $# -gt 0 ]]; do
+      case "$1" in
+        --) shift; lab_args+=("$@"); break ;;
+        --idp-port|--port|--state-dir)
+          [[ $# -ge 2 ]] || { echo "dev.sh: $1 needs a value" >&2; exit 2; }
+          if [[ $1 == --state-dir ]]; then export WIF_STATE_DIR="$2"; else up_args+=("$1" "$2"); fi
+          shift 2 ;;
+        --idp-port=*|--port=*) up_args+=("$1"); shift ;;
+        --state-dir=*) export WIF_STATE_DIR="${1#--state-dir=}"; shift ;;
+        *) lab_args+=("$1"); shift ;;
+      esac
+    done
+    # shellcheck disable=SC2086  # WIF_UP_ARGS is a list of options, split on purpose
+    "$VENV/bin/wif" up "${up_args[@]}" ${WIF_UP_ARGS:-}
     root_flag=()
     [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers and Binder-like machines run as root
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "$@"
+    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "${lab_args[@]}"
     ;;
   test)
     setup
     ensure_chromium
     ensure_node_clients
+    ensure_classroom_proxy
     echo "== ruff" && "$VENV/bin/ruff" check .
     echo "== mypy" && "$VENV/bin/mypy"
     echo "== pytest" && "$VENV/bin/python" -m pytest -q "$@"
     ;;
   *)
-    echo "usage: ./dev.sh lab [jupyter lab options] | ./dev.sh test [pytest options]" >&2
+    echo "usage: ./dev.sh lab [--idp-port P] [--port P] [--state-dir D] [-- jupyter lab options]" \
+      "| ./dev.sh test [pytest options]" >&2
     exit 2
     ;;
 esac

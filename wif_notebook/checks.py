@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, WifError
+from .errors import ConfigError, ServiceError, WifError
 from .state import StateDir
 
 NOT_ANSWERED: Any = Ellipsis
@@ -200,11 +200,20 @@ def _gcp_token(answer: Any, state: StateDir) -> Verdict:
             hint="ask the metadata server: --via gcp (or tokens.gcp_metadata)",
         )
     if answer.audience != expected:
+        from .idp.issuers import ISSUERS
+
+        if answer.audience == ISSUERS["gcp"].default_audience:
+            return Verdict(
+                False,
+                f"The token's aud is {answer.audience!r}: the kit's default, which %wif_token asks for when "
+                "you give no --audience. This server's gcp provider expects another one.",
+                hint="%wif_mongod lists the providers: use the gcp entry's audience with --audience",
+            )
         return Verdict(
             False,
-            f"The token's aud is {answer.audience!r}, "
-            f"but the gcp provider in mongod.conf expects {expected!r}.",
-            hint=f"request audience {expected!r} (pymongo sends it as TOKEN_RESOURCE)",
+            f"The token's aud is {answer.audience!r}, not what the gcp provider in mongod.conf expects.",
+            hint="%wif_mongod lists the providers: use the gcp entry's audience with --audience "
+            "(pymongo sends it as TOKEN_RESOURCE)",
         )
     if answer.expires_in is not None and answer.expires_in <= 0:
         return Verdict(False, "The token is right but has expired.", hint="get a fresh one")
@@ -266,24 +275,39 @@ def _fix_entry(answer: Any, state: StateDir) -> Verdict:
     return Verdict(True, "mongod would load this entry, and the kit's tokens match its issuer and audience.")
 
 
-def _least_privilege(answer: Any, state: StateDir) -> Verdict:
-    """billing-api (groups billing-writers, reports-readers) may insert into shop.orders, nothing more."""
-    from pymongo import MongoClient
-    from pymongo.errors import OperationFailure
-
-    from .connect import KitCallback, admin_client
+def _kit_uri(state: StateDir) -> str:
     from .stack import status
 
     uri = status(state).get("mongodb_uri")
     if not uri:
-        return Verdict(False, "The test mongod is not running.", hint="run %wif_up")
-    client: MongoClient[Any] = MongoClient(
-        uri,
+        raise ServiceError("the test mongod is not running", hint="run %wif_up")
+    return str(uri)
+
+
+def _login_as(
+    state: StateDir, principal: str, app: str, *, audience: str | None = None, via: str | None = None
+) -> Any:
+    """A MongoClient that logs in as a catalog principal, its tokens from the kit IdP."""
+    from pymongo import MongoClient
+
+    from .connect import KitCallback
+
+    return MongoClient(
+        _kit_uri(state),
         authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": KitCallback(state, "billing-api")},
+        authMechanismProperties={"OIDC_CALLBACK": KitCallback(state, principal, audience=audience, via=via)},
         serverSelectionTimeoutMS=5_000,
-        appName="wif-check-least-privilege",
+        appName=f"wif-check-{app}",
     )
+
+
+def _least_privilege(answer: Any, state: StateDir) -> Verdict:
+    """billing-api (groups billing-writers, reports-readers) may insert into shop.orders, nothing more."""
+    from pymongo.errors import OperationFailure
+
+    from .connect import admin_client
+
+    client = _login_as(state, "billing-api", "least-privilege")
     probe = {"_wif_check": "least-privilege"}
     try:
         try:
@@ -361,18 +385,152 @@ def _number_answer(expected: int, why: str, near: Mapping[int, str]) -> Callable
     return evaluate
 
 
-def _mystery_rule(answer: Any, state: StateDir) -> Verdict:
+# -- 07: a callback that must not cache a token past its expiry ------------------------------------------
+# How long the check waits at most for the callback's first token to expire (the lesson's are 2 s).
+_EXPIRY_WAIT_LIMIT = 10.0
+
+
+def _fresh_callback(answer: Any, state: StateDir) -> Verdict:
+    """Log in with the learner's callback, wait until its token expires, and run a command again."""
+    import time
+
+    from pymongo import MongoClient, monitoring
+    from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
+    from pymongo.errors import OperationFailure
+
+    from .tokens import decode
+
+    if isinstance(answer, type):
+        return Verdict(
+            False, "fixed holds the class itself.", hint="create an instance: fixed = FreshCallback()"
+        )
+    if not isinstance(answer, OIDCCallback):
+        return Verdict(False, f"fixed should be an OIDCCallback, not a {type(answer).__name__}.")
+    learner = answer
+
+    class Recording(OIDCCallback):
+        """The learner's callback as pymongo sees it, with each token it handed out remembered."""
+
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+            result = learner.fetch(context)
+            self.tokens.append(result.access_token)
+            return result
+
+    class Codes(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.codes: list[int] = []
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            pass
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            self.codes.append(int(event.failure.get("code", 0) or 0))
+
+    recording, codes = Recording(), Codes()
+    client: MongoClient[Any] = MongoClient(
+        _kit_uri(state),
+        authMechanism="MONGODB-OIDC",
+        authMechanismProperties={"OIDC_CALLBACK": recording},
+        serverSelectionTimeoutMS=5_000,
+        appName="wif-check-fresh-callback",
+        event_listeners=[codes],
+    )
+    try:
+        try:
+            client.shop.orders.count_documents({})
+        except OperationFailure as exc:
+            if exc.code == 13:
+                return Verdict(
+                    False,
+                    "The login worked, but lesson-app may not read shop.orders (13).",
+                    hint="first: %wif_authorize --group lesson-readers --role read@shop",
+                )
+            return Verdict(False, f"The first login failed ({exc.code}): the first token was not accepted.")
+        if not recording.tokens:
+            return Verdict(False, "pymongo never called your callback.")
+        expires = decode(recording.tokens[0]).claims.get("exp")
+        wait = float(expires) - time.time() + 1.0 if isinstance(expires, (int, float)) else None
+        if wait is None or wait > _EXPIRY_WAIT_LIMIT:
+            return Verdict(
+                False,
+                "Your callback's first token lives too long for this check to watch it expire.",
+                hint="keep the buggy callback's short tokens: tokens.mint('lesson-app', lifetime=LIFETIME)",
+            )
+        time.sleep(max(wait, 0.0))
+        try:
+            client.shop.orders.count_documents({})
+        except OperationFailure as exc:
+            if exc.code == 18:
+                return Verdict(
+                    False,
+                    "The token expired, the server answered 391, pymongo asked your callback again — and got "
+                    "the expired token back, so the new login failed with 18.",
+                    hint="in fetch, get a new token when there is none yet or the cached one has expired "
+                    "(IssuedToken.expires_in <= 0), or simply every time",
+                )
+            raise
+        if 391 not in codes.codes:
+            return Verdict(False, "The command after expiry never met 391; run the check again.")
+        if len(set(recording.tokens)) < 2:
+            return Verdict(False, "pymongo got the same token twice from your callback.")
+        return Verdict(
+            True,
+            "The token expired, the server answered 391, pymongo called your callback, got a fresh token, "
+            "logged in again on the same connection and retried the command.",
+        )
+    finally:
+        client.close()
+
+
+# -- 08: mysteries whose cause is not in the failing command ----------------------------------------------
+def _mystery_issuer(answer: Any, state: StateDir) -> Verdict:
+    """The rule the doctor names for the staged trailing slash, and the fix applied to mongod.conf."""
+    from pymongo.errors import PyMongoError
+
+    from .stack import status
+
+    given = str(answer).strip()
+    if given in ("issuer", "body.iss"):
+        return Verdict(
+            False,
+            f"Close, but the doctor names another rule: {given} would need a provider chosen first.",
+            hint="copy the id in brackets after FAILED in %wif_doctor's first line",
+        )
+    if given != "provider":
+        return _other_rule(given)
+    issuer = status(state)["idp"]["issuers"]["azure"]["issuer"]
+    configured = _provider(state, "azure").issuer
+    if configured != issuer:
+        return Verdict(
+            False,
+            f"Right rule: no provider has the token's issuer. But the azure entry still says {configured!r}, "
+            f"and the tokens say {issuer!r}.",
+            hint="make the azure entry's issuer equal the tokens' iss: %wif_mongod set azure issuer=...",
+        )
+    client = _login_as(state, "inventory-vm", "mystery-issuer")
+    try:
+        client.admin.command("connectionStatus")  # the login is the point; roles are the next mystery
+    except PyMongoError as exc:
+        return Verdict(False, f"The issuer matches now, but inventory-vm still cannot log in: {exc}")
+    finally:
+        client.close()
+    return Verdict(
+        True,
+        "No provider had the token's issuer: mongod compares issuers character for character, so "
+        "the colleague's trailing slash made a different issuer. Fixed, the VM logs in again.",
+    )
+
+
+def _other_rule(given: str) -> Verdict:
     from .oidc import RULES
 
-    ids = [r.id for r in RULES]
-    given = str(answer).strip()
-    if given == "audience":
-        return Verdict(True, "The token's aud is not the audience mongod.conf configures for its issuer.")
-    if given in ("body.aud", "provider"):
-        return Verdict(
-            False, f"Close: {given} is about the token's aud or issuer, but the doctor named another rule."
-        )
-    if given not in ids:
+    if given not in [r.id for r in RULES]:
         return Verdict(
             False,
             f"{given!r} is not a rule id of the rule book.",
@@ -381,14 +539,278 @@ def _mystery_rule(answer: Any, state: StateDir) -> Verdict:
     return Verdict(False, f"The login did not fail at {given}.")
 
 
-def _environments(answer: Any, state: StateDir) -> Verdict:
-    expected = {"Cloud Run": "gcp", "Azure VM": "azure", "AKS pod": "k8s"}
+def _mystery_groups(answer: Any, state: StateDir) -> Verdict:
+    """The code the read failed with (13: logged in, no privilege), and a role that now lets the VM read."""
+    from pymongo.errors import OperationFailure
+
+    from .idp.principals import find
+
+    try:
+        code = int(str(answer).strip())
+    except ValueError:
+        return Verdict(False, f"{answer!r} is not an error code.", hint="answer with the code, e.g. 18")
+    if code == 18:
+        return Verdict(
+            False,
+            "18 would mean the login failed. Look again: %wif_connect said who the VM is logged in as.",
+            hint="which step failed: the login, or the read after it?",
+        )
+    if code != 13:
+        return Verdict(False, f"The read did not fail with {code}.")
+    groups = find(state, "inventory-vm").groups
+    client = _login_as(state, "inventory-vm", "mystery-groups")
+    try:
+        client.inventory.items.find_one()
+    except OperationFailure as exc:
+        if exc.code != 13:
+            raise
+        return Verdict(
+            False,
+            "Right: 13, logged in but not allowed. inventory-vm still cannot read inventory.items.",
+            hint=f"the role must be named after what the token's groups claim holds ({len(groups)} value(s): "
+            "look at %wif_token inventory-vm), with the azure provider's authNamePrefix",
+        )
+    finally:
+        client.close()
+    return Verdict(
+        True,
+        "13: the login worked, the role did not match. Entra puts group object ids in the groups claim, so "
+        "the role must be azure/<object id>, not azure/<display name>.",
+    )
+
+
+# -- 09: the three connection strings -------------------------------------------------------------------
+ATLAS_HOST = "cluster0.abcde.mongodb.net"
+_HOSTS = {"Azure VM": "azure", "Cloud Run": "gcp", "AKS pod": "k8s"}
+
+
+def _parse_uri(text: str) -> dict[str, Any]:
+    """The URI as a driver reads it. SRV is looked up in DNS at connect time only, so it is parsed as
+    the mongodb:// form here (same options, no DNS on this machine)."""
+    from pymongo.uri_parser import parse_uri
+
+    plain = text.strip()
+    if plain.startswith("mongodb+srv://"):
+        plain = "mongodb://" + plain.removeprefix("mongodb+srv://")
+    parsed: dict[str, Any] = parse_uri(plain)
+    return parsed
+
+
+def _connection_strings(answer: Any, state: StateDir) -> Verdict:
+    from pymongo.errors import PyMongoError
+
+    from .idp.principals import find
+
     if not isinstance(answer, Mapping):
-        return Verdict(False, f"Expected a dict like {{'Cloud Run': '...'}}, got {type(answer).__name__}.")
-    wrong = [k for k, v in expected.items() if _norm(answer.get(k, "")) != v]
-    if not wrong:
-        return Verdict(True, "gcp (metadata server), azure (IMDS) and k8s (projected token file).")
-    return Verdict(False, f"Not right yet for: {', '.join(wrong)}.")
+        return Verdict(
+            False, f"Expected a dict like {{'Azure VM': 'mongodb+srv://...'}}, got {type(answer).__name__}."
+        )
+    expected_resource = {"azure": _provider(state, "azure").audience, "gcp": _provider(state, "gcp").audience}
+    vm_client_id = find(state, "inventory-vm").client_id
+    problems: list[str] = []
+    hints: list[str] = []
+    for host, env in _HOSTS.items():
+        text = answer.get(host)
+        if not isinstance(text, str):
+            problems.append(f"{host}: missing")
+            continue
+        try:
+            parsed = _parse_uri(text)
+        except (PyMongoError, ValueError) as exc:
+            problems.append(f"{host}: the driver refuses this URI ({exc})")
+            continue
+        options = parsed["options"]
+        props = dict(options.get("authMechanismProperties") or {})
+        if [h for h, _ in parsed["nodelist"]] != [ATLAS_HOST]:
+            problems.append(f"{host}: the host is not {ATLAS_HOST}")
+        if options.get("authMechanism") != "MONGODB-OIDC":
+            problems.append(f"{host}: authMechanism is not MONGODB-OIDC")
+            continue
+        if parsed.get("password"):
+            problems.append(f"{host}: a password has no place in a MONGODB-OIDC URI")
+        if props.get("ENVIRONMENT") != env:
+            problems.append(f"{host}: ENVIRONMENT should not be {props.get('ENVIRONMENT')!r}")
+            hints.append("which metadata service or token file does each host have?")
+            continue
+        if env in expected_resource and props.get("TOKEN_RESOURCE") != expected_resource[env]:
+            problems.append(f"{host}: TOKEN_RESOURCE is not the audience of the server's {env} provider")
+            hints.append("TOKEN_RESOURCE = the audience of the matching provider (%wif_mongod)")
+        if env == "k8s" and "TOKEN_RESOURCE" in props:
+            problems.append(
+                f"{host}: ENVIRONMENT:k8s takes no TOKEN_RESOURCE (the token file's audience is fixed)"
+            )
+        if env == "azure" and parsed.get("username") != vm_client_id:
+            problems.append(f"{host}: the user name must be the client id of the VM's user-assigned identity")
+            hints.append("inventory-vm's client id: %wif_idp principals")
+        if env != "azure" and parsed.get("username"):
+            problems.append(f"{host}: ENVIRONMENT:{env} takes no user name")
+    if problems:
+        return Verdict(False, "; ".join(problems) + ".", hint=hints[0] if hints else None)
+    return Verdict(
+        True,
+        "Three URIs a driver accepts: azure with the identity's client id and the azure audience, gcp with "
+        "the gcp audience, k8s with neither.",
+    )
+
+
+# -- 10: the capstone ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _as_the_aks_pod(state: StateDir) -> Iterator[None]:
+    """This process's environment as the AKS pod's: AZURE_FEDERATED_TOKEN_FILE names its projected token."""
+    import os
+
+    from .idp.tokenfiles import token_file_path
+
+    names = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
+    os.environ.pop("AWS_WEB_IDENTITY_TOKEN_FILE", None)  # pymongo lets it win over the Azure variable
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _capstone_provider(state: StateDir) -> Any:
+    """1/3: the entry that trusts the cluster for the pod's token, or a Verdict saying what is missing."""
+    from .idp.tokenfiles import token_file_path
+    from .mongod import server_providers
+    from .stack import status
+    from .tokens import decode
+
+    cluster = status(state)["idp"]["issuers"]["k8s"]["issuer"]
+    aud = decode(token_file_path(state, "aks").read_text().strip()).claims.get("aud")
+    audience = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
+    found = server_providers(state)
+    entries = [p for p in (found.providers if found else []) if p.issuer == cluster]
+    if not entries:
+        return Verdict(
+            False,
+            "1/3: the server does not trust the cluster yet: no oidcIdentityProviders entry has the pod "
+            "token's issuer.",
+            hint="decode the pod's token (its iss and aud), then %wif_mongod add issuer=... audience=... "
+            "authNamePrefix=... useAuthorizationClaim=false supportsHumanFlows=false",
+        )
+    provider = next((p for p in entries if p.audience == audience), None)
+    if provider is None:
+        return Verdict(
+            False,
+            f"1/3: the entry for the cluster expects aud {entries[0].audience!r}, not the pod token's.",
+            hint="use the aud of the token in AZURE_FEDERATED_TOKEN_FILE as the entry's audience",
+        )
+    if provider.use_authorization_claim:
+        return Verdict(
+            False,
+            "1/3: the entry takes roles from a claim, but Kubernetes service-account tokens carry no groups.",
+            hint="useAuthorizationClaim=false: the roles come from a $external user",
+        )
+    return provider
+
+
+def _capstone_privileges(state: StateDir, provider: Any, user: str) -> Verdict | None:
+    """2/3: logged in as the pod's service account, it may read shop.orders and do nothing else."""
+    from pymongo.errors import OperationFailure
+
+    client = _login_as(state, "orders-worker", "capstone", audience=provider.audience, via="mint")
+    try:
+        try:
+            client.shop.orders.find_one()
+        except OperationFailure as exc:
+            if exc.code == 18:
+                return Verdict(
+                    False,
+                    f"2/3: the pod's login fails (18): is there a $external user {user!r}?",
+                    hint="createUser in the $external database, with your role (the mongosh syntax is above)",
+                )
+            if exc.code == 13:
+                return Verdict(False, f"2/3: {user} logs in but may not read shop.orders (13).")
+            raise
+        too_much = []
+        for what, attempt in (
+            ("insert into shop.orders", lambda: client.shop.orders.insert_one({"_wif_check": "capstone"})),
+            ("read shop.payments", lambda: client.shop.payments.find_one()),
+            ("read another database", lambda: client.inventory.items.find_one()),
+        ):
+            try:
+                attempt()
+                too_much.append(what)
+            except OperationFailure as exc:
+                if exc.code != 13:
+                    raise
+    finally:
+        client.close()
+    if too_much:
+        from .connect import admin_client
+
+        with contextlib.suppress(Exception):  # the probe document must not stay; the verdict stands anyway
+            admin = admin_client(state)
+            try:
+                admin.shop.orders.delete_many({"_wif_check": "capstone"})
+            finally:
+                admin.close()
+        return Verdict(
+            False,
+            "2/3: the workload can read shop.orders, but it can also " + ", ".join(too_much) + ".",
+            hint="one privilege: {resource: {db: 'shop', collection: 'orders'}, actions: ['find']}",
+        )
+    return None
+
+
+def _capstone(answer: Any, state: StateDir) -> Verdict:
+    """An AKS workload in namespace shop must read orders: provider entry, least privilege, connection."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    from .scenarios import CAPSTONE_SUBJECT
+
+    provider = _capstone_provider(state)
+    if isinstance(provider, Verdict):
+        return provider
+    user = f"{provider.auth_name_prefix}/{CAPSTONE_SUBJECT}"
+    refused = _capstone_privileges(state, provider, user)
+    if refused is not None:
+        return refused
+    # 3/3: the learner's connection string, used as the pod would use it.
+    if not isinstance(answer, str):
+        return Verdict(False, f"3/3: app_uri should be a connection string, not {type(answer).__name__}.")
+    try:
+        parsed = _parse_uri(answer)
+    except (PyMongoError, ValueError) as exc:
+        return Verdict(False, f"3/3: the driver refuses this URI ({exc}).")
+    props = dict(parsed["options"].get("authMechanismProperties") or {})
+    if parsed["options"].get("authMechanism") != "MONGODB-OIDC" or props.get("ENVIRONMENT") != "k8s":
+        return Verdict(
+            False,
+            "3/3: the connection string does not use the pod's own token.",
+            hint="authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:k8s",
+        )
+    kit = _parse_uri(_kit_uri(state))["nodelist"]
+    if parsed["nodelist"] != kit:
+        return Verdict(False, f"3/3: the URI names {parsed['nodelist']}, but the kit's server is {kit}.")
+    try:
+        with _as_the_aks_pod(state):
+            app: MongoClient[Any] = MongoClient(
+                answer, serverSelectionTimeoutMS=5_000, appName="wif-check-capstone"
+            )
+            try:
+                auth = app.admin.command("connectionStatus")["authInfo"]
+                app.shop.orders.find_one()
+            finally:
+                app.close()
+    except PyMongoError as exc:
+        return Verdict(False, f"3/3: with this URI the pod cannot read shop.orders: {exc}")
+    users = [u.get("user") for u in auth.get("authenticatedUsers", [])]
+    if users != [user]:
+        return Verdict(False, f"3/3: the URI logs the pod in as {users}, not as {user}.")
+    return Verdict(
+        True,
+        f"The server trusts the cluster ({provider.auth_name_prefix}), {user} may read shop.orders and "
+        "nothing else, and the pod logs in with its own token.",
+    )
 
 
 _LESSON = {
@@ -402,6 +824,7 @@ _LESSON = {
     "07": "07-token-lifecycle",
     "08": "08-troubleshooting",
     "09": "09-workshop-to-production",
+    "10": "10-capstone",
 }
 
 EXERCISES: dict[tuple[str, str], Exercise] = {
@@ -411,7 +834,7 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             _LESSON["00"],
             "kit-issuer",
             "the kit issuer",
-            "copy the 'issuer kit' URL from the output of %wif_status (it starts with http://localhost)",
+            "copy the URL in the row 'kit' of the issuers that %wif_up (or %wif_status) shows",
             _kit_issuer,
         ),
         Exercise(
@@ -490,18 +913,42 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             ),
         ),
         Exercise(
+            _LESSON["07"],
+            "fresh-callback",
+            "a callback that hands out fresh tokens",
+            "fetch must return a token that is still valid: fetch a new one when the cached one has expired",
+            _fresh_callback,
+        ),
+        Exercise(
             _LESSON["08"],
-            "mystery-rule",
-            "diagnose the mystery login",
-            "run %wif_doctor right after the failed login and copy the rule id shown after FAILED",
-            _mystery_rule,
+            "mystery-issuer",
+            "the Azure VM that cannot log in",
+            "run %wif_doctor right after the failed login; copy the rule id shown after FAILED, "
+            "then fix what it points at",
+            _mystery_issuer,
+        ),
+        Exercise(
+            _LESSON["08"],
+            "mystery-groups",
+            "the VM in the right group that cannot read",
+            "did the login fail, or the read after it? Then compare the role's name with the token's groups",
+            _mystery_groups,
         ),
         Exercise(
             _LESSON["09"],
-            "environments",
-            "ENVIRONMENT for each host",
-            "see the built-in authentication table above: which metadata service does each host have?",
-            _environments,
+            "connection-strings",
+            "the three connection strings",
+            "authMechanism=MONGODB-OIDC and authMechanismProperties=ENVIRONMENT:...[,TOKEN_RESOURCE:...]; "
+            "the audiences are in %wif_mongod, the VM identity's client id in %wif_idp principals",
+            _connection_strings,
+        ),
+        Exercise(
+            _LESSON["10"],
+            "capstone",
+            "an AKS workload in namespace shop reads orders",
+            "three steps: a provider entry for the cluster, a $external user with a one-privilege role, "
+            "and a connection string with ENVIRONMENT:k8s",
+            _capstone,
         ),
     ]
 }

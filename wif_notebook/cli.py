@@ -24,6 +24,9 @@ COMMAND_MODULES: list[str] = [
     "wif_notebook.token_cli",
     "wif_notebook.mongod_cli",
     "wif_notebook.doctor_cli",
+    "wif_notebook.selftest",
+    "wif_notebook.classroom.cli",
+    "wif_notebook.export.cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -286,9 +286,11 @@ def verdict(token: str, state: StateDir) -> dict[str, Any] | None:
         provider = {"issuer": chosen.issuer, "audience": chosen.audience}
     except (RuleFailure, Exception):
         provider = None
+    failed = first_failure(results)
     return {
         "provider": provider,
-        "ok": first_failure(results) is None,
+        "ok": failed is None,
+        "rule": failed.rule if failed is not None else None,
         "rules": [asdict(r) for r in results],
         "config": found.source,
     }
@@ -342,16 +344,11 @@ class TokenView:
         return None if v is None else bool(v["ok"])
 
     def _failed(self) -> dict[str, Any] | None:
+        """The rule the server reports (the rule book leaves exactly that one failed)."""
         v = self.payload["verdict"]
-        if v is None:
+        if v is None or v["rule"] is None:
             return None
-        failed = [r for r in v["rules"] if r["passed"] is False]
-        if failed and failed[0]["rule"] == "provider":
-            # The issuer is configured but not for this audience: the audience is what is wrong.
-            audience = next((r for r in failed if r["rule"] == "audience"), None)
-            if audience is not None:
-                return audience
-        return failed[0] if failed else None
+        return next(r for r in v["rules"] if r["rule"] == v["rule"])
 
     def __str__(self) -> str:
         p = self.payload

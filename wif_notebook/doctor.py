@@ -406,26 +406,6 @@ def _token_rules(
     return results, claims
 
 
-def _failing_rule(
-    results: Sequence[RuleResult], claims: dict[str, Any], providers: Sequence[ProviderConfig]
-) -> str | None:
-    """The rule the server would report first.
-
-    For a one-step login the server reads iss and aud and selects the provider before any other
-    check, so an unknown issuer or audience wins over header, time and key rules.
-    """
-    failed = first_failure(results)
-    if failed is None:
-        return None
-    by_rule = {r.rule: r for r in results}
-    if failed.rule in ("format", "body.iss", "body.aud"):
-        return failed.rule
-    if by_rule.get("provider") is not None and by_rule["provider"].passed is False:
-        # An entry for this issuer exists, just not for this audience: the audience is what is wrong.
-        return "audience" if any(p.issuer == claims.get("iss") for p in providers) else "provider"
-    return failed.rule
-
-
 def _check_authorization(
     state: StateDir, token: str, providers: Sequence[ProviderConfig], checks: list[Check]
 ) -> tuple[str, str, list[str]] | None:
@@ -653,7 +633,8 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     rule: str | None = None
     if raw is not None:
         results, claims = _token_rules(raw, providers, test_commands, state)
-        rule = _failing_rule(results, claims, providers)
+        failed = first_failure(results)  # the rule book's verdict: what the server reports first
+        rule = failed.rule if failed is not None else None
         checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
     log_rule = rule_for_reason(logged.reason) if logged is not None else None
     if logged is not None and logged.reauth and log_rule in ("time.exp", "reauth"):

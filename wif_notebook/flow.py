@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .state import StateDir
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from .plots import Picture
 
 PARTICIPANTS = ("client", "mongod", "idp")
 FLOW_MIME = "application/vnd.wif.flow+json"
@@ -113,8 +113,9 @@ class Flow:
             "messages": [m.to_json() for m in self.messages],
         }
 
-    def plot(self) -> Figure:
-        """The exchange as a sequence diagram (``wif_notebook.plots.sequence_diagram``)."""
+    def plot(self) -> Picture:
+        """The exchange as a sequence diagram (``wif_notebook.plots.sequence_diagram``): a picture
+        that displays as an image with the messages in words as its text alternative."""
         from .plots import sequence_diagram
 
         return sequence_diagram(self)

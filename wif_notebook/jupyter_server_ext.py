@@ -5,7 +5,11 @@ as every jupyter-server API does):
 
 - ``GET  /wif/api/status``            the ``application/vnd.wif.status+json`` payload (status.py)
 - ``GET  /wif/api/lessons``           ``{"lessons_dir": ..., "lessons": [...]}``
-- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional
+- ``POST /wif/api/lessons/open``      ``{"id": lesson}`` → ``{"path": ...}`` relative to the server's
+  root, copying a lesson installed outside it into ``wif-lessons/`` (lessons.open_in_workspace)
+- ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional:
+  without them (the panel's Start button) the server chooses, as ``wif up`` does: the ports kept for
+  the state directory, else the defaults if free, else free ones (ports.py)
 - ``POST /wif/api/services/stop``     ``wif down``
 - ``POST /wif/api/services/reset``    ``wif reset``
 
@@ -94,6 +98,31 @@ class LessonsHandler(_WifHandler):
         self.finish(json.dumps({"lessons_dir": str(lessons.default_lessons_dir()), "lessons": items}))
 
 
+class OpenLessonHandler(_WifHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        lesson_id = body.get("id") if isinstance(body, dict) else None
+        root = self.root_dir()
+        try:
+            if not isinstance(lesson_id, str) or not lesson_id:
+                raise ConfigError("the request names no lesson", hint='send {"id": "01-what-is-wif"}')
+            if root is None:
+                raise StateError(
+                    "the Jupyter server has no root folder to open lessons in",
+                    hint="start JupyterLab with --ServerApp.root_dir=<a folder you can write to>",
+                )
+            path = await asyncio.to_thread(lessons.open_in_workspace, lesson_id, root)
+        except WifError as exc:
+            self.fail(exc)
+            return
+        self.finish(json.dumps({"path": path.as_posix()}))
+
+
 def _port(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
@@ -101,7 +130,7 @@ def _port(body: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(
             f"{name} must be a port number (0-65535) or null, not {value!r}",
-            hint="leave it out to use the kit's default port; 0 picks a free one",
+            hint="leave it out and the kit chooses (and keeps) a free port; 0 picks any free one",
         )
     return value
 
@@ -145,6 +174,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         [
             (url_path_join(base, "status"), StatusHandler),
             (url_path_join(base, "lessons"), LessonsHandler),
+            (url_path_join(base, "lessons/open"), OpenLessonHandler),
             (url_path_join(base, r"services/(start|stop|reset)"), ServicesHandler),
         ],
     )

@@ -12,8 +12,10 @@ or, instead of the ``exercises`` list, marks the check cells of each exercise wi
 ``{"wif": {"exercise": "connect"}}`` (ids are collected in cell order, each once). A notebook with
 neither counts as a lesson with no exercises.
 
-Check cells report results with :func:`record_check`; progress lives in ``<state>/progress.json``
-(0600, written atomically, so the Jupyter server can read it while a kernel writes)::
+Check cells report results with :func:`record_check`; progress lives in
+``<state>/progress/progress.json`` (0600 in a 0700 folder, written atomically, so the Jupyter server
+can read it while a kernel writes). ``progress/`` is the learning record: ``wif reset`` and
+``%wif_reset`` reset the kit (keys, services, data) and keep it (``stack.PRESERVED``)::
 
     {"version": 1, "lessons": {"<lesson>": {"<exercise>": {"passed": true, "last": false,
                                                            "attempts": 3, "at": 1795960000.0}}}}
@@ -29,6 +31,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import site
 import sys
 import sysconfig
@@ -42,9 +45,11 @@ from .errors import ConfigError, StateError
 from .state import StateDir, write_private
 
 ENV_VAR = "WIF_LESSONS_DIR"
+PROGRESS_DIR = "progress"  # in the state directory; kept by reset
 PROGRESS_FILE = "progress.json"
-# Hidden, so stack.check_kit_state_dir treats it like the atomic-write temporaries.
-_LOCK_FILE = ".progress.lock"
+# Where progress lived before it had its own folder: still read, moved at the next write.
+_LEGACY_FILE = "progress.json"
+_LOCK_FILE = ".lock"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEADING = re.compile(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
@@ -166,16 +171,51 @@ def catalog(folder: Path | None = None) -> list[Lesson]:
     return lessons
 
 
+WORKSPACE_FOLDER = "wif-lessons"  # where lessons installed outside the Jupyter root are copied
+
+
+def open_in_workspace(lesson_id: str, root: Path, folder: Path | None = None) -> Path:
+    """The path, relative to the Jupyter ``root``, at which JupyterLab can open lesson ``lesson_id``.
+
+    A lesson inside ``root`` (a checkout, ``WIF_LESSONS_DIR`` under the root) opens where it is. One
+    outside it (a wheel puts them in ``<prefix>/share/wif-notebook/notebooks``, which the contents
+    API cannot reach) is copied once into ``<root>/wif-lessons/``; an existing copy is the
+    learner's work and is never overwritten.
+    """
+    lesson = next((item for item in catalog(folder) if item.id == lesson_id), None)
+    if lesson is None:
+        raise ConfigError(
+            f"there is no lesson {lesson_id!r} in {default_lessons_dir() if folder is None else folder}",
+            hint="refresh the Workload Identity panel; `wif lessons` lists the lessons",
+        )
+    base = root.resolve()
+    source = lesson.path.resolve()
+    if source.is_relative_to(base):
+        return source.relative_to(base)
+    target = base / WORKSPACE_FOLDER / source.name
+    if not target.exists():
+        try:
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
+        except OSError as exc:
+            raise StateError(
+                f"cannot copy the lesson {source.name} into {target.parent}: {exc.strerror or exc}",
+                hint=f"start JupyterLab in a folder you can write to, or open {source} from a copy",
+            ) from exc
+    return target.relative_to(base)
+
+
 # -- progress ---------------------------------------------------------------------------------------
-def _progress_path(state: StateDir) -> Path:
-    return state.path / PROGRESS_FILE
+def progress_path(state: StateDir) -> Path:
+    """The learner's progress file (``<state>/progress/progress.json``)."""
+    return state.path / PROGRESS_DIR / PROGRESS_FILE
 
 
 @contextlib.contextmanager
 def _locked(state: StateDir) -> Iterator[None]:
     # Several kernels (one per open lesson) may record checks at once: serialise read-modify-write.
-    state.ensure()
-    fd = os.open(state.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    folder = state.subdir(PROGRESS_DIR)
+    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -184,7 +224,9 @@ def _locked(state: StateDir) -> Iterator[None]:
 
 
 def _read(state: StateDir) -> dict[str, dict[str, dict[str, Any]]]:
-    path = _progress_path(state)
+    path = progress_path(state)
+    if not path.exists() and (state.path / _LEGACY_FILE).exists():
+        path = state.path / _LEGACY_FILE
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -228,8 +270,10 @@ def record_check(
         rec["attempts"] = int(rec.get("attempts", 0)) + 1
         rec["at"] = time.time()
         write_private(
-            _progress_path(state), json.dumps({"version": 1, "lessons": lessons}, indent=2, sort_keys=True)
+            progress_path(state), json.dumps({"version": 1, "lessons": lessons}, indent=2, sort_keys=True)
         )
+        with contextlib.suppress(FileNotFoundError):
+            (state.path / _LEGACY_FILE).unlink()
     return dict(rec)
 
 

@@ -92,12 +92,13 @@ class WifMagics(Magics):
     connect_timeout_ms = Int(
         10_000, help="serverSelectionTimeoutMS and connectTimeoutMS for %%wif_connect"
     ).tag(config=True)
-    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit default 8123; 0: any free port)").tag(
+    # -1: the port kept for this state directory, else the default if free, else a free one (ports.py).
+    idp_port = Int(-1, help="IdP port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)").tag(
         config=True
     )
-    mongod_port = Int(-1, help="mongod port for %%wif_up (-1: the kit default 27117; 0: any free port)").tag(
-        config=True
-    )
+    mongod_port = Int(
+        -1, help="mongod port for %%wif_up (-1: the kit chooses and keeps it; 0: any free port)"
+    ).tag(config=True)
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -151,7 +152,8 @@ class WifMagics(Magics):
 
     @line_magic
     def wif_reset(self, line: str = "") -> None:
-        """Close every %wif_connect client, stop both services and wipe the state directory."""
+        """Close every %wif_connect client, stop both services and wipe the state directory, keeping
+        the lesson progress (reset the kit, not the learning record)."""
         with user_errors():
             from . import stack
             from .display import Panel
@@ -174,8 +176,9 @@ class WifMagics(Magics):
                         ("clients closed", closed),
                         ("stopped", ", ".join(stopped)),
                         ("removed", f"{len(doc['removed'])} entries from {doc['state_dir']}"),
+                        ("kept", "your lesson progress" if doc["kept"] else "nothing"),
                     ],
-                    notes=["Start again with %wif_up."],
+                    notes=["Start again with %wif_up. Your lesson progress is kept (progress/)."],
                     tone="warn",
                 )
             )
@@ -510,3 +513,21 @@ class WifMagics(Magics):
             return failure.started_at - 1
         conns = connections()
         return conns[-1].started_at - 1 if conns else None
+
+    # -- export (wif export) -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("target", help="enterprise | atlas | azure | gcp | k8s")
+    @argument("--out", default=None, help="also write the files into this folder")
+    @argument("-o", "--output", default=None, help="store the Export (files, placeholders) in this variable")
+    @line_magic
+    def wif_export(self, line: str = "") -> None:
+        """Production artifacts from what you built in the kit; unknown values are named placeholders."""
+        args = parse_argstring(self.wif_export, line)
+        with user_errors():
+            from .export import export
+
+            result = export(self.state, args.target)
+            if args.out:
+                result.write(args.out)
+            self._store(args.output, result)
+            _show(result)

@@ -43,10 +43,15 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         "--idp-port",
         type=port_arg,
         default=None,
-        help=f"IdP port (default {IDP_DEFAULT_PORT}; 0: any free port)",
+        help=f"IdP port (default: kept for this state directory, else {IDP_DEFAULT_PORT} if free, else "
+        "any free one; 0: any free port)",
     )
     p.add_argument(
-        "--port", type=port_arg, default=None, help=f"mongod port (default {mongod.DEFAULT_PORT}; 0: any)"
+        "--port",
+        type=port_arg,
+        default=None,
+        help=f"mongod port (default: kept for this state directory, else {mongod.DEFAULT_PORT} if free, "
+        "else any free one; 0: any)",
     )
     p.add_argument(
         "--issuer-scheme",
@@ -147,6 +152,10 @@ def _print_summary(doc: dict[str, Any]) -> None:
     else:
         print("idp          stopped")
     print(f"mongod       {_mongod_line(doc['mongod'])}")
+    kept = doc.get("ports") or {}
+    if kept:
+        shown = ", ".join(f"{name} {port}" for name, port in sorted(kept.items()))
+        print(f"ports        {shown}   (kept for this state directory)")
     if "mongodb_uri" in doc:
         print(f"mongodb_uri  {doc['mongodb_uri']}")
     if "admin_uri_redacted" in doc:
@@ -184,3 +193,5 @@ def cmd_reset(args: argparse.Namespace) -> int:
 def _print_reset(doc: dict[str, Any]) -> None:
     print(f"wif reset: stopped {[k for k, v in doc['stopped'].items() if v] or 'nothing'}")
     print(f"removed {len(doc['removed'])} entries from {doc['state_dir']}")
+    if doc["kept"]:
+        print(f"kept the lesson progress ({', '.join(doc['kept'])})")

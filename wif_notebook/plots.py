@@ -1,15 +1,22 @@
 """Pictures for the lessons: a token's validity window, the login as a sequence diagram, and the
 path from an identity to its privileges.
 
-Every function returns a ``matplotlib.figure.Figure`` built with the object API (no pyplot state,
-never ``plt.show``), so it works under the Agg backend, in tests and in notebooks alike (Jupyter
-shows a returned Figure inline). matplotlib is imported only when a picture is drawn.
+Every function returns a :class:`Picture`: a display object that shows itself as an image with a
+text alternative wherever it is displayed (a lesson cell, a magic, ``display()``), whether or not
+matplotlib's inline backend is on, in JupyterLab's light and dark themes alike. ``.figure`` is the
+``matplotlib.figure.Figure`` (light theme) for saving or inspecting. Figures are built with the
+object API (no pyplot state, never ``plt.show``), so they work under the Agg backend, in tests and
+in notebooks. matplotlib is imported only when a picture is drawn.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -20,20 +27,153 @@ if TYPE_CHECKING:
     from .flow import Flow
     from .oidc import ProviderConfig
 
-# One palette for every picture: requests blue, replies green, errors red (as the flow's HTML).
-COLOURS = {
-    "request": "#1f5fa8",
-    "reply": "#2e7d32",
-    "error": "#c62828",
-    "valid": "#a5d6a7",
-    "skew": "#e8f5e9",
-    "expired": "#ffcdd2",
-    "now": "#212121",
-    "reauth": "#ef6c00",
-    "muted": "#757575",
-    "highlight": "#c62828",
-}
+PICTURE_MIME = "application/vnd.wif.picture+json"
 NOT_BEFORE_SKEW_SECS = 60  # mongod accepts nbf up to 60 s in the future (rule time.nbf)
+
+
+@dataclass(frozen=True)
+class Theme:
+    """One palette per JupyterLab theme. Text colours reach WCAG AA (4.5:1) on the theme's output
+    background (white; #111 to #424242 in the dark theme); the figure itself is transparent."""
+
+    name: str
+    fg: str  # text and axes
+    muted: str  # secondary text, lifelines
+    request: str
+    reply: str
+    error: str
+    reauth: str
+    valid: str  # the band where the token is usable
+    skew: str  # nbf's 60 s allowance
+    expired: str
+    box: str  # face of a label box: the output background, so lines behind a label are hidden
+    lane: str  # face of a participant box
+    edge: str  # arrows that are not highlighted
+
+
+LIGHT = Theme(
+    name="light",
+    fg="#212121",
+    muted="#5f6368",
+    request="#0d47a1",
+    reply="#1b5e20",
+    error="#b71c1c",
+    reauth="#a14000",
+    valid="#a5d6a7",
+    skew="#e8f5e9",
+    expired="#ffcdd2",
+    box="#ffffff",
+    lane="#eceff1",
+    edge="#78909c",
+)
+DARK = Theme(
+    name="dark",
+    fg="#e8eaed",
+    muted="#b0b8bf",
+    request="#8ab4f8",
+    reply="#81c995",
+    error="#ff9e94",
+    reauth="#fcad70",
+    valid="#2e6b34",
+    skew="#1d3b21",
+    expired="#6b2a2a",
+    box="#212121",
+    lane="#37474f",
+    edge="#90a4ae",
+)
+THEMES = (LIGHT, DARK)
+
+
+class Picture:
+    """A picture with its text alternative, drawn once per theme.
+
+    ``_repr_mimebundle_`` gives ``application/vnd.wif.picture+json`` (light and dark PNGs with the
+    alt text: the labextension shows the one for the current theme), ``text/html`` (a ``<figure>``
+    with an ``<img alt>``), ``image/png`` (with ``alt`` in its metadata) and the alt text as
+    ``text/plain``: classic Notebook, VS Code and nbconvert show the image, a terminal the words.
+    ``themed=False`` is for a figure drawn elsewhere in fixed colours: one image, on white.
+    """
+
+    def __init__(self, draw: Callable[[Theme], Figure], alt: str, *, themed: bool = True) -> None:
+        self._draw = draw
+        self.alt = alt
+        self.themed = themed
+        self.figure = self._render(LIGHT)
+        self._figures: dict[str, Figure] = {LIGHT.name: self.figure}
+
+    def _render(self, theme: Theme) -> Figure:
+        import matplotlib
+
+        with matplotlib.rc_context(
+            {
+                "text.color": theme.fg,
+                "axes.edgecolor": theme.muted,
+                "axes.labelcolor": theme.fg,
+                "xtick.color": theme.fg,
+                "ytick.color": theme.fg,
+            }
+        ):
+            return self._draw(theme)
+
+    def figure_for(self, theme: Theme) -> Figure:
+        if not self.themed:
+            return self.figure
+        if theme.name not in self._figures:
+            self._figures[theme.name] = self._render(theme)
+        return self._figures[theme.name]
+
+    def png(self, theme: Theme = LIGHT) -> bytes:
+        """The picture as PNG: transparent (it takes the output's background) when themed."""
+        buffer = io.BytesIO()
+        figure = self.figure_for(theme)
+        if self.themed:
+            figure.savefig(buffer, format="png", dpi=100, transparent=True)
+        else:
+            figure.savefig(buffer, format="png", dpi=100, facecolor="white")
+        return buffer.getvalue()
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        light = base64.b64encode(self.png(LIGHT)).decode("ascii")
+        dark = base64.b64encode(self.png(DARK)).decode("ascii") if self.themed else light
+        width, height = (round(v * 100) for v in self.figure.get_size_inches())
+        alt = html.escape(self.alt, quote=True)
+        data = {
+            PICTURE_MIME: {
+                "version": 1,
+                "alt": self.alt,
+                "width": width,
+                "height": height,
+                "light": light,
+                "dark": dark,
+            },
+            # Outside JupyterLab nothing knows the theme: the light picture on a white backdrop.
+            "text/html": (
+                '<figure class="wif-Picture" style="margin:4px 0;max-width:100%;overflow-x:auto">'
+                f'<img src="data:image/png;base64,{light}" alt="{alt}" width="{width}" '
+                'style="max-width:100%;height:auto;background:#fff"></figure>'
+            ),
+            "image/png": light,
+            "text/plain": self.alt,
+        }
+        metadata = {"image/png": {"alt": self.alt, "needs_background": "light", "width": width}}
+        return data, metadata
+
+    def __repr__(self) -> str:
+        return f"<Picture: {self.alt}>"
+
+
+def picture(figure: Figure, alt: str) -> Picture:
+    """A figure drawn elsewhere (pyplot in a lesson) as a :class:`Picture` with its text alternative.
+
+    Its colours stay as drawn, so it shows on white in both themes. A pyplot figure is closed, so
+    the inline backend does not show it a second time without its text alternative.
+    """
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(figure)
+    return Picture(lambda _theme: figure, alt, themed=False)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -85,7 +225,7 @@ def _span(seconds: float) -> str:
 
 def validity_window(
     token_or_claims: Any, *, now: float | datetime | None = None, reauth_margin: float = 0.0
-) -> Figure:
+) -> Picture:
     """The token's life on a time line: iat, nbf (with mongod's 60 s skew), exp, now, re-authentication.
 
     mongod ends the authorization session at ``exp``: the next command gets 391
@@ -97,26 +237,90 @@ def validity_window(
     claims = _claims_of(token_or_claims)
     moment = now.timestamp() if isinstance(now, datetime) else float(now) if now is not None else time.time()
     iat, nbf, exp = (_number(claims.get(k)) for k in ("iat", "nbf", "exp"))
+    sub = claims.get("sub")
+    who = sub if isinstance(sub, str) else "token"
+    if exp is None:
+        words = f"Validity window of {who}: no 'exp' claim: mongod refuses this token (rule body.exp)."
+        return Picture(lambda theme: _no_exp_window(who, theme), words)
+    status = _validity_status(nbf, exp, moment)
+    when = "at exp" if reauth_margin <= 0 else f"{_span(reauth_margin)} before exp (your refresh)"
+    times = [f"{name} {_utc(at)}" for name, at in (("issued", iat), ("not before", nbf)) if at is not None]
+    words = (
+        f"Validity window of {who}: {status}. "
+        + ", ".join([*times, f"expires {_utc(exp)}"])
+        + f"; now {_utc(moment)}. Re-authentication {when}: the first command after exp gets "
+        "391 ReauthenticationRequired and the driver fetches a new token."
+    )
+    return Picture(
+        lambda theme: _draw_validity_window(who, iat, nbf, exp, moment, reauth_margin, status, when, theme),
+        words,
+    )
+
+
+def _validity_status(nbf: float | None, exp: float, moment: float) -> str:
+    remaining = exp - moment
+    status = f"valid for another {_span(remaining)}" if remaining > 0 else f"expired {_span(remaining)} ago"
+    if nbf is not None and nbf - NOT_BEFORE_SKEW_SECS > moment:
+        status = f"not valid yet (nbf is {_span(nbf - moment)} ahead, more than the 60 s skew)"
+    return status
+
+
+def _no_exp_window(who: str, theme: Theme) -> Figure:
+    fig = _figure(9.0, 3.2)
+    ax = fig.add_axes((0.04, 0.33, 0.92, 0.5))
+    ax.set_yticks([])
+    ax.set_xticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.text(
+        0.5,
+        0.5,
+        "no 'exp' claim: mongod refuses this token (rule body.exp)",
+        ha="center",
+        va="center",
+        color=theme.error,
+        transform=ax.transAxes,
+    )
+    fig.suptitle(f"Validity window of {who}", fontsize=11)
+    return fig
+
+
+# Label rows of the validity window, in axes height: above the band, below it, then in it.
+_LABEL_ROWS = (0.92, 0.08, 0.5)
+# Two labels closer than this (a fraction of the axis width) would print on top of each other.
+_LABEL_GAP = 0.13
+
+
+def _label_rows(positions: Sequence[float], preferred: Sequence[int]) -> list[float]:
+    """A row for each label (positions as axis fractions): its preferred row unless a label already
+    placed in that row is too close, then the next free row; a fresh token's iat and now sit at
+    the same moment and must not share a row."""
+    placed: list[tuple[float, int]] = []
+    rows: list[float] = []
+    for x, want in zip(positions, preferred, strict=True):
+        order = [want, *(r for r in range(len(_LABEL_ROWS)) if r != want)]
+        row = next((r for r in order if all(abs(x - px) >= _LABEL_GAP for px, pr in placed if pr == r)), want)
+        placed.append((x, row))
+        rows.append(_LABEL_ROWS[row])
+    return rows
+
+
+def _draw_validity_window(
+    who: str,
+    iat: float | None,
+    nbf: float | None,
+    exp: float,
+    moment: float,
+    reauth_margin: float,
+    status: str,
+    when: str,
+    theme: Theme,
+) -> Figure:
     fig = _figure(9.0, 3.2)
     ax = fig.add_axes((0.04, 0.33, 0.92, 0.5))
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    who = claims.get("sub") if isinstance(claims.get("sub"), str) else "token"
-
-    if exp is None:
-        ax.set_xticks([])
-        ax.text(
-            0.5,
-            0.5,
-            "no 'exp' claim: mongod refuses this token (rule body.exp)",
-            ha="center",
-            va="center",
-            color=COLOURS["error"],
-            transform=ax.transAxes,
-        )
-        fig.suptitle(f"Validity window of {who}", fontsize=11)
-        return fig
 
     start = min(v for v in (iat, nbf, moment, exp) if v is not None)
     if nbf is not None:
@@ -128,27 +332,28 @@ def validity_window(
     ax.set_ylim(0, 1)
 
     valid_from = nbf if nbf is not None else (iat if iat is not None else start)
-    ax.axvspan(valid_from - moment, exp - moment, ymin=0.3, ymax=0.7, color=COLOURS["valid"], lw=0)
+    ax.axvspan(valid_from - moment, exp - moment, ymin=0.3, ymax=0.7, color=theme.valid, lw=0)
     if nbf is not None:
         ax.axvspan(
-            nbf - NOT_BEFORE_SKEW_SECS - moment, nbf - moment, ymin=0.3, ymax=0.7, color=COLOURS["skew"], lw=0
+            nbf - NOT_BEFORE_SKEW_SECS - moment, nbf - moment, ymin=0.3, ymax=0.7, color=theme.skew, lw=0
         )
-    ax.axvspan(exp - moment, hi - moment, ymin=0.3, ymax=0.7, color=COLOURS["expired"], lw=0)
+    ax.axvspan(exp - moment, hi - moment, ymin=0.3, ymax=0.7, color=theme.expired, lw=0)
     ax.text(
         (exp - moment + hi - moment) / 2, 0.5, "expired:\n391 → reauth", ha="center", va="center", fontsize=8
     )
 
     reauth_at = exp - max(0.0, reauth_margin)
-    marks: list[tuple[float, str, str, str, float]] = []  # (time, label, colour, style, label height)
+    marks: list[tuple[float, str, str, str, int]] = []  # (time, label, colour, style, preferred row)
     if iat is not None:
-        marks.append((iat, f"iat\n{_utc(iat)}", COLOURS["muted"], ":", 0.92))
+        marks.append((iat, f"iat\n{_utc(iat)}", theme.muted, ":", 0))
     if nbf is not None and nbf != iat:
-        marks.append((nbf, f"nbf\n{_utc(nbf)}", COLOURS["request"], "--", 0.08))
-    marks.append((exp, f"exp\n{_utc(exp)}", COLOURS["error"], "-", 0.92))
-    marks.append((moment, f"now\n{_utc(moment)}", COLOURS["now"], "-", 0.08))
+        marks.append((nbf, f"nbf\n{_utc(nbf)}", theme.request, "--", 1))
+    marks.append((exp, f"exp\n{_utc(exp)}", theme.error, "-", 0))
+    marks.append((moment, f"now\n{_utc(moment)}", theme.fg, "-", 1))
     if reauth_margin > 0:
-        marks.append((reauth_at, "early refresh", COLOURS["reauth"], "-.", 0.08))
-    for at, label, colour, style, height in marks:
+        marks.append((reauth_at, "early refresh", theme.reauth, "-.", 1))
+    heights = _label_rows([(at - lo) / (hi - lo) for at, *_ in marks], [m[4] for m in marks])
+    for (at, label, colour, style, _), height in zip(marks, heights, strict=True):
         x = at - moment
         ax.axvline(x, color=colour, linestyle=style, lw=1.6)
         ax.text(
@@ -159,19 +364,10 @@ def validity_window(
             va="center",
             fontsize=8,
             color=colour,
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "lw": 0.6},
+            bbox={"boxstyle": "round,pad=0.2", "fc": theme.box, "ec": colour, "lw": 0.6},
         )
     ax.set_xlabel("seconds from now")
-
-    remaining = exp - moment
-    if remaining > 0:
-        status = f"valid for another {_span(remaining)}"
-    else:
-        status = f"expired {_span(remaining)} ago"
-    if nbf is not None and nbf - NOT_BEFORE_SKEW_SECS > moment:
-        status = f"not valid yet (nbf is {_span(nbf - moment)} ahead, more than the 60 s skew)"
     fig.suptitle(f"Validity window of {who}: {status}", fontsize=11)
-    when = "at exp" if reauth_margin <= 0 else f"{_span(reauth_margin)} before exp (your refresh)"
     fig.text(
         0.5,
         0.03,
@@ -179,7 +375,7 @@ def validity_window(
         "the driver then fetches a new token and reauthenticates on the same connection.",
         ha="center",
         fontsize=8,
-        color=COLOURS["reauth"],
+        color=theme.reauth,
     )
     return fig
 
@@ -189,8 +385,31 @@ def validity_window(
 MAX_DIAGRAM_MESSAGES = 60
 
 
-def sequence_diagram(flow: Flow) -> Figure:
-    """client / mongod / IdP lanes and the logged messages between them, in order, coloured by kind."""
+_LANE_TITLES = {"client": "client (pymongo)", "mongod": "mongod", "idp": "IdP"}
+
+
+def sequence_diagram(flow: Flow) -> Picture:
+    """client / mongod / IdP lanes and the logged messages between them, in order, coloured by kind.
+
+    The text alternative lists the messages in words, as the labextension's flow view does."""
+    messages = list(flow.messages)
+    names = ", ".join(_LANE_TITLES.get(p, p) for p in flow.participants)
+    if not messages:
+        words = f"Sequence diagram between {names}: no authentication exchange in the logs."
+    else:
+        steps = "; ".join(
+            f"{i}. {m.sender} to {m.to}: {_message_label(m)}" for i, m in enumerate(messages, start=1)
+        )
+        words = f"Sequence diagram of {len(messages)} messages between {names}: {steps}."
+    return Picture(lambda theme: _draw_sequence_diagram(flow, theme), words)
+
+
+def _message_label(m: Any) -> str:
+    return str(m.label if m.code is None or str(m.code) in m.label else f"{m.code} {m.label}")
+
+
+def _draw_sequence_diagram(flow: Flow, theme: Theme) -> Figure:
+    colours = {"request": theme.request, "reply": theme.reply, "error": theme.error}
     participants = list(flow.participants)
     messages = list(flow.messages)
     dropped = max(0, len(messages) - MAX_DIAGRAM_MESSAGES)
@@ -203,28 +422,25 @@ def sequence_diagram(flow: Flow) -> Figure:
     width = 1.6 + 3.2 * (len(participants) - 1) + 3.2
     ax.set_xlim(0, width)
     ax.set_ylim(-(rows + 0.6), 1.2)
-    titles = {"client": "client (pymongo)", "mongod": "mongod", "idp": "IdP"}
     for name, x in lane.items():
-        ax.plot([x, x], [0.4, -(rows + 0.3)], color=COLOURS["muted"], lw=1, ls="--", zorder=1)
+        ax.plot([x, x], [0.4, -(rows + 0.3)], color=theme.muted, lw=1, ls="--", zorder=1)
         ax.text(
             x,
             0.7,
-            titles.get(name, name),
+            _LANE_TITLES.get(name, name),
             ha="center",
             va="center",
             fontsize=10,
             fontweight="bold",
-            bbox={"boxstyle": "round,pad=0.35", "fc": "#eceff1", "ec": "#455a64"},
+            bbox={"boxstyle": "round,pad=0.35", "fc": theme.lane, "ec": theme.muted},
         )
     if not messages:
-        ax.text(
-            width / 2, -0.5, "no authentication exchange in the logs", ha="center", color=COLOURS["muted"]
-        )
+        ax.text(width / 2, -0.5, "no authentication exchange in the logs", ha="center", color=theme.muted)
     for i, m in enumerate(messages):
         y = -(i + 0.6)
-        colour = COLOURS.get(m.kind, "#000000")
-        ax.text(0.05, y, f"+{m.t:.3f} s", fontsize=7, va="center", color=COLOURS["muted"])
-        label = m.label if m.code is None or str(m.code) in m.label else f"{m.code} {m.label}"
+        colour = colours.get(m.kind, theme.fg)
+        ax.text(0.05, y, f"+{m.t:.3f} s", fontsize=7, va="center", color=theme.muted)
+        label = _message_label(m)
         x0, x1 = lane.get(m.sender, 0.0), lane.get(m.to, 0.0)
         weight = "bold" if m.kind == "error" else "normal"
         if x0 == x1:  # something the server did by itself: a note on its lane
@@ -237,7 +453,7 @@ def sequence_diagram(flow: Flow) -> Figure:
                 ha="left",
                 color=colour,
                 fontweight=weight,
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "lw": 0.8},
+                bbox={"boxstyle": "round,pad=0.2", "fc": theme.box, "ec": colour, "lw": 0.8},
             )
             continue
         ax.annotate(
@@ -268,7 +484,7 @@ def sequence_diagram(flow: Flow) -> Figure:
             f"(first {dropped} messages not shown)",
             ha="center",
             fontsize=8,
-            color=COLOURS["muted"],
+            color=theme.muted,
         )
     return fig
 
@@ -545,7 +761,7 @@ def authorization_graph(
     roles_info: Sequence[Mapping[str, Any]] | None = None,
     action: str | None = None,
     namespace: str | None = None,
-) -> Figure:
+) -> Picture:
     """Why may this workload write here? identity → claims (groups) → roles → inherited roles → privileges.
 
     ``identity`` is a ``connectionStatus`` reply (run it with ``showPrivileges: true``) or its
@@ -559,6 +775,26 @@ def authorization_graph(
     graph = authorization_model(
         identity, provider=provider, token=token, roles_info=roles_info, action=action, namespace=namespace
     )
+    return Picture(lambda theme: _draw_authorization_graph(graph, action, theme), _graph_in_words(graph))
+
+
+def _graph_in_words(graph: AuthorizationGraph) -> str:
+    """The graph as text: each column's boxes, then the notes (the verdict first when asked)."""
+    parts = []
+    for index, title in enumerate(COLUMNS):
+        labels = [
+            n.label.replace("\n", " ") + (" (highlighted)" if n.highlighted else "")
+            for n in graph.column(index)
+        ]
+        if labels:
+            parts.append(f"{title}: " + "; ".join(labels))
+    words = "Authorization graph, identity to privileges. " + ". ".join(parts) + "."
+    if graph.notes:
+        words += " " + " ".join(note.rstrip(".") + "." for note in graph.notes)
+    return words
+
+
+def _draw_authorization_graph(graph: AuthorizationGraph, action: str | None, theme: Theme) -> Figure:
     columns = [graph.column(i) for i in range(len(COLUMNS))]
     rows = max(1, *(len(c) for c in columns))
     fig = _figure(12.0, 1.6 + 0.8 * rows + 0.22 * len(graph.notes))
@@ -570,7 +806,7 @@ def authorization_graph(
     bottom = -(rows + 0.4 + 0.35 * len(graph.notes))
     ax.set_ylim(bottom, 1.0)
     for x, title in zip(xs, COLUMNS, strict=True):
-        ax.text(x, 0.55, title, ha="center", va="center", fontsize=10, fontweight="bold", color="#37474f")
+        ax.text(x, 0.55, title, ha="center", va="center", fontsize=10, fontweight="bold", color=theme.fg)
     position: dict[str, tuple[float, float]] = {}
     for index, nodes in enumerate(columns):
         offset = (rows - len(nodes)) / 2
@@ -579,7 +815,7 @@ def authorization_graph(
     boxes: dict[str, Any] = {}
     for node_id, (x, y) in position.items():
         node = graph.nodes[node_id]
-        colour = COLOURS["highlight"] if node.highlighted else "#455a64"
+        colour = theme.error if node.highlighted else theme.fg
         text = ax.text(
             x,
             y,
@@ -592,7 +828,7 @@ def authorization_graph(
             zorder=3,
             bbox={
                 "boxstyle": "round,pad=0.3",
-                "fc": "#fff8f8" if node.highlighted else "white",
+                "fc": theme.box,
                 "ec": colour,
                 "lw": 1.4 if node.highlighted else 0.8,
             },
@@ -611,7 +847,7 @@ def authorization_graph(
             arrowprops={
                 "arrowstyle": "-|>",
                 "lw": 2.0 if hot else 1.0,
-                "color": COLOURS["highlight"] if hot else "#90a4ae",
+                "color": theme.error if hot else theme.edge,
                 "linestyle": "--" if style == "dashed" else "-",
                 "patchA": boxes[a],
                 "patchB": boxes[b],
@@ -626,6 +862,6 @@ def authorization_graph(
             note,
             fontsize=8.5,
             va="center",
-            color=COLOURS["highlight"] if k == 0 and action is not None else "#37474f",
+            color=theme.error if k == 0 and action is not None else theme.fg,
         )
     return fig

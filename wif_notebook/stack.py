@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import mongod
+from . import mongod, ports
 from .errors import StateError
 from .idp.issuers import DEFAULT_ISSUER_SCHEME
 from .state import ServiceRecord, StateDir
@@ -39,9 +39,13 @@ KIT_ENTRIES = frozenset(
         "env",
         "tls",  # the kit CA and the IdP's certificate (tls.py): a reset rotates the CA
         "admin.json",
-        "progress.json",  # lessons.PROGRESS_FILE: a student's progress, wiped with the rest on reset
+        "ports.json",  # ports.PORTS_FILE: the ports kept for this state directory
+        "progress",  # lessons.PROGRESS_DIR: the learning record, kept by reset (PRESERVED)
+        "progress.json",  # where progress lived before progress/; kept too until the next check moves it
     }
 )
+# Reset the kit, not the learning record: what `reset` leaves in place.
+PRESERVED = frozenset({"progress", "progress.json"})
 
 
 def mongodb_uri(port: int, host: str = "127.0.0.1") -> str:
@@ -110,14 +114,15 @@ def up(
 ) -> dict[str, Any]:
     """Start the IdP, then mongod with the kit's configuration; return where everything is.
 
+    A port left out (None) is the one kept for this state directory, else the default if free, else
+    a free one (``ports.choose``); an explicit busy port is refused with its holder.
     ``issuer_scheme`` ``http`` publishes the plain-http issuer form by default (enableTestCommands
     only; e.g. for a real Enterprise mongod that cannot trust the kit CA): idp/issuers.py.
     """
-    from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
     from .idp.service import idp_record, start_idp
 
     before = {"idp": idp_record(state) is not None, "mongod": mongod.mongod_status(state)["running"]}
-    idp = start_idp(state, IDP_DEFAULT_PORT if idp_port is None else idp_port, issuer_scheme=issuer_scheme)
+    idp = start_idp(state, idp_port, issuer_scheme=issuer_scheme)
     if idp_port not in (None, 0) and idp.port != idp_port:
         raise StateError(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
@@ -132,6 +137,7 @@ def up(
         "mongod": mongod.mongod_status(state),
         "started": [name for name, running in before.items() if not running],
         **_ca(state),
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 
@@ -158,6 +164,7 @@ def status(state: StateDir) -> dict[str, Any]:
         "idp": _idp_info(idp),
         "mongod": mongod.mongod_status(state),
         **_ca(state),
+        "ports": ports.kept_ports(state),
         **_uris(state, record),
     }
 
@@ -185,8 +192,9 @@ def check_kit_state_dir(path: Path) -> list[str]:
 
 
 def reset(state: StateDir) -> dict[str, Any]:
-    """Stop both services and empty the state directory (only if it holds nothing but the kit's files)."""
-    entries = check_kit_state_dir(state.path)
+    """Stop both services and empty the state directory (only if it holds nothing but the kit's
+    files), keeping the learner's progress (``PRESERVED``)."""
+    entries = [e for e in check_kit_state_dir(state.path) if e not in PRESERVED]
     stopped = down(state)["stopped"]
     for name in entries:
         target = state.path / name
@@ -203,4 +211,5 @@ def reset(state: StateDir) -> dict[str, Any]:
                 hint="check its permissions, then run `wif reset` again",
             ) from exc
     state.ensure()
-    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries}
+    kept = sorted(e for e in PRESERVED if (state.path / e).exists())
+    return {"state_dir": str(state.path), "stopped": stopped, "removed": entries, "kept": kept}

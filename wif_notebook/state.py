@@ -14,6 +14,8 @@ Layout::
     run/<service>.json         service records: pid, port, urls (written by the running service)
     tokens/                    Kubernetes / AKS / EKS projected token files
     env                        shell export lines (``wif env``)
+    ports.json                 the ports kept for this state directory (ports.py)
+    progress/progress.json     the learner's lesson progress (lessons.py); kept by ``wif reset``
 """
 
 from __future__ import annotations

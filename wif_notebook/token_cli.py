@@ -143,7 +143,8 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
         report.setdefault("server", None)
         results = explain_token(token, None, verify_keys)
     report["rules"] = [asdict(r) for r in results]
-    failed = first_failure(results)
+    failed = first_failure(results)  # the rule book's verdict: the rule the server reports
+    report["rule"] = failed.rule if failed is not None else None
     report["verdict"] = _verdict(results, failed, found is not None)
     report["ok"] = failed is None and report["signature"]["verified"]
     return report
@@ -205,7 +206,9 @@ def render(report: dict[str, Any]) -> str:
         flag = "on" if server["enableTestCommands"] else "off"
         lines.append(f"server     {server['config']}: {n} identity provider(s), enableTestCommands {flag}")
     lines.append("")
-    lines.append("rules (in the order a MongoDB server applies them)")
+    lines.append(
+        "rules (the server reports the one that fails; the others say why they pass or are not reached)"
+    )
     rule_width = max(len(r["rule"]) for r in report["rules"])
     for r in report["rules"]:
         lines.append(f"  {_MARK[r['passed']]}  {r['rule']:<{rule_width}}  {r['detail']}")

@@ -47,6 +47,18 @@ export async function requestAPI<T>(endpoint: string, init: RequestInit = {}): P
   return data as T;
 }
 
+/**
+ * Where JupyterLab can open a lesson: its path relative to the server's root. A lesson installed
+ * outside the root (from a wheel) is copied into wif-lessons/ by the server first.
+ */
+export async function lessonPath(id: string): Promise<string> {
+  const answer = await requestAPI<{ path: string }>('lessons/open', {
+    method: 'POST',
+    body: JSON.stringify({ id })
+  });
+  return answer.path;
+}
+
 export type ServiceAction = 'start' | 'stop' | 'reset';
 
 /** How often to ask while someone looks at the panel, and otherwise (status bar only). */

@@ -6,11 +6,11 @@
  */
 
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, InputDialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { StatusModel } from './api';
+import { lessonPath, StatusModel, WifApiError } from './api';
 import { CommandIDs, WifPanel, WifStatusItem } from './panel';
 
 const ICON_SVG =
@@ -57,7 +57,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
             body:
               'This stops the IdP and the test mongod and wipes the state directory: signing keys, ' +
               'principals, mongod data and logs. The next start creates fresh ones.',
-            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Reset' })]
+            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Reset' })],
+            // Focus (and Enter) on Cancel: wiping the state directory takes a deliberate choice.
+            defaultButton: 0
           });
           if (!answer.button.accept) {
             return;
@@ -67,11 +69,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     app.commands.addCommand(CommandIDs.openLesson, {
-      label: args => (args.path ? `Open lesson ${String(args.path)}` : 'Open a Workload Identity lesson…'),
+      label: args => (args.id ? `Open lesson ${String(args.id)}` : 'Open a Workload Identity lesson…'),
       caption: 'Open one of the kit lessons',
       execute: async args => {
-        let path = args.path ? String(args.path) : '';
-        if (!path) {
+        let id = args.id ? String(args.id) : '';
+        if (!id) {
           await model.refresh();
           const lessons = model.status?.lessons ?? [];
           if (lessons.length === 0) {
@@ -87,7 +89,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
           if (!choice.button.accept || choice.value === null) {
             return;
           }
-          path = lessons[titles.indexOf(choice.value)].path;
+          id = lessons[titles.indexOf(choice.value)].id;
+        }
+        let path: string;
+        try {
+          path = await lessonPath(id);
+        } catch (err) {
+          const failure = err instanceof WifApiError ? err : new WifApiError(String(err));
+          await showErrorMessage(
+            'Cannot open the lesson',
+            failure.hint ? `${failure.message}. Next step: ${failure.hint}` : failure.message
+          );
+          return;
         }
         return app.commands.execute('docmanager:open', { path });
       }

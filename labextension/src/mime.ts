@@ -1,19 +1,23 @@
 /**
- * The MIME renderers (a JupyterLab mimeExtension): token, flow and status payloads in outputs.
+ * The MIME renderers (a JupyterLab mimeExtension): token, flow, status and picture payloads in outputs.
  * Without this extension (classic Notebook 7, VS Code) the same bundles show their text/html.
  */
 
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { h } from './render/dom';
+import { h, setHeadingLevels } from './render/dom';
 import { renderFlow } from './render/flow';
+import { renderPicture } from './render/picture';
 import { renderStatus } from './render/status';
 import { renderToken } from './render/token';
 import {
   FLOW_MIME,
   IFlowPayload,
+  IPicturePayload,
   IStatusPayload,
+  PICTURE_MIME,
   ITokenPayload,
   STATUS_MIME,
   TOKEN_MIME
@@ -45,7 +49,20 @@ class PayloadRenderer extends Widget implements IRenderMime.IRenderer {
         )
       );
     }
+    this.nestHeadings();
     return Promise.resolve();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.nestHeadings();
+  }
+
+  /** Headings go one level below the last heading before this output in its notebook. */
+  private nestHeadings(): void {
+    if (this.node.isConnected) {
+      setHeadingLevels(this.node, this.node.closest('.jp-Notebook') ?? this.node.closest('.jp-OutputArea'));
+    }
   }
 }
 
@@ -68,6 +85,12 @@ const extensions: IRenderMime.IExtension[] = [
   {
     id: 'wif-notebook:flow-renderer',
     rendererFactory: factory(FLOW_MIME, (d: IFlowPayload) => renderFlow(d)),
+    rank: 20,
+    dataType: 'json'
+  },
+  {
+    id: 'wif-notebook:picture-renderer',
+    rendererFactory: factory(PICTURE_MIME, (d: IPicturePayload) => renderPicture(d)),
     rank: 20,
     dataType: 'json'
   },

@@ -1,7 +1,13 @@
 /**
  * The "Workload Identity" side panel: the services (IdP and test mongod: up or down, ports,
  * issuer, which mongod), buttons to start, stop and reset them, and the lessons with progress
- * (click one to open it). It redraws whenever the shared StatusModel changes.
+ * (each a button that opens it). It is a labelled region.
+ *
+ * Every change of the shared StatusModel draws the panel afresh off-screen and patches only what
+ * differs into the live DOM (render/dom.ts `patch`): the focused control, the scroll position and
+ * an opened "more issuers" section survive the 3-second polls, Start/Stop and Reset. Clicks are
+ * handled once on the panel (delegation), and busy buttons are aria-disabled rather than disabled
+ * so the button a keyboard user just pressed keeps focus.
  */
 
 import { CommandRegistry } from '@lumino/commands';
@@ -9,7 +15,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { StatusModel } from './api';
-import { h } from './render/dom';
+import { h, patch, uri } from './render/dom';
 import { overallProgress, progressBar, renderServiceCards } from './render/status';
 
 export const CommandIDs = {
@@ -20,15 +26,35 @@ export const CommandIDs = {
   openPanel: 'wif-notebook:open-panel'
 };
 
+const TITLE_ID = 'wif-notebook-panel-title';
+
+/** Run the command named by the clicked element's data-command (with its data-lesson, if any). */
+function delegateClicks(node: HTMLElement, commands: CommandRegistry, isBusy: () => boolean): void {
+  node.addEventListener('click', (ev: MouseEvent) => {
+    const target = (ev.target as Element | null)?.closest<HTMLElement>('[data-command]');
+    if (!target || !node.contains(target) || target.getAttribute('aria-disabled') === 'true') {
+      return;
+    }
+    if (target.dataset.busyBlocks !== undefined && isBusy()) {
+      return;
+    }
+    const lesson = target.dataset.lesson;
+    void commands.execute(target.dataset.command!, lesson ? { id: lesson } : {});
+  });
+}
+
 export class WifPanel extends Widget {
   constructor(
     private readonly model: StatusModel,
-    private readonly commands: CommandRegistry
+    commands: CommandRegistry
   ) {
     super();
     this.id = 'wif-notebook-panel';
     this.addClass('wif-Panel');
     this.title.caption = 'Workload Identity';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-labelledby', TITLE_ID);
+    delegateClicks(this.node, commands, () => this.model.busy !== null);
     model.changed.connect(this.draw, this);
     this.draw();
   }
@@ -48,108 +74,111 @@ export class WifPanel extends Widget {
     this.model.watch(false);
   }
 
-  private button(label: string, command: string, cls: string): HTMLButtonElement {
-    const b = h('button', { class: `jp-Button wif-Panel-button ${cls}`, 'data-command': command }, label);
-    b.disabled = this.model.busy !== null;
-    b.onclick = () => void this.commands.execute(command);
-    return b;
+  private button(label: string, command: string, cls: string, description: string): HTMLButtonElement {
+    const busy = this.model.busy !== null;
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: `jp-Button jp-mod-styled ${cls}`,
+        'data-command': command,
+        'data-busy-blocks': '',
+        'aria-disabled': busy ? 'true' : 'false',
+        title: description
+      },
+      label
+    );
   }
 
   draw(): void {
-    const { status, error, busy } = this.model;
-    const node = this.node;
-    node.textContent = '';
-    node.appendChild(h('h2', { class: 'wif-Panel-title' }, 'Workload Identity'));
+    patch(this.node, this.build());
+  }
 
-    node.appendChild(h('h3', {}, 'Services'));
-    if (status) {
-      node.appendChild(renderServiceCards(status));
-    } else if (!error) {
-      node.appendChild(h('p', { class: 'wif-Muted' }, 'Asking the server…'));
-    }
-    node.appendChild(
+  /** The whole panel as it should look now, as a detached copy of the panel's node. */
+  private build(): HTMLElement {
+    const { status, error, busy } = this.model;
+    const lessons = status?.lessons ?? [];
+    const total = overallProgress(lessons);
+    const target = this.node.cloneNode(false) as HTMLElement;
+    const add = (...nodes: (Node | null)[]) => {
+      for (const n of nodes) {
+        if (n) {
+          target.appendChild(n);
+        }
+      }
+    };
+    add(
+      h('h2', { class: 'wif-Panel-title', id: TITLE_ID }, 'Workload Identity'),
+      h('h3', {}, 'Services'),
+      status
+        ? renderServiceCards(status)
+        : error
+          ? null
+          : h('p', { class: 'wif-Muted' }, 'Asking the server…'),
       h(
         'div',
         { class: 'wif-Panel-actions' },
-        this.button('Start', CommandIDs.start, 'wif-Panel-start'),
-        this.button('Stop', CommandIDs.stop, 'wif-Panel-stop'),
-        this.button('Reset…', CommandIDs.reset, 'wif-Panel-reset')
-      )
-    );
-    if (busy) {
-      node.appendChild(h('p', { class: 'wif-Panel-busy' }, busy));
-    }
-    if (error) {
-      node.appendChild(
-        h(
-          'p',
-          { class: 'wif-Error wif-Panel-error' },
-          error.message,
-          error.hint ? h('span', { class: 'wif-Hint' }, ` — ${error.hint}`) : null
-        )
-      );
-    }
-
-    const lessons = status?.lessons ?? [];
-    const total = overallProgress(lessons);
-    node.appendChild(h('h3', {}, 'Lessons'));
-    if (status) {
-      node.appendChild(
-        h(
-          'p',
-          { class: 'wif-Panel-overall' },
-          `${total.done} of ${total.total} checks passed`
-        )
-      );
-    }
-    if (status && lessons.length === 0) {
-      node.appendChild(
-        h('p', { class: 'wif-Muted' }, 'No lesson notebooks found (they live in the notebooks/ folder).')
-      );
-    }
-    node.appendChild(
+        this.button('Start', CommandIDs.start, 'jp-mod-accept wif-Panel-start', 'wif up: start the IdP and the test mongod'),
+        this.button('Stop', CommandIDs.stop, 'jp-mod-reject wif-Panel-stop', 'wif down: stop both services'),
+        this.button('Reset…', CommandIDs.reset, 'jp-mod-warn wif-Panel-reset', 'wif reset: asks before wiping the state directory')
+      ),
+      // Always present (possibly empty) so screen readers announce what appears in them.
+      h('p', { class: 'wif-Panel-busy', role: 'status' }, busy ?? ''),
+      h(
+        'p',
+        { class: 'wif-Error wif-Panel-error', role: 'alert' },
+        error ? error.message : '',
+        error?.hint ? h('span', { class: 'wif-Hint' }, ` — ${error.hint}`) : null
+      ),
+      h('h3', {}, 'Lessons'),
+      status ? h('p', { class: 'wif-Panel-overall' }, `${total.done} of ${total.total} checks passed`) : null,
+      status && lessons.length === 0
+        ? h('p', { class: 'wif-Muted' }, 'No lesson notebooks found (they live in the notebooks/ folder).')
+        : null,
       h(
         'ul',
-        { class: 'wif-Panel-lessons' },
-        ...lessons.map(l => {
-          const item = h(
+        { class: 'wif-Panel-lessons', 'aria-label': 'Lessons' },
+        ...lessons.map(l =>
+          h(
             'li',
-            {
-              class: `wif-Panel-lesson${l.total > 0 && l.done >= l.total ? ' wif-Panel-lesson--done' : ''}`,
-              'data-lesson': l.id,
-              title: `Open ${l.path}`,
-              tabindex: '0'
-            },
-            h('span', { class: 'wif-Panel-lessonTitle' }, l.title),
-            progressBar(l)
-          );
-          const open = () => void this.commands.execute(CommandIDs.openLesson, { path: l.path });
-          item.onclick = open;
-          item.onkeydown = (ev: KeyboardEvent) => {
-            if (ev.key === 'Enter') {
-              open();
-            }
-          };
-          return item;
-        })
-      )
+            { 'data-key': l.id },
+            h(
+              'button',
+              {
+                type: 'button',
+                class: `wif-Panel-lesson${l.total > 0 && l.done >= l.total ? ' wif-Panel-lesson--done' : ''}`,
+                'data-command': CommandIDs.openLesson,
+                'data-lesson': l.id,
+                title: `Open ${l.path}`
+              },
+              h('span', { class: 'wif-Panel-lessonTitle' }, l.title),
+              progressBar(l)
+            )
+          )
+        )
+      ),
+      status ? h('p', { class: 'wif-Muted wif-Panel-state' }, 'State directory ', uri(status.state_dir)) : null
     );
-    if (status) {
-      node.appendChild(h('p', { class: 'wif-Muted wif-Panel-state' }, 'State directory ', h('code', {}, status.state_dir)));
-    }
+    return target;
   }
 }
 
-/** The status-bar item: both services at a glance and overall progress; click opens the panel. */
+/**
+ * The status-bar item: both services at a glance and overall progress, as a button that opens
+ * the panel (Enter and Space work; it is in the tab order). Updated in place like the panel.
+ */
 export class WifStatusItem extends Widget {
+  private readonly button: HTMLButtonElement;
+
   constructor(
     private readonly model: StatusModel,
-    private readonly commands: CommandRegistry
+    commands: CommandRegistry
   ) {
     super();
     this.addClass('wif-StatusItem');
-    this.node.title = 'Workload Identity: click to open the panel';
-    this.node.onclick = () => void this.commands.execute(CommandIDs.openPanel);
+    this.button = h('button', { type: 'button', class: 'wif-StatusItem-button', 'data-command': CommandIDs.openPanel });
+    this.node.appendChild(this.button);
+    delegateClicks(this.node, commands, () => false);
     model.changed.connect(this.draw, this);
     this.draw();
   }
@@ -161,20 +190,34 @@ export class WifStatusItem extends Widget {
 
   draw(): void {
     const { status, error } = this.model;
-    this.node.textContent = '';
+    const next = this.button.cloneNode(false) as HTMLButtonElement;
     if (!status) {
-      this.node.appendChild(h('span', {}, error ? 'WIF: ?' : 'WIF: …'));
+      next.setAttribute('title', 'Workload Identity: open the panel');
+      next.appendChild(h('span', {}, error ? 'WIF: ?' : 'WIF: …'));
+      patch(this.button, next);
       return;
     }
-    const dot = (name: string, running: boolean) =>
-      h('span', { class: `wif-StatusItem-svc wif-State--${running ? 'up' : 'down'}`, 'data-service': name }, `${name} ${running ? 'up' : 'down'}`);
     const total = overallProgress(status.lessons ?? []);
-    this.node.appendChild(h('span', {}, 'WIF: '));
-    this.node.appendChild(dot('IdP', status.services.idp.running));
-    this.node.appendChild(h('span', {}, ' · '));
-    this.node.appendChild(dot('mongod', status.services.mongod.running));
-    if (total.total > 0) {
-      this.node.appendChild(h('span', {}, ` · ${total.done}/${total.total}`));
-    }
+    const state = (running: boolean) => (running ? 'up' : 'down');
+    const { idp, mongod } = status.services;
+    const progress = total.total > 0 ? `, ${total.done} of ${total.total} checks passed` : '';
+    next.setAttribute(
+      'title',
+      `Workload Identity: IdP ${state(idp.running)}, mongod ${state(mongod.running)}${progress}. Open the panel`
+    );
+    const dot = (name: string, running: boolean) =>
+      h(
+        'span',
+        { class: `wif-StatusItem-svc wif-State--${state(running)}`, 'data-service': name },
+        `${name} ${state(running)}`
+      );
+    next.append(
+      h('span', {}, 'WIF: '),
+      dot('IdP', idp.running),
+      h('span', {}, ' · '),
+      dot('mongod', mongod.running),
+      total.total > 0 ? h('span', {}, ` · ${total.done}/${total.total}`) : ''
+    );
+    patch(this.button, next);
   }
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wif_notebook.server import authz_commands  # noqa: F401  (registers the handlers)
+from wif_notebook.server import core  # noqa: F401  (imports every handler module: registers them)
 from wif_notebook.server.authz import AuthzStore, check_privileges
 from wif_notebook.server.registry import AuthenticatedUser, CommandContext, lookup
 

@@ -47,6 +47,10 @@ def test_seed_covers_the_lessons(state: StateDir) -> None:
     } == GCP_INFRASTRUCTURES
     assert principals["orders-worker"].subject == "system:serviceaccount:shop:orders-worker"
     assert principals["no-groups-app"].groups == []
+    # GKE Workload Identity: a Kubernetes service account mapped to a Google service account.
+    gke = principals["recommender-ksa"].annotations["iam.gke.io/gcp-service-account"]
+    assert gke == principals["gke-recommender"].client_id
+    assert principals["deploy-workflow"].kind == "github-workflow"
 
 
 def test_secrets_are_generated_per_catalog() -> None:
@@ -75,6 +79,12 @@ def test_find_unknown_principal_lists_the_known_ones(state: StateDir) -> None:
         ("  - name: lesson-app", "  - name: billing-api", "repeats the name"),
         ("principals:", "principal:", "expected a top-level `principals:` list"),
         ("groups: [billing-writers", "groups: [billing-writers, {", "not valid YAML"),
+        (
+            "annotations: {iam.gke.io/gcp-service-account: gke-recommender@wif-kit-demo.iam.gserviceaccount"
+            ".com}",
+            "annotations: [gke-recommender]",
+            "field 'annotations' must map names",
+        ),
     ],
 )
 def test_bad_catalog_names_the_line_and_field(replace: str, by: str, expected: str) -> None:

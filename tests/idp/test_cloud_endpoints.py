@@ -182,3 +182,72 @@ def test_pymongo_style_urllib_call_through_http_proxy(idp: Idp, monkeypatch: pyt
     with opener.open(req, timeout=5) as resp:
         token = resp.read().decode()
     assert idp.verify(token, "gcp")["aud"] == "api://mongodb-kit-gcp"
+
+
+FLAVOR = {"Metadata-Flavor": "Google"}
+SA = "/computeMetadata/v1/instance/service-accounts/default"
+
+
+def test_gcp_ping_answers_with_the_flavor_header(idp: Idp) -> None:
+    reply = idp.get("/", headers=FLAVOR)
+    assert reply.status == 200
+    assert reply.headers["metadata-flavor"] == "Google"
+
+
+def test_gcp_recursive_service_account_info_is_json(idp: Idp) -> None:
+    reply = idp.get(f"{SA}/?recursive=true", headers=FLAVOR)
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.headers["metadata-flavor"] == "Google"
+    info = reply.json()
+    assert info["email"] == idp.catalog_entry("gce-worker")["client_id"]
+    assert info["aliases"] == ["default"] and info["scopes"]
+
+
+def test_gcp_access_token_has_a_numeric_expires_in(idp: Idp) -> None:
+    doc = idp.get(f"{SA}/token", headers=FLAVOR).json()
+    assert doc["token_type"] == "Bearer"
+    assert isinstance(doc["expires_in"], int) and 0 < doc["expires_in"] <= 3600
+    assert doc["access_token"].startswith("ya29.")
+
+
+def test_gcp_project_ids_agree_with_the_instance_identity_block(idp: Idp) -> None:
+    project = idp.get("/computeMetadata/v1/project/project-id", headers=FLAVOR).body.decode()
+    number = idp.get("/computeMetadata/v1/project/numeric-project-id", headers=FLAVOR).body.decode()
+    token = idp.get(f"{GCP}?audience=a&format=full&licenses=TRUE", headers=FLAVOR).body.decode()
+    block = jwt.decode(token, options={"verify_signature": False})["google"]["compute_engine"]
+    assert (project, int(number)) == (block["project_id"], block["project_number"])
+    assert isinstance(block["project_number"], int) and isinstance(block["instance_creation_timestamp"], int)
+    assert isinstance(block["instance_id"], str)
+    assert block["license_id"], "licenses=TRUE adds the image's license codes"
+
+
+def test_gcp_v1_certs_map_every_published_kid_to_a_certificate_of_its_key(idp: Idp) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    certs = idp.get("/gcp/oauth2/v1/certs").json()
+    jwks = {k["kid"]: k for k in idp.jwks("gcp")["keys"]}
+    assert set(certs) == set(jwks)
+    for kid, pem in certs.items():
+        public = x509.load_pem_x509_certificate(pem.encode()).public_key()
+        expected = jwt.PyJWK(jwks[kid]).key
+        assert public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) == expected.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def test_gcp_instance_named_in_the_metadata_host_answers_for_its_own_account(idp: Idp) -> None:
+    import base64
+
+    basic = "Basic " + base64.b64encode(b"run-checkout:").decode()
+    email = idp.get(f"{SA}/email", headers={**FLAVOR, "Authorization": basic}).body.decode()
+    assert email == idp.catalog_entry("run-checkout")["client_id"]
+    other = idp.catalog_entry("gce-worker")["client_id"]
+    reply = idp.get(
+        f"/computeMetadata/v1/instance/service-accounts/{other}/email",
+        headers={**FLAVOR, "Authorization": basic},
+    )
+    assert reply.status == 404 and "run-checkout" in reply.body.decode()

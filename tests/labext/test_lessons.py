@@ -70,8 +70,9 @@ def test_recorded_checks_count_towards_progress_and_a_pass_sticks(state: StateDi
 
 def test_progress_file_is_private_and_readable_json(state: StateDir) -> None:
     lessons.record_check("01-x", "e1", True, state=state)
-    path = state.path / "progress.json"
+    path = state.path / "progress" / "progress.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     doc = json.loads(path.read_text())
     assert doc["version"] == 1 and doc["lessons"]["01-x"]["e1"]["passed"] is True
 
@@ -101,7 +102,8 @@ def test_ids_with_path_characters_are_refused(state: StateDir) -> None:
 
 
 def test_a_corrupt_progress_file_says_how_to_recover(state: StateDir) -> None:
-    (state.path / "progress.json").write_text("{")
+    lessons.record_check("01-x", "e1", True, state=state)
+    lessons.progress_path(state).write_text("{")
     with pytest.raises(StateError) as err:
         lessons.progress(state)
     assert err.value.hint and "delete the file" in err.value.hint
@@ -115,3 +117,12 @@ def test_lessons_outside_the_reference_folder_keep_their_absolute_path(
     other.mkdir()
     [item] = lessons.lessons_with_progress(state, relative_to=other)
     assert item["path"] == (lessons_dir / "01-x.ipynb").resolve().as_posix()
+
+
+def test_progress_recorded_before_progress_had_its_folder_is_read_and_moved(state: StateDir) -> None:
+    legacy = state.path / "progress.json"
+    legacy.write_text(json.dumps({"version": 1, "lessons": {"01-x": {"e1": {"passed": True}}}}))
+    assert lessons.progress(state)["01-x"]["e1"]["passed"] is True
+    lessons.record_check("01-x", "e2", True, state=state)
+    assert not legacy.exists()
+    assert set(lessons.progress(state)["01-x"]) == {"e1", "e2"}

@@ -133,3 +133,39 @@ async def test_requests_without_credentials_are_refused(
                 headers={"Authorization": ""},
             )
         assert err.value.code == 403
+
+
+async def test_a_lesson_inside_the_root_opens_where_it_is(jp_fetch: Any, lessons_dir: Path) -> None:
+    write_lesson(lessons_dir, "01-what-is-wif.ipynb", heading="What is WIF?")
+    opened = await post_json(jp_fetch, "lessons", "open", body={"id": "01-what-is-wif"})
+    assert opened == {"path": "lessons/01-what-is-wif.ipynb"}
+
+
+async def test_a_lesson_installed_outside_the_root_is_copied_into_the_workspace_once(
+    jp_fetch: Any, jp_root_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a wheel installs them: <prefix>/share/wif-notebook/notebooks, outside the Jupyter root.
+    shared = tmp_path / "prefix" / "share" / "wif-notebook" / "notebooks"
+    write_lesson(shared, "02-tokens.ipynb", heading="Tokens")
+    monkeypatch.setenv("WIF_LESSONS_DIR", str(shared))
+    opened = await post_json(jp_fetch, "lessons", "open", body={"id": "02-tokens"})
+    assert opened == {"path": "wif-lessons/02-tokens.ipynb"}
+    copy = jp_root_dir / "wif-lessons" / "02-tokens.ipynb"
+    assert copy.read_text() == (shared / "02-tokens.ipynb").read_text()
+    # The learner's copy is their work: opening again keeps it.
+    copy.write_text(copy.read_text().replace("Tokens", "Tokens (my notes)"))
+    assert await post_json(jp_fetch, "lessons", "open", body={"id": "02-tokens"}) == opened
+    assert "my notes" in copy.read_text()
+    # And the contents API (what the panel's docmanager:open uses) serves it.
+    response = await jp_fetch("api", "contents", "wif-lessons", "02-tokens.ipynb", method="GET")
+    assert json.loads(response.body)["type"] == "notebook"
+
+
+async def test_an_unknown_lesson_answers_what_failed_and_the_next_step(
+    jp_fetch: Any, lessons_dir: Path
+) -> None:
+    with pytest.raises(HTTPClientError) as failed:
+        await jp_fetch("wif", "api", "lessons", "open", method="POST", body=json.dumps({"id": "99-nope"}))
+    assert failed.value.code == 400
+    body = json.loads(failed.value.response.body)  # type: ignore[union-attr]
+    assert "there is no lesson '99-nope'" in body["message"] and body["hint"]

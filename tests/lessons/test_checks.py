@@ -8,11 +8,23 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient
+from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from wif_notebook import checks, lessons, stack, tokens
+from wif_notebook import checks, lessons, scenarios, stack, tokens
 from wif_notebook.checks import CheckResult, check, expected_error
-from wif_notebook.connect import KitCallback, authorize, close_all
+from wif_notebook.connect import (
+    KitCallback,
+    add_provider,
+    admin_client,
+    authorize,
+    close_all,
+    providers_view,
+    restore_default_config,
+    set_provider,
+)
 from wif_notebook.errors import ConfigError, TokenError
+from wif_notebook.idp.principals import find
+from wif_notebook.idp.tokenfiles import token_file_path
 from wif_notebook.state import StateDir
 
 
@@ -46,37 +58,19 @@ def _assert_wrong(result: CheckResult, kit: StateDir, *, mentions: str = "") -> 
     assert record["last"] is False and record["attempts"] >= 1
 
 
-def _gcp_audience(kit: StateDir) -> str:
-    return str(stack.status(kit)["idp"]["issuers"]["gcp"]["audience"])
-
-
-def test_kit_issuer_right_and_wrong(kit: StateDir) -> None:
-    issuer = stack.status(kit)["issuer"]
-    _assert_wrong(
-        _run(kit, "00-preflight", "kit-issuer", issuer.replace("localhost", "127.0.0.1")),
-        kit,
-        mentions="localhost",
-    )
-    _assert_right(_run(kit, "00-preflight", "kit-issuer", issuer))
-
-
-def test_who_vouches_right_and_wrong(kit: StateDir) -> None:
-    _assert_wrong(_run(kit, "01-what-is-wif", "who-vouches", "a"), kit, mentions="someone else")
-    _assert_right(_run(kit, "01-what-is-wif", "who-vouches", "b"))
-
-
-def test_user_name_right_and_wrong(kit: StateDir) -> None:
-    _assert_wrong(_run(kit, "01-what-is-wif", "user-name", "billing-api"), kit, mentions="authNamePrefix")
-    _assert_right(_run(kit, "01-what-is-wif", "user-name", "kit/billing-api"))
-
-
-def test_gcp_token_right_and_wrong(kit: StateDir) -> None:
+def test_gcp_token_needs_the_audience_the_server_was_given_not_the_kit_default(kit: StateDir) -> None:
+    lesson = "02-obtaining-a-token"
+    scenarios.stage(lesson, "gcp-token", state=kit)
+    default = tokens.obtain("gce-worker", via="gcp", state=kit)  # what %wif_token asks for by default
+    result = _run(kit, lesson, "gcp-token", default)
+    _assert_wrong(result, kit, mentions="kit's default")
+    assert scenarios.SHOP_GCP_AUDIENCE not in str(result), "the check must not give the audience away"
     wrong = tokens.gcp_metadata("api://not-the-server", principal="gce-worker", state=kit)
-    _assert_wrong(_run(kit, "02-obtaining-a-token", "gcp-token", wrong), kit, mentions="expects")
+    _assert_wrong(_run(kit, lesson, "gcp-token", wrong), kit, mentions="expects")
     other_way = tokens.client_credentials("billing-api", state=kit)
-    _assert_wrong(_run(kit, "02-obtaining-a-token", "gcp-token", other_way), kit, mentions="metadata server")
-    right = tokens.gcp_metadata(_gcp_audience(kit), principal="gce-worker", state=kit)
-    _assert_right(_run(kit, "02-obtaining-a-token", "gcp-token", right))
+    _assert_wrong(_run(kit, lesson, "gcp-token", other_way), kit, mentions="metadata server")
+    right = tokens.gcp_metadata(scenarios.SHOP_GCP_AUDIENCE, principal="gce-worker", state=kit)
+    _assert_right(_run(kit, lesson, "gcp-token", right))
 
 
 def test_roles_from_groups_right_and_wrong(kit: StateDir) -> None:
@@ -135,20 +129,148 @@ def test_reauth_code_right_and_wrong(kit: StateDir) -> None:
     _assert_right(_run(kit, "07-token-lifecycle", "reauth-code", "391"))
 
 
-def test_mystery_rule_right_and_wrong(kit: StateDir) -> None:
-    _assert_wrong(_run(kit, "08-troubleshooting", "mystery-rule", "signature"), kit, mentions="signature")
-    result = _run(kit, "08-troubleshooting", "mystery-rule", "no such rule")
-    _assert_wrong(result, kit, mentions="not a rule id")
-    _assert_right(_run(kit, "08-troubleshooting", "mystery-rule", "audience"))
+def test_mystery_issuer_needs_the_rule_and_the_fix(kit: StateDir) -> None:
+    lesson = "08-troubleshooting"
+    scenarios.stage(lesson, "mystery-issuer", state=kit)
+    issuer = stack.status(kit)["idp"]["issuers"]["azure"]["issuer"]
+    assert providers_view(kit).entries[1]["issuer"] == issuer + "/"  # the staged mistake
+    _assert_wrong(_run(kit, lesson, "mystery-issuer", "audience"), kit, mentions="did not fail at audience")
+    _assert_wrong(_run(kit, lesson, "mystery-issuer", "issuer"), kit, mentions="another rule")
+    unfixed = _run(kit, lesson, "mystery-issuer", "provider")
+    _assert_wrong(unfixed, kit, mentions="Right rule")
+    assert unfixed.hint and "%wif_mongod set azure issuer" in unfixed.hint
+    set_provider(kit, "azure", {"issuer": issuer})
+    _assert_right(_run(kit, lesson, "mystery-issuer", "provider"))
 
 
-def test_environments_right_and_wrong(kit: StateDir) -> None:
+def test_mystery_groups_needs_code_13_and_the_role_named_by_object_id(kit: StateDir) -> None:
+    lesson = "08-troubleshooting"
+    scenarios.stage(lesson, "mystery-groups", state=kit)
+    _assert_wrong(_run(kit, lesson, "mystery-groups", 18), kit, mentions="login failed")
+    not_fixed = _run(kit, lesson, "mystery-groups", 13)
+    _assert_wrong(not_fixed, kit, mentions="still cannot read")
+    assert not_fixed.hint and "groups claim" in not_fixed.hint
+    authorize(kit, group="inventory-readers", prefix="azure", roles=["read@inventory"])  # object id role
+    _assert_right(_run(kit, lesson, "mystery-groups", "13"))
+    scenarios.stage(lesson, "mystery-groups", state=kit)  # staging again brings the mystery back
+    _assert_wrong(_run(kit, lesson, "mystery-groups", 13), kit, mentions="still cannot read")
+
+
+def _atlas(user: str, props: str) -> str:
+    return f"mongodb+srv://{user}cluster0.abcde.mongodb.net/?authMechanism=MONGODB-OIDC&authMechanismProperties={props}"
+
+
+def _right_connection_strings(kit: StateDir) -> dict[str, str]:
+    audience = {e["authNamePrefix"]: e["audience"] for e in providers_view(kit).entries}
+    client_id = find(kit, "inventory-vm").client_id
+    return {
+        "Azure VM": _atlas(f"{client_id}@", f"ENVIRONMENT:azure,TOKEN_RESOURCE:{audience['azure']}"),
+        "Cloud Run": _atlas("", f"ENVIRONMENT:gcp,TOKEN_RESOURCE:{audience['gcp']}"),
+        "AKS pod": _atlas("", "ENVIRONMENT:k8s"),
+    }
+
+
+def test_connection_strings_right_and_wrong(kit: StateDir) -> None:
     lesson = "09-workshop-to-production"
-    wrong = {"Cloud Run": "gcp", "Azure VM": "gcp", "AKS pod": "k8s"}
-    _assert_wrong(_run(kit, lesson, "environments", wrong), kit, mentions="Azure VM")
-    _assert_right(
-        _run(kit, lesson, "environments", {"Cloud Run": "gcp", "Azure VM": "azure", "AKS pod": "k8s"})
-    )
+    right = _right_connection_strings(kit)
+    swapped = {**right, "Cloud Run": right["Cloud Run"].replace("ENVIRONMENT:gcp", "ENVIRONMENT:azure")}
+    _assert_wrong(_run(kit, lesson, "connection-strings", swapped), kit, mentions="Cloud Run: ENVIRONMENT")
+    no_identity = {
+        **right,
+        "Azure VM": right["Azure VM"].replace(right["Azure VM"].split("//")[1].split("@")[0] + "@", ""),
+    }
+    _assert_wrong(_run(kit, lesson, "connection-strings", no_identity), kit, mentions="client id")
+    k8s_resource = {**right, "AKS pod": right["AKS pod"] + ",TOKEN_RESOURCE:api://x"}
+    _assert_wrong(_run(kit, lesson, "connection-strings", k8s_resource), kit, mentions="no TOKEN_RESOURCE")
+    default_gcp = {**right, "Cloud Run": _atlas("", "ENVIRONMENT:gcp,TOKEN_RESOURCE:api://not-the-server")}
+    _assert_wrong(_run(kit, lesson, "connection-strings", default_gcp), kit, mentions="audience")
+    _assert_right(_run(kit, lesson, "connection-strings", right))
+
+
+def _pod_uri(kit: StateDir) -> str:
+    host = stack.status(kit)["mongodb_uri"].split("/")[2]
+    return f"mongodb://{host}/?directConnection=true&authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:k8s"
+
+
+def test_capstone_verifies_trust_privileges_and_connection_on_the_live_server(kit: StateDir) -> None:
+    lesson = "10-capstone"
+    scenarios.stage(lesson, "capstone", state=kit)
+    app_uri = _pod_uri(kit)
+    try:
+        _assert_wrong(_run(kit, lesson, "capstone", app_uri), kit, mentions="1/3")
+        pod = tokens.token_file(token_file_path(kit, "aks"))
+        add_provider(
+            kit,
+            {
+                "issuer": pod.issuer,
+                "audience": pod.claims["aud"][0],  # a Kubernetes token's aud is a one-element list
+                "authNamePrefix": "aks",
+                "useAuthorizationClaim": False,
+                "supportsHumanFlows": False,
+            },
+        )
+        _assert_wrong(_run(kit, lesson, "capstone", app_uri), kit, mentions="2/3: the pod's login fails (18)")
+        admin = admin_client(kit)
+        try:
+            admin.admin.command(
+                "createRole", "shop-orders-reader", privileges=[], roles=[{"role": "readWrite", "db": "shop"}]
+            )
+            user = f"aks/{pod.claims['sub']}"
+            admin["$external"].command(
+                "createUser", user, roles=[{"role": "shop-orders-reader", "db": "admin"}]
+            )
+            _assert_wrong(_run(kit, lesson, "capstone", app_uri), kit, mentions="insert into shop.orders")
+            orders_find = [{"resource": {"db": "shop", "collection": "orders"}, "actions": ["find"]}]
+            admin.admin.command("updateRole", "shop-orders-reader", privileges=orders_find, roles=[])
+        finally:
+            admin.close()
+        app_uri = _pod_uri(kit)  # a restarted test mongod may listen on another free port
+        host = stack.status(kit)["mongodb_uri"].split("/")[2]
+        _assert_wrong(
+            _run(kit, lesson, "capstone", app_uri.replace("ENVIRONMENT:k8s", "ENVIRONMENT:test")),
+            kit,
+            mentions="3/3",
+        )
+        _assert_wrong(
+            _run(kit, lesson, "capstone", app_uri.replace(host, "127.0.0.1:1")), kit, mentions="3/3"
+        )
+        _assert_right(_run(kit, lesson, "capstone", app_uri))
+        # Staging again starts over: no trust, no user, no leftover role.
+        scenarios.stage(lesson, "capstone", state=kit)
+        _assert_wrong(_run(kit, lesson, "capstone", app_uri), kit, mentions="1/3")
+    finally:
+        restore_default_config(kit)
+
+
+def _caching_callback(kit: StateDir, lifetime: int) -> OIDCCallback:
+    class Caching(OIDCCallback):
+        def __init__(self) -> None:
+            self.cached: tokens.IssuedToken | None = None
+
+        def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+            if self.cached is None:
+                self.cached = tokens.mint("lesson-app", lifetime=lifetime, state=kit)
+            return OIDCCallbackResult(access_token=self.cached.token)
+
+    return Caching()
+
+
+def test_fresh_callback_right_and_wrong(kit: StateDir) -> None:
+    lesson = "07-token-lifecycle"
+    authorize(kit, group="lesson-readers", roles=["read@shop"])
+    stale = _run(kit, lesson, "fresh-callback", _caching_callback(kit, 2))
+    _assert_wrong(stale, kit, mentions="expired token back")
+    _assert_wrong(_run(kit, lesson, "fresh-callback", _caching_callback(kit, 3600)), kit, mentions="too long")
+    _assert_wrong(_run(kit, lesson, "fresh-callback", OIDCCallback), kit, mentions="class itself")
+    _assert_wrong(_run(kit, lesson, "fresh-callback", "not a callback"), kit, mentions="OIDCCallback")
+
+    class Fresh(OIDCCallback):
+        def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+            return OIDCCallbackResult(access_token=tokens.mint("lesson-app", lifetime=2, state=kit).token)
+
+    result = _run(kit, lesson, "fresh-callback", Fresh())
+    _assert_right(result)
+    assert "391" in result.message
 
 
 def test_a_right_answer_is_recorded_and_stays_passed(kit: StateDir) -> None:
@@ -158,10 +280,12 @@ def test_a_right_answer_is_recorded_and_stays_passed(kit: StateDir) -> None:
     assert record["passed"] is True and record["last"] is False
 
 
-@pytest.mark.parametrize("answer", [..., {"Cloud Run": ..., "Azure VM": "azure", "AKS pod": "k8s"}])
+@pytest.mark.parametrize(
+    "answer", [..., {"Cloud Run": ..., "Azure VM": "mongodb://x", "AKS pod": "mongodb://y"}]
+)
 def test_an_unanswered_exercise_shows_the_hint_and_records_nothing(tmp_path: Path, answer: Any) -> None:
     state = StateDir(tmp_path / "state")
-    result = check("09-workshop-to-production", "environments", answer, state=state)
+    result = check("09-workshop-to-production", "connection-strings", answer, state=state)
     assert result.passed is None and not result.recorded
     assert str(result).startswith("… Not answered yet") and "hint:" in str(result)
     assert lessons.progress(state) == {}
@@ -214,8 +338,8 @@ def test_every_exercise_belongs_to_a_known_lesson() -> None:
     assert {lesson for lesson, _ in checks.EXERCISES} == set(checks._LESSON.values())
 
 
-def test_a_student_can_be_reset_after_recording_progress(tmp_path: Path) -> None:
+def test_resetting_a_students_kit_keeps_the_progress_recorded_so_far(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")
     lessons.record_check("00-preflight", "kit-issuer", True, state=state)
     stack.reset(state)
-    assert lessons.progress(state) == {}
+    assert lessons.progress(state)["00-preflight"]["kit-issuer"]["passed"] is True

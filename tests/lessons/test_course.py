@@ -123,3 +123,12 @@ def test_every_cell_can_be_run_again_right_away(course: dict[str, Executed], ker
     (twice,) = execute(path, kernel_env, each_cell=2)
     retire = next(c for c in twice.notebook.cells if "retire-key" in c.source)
     assert "already retired" in _cell_text(retire)
+
+
+def test_the_preflight_status_shows_the_issuer_row_the_exercise_names(course: dict[str, Executed]) -> None:
+    executed = course["00-preflight"]
+    up = next(c for c in executed.notebook.cells if c.source.strip().endswith("%wif_up"))
+    html = next(o["data"]["text/html"] for o in up.outputs if "text/html" in o.get("data", {}))
+    for column in ("issuer", "URL", "audience"):
+        assert f">{column}<" in html, column
+    assert re.search(r">kit</t[dh]>", html)

@@ -25,6 +25,7 @@ EXPECTED = [
     "07-token-lifecycle",
     "08-troubleshooting",
     "09-workshop-to-production",
+    "10-capstone",
 ]
 
 

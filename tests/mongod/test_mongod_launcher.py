@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from wif_notebook import services
 from wif_notebook.errors import ServiceError, StateError
 from wif_notebook.mongod import (
     find_enterprise_mongod,
@@ -157,6 +158,18 @@ def test_reset_wipes_a_kit_state_dir(state: StateDir) -> None:
     assert set(result["removed"]) == {"mongod.conf", "db", "admin.json"}
     assert list(state.path.iterdir()) == []
     assert oct(state.path.stat().st_mode & 0o777) == "0o700"
+
+
+def test_reset_wipes_the_kit_but_keeps_the_lesson_progress(state: StateDir) -> None:
+    from wif_notebook import lessons
+
+    state.write_private(state.mongod_conf, "net: {}\n")
+    lessons.record_check("01-what-is-wif", "read-claims", True, state=state)
+    result = reset(state)
+    assert "mongod.conf" in result["removed"] and result["kept"] == ["progress"]
+    assert [p.name for p in state.path.iterdir()] == ["progress"]
+    assert lessons.progress(state)["01-what-is-wif"]["read-claims"]["passed"] is True
+    assert oct((state.path / "progress").stat().st_mode & 0o777) == "0o700"
 
 
 # -- the whole kit through the command line -------------------------------------------------------
@@ -393,7 +406,7 @@ def test_user_and_role_commands_through_pymongo(kit: tuple[Path, dict[str, Any]]
         admin.close()
 
 
-def test_busy_port_error_carries_the_servers_own_next_step_once(state: StateDir) -> None:
+def test_busy_port_error_names_the_port_its_holder_and_one_next_step(state: StateDir) -> None:
     import socket
 
     with socket.socket() as busy:
@@ -403,7 +416,7 @@ def test_busy_port_error_carries_the_servers_own_next_step_once(state: StateDir)
         with pytest.raises(ServiceError) as info:
             start_mongod(state, port)
     message = str(info.value)
-    assert f"cannot listen on 127.0.0.1:{port}" in message and "address already in use" in message
+    assert f"cannot start mongod on port {port}: it is held by pid {os.getpid()}" in message
     assert message.count("next step:") == 1
-    assert info.value.hint is not None and "choose another net.port" in info.value.hint
-    assert "mongod.out" in info.value.hint
+    assert info.value.hint is not None and "choose another port with --port" in info.value.hint
+    assert services.running_record(state, "mongod") is None

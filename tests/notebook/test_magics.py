@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from wif_notebook import connect
+from wif_notebook import connect, lessons
 from wif_notebook.state import StateDir
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
@@ -226,8 +226,13 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         assert up[STATUS_MIME]["services"]["mongod"]["running"]
         run(ip, "%wif_connect -o mine")
         assert len(connect.connections()) == 1
+        lessons.record_check("02-first-login", "connect", True, state=StateDir(tmp_path / "own"))
         _, [reset] = run(ip, "%wif_reset")
         assert "clients closed  1" in reset["text/plain"] and connect.connections() == []
+        # Reset the kit, not the learning record.
+        assert "kept            your lesson progress" in reset["text/plain"]
+        assert lessons.progress(StateDir(tmp_path / "own"))["02-first-login"]["connect"]["passed"]
+        assert not (tmp_path / "own" / "keys").exists()
         _, [status] = run(ip, "%wif_status")
         assert not status[STATUS_MIME]["services"]["mongod"]["running"]
         with pytest.raises(UsageError) as info:

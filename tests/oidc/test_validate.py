@@ -16,6 +16,7 @@ from wif_notebook.oidc import (
     RuleFailure,
     explain_token,
     first_failure,
+    server_failure,
     validate_token,
 )
 
@@ -70,6 +71,7 @@ def failure(token: str, provider: ProviderConfig, keys: KeySetCache) -> tuple[st
         validate_token(token, provider, keys)
     explained = first_failure(explain_token(token, provider, keys))
     assert explained is not None, "explain_token must report the failure validate_token found"
+    assert (explained.rule, explained.detail) == (info.value.rule, info.value.message)
     return info.value.rule, info.value.message
 
 
@@ -313,15 +315,38 @@ def test_the_server_order_reports_expiry_before_an_unknown_key(
     assert failure(token, provider, keys)[0] == "time.exp"
 
 
-def test_explain_lists_every_rule_and_every_failure(
+def test_explain_fails_the_one_rule_the_server_reports_and_names_every_other_failure(
     idp: Issuer, provider: ProviderConfig, keys: KeySetCache
 ) -> None:
     token = sign(good_claims(idp.issuer, exp=1, aud="api://other", groups="x"), typ="at+jwt")
     results = explain_token(token, provider, keys)
     assert [r.rule for r in results] == list(RULE_IDS)
-    failed = {r.rule for r in results if r.passed is False}
-    assert failed == {"header.typ", "time.exp", "audience", "authorization_claim"}
+    failed = [r for r in results if r.passed is False]
+    assert [(r.rule, r.detail) for r in failed] == [("header.typ", failure(token, provider, keys)[1])]
+    assert first_failure(results) == failed[0]
+    for rule in ("time.exp", "audience", "authorization_claim"):
+        line = next(r for r in results if r.rule == rule)
+        assert line.passed is None
+        assert line.detail.startswith(
+            "not reached: the server stops at rule header.typ first; this check fails too"
+        )
     assert next(r for r in results if r.rule == "signature").passed is True
+
+
+def test_a_one_step_login_reports_the_audience_before_expiry(
+    idp: Issuer, provider: ProviderConfig, keys: KeySetCache
+) -> None:
+    """The server selects the provider by iss and aud before it looks at exp (the verdict order)."""
+    token = sign(good_claims(idp.issuer, exp=1, aud="api://other"))
+    found = server_failure(token, providers=[provider], keys=keys)
+    assert found is not None and found.rule == "audience"
+    assert found.message.startswith("NoSuchKey: Unknown audience name 'api://other'")
+    results = {r.rule: r for r in explain_token(token, None, keys, providers=[provider])}
+    assert [rule for rule, r in results.items() if r.passed is False] == ["audience"]
+    assert results["audience"].detail == found.message
+    assert results["provider"].passed is None
+    assert results["provider"].detail.startswith("consequence of rule audience")
+    assert results["time.exp"].detail.startswith("not reached: the server stops at rule audience first")
 
 
 def test_explain_without_provider_or_keys_skips_what_it_cannot_check(idp: Issuer) -> None:

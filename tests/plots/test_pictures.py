@@ -6,10 +6,13 @@ difference (matplotlib.testing.compare). Regenerate with WIF_UPDATE_BASELINES=1 
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from wif_notebook import flow, plots
 from wif_notebook.oidc import ProviderConfig
@@ -71,21 +74,77 @@ ROLES_INFO = [
 
 
 def test_validity_window_of_a_live_token(tmp_path: Path) -> None:
-    fig = plots.validity_window(CLAIMS, now=ISSUED + 1200)
+    fig = plots.validity_window(CLAIMS, now=ISSUED + 1200).figure
     check_image(fig, "validity_window_live", tmp_path)
 
 
 def test_validity_window_of_an_expired_token_with_an_early_refresh(tmp_path: Path) -> None:
-    fig = plots.validity_window(CLAIMS, now=ISSUED + 4000, reauth_margin=300)
+    fig = plots.validity_window(CLAIMS, now=ISSUED + 4000, reauth_margin=300).figure
     assert "expired 7 min ago" in fig.get_suptitle()
     check_image(fig, "validity_window_expired", tmp_path)
 
 
+def test_validity_window_in_the_dark_theme_has_light_text_on_a_transparent_background(tmp_path: Path) -> None:
+    picture = plots.validity_window(CLAIMS, now=ISSUED + 1200)
+    check_image(picture.figure_for(plots.DARK), "validity_window_live_dark", tmp_path)
+    assert picture.figure_for(plots.DARK).get_suptitle() == picture.figure.get_suptitle()
+
+
+def _label_boxes(fig: Figure) -> list[tuple[str, Bbox]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return [
+        (t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes for t in ax.texts if t.get_text()
+    ]
+
+
+def test_a_fresh_token_s_iat_and_now_labels_do_not_overlap() -> None:
+    fresh = {**CLAIMS, "nbf": None, "exp": ISSUED + 300}
+    for now in (ISSUED, ISSUED + 2, ISSUED + 299):
+        boxes = _label_boxes(plots.validity_window(fresh, now=now).figure)
+        overlapping = [
+            (a, b)
+            for i, (a, box_a) in enumerate(boxes)
+            for b, box_b in boxes[i + 1 :]
+            if box_a.overlaps(box_b)
+        ]
+        assert not overlapping, (now, overlapping)
+
+
+def test_a_picture_displays_as_an_image_with_its_text_alternative_without_the_inline_backend() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    picture = plots.validity_window(CLAIMS, now=ISSUED + 1200)
+    data, metadata = DisplayFormatter().format(picture)
+    assert "<Figure size" not in data["text/plain"]
+    assert data["text/plain"].startswith("Validity window of billing-api: valid for another 40 min.")
+    assert metadata["image/png"]["alt"] == picture.alt
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert f'alt="{picture.alt}"' in data["text/html"]
+    themed = data[plots.PICTURE_MIME]
+    assert themed["alt"] == picture.alt and themed["light"] == data["image/png"]
+    assert themed["dark"] != themed["light"] and (themed["width"], themed["height"]) == (900, 320)
+
+
+def test_a_pyplot_figure_wrapped_as_a_picture_is_shown_once_with_its_alt_text() -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    picture = plots.picture(fig, "a straight line")
+    assert not plt.fignum_exists(fig.number)  # the inline backend will not show it again
+    data, metadata = picture._repr_mimebundle_()
+    assert data["text/plain"] == "a straight line" and metadata["image/png"]["alt"] == "a straight line"
+    assert data[plots.PICTURE_MIME]["dark"] == data[plots.PICTURE_MIME]["light"]
+
+
 def test_validity_window_without_exp_says_mongod_refuses_it(tmp_path: Path) -> None:
     claims = {k: v for k, v in CLAIMS.items() if k != "exp"}
-    fig = plots.validity_window(claims, now=ISSUED)
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    picture = plots.validity_window(claims, now=ISSUED)
+    texts = [t.get_text() for ax in picture.figure.axes for t in ax.texts]
     assert "no 'exp' claim: mongod refuses this token (rule body.exp)" in texts
+    assert "no 'exp' claim" in picture.alt
 
 
 def _line(**doc: object) -> str:
@@ -353,7 +412,11 @@ def test_flow_bundle_follows_the_display_contract(logged: StateDir) -> None:
 
 
 def test_sequence_diagram_of_fixed_logs(logged: StateDir, tmp_path: Path) -> None:
-    check_image(plots.sequence_diagram(flow.collect(logged)), "sequence_diagram", tmp_path)
+    picture = plots.sequence_diagram(flow.collect(logged))
+    check_image(picture.figure, "sequence_diagram", tmp_path)
+    check_image(picture.figure_for(plots.DARK), "sequence_diagram_dark", tmp_path)
+    assert picture.alt.startswith("Sequence diagram of ")
+    assert "1. mongod to idp: GET discovery (kit); " in picture.alt
 
 
 def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Path) -> None:
@@ -382,14 +445,18 @@ def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Pa
         action="insert",
         namespace="shop.orders",
     )
-    check_image(fig, "authorization_graph_insert", tmp_path)
+    check_image(fig.figure, "authorization_graph_insert", tmp_path)
+    assert "insert on shop.orders: allowed." in fig.alt
+    assert "roles: kit/billing-writers @ admin (highlighted)" in fig.alt
 
 
 def test_authorization_graph_from_connection_status_alone_marks_unknown_grants(tmp_path: Path) -> None:
     graph = plots.authorization_model(CONNECTION_STATUS, action="insert", namespace="reports.daily")
     assert graph.notes[0] == "insert on reports.daily: NOT allowed: no privilege grants it"
     assert ("user", "role:readWrite@shop", "dashed") in graph.edges
-    check_image(plots.authorization_graph(CONNECTION_STATUS), "authorization_graph_status_only", tmp_path)
+    check_image(
+        plots.authorization_graph(CONNECTION_STATUS).figure, "authorization_graph_status_only", tmp_path
+    )
 
 
 def test_authorization_graph_from_a_token_and_its_provider(tmp_path: Path) -> None:
@@ -404,4 +471,4 @@ def test_authorization_graph_from_a_token_and_its_provider(tmp_path: Path) -> No
 def test_sequence_diagram_shows_logged_failures_in_red_where_they_happened(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")
     state.write_private(state.subdir("logs") / "mongod.log", "\n".join(FAILURES_LOG) + "\n")
-    check_image(plots.sequence_diagram(flow.collect(state)), "sequence_diagram_failures", tmp_path)
+    check_image(plots.sequence_diagram(flow.collect(state)).figure, "sequence_diagram_failures", tmp_path)

@@ -286,6 +286,31 @@ def test_configure_fail_point_needs_enable_test_commands(make_server: ServerFact
     assert info.value.code == 59
 
 
+def test_configure_fail_point_needs_no_login_when_test_commands_are_enabled(
+    make_server: ServerFactory,
+) -> None:
+    """mongod's configureFailPoint has requiresAuth() false: a client that never logged in (as the
+    drivers' unified runners use to turn fail points off) sets and clears it, even with
+    authorization on; it still runs only on the admin database."""
+    server = make_server(authorization=True)
+    anonymous = server.client()
+    set_reply = anonymous.admin.command(
+        "configureFailPoint",
+        "failCommand",
+        mode={"times": 1},
+        data={"failCommands": ["find"], "errorCode": 2},
+    )
+    assert set_reply["ok"] == 1.0
+    assert anonymous.admin.command("configureFailPoint", "failCommand", mode="off")["count"] == 0
+    with pytest.raises(OperationFailure) as info:
+        anonymous.test.command("configureFailPoint", "failCommand", mode="off")
+    assert info.value.code == 13
+    # Everything else still needs a login.
+    with pytest.raises(OperationFailure) as info:
+        anonymous.test.command("find", "c")
+    assert info.value.code == 13
+
+
 def test_fail_command_modes_and_options(open_server: RunningServer) -> None:
     admin = open_server.client().admin
     app = open_server.client(appName="victim")

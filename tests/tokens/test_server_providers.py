@@ -28,6 +28,7 @@ def test_without_mongod_conf_the_kit_default_for_the_running_idp(
         "azure-v1": True,
         "gcp": False,
         "k8s": False,
+        "github": False,
     }
 
 

@@ -11,7 +11,10 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
-  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
+  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less).
+- how such a workload gets its token when pymongo has no built-in way (``workload_token``);
+- the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
+- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml);
 - issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
   ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
@@ -62,6 +65,7 @@ class EnvContext:
 
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
+WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
@@ -85,6 +89,15 @@ class Cloud:
     connect_environment: str | None = None
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
+    # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
+    # platform's tokens carry no groups, so the server looks up $external users
+    # (``useAuthorizationClaim: false``).
+    authorization_claim: str | None = "groups"
+    # How a workload of the platform gets its token from what its host has (``workload_env``), for
+    # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
+    workload_token: WorkloadToken | None = None
+    # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
+    seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
     extra_issuers: ExtraIssuers = _no_issuers
 
 

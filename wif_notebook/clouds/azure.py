@@ -98,7 +98,8 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
         return {
             "AZURE_CLIENT_ID": principal.client_id,
             "AZURE_TENANT_ID": AZURE_TENANT_ID,
-            "AZURE_AUTHORITY_HOST": ctx.idp_https,
+            # As the webhook writes it (https://login.microsoftonline.com/): with a trailing slash.
+            "AZURE_AUTHORITY_HOST": f"{ctx.idp_https}/",
             "AZURE_FEDERATED_TOKEN_FILE": str(token_file_path(ctx.state, AKS_TOKEN_FILE_KIND)),
         }
     if _hosted_on_app_service(principal):

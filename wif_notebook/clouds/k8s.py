@@ -1,8 +1,69 @@
-"""Kubernetes: a cluster's service-account issuer and projected token files (AKS, EKS, any cluster)."""
+"""Kubernetes: a cluster's service-account issuer and projected token files (AKS, EKS, any cluster).
+
+The IdP side: ``idp/kubernetes.py`` (the API server's discovery document) and ``idp/tokenfiles.py``
+(the token files the kubelet would project, one per audience). ``wif env --principal`` gives a
+pod's variables: AKS workload identity's ``AZURE_*`` (token audience ``api://AzureADTokenExchange``),
+EKS IRSA's ``AWS_WEB_IDENTITY_TOKEN_FILE``/``AWS_ROLE_ARN`` (``sts.amazonaws.com``),
+``OIDC_TOKEN_FILE`` for MongoDB's own audience, and on GKE the metadata server of the Google
+service account the Kubernetes service account is annotated with.
+"""
 
 from __future__ import annotations
 
-from . import Cloud
+from typing import TYPE_CHECKING, Any
+
+from . import Cloud, EnvContext
+
+if TYPE_CHECKING:
+    from ..idp.principals import Principal
+
+EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def _idp_handler(idp: Any, req: Any) -> Any:
+    if req.path.startswith("/k8s/.well-known/"):
+        from ..idp import kubernetes
+
+        return kubernetes.handle(idp, req)
+    return None
+
+
+def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
+    """A pod's variables. pymongo's ``ENVIRONMENT:k8s`` lets AWS_WEB_IDENTITY_TOKEN_FILE win over
+    AZURE_FEDERATED_TOKEN_FILE, and a pod runs on one cluster: the AKS variables when the account
+    has an AKS token file, else EKS's when it has an EKS one (``wif env --platform eks`` gives the
+    EKS variables of the catalog's EKS token file)."""
+    from ..idp.google import GKE_ANNOTATION
+    from ..idp.issuers import AZURE_TENANT_ID
+    from ..idp.principals import load_catalog
+    from ..idp.tokenfiles import federated_client_for, token_file_path
+    from .gcp import metadata_env
+
+    state = ctx.state
+    env: dict[str, str] = {}
+    files = principal.token_files
+    if "oidc" in files:
+        env["OIDC_TOKEN_FILE"] = str(token_file_path(state, "oidc"))
+    if "aks" in files:
+        # What the AKS workload-identity webhook injects into the pod.
+        env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
+        env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
+        # The webhook writes the authority host with a trailing slash; Entra is at the IdP's root.
+        env["AZURE_AUTHORITY_HOST"] = f"{ctx.idp_https}/"
+        client = federated_client_for(load_catalog(state), principal, ctx.idp_http)
+        if client is not None:
+            env["AZURE_CLIENT_ID"] = client.client_id
+    elif "eks" in files:
+        # What the EKS pod-identity webhook injects (role from the account's annotation).
+        namespace, sa = principal.k8s_namespace_and_name
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
+        env["AWS_ROLE_ARN"] = principal.annotations.get(
+            EKS_ROLE_ANNOTATION, f"arn:aws:iam::111122223333:role/{namespace}-{sa}"
+        )
+    if GKE_ANNOTATION in principal.annotations:
+        env.update(metadata_env(ctx, principal.name))
+    return env
+
 
 CLOUD = Cloud(
     id="k8s",
@@ -10,4 +71,7 @@ CLOUD = Cloud(
     issuer_ids=("k8s",),
     principal_kinds=("kubernetes-service-account",),
     connect_environment="k8s",
+    idp_handler=_idp_handler,
+    workload_env=_workload_env,
+    authorization_claim=None,  # no groups in its tokens: $external users
 )

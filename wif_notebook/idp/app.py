@@ -3,14 +3,14 @@
 Routes (``B`` = ``https://localhost:<port>``, or ``http://`` on the same port: see idp/issuers.py):
 
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
-- every path a cloud module's ``idp_handler`` answers (``clouds/``: Entra ID and Azure managed
-  identity in ``entra.py``)
-- ``GET /computeMetadata/v1/instance/service-accounts/{default|email}/identity``  GCP metadata
+- each cloud's own endpoints (Entra ID, Azure IMDS and App Service in ``entra.py``, the Google
+  metadata server, the GitHub Actions token request, ...): ``Cloud.idp_handler`` of the cloud
+  registry (``wif_notebook/clouds``), asked in registry order
 - ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
   metadata-default), loopback only
 
 Every failure answers with the error format of the endpoint it imitates (RFC 6749 §5.2 JSON at the
-token endpoint, IMDS JSON, plain text at the GCP metadata server) and a description that says what
+token endpoint, IMDS JSON, each cloud's own format in its handler) and a description that says what
 to do; nothing a client sends can stop the server.
 """
 
@@ -49,7 +49,6 @@ GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
 
 # RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-_GCP_PATH = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/(identity|email)$")
 
 
 @dataclass
@@ -135,6 +134,8 @@ class IdentityProvider:
         self._catalog_stamp: tuple[float, int] | None = None
         self._catalog_checked = 0.0
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
+        # The registry's IdP handlers, read once: a request asks each in turn (one call each).
+        self._cloud_handlers = [c.idp_handler for c in clouds.clouds() if c.idp_handler is not None]
         for issuer_id in ISSUERS:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
@@ -215,15 +216,12 @@ class IdentityProvider:
     # -- dispatch ---------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
         path = req.path
-        for cloud in clouds.clouds():
-            if cloud.idp_handler is not None:
-                answer = cloud.idp_handler(self, req)
-                if answer is not None:
-                    return answer
-        if path.startswith("/computeMetadata/"):
-            return self.gcp_metadata(req)
         if path.startswith("/_wif/"):
             return self.admin(req)
+        for handler in self._cloud_handlers:
+            answer: Response | None = handler(self, req)
+            if answer is not None:
+                return answer
         if path in ("", "/"):
             return self.index(req)
         return self.issuer_endpoint(req)
@@ -681,68 +679,6 @@ class IdentityProvider:
             if found is not None:
                 return found
         return candidates[0] if candidates else None
-
-    # -- GCP metadata server ------------------------------------------------------------------------
-    def gcp_metadata(self, req: Request) -> Response:
-        flavor = {"Metadata-Flavor": "Google", "Server": "Metadata Server for VM"}
-
-        def error(status: int, text: str, code: str) -> Response:
-            return text_response(
-                status, text + "\n", headers=flavor, issuer="gcp", grant="metadata", error=code
-            )
-
-        if req.method != "GET":
-            return error(405, "Method not allowed: the metadata server answers GET", "method")
-        if "x-forwarded-for" in req.headers:
-            return error(
-                403, "Forbidden: the metadata server refuses requests with X-Forwarded-For", "forbidden"
-            )
-        if req.headers.get("metadata-flavor") != "Google":
-            return error(403, 'Missing required header "Metadata-Flavor": "Google"', "forbidden")
-        match = _GCP_PATH.match(req.path)
-        if match is None:
-            return error(
-                404,
-                f"Not Found: {req.path} (the kit serves .../service-accounts/"
-                "{default|EMAIL}/identity and .../email)",
-                "not_found",
-            )
-        account, leaf = match.group(1), match.group(2)
-        accounts = [p for p in self.principals() if p.kind == "service-account"]
-        if account == "default":
-            principal = self.metadata_default_principal("gcp", accounts)
-        else:
-            principal = next((p for p in accounts if account in (p.client_id, p.claims.get("email"))), None)
-        if principal is None:
-            return error(
-                404,
-                f"Not Found: no service account {account!r} on this instance "
-                "(`wif idp principals` lists them)",
-                "not_found",
-            )
-        if leaf == "email":
-            email = str(principal.claims.get("email", principal.client_id))
-            return text_response(
-                200, email, headers=flavor, issuer="gcp", grant="metadata", principal=principal.name
-            )
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        audience = query.get("audience", "")
-        if not audience:
-            return error(400, "non-empty audience parameter required", "invalid_request")
-        fmt = query.get("format", "standard")
-        if fmt not in ("standard", "full"):
-            return error(400, f"invalid format {fmt!r}: use standard or full", "invalid_request")
-        minted = self.minter.mint(principal, audience=audience, gcp_full=fmt == "full")
-        # Content type as the salrashid123 emulator sends it; the real one is UNCONFIRMED.
-        return text_response(
-            200,
-            minted.token,
-            content_type="text/html; charset=utf-8",
-            headers=flavor,
-            issuer="gcp",
-            grant="metadata",
-            principal=principal.name,
-        )
 
     # -- admin ----------------------------------------------------------------------------------
     def admin(self, req: Request) -> Response:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .. import services
 from ..cli import json_flag, port_arg, print_json, state_from
 from ..clouds import common_env, env_context, workload_exports
+from ..stack import mongodb_uri
 from .faults import FAULTS
 from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
@@ -22,7 +24,11 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("start", help="start the IdP (idempotent)", parents=[parent])
     p.add_argument(
-        "--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+        "--port",
+        type=port_arg,
+        default=None,
+        help=f"port (default: the one kept for this state directory, else {DEFAULT_PORT} if free, else "
+        "any free one; 0 = any free)",
     )
     json_flag(p)
     p.set_defaults(func=cmd_start)
@@ -181,6 +187,10 @@ def cmd_env(args: argparse.Namespace) -> int:
         return 0
     env = env_exports(state, load_catalog(state), record.extra["base_url"], platform=args.platform)
     env.update(common_env(env_context(state)))
+    # Where this state directory's mongod listens (its port may not be the default: ports.py).
+    mongod = services.running_record(state, "mongod")
+    if mongod is not None:
+        env["MONGODB_URI"] = mongodb_uri(mongod.port)
     text = render_exports(env)
     state.write_private(state.env_file, text)
     if args.json:

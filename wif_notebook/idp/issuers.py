@@ -1,4 +1,4 @@
-"""The four issuers one mock IdP serves, told apart by the first path segment.
+"""The issuers one mock IdP serves, told apart by the first path segment.
 
 ==========  ================================================  =============================================
 id          issuer URL (``B`` = ``https://localhost:<port>``) shaped like
@@ -7,6 +7,7 @@ id          issuer URL (``B`` = ``https://localhost:<port>``) shaped like
 ``azure``   ``B/<tenant>/v2.0`` (v1: ``B/<tenant>/``)         Microsoft Entra ID (clouds/azure.py)
 ``gcp``     ``B/gcp``                                         Google (``https://accounts.google.com``)
 ``k8s``     ``B/k8s``                                         a Kubernetes cluster's service-account issuer
+``github``  ``B/github``                                      GitHub Actions (``https://token.actions.githubusercontent.com``)
 ==========  ================================================  =============================================
 
 Entra ID lives at the root of the origin, because MSAL takes the first path segment of an authority
@@ -132,6 +133,15 @@ ISSUERS: dict[str, Issuer] = {
         token_path="/token",
         default_audience="api://mongodb-kit-k8s",
         typ=None,
+    ),
+    "github": Issuer(
+        id="github",
+        title="GitHub Actions (workflow ID tokens)",
+        route_base="/github",
+        issuer_suffix="",
+        jwks_path="/.well-known/jwks",
+        token_path="/token",  # none in GitHub's discovery: idp/github.py answers every other path
+        default_audience="api://mongodb-kit-github",
     ),
 }
 

@@ -145,16 +145,12 @@ class Minter:
             )
         elif issuer.id == "gcp":
             email = str(extra.pop("email", principal.client_id))
-            google = extra.pop("google", None)
+            extra.pop("google", None)  # the instance's facts: only in format=full tokens
             claims.update({"azp": principal.subject, "email": email, "email_verified": True})
             if gcp_full:
-                claims["google"] = google or {
-                    "compute_engine": {
-                        "instance_name": f"{principal.name}-1",
-                        "project_id": email.split("@")[-1].split(".")[0],
-                        "zone": "europe-west1-b",
-                    }
-                }
+                from .google import compute_engine_block
+
+                claims["google"] = {"compute_engine": compute_engine_block(principal)}
             if principal.groups:
                 claims["groups"] = list(principal.groups)
         elif issuer.id == "k8s":

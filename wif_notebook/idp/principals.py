@@ -5,10 +5,10 @@ first use. Secrets and ids are generated randomly at that moment (never committe
 the file to add a workload, change its groups, or give it extra claims. The running IdP rereads the
 file when it changes.
 
-Each principal names the issuer it belongs to (``kit``, ``azure``, ``gcp``, ``k8s``) and the
-infrastructure it runs on, from MongoDB's built-in authentication table (Compute Engine, App Engine,
-Cloud Functions, Cloud Run, GKE, Cloud Build; Azure VM), so a lesson can show that built-in
-authentication is the same metadata request on each.
+Each principal names the issuer it belongs to (``idp/issuers.py``: ``kit``, ``azure``, ``gcp``,
+``k8s``, ``github``) and the infrastructure it runs on, from MongoDB's built-in authentication
+table (Compute Engine, App Engine, Cloud Functions, Cloud Run, GKE, Cloud Build; Azure VM), so a
+lesson can show that built-in authentication is the same metadata request on each.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..state import StateDir
+from .google import DEFAULT_PROJECT, GKE_ANNOTATION, project_number
 from .issuers import AZURE_GROUPS, AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
 
 # kind → the issuer it must belong to (None: any issuer)
@@ -32,6 +33,7 @@ KINDS: dict[str, str | None] = {
     "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
     "service-account": "gcp",  # Google service account: the metadata server
     "kubernetes-service-account": "k8s",  # projected token files
+    "github-workflow": "github",  # a GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN
 }
 
 # Projected token files a Kubernetes service account can have written for it (tokens/ folder).
@@ -51,6 +53,7 @@ FIELDS = (
     "claims",
     "federated_credentials",
     "token_files",
+    "annotations",
     "default",
     "roles",
     "access_token_version",
@@ -89,6 +92,9 @@ class Principal:
     description: str = ""
     federated_credentials: list[FederatedCredential] = field(default_factory=list)
     token_files: list[str] = field(default_factory=list)
+    # Metadata of the workload's account on its platform, not token claims (e.g. a Kubernetes
+    # service account's iam.gke.io/gcp-service-account: GKE Workload Identity's mapping).
+    annotations: dict[str, str] = field(default_factory=dict)
     default: bool = False
     roles: list[str] = field(default_factory=list)
     access_token_version: int = 1
@@ -114,6 +120,7 @@ class Principal:
                 for f in self.federated_credentials
             ],
             "token_files": list(self.token_files),
+            "annotations": dict(self.annotations),
             "default": self.default,
             "roles": list(self.roles),
             "access_token_version": self.access_token_version,
@@ -137,8 +144,8 @@ _HEADER = """\
 # Fields of a principal:
 #   name          short friendly name, used by `wif token NAME` and the admin endpoints
 #   kind          client-credentials | service-principal | managed-identity | service-account
-#                 | kubernetes-service-account
-#   issuer        kit | azure | gcp | k8s   (which issuer signs its tokens)
+#                 | kubernetes-service-account | github-workflow
+#   issuer        kit | azure | gcp | k8s | github   (which issuer signs its tokens)
 #   infrastructure  where the workload runs (MongoDB's built-in authentication table)
 #   client_id, client_secret   for the token endpoint (client_secret_basic or client_secret_post)
 #   subject       the token's `sub` (the principal name a MongoDB server sees by default)
@@ -149,6 +156,8 @@ _HEADER = """\
 #                 - {issuer: k8s, subject: "system:serviceaccount:NS:NAME", audience: api://AzureADTokenExchange}
 #   token_files   projected token files written for a Kubernetes service account:
 #                 serviceaccount | aks | eks | oidc
+#   annotations   the account's annotations on its platform, e.g. GKE Workload Identity:
+#                 {iam.gke.io/gcp-service-account: NAME@PROJECT.iam.gserviceaccount.com}
 #   default       true: the identity the Azure IMDS / GCP metadata server answers for by default
 #
 # Entra ID (issuer azure) only:
@@ -179,8 +188,7 @@ def _secret() -> str:
 
 def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     """The seeded principals with freshly generated ids and secrets, each with a comment."""
-    project = "wif-kit-demo"
-    project_number = "".join(str(secrets.randbelow(10)) for _ in range(12)).lstrip("0") or "1"
+    project = DEFAULT_PROJECT
     entries: list[tuple[str, dict[str, Any]]] = [
         (
             "The README tour's workload: client credentials at the kit issuer.",
@@ -315,7 +323,7 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
                     "instance_id": "".join(str(secrets.randbelow(10)) for _ in range(19)).lstrip("0"),
                     "instance_name": "gce-worker-1",
                     "project_id": project,
-                    "project_number": int(project_number),
+                    "project_number": project_number(project),
                     "zone": "europe-west1-b",
                 }
             }
@@ -343,6 +351,27 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
             },
         )
     )
+    entries.append(
+        (
+            "Kubernetes service account ml/recommender on GKE with Workload Identity: the metadata "
+            "server gives its pods the tokens of the Google service account its annotation names.",
+            {
+                "name": "recommender-ksa",
+                "kind": "kubernetes-service-account",
+                "issuer": "k8s",
+                "infrastructure": "Google Kubernetes Engine (Workload Identity)",
+                "client_id": "recommender-ksa",
+                "subject": "system:serviceaccount:ml:recommender",
+                "groups": [],
+                "annotations": {GKE_ANNOTATION: f"gke-recommender@{project}.iam.gserviceaccount.com"},
+            },
+        )
+    )
+    from .. import clouds
+
+    for cloud in clouds.clouds():
+        if cloud.seed_principals is not None:
+            entries += cloud.seed_principals()
     return entries
 
 
@@ -539,6 +568,15 @@ def _parse_item(
                 "give each token file to one principal",
             )
         token_file_owner[tf] = name
+    annotations = raw.get("annotations", {}) or {}
+    if not isinstance(annotations, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        fail(
+            "annotations",
+            f"must map names to strings, got {annotations!r}",
+            f"write `annotations: {{{GKE_ANNOTATION}: NAME@PROJECT.iam.gserviceaccount.com}}`",
+        )
     default = raw.get("default", False)
     if not isinstance(default, bool):
         fail("default", f"must be true or false, got {default!r}", "write `default: true`")
@@ -580,6 +618,7 @@ def _parse_item(
         description=text_field("description"),
         federated_credentials=creds,
         token_files=list(token_files),
+        annotations=dict(annotations),
         default=default,
         roles=list(roles),
         access_token_version=int(version),

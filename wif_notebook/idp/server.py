@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import email.utils
+import errno
 import functools
 import io
 import ipaddress
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .. import services
+from .. import ports, services
 from ..errors import WifError
 from ..state import StateDir
 from ..tls import server_context
@@ -117,13 +118,14 @@ class IdpHTTPServer(ThreadingHTTPServer):
         *,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(address, IdpRequestHandler)
         self.app = app
         self.request_log = log
         self.ssl_context = ssl_context
         self._deadlines: dict[socket.socket, tuple[float, str]] = {}
         self._deadlines_lock = threading.Lock()
+        # Before binding: a failed bind calls server_close(), which needs this event.
         self._watchdog_stop = threading.Event()
+        super().__init__(address, IdpRequestHandler)
         threading.Thread(target=self._watchdog, name="idp-request-deadlines", daemon=True).start()
 
     def request_started(self, sock: socket.socket, client: str) -> None:
@@ -499,6 +501,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); ValueError in plain words otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 169.254.169.254:80)")
+    return host, int(port)
+
+
 def serve(
     state: StateDir,
     *,
@@ -506,8 +516,15 @@ def serve(
     host: str = "127.0.0.1",
     token_refresh: float = DEFAULT_REFRESH_SECONDS,
     issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+    metadata_bind: tuple[str, int] | None = None,
 ) -> None:
-    """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``)."""
+    """Bind, announce, serve until SIGTERM (the body of ``python -m wif_notebook.idp``).
+
+    ``metadata_bind`` adds a second plain-http listener answering the same requests, for clients
+    that call the metadata hosts at fixed addresses with no way to redirect them (the Node.js
+    driver's built-in azure/gcp environments call 169.254.169.254:80 and http://metadata/): a
+    network namespace with that address on its loopback gives the IdP that address there.
+    """
     if host not in LOOPBACK_HOSTS and not _is_loopback(host):
         print(
             f"wif idp: WARNING: binding {host} exposes signing endpoints and client secrets beyond "
@@ -522,6 +539,13 @@ def serve(
     app = IdentityProvider(state, base_url)
     httpd.app = app
     httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
+    listeners = [httpd]
+    if metadata_bind is not None:
+        metadata = IdpHTTPServer(metadata_bind, app, httpd.request_log)
+        listeners.append(metadata)
+        threading.Thread(
+            target=metadata.serve_forever, kwargs={"poll_interval": 0.05}, name="idp-metadata", daemon=True
+        ).start()
     app.write_token_files()
     stop = threading.Event()
 
@@ -540,7 +564,10 @@ def serve(
         httpd.serve_forever(poll_interval=0.05)
     finally:
         stop.set()
-        httpd.server_close()
+        for listener in listeners[1:]:
+            listener.shutdown()
+        for listener in listeners:
+            listener.server_close()
         httpd.request_log.close()
 
 
@@ -563,9 +590,19 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_REFRESH_SECONDS,
         help="seconds between rewrites of the projected token files",
     )
+    parser.add_argument(
+        "--metadata-bind",
+        default=None,
+        metavar="HOST:PORT",
+        help="also answer plain http here, e.g. 169.254.169.254:80 inside a network namespace",
+    )
     args = parser.parse_args(argv)
     if args.token_refresh <= 0:
         parser.error("--token-refresh must be a positive number of seconds")
+    try:
+        metadata_bind = parse_address(args.metadata_bind) if args.metadata_bind else None
+    except ValueError as exc:
+        parser.error(f"--metadata-bind: {exc}")
     try:
         serve(
             StateDir(args.state_dir),
@@ -573,11 +610,15 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             token_refresh=args.token_refresh,
             issuer_scheme=args.issuer_scheme,
+            metadata_bind=metadata_bind,
         )
     except WifError as exc:
         print(f"wif idp: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"wif idp: {ports.port_in_use('idp', args.port)}", file=sys.stderr)
+            return 1
         print(
             f"wif idp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n"
             "  next step: choose another port with --port, or stop what uses it",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import services
+from .. import ports, services
 from ..errors import ServiceError, TokenError
 from ..httpclient import DEFAULT_TIMEOUT, Client
 from ..state import ServiceRecord, StateDir
@@ -32,26 +32,49 @@ from .issuers import DEFAULT_ISSUER_SCHEME
 
 SERVICE = "idp"
 MODULE = "wif_notebook.idp"
-DEFAULT_PORT = 8123  # what `wif idp start` binds unless told otherwise (as in the reference examples)
+DEFAULT_PORT = ports.DEFAULTS[SERVICE]  # as in the reference examples; WIF_IDP_DEFAULT_PORT moves it
 
 
 def start_idp(
     state: StateDir,
-    port: int = 0,
+    port: int | None = 0,
     *,
     token_refresh: float | None = None,
     issuer_scheme: str = DEFAULT_ISSUER_SCHEME,
+    metadata_bind: str | None = None,
 ) -> ServiceRecord:
-    """Start the IdP (port 0 = any free port) unless it already runs; return its record.
+    """Start the IdP unless it already runs; return its record.
 
+    ``port``: None = the port kept for this state directory, else the default, else a free one
+    (``ports.choose``); 0 = any free port; otherwise exactly that port, refused with its holder if busy.
     ``issuer_scheme`` is the default issuer form (``https``, or ``http`` for enableTestCommands
     only); an IdP that already runs keeps the form it was started with (``issuer_scheme`` in its
-    record).
+    record). ``metadata_bind`` (``HOST:PORT``) adds a plain-http listener at a fixed metadata
+    address (``server.serve``).
     """
-    args = ["--port", str(port), "--issuer-scheme", issuer_scheme]
-    if token_refresh is not None:
-        args += ["--token-refresh", str(token_refresh)]
-    return services.start(state, SERVICE, MODULE, args)
+    existing = idp_record(state)
+    if existing is not None:
+        return existing
+    avoid: set[int] = set()
+    while True:
+        chosen = ports.choose(state, SERVICE, avoid=frozenset(avoid)) if port is None else port
+        if port is not None:
+            ports.require_free(SERVICE, port)
+        args = ["--port", str(chosen), "--issuer-scheme", issuer_scheme]
+        if token_refresh is not None:
+            args += ["--token-refresh", str(token_refresh)]
+        if metadata_bind is not None:
+            args += ["--metadata-bind", metadata_bind]
+        try:
+            record = services.start(state, SERVICE, MODULE, args)
+        except ServiceError:
+            # Another kit bound the port we chose between our check and our bind: choose again.
+            if port is None and len(avoid) < 3 and not ports.is_free(chosen):
+                avoid.add(chosen)
+                continue
+            raise
+        ports.keep(state, SERVICE, record.port)
+        return record
 
 
 def stop_idp(state: StateDir) -> bool:

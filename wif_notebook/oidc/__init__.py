@@ -6,6 +6,7 @@
 - ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh; ``keyset_for``:
   the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
+- ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
 - ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
@@ -41,6 +42,7 @@ from .validate import (
     ValidatedToken,
     explain_token,
     first_failure,
+    server_failure,
     validate_token,
 )
 
@@ -78,6 +80,7 @@ __all__ = [
     "rule_for_message",
     "select_provider_for_hint",
     "select_provider_for_token",
+    "server_failure",
     "user_name",
     "validate_token",
 ]

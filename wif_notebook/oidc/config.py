@@ -343,8 +343,9 @@ def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -
     for provider in by_issuer:
         if provider.audience == audience:
             return provider
+    # The issuer is configured, its audience is not: what is wrong is the token's audience.
     raise RuleFailure(
-        "provider", f"NoSuchKey: Unknown audience name '{audience}' for Identity Provider '{issuer}'"
+        "audience", f"NoSuchKey: Unknown audience name '{audience}' for Identity Provider '{issuer}'"
     )
 
 

@@ -3,11 +3,14 @@
 ``validate_token`` is what the test server runs for every saslStart/saslContinue: it stops at the
 first failing rule and raises ``RuleFailure(rule, message)`` with mongod's log text.
 ``explain_token`` evaluates every rule it can (for ``wif claims`` and the doctor), marking the ones
-it cannot evaluate as skipped.
+it cannot evaluate as skipped; ``server_failure`` owns the verdict order (which failure the server
+reports first) and ``explain_token`` leaves exactly that rule failed.
 
-Server order (mongodb-oidc reference §9): format → header (alg, kid, typ) → body (iss, sub, aud,
-exp, nbf) → time (nbf, exp) → key lookup (kid, then key acceptability) → algorithm → signature →
-issuer → audience → principal → authorization claim.
+Server order (mongodb-oidc reference §9): for a one-step login, provider selection by the unverified
+``iss`` and single ``aud`` (format, body claims, one audience, known issuer, known audience) comes
+first; then format → header (alg, kid, typ) → body (iss, sub, aud, exp, nbf) → time (nbf, exp) →
+key lookup (kid, then key acceptability) → algorithm → signature → issuer → audience → principal →
+authorization claim.
 """
 
 from __future__ import annotations
@@ -147,37 +150,84 @@ def check_principal(claims: dict[str, Any], provider: ProviderConfig) -> str:
     return str(value)
 
 
-def validate_token(
-    token: str, provider: ProviderConfig, keys: KeySource, *, now: float | datetime | None = None
-) -> ValidatedToken:
-    """Apply every rule in the server's order; raise ``RuleFailure`` at the first one that fails."""
-    moment = _now(now)
-    parsed = parse_compact(token)
+def _token_rules(parsed: ParsedToken, moment: float) -> tuple[str, float]:
+    """The header, body and time rules, in the server's order; returns (kid, exp)."""
     header, claims = parsed.header, parsed.claims
     check_header_alg(header)
     kid = check_header_kid(header)
     check_header_typ(header)
     check_body(claims)
     check_time_nbf(claims, moment)
-    exp = check_time_exp(claims, moment)
-    key = keys.key_for(kid)
-    alg = check_algorithm(header)
-    check_signature(parsed, alg, key)
+    return kid, check_time_exp(claims, moment)
+
+
+def _algorithm_and_signature(parsed: ParsedToken, key: LoadedKey | None) -> None:
+    """After the key lookup: the algorithm must be one mongod verifies, then the signature (when a
+    key is at hand)."""
+    alg = check_algorithm(parsed.header)
+    if key is not None:
+        check_signature(parsed, alg, key)
+
+
+def _provider_rules(claims: dict[str, Any], provider: ProviderConfig) -> tuple[str, list[str]]:
+    """issuer, audience, principal, authorization claim; returns (principal, roles)."""
     check_issuer(claims, provider)
     check_audience(claims, provider)
     principal = check_principal(claims, provider)
-    roles = role_names(provider, claims)
+    return principal, role_names(provider, claims)
+
+
+def validate_token(
+    token: str, provider: ProviderConfig, keys: KeySource, *, now: float | datetime | None = None
+) -> ValidatedToken:
+    """Apply every rule in the server's order; raise ``RuleFailure`` at the first one that fails."""
+    parsed = parse_compact(token)
+    kid, exp = _token_rules(parsed, _now(now))
+    key = keys.key_for(kid)
+    _algorithm_and_signature(parsed, key)
+    principal, roles = _provider_rules(parsed.claims, provider)
     return ValidatedToken(
         principal=principal,
         user=user_name(provider, principal),
         roles=roles,
-        claims=claims,
-        header=header,
+        claims=parsed.claims,
+        header=parsed.header,
         expires_at=datetime.fromtimestamp(exp, tz=timezone.utc),
         kid=kid,
         key_fingerprint=key.fingerprint,
         provider=provider,
     )
+
+
+def server_failure(
+    token: str,
+    *,
+    provider: ProviderConfig | None = None,
+    providers: Sequence[ProviderConfig] | None = None,
+    keys: KeySource | None = None,
+    now: float | datetime | None = None,
+) -> RuleFailure | None:
+    """The failure the server reports (and logs) first for ``token``; None when it would accept it.
+
+    This is the verdict order, one home for it: a one-step login (``providers``) selects the entry
+    by the token's unverified ``iss`` and single ``aud`` before anything else
+    (``select_provider_for_token``: format, the body's claims, one audience, a known issuer, a known
+    audience), then ``validate_token``'s sequence runs. So a token that is both expired and for the
+    wrong audience is refused for its audience. Without ``keys`` the key and signature rules cannot
+    run: they are taken as passing and the later rules still decide.
+    """
+    moment = _now(now)
+    try:
+        if provider is None and providers is not None:
+            provider = select_provider_for_token(providers, token)
+        parsed = parse_compact(token)
+        kid, _exp = _token_rules(parsed, moment)
+        _algorithm_and_signature(parsed, keys.key_for(kid) if keys is not None else None)
+        if provider is not None:
+            _provider_rules(parsed.claims, provider)
+    except RuleFailure as failure:
+        return failure
+    return None
 
 
 def explain_token(
@@ -258,12 +308,20 @@ def explain_token(
                 chosen = select_provider_for_token(providers, token)
                 record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
             except RuleFailure as failure:
-                # e.g. two audiences: the server stops before it looks for a provider
                 record(failure.rule, False, failure.message)
-                # The server stops here; to explain every rule, keep checking against the first
-                # entry for the token's issuer (if any), so a wrong audience shows what was expected.
                 iss = claims.get("iss")
-                chosen = next((p for p in providers if p.issuer == iss), None)
+                same_issuer = [p for p in providers if p.issuer == iss]
+                if failure.rule != "provider":
+                    expected = ", ".join(repr(p.audience) for p in same_issuer) or "none"
+                    record(
+                        "provider",
+                        None,
+                        f"consequence of rule {failure.rule}: the server selects the entry by the "
+                        f"token's issuer and single audience (configured for this issuer: {expected})",
+                    )
+                # The server stops here; to explain every rule, keep checking against the first
+                # entry for the token's issuer (if any).
+                chosen = same_issuer[0] if same_issuer else None
         elif chosen is not None:
             record(
                 "provider", True, f"checked against issuer {chosen.issuer!r}, audience {chosen.audience!r}"
@@ -305,11 +363,33 @@ def explain_token(
             out.append(
                 RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, results, provider, providers))
             )
+    reported = server_failure(token, provider=provider, providers=providers, keys=keys, now=moment)
+    return _one_verdict(out, reported)
+
+
+def _one_verdict(results: list[RuleResult], failure: RuleFailure | None) -> list[RuleResult]:
+    """Exactly one failed line, the one the server reports, with the server's own text; any other
+    failing check is shown as not reached (the server stops at the first failure), with its reason."""
+    if failure is None:
+        return results
+    out = []
+    for r in results:
+        if r.rule == failure.rule:
+            out.append(RuleResult(r.rule, r.title, False, failure.message))
+        elif r.passed is False:
+            detail = (
+                f"not reached: the server stops at rule {failure.rule} first; "
+                f"this check fails too: {r.detail}"
+            )
+            out.append(RuleResult(r.rule, r.title, None, detail))
+        else:
+            out.append(r)
     return out
 
 
 def first_failure(results: Sequence[RuleResult]) -> RuleResult | None:
-    """The first failed rule in ``RULES`` order, or None when nothing failed."""
+    """The rule the server reports for this token (``explain_token`` leaves exactly that one failed),
+    or None when nothing failed: what every explainer names."""
     return next((r for r in results if r.passed is False), None)
 
 

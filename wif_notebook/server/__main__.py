@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import signal
 import sys
 import urllib.parse
 from pathlib import Path
 
-from .. import services
+from .. import ports, services
 from ..errors import WifError
 from ..mongod import load_config_file
 from ..state import StateDir
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_serve(server, state, admin, config_path.absolute()))
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"error: {ports.port_in_use('mongod', config.port)}", file=sys.stderr)
+            return 48  # mongod's EXIT_NET_ERROR
         print(
             f"error: cannot listen on {config.bind_ip}:{config.port}: {exc.strerror or exc}", file=sys.stderr
         )

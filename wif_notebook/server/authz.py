@@ -11,8 +11,9 @@ The model is mongod's (MongoDB manual, "Built-In Roles" and "Resource Document")
   ``admin``, no document needed) or have a ``$external`` user document.
 
 Users and user-defined roles live in one JSON file inside ``storage.dbPath``, written atomically
-and fsynced on every change. ``check_privileges`` maps a command to the privileges mongod requires
-for it and raises ``CommandError(13)`` with mongod's wording when one is missing.
+and fsynced on every change. ``check_privileges`` asks the command's registration for the privileges
+it declared (``server/privileges.py``) and raises ``CommandError(13)`` with mongod's wording when one
+is missing, or when the command declared none.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from bson.errors import BSONError
 
 from ..errors import StateError
 from ..state import write_private
-from .registry import AuthenticatedUser, CommandError, Document
+from .registry import AuthenticatedUser, CommandError, Document, lookup
 
 STORE_FILE = "authz.json"
 ADMIN_FILE = "admin.json"
@@ -633,221 +634,8 @@ def user_mechanisms(doc: Document) -> list[str]:
     return sorted(k for k in creds if k.startswith("SCRAM-"))
 
 
-# -- what each command needs ----------------------------------------------------------------------
-# Commands mongod runs without authentication (requiresAuth() false), hence without privileges.
-NO_AUTH_COMMANDS: frozenset[str] = frozenset(
-    """
-    hello isMaster ismaster saslStart saslContinue authenticate logout ping buildInfo buildinfo
-    connectionStatus whatsmyuri getnonce endSessions configureFailPoint listCommands
-    getLastError resetError
-    """.split()
-)
-# Commands that need an authenticated user but no particular privilege: cursor commands check that
-# the cursor belongs to the user instead; listDatabases answers with the databases the user may see
-# (mongod's authorizedDatabases); the session commands act on the user's own sessions.
-AUTH_ONLY_COMMANDS: frozenset[str] = frozenset(
-    """
-    getMore killCursors listDatabases startSession refreshSessions killSessions
-    abortTransaction commitTransaction atlasVersion getFreeMonitoringStatus lockInfo
-    """.split()
-)
-# Commands on the cluster resource.
-CLUSTER_COMMANDS: dict[str, tuple[str, ...]] = {
-    "serverStatus": ("serverStatus",),
-    "getCmdLineOpts": ("getCmdLineOpts",),
-    "getParameter": ("getParameter",),
-    "setParameter": ("setParameter",),
-    "hostInfo": ("hostInfo",),
-    "getLog": ("getLog",),
-    "connPoolStats": ("connPoolStats",),
-    "currentOp": ("inprog",),
-    "killOp": ("killop",),
-    "shutdown": ("shutdown",),
-    "logRotate": ("logRotate",),
-    "fsync": ("fsync",),
-    "top": ("top",),
-    "replSetGetStatus": ("replSetGetStatus",),
-    "getDefaultRWConcern": ("getDefaultRWConcern",),
-    "invalidateUserCache": ("invalidateUserCache",),
-    "oidcListKeys": ("oidcListKeys",),
-    "oidcRefreshKeys": ("oidcRefreshKeys",),
-    "getClusterParameter": ("getClusterParameter",),
-    "dropConnections": ("dropConnections",),
-    "killAllSessions": ("killAnySession",),
-    "killAllSessionsByPattern": ("killAnySession",),
-    "setFeatureCompatibilityVersion": ("setFeatureCompatibilityVersion",),
-}
-# Commands on the collection named by the command's first value.
-NAMESPACE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "find": ("find",),
-    "count": ("find",),
-    "distinct": ("find",),
-    "insert": ("insert",),
-    "delete": ("remove",),
-    "create": ("createCollection",),
-    "drop": ("dropCollection",),
-    "createIndexes": ("createIndex",),
-    "dropIndexes": ("dropIndex",),
-    "deleteIndexes": ("dropIndex",),
-    "listIndexes": ("listIndexes",),
-    "collStats": ("collStats",),
-    "collMod": ("collMod",),
-    "validate": ("validate",),
-    "compact": ("compact",),
-    "reIndex": ("reIndex",),
-}
-# Commands on the database itself.
-DATABASE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "listCollections": ("listCollections",),
-    "dbStats": ("dbStats",),
-    "dropDatabase": ("dropDatabase",),
-    "dropUser": ("dropUser",),
-    "dropAllUsersFromDatabase": ("dropUser",),
-    "dropRole": ("dropRole",),
-    "dropAllRolesFromDatabase": ("dropRole",),
-    "profile": ("enableProfiler",),
-}
 # Sensitive fields mongod replaces with "xxx" before echoing a command (sensitiveFieldNames()).
 SENSITIVE_FIELDS = {"createUser": ("pwd",), "updateUser": ("pwd",)}
-
-
-def _role_refs(value: Any, default_db: str) -> list[tuple[str, str]]:
-    refs = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, str):
-            refs.append((item, default_db))
-        elif isinstance(item, dict) and "role" in item:
-            refs.append((str(item["role"]), str(item.get("db", default_db))))
-    return refs
-
-
-def _grant_requirements(action: str, roles: list[tuple[str, str]]) -> list[Requirement]:
-    return [Requirement(Resource.database(db), (action,)) for _, db in roles]
-
-
-def required_privileges(db: str, command_name: str, cmd: Document) -> list[Requirement] | None:
-    """What mongod requires for ``command_name`` on ``db``; None for a command needing no auth at all.
-
-    An empty list means "any authenticated user".
-    """
-    if command_name in NO_AUTH_COMMANDS:
-        return None
-    target = cmd.get(command_name)
-    coll = target if isinstance(target, str) else ""
-    if command_name in AUTH_ONLY_COMMANDS:
-        return []
-    if command_name in CLUSTER_COMMANDS:
-        return [Requirement(Resource.cluster(), CLUSTER_COMMANDS[command_name])]
-    if command_name in DATABASE_COMMANDS:
-        return [Requirement(Resource.database(db), DATABASE_COMMANDS[command_name])]
-    if command_name in NAMESPACE_COMMANDS:
-        return [Requirement(Resource.namespace(db, coll), NAMESPACE_COMMANDS[command_name])]
-    if command_name == "update":
-        actions = ["update"]
-        if any(isinstance(u, dict) and u.get("upsert") for u in (cmd.get("updates") or [])):
-            actions.append("insert")
-        return [Requirement(Resource.namespace(db, coll), tuple(actions))]
-    if command_name == "findAndModify" or command_name == "findandmodify":
-        coll = str(cmd.get(command_name, ""))
-        actions = ["find"]
-        actions.append("remove" if cmd.get("remove") else "update")
-        if cmd.get("upsert"):
-            actions.append("insert")
-        return [Requirement(Resource.namespace(db, coll), tuple(actions))]
-    if command_name == "aggregate":
-        return _aggregate_requirements(db, target, cmd)
-    if command_name == "createUser":
-        return [Requirement(Resource.database(db), ("createUser",))] + _grant_requirements(
-            "grantRole", _role_refs(cmd.get("roles"), db)
-        )
-    if command_name == "updateUser":
-        reqs = []
-        if "pwd" in cmd:
-            reqs.append(Requirement(Resource.database(db), ("changePassword",)))
-        if "customData" in cmd:
-            reqs.append(Requirement(Resource.database(db), ("changeCustomData",)))
-        if "roles" in cmd:
-            roles = _role_refs(cmd.get("roles"), db)
-            reqs += _grant_requirements("grantRole", roles) + _grant_requirements("revokeRole", roles)
-            reqs.append(Requirement(Resource.database(db), ("revokeRole",)))
-        return reqs or [Requirement(Resource.database(db), ("createUser",))]
-    if command_name in ("grantRolesToUser", "grantRolesToRole"):
-        return _grant_requirements("grantRole", _role_refs(cmd.get("roles"), db))
-    if command_name in ("revokeRolesFromUser", "revokeRolesFromRole"):
-        return _grant_requirements("revokeRole", _role_refs(cmd.get("roles"), db))
-    if command_name == "createRole":
-        return [Requirement(Resource.database(db), ("createRole",))] + _grant_requirements(
-            "grantRole", _role_refs(cmd.get("roles"), db)
-        )
-    if command_name == "updateRole":
-        return [
-            Requirement(Resource.database(db), ("createRole", "dropRole")),
-            *_grant_requirements("grantRole", _role_refs(cmd.get("roles"), db)),
-        ]
-    if command_name == "grantPrivilegesToRole":
-        return [Requirement(Resource.database(db), ("grantRole",))]
-    if command_name == "revokePrivilegesFromRole":
-        return [Requirement(Resource.database(db), ("revokeRole",))]
-    if command_name == "usersInfo":
-        return _info_requirements(db, cmd.get("usersInfo"), "user", "viewUser")
-    if command_name == "rolesInfo":
-        return _info_requirements(db, cmd.get("rolesInfo"), "role", "viewRole")
-    # A command the kit does not know: mongod would answer 59 after authentication.
-    return []
-
-
-def _aggregate_requirements(db: str, target: Any, cmd: Document) -> list[Requirement]:
-    raw = cmd.get("pipeline")
-    pipeline: list[Any] = raw if isinstance(raw, list) else []
-    reqs: list[Requirement] = []
-    if isinstance(target, str):
-        reqs.append(Requirement(Resource.namespace(db, target), ("find",)))
-    for stage in pipeline:
-        if not isinstance(stage, dict) or not stage:
-            continue
-        name = next(iter(stage))
-        spec = stage[name]
-        if name == "$currentOp":
-            reqs.append(Requirement(Resource.cluster(), ("inprog",)))
-        elif name == "$out":
-            out_db, out_coll = _stage_target(db, spec)
-            reqs.append(Requirement(Resource.namespace(out_db, out_coll), ("insert", "remove")))
-        elif name == "$merge":
-            out_db, out_coll = _stage_target(db, spec.get("into") if isinstance(spec, dict) else spec)
-            reqs.append(Requirement(Resource.namespace(out_db, out_coll), ("insert", "update")))
-        elif name in ("$lookup", "$graphLookup", "$unionWith") and isinstance(spec, dict):
-            other = spec.get("from") or spec.get("coll")
-            if isinstance(other, str):
-                reqs.append(Requirement(Resource.namespace(db, other), ("find",)))
-        elif name == "$collStats":
-            if isinstance(target, str):
-                reqs.append(Requirement(Resource.namespace(db, target), ("collStats",)))
-        elif name == "$indexStats":
-            if isinstance(target, str):
-                reqs.append(Requirement(Resource.namespace(db, target), ("indexStats",)))
-    return reqs
-
-
-def _stage_target(db: str, spec: Any) -> tuple[str, str]:
-    if isinstance(spec, str):
-        return db, spec
-    if isinstance(spec, dict):
-        return str(spec.get("db", db)), str(spec.get("coll", ""))
-    return db, ""
-
-
-def _info_requirements(db: str, value: Any, kind: str, action: str) -> list[Requirement]:
-    # Looking up only one's own user / roles needs no privilege in mongod; the handler
-    # narrows that case. Here the generic rule: viewUser/viewRole on every database named.
-    dbs: set[str] = {db}
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, dict) and item.get("forAllDBs"):
-            # Resource.database("") stands for "every database" (a {db: "", collection: ""} grant).
-            return [Requirement(Resource.database(""), (action,))]
-        if isinstance(item, dict) and "db" in item:
-            dbs.add(str(item["db"]))
-    return [Requirement(Resource.database(d), (action,)) for d in sorted(dbs)]
 
 
 # -- the check -------------------------------------------------------------------------------------
@@ -914,25 +702,32 @@ def check_privileges(
     ``body`` is the command's kind-0 section (without OP_MSG document sequences) when it differs from
     ``cmd``: mongod echoes only that section in its message.
     """
-    required = required_privileges(db, command_name, cmd)
-    if required is None:
+    spec = lookup(command_name)
+    declared = spec.privileges if spec is not None else None
+    if declared is not None and not declared.requires_auth:
         return
     if not users:
         # mongod 7.0 (commands.cpp); capitalised "Command" as in 7.0+ (older servers: "command").
         raise CommandError(13, f"Command {command_name} requires authentication", "Unauthorized")
+
+    def denied() -> CommandError:  # rendered only on refusal: a command may be megabytes long
+        shown = redact_command(command_name, body if body is not None else cmd)
+        return CommandError(
+            13, f"not authorized on {db} to execute command {bson_to_string(shown)}", "Unauthorized"
+        )
+
+    if declared is None:
+        # Registered without a privilege declaration: refused to everyone (fails closed).
+        raise denied()
     if command_name in ("usersInfo", "rolesInfo") and _looks_up_only_self(
         store, users, db, command_name, cmd
     ):
         return
+    required = declared.rule(db, cmd)
     privileges = user_privileges(store, users) if required else []
     for req in required:
         if not privileges_grant(privileges, req):
-            shown = redact_command(command_name, body if body is not None else cmd)
-            raise CommandError(
-                13,
-                f"not authorized on {db} to execute command {bson_to_string(shown)}",
-                "Unauthorized",
-            )
+            raise denied()
 
 
 def _looks_up_only_self(

@@ -25,6 +25,18 @@ from .authz import (
     user_mechanisms,
 )
 from .idl import missing_field, wrong_type
+from .privileges import (
+    CREATE_ROLE,
+    CREATE_USER,
+    GRANT_ROLES,
+    NO_AUTH,
+    REVOKE_ROLES,
+    ROLES_INFO,
+    UPDATE_ROLE,
+    UPDATE_USER,
+    USERS_INFO,
+    on_database,
+)
 from .registry import CommandContext, CommandError, Document, command
 
 OK: Document = {"ok": 1.0}
@@ -97,7 +109,7 @@ def _user_not_found(name: str, db: str) -> CommandError:
 
 
 # -- users -----------------------------------------------------------------------------------------
-@command("createUser")
+@command("createUser", privileges=CREATE_USER)
 def create_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -140,7 +152,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("updateUser")
+@command("updateUser", privileges=UPDATE_USER)
 def update_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -168,7 +180,7 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("dropUser")
+@command("dropUser", privileges=on_database("dropUser"))
 def drop_user(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     name = _name_arg(cmd, "dropUser")
@@ -191,12 +203,12 @@ def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, gr
     return dict(OK)
 
 
-@command("grantRolesToUser")
+@command("grantRolesToUser", privileges=GRANT_ROLES)
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
     return _change_user_roles(ctx, cmd, "grantRolesToUser", grant=True)
 
 
-@command("revokeRolesFromUser")
+@command("revokeRolesFromUser", privileges=REVOKE_ROLES)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
     return _change_user_roles(ctx, cmd, "revokeRolesFromUser", grant=False)
 
@@ -223,7 +235,7 @@ def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
     return out
 
 
-@command("usersInfo")
+@command("usersInfo", privileges=USERS_INFO)
 def users_info(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -332,7 +344,7 @@ def _builtin_refusal(role: str, db: str) -> CommandError:
     return CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
 
 
-@command("createRole")
+@command("createRole", privileges=CREATE_ROLE)
 def create_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -372,7 +384,7 @@ def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
     return doc
 
 
-@command("updateRole")
+@command("updateRole", privileges=UPDATE_ROLE)
 def update_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -394,7 +406,7 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("dropRole")
+@command("dropRole", privileges=on_database("dropRole"))
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     name = _name_arg(cmd, "dropRole")
@@ -420,12 +432,12 @@ def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, gr
     return dict(OK)
 
 
-@command("grantRolesToRole")
+@command("grantRolesToRole", privileges=GRANT_ROLES)
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_roles(ctx, cmd, "grantRolesToRole", grant=True)
 
 
-@command("revokeRolesFromRole")
+@command("revokeRolesFromRole", privileges=REVOKE_ROLES)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_roles(ctx, cmd, "revokeRolesFromRole", grant=False)
 
@@ -461,12 +473,12 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: st
     return dict(OK)
 
 
-@command("grantPrivilegesToRole")
+@command("grantPrivilegesToRole", privileges=on_database("grantRole"))
 def grant_privileges_to_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_privileges(ctx, cmd, "grantPrivilegesToRole", grant=True)
 
 
-@command("revokePrivilegesFromRole")
+@command("revokePrivilegesFromRole", privileges=on_database("revokeRole"))
 def revoke_privileges_from_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_privileges(ctx, cmd, "revokePrivilegesFromRole", grant=False)
 
@@ -490,7 +502,7 @@ def _role_info(store: AuthzStore, role: str, db: str, cmd: Document) -> Document
     return out
 
 
-@command("rolesInfo")
+@command("rolesInfo", privileges=ROLES_INFO)
 def roles_info(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
@@ -514,7 +526,7 @@ def roles_info(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- connectionStatus ------------------------------------------------------------------------------
-@command("connectionStatus", requires_auth=False)
+@command("connectionStatus", privileges=NO_AUTH)
 def connection_status_command(ctx: CommandContext, cmd: Document) -> Document:
     show = bool(cmd.get("showPrivileges"))
     return {"authInfo": connection_status(ctx.authz, ctx.users, show_privileges=show), "ok": 1.0}

@@ -18,6 +18,7 @@ from bson.int64 import Int64
 
 from . import sasl, wire
 from .log import ID_CLIENT_METADATA, ID_FAILPOINT_SET
+from .privileges import AUTHENTICATED, NO_AUTH, on_cluster
 from .registry import CommandContext, CommandError, Document, command
 
 VERSION = "7.0.14"
@@ -35,12 +36,12 @@ def _now() -> _dt.datetime:
 
 
 # -- hello -----------------------------------------------------------------------------------------
-@command("hello", requires_auth=False)
+@command("hello", privileges=NO_AUTH)
 def hello(ctx: CommandContext, cmd: Document) -> Document:
     return _hello(ctx, cmd, legacy=False)
 
 
-@command("isMaster", "ismaster", requires_auth=False)
+@command("isMaster", "ismaster", privileges=NO_AUTH)
 def is_master(ctx: CommandContext, cmd: Document) -> Document:
     return _hello(ctx, cmd, legacy=True)
 
@@ -101,7 +102,7 @@ def _hello(ctx: CommandContext, cmd: Document, *, legacy: bool) -> Document:
 
 
 # -- build and server information ------------------------------------------------------------------
-@command("buildInfo", "buildinfo", requires_auth=False)
+@command("buildInfo", "buildinfo", privileges=NO_AUTH)
 def build_info(ctx: CommandContext, cmd: Document) -> Document:
     return {
         "version": VERSION,
@@ -141,7 +142,7 @@ def server_parameters(ctx: CommandContext) -> Document:
     return params
 
 
-@command("getParameter", admin_only=True)
+@command("getParameter", privileges=on_cluster("getParameter"), admin_only=True)
 def get_parameter(ctx: CommandContext, cmd: Document) -> Document:
     params = server_parameters(ctx)
     which = cmd.get("getParameter")
@@ -154,7 +155,7 @@ def get_parameter(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("getCmdLineOpts", admin_only=True)
+@command("getCmdLineOpts", privileges=on_cluster("getCmdLineOpts"), admin_only=True)
 def get_cmd_line_opts(ctx: CommandContext, cmd: Document) -> Document:
     parsed = copy.deepcopy(ctx.config.raw) if ctx.config.raw else {}
     if ctx.server.config_path is not None:
@@ -162,32 +163,32 @@ def get_cmd_line_opts(ctx: CommandContext, cmd: Document) -> Document:
     return {"argv": list(ctx.server.argv), "parsed": parsed}
 
 
-@command("ping", requires_auth=False)
+@command("ping", privileges=NO_AUTH)
 def ping(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("whatsmyuri", requires_auth=False)
+@command("whatsmyuri", privileges=NO_AUTH)
 def whats_my_uri(ctx: CommandContext, cmd: Document) -> Document:
     return {"you": ctx.conn.remote}
 
 
-@command("endSessions")
+@command("endSessions", privileges=AUTHENTICATED)
 def end_sessions(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("killAllSessions")
+@command("killAllSessions", privileges=on_cluster("killAnySession"))
 def kill_all_sessions(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("killSessions")
+@command("killSessions", privileges=AUTHENTICATED)
 def kill_sessions(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("serverStatus")
+@command("serverStatus", privileges=on_cluster("serverStatus"))
 def server_status(ctx: CommandContext, cmd: Document) -> Document:
     server = ctx.server
     uptime = time.time() - server.started_at
@@ -217,7 +218,7 @@ def server_status(ctx: CommandContext, cmd: Document) -> Document:
     }
 
 
-@command("hostInfo")
+@command("hostInfo", privileges=on_cluster("hostInfo"))
 def host_info(ctx: CommandContext, cmd: Document) -> Document:
     uname = platform.uname()
     try:
@@ -239,7 +240,7 @@ def host_info(ctx: CommandContext, cmd: Document) -> Document:
     }
 
 
-@command("getLog", admin_only=True)
+@command("getLog", privileges=on_cluster("getLog"), admin_only=True)
 def get_log(ctx: CommandContext, cmd: Document) -> Document:
     log = ctx.server.log
     which = cmd.get("getLog")
@@ -254,7 +255,10 @@ def get_log(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- test commands ---------------------------------------------------------------------------------
-@command("configureFailPoint", admin_only=True, test_only=True)
+# mongod's FailPointCommand: requiresAuth() is false and it checks no privilege, because the
+# command exists only when enableTestCommands is set (drivers' unified runners turn fail points off
+# through a client that never logged in).
+@command("configureFailPoint", privileges=NO_AUTH, admin_only=True, test_only=True)
 def configure_fail_point(ctx: CommandContext, cmd: Document) -> Document:
     reply = ctx.server.failpoints.configure(cmd)
     ctx.server.log.info(
@@ -272,7 +276,7 @@ def configure_fail_point(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- OIDC key administration (Enterprise's oidcListKeys / oidcRefreshKeys) --------------------------
-@command("oidcListKeys", admin_only=True)
+@command("oidcListKeys", privileges=on_cluster("oidcListKeys"), admin_only=True)
 def oidc_list_keys(ctx: CommandContext, cmd: Document) -> Document:
     key_sets: dict[str, Any] = {}
     for issuer, cache in ctx.server.key_caches.items():
@@ -280,7 +284,7 @@ def oidc_list_keys(ctx: CommandContext, cmd: Document) -> Document:
     return {"keySets": key_sets}
 
 
-@command("oidcRefreshKeys", admin_only=True)
+@command("oidcRefreshKeys", privileges=on_cluster("oidcRefreshKeys"), admin_only=True)
 def oidc_refresh_keys(ctx: CommandContext, cmd: Document) -> Document:
     """Refresh every issuer's JWKS now (runs on the event loop thread: a short, admin-only call)."""
     failures = []

@@ -34,6 +34,7 @@ from .data import (
     store_key,
 )
 from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
+from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
 
 _ENGINE_ERRORS = (Exception,)
@@ -168,7 +169,7 @@ def query_documents(
     return list(_run(run))
 
 
-@command("find")
+@command("find", privileges=on_collection("find"))
 def find(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -202,7 +203,7 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
     )
 
 
-@command("getMore")
+@command("getMore", privileges=AUTHENTICATED)
 def get_more(ctx: CommandContext, cmd: Document) -> Document:
     cursor_id = cmd.get("getMore")
     if not isinstance(cursor_id, Int64):
@@ -214,7 +215,7 @@ def get_more(ctx: CommandContext, cmd: Document) -> Document:
     return _cursors(ctx).get_more(int(cursor_id), _ns(ctx, coll), _owners(ctx), batch_size)
 
 
-@command("killCursors")
+@command("killCursors", privileges=AUTHENTICATED)
 def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
     name = _collection_name(ctx, cmd)
     ids = cmd.get("cursors")
@@ -265,7 +266,7 @@ def _write_error(index: int, exc: Exception) -> Document:
     return out
 
 
-@command("insert")
+@command("insert", privileges=on_collection("insert"))
 def insert(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -357,7 +358,7 @@ def _update_one(
     return len(matches), modified, None
 
 
-@command("update")
+@command("update", privileges=UPDATE)
 def update(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -394,7 +395,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("delete")
+@command("delete", privileges=on_collection("remove"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -429,7 +430,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("findAndModify", "findandmodify")
+@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
 def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -511,7 +512,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- count / distinct ------------------------------------------------------------------------------
-@command("count")
+@command("count", privileges=on_collection("find"))
 def count(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -529,7 +530,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
     return {"n": n}
 
 
-@command("distinct")
+@command("distinct", privileges=on_collection("find"))
 def distinct(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -563,7 +564,7 @@ KNOWN_STAGES = set(_PIPELINE_HANDLERS) | {
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
-@command("aggregate")
+@command("aggregate", privileges=AGGREGATE)
 def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -654,7 +655,7 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 
 
 # -- catalog ---------------------------------------------------------------------------------------
-@command("create")
+@command("create", privileges=on_collection("createCollection"))
 def create(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -672,7 +673,7 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("drop")
+@command("drop", privileges=on_collection("dropCollection"))
 def drop(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -686,7 +687,7 @@ def drop(ctx: CommandContext, cmd: Document) -> Document:
     return {"nIndexesWas": count, "ns": _ns(ctx, name)}
 
 
-@command("dropDatabase")
+@command("dropDatabase", privileges=on_database("dropDatabase"))
 def drop_database(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -716,7 +717,7 @@ def _may_see_database(privileges: list[Document], db: str) -> bool:
     return False
 
 
-@command("listDatabases", admin_only=True)
+@command("listDatabases", privileges=AUTHENTICATED, admin_only=True)
 def list_databases(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     filt = _document(cmd, "filter", "listDatabases")
@@ -755,7 +756,7 @@ def _matches(filt: Document, doc: Document) -> bool:
     return bool(filtering.filter_applies(normalize(filt), doc))
 
 
-@command("listCollections")
+@command("listCollections", privileges=on_database("listCollections"))
 def list_collections(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     filt = _document(cmd, "filter", "listCollections")
@@ -839,7 +840,7 @@ def _same_options(a: Document, b: Document) -> bool:
     return opts(a) == opts(b)
 
 
-@command("createIndexes")
+@command("createIndexes", privileges=on_collection("createIndex"))
 def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -898,7 +899,7 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("listIndexes")
+@command("listIndexes", privileges=on_collection("listIndexes"))
 def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
@@ -913,7 +914,7 @@ def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     )
 
 
-@command("dropIndexes", "deleteIndexes")
+@command("dropIndexes", "deleteIndexes", privileges=on_collection("dropIndex"))
 def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
@@ -955,7 +956,7 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- statistics ------------------------------------------------------------------------------------
-@command("collStats")
+@command("collStats", privileges=on_collection("collStats"))
 def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
@@ -983,7 +984,7 @@ def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
     }
 
 
-@command("dbStats")
+@command("dbStats", privileges=on_database("dbStats"))
 def db_stats(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     scale = _number(cmd, "scale", "dbStats") or 1
@@ -1016,7 +1017,7 @@ def db_stats(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- what a standalone refuses ---------------------------------------------------------------------
-@command("commitTransaction", "abortTransaction")
+@command("commitTransaction", "abortTransaction", privileges=AUTHENTICATED)
 def transaction_command(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     # Without a txnNumber mongod answers that the session has no transaction (UNCONFIRMED text).

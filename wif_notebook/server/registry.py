@@ -2,7 +2,8 @@
 
 A handler is a plain function ``(ctx, cmd) -> reply document`` registered under its command name(s).
 It raises ``CommandError`` for a mongod error reply. The connection loop owns parsing, the failpoint
-check, the 391 expiry check and the privilege check (``authz``) before a handler runs.
+check, the 391 expiry check and the privilege check (``authz``) before a handler runs. Each
+registration declares the command's privileges next to the handler; an undeclared one is refused.
 """
 
 from __future__ import annotations
@@ -96,29 +97,50 @@ class AuthenticatedUser:
 
 
 Handler = Callable[[Any, Document], Document]
+# (db, command document) -> the authz.Requirement list mongod checks for that command.
+PrivilegeRule = Callable[[str, Document], list[Any]]
+
+
+@dataclass(frozen=True)
+class Privileges:
+    """What a command needs, declared where it is registered (``server/privileges.py`` builds them)."""
+
+    requires_auth: bool  # mongod's requiresAuth(): false only for handshake, login and test commands
+    rule: PrivilegeRule
+    summary: str  # in words, for docs and error hints ("find on the collection")
 
 
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
     handler: Handler
-    requires_auth: bool
+    privileges: Privileges | None  # None: registered without a declaration, refused to everyone
     admin_only: bool  # must run on the admin database (mongod's adminOnly())
     test_only: bool  # only with enableTestCommands
+
+    @property
+    def requires_auth(self) -> bool:
+        return self.privileges is None or self.privileges.requires_auth
 
 
 COMMANDS: dict[str, CommandSpec] = {}
 
 
 def command(
-    *names: str, requires_auth: bool = True, admin_only: bool = False, test_only: bool = False
+    *names: str,
+    privileges: Privileges | None = None,
+    admin_only: bool = False,
+    test_only: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` under each name (first is canonical). Names match case-insensitively
-    where mongod does (``isMaster``/``ismaster``); register each spelling a client may send."""
+    where mongod does (``isMaster``/``ismaster``); register each spelling a client may send.
+
+    ``privileges`` declares what the command needs (``server.privileges``); leaving it out does not
+    mean "allowed": ``authz.check_privileges`` refuses an undeclared command to every user."""
 
     def deco(handler: Handler) -> Handler:
         for n in names:
-            COMMANDS[n] = CommandSpec(names[0], handler, requires_auth, admin_only, test_only)
+            COMMANDS[n] = CommandSpec(names[0], handler, privileges, admin_only, test_only)
         return handler
 
     return deco

@@ -21,6 +21,7 @@ from .auth_oidc import OidcConversation
 from .auth_scram import ScramConversation
 from .idl import missing_field
 from .log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_FAILED_TO_AUTHENTICATE, ID_REAUTH_SAME_USER
+from .privileges import NO_AUTH
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, command
 
 OIDC = "MONGODB-OIDC"
@@ -63,12 +64,12 @@ def _encode_payload(data: bytes, as_string: bool) -> Any:
 
 
 # -- commands --------------------------------------------------------------------------------------
-@command("saslStart", requires_auth=False)
+@command("saslStart", privileges=NO_AUTH)
 def sasl_start(ctx: CommandContext, cmd: Document) -> Document:
     return _start(ctx, cmd, speculative=False)
 
 
-@command("saslContinue", requires_auth=False)
+@command("saslContinue", privileges=NO_AUTH)
 def sasl_continue(ctx: CommandContext, cmd: Document) -> Document:
     conn = ctx.conn
     if cmd.get("conversationId") != 1:

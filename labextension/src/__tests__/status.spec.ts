@@ -39,6 +39,13 @@ describe('status renderer', () => {
     expect(el.querySelector('tr[data-service="mongod"] .wif-Port')!.textContent).toBe('—');
   });
 
+  it('has a header for every column, none empty', () => {
+    const el = renderStatus(up);
+    const cols = Array.from(el.querySelectorAll('thead th')).map(th => th.textContent);
+    expect(cols).toEqual(['service', 'state', 'port', 'details', 'lesson', 'notebook', 'progress']);
+    expect(Array.from(el.querySelectorAll('th')).every(th => th.textContent!.trim() !== '')).toBe(true);
+  });
+
   it('lists lessons with progress and the total', () => {
     const el = renderStatus(up);
     expect(el.querySelectorAll('tr[data-lesson]').length).toBe(2);

@@ -1,4 +1,4 @@
-import { renderToken, validityText } from '../render/token';
+import { labelRows, renderToken, validityText } from '../render/token';
 import { ITokenPayload } from '../render/types';
 
 const NOW = 1_800_000_000;
@@ -106,5 +106,24 @@ describe('token renderer', () => {
     const el = renderToken(payload({ claims: { sub: '<img src=x onerror=alert(1)>' } }));
     expect(el.querySelector('img')).toBeNull();
     expect(el.textContent).toContain('<img src=x onerror=alert(1)>');
+  });
+
+  it('puts the labels of a fresh token (iat = now) on different rows, far ones on the first row', () => {
+    const el = renderToken(payload({ validity: { iat: NOW, nbf: null, exp: NOW + 300, now: NOW, reauth_at: null } }));
+    const row = (name: string) => el.querySelector(`[data-marker="${name}"]`)!.getAttribute('data-row');
+    expect([row('iat'), row('now'), row('exp')]).toEqual(['0', '1', '0']);
+    expect(labelRows([0, 0.05, 0.5, 1, 0.02])).toEqual([0, 1, 0, 0, 2]);
+  });
+
+  it('gives the timeline a text alternative and its sections headings, and every table headers', () => {
+    const el = renderToken(payload());
+    expect(el.querySelector('.wif-Timeline')!.getAttribute('role')).toBe('img');
+    expect(el.querySelector('.wif-Timeline')!.getAttribute('aria-label')).toBe('Timeline: valid for another 4 min 10 s');
+    const headings = Array.from(el.querySelectorAll('[role="heading"]')).map(e => e.textContent);
+    expect(headings).toEqual(['The token, part by part', 'Header', 'Claims', 'Validity window', "The server's verdict"]);
+    for (const th of Array.from(el.querySelectorAll('th'))) {
+      expect(th.textContent!.trim()).not.toBe('');
+      expect(['row', 'col']).toContain(th.getAttribute('scope'));
+    }
   });
 });

@@ -3,7 +3,7 @@
  * lessons. The side panel builds on the same pieces.
  */
 
-import { h } from './dom';
+import { h, heading, uri } from './dom';
 import { ILessonStatus, IStatusPayload } from './types';
 
 export function upDown(running: boolean): HTMLElement {
@@ -21,13 +21,13 @@ export function renderServices(payload: IStatusPayload): HTMLElement {
     ? h(
         'div',
         {},
-        h('code', {}, idp.base_url ?? ''),
+        uri(idp.base_url ?? ''),
         issuers.length
           ? h(
               'ul',
               { class: 'wif-Issuers' },
               ...issuers.map(([id, info]) =>
-                h('li', {}, h('strong', {}, id), ' ', h('code', {}, info.issuer ?? ''))
+                h('li', {}, h('strong', {}, id), ' ', uri(info.issuer ?? ''))
               )
             )
           : null
@@ -39,14 +39,14 @@ export function renderServices(payload: IStatusPayload): HTMLElement {
         {},
         h('span', { class: 'wif-Kind' }, mongod.kind ?? 'test-server'),
         ' ',
-        h('code', {}, mongod.mongodb_uri ?? '')
+        uri(mongod.mongodb_uri ?? '')
       )
     : h('span', { class: 'wif-Muted' }, 'not running');
   const row = (name: string, label: string, running: boolean, port: number | undefined, detail: Node) =>
     h(
       'tr',
       { 'data-service': name },
-      h('th', {}, label),
+      h('th', { scope: 'row' }, label),
       h('td', {}, upDown(running)),
       h('td', { class: 'wif-Port' }, running && port !== undefined ? String(port) : '—'),
       h('td', {}, detail)
@@ -54,7 +54,15 @@ export function renderServices(payload: IStatusPayload): HTMLElement {
   return h(
     'table',
     { class: 'wif-Table wif-Services' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'service'), h('th', {}, 'state'), h('th', {}, 'port'), h('th', {}, ''))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['service', 'state', 'port', 'details'].map(name => h('th', { scope: 'col' }, name))
+      )
+    ),
     h(
       'tbody',
       {},
@@ -70,7 +78,7 @@ export function renderServiceCards(payload: IStatusPayload): HTMLElement {
   const card = (name: string, label: string, running: boolean, port: number | undefined, ...body: Node[]) =>
     h(
       'div',
-      { class: 'wif-Card', 'data-service': name },
+      { class: 'wif-Card', 'data-service': name, 'data-key': name },
       h(
         'div',
         { class: 'wif-Card-head' },
@@ -85,7 +93,7 @@ export function renderServiceCards(payload: IStatusPayload): HTMLElement {
   const others = Object.entries(idp.issuers ?? {}).filter(([id]) => id !== 'kit');
   const idpBody: Node[] = idp.running
     ? ([
-        h('div', { class: 'wif-Card-line' }, 'issuer ', h('code', {}, kit?.issuer ?? idp.base_url ?? '')),
+        h('div', { class: 'wif-Card-line' }, 'issuer ', uri(kit?.issuer ?? idp.base_url ?? '')),
         others.length
           ? h(
               'details',
@@ -94,7 +102,7 @@ export function renderServiceCards(payload: IStatusPayload): HTMLElement {
               h(
                 'ul',
                 { class: 'wif-Issuers' },
-                ...others.map(([id, info]) => h('li', {}, h('strong', {}, id), ' ', h('code', {}, info.issuer ?? '')))
+                ...others.map(([id, info]) => h('li', {}, h('strong', {}, id), ' ', uri(info.issuer ?? '')))
               )
             )
           : null
@@ -103,7 +111,7 @@ export function renderServiceCards(payload: IStatusPayload): HTMLElement {
   const mongodBody: Node[] = mongod.running
     ? [
         h('div', { class: 'wif-Card-line' }, h('span', { class: 'wif-Kind' }, mongod.kind ?? 'test-server')),
-        h('div', { class: 'wif-Card-line' }, h('code', {}, mongod.mongodb_uri ?? ''))
+        h('div', { class: 'wif-Card-line' }, uri(mongod.mongodb_uri ?? ''))
       ]
     : [];
   return h(
@@ -142,14 +150,19 @@ export function renderStatus(payload: IStatusPayload): HTMLElement {
   return h(
     'div',
     { class: 'wif-Status' },
-    h('h4', {}, 'Services'),
+    heading(1, 'Services'),
     renderServices(payload),
-    h('p', { class: 'wif-Muted' }, 'State directory ', h('code', {}, payload.state_dir)),
-    h('h4', {}, `Lessons (${total.done}/${total.total} checks passed)`),
+    h('p', { class: 'wif-Muted' }, 'State directory ', uri(payload.state_dir)),
+    heading(1, `Lessons (${total.done}/${total.total} checks passed)`),
     lessons.length
       ? h(
           'table',
           { class: 'wif-Table wif-Lessons' },
+          h(
+            'thead',
+            {},
+            h('tr', {}, ...['lesson', 'notebook', 'progress'].map(name => h('th', { scope: 'col' }, name)))
+          ),
           h(
             'tbody',
             {},
@@ -157,8 +170,8 @@ export function renderStatus(payload: IStatusPayload): HTMLElement {
               h(
                 'tr',
                 { 'data-lesson': l.id },
-                h('td', {}, l.title),
-                h('td', {}, h('code', {}, l.path)),
+                h('th', { scope: 'row' }, l.title),
+                h('td', {}, uri(l.path)),
                 h('td', {}, progressBar(l))
               )
             )

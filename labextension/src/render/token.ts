@@ -5,7 +5,7 @@
  * rule by rule.
  */
 
-import { duration, h, show, utc } from './dom';
+import { duration, h, heading, show, utc } from './dom';
 import { IRuleResult, ITokenPayload, IValidity, IVerdict } from './types';
 
 const TIME_CLAIMS = new Set(['iat', 'nbf', 'exp', 'auth_time']);
@@ -36,7 +36,7 @@ function renderSegments(payload: ITokenPayload): HTMLElement {
   return h(
     'section',
     { class: 'wif-Token-parts' },
-    h('h4', {}, 'The token, part by part'),
+    heading(1, 'The token, part by part'),
     h(
       'p',
       { class: 'wif-Token-redacted' },
@@ -52,12 +52,12 @@ function renderSegments(payload: ITokenPayload): HTMLElement {
 
 function renderHeader(header: Record<string, unknown>): HTMLElement {
   const rows = Object.entries(header).map(([name, value]) =>
-    h('tr', {}, h('th', {}, name), h('td', {}, h('code', {}, show(value))))
+    h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, h('code', {}, show(value))))
   );
   return h(
     'section',
     { class: 'wif-Token-header' },
-    h('h4', {}, 'Header'),
+    heading(1, 'Header'),
     h('table', { class: 'wif-Table' }, h('tbody', {}, ...rows))
   );
 }
@@ -87,7 +87,7 @@ function renderClaims(payload: ITokenPayload): HTMLElement {
     return h(
       'tr',
       { 'data-claim': name },
-      h('th', {}, h('code', {}, name)),
+      h('th', { scope: 'row' }, h('code', {}, name)),
       h('td', { class: 'wif-Token-claimValue' }, shown),
       h('td', { class: 'wif-Token-meaning' }, meanings.get(name) ?? '')
     );
@@ -95,11 +95,11 @@ function renderClaims(payload: ITokenPayload): HTMLElement {
   return h(
     'section',
     { class: 'wif-Token-claims' },
-    h('h4', {}, 'Claims'),
+    heading(1, 'Claims'),
     h(
       'table',
       { class: 'wif-Table' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'claim'), h('th', {}, 'value'), h('th', {}, 'meaning'))),
+      h('thead', {}, h('tr', {}, ...['claim', 'value', 'meaning'].map(name => h('th', { scope: 'col' }, name)))),
       h('tbody', {}, ...rows)
     )
   );
@@ -121,7 +121,7 @@ export function validityText(v: IValidity): string {
 }
 
 function renderValidity(v: IValidity | null): HTMLElement {
-  const section = h('section', { class: 'wif-Token-validity' }, h('h4', {}, 'Validity window'));
+  const section = h('section', { class: 'wif-Token-validity' }, heading(1, 'Validity window'));
   if (v === null) {
     section.appendChild(h('p', {}, 'No time claims to show.'));
     return section;
@@ -139,16 +139,29 @@ function renderValidity(v: IValidity | null): HTMLElement {
   const hi = Math.max(to, now);
   const span = hi - lo || 1;
   const pct = (t: number) => `${(((t - lo) / span) * 100).toFixed(2)}%`;
-  const bar = h('div', { class: 'wif-Timeline' });
+  const bar = h('div', { class: 'wif-Timeline', role: 'img', 'aria-label': `Timeline: ${validityText(v)}` });
   const window = h('div', { class: 'wif-Timeline-window' });
   window.style.left = pct(from);
   window.style.width = `${(((to - from) / span) * 100).toFixed(2)}%`;
   bar.appendChild(window);
-  const marker = (name: string, t: number, label: string) => {
+  const marks: [string, number][] = [];
+  if (typeof v.iat === 'number') {
+    marks.push(['iat', v.iat]);
+  }
+  if (typeof v.nbf === 'number' && v.nbf !== v.iat) {
+    marks.push(['nbf', v.nbf]);
+  }
+  marks.push(['exp', to]);
+  if (typeof v.reauth_at === 'number' && v.reauth_at !== to) {
+    marks.push(['reauth', v.reauth_at]);
+  }
+  marks.push(['now', now]);
+  const rows = labelRows(marks.map(([, t]) => (t - lo) / span));
+  marks.forEach(([name, t], i) => {
     const m = h(
       'div',
-      { class: `wif-Timeline-marker wif-Timeline-marker--${name}`, 'data-marker': name, title: utc(t) },
-      h('span', {}, label)
+      { class: `wif-Timeline-marker wif-Timeline-marker--${name}`, 'data-marker': name, 'data-row': String(rows[i]) },
+      h('span', {}, name)
     );
     m.style.left = pct(t);
     if ((t - lo) / span > 0.85) {
@@ -156,18 +169,7 @@ function renderValidity(v: IValidity | null): HTMLElement {
       m.classList.add('wif-Timeline-marker--end');
     }
     bar.appendChild(m);
-  };
-  if (typeof v.iat === 'number') {
-    marker('iat', v.iat, 'iat');
-  }
-  if (typeof v.nbf === 'number' && v.nbf !== v.iat) {
-    marker('nbf', v.nbf, 'nbf');
-  }
-  marker('exp', to, 'exp');
-  if (typeof v.reauth_at === 'number' && v.reauth_at !== to) {
-    marker('reauth', v.reauth_at, 'reauth');
-  }
-  marker('now', now, 'now');
+  });
   section.appendChild(bar);
   const legend = h(
     'ul',
@@ -190,6 +192,26 @@ function renderValidity(v: IValidity | null): HTMLElement {
   return section;
 }
 
+/** Labels closer than this (a fraction of the timeline) would print over each other. */
+const LABEL_GAP = 0.1;
+
+/**
+ * A row for each timeline label (0 above the line, 1 below it, 2 further below), given their
+ * positions as fractions: the first free row where no label already placed is too close. A fresh
+ * token's iat and now fall on the same spot and so go to different rows.
+ */
+export function labelRows(positions: number[]): number[] {
+  const placed: [number, number][] = [];
+  return positions.map(x => {
+    let row = 0;
+    while (placed.some(([px, pr]) => pr === row && Math.abs(px - x) < LABEL_GAP)) {
+      row += 1;
+    }
+    placed.push([x, row]);
+    return row;
+  });
+}
+
 function ruleMark(passed: boolean | null): string {
   return passed === true ? '✓' : passed === false ? '✗' : '–';
 }
@@ -210,7 +232,7 @@ function renderRule(r: IRuleResult): HTMLElement {
 }
 
 function renderVerdict(verdict: IVerdict | null): HTMLElement {
-  const section = h('section', { class: 'wif-Token-verdict' }, h('h4', {}, "The server's verdict"));
+  const section = h('section', { class: 'wif-Token-verdict' }, heading(1, "The server's verdict"));
   if (verdict === null) {
     section.appendChild(
       h(

@@ -103,3 +103,16 @@ export interface IStatusPayload {
   services: { idp: IIdpStatus; mongod: IMongodStatus };
   lessons: ILessonStatus[];
 }
+
+export const PICTURE_MIME = 'application/vnd.wif.picture+json';
+
+/** A picture (wif_notebook.plots.Picture): a PNG per theme, transparent, and its text alternative. */
+export interface IPicturePayload {
+  version: number;
+  alt: string;
+  width?: number;
+  height?: number;
+  /** base64 PNGs */
+  light: string;
+  dark: string;
+}

@@ -1,0 +1,80 @@
+"""The kit's real services for the vendor-SDK tests, and a workload runner.
+
+A workload runs in its own Python process with exactly the environment ``wif env --principal NAME``
+gives it (SDKs such as google-auth read their variables at import time), with no proxy, no cloud
+variables of the test machine and a HOME of its own (no gcloud/azure CLI credentials leak in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wif_notebook import clouds, connect, stack
+from wif_notebook.idp.principals import find
+from wif_notebook.idp.service import idp_record
+from wif_notebook.state import StateDir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Variables of the test machine a workload must not inherit: the SDKs' own and proxies.
+_FOREIGN = ("GCE_", "GOOGLE_", "AZURE_", "AWS_", "ACTIONS_", "MSI_", "IDENTITY_", "OIDC_", "NO_GCE")
+_PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
+    """Running IdP and test mongod in a temporary state directory."""
+    state = StateDir(tmp_path_factory.mktemp("clouds") / "state")
+    stack.up(state, idp_port=0, port=0)
+    try:
+        yield state
+    finally:
+        connect.close_all()
+        stack.down(state)
+
+
+def workload_env(state: StateDir, principal: str) -> dict[str, str]:
+    """The exports of ``wif env --principal`` for ``principal``."""
+    record = idp_record(state)
+    assert record is not None, "the IdP is not running"
+    base = str(record.extra["base_url"])
+    ctx = clouds.EnvContext(state=state, idp_https=base, idp_http=base, ca_bundle=None)
+    who = find(state, principal)
+    cloud = clouds.for_principal(who)
+    assert cloud is not None, principal
+    return cloud.workload_env(ctx, who)
+
+
+def run_workload(
+    state: StateDir, principal: str, script: str, *args: str, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (Python source) as a workload of ``principal``; argv[1] is the mongodb URI."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_FOREIGN) and k.lower() not in _PROXIES and k != "PYTHONPATH"
+    }
+    env.update(workload_env(state, principal))
+    env.update({"HOME": str(home), "PYTHONPATH": str(ROOT)})
+    uri = stack.status(state)["mongodb_uri"]
+    return subprocess.run(
+        [sys.executable, "-c", script, uri, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def json_result(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,0 +1,437 @@
+"""What the learner built in the kit, read once and translated for production (``KitSnapshot``).
+
+Three sources: the server's ``oidcIdentityProviders`` (mongod.conf, or the kit's default), the
+user-defined roles and ``$external`` users of the test mongod, and the principals catalog. Every
+kit-only value in them (the made-up tenant, the resource application's id, group object ids,
+generated object and unique ids, the demo project) is replaced by a named placeholder, and each
+kit issuer by the production issuer it stands for (``PRODUCTION_ISSUERS``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, WifError
+from ..idp.principals import Principal
+from ..oidc import ProviderConfig
+from ..state import StateDir
+from ._model import Placeholder
+
+# -- issuers -------------------------------------------------------------------------------------------
+# The production issuer each kind of kit issuer stands for (real-clouds reference §1, §5, §6, §7).
+# Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
+PRODUCTION_ISSUERS: dict[str, str] = {
+    "entra-v2": "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
+    "entra-v1": "https://sts.windows.net/<TENANT_ID>/",
+    "google": "https://accounts.google.com",
+    "kubernetes": "<CLUSTER_ISSUER_URL>",
+    "github": "https://token.actions.githubusercontent.com",
+    "idp": "<YOUR_IDP_ISSUER_URL>",
+}
+KIND_TITLES: dict[str, str] = {
+    "entra-v2": "Microsoft Entra ID, v2.0 tokens",
+    "entra-v1": "Microsoft Entra ID, v1.0 tokens",
+    "google": "Google",
+    "kubernetes": "a Kubernetes cluster's service-account issuer",
+    "github": "GitHub Actions",
+    "idp": "your own identity provider",
+    "production": "an issuer outside the kit (kept as configured)",
+}
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+_PUBLIC_HOSTS = {
+    "login.microsoftonline.com": "entra-v2",
+    "sts.windows.net": "entra-v1",
+    "accounts.google.com": "google",
+    "token.actions.githubusercontent.com": "github",
+}
+
+FIXED_PLACEHOLDERS: dict[str, Placeholder] = {
+    p.name: p
+    for p in (
+        Placeholder(
+            "TENANT_ID",
+            "your Microsoft Entra tenant (directory) id",
+            "az account show --query tenantId -o tsv",
+        ),
+        Placeholder(
+            "API_APP_CLIENT_ID",
+            "application (client) id of the Entra app registration that stands for your MongoDB "
+            "deployment: the audience of its tokens",
+            "printed by the script of wif export azure (az ad app create ... --query appId)",
+        ),
+        Placeholder(
+            "CLUSTER_ISSUER_URL",
+            "your Kubernetes cluster's service-account issuer URL (the `iss` of its projected tokens)",
+            "AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv; "
+            "EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
+            "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
+        ),
+        Placeholder(
+            "YOUR_IDP_ISSUER_URL",
+            "the https issuer URL of the identity provider that takes the place of the kit's own issuer",
+            "the `issuer` field of your IdP's /.well-known/openid-configuration",
+        ),
+        Placeholder(
+            "PROJECT_ID",
+            "your Google Cloud project id",
+            "gcloud config get-value project",
+        ),
+    )
+}
+
+
+def is_kit_issuer(issuer: str) -> bool:
+    """Served by the kit's IdP (a loopback host), as opposed to a real issuer a learner typed in."""
+    return (urlsplit(issuer).hostname or "").lower() in _LOCAL_HOSTS
+
+
+def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
+    """The kind of issuer a provider's URL is (a key of ``KIND_TITLES``).
+
+    A kit issuer (host localhost) is recognised by its shape: Entra v2.0 ``…/<tenant>/v2.0``, v1.0
+    ``…/<tenant>/`` (the trailing slash), else by the IdP's id for it (``gcp``, ``k8s``, ...).
+    """
+    parts = urlsplit(issuer)
+    if not is_kit_issuer(issuer):
+        kind = _PUBLIC_HOSTS.get((parts.hostname or "").lower())
+        if kind == "entra-v2" and not parts.path.rstrip("/").endswith("/v2.0"):
+            kind = "production"  # login.microsoftonline.com without /v2.0: keep what was configured
+        return kind or "production"
+    if re.search(rf"/{_GUID}/v2\.0/?$", parts.path):
+        return "entra-v2"
+    if re.search(rf"/{_GUID}/$", parts.path):
+        return "entra-v1"
+    name = (issuer_id or parts.path.strip("/").split("/")[0]).lower()
+    if name in ("gcp", "google"):
+        return "google"
+    if name in ("k8s", "kubernetes", "aks", "eks", "gke"):
+        return "kubernetes"
+    if "github" in name:
+        return "github"
+    return "idp"
+
+
+@dataclass(frozen=True)
+class ProductionProvider:
+    """One ``oidcIdentityProviders`` entry of the kit and its production counterpart."""
+
+    kit: ProviderConfig
+    kind: str
+    issuer: str  # production issuer, placeholders allowed
+    audience: str
+
+    @property
+    def prefix(self) -> str:
+        return self.kit.auth_name_prefix
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES[self.kind]
+
+    def document(self) -> dict[str, Any]:
+        """The entry for a production mongod: the kit's, with the production issuer and audience."""
+        doc = replace(self.kit, issuer=self.issuer, audience=self.audience).to_document()
+        return doc
+
+
+# -- the snapshot --------------------------------------------------------------------------------------
+@dataclass
+class KitSnapshot:
+    """The kit's configuration, users, roles and principals, with kit-only values as placeholders."""
+
+    providers: list[ProductionProvider]
+    users: list[dict[str, Any]]  # $external users: {user, db, roles: [{role, db}]}
+    roles: list[dict[str, Any]]  # user-defined roles, parents first: {role, db, privileges, roles}
+    principals: list[Principal]
+    placeholders: dict[str, Placeholder]
+    substitutions: list[tuple[str, str]]  # (kit value, placeholder token), longest first
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def sub(self, text: str) -> str:
+        """``text`` with every kit-only value replaced by its placeholder."""
+        for value, token in self.substitutions:
+            text = text.replace(value, token)
+        return text
+
+    def of_kind(self, *kinds: str) -> list[ProductionProvider]:
+        return [p for p in self.providers if p.kind in kinds]
+
+    def provider_for_prefix(self, prefix: str) -> ProductionProvider | None:
+        return next((p for p in self.providers if p.prefix == prefix), None)
+
+
+def upper_name(name: str) -> str:
+    """``inventory-vm`` → ``INVENTORY_VM`` (the stem of a principal's placeholders)."""
+    return re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+
+
+def _substitutions(principals: list[Principal]) -> tuple[list[tuple[str, str]], dict[str, Placeholder]]:
+    from ..idp.issuers import AZURE_GROUPS, AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
+
+    found: dict[str, Placeholder] = dict(FIXED_PLACEHOLDERS)
+    pairs: list[tuple[str, str]] = [
+        (AZURE_TENANT_ID, "<TENANT_ID>"),
+        (AZURE_RESOURCE_APP_ID, "<API_APP_CLIENT_ID>"),
+    ]
+
+    def add(value: str, p: Placeholder) -> None:
+        found[p.name] = p
+        pairs.append((value, p.token))
+
+    for group, object_id in AZURE_GROUPS.items():
+        add(
+            object_id,
+            Placeholder(
+                f"{upper_name(group)}_GROUP_ID",
+                f"object id of the Entra security group {group}",
+                f"az ad group show --group {group} --query id -o tsv",
+            ),
+        )
+    for p in principals:
+        stem = upper_name(p.name)
+        if p.issuer_id == "azure" and p.kind == "managed-identity":
+            add(
+                p.client_id,
+                Placeholder(
+                    f"{stem}_CLIENT_ID",
+                    f"client id of the managed identity {p.name}",
+                    f"az identity show -g RESOURCE_GROUP -n {p.name} --query clientId -o tsv",
+                ),
+            )
+            add(
+                p.subject,
+                Placeholder(
+                    f"{stem}_PRINCIPAL_ID",
+                    f"object (principal) id of the managed identity {p.name}: its tokens' sub and oid",
+                    f"az identity show -g RESOURCE_GROUP -n {p.name} --query principalId -o tsv",
+                ),
+            )
+        elif p.issuer_id == "azure":
+            add(
+                p.client_id,
+                Placeholder(
+                    f"{stem}_CLIENT_ID",
+                    f"application (client) id of the app registration {p.name}",
+                    f"az ad app list --display-name {p.name} --query [0].appId -o tsv",
+                ),
+            )
+            add(
+                p.subject,
+                Placeholder(
+                    f"{stem}_OBJECT_ID",
+                    f"object id of the service principal of {p.name}: its tokens' sub and oid",
+                    f"az ad sp show --id {stem}_CLIENT_ID --query id -o tsv",
+                ),
+            )
+        elif p.issuer_id == "gcp":
+            email = p.client_id
+            add(
+                p.subject,
+                Placeholder(
+                    f"{stem}_UNIQUE_ID",
+                    f"unique id of the Google service account {p.name}: its ID tokens' sub",
+                    f"gcloud iam service-accounts describe {p.name}@PROJECT_ID.iam.gserviceaccount.com "
+                    "--format='value(uniqueId)'",
+                ),
+            )
+            local, _, domain = email.partition("@")
+            project = domain.removesuffix(".iam.gserviceaccount.com")
+            if project and project != domain:
+                pairs.append((f"@{project}.iam.gserviceaccount.com", "@<PROJECT_ID>.iam.gserviceaccount.com"))
+                pairs.append((f"{project}.svc.id.goog", "<PROJECT_ID>.svc.id.goog"))
+    unique = sorted(set(pairs), key=lambda pair: -len(pair[0]))
+    return [pair for pair in unique if pair[0]], found
+
+
+def _issuer_ids(state: StateDir) -> dict[str, str]:
+    """Issuer URL → the mock IdP's id for it (``kit``, ``azure``, ...), when the IdP announced them."""
+    from ..idp.service import idp_record
+
+    record = idp_record(state)
+    issuers = record.extra.get("issuers") if record is not None else None
+    if not isinstance(issuers, dict):
+        return {}
+    return {str(v["issuer"]): str(k) for k, v in issuers.items() if isinstance(v, dict) and "issuer" in v}
+
+
+def production_providers(
+    providers: list[ProviderConfig], issuer_ids: dict[str, str], sub: Any
+) -> list[ProductionProvider]:
+    """Each kit entry with its production issuer; several entries of one placeholder kind get one
+    placeholder each (``<CLUSTER_ISSUER_URL_SHOP>``), so no two entries collapse into one issuer."""
+    kinds = [classify_issuer(p.issuer, issuer_ids.get(p.issuer)) for p in providers]
+    out = []
+    for provider, kind in zip(providers, kinds, strict=True):
+        if kind == "production" or not is_kit_issuer(provider.issuer):
+            issuer = provider.issuer  # already a real issuer: keep exactly what was configured
+        else:
+            issuer = PRODUCTION_ISSUERS[kind]
+            distinct = {p.issuer for p, k in zip(providers, kinds, strict=True) if k == kind}
+            if kind in ("kubernetes", "idp") and len(distinct) > 1:
+                issuer = issuer[:-1] + f"_{upper_name(provider.auth_name_prefix)}>"
+        out.append(ProductionProvider(provider, kind, issuer, sub(provider.audience)))
+    return out
+
+
+def snapshot(state: StateDir) -> KitSnapshot:
+    """Read the kit's state (nothing is started or written)."""
+    from ..idp.principals import load_catalog
+    from ..mongod import server_providers
+
+    found = server_providers(state)
+    if found is None or not found.providers:
+        raise ConfigError(
+            "nothing to export: the kit has no oidcIdentityProviders configured yet",
+            hint="start the kit with `wif up` (or %wif_up), configure providers with %wif_mongod, "
+            "then export again",
+        )
+    principals = load_catalog(state)
+    pairs, placeholders = _substitutions(principals)
+    snap = KitSnapshot(
+        providers=[],
+        users=[],
+        roles=[],
+        principals=principals,
+        placeholders=placeholders,
+        substitutions=pairs,
+        sources={"configuration": found.source, "principals": str(state.principals_file)},
+    )
+    snap.providers = production_providers(found.providers, _issuer_ids(state), snap.sub)
+    for p in snap.providers:
+        name = p.issuer[1:-1]
+        if p.issuer.startswith("<") and name not in snap.placeholders:
+            base = FIXED_PLACEHOLDERS[
+                "CLUSTER_ISSUER_URL" if p.kind == "kubernetes" else "YOUR_IDP_ISSUER_URL"
+            ]
+            snap.placeholders[name] = Placeholder(
+                name, f"{base.meaning} (provider {p.prefix})", base.how_to_find
+            )
+    users, roles, source = read_users_and_roles(state)
+    snap.users = [_sub_doc(u, snap.sub) for u in users]
+    snap.roles = [_sub_doc(r, snap.sub) for r in _parents_first(roles)]
+    snap.sources["users and roles"] = source
+    if not users and not roles:
+        snap.notes.append(
+            "No roles or $external users yet: create them with %wif_authorize (or createRole / "
+            "createUser in mongosh), then export again."
+        )
+    return snap
+
+
+def _sub_doc(doc: Any, sub: Any) -> Any:
+    if isinstance(doc, str):
+        return sub(doc)
+    if isinstance(doc, list):
+        return [_sub_doc(x, sub) for x in doc]
+    if isinstance(doc, dict):
+        return {k: _sub_doc(v, sub) for k, v in doc.items()}
+    return doc
+
+
+# -- users and roles -----------------------------------------------------------------------------------
+def _user_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user": str(doc["user"]),
+        "db": str(doc["db"]),
+        "roles": [{"role": str(r["role"]), "db": str(r["db"])} for r in doc.get("roles", [])],
+    }
+
+
+def _role_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "role": str(doc["role"]),
+        "db": str(doc["db"]),
+        "privileges": [
+            {"resource": dict(p["resource"]), "actions": [str(a) for a in p["actions"]]}
+            for p in doc.get("privileges", [])
+        ],
+        "roles": [{"role": str(r["role"]), "db": str(r["db"])} for r in doc.get("roles", [])],
+    }
+
+
+def read_users_and_roles(state: StateDir) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """The ``$external`` users and user-defined roles: from the running mongod through the kit's
+    administrator (what ``usersInfo``/``rolesInfo`` answer), else from ``authz.json`` in its dbPath."""
+    from .. import services
+
+    if services.running_record(state, "mongod") is not None:
+        try:
+            users, roles = _from_server(state)
+            return users, roles, "the running mongod (usersInfo, rolesInfo)"
+        except WifError:
+            pass  # e.g. the administrator's credentials are gone: the dbPath still has them
+    return _from_db_path(state)
+
+
+def _from_server(state: StateDir) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from pymongo.errors import PyMongoError
+
+    from ..connect import admin_client, explain_error
+
+    client = admin_client(state)
+    try:
+        raw_users = client.admin.command("usersInfo", {"forAllDBs": True})["users"]
+        users = [_user_doc(u) for u in raw_users if u.get("db") == "$external"]
+        # rolesInfo answers per database; look in admin, every database, and every database a
+        # user or role refers to, until no new one appears.
+        pending = {
+            "admin",
+            *client.list_database_names(),
+            *(r["db"] for u in raw_users for r in u.get("roles", [])),
+        }
+        seen: set[str] = set()
+        roles: dict[tuple[str, str], dict[str, Any]] = {}
+        while pending - seen:
+            db = sorted(pending - seen)[0]
+            seen.add(db)
+            for doc in client[db].command("rolesInfo", 1, showPrivileges=True)["roles"]:
+                if doc.get("isBuiltin"):
+                    continue
+                role = _role_doc(doc)
+                roles[(role["db"], role["role"])] = role
+                pending.update(r["db"] for r in role["roles"])
+        return users, [roles[k] for k in sorted(roles)]
+    except PyMongoError as exc:
+        raise explain_error(exc, kit=True) from exc
+    finally:
+        client.close()
+
+
+def _from_db_path(state: StateDir) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    from ..mongod import load_config_file
+    from ..server.authz import STORE_FILE, AuthzStore
+
+    db_path = state.db_path
+    if state.mongod_conf.exists():
+        try:
+            db_path = load_config_file(state.mongod_conf).db_path
+        except ConfigError:
+            pass  # server_providers already refused an invalid file; keep the kit's dbPath
+    store = AuthzStore(db_path)
+    users = [_user_doc(u) for u in store.users("$external")]
+    roles = [_role_doc(r) for r in store.roles()]
+    return users, roles, str(db_path / STORE_FILE)
+
+
+def _parents_first(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Roles ordered so each comes after the user-defined roles it inherits (createRole needs them)."""
+    by_key = {(r["db"], r["role"]): r for r in roles}
+    ordered: list[dict[str, Any]] = []
+    done: set[tuple[str, str]] = set()
+
+    def visit(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> None:
+        if key in done or key in path or key not in by_key:
+            return
+        for parent in by_key[key]["roles"]:
+            visit((parent["db"], parent["role"]), (*path, key))
+        done.add(key)
+        ordered.append(by_key[key])
+
+    for key in sorted(by_key):
+        visit(key, ())
+    return ordered
