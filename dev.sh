@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two entry points of the kit (README.md):
 #   ./dev.sh lab    install what is needed, start the IdP and the test mongod, open JupyterLab on the lessons
+#                   (Ctrl-C ends JupyterLab and stops the services this started)
 #   ./dev.sh test   install what is needed and run the whole test suite (ruff, mypy, pytest)
 # Everything installs into .venv (override with WIF_VENV) from PyPI; nothing is downloaded at run time.
 set -euo pipefail
@@ -25,6 +26,18 @@ ensure_chromium() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "dev.sh: the browser tests need Debian's chromium: run 'sudo apt-get install chromium' and retry" >&2
+    exit 1
+  fi
+}
+
+# The exported shell scripts (wif export) are checked with Debian's shellcheck.
+ensure_shellcheck() {
+  command -v shellcheck >/dev/null && return 0
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "dev.sh: installing Debian's shellcheck for the export tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "dev.sh: the export tests need shellcheck: run 'sudo apt-get install shellcheck' and retry" >&2
     exit 1
   fi
 }
@@ -80,15 +93,15 @@ case "$cmd" in
         *) lab_args+=("$1"); shift ;;
       esac
     done
+    # `wif lab` starts the IdP and the test mongod, runs JupyterLab here, and when it ends (Ctrl-C)
+    # stops the services it started and says so.
     # shellcheck disable=SC2086  # WIF_UP_ARGS is a list of options, split on purpose
-    "$VENV/bin/wif" up "${up_args[@]}" ${WIF_UP_ARGS:-}
-    root_flag=()
-    [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers and Binder-like machines run as root
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "${lab_args[@]}"
+    exec "$VENV/bin/wif" lab "${up_args[@]}" ${WIF_UP_ARGS:-} -- --notebook-dir=notebooks "${lab_args[@]}"
     ;;
   test)
     setup
     ensure_chromium
+    ensure_shellcheck
     ensure_node_clients
     ensure_classroom_proxy
     echo "== ruff" && "$VENV/bin/ruff" check .

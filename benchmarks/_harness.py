@@ -95,12 +95,15 @@ async def _serve_bare() -> None:
 
 # -- the test mongod ---------------------------------------------------------------------------------
 def _serve_test(issuer: str, audience: str, workdir: str) -> None:
-    """The test mongod with durable storage in ``workdir/db``; prints its port, then the admin."""
+    """The test mongod with durable storage in ``workdir/db``; prints its port, then the admin.
+
+    It trusts the kit CA of ``workdir/state``, the IdP's state directory (its issuers are https)."""
     from wif_notebook.mongod import MongodConfig
     from wif_notebook.oidc import parse_oidc_identity_providers
     from wif_notebook.server.authz import AuthzStore
     from wif_notebook.server.core import TestServer
     from wif_notebook.server.log import MongodLog
+    from wif_notebook.state import StateDir
 
     providers = [
         {
@@ -126,7 +129,9 @@ def _serve_test(issuer: str, audience: str, workdir: str) -> None:
     admin = store.ensure_admin(base)
 
     async def run() -> None:
-        server = TestServer(config, log=MongodLog(config.log_path), authz=store)
+        server = TestServer(
+            config, log=MongodLog(config.log_path), authz=store, state=StateDir(base / "state")
+        )
         port = await server.start()
         while not all(server.key_loaded(i) for i in server.key_caches):
             await asyncio.sleep(0.02)

@@ -122,7 +122,7 @@ def run_load(connections: int, clients: int, seconds: float, state_path: Path) -
     state = StateDir(state_path)
     up = stack.up(state, idp_port=0, port=0)
     idp_pid, mongod_pid = int(up["idp"]["pid"]), int(up["mongod"]["pid"])
-    admin: MongoClient[Any] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=10_000)
+    admin: MongoClient[Any] = MongoClient(stack.administrator_uri(state), serverSelectionTimeoutMS=10_000)
     opened: list[MongoClient[Any]] = [admin]
     try:
         try:

@@ -159,11 +159,17 @@ def _kit_issuer(answer: Any, state: StateDir) -> Verdict:
             "Almost: the issuer must match character for character, "
             "including the trailing slash (or its absence).",
         )
-    if given.startswith("http://127.0.0.1"):
+    if given.startswith(("http://127.0.0.1", "https://127.0.0.1")):
         return Verdict(
             False,
-            "The IdP listens on 127.0.0.1, but its issuer name says 'localhost': mongod accepts plain http "
-            "only for the host name localhost.",
+            "The IdP listens on 127.0.0.1, but its issuer name says 'localhost': the name its certificate "
+            "carries, and the only host for which mongod accepts plain http.",
+        )
+    if given.replace("http://", "https://", 1) == issuer:
+        return Verdict(
+            False,
+            "That is the plain-http form of the issuer (accepted only with enableTestCommands); the kit's "
+            "issuer is https, as in production.",
         )
     return Verdict(False, f"{given!r} is not the kit issuer.")
 
@@ -224,6 +230,8 @@ def _gcp_token(answer: Any, state: StateDir) -> Verdict:
 
 def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
     from .idp.principals import find
+    from .oidc import RuleFailure, role_names
+    from .tokens import mint
 
     if isinstance(answer, str):
         answer = [answer]
@@ -231,13 +239,29 @@ def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
         return Verdict(False, f"Expected a list of role names, got {type(answer).__name__}.")
     provider = _provider(state, "kit")
     who = find(state, "billing-api")
-    expected = {f"{provider.auth_name_prefix}/{g}" for g in who.groups}
+    # The roles mongod grants are the rule book's reading of a real token's authorizationClaim.
+    claims = mint(who.name, state=state).claims
+    try:
+        expected = set(role_names(provider, claims))
+    except RuleFailure as failure:
+        return Verdict(
+            False,
+            f"mongod refuses billing-api's token under the kit provider: {failure.message}.",
+            hint=failure.hint,
+        )
+    if not provider.use_authorization_claim:
+        return Verdict(
+            False,
+            "The kit provider has useAuthorizationClaim: false: the token grants no roles; they come from "
+            "the $external user document.",
+        )
     given = {str(a).strip().removesuffix("@admin") for a in answer}
     if given == expected:
         return Verdict(True, f"mongod grants the roles {sorted(expected)} (in the admin database).")
-    if given == set(who.groups):
+    claim = provider.authorization_claim
+    if given == {str(v) for v in claims.get(claim) or []}:
         return Verdict(
-            False, "Those are the groups; mongod prefixes each with the provider's authNamePrefix."
+            False, f"Those are the '{claim}' values; mongod prefixes each with the provider's authNamePrefix."
         )
     missing, extra = expected - given, given - expected
     parts = []

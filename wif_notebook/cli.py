@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "wif_notebook.selftest",
     "wif_notebook.classroom.cli",
     "wif_notebook.export.cli",
+    "wif_notebook.lab_cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

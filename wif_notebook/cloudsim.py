@@ -4,10 +4,12 @@ pymongo's built-in ``ENVIRONMENT:azure`` and ``ENVIRONMENT:gcp`` call hard-coded
 (``http://169.254.169.254/metadata/identity/oauth2/token`` and
 ``http://metadata/computeMetadata/v1/instance/service-accounts/default/identity``) with
 ``urllib.request.urlopen``. Off a cloud host those calls hang until the callback timeout. While the
-simulation is on, a process-wide urllib opener sends requests for exactly the metadata hosts
-(``169.254.169.254``, ``metadata``, ``metadata.google.internal``) to the kit IdP, which serves the
-same endpoints; every other request goes through the opener that was installed before (or urllib's
-default), untouched. pymongo itself is not modified (identity-provider reference §3, technique A).
+simulation is on, a process-wide urllib opener sends requests for exactly the metadata hosts the
+cloud registry declares (``clouds.metadata_hosts()``: ``169.254.169.254``, ``metadata``,
+``metadata.google.internal``) to the kit IdP, which serves the same endpoints, through the kit's
+one HTTP client; every other request goes through the opener that was installed before (or
+urllib's default), untouched. pymongo itself is not modified (identity-provider reference §3,
+technique A).
 
 Switch it on and off explicitly::
 
@@ -33,12 +35,14 @@ import urllib.response
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from http import HTTPStatus
 from typing import Any
 
+from . import clouds
 from .errors import ConfigError, ServiceError
+from .httpclient import DEFAULT_TIMEOUT, Client, TransportError
 from .state import StateDir
 
-METADATA_HOSTS = frozenset({"169.254.169.254", "metadata", "metadata.google.internal"})
 _GCP_DEFAULT_ACCOUNT = "/service-accounts/default/"
 
 
@@ -93,14 +97,15 @@ class _MetadataOpener(urllib.request.OpenerDirector):
         super().__init__()
         self._sim = sim
         self._fallback = sim.previous or urllib.request.build_opener()
-        # A real VM reaches its metadata server directly, never through an HTTP proxy.
-        self._direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._hosts = clouds.metadata_hosts()
+        # The kit IdP is on loopback: the one client reaches it directly, never through a proxy.
+        self._client = Client()
 
     def open(self, fullurl: Any, data: Any = None, timeout: Any = None, **kwargs: Any) -> Any:
         request = fullurl if isinstance(fullurl, urllib.request.Request) else None
         url = request.full_url if request is not None else str(fullurl)
         host = urllib.parse.urlsplit(url).hostname
-        if host not in METADATA_HOSTS:
+        if host not in self._hosts:
             if timeout is None:
                 return self._fallback.open(fullurl, data)
             return self._fallback.open(fullurl, data, timeout)
@@ -119,25 +124,33 @@ class _MetadataOpener(urllib.request.OpenerDirector):
         headers = dict(request.header_items())
         headers["Host"] = parts.netloc  # what the metadata server would see
         body = data if data is not None else request.data
-        forwarded = urllib.request.Request(target, data=body, headers=headers, method=request.get_method())
         started = time.perf_counter()
-        args = () if timeout is None else (timeout,)
         try:
-            with self._direct.open(forwarded, None, *args) as response:
-                status, payload, reply_headers = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as exc:
-            # The metadata server's own error (e.g. 400 invalid_resource): hand it back as it came.
-            payload = exc.read()
-            self._record(request, url, target, exc.code, started, payload)
-            raise urllib.error.HTTPError(
-                url, exc.code, exc.msg, exc.headers or Message(), _reader(payload)
-            ) from None
-        except urllib.error.URLError as exc:
+            response = self._client.send(
+                request.get_method(),
+                target,
+                headers=headers,
+                data=body if isinstance(body, bytes) else None,  # metadata requests are GETs
+                timeout=DEFAULT_TIMEOUT
+                if timeout is None or not isinstance(timeout, (int, float))
+                else timeout,
+            )
+        except TransportError as exc:
             raise urllib.error.URLError(
                 f"the kit's simulated metadata server ({self._sim.target}) did not answer: {exc.reason}"
             ) from exc
-        self._record(request, url, target, status, started, payload)
-        return urllib.response.addinfourl(_reader(payload), reply_headers, url, status)
+        reply_headers = Message()
+        for name, value in response.headers.items():
+            reply_headers[name] = value
+        self._record(request, url, target, response.status, started, response.body)
+        if not response.ok:
+            # The metadata server's own error (e.g. 400 invalid_resource): hand it back as urllib does.
+            try:
+                phrase = HTTPStatus(response.status).phrase
+            except ValueError:
+                phrase = ""
+            raise urllib.error.HTTPError(url, response.status, phrase, reply_headers, _reader(response.body))
+        return urllib.response.addinfourl(_reader(response.body), reply_headers, url, response.status)
 
     def _record(
         self, request: urllib.request.Request, url: str, target: str, status: int, started: float, body: bytes

@@ -650,18 +650,11 @@ def connect(
 
 # -- authorization (createRole / createUser through the administrator) -------------------------------
 def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any]:
-    """A SCRAM-SHA-256 client as the kit's administrator (``admin_uri`` of ``wif up``)."""
-    from .stack import status
+    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``)."""
+    from .stack import administrator_uri
 
-    s = status(state)
-    if not s["mongod"].get("running"):
-        raise ServiceError("the test mongod is not running", hint="start it with %wif_up")
-    if "admin_uri" not in s:
-        raise ServiceError(
-            "the administrator's credentials are missing (admin.json in the state directory)",
-            hint="%wif_reset then %wif_up creates them again",
-        )
-    return MongoClient(s["admin_uri"], serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    uri = administrator_uri(state)
+    return MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
 
 
 def parse_role(text: str, default_db: str = "admin") -> dict[str, str]:
@@ -743,6 +736,8 @@ def authorize(
     user ``<prefix>/<principal>`` — with the given inherited roles (``ROLE@DB``) and privileges."""
     from pymongo.errors import OperationFailure as _OperationFailure
 
+    from .oidc import auth_name
+
     chosen = [x for x in (group, user, principal) if x]
     if len(chosen) != 1:
         raise ConfigError(
@@ -770,7 +765,7 @@ def authorize(
         value = AZURE_GROUPS.get(group, group) if prefix == "azure" else group
         if value != group:
             notes.append(f"Entra puts group object ids in 'groups': {group} is {value}.")
-        name, db, kind = f"{prefix}/{value}", "admin", "role"
+        name, db, kind = auth_name(prefix, value), "admin", "role"
     else:
         if principal:
             from .idp.principals import find
@@ -780,10 +775,10 @@ def authorize(
             provider = provider_for_prefix(state, prefix)
             claim = provider.principal_name if provider is not None else "sub"
             value = who.subject if claim == "sub" else str(who.claims.get(claim, who.subject))
-            name = f"{prefix}/{value}"
+            name = auth_name(prefix, value)
         else:
             assert user is not None
-            name = user if "/" in user or prefix is None else f"{prefix}/{user}"
+            name = user if "/" in user or prefix is None else auth_name(prefix, user)
             provider = provider_for_prefix(state, name.split("/", 1)[0])
         if privilege_docs:
             raise ConfigError(

@@ -24,10 +24,20 @@ from .state import StateDir
 TOKEN_MIME = "application/vnd.wif.token+json"
 STATUS_MIME = "application/vnd.wif.status+json"
 
-# One palette for every view; colours readable on light and dark themes.
+# One palette for every view. In JupyterLab the labextension's stylesheet defines the --wif-*
+# variables with a light and a dark value, each WCAG AA on that theme's backgrounds; elsewhere
+# (classic Notebook without the extension, VS Code, nbconvert) the light value after the comma.
+TONES = {
+    "ok": "var(--wif-ok, #1b5e20)",
+    "fail": "var(--wif-bad, #b71c1c)",
+    "warn": "var(--wif-warn, #8a4b00)",
+    "info": "var(--wif-info, #0d47a1)",
+    "skip": "var(--wif-skip, #5f6368)",
+}
 _BOX = (
     "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;line-height:1.45;"
-    "border:1px solid #8888;border-radius:6px;padding:8px 12px;margin:4px 0;max-width:960px"
+    "border:1px solid #8888;border-radius:6px;padding:8px 12px;margin:4px 0;max-width:min(960px,100%);"
+    "overflow-wrap:anywhere"
 )
 _TABLE = "border-collapse:collapse;margin:4px 0;font-size:12.5px"
 _TH = (
@@ -35,7 +45,6 @@ _TH = (
 )
 _TD = "text-align:left;padding:2px 10px 2px 0;vertical-align:top"
 _CODE = "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px"
-_TONES = {"ok": "#2e7d32", "fail": "#c62828", "warn": "#b26a00", "info": "#1565c0", "skip": "#757575"}
 
 
 def esc(value: Any) -> str:
@@ -46,7 +55,7 @@ def esc(value: Any) -> str:
 
 
 def badge(text: str, tone: str = "info") -> str:
-    colour = _TONES.get(tone, _TONES["info"])
+    colour = TONES.get(tone, TONES["info"])
     return (
         f'<span style="display:inline-block;padding:0 6px;border-radius:8px;border:1px solid {colour};'
         f'color:{colour};font-size:11.5px;font-weight:600">{esc(text)}</span>'
@@ -65,11 +74,11 @@ def mark(passed: bool | None) -> tuple[str, str]:
 def mark_html(passed: bool | None) -> str:
     """``mark``'s symbol in bold, in its tone's colour."""
     symbol, tone = mark(passed)
-    return f'<span style="color:{_TONES[tone]};font-weight:700">{symbol}</span>'
+    return f'<span style="color:{TONES[tone]};font-weight:700">{symbol}</span>'
 
 
 def box(title: str, body: str, *, tone: str = "info", subtitle: str = "") -> str:
-    colour = _TONES.get(tone, _TONES["info"])
+    colour = TONES.get(tone, TONES["info"])
     sub = f' <span style="opacity:.75;font-weight:400">{esc(subtitle)}</span>' if subtitle else ""
     return (
         f'<div style="{_BOX};border-left:4px solid {colour}">'

@@ -26,6 +26,7 @@ from typing import Any
 from . import display
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
 # Failures that are not a token rule.
@@ -40,9 +41,6 @@ SITUATIONS = {
     "unknown": "Authentication failed for a reason the doctor does not recognise",
 }
 
-ID_CLIENT_METADATA = 51800
-ID_AUTH_SUCCEEDED = 20250
-ID_AUTH_FAILED = 20249
 LOG_LINES = 4000  # how much of mongod.log the doctor reads (newest lines)
 
 # Reasons the server's session rules (not the token rules) log, → the doctor's situations.
@@ -622,7 +620,12 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     evidence: list[tuple[str, str]] = []
     if logged is not None:
         evidence.append((f"mongod.log {logged.ctx} (id 20249)", logged.reason))
-        checks.append(Check("mongod log", False, f"authentication failed for {logged.principal or '?'}"))
+        who = (
+            f"for {logged.principal}"
+            if logged.principal
+            else "before the server read a principal from the token (it names none)"
+        )
+        checks.append(Check("mongod log", False, f"authentication failed {who}"))
     elif failure is None and raw is None:
         checks.append(
             Check("mongod log", True, "no failed MONGODB-OIDC authentication since the last success")

@@ -37,6 +37,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# mongod's log ids are named once, in server/log.py (constants only: reading a log starts no server).
+from .server.log import (
+    ID_AUTH_FAILED,
+    ID_AUTH_SUCCEEDED,
+    ID_CLIENT_METADATA,
+    ID_CONNECTION_ACCEPTED,
+    ID_CONNECTION_ENDED,
+    ID_JWKS_LOAD_FAILED,
+    ID_JWKS_REFRESHED,
+    ID_REAUTH_SAME_USER,
+    ID_SLOW_QUERY,
+    ID_USERS_INVALIDATED,
+)
 from .state import StateDir
 
 if TYPE_CHECKING:
@@ -45,12 +58,6 @@ if TYPE_CHECKING:
 PARTICIPANTS = ("client", "mongod", "idp")
 FLOW_MIME = "application/vnd.wif.flow+json"
 
-# mongod log ids (wif_notebook.server.log names them; repeated here so reading a log needs no server).
-_ACCEPTED, _ENDED, _METADATA = 22943, 22944, 51800
-_AUTH_OK, _AUTH_FAILED = 20250, 20249
-_REAUTH_SAME_USER = 5626700
-_JWKS_FAILED, _JWKS_CHANGED, _INVALIDATED = 7119501, 7119502, 7119503
-_COMMAND_FAILED = 51803  # "Slow query", with errCode/errName when the command failed
 _AUTH_COMMANDS = ("saslStart", "saslContinue", "authenticate")
 _CONN_CTX = re.compile(r"^conn(\d+)$")
 # The User-Agent of the test mongod's discovery and JWKS requests (wif_notebook.server.core).
@@ -133,7 +140,9 @@ class Flow:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colours = {"request": "#1f5fa8", "reply": "#2e7d32", "error": "#c62828"}
+        from .display import TONES
+
+        colours = {"request": TONES["info"], "reply": TONES["ok"], "error": TONES["fail"]}
         rows = []
         for m in self.messages:
             code = f" <b>{m.code}</b>" if m.code is not None else ""
@@ -241,7 +250,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
         attr = entry.get("attr") or {}
         conn = _conn_id(entry)
         source = f"mongod.log id {log_id}"
-        if log_id == _ACCEPTED:
+        if log_id == ID_CONNECTION_ACCEPTED:
             add(
                 at,
                 _msg(
@@ -252,21 +261,21 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _METADATA:
+        elif log_id == ID_CLIENT_METADATA:
             doc = attr.get("doc") or {}
             driver = doc.get("driver") or {}
             who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
             app = (doc.get("application") or {}).get("name")
             detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {source}"
             add(at, _msg("client", "mongod", "hello (handshake)", detail, conn=conn))
-        elif log_id in (_AUTH_OK, _AUTH_FAILED):
+        elif log_id in (ID_AUTH_SUCCEEDED, ID_AUTH_FAILED):
             key = conn or 0
             auths[key] = auths.get(key, 0) + 1
             mechanism = attr.get("mechanism", "?")
             speculative = bool(attr.get("speculative"))
             principal = attr.get("principalName") or "(unknown principal)"
             previous = last.get(key)
-            last[key] = (log_id == _AUTH_OK, speculative)
+            last[key] = (log_id == ID_AUTH_SUCCEEDED, speculative)
             answered = key in logged_391
             logged_391.discard(key)
             open_18.pop(key, None)
@@ -302,7 +311,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-            if log_id == _AUTH_OK:
+            if log_id == ID_AUTH_SUCCEEDED:
                 claims = (attr.get("extraInfo") or {}).get("claims")
                 extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
                 add(
@@ -332,7 +341,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                         conn=conn,
                     ),
                 )
-        elif log_id == _COMMAND_FAILED and isinstance(attr.get("errCode"), int):
+        elif log_id == ID_SLOW_QUERY and isinstance(attr.get("errCode"), int):
             key = conn or 0
             code = int(attr["errCode"])
             name = str(attr.get("errName") or "error")
@@ -346,7 +355,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                 before = events[joined].message
                 detail = (
                     before.detail.rsplit("; mongod.log id", 1)[0]
-                    + f"; mongod.log ids {_AUTH_FAILED}, {log_id}"
+                    + f"; mongod.log ids {ID_AUTH_FAILED}, {log_id}"
                 )
                 events[joined].message = _msg(
                     before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
@@ -368,7 +377,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _REAUTH_SAME_USER:
+        elif log_id == ID_REAUTH_SAME_USER:
             user = (attr.get("user") or {}).get("user", "?")
             add(
                 at,
@@ -381,7 +390,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     conn=conn,
                 ),
             )
-        elif log_id == _JWKS_FAILED:
+        elif log_id == ID_JWKS_LOAD_FAILED:
             add(
                 at,
                 _msg(
@@ -392,7 +401,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     "error",
                 ),
             )
-        elif log_id == _JWKS_CHANGED:
+        elif log_id == ID_JWKS_REFRESHED:
             add(
                 at,
                 _msg(
@@ -403,7 +412,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     "reply",
                 ),
             )
-        elif log_id == _INVALIDATED:
+        elif log_id == ID_USERS_INVALIDATED:
             add(
                 at,
                 _msg(
@@ -416,7 +425,7 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
                     code=391,
                 ),
             )
-        elif log_id == _ENDED:
+        elif log_id == ID_CONNECTION_ENDED:
             add(at, _msg("client", "mongod", f"disconnect (conn{conn})", source, conn=conn))
     return events, auths
 
@@ -542,26 +551,69 @@ def _place_inferred_reauth(
     return out
 
 
+def _app_connections(entries: Iterable[dict[str, Any]], app_name: str) -> set[int]:
+    """The connections whose handshake metadata (51800) names ``app_name``."""
+    found = set()
+    for entry in entries:
+        if entry.get("id") == ID_CLIENT_METADATA:
+            doc = (entry.get("attr") or {}).get("doc") or {}
+            conn = _conn_id(entry)
+            if conn is not None and (doc.get("application") or {}).get("name") == app_name:
+                found.add(conn)
+    return found
+
+
+def _keep_connections(
+    mongod_events: list[_Event], idp_events: list[_Event], wanted: set[int]
+) -> tuple[list[_Event], list[_Event]]:
+    """Only ``wanted`` connections' records (and the server's own, which name no connection), and the
+    IdP requests made while they were open (plus the few seconds before: the workload's token)."""
+    mine = [e for e in mongod_events if e.message.conn in wanted]
+    if mine:
+        start, end = mine[0].at - _DISCOVERY_PAIRING_SECS, mine[-1].at
+        idp_events = [e for e in idp_events if start <= e.at <= end]
+    else:
+        idp_events = []
+    return [e for e in mongod_events if e.message.conn in wanted or e.message.conn is None], idp_events
+
+
 def collect(
-    state: StateDir | None = None, *, since: float | None = None, conn: str | int | None = None
+    state: StateDir | None = None,
+    *,
+    since: float | None = None,
+    conn: str | int | None = None,
+    app_name: str | None = None,
 ) -> Flow:
     """The authentication exchange found in the logs of ``state``'s services.
 
     ``since``: epoch seconds; older records are left out (e.g. ``time.time()`` taken before a login).
     ``conn``: one mongod connection (``"conn4"`` or ``4``): its records, and the IdP requests made
     while it was open (plus the few seconds before, when the workload fetched its token).
+    ``app_name``: only the connections of the client with that appName (``connect`` gives each
+    client its own), so other clients' traffic (the administrator's SCRAM login, other notebooks)
+    stays out; a note says how many connections were left out.
     By default, connections that never authenticated (the driver's monitoring connections) are
     left out; a note says how many.
     """
     state = state if state is not None else StateDir()
     logs = state.logs_dir
-    mongod_events, auths = _mongod_events(_json_lines(logs / "mongod.log"))
+    entries = list(_json_lines(logs / "mongod.log"))
+    mongod_events, auths = _mongod_events(entries)
     idp_events = _idp_events(_json_lines(logs / "idp.log"))
     notes: list[str] = []
 
     if since is not None:
         mongod_events = [e for e in mongod_events if e.at >= since]
         idp_events = [e for e in idp_events if e.at >= since]
+    if app_name is not None and conn is None:
+        wanted_app = _app_connections(entries, app_name)
+        others = {e.message.conn for e in mongod_events if e.message.conn is not None} - wanted_app
+        mongod_events, idp_events = _keep_connections(mongod_events, idp_events, wanted_app)
+        if others:
+            notes.append(
+                f"{len(others)} connection(s) of other clients left out (this flow shows appName "
+                f"{app_name}); %wif_flow --all-clients shows every client"
+            )
 
     wanted: int | None = None
     if conn is not None:
@@ -574,16 +626,11 @@ def collect(
                 f"{conn!r} is not a connection id", hint="use the log's ctx, e.g. 'conn4', or 4"
             )
         wanted = int(match.group(1))
-        mine = [e for e in mongod_events if e.message.conn == wanted]
-        if mine:
-            start, end = mine[0].at - _DISCOVERY_PAIRING_SECS, mine[-1].at
-            idp_events = [e for e in idp_events if start <= e.at <= end]
-        else:
-            idp_events = []
+        if not any(e.message.conn == wanted for e in mongod_events):
             notes.append(
                 f"connection conn{wanted} is not in the log" + (" since the given time" if since else "")
             )
-        mongod_events = [e for e in mongod_events if e.message.conn in (wanted, None)]
+        mongod_events, idp_events = _keep_connections(mongod_events, idp_events, {wanted})
     else:
         silent = {
             e.message.conn

@@ -7,6 +7,7 @@ as every jupyter-server API does):
 - ``GET  /wif/api/lessons``           ``{"lessons_dir": ..., "lessons": [...]}``
 - ``POST /wif/api/lessons/open``      ``{"id": lesson}`` → ``{"path": ...}`` relative to the server's
   root, copying a lesson installed outside it into ``wif-lessons/`` (lessons.open_in_workspace)
+- ``GET  /wif/api/room``              this kit for the instructor's room view (classroom/room.py)
 - ``POST /wif/api/services/start``    ``wif up``; JSON body ``{"idp_port": n, "port": n}`` optional:
   without them (the panel's Start button) the server chooses, as ``wif up`` does: the ports kept for
   the state directory, else the defaults if free, else free ones (ports.py)
@@ -130,7 +131,7 @@ def _port(body: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(
             f"{name} must be a port number (0-65535) or null, not {value!r}",
-            hint="leave it out and the kit chooses (and keeps) a free port; 0 picks any free one",
+            hint="leave it out and the kit chooses (and keeps) a port for you; 0 picks a free one",
         )
     return value
 
@@ -165,6 +166,23 @@ class ServicesHandler(_WifHandler):
         self.finish(json.dumps(result))
 
 
+class RoomHandler(_WifHandler):
+    """This learner's kit as the instructor's room view shows it (classroom/room.py), for a room
+    that cannot read learners' state directories itself (Zero to JupyterHub: a pod per learner)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .classroom.room import kit_report
+
+        try:
+            body = await asyncio.to_thread(kit_report, StateDir())
+        except WifError as exc:
+            self.fail(exc)
+            return
+        self.finish(json.dumps(body))
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app = serverapp.web_app
     base = url_path_join(web_app.settings["base_url"], ROUTE)
@@ -175,6 +193,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (url_path_join(base, "status"), StatusHandler),
             (url_path_join(base, "lessons"), LessonsHandler),
             (url_path_join(base, "lessons/open"), OpenLessonHandler),
+            (url_path_join(base, "room"), RoomHandler),
             (url_path_join(base, r"services/(start|stop|reset)"), ServicesHandler),
         ],
     )

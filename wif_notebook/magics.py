@@ -127,7 +127,8 @@ class WifMagics(Magics):
     @argument("--port", type=int, default=None, help="mongod port (0: any free port)")
     @line_magic
     def wif_up(self, line: str = "") -> None:
-        """Start the mock IdP and the test mongod (idempotent); show where they are."""
+        """Start the mock IdP and the test mongod (idempotent); show where they are. This kernel then
+        trusts the kit CA (REQUESTS_CA_BUNDLE, SSL_CERT_FILE), as after ``eval "$(wif env)"``."""
         args = parse_argstring(self.wif_up, line)
         with user_errors():
             from . import stack
@@ -140,6 +141,10 @@ class WifMagics(Magics):
                 args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
             )
             stack.up(self.state, idp_port=idp_port, port=port)
+            from .clouds import trust_kit_in_this_process
+
+            # The kernel is the workload's host: code in it reaches the https IdP unmodified.
+            trust_kit_in_this_process(self.state)
             _show(StatusView.of(self.state))
 
     @line_magic
@@ -487,7 +492,12 @@ class WifMagics(Magics):
         help="only the last SECONDS (default: since the last %%wif_connect)",
     )
     @argument("--conn", default=None, help="one mongod connection, e.g. conn4")
-    @argument("--all", action="store_true", help="the whole log")
+    @argument(
+        "--all-clients",
+        action="store_true",
+        help="every client's traffic (default: only the last %%wif_connect's connection)",
+    )
+    @argument("--all", action="store_true", help="the whole log, every client")
     @line_magic
     def wif_flow(self, line: str = "") -> None:
         """The authentication exchange (client, mongod, IdP) rebuilt from the services' logs."""
@@ -496,23 +506,27 @@ class WifMagics(Magics):
             from .flow import collect
 
             since: float | None = None
+            start, app_name = self._last_connect()
             if args.since is not None:
                 since = time.time() - args.since
             elif not args.all and args.conn is None:
-                since = self._last_connect_start()
-            _show(collect(self.state, since=since, conn=args.conn))
+                since = start
+            if args.all or args.all_clients:
+                app_name = None
+            _show(collect(self.state, since=since, conn=args.conn, app_name=app_name))
 
     @staticmethod
-    def _last_connect_start() -> float | None:
+    def _last_connect() -> tuple[float | None, str | None]:
+        """When the last %wif_connect started, and its client's appName (None, None: none yet)."""
         if "wif_notebook.connect" not in sys.modules:
-            return None
+            return None, None
         from .connect import connections, last_failure
 
         failure = last_failure()
         if failure is not None:
-            return failure.started_at - 1
+            return failure.started_at - 1, failure.app_name
         conns = connections()
-        return conns[-1].started_at - 1 if conns else None
+        return (conns[-1].started_at - 1, conns[-1].app_name) if conns else (None, None)
 
     # -- export (wif export) -------------------------------------------------------------------------
     @magic_arguments()

@@ -799,6 +799,8 @@ def mongod_status(state: StateDir) -> dict[str, Any]:
             port=record.port,
             started_at=record.started_at,
         )
+        if record.extra.get("tls_note"):
+            status["tls_note"] = str(record.extra["tls_note"])  # a real mongod and https issuers
     try:
         binary = find_enterprise_mongod()
         status["enterprise_mongod"] = str(binary) if binary is not None else None

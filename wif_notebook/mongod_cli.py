@@ -147,11 +147,13 @@ def _print_summary(doc: dict[str, Any]) -> None:
         others = ", ".join(i for i in idp.get("issuers", {}) if i != "kit")
         print(f"idp          running  {idp.get('https_base_url') or idp['base_url']} (pid {idp['pid']})")
         print(f"issuer       {doc.get('issuer')}" + (f"   (also {others}: --json)" if others else ""))
-    if doc.get("ca_file"):
-        print(f'kit CA       {doc["ca_file"]}   (trust it elsewhere: eval "$(wif env)")')
     else:
         print("idp          stopped")
+    if doc.get("ca_file"):
+        print(f'kit CA       {doc["ca_file"]}   (trust it elsewhere: eval "$(wif env)")')
     print(f"mongod       {_mongod_line(doc['mongod'])}")
+    if doc["mongod"].get("tls_note"):
+        print(f"             note: {doc['mongod']['tls_note']}")
     kept = doc.get("ports") or {}
     if kept:
         shown = ", ".join(f"{name} {port}" for name, port in sorted(kept.items()))
@@ -180,10 +182,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status_all(args: argparse.Namespace) -> int:
-    doc = stack.status(state_from(args))
-    if args.json:
-        doc = {k: v for k, v in doc.items() if k != "admin_uri"}
-    return print_doc(args, doc, _print_summary)
+    return print_doc(args, stack.status(state_from(args)), _print_summary)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -595,7 +595,7 @@ def authorization_model(
     namespace: str | None = None,
 ) -> AuthorizationGraph:
     """The graph ``authorization_graph`` draws; see there for the arguments."""
-    from .oidc import ValidatedToken, role_names, user_name
+    from .oidc import ValidatedToken, auth_name, role_names, user_name
 
     graph = AuthorizationGraph()
     auth_info: Mapping[str, Any] | None = None
@@ -642,7 +642,7 @@ def authorization_model(
                     node = graph.add(f"claim:{value}", 1, f"{claim_name}: {value}")
                     graph.link(ident, node)
                     if provider is not None:
-                        role = f"{provider.auth_name_prefix}/{value}"
+                        role = auth_name(provider.auth_name_prefix, str(value))
                         graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
                         direct.append((role, "admin"))
                 if provider is not None:

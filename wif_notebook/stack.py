@@ -8,9 +8,10 @@ URIs ``up`` reports:
 
 - ``mongodb_uri``: ``mongodb://127.0.0.1:<port>/?authMechanism=MONGODB-OIDC&directConnection=true``;
   add ``authMechanismProperties`` (e.g. ``ENVIRONMENT:test`` with ``OIDC_TOKEN_FILE``) or a callback.
-- ``admin_uri``: the SCRAM-SHA-256 administrator created at first start (``root``), with its
-  password from ``<state>/admin.json``. Displays show ``admin_uri_redacted``; the full URI is in the
-  returned dict (and ``wif up --json``) because a program asked for it explicitly.
+- ``admin_uri_redacted`` and ``admin_credentials_file``: the SCRAM-SHA-256 administrator created at
+  first start (``root``), its password shown as ``****``, and the 0600 ``admin.json`` that holds it.
+  No returned dict (nor ``wif up --json``, nor a display) carries the password: a program that logs
+  in as the administrator asks ``administrator_uri(state)`` for the full URI.
 """
 
 from __future__ import annotations
@@ -99,10 +100,28 @@ def _uris(state: StateDir, record: ServiceRecord | None) -> dict[str, Any]:
     out: dict[str, Any] = {"mongodb_uri": mongodb_uri(record.port)}
     creds = read_admin_credentials(state.path)
     if creds is not None:
-        out["admin_uri"] = admin_uri(record.port, *creds)
         out["admin_uri_redacted"] = admin_uri(record.port, creds[0], None)
         out["admin_credentials_file"] = str(state.path / "admin.json")
     return out
+
+
+def administrator_uri(state: StateDir) -> str:
+    """The administrator's full URI, password included, for a program that logs in as it (the kit
+    never prints it; ``wif up`` shows ``admin_uri_redacted`` and the path of ``admin.json``)."""
+    from . import services
+    from .errors import ServiceError
+    from .server.authz import read_admin_credentials
+
+    record = services.running_record(state, mongod.SERVICE)
+    if record is None:
+        raise ServiceError("the test mongod is not running", hint="start it with %wif_up (or `wif up`)")
+    creds = read_admin_credentials(state.path)
+    if creds is None:
+        raise ServiceError(
+            "the administrator's credentials are missing (admin.json in the state directory)",
+            hint="%wif_reset then %wif_up creates them again",
+        )
+    return admin_uri(record.port, *creds)
 
 
 def up(

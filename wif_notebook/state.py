@@ -14,6 +14,7 @@ Layout::
     run/<service>.json         service records: pid, port, urls (written by the running service)
     tokens/                    Kubernetes / AKS / EKS projected token files
     env                        shell export lines (``wif env``)
+    tls/                       the kit CA, the IdP's localhost certificate, the CA bundle (tls.py)
     ports.json                 the ports kept for this state directory (ports.py)
     progress/progress.json     the learner's lesson progress (lessons.py); kept by ``wif reset``
 """
@@ -112,6 +113,11 @@ class StateDir:
     @property
     def env_file(self) -> Path:
         return self.path / "env"
+
+    @property
+    def shown_token_file(self) -> Path:
+        """The last token `wif claims` refused (0600), so `wif doctor` can diagnose it next."""
+        return self.run_dir / "last-refused-token"
 
     def ensure(self) -> None:
         """Create the directory (0700) or tighten its mode; refuse one we cannot write."""

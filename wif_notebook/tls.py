@@ -26,11 +26,12 @@ import ipaddress
 import os
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -103,8 +104,8 @@ def ensure(state: StateDir) -> KitTLS:
                     files.cert.unlink()  # a leaf of an older CA must not survive it
                 with contextlib.suppress(FileNotFoundError):
                     files.bundle.unlink()
-            if not _leaf_fresh(files):
-                _write_leaf(files)
+            if not _leaf_fresh(files.cert, files.key, files.ca_cert):
+                _write_leaf(files, files.cert, files.key, LEAF_DNS, LEAF_IPS)
     except (OSError, ValueError) as exc:
         raise StateError(
             f"cannot set up the kit's certificate authority in {directory}: {exc}",
@@ -114,19 +115,23 @@ def ensure(state: StateDir) -> KitTLS:
 
 
 def _complete(files: KitTLS) -> bool:
-    return all(p.exists() for p in (files.ca_cert, files.ca_key, files.key)) and _leaf_fresh(files)
+    return all(p.exists() for p in (files.ca_cert, files.ca_key)) and _leaf_fresh(
+        files.cert, files.key, files.ca_cert
+    )
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _leaf_fresh(files: KitTLS) -> bool:
+def _leaf_fresh(cert: Path, key: Path, ca_cert: Path) -> bool:
+    """The leaf exists, has its key, is signed by this CA and is not about to expire."""
     try:
-        leaf = x509.load_pem_x509_certificate(files.cert.read_bytes())
-    except (OSError, ValueError):
+        leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+        leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_cert.read_bytes()))
+    except (OSError, ValueError, TypeError, InvalidSignature):
         return False
-    return leaf.not_valid_after_utc - _now() > RENEW_BEFORE and files.key.exists()
+    return leaf.not_valid_after_utc - _now() > RENEW_BEFORE and key.exists()
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -174,18 +179,20 @@ def _write_ca(files: KitTLS) -> None:
     write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _write_leaf(files: KitTLS) -> None:
+def _write_leaf(
+    files: KitTLS, cert_path: Path, key_path: Path, dns: Sequence[str], ips: Sequence[str] = ()
+) -> None:
     ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{files.ca_key} is not the kit CA's EC key")
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    names: list[x509.GeneralName] = [x509.DNSName(d) for d in LEAF_DNS]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in LEAF_IPS]
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -214,12 +221,22 @@ def _write_leaf(files: KitTLS) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(files.key, _key_pem(key))
-    write_private(files.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, _key_pem(key))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+ROOTS_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 def public_roots_pem() -> str:
-    """The public root certificates a client trusts without the kit: certifi's, else the system's."""
+    """The root certificates a client trusts without the kit: the bundle the environment already
+    names (``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``, e.g. a company CA), else certifi's, else the
+    system's. The kit bundle adds its CA to these, so nothing trusted before stops being trusted."""
+    for name in ROOTS_VARIABLES:
+        named = os.environ.get(name)
+        if named and os.path.isfile(named) and Path(named).parent.name != TLS_DIR:  # not a kit bundle
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                return Path(named).read_text()
     try:
         import certifi
 
@@ -251,13 +268,52 @@ def ca_bundle(state: StateDir) -> Path:
     return files.bundle
 
 
-def server_context(state: StateDir) -> ssl.SSLContext:
-    """The IdP's TLS context: the localhost leaf followed by the kit CA, TLS 1.2 or later."""
-    files = ensure(state)
+def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(files.cert, files.key)
+    # The leaf alone: clients hold the kit CA as a trust anchor, so no chain is sent.
+    context.load_cert_chain(cert, key)
     return context
+
+
+def server_context(state: StateDir) -> ssl.SSLContext:
+    """The IdP's TLS context: the kit CA's ``localhost`` leaf, TLS 1.2 or later."""
+    files = ensure(state)
+    return _server_context(files.cert, files.key)
+
+
+def host_context(state: StateDir, hostnames: Sequence[str]) -> ssl.SSLContext:
+    """A TLS context for fixed cloud host names an SDK calls (``login.microsoftonline.com``, ...),
+    with a leaf for exactly those names signed by the kit CA: what a loopback proxy that answers for
+    them presents, so a client trusting the kit CA (``wif env``) accepts it. Leaves are kept in
+    ``tls/hosts/`` (0600 keys) and follow the CA through ``wif reset``."""
+    names = sorted({h.lower().rstrip(".") for h in hostnames})
+    if not names or any(not h or "/" in h or h.startswith(".") for h in names):
+        raise ValueError(f"host names must be plain DNS names, got {hostnames!r}")
+    files = ensure(state)
+    stem = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
+    folder = state.subdir(Path(TLS_DIR) / "hosts")
+    cert, key = folder / f"{stem}.pem", folder / f"{stem}-key.pem"
+    try:
+        with _locked(files.dir):
+            current = _leaf_fresh(cert, key, files.ca_cert) and _leaf_names(cert) == names
+            if not current:
+                _write_leaf(files, cert, key, names)
+    except (OSError, ValueError) as exc:
+        raise StateError(
+            f"cannot issue a kit certificate for {', '.join(names)} in {folder}: {exc}",
+            hint="check the permissions of the state directory, or `wif reset` to start afresh",
+        ) from exc
+    return _server_context(cert, key)
+
+
+def _leaf_names(cert: Path) -> list[str]:
+    leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+    return sorted(
+        leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )
+    )
 
 
 _client_contexts: dict[tuple[str, int], ssl.SSLContext] = {}

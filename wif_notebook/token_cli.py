@@ -1,8 +1,10 @@
 """``wif token`` and ``wif claims``: get a token like a workload does, and see what a server makes of it.
 
 ``wif token PRINCIPAL`` prints the raw JWT on stdout and nothing else (it is the explicit request
-for a raw token, so it can be piped: ``wif token billing-api | wif claims -``). ``wif claims``
-never prints the raw token.
+for a raw token, so it can be piped: ``wif token billing-api | wif claims -``); on a terminal it
+warns first (on stderr) that the token is a live credential, and ``-o FILE`` writes it 0600 instead
+(a shell redirect would create a file with the umask's mode). ``wif claims`` never prints the raw
+token.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .oidc import (
     keyset_for,
     rule_by_id,
 )
-from .state import StateDir
+from .state import StateDir, write_private
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -39,6 +41,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--lifetime", type=int, metavar="SECONDS", help="token lifetime (uses the IdP's mint)")
     p.add_argument(
         "--fault", metavar="NAME", help="a fault preset that breaks one server rule (uses the mint)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the token to FILE (mode 0600) instead of stdout; a shell redirect creates a file "
+        "others may read",
     )
     p.add_argument(
         "--via",
@@ -72,6 +81,25 @@ def cmd_token(args: argparse.Namespace) -> int:
         fault=args.fault,
         state=state_from(args),
     )
+    if args.output:
+        path = Path(args.output).expanduser()
+        try:
+            write_private(path, issued.token + "\n")
+        except OSError as exc:
+            raise TokenError(
+                f"cannot write the token to {path}: {exc.strerror or exc}",
+                hint="choose a writable path, e.g. -o ./token.jwt",
+            ) from exc
+        print(f"wif token: wrote {issued.redacted} to {path} (mode 0600)", file=sys.stderr)
+        return 0
+    if sys.stdout.isatty():
+        # Asked for, so printed; but a live bearer token on a screen is worth a word.
+        print(
+            "wif token: this is a live bearer token: anyone who sees it can log in as "
+            f"{issued.principal or args.principal} until it expires; use -o FILE (0600) or a pipe "
+            "(wif token ... | wif claims -) to keep it off the screen",
+            file=sys.stderr,
+        )
     print(issued.token)
     return 0
 
@@ -221,9 +249,24 @@ def render(report: dict[str, Any]) -> str:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     token = _read_token(args.token)
-    report = analyse(token, state_from(args))
+    state = state_from(args)
+    try:
+        report = analyse(token, state)
+    except TokenError:
+        _remember_refused(state, token)  # not even a JWT: the doctor can still say why
+        raise
+    _remember_refused(state, None if report["ok"] else token)
     if args.json:
         print_json(report)
     else:
         print(render(report))
     return 0 if report["ok"] else 1
+
+
+def _remember_refused(state: StateDir, token: str | None) -> None:
+    """Keep the last refused token (0600, never printed) for `wif doctor`; a good one clears it."""
+    if token is None:
+        state.shown_token_file.unlink(missing_ok=True)
+    else:
+        state.subdir(state.run_dir.name)
+        state.write_private(state.shown_token_file, token.strip())

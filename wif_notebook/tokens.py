@@ -44,23 +44,18 @@ from .oidc import (
     keyset_for,
     parse_compact,
 )
+from .redaction import redact_token as redact
 from .state import ServiceRecord, StateDir
 
 if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it for files/callbacks
     from .idp.principals import Principal
 
-REDACTED = "…[redacted]"
 METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
 # pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
 K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
 K8S_DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 IMDS_PATH = "/metadata/identity/oauth2/token"
 GCP_IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/{account}/identity"
-
-
-def redact(token: str) -> str:
-    """``eyJhbGciOi…[redacted]``: enough to recognise a JWT, not enough to use it."""
-    return token[:10] + REDACTED
 
 
 @dataclass(frozen=True)
@@ -719,15 +714,13 @@ def obtain(
     """
     from . import clouds
 
-    state, record = _idp(state)
+    state, _record = _idp(state)
     who = _principal(state, principal)
     cloud = clouds.for_principal(who)
     if via is None and fault is None and lifetime is None and cloud and cloud.workload_token:
         # A platform of the registry with its own way (e.g. GitHub Actions' ID-token request).
         started = time.perf_counter()
-        base = str(record.extra["base_url"])
-        ctx = clouds.EnvContext(state=state, idp_https=base, idp_http=base, ca_bundle=None)
-        raw = cloud.workload_token(ctx, who, audience)
+        raw = cloud.workload_token(clouds.env_context(state), who, audience)
         return IssuedToken.build(
             raw, method=cloud.id, source=cloud.title, started=started, principal=who.name
         )

@@ -11,15 +11,15 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
-from wif_notebook import clouds, connect, stack
-from wif_notebook.idp.principals import find
-from wif_notebook.idp.service import idp_record
+from wif_notebook import clouds, connect, stack, tls
 from wif_notebook.state import StateDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,14 +43,17 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
 
 def workload_env(state: StateDir, principal: str) -> dict[str, str]:
     """The exports of ``wif env --principal`` for ``principal``."""
-    record = idp_record(state)
-    assert record is not None, "the IdP is not running"
-    base = str(record.extra["base_url"])
-    ctx = clouds.EnvContext(state=state, idp_https=base, idp_http=base, ca_bundle=None)
-    who = find(state, principal)
-    cloud = clouds.for_principal(who)
-    assert cloud is not None, principal
-    return cloud.workload_env(ctx, who)
+    return clouds.workload_exports(state, principal)
+
+
+def get_json(state: StateDir, url: str) -> Any:
+    """A GET as a client that trusts the kit CA (the issuers are https)."""
+    with urllib.request.urlopen(url, timeout=5, context=tls.client_context(state)) as reply:
+        return json.load(reply)
+
+
+def jwks_client(state: StateDir, uri: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(uri, ssl_context=tls.client_context(state))
 
 
 def run_workload(

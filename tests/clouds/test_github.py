@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import urllib.request
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import jwt
 import pytest
 
-from wif_notebook import connect, tokens
+from wif_notebook import connect, stack, tokens
 from wif_notebook.clouds.github import get_id_token
 from wif_notebook.errors import TokenError
 from wif_notebook.idp.principals import find
 from wif_notebook.idp.service import idp_record
 from wif_notebook.state import StateDir
 
-from .conftest import json_result, run_workload, workload_env
+from .conftest import ROOT, get_json, json_result, jwks_client, run_workload, workload_env
 
 # A job's OIDC_CALLBACK: the ID token requested as @actions/core's getIDToken(audience) does.
 LOGIN = """
@@ -56,15 +58,14 @@ def test_a_workflow_job_logs_in_through_its_callback(kit: StateDir, tmp_path: Pa
 def test_the_id_token_has_githubs_claims_and_verifies_with_the_published_keys(kit: StateDir) -> None:
     issuer = _issuer(kit)
     env = workload_env(kit, "deploy-workflow")
-    with urllib.request.urlopen(f"{issuer['issuer']}/.well-known/openid-configuration", timeout=5) as reply:
-        discovery = json.load(reply)
+    discovery = get_json(kit, f"{issuer['issuer']}/.well-known/openid-configuration")
     assert discovery["issuer"] == issuer["issuer"]
     assert discovery["jwks_uri"] == f"{issuer['issuer']}/.well-known/jwks"
     assert discovery["response_types_supported"] == ["id_token"]
     assert "repository_owner_id" in discovery["claims_supported"]
 
     token = get_id_token(environ=env)  # no audience: GitHub's default, the owner's URL
-    key = jwt.PyJWKClient(discovery["jwks_uri"]).get_signing_key_from_jwt(token)
+    key = jwks_client(kit, discovery["jwks_uri"]).get_signing_key_from_jwt(token)
     claims = jwt.decode(
         token, key.key, algorithms=["RS256"], audience="https://github.com/wif-kit", issuer=issuer["issuer"]
     )
@@ -114,3 +115,40 @@ def test_wif_token_for_a_workflow_uses_the_jobs_id_token_request(kit: StateDir) 
     assert issued.method == "github"
     assert issued.claims["aud"] == _issuer(kit)["audience"]
     assert issued.claims["sub"] == "repo:wif-kit/shop:ref:refs/heads/main"
+
+
+def test_wif_env_prints_a_jobs_variables_for_eval(kit: StateDir, capsys: pytest.CaptureFixture[str]) -> None:
+    from wif_notebook.cli import main
+
+    assert main(["env", "--principal", "deploy-workflow", "--state-dir", str(kit.path)]) == 0
+    out = capsys.readouterr().out
+    assert "export GITHUB_ACTIONS=true" in out
+    assert "export ACTIONS_ID_TOKEN_REQUEST_URL='https://localhost:" in out
+    assert "/github/_apis/idtoken/deploy-workflow?api-version=2.0'" in out
+    assert "export ACTIONS_ID_TOKEN_REQUEST_TOKEN=" in out
+
+
+def test_actions_core_get_id_token_logs_in_through_the_node_drivers_callback(kit: StateDir) -> None:
+    clients = ROOT / "tests" / "clients"
+    node = shutil.which("node")
+    if node is None or not (clients / "node_modules" / "@actions" / "core" / "package.json").exists():
+        pytest.fail("Node.js and the npm packages are needed: run `npm ci --prefix tests/clients`")
+    connect.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(workload_env(kit, "deploy-workflow"))
+    proc = subprocess.run(
+        [node, str(clients / "actions_oidc.mjs"), stack.status(kit)["mongodb_uri"], _issuer(kit)["audience"]],
+        cwd=clients,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    subject = find(kit, "deploy-workflow").subject
+    assert result == {
+        "users": [{"user": f"github/{subject}", "db": "$external"}],
+        "roles": [{"role": "readWrite", "db": "deployments"}],
+    }

@@ -113,14 +113,14 @@ print(json.dumps(out))
 """
 
 
-def test_id_tokens_are_shaped_like_googles_and_verify_with_both_certificate_endpoints(
+def test_id_tokens_are_shaped_like_googles_and_verify_with_both_https_certificate_endpoints(
     kit: StateDir, tmp_path: Path
 ) -> None:
     record = idp_record(kit)
     assert record is not None
     audience = "https://orders.example.com"
     result = json_result(
-        run_workload(kit, "gce-worker", CLAIMS, audience, record.extra["base_url"], home=tmp_path)
+        run_workload(kit, "gce-worker", CLAIMS, audience, record.extra["https_base_url"], home=tmp_path)
     )
     gce = find(kit, "gce-worker")
     assert result["email"] == gce.client_id
@@ -231,3 +231,15 @@ except google.auth.exceptions.RefreshError as exc:
 """
     kind, message = json_result(run_workload(kit, "gce-worker", script, home=tmp_path))
     assert kind == "RefreshError" and "non-empty audience parameter required" in message
+
+
+def test_wif_env_points_google_auth_at_the_metadata_server_of_the_principal(
+    kit: StateDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wif_notebook.cli import main
+
+    assert main(["env", "--principal", "run-checkout", "--state-dir", str(kit.path)]) == 0
+    out = capsys.readouterr().out
+    assert "export GCE_METADATA_HOST=run-checkout:@localhost:" in out
+    assert "export GCE_METADATA_IP=localhost:" in out
+    assert "export REQUESTS_CA_BUNDLE=" in out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import jwt
 import pytest
 from pymongo import MongoClient
@@ -17,7 +14,7 @@ from wif_notebook.idp.service import idp_record
 from wif_notebook.idp.tokenfiles import token_file_path
 from wif_notebook.state import StateDir
 
-from .conftest import workload_env
+from .conftest import get_json, jwks_client, workload_env
 
 
 def _record(state: StateDir) -> dict[str, object]:
@@ -28,9 +25,8 @@ def _record(state: StateDir) -> dict[str, object]:
 
 def test_discovery_is_the_api_servers_document(kit: StateDir) -> None:
     issuer = _record(kit)["issuers"]["k8s"]["issuer"]  # type: ignore[index]
-    client = jwt.PyJWKClient(f"{issuer}/openid/v1/jwks")
-    with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=5) as reply:
-        doc = json.load(reply)
+    client = jwks_client(kit, f"{issuer}/openid/v1/jwks")
+    doc = get_json(kit, f"{issuer}/.well-known/openid-configuration")
     assert doc == {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/openid/v1/jwks",
@@ -45,7 +41,7 @@ def test_service_account_token_carries_the_kubernetes_io_block(kit: StateDir) ->
     extra = _record(kit)
     issuer = extra["issuers"]["k8s"]  # type: ignore[index]
     token = token_file_path(kit, "serviceaccount").read_text()
-    signing_key = jwt.PyJWKClient(f"{issuer['issuer']}/openid/v1/jwks").get_signing_key_from_jwt(token)
+    signing_key = jwks_client(kit, f"{issuer['issuer']}/openid/v1/jwks").get_signing_key_from_jwt(token)
     claims = jwt.decode(token, signing_key.key, algorithms=["RS256"], audience=issuer["audience"])
     assert claims["aud"] == [issuer["audience"]], "Kubernetes writes aud as an array"
     assert claims["sub"] == "system:serviceaccount:shop:orders-worker"
@@ -103,10 +99,7 @@ def test_an_eks_pod_has_the_irsa_variables_and_an_sts_audience_token(kit: StateD
 
     from wif_notebook import clouds
 
-    record = idp_record(kit)
-    assert record is not None
-    base = str(record.extra["base_url"])
-    ctx = clouds.EnvContext(kit, base, base, None)
+    ctx = clouds.env_context(kit)
     # The same service account on an EKS cluster: only the EKS token file is projected.
     on_eks = replace(find(kit, "orders-worker"), token_files=["eks"])
     env = clouds.get("k8s").workload_env(ctx, on_eks)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import jwt
 import pytest
 
@@ -14,6 +11,8 @@ from wif_notebook.idp.principals import load_catalog
 from wif_notebook.idp.service import idp_record
 from wif_notebook.state import StateDir
 
+from .conftest import get_json, jwks_client
+
 
 @pytest.mark.parametrize("issuer_id", list(ISSUERS))
 def test_pyjwkclient_verifies_a_token_of_each_issuer(kit: StateDir, issuer_id: str) -> None:
@@ -22,9 +21,8 @@ def test_pyjwkclient_verifies_a_token_of_each_issuer(kit: StateDir, issuer_id: s
     info = record.extra["issuers"][issuer_id]
     principal = next(p for p in load_catalog(kit) if p.issuer_id == issuer_id)
     token = tokens.mint(principal.name, audience=info["audience"], state=kit).token
-    with urllib.request.urlopen(f"{info['issuer']}/.well-known/openid-configuration", timeout=5) as reply:
-        jwks_uri = json.load(reply)["jwks_uri"]
-    key = jwt.PyJWKClient(jwks_uri).get_signing_key_from_jwt(token)
+    jwks_uri = get_json(kit, f"{info['issuer']}/.well-known/openid-configuration")["jwks_uri"]
+    key = jwks_client(kit, jwks_uri).get_signing_key_from_jwt(token)
     claims = jwt.decode(
         token, key.key, algorithms=["RS256"], audience=info["audience"], issuer=info["issuer"]
     )

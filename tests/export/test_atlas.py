@@ -22,6 +22,7 @@ import pytest
 
 from wif_notebook.export import Export
 from wif_notebook.export.atlas import ATLAS_ACTIONS, atlas_action
+from wif_notebook.idp.issuers import ISSUERS
 
 from .conftest import values_for
 
@@ -99,7 +100,8 @@ def check_command(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
 def test_every_atlas_cli_command_uses_documented_flags_and_values(exports: dict[str, Export]) -> None:
     commands = [check_command(argv) for argv in atlas_commands(exports["atlas"].files["atlas-setup.sh"])]
     paths = [path[0] for path, _ in commands]
-    assert paths.count("federatedAuthentication") == 8  # 4 providers created, 4 connected
+    # every provider of the kit's mongod.conf (one per kit issuer) created, then connected
+    assert paths.count("federatedAuthentication") == 2 * len(ISSUERS)
     providers = {f["desc"].rsplit(" ", 2)[-2].strip("'"): f for p, f in commands if p[-1] == "oidc"}
     assert {f["authorizationType"] for f in providers.values()} == {"GROUP", "USER"}
     assert all(f["idpType"] == "WORKLOAD" for f in providers.values())

@@ -43,6 +43,7 @@ def test_mongod_conf_is_valid_for_a_production_mongod_once_placeholders_are_fill
         "azure": f"https://login.microsoftonline.com/{values['TENANT_ID']}/v2.0",
         "gcp": "https://accounts.google.com",
         "k8s": values["CLUSTER_ISSUER_URL"],
+        "github": "https://token.actions.githubusercontent.com",
     }
     assert all(p.issuer.startswith("https://") for p in cfg.oidc_providers)
     azure = next(p for p in cfg.oidc_providers if p.auth_name_prefix == "azure")

@@ -128,6 +128,8 @@ def test_the_http_form_of_an_issuer_serves_http_urls_for_enable_test_commands(
     cache.refresh()
     assert cache.discovery is not None and cache.discovery["issuer"] == issuer
     for key in ("issuer", "jwks_uri", "token_endpoint"):
+        if key not in cache.discovery and issuer_id not in OAUTH_ISSUER_IDS:
+            continue
         assert cache.discovery[key].startswith("http://localhost:"), key
         assert not endpoint_is_secure(cache.discovery[key], allow_insecure_localhost=False), key
     assert set(cache.loaded_keys) == {k["kid"] for k in idp.jwks(issuer_id)["keys"]}

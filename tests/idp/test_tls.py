@@ -165,7 +165,7 @@ def test_wif_env_prints_the_ca_variables_and_keeps_secrets_for_principal_request
     plain = capsys.readouterr().out
     bundle = str(tls.paths(idp.state).bundle)
     assert f"export REQUESTS_CA_BUNDLE={bundle}" in plain and f"export SSL_CERT_FILE={bundle}" in plain
-    assert f"export NODE_EXTRA_CA_CERTS={tls.paths(idp.state).ca_cert}" in plain
+    assert f"export NODE_EXTRA_CA_CERTS={bundle}" in plain
     assert "SECRET" not in plain and "SECRET" not in idp.state.env_file.read_text()
     assert main(["env", "--state-dir", str(idp.state.path), "--principal", "billing-api"]) == 0
     assert "export OIDC_CLIENT_SECRET=" in capsys.readouterr().out
@@ -192,3 +192,34 @@ def test_every_explainer_checks_an_https_token_with_keys_fetched_through_the_kit
     for where, rules in explained.items():
         passed = {r["rule"]: r["passed"] for r in rules}
         assert passed.get("key.kid") is True and passed.get("signature") is True, (where, rules)
+
+
+def test_a_fixed_cloud_host_gets_a_kit_certificate_a_kit_client_accepts(tmp_path: Path) -> None:
+    """What a loopback proxy answering for login.microsoftonline.com presents: a leaf from the kit CA."""
+    import threading
+
+    state = StateDir(tmp_path / "state")
+    server_side = tls.host_context(state, ["login.microsoftonline.com"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with server_side.wrap_socket(conn, server_side=True) as secured:
+            secured.sendall(b"ok")
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with tls.client_context(state).wrap_socket(raw, server_hostname="login.microsoftonline.com") as c:
+                assert ("DNS", "login.microsoftonline.com") in c.getpeercert()["subjectAltName"]  # type: ignore[index,operator]
+                assert c.recv(2) == b"ok"
+    finally:
+        thread.join(10)
+        listener.close()
+    key = tls.paths(state).dir / "hosts" / "login.microsoftonline.com-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    issued = key.with_name("login.microsoftonline.com.pem").read_bytes()
+    tls.host_context(state, ["login.microsoftonline.com"])
+    assert key.with_name("login.microsoftonline.com.pem").read_bytes() == issued, "reused, not re-issued"

@@ -169,3 +169,17 @@ async def test_an_unknown_lesson_answers_what_failed_and_the_next_step(
     assert failed.value.code == 400
     body = json.loads(failed.value.response.body)  # type: ignore[union-attr]
     assert "there is no lesson '99-nope'" in body["message"] and body["hint"]
+
+
+async def test_room_endpoint_reports_this_kit_as_the_instructors_room_view_shows_it(
+    jp_fetch: Any, state: StateDir, lessons_dir: Path
+) -> None:
+    write_lesson(lessons_dir, "01-a.ipynb", heading="First", lesson={"exercises": ["e1", "e2", "e3"]})
+    lessons.record_check("01-a", "e1", True, state=state)
+    lessons.record_check("01-a", "e2", False, state=state)
+    doc = await get_json(jp_fetch, "room")
+    assert doc["services"]["idp"]["running"] is False and doc["services"]["mongod"]["running"] is False
+    assert doc["progress"] == [
+        {"lesson": "01-a", "title": "First", "checks": {"e1": "passed", "e2": "failed", "e3": "not tried"}}
+    ]
+    assert (doc["done"], doc["total"], doc["last_failure"]) == (1, 3, None)

@@ -76,7 +76,7 @@ def test_status_payload_never_carries_the_admin_password(stopped_after: StateDir
     up = stack.up(stopped_after, idp_port=0, port=0)
     password = json.loads((stopped_after.path / "admin.json").read_text()).get("password")
     text = json.dumps(status_payload(stopped_after))
-    assert "admin_uri" in up and password and password in up["admin_uri"]
+    assert password and password not in json.dumps(up)
     assert password not in text
     assert "admin_uri" not in text
 

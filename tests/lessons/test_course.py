@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
+
+from wif_notebook.plots import PICTURE_MIME
 
 from .conftest import Executed, KernelEnv, execute, lesson_paths
 
@@ -132,3 +135,24 @@ def test_the_preflight_status_shows_the_issuer_row_the_exercise_names(course: di
     for column in ("issuer", "URL", "audience"):
         assert f">{column}<" in html, column
     assert re.search(r">kit</t[dh]>", html)
+
+
+def test_every_figure_shows_as_an_image_with_a_text_alternative(course: dict[str, Executed]) -> None:
+    """A picture is an image with alt text wherever it is called, never matplotlib's repr."""
+    pictures: dict[str, int] = {}
+    for name, executed in course.items():
+        for index, text in _output_texts(executed):
+            assert "<Figure size" not in text, f"{name} cell {index} shows a figure as text: {text[:80]}"
+        for index, cell in enumerate(executed.notebook.cells):
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "image/png" not in data:
+                    continue
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
+                assert len(alt) > 40, f"{name} cell {index}: an image without a text alternative ({alt!r})"
+                assert data[PICTURE_MIME]["alt"] == alt and data["text/plain"] == alt
+                assert f'alt="{html.escape(alt, quote=True)}"' in data["text/html"]
+                pictures[name] = pictures.get(name, 0) + 1
+    # The lessons that draw: the trust diagram, the validity window, the authorization graph.
+    drawing = {p.stem for p in lesson_paths() if "plots import" in p.read_text()}
+    assert drawing and drawing <= set(pictures), (sorted(drawing), pictures)

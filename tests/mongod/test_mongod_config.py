@@ -237,7 +237,7 @@ def test_a_users_own_file_is_never_rewritten(state: StateDir) -> None:
 
 def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None:
     cfg = default_config(state, None)
-    # The IdP's default issuer form is https (idp/issuers.py).
+    # The IdP's default issuer form: https, as in production.
     assert cfg.oidc_providers[0].issuer == "https://localhost:8123/kit"
     assert (
         json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from wif_notebook import services
+from wif_notebook import services, stack
 from wif_notebook.errors import ServiceError, StateError
 from wif_notebook.mongod import (
     find_enterprise_mongod,
@@ -201,13 +201,20 @@ def test_wif_up_starts_both_and_prints_where_they_are(kit: tuple[Path, dict[str,
     # The production shape: an https issuer, whose certificate chains to the kit CA shown here.
     assert up["issuer"] == up["idp"]["https_base_url"] + "/kit"
     assert up["ca_file"] == str(state_dir / "tls" / "ca.pem") and Path(up["ca_file"]).exists()
+    # mongod.conf names the https issuers (the test server fetches their JWKS trusting the kit CA).
+    conf = (state_dir / "mongod.conf").read_text()
+    assert f'"issuer": "{up["issuer"]}"' in conf and '"issuer": "http://' not in conf
     assert up["mongod"]["kind"] == "test-server"
     port = up["mongod"]["port"]
     assert (
         up["mongodb_uri"] == f"mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&directConnection=true"
     )
-    assert up["admin_uri"].startswith("mongodb://admin:") and "authSource=admin" in up["admin_uri"]
-    assert "****" in up["admin_uri_redacted"]
+    assert up["admin_uri_redacted"] == (
+        f"mongodb://admin:****@127.0.0.1:{port}/?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true"
+    )
+    assert up["admin_credentials_file"] == str(state_dir / "admin.json")
+    password = json.loads((state_dir / "admin.json").read_text())["password"]
+    assert "admin_uri" not in up and password not in json.dumps(up)
 
 
 def test_wif_up_again_changes_nothing(kit: tuple[Path, dict[str, Any]]) -> None:
@@ -218,7 +225,7 @@ def test_wif_up_again_changes_nothing(kit: tuple[Path, dict[str, Any]]) -> None:
     assert again["mongodb_uri"] == up["mongodb_uri"]
     text = wif(state_dir, "up").stdout
     assert "started nothing (both were running)" in text
-    password = up["admin_uri"].split(":")[2].split("@")[0]
+    password = json.loads((state_dir / "admin.json").read_text())["password"]
     assert password not in text
 
 
@@ -280,9 +287,11 @@ def test_oidc_login_shows_user_and_token_roles_and_group_role_authorizes(
     from pymongo import MongoClient
     from pymongo.errors import OperationFailure
 
-    _, up = kit
+    state_dir, up = kit
     client = oidc_client(up, mint(up, "billing-api"), tmp_path, monkeypatch)
-    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    admin: MongoClient[dict[str, Any]] = MongoClient(
+        stack.administrator_uri(StateDir(state_dir)), serverSelectionTimeoutMS=5000
+    )
     try:
         info = client.admin.command("connectionStatus")["authInfo"]
         assert info["authenticatedUsers"] == [{"user": "kit/billing-api", "db": "$external"}]
@@ -318,8 +327,10 @@ def test_external_user_authorizes_a_kubernetes_service_account(
 ) -> None:
     from pymongo import MongoClient
 
-    _, up = kit
-    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    state_dir, up = kit
+    admin: MongoClient[dict[str, Any]] = MongoClient(
+        stack.administrator_uri(StateDir(state_dir)), serverSelectionTimeoutMS=5000
+    )
     user = "k8s/system:serviceaccount:shop:orders-worker"
     admin["$external"].command("createUser", user, roles=[{"role": "readWrite", "db": "shop"}])
     client = oidc_client(up, mint(up, "orders-worker"), tmp_path, monkeypatch)
@@ -382,8 +393,10 @@ def test_user_and_role_commands_through_pymongo(kit: tuple[Path, dict[str, Any]]
     from pymongo import MongoClient
     from pymongo.errors import OperationFailure
 
-    _, up = kit
-    admin: MongoClient[dict[str, Any]] = MongoClient(up["admin_uri"], serverSelectionTimeoutMS=5000)
+    state_dir, up = kit
+    admin: MongoClient[dict[str, Any]] = MongoClient(
+        stack.administrator_uri(StateDir(state_dir)), serverSelectionTimeoutMS=5000
+    )
     try:
         admin.admin.command("createRole", "kit/auditors", privileges=[], roles=["clusterMonitor"])
         with pytest.raises(OperationFailure) as dup:

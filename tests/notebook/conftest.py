@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,28 @@ def _isolated_registry() -> Iterator[None]:
     connect.close_all()
     yield
     connect.close_all()
+
+
+@pytest.fixture(scope="module")
+def magic_shell(kit: StateDir) -> Any:
+    """A real IPython shell with the extension loaded, on the session kit."""
+    from IPython.core.getipython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    start_ipython()  # once per process; later calls return None and keep the same shell
+    shell = get_ipython()
+    assert shell is not None
+    shell.run_line_magic("load_ext", "wif_notebook")
+    shell.run_line_magic("config", f"WifMagics.state_dir = {str(kit.path)!r}")
+    shell.run_line_magic("config", "WifMagics.show_raw_tokens = False")
+    return shell
+
+
+def run_magic(shell: Any, line: str) -> list[dict[str, Any]]:
+    """Run one line magic; every rich output it displayed (MIME bundles)."""
+    from IPython.utils.capture import capture_output
+
+    name, _, rest = line.lstrip("%").partition(" ")
+    with capture_output() as captured:
+        shell.run_line_magic(name, rest)
+    return [o.data for o in captured.outputs]

@@ -26,9 +26,11 @@ FLOW_MIME = "application/vnd.wif.flow+json"
 
 @pytest.fixture(scope="module")
 def shell() -> InteractiveShell:
+    from IPython.core.getipython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    ip = start_ipython()
+    start_ipython()  # once per process; later calls return None and keep the same shell
+    ip = get_ipython()
     assert ip is not None
     ip.run_line_magic("load_ext", "wif_notebook")
     return ip
@@ -242,6 +244,25 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         ip.run_line_magic("config", "WifMagics.idp_port = -1")
         ip.run_line_magic("config", "WifMagics.mongod_port = -1")
         StateDir(tmp_path / "own")  # keep the folder for the fixture's cleanup
+
+
+def test_wif_env_masks_the_secret_and_apply_sets_the_variables_in_the_kernel(
+    ip: InteractiveShell, kit: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    for name in ("OIDC_CLIENT_SECRET", "OIDC_ISSUER", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test; --apply sets them
+    with capture_output() as shown:
+        ip.run_line_magic("wif_env", "billing-api --apply")
+    assert "export OIDC_CLIENT_SECRET='****'" in shown.stdout
+    assert "export OIDC_ISSUER=https://localhost:" in shown.stdout
+    assert os.environ["OIDC_CLIENT_SECRET"] not in ("", "****")
+    bundle = str(kit.path / "tls" / "ca-bundle.pem")
+    assert os.environ["REQUESTS_CA_BUNDLE"] == os.environ["SSL_CERT_FILE"] == bundle
+    with capture_output() as revealed:
+        ip.run_line_magic("wif_env", "billing-api --show-secret")
+    assert f"export OIDC_CLIENT_SECRET={os.environ['OIDC_CLIENT_SECRET']}" in revealed.stdout
 
 
 def test_unload_drops_the_magics_and_closes_clients(ip: InteractiveShell) -> None:

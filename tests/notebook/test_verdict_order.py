@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
@@ -34,6 +32,8 @@ from wif_notebook.idp.service import idp_record
 from wif_notebook.oidc import rule_for_message
 from wif_notebook.state import StateDir
 from wif_notebook.widgets import TokenInspector, Wizard
+
+from .conftest import run_magic
 
 PRINCIPAL = "billing-api"
 TOKEN_MIME = "application/vnd.wif.token+json"
@@ -75,18 +75,6 @@ class _Token(OIDCCallback):
 
     def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
         return OIDCCallbackResult(access_token=self.token)
-
-
-@pytest.fixture(scope="module")
-def ip(kit: StateDir) -> InteractiveShell:
-    from IPython.testing.globalipapp import start_ipython
-
-    shell = start_ipython()
-    assert shell is not None
-    shell.run_line_magic("load_ext", "wif_notebook")
-    shell.run_line_magic("config", f"WifMagics.state_dir = {str(kit.path)!r}")
-    shell.run_line_magic("config", "WifMagics.show_raw_tokens = False")
-    return shell
 
 
 @pytest.fixture(scope="module")
@@ -143,18 +131,11 @@ def _claims_cli(kit: StateDir, token: str, capsys: pytest.CaptureFixture[str]) -
     return report["rule"], words.out + words.err
 
 
-def _magic(ip: InteractiveShell, line: str) -> list[dict[str, Any]]:
-    name, _, rest = line.partition(" ")
-    with capture_output() as captured:
-        ip.run_line_magic(name, rest)
-    return [o.data for o in captured.outputs]
-
-
 @pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a.name}+{b.name}" for a, b in PAIRS])
 def test_every_explainer_names_the_rule_the_server_logged(
     kit: StateDir,
     minter: Minter,
-    ip: InteractiveShell,
+    magic_shell: Any,
     wizard: Wizard,
     capsys: pytest.CaptureFixture[str],
     first: Fault,
@@ -190,8 +171,8 @@ def test_every_explainer_names_the_rule_the_server_logged(
     assert f'logs "{reason}"' in said if logged == "format" else said.startswith(f"rule {logged} ")
 
     # %wif_claims: the token display, its words and its MIME payload (what the labextension draws)
-    ip.user_ns["tok"] = token
-    [bundle] = _magic(ip, "wif_claims tok")
+    magic_shell.user_ns["tok"] = token
+    [bundle] = run_magic(magic_shell, "wif_claims tok")
     assert f"REFUSED by rule {logged} " in bundle["text/plain"]
     verdict = bundle[TOKEN_MIME]["verdict"]
     assert verdict["rule"] == logged
@@ -199,7 +180,7 @@ def test_every_explainer_names_the_rule_the_server_logged(
     assert reason in html.unescape(bundle["text/html"])
 
     # %wif_doctor
-    [bundle] = _magic(ip, "wif_doctor tok")
+    [bundle] = run_magic(magic_shell, "wif_doctor tok")
     assert bundle["text/plain"].startswith(f"wif doctor: FAILED [{logged}]")
 
 

@@ -74,7 +74,9 @@ class RunningKit:
         return client
 
     def admin(self) -> MongoClient[Any]:
-        client: MongoClient[Any] = MongoClient(self.info["admin_uri"], serverSelectionTimeoutMS=10_000)
+        client: MongoClient[Any] = MongoClient(
+            stack.administrator_uri(self.state), serverSelectionTimeoutMS=10_000
+        )
         self.clients.append(client)
         return client
 

@@ -150,7 +150,7 @@ def test_state_directory_is_0700_and_its_files_0600_after_a_whole_session(tmp_pa
     info = stack.up(state, idp_port=0, port=0)
     try:
         admin: MongoClient[Any]
-        with MongoClient(info["admin_uri"], serverSelectionTimeoutMS=10_000) as admin:
+        with MongoClient(stack.administrator_uri(state), serverSelectionTimeoutMS=10_000) as admin:
             admin.admin.command("createRole", ROLE, privileges=[], roles=[{"role": "readWrite", "db": DB}])
         token = str(mint(state, "lesson-app")["token"])
         cli = subprocess.run(

@@ -175,6 +175,12 @@ def configure(c: Any, here: Path, settings: dict[str, Any]) -> None:
     c.Authenticator.admin_users = {settings["instructor"]}
     c.JupyterHub.load_groups = {INSTRUCTORS_GROUP: {"users": [settings["instructor"]]}}
 
+    # After login: the instructor lands on the room view (no server of their own is started),
+    # a learner on their own server (started now if it is not running).
+    room_path = f"/services/{ROOM_SERVICE}/"
+    c.JupyterHub.default_url = lambda handler: (
+        room_path if handler.current_user is not None and handler.current_user.admin else ""
+    )
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(here / "homes" / "{username}")
     c.Spawner.cmd = [settings["python"], "-m", "wif_notebook.classroom.singleuser"]
@@ -197,6 +203,9 @@ def configure(c: Any, here: Path, settings: dict[str, Any]) -> None:
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
     c.Spawner.post_stop_hook = stop_learner_kit
+    # A Jupyter server answers SIGINT by waiting for a confirmation no one types; SIGTERM (sent
+    # after this many seconds) stops it and its kernels cleanly: `wif classroom down` in seconds.
+    c.LocalProcessSpawner.interrupt_timeout = 1
 
     c.JupyterHub.services = [
         {
@@ -395,8 +404,17 @@ def hub_api(folder: Path, record: dict[str, Any], path: str, *, method: str = "G
     req = urllib.request.Request(
         url, method=method, headers={"Authorization": f"token {_read(folder / API_TOKEN)}"}
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
+    try:
+        # Starting a server answers once it runs or after the hub's slow_spawn_timeout (10 s).
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError:
+        raise
+    except (urllib.error.URLError, OSError) as exc:
+        raise ServiceError(
+            f"the hub did not answer {method} {url}: {exc}",
+            hint=f"check `wif classroom status` and the hub's log {folder / 'logs' / 'hub.log'}",
+        ) from exc
     return json.loads(body) if body else None
 
 
@@ -408,7 +426,13 @@ def status(folder: Path) -> dict[str, Any]:
         return {"classroom_dir": str(folder), "running": False}
     doc = describe(folder, record)
     doc["running"] = True
-    users = {u["name"]: u for u in hub_api(folder, record, "users")}
+    try:
+        users = {u["name"]: u for u in hub_api(folder, record, "users")}
+    except urllib.error.HTTPError as exc:
+        raise ServiceError(
+            f"the hub refused to list the learners (HTTP {exc.code})",
+            hint=f"the classroom's token in {folder / API_TOKEN} may be stale: `wif classroom down`, then up",
+        ) from exc
     learners = []
     for name in record["learners"]:
         user = users.get(name, {})

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path.home()
     try:
         os.environ["WIF_LESSONS_DIR"] = str(copy_lessons(home))
-    except OSError as exc:
+    except (OSError, WifError) as exc:  # JupyterLab starts anyway; lesson 00 is where to look
         print(f"wif classroom: cannot copy the lessons into {home}: {exc}", file=sys.stderr)
     try:
         from .. import stack

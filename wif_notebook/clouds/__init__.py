@@ -11,7 +11,7 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
-  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less).
+  (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
 - how such a workload gets its token when pymongo has no built-in way (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml);
@@ -163,19 +163,32 @@ def env_context(state: StateDir) -> EnvContext:
 def common_env(ctx: EnvContext) -> dict[str, str]:
     """What every workload's environment gets: the kit state and the CA bundle variables.
 
-    ``REQUESTS_CA_BUNDLE`` (requests, so azure-core and google-auth's requests transport) and
-    ``SSL_CERT_FILE`` (OpenSSL's default verify file: urllib, httpx, aiohttp, Go) name the bundle of
-    public roots + kit CA, so nothing that was trusted stops being trusted; ``NODE_EXTRA_CA_CERTS``
-    adds the kit CA alone to Node's built-in roots. No variable turns verification off.
+    ``REQUESTS_CA_BUNDLE`` (requests, so azure-core and google-auth's requests transport),
+    ``SSL_CERT_FILE`` (OpenSSL's default verify file: urllib, httpx, aiohttp, Go) and
+    ``NODE_EXTRA_CA_CERTS`` (added to Node's built-in roots) all name the bundle of the roots trusted
+    before + the kit CA (``tls.public_roots_pem``), so nothing that was trusted stops being trusted.
+    No variable turns verification off.
     """
-    from .. import tls
-
     env = {"WIF_STATE_DIR": str(ctx.state.path)}
     if ctx.ca_bundle is not None:
-        env["REQUESTS_CA_BUNDLE"] = str(ctx.ca_bundle)
-        env["SSL_CERT_FILE"] = str(ctx.ca_bundle)
-        env["NODE_EXTRA_CA_CERTS"] = str(tls.paths(ctx.state).ca_cert)
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"):
+            env[name] = str(ctx.ca_bundle)
     return env
+
+
+def trust_kit_in_this_process(state: StateDir) -> dict[str, str]:
+    """Make this process (a notebook kernel) trust the kit CA as ``eval "$(wif env)"`` makes a shell
+    trust it: the CA bundle variables of ``common_env`` go into ``os.environ``, so unmodified code
+    (``requests``, ``urllib``, azure-identity, google-auth) reaches the kit's https IdP.
+
+    The kit bundle starts with the roots the environment named when it was written (a company CA
+    bundle in ``SSL_CERT_FILE`` stays trusted). Returns what was set.
+    """
+    import os
+
+    applied = {k: v for k, v in common_env(env_context(state)).items() if k != "WIF_STATE_DIR"}
+    os.environ.update(applied)
+    return applied
 
 
 def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import TokenError
-from . import Cloud, EnvContext
+from . import Cloud, EnvContext, common_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -108,7 +108,9 @@ def get_id_token(audience: str | None = None, *, environ: Mapping[str, str] | No
 
 
 def _workload_token(ctx: EnvContext, principal: Principal, audience: str | None) -> str:
-    return get_id_token(audience or principal.default_audience, environ=_workload_env(ctx, principal))
+    # The job's whole environment, as `wif env --principal` gives it: the kit CA variables too.
+    environ = {**common_env(ctx), **_workload_env(ctx, principal)}
+    return get_id_token(audience or principal.default_audience, environ=environ)
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:

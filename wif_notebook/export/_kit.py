@@ -10,6 +10,7 @@ kit issuer by the production issuer it stands for (``PRODUCTION_ISSUERS``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,8 +135,7 @@ class ProductionProvider:
 
     def document(self) -> dict[str, Any]:
         """The entry for a production mongod: the kit's, with the production issuer and audience."""
-        doc = replace(self.kit, issuer=self.issuer, audience=self.audience).to_document()
-        return doc
+        return replace(self.kit, issuer=self.issuer, audience=self.audience).to_document()
 
 
 # -- the snapshot --------------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def _issuer_ids(state: StateDir) -> dict[str, str]:
 
 
 def production_providers(
-    providers: list[ProviderConfig], issuer_ids: dict[str, str], sub: Any
+    providers: list[ProviderConfig], issuer_ids: dict[str, str], sub: Callable[[str], str]
 ) -> list[ProductionProvider]:
     """Each kit entry with its production issuer; several entries of one placeholder kind get one
     placeholder each (``<CLUSTER_ISSUER_URL_SHOP>``), so no two entries collapse into one issuer."""
@@ -323,7 +323,7 @@ def snapshot(state: StateDir) -> KitSnapshot:
     return snap
 
 
-def _sub_doc(doc: Any, sub: Any) -> Any:
+def _sub_doc(doc: Any, sub: Callable[[str], str]) -> Any:
     if isinstance(doc, str):
         return sub(doc)
     if isinstance(doc, list):

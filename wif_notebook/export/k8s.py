@@ -23,6 +23,7 @@ from urllib.parse import quote
 import yaml
 
 from ..errors import ConfigError
+from ..idp.google import GKE_ANNOTATION
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE
 from ..idp.principals import Principal
 from ._kit import KitSnapshot, ProductionProvider, upper_name
@@ -160,7 +161,13 @@ def build(snap: KitSnapshot) -> Export:
 
 
 def _any_cluster(snap: KitSnapshot, cluster: list[ProductionProvider], notes: list[str]) -> dict[str, str]:
-    workloads = [p for p in snap.principals if p.kind == "kubernetes-service-account"]
+    # A service account annotated for GKE Workload Identity logs in as its Google service account
+    # (gke.yaml), not with the cluster's own token.
+    workloads = [
+        p
+        for p in snap.principals
+        if p.kind == "kubernetes-service-account" and GKE_ANNOTATION not in p.annotations
+    ]
     if not workloads:
         return {}
     if not cluster:

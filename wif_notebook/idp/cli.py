@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import services
+from .. import services, tls
 from ..cli import json_flag, port_arg, print_json, state_from
 from ..clouds import common_env, env_context, workload_exports
 from ..stack import mongodb_uri
@@ -82,6 +82,12 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     env.set_defaults(func=cmd_env)
 
 
+def _where(record: Any) -> str:
+    """Both forms of the one port: https (issuers) and plain http (metadata endpoints)."""
+    https = record.extra.get("https_base_url")
+    return f"{https} (and {record.extra['base_url']})" if https else str(record.extra["base_url"])
+
+
 def _describe(record: Any) -> dict[str, Any]:
     return {"running": True, "pid": record.pid, "port": record.port, **record.extra}
 
@@ -92,9 +98,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_describe(record))
         return 0
-    print(f"mock IdP running at {record.extra['base_url']} (pid {record.pid})")
+    print(f"mock IdP running at {_where(record)} (pid {record.pid})")
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} issuer {info['issuer']}  audience {info['audience']}")
+    print(f'  trust the kit CA {tls.paths(state).ca_cert} elsewhere with: eval "$(wif env)"')
     return 0
 
 
@@ -112,7 +119,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if record is None:
         print("mock IdP: not running (start it with `wif idp start`)")
         return 3
-    print(f"mock IdP: running at {record.extra['base_url']} (pid {record.pid})")
+    print(f"mock IdP: running at {_where(record)} (pid {record.pid})")
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} {info['issuer']}")
     return 0

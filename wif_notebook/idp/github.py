@@ -83,7 +83,7 @@ def handle(idp: IdentityProvider, req: Request) -> Response | None:
     if _ISSUER.routes().get(rest) == "jwks":
         return None  # the issuers' JWKS endpoint (app.py) serves GitHub's keys too
     if rest == "/.well-known/openid-configuration" and req.method == "GET":
-        return json_response(200, discovery(idp.base_url), issuer=ISSUER_ID)
+        return json_response(200, discovery(idp.base_for(req)), issuer=ISSUER_ID)
     if path.startswith(REQUEST_PREFIX):
         return _id_token(idp, req, path[len(REQUEST_PREFIX) :])
     return json_response(
@@ -135,7 +135,8 @@ def _id_token(idp: IdentityProvider, req: Request, workflow: str) -> Response:
     if query.get("api-version") != API_VERSION:
         return error(400, f"api-version={API_VERSION} is required", "invalid_request")
     audience = query.get("audience") or default_audience(principal)
-    minted = idp.minter.mint(principal, audience=audience, lifetime=TOKEN_LIFETIME)
+    # The issuer in the form the request came in (https, or http for enableTestCommands).
+    minted = idp.minter_for(req).mint(principal, audience=audience, lifetime=TOKEN_LIFETIME)
     return json_response(
         200,
         {"value": minted.token},

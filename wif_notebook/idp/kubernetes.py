@@ -30,9 +30,10 @@ def handle(idp: IdentityProvider, req: Request) -> Response | None:
     keys = idp.keys.issuer(ISSUER_ID)
     # The API server lists the algorithms of the keys it verifies with (RS256 unless rotated to ES256).
     algs = sorted({k.alg for kid in keys.published_kids() if (k := keys.find(kid)) is not None})
+    base = idp.base_for(req)  # the form the request came in (https, or http for enableTestCommands)
     doc = {
-        "issuer": _ISSUER.issuer_url(idp.base_url),
-        "jwks_uri": _ISSUER.jwks_uri(idp.base_url),
+        "issuer": _ISSUER.issuer_url(base),
+        "jwks_uri": _ISSUER.jwks_uri(base),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs or ["RS256"],

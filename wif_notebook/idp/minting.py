@@ -1,14 +1,15 @@
 """Minting: claims shaped like each real issuer's tokens, signed with the issuer's keys.
 
-Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` and a header
-``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real ones). On top:
+Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` (but Google's,
+see gcp) and a header ``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real
+ones). On top:
 
 - kit:   ``groups`` (always an array, possibly empty), ``client_id``
 - azure: Entra ID access-token claims, v1 or v2 as the resource application accepts
   (``entra.shape_claims``: ``appid``/``azp``, ``oid``, ``tid``, ``idtyp``, ``ver``, ``uti``, ``aio``,
   ``rh``, ``groups``, ``roles``)
 - gcp:   Google ID-token claims (``azp``, ``email``, ``email_verified``; ``google.compute_engine``
-  only with ``format=full``)
+  only with ``format=full``), and no ``nbf`` or ``jti``, as Google's own
 - k8s:   ``aud`` as an array and the ``kubernetes.io`` block (namespace, serviceaccount, pod, node)
 """
 
@@ -146,6 +147,8 @@ class Minter:
         elif issuer.id == "gcp":
             email = str(extra.pop("email", principal.client_id))
             extra.pop("google", None)  # the instance's facts: only in format=full tokens
+            # Google's ID tokens carry neither nbf nor jti (a fault preset may still set nbf).
+            del claims["nbf"], claims["jti"]
             claims.update({"azp": principal.subject, "email": email, "email_verified": True})
             if gcp_full:
                 from .google import compute_engine_block

@@ -353,15 +353,16 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     )
     entries.append(
         (
-            "Kubernetes service account ml/recommender on GKE with Workload Identity: the metadata "
-            "server gives its pods the tokens of the Google service account its annotation names.",
+            "Kubernetes service account default/gke-recommender on GKE with Workload Identity: the "
+            "metadata server gives its pods the tokens of the Google service account its annotation "
+            "names (wif export k8s/gcp write the same account and binding).",
             {
                 "name": "recommender-ksa",
                 "kind": "kubernetes-service-account",
                 "issuer": "k8s",
                 "infrastructure": "Google Kubernetes Engine (Workload Identity)",
                 "client_id": "recommender-ksa",
-                "subject": "system:serviceaccount:ml:recommender",
+                "subject": "system:serviceaccount:default:gke-recommender",
                 "groups": [],
                 "annotations": {GKE_ANNOTATION: f"gke-recommender@{project}.iam.gserviceaccount.com"},
             },

@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import ports, services
 from ..errors import WifError
+from ..redaction import MARKER
 from ..state import StateDir
 from ..tls import server_context
 from .app import IdentityProvider, Request, Response, json_response
@@ -95,7 +96,7 @@ class RequestLog:
 
 def redact_query(query: str) -> str:
     pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, v if k in LOGGABLE_QUERY else "[redacted]") for k, v in pairs])
+    return urlencode([(k, v if k in LOGGABLE_QUERY else MARKER) for k, v in pairs])
 
 
 class IdpHTTPServer(ThreadingHTTPServer):

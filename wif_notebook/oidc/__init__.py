@@ -7,7 +7,8 @@
   the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
 - ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
-- ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and ``<authNamePrefix>/<group>``.
+- ``auth_name`` / ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and
+  ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
 """
@@ -15,6 +16,7 @@ The test server enforces these functions; ``wif claims`` and the doctor explain 
 from .config import (
     MIN_JWKS_POLL_SECS,
     ProviderConfig,
+    auth_name,
     check_principal_matches_hint,
     check_token_for_hinted_provider,
     parse_oidc_identity_providers,
@@ -62,6 +64,7 @@ __all__ = [
     "RuleFailure",
     "RuleResult",
     "ValidatedToken",
+    "auth_name",
     "b64url_decode",
     "check_principal_matches_hint",
     "check_token_for_hinted_provider",

@@ -349,9 +349,14 @@ def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -
     )
 
 
+def auth_name(prefix: str, value: str) -> str:
+    """``<authNamePrefix>/<value>``: how the server names a token's user and the roles its groups grant."""
+    return f"{prefix}/{value}"
+
+
 def user_name(provider: ProviderConfig, principal: str) -> str:
     """The $external user a token authenticates as: ``<authNamePrefix>/<principal>``."""
-    return f"{provider.auth_name_prefix}/{principal}"
+    return auth_name(provider.auth_name_prefix, principal)
 
 
 def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]:
@@ -370,4 +375,4 @@ def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]
         raise RuleFailure(
             "authorization_claim", f"InvalidJWT: Authorization claim '{claim}' must be an array of strings"
         )
-    return sorted({f"{provider.auth_name_prefix}/{item}" for item in value})
+    return sorted({auth_name(provider.auth_name_prefix, item) for item in value})

@@ -30,14 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import bson
-import mongomock
 from bson.binary import Binary
 from bson.objectid import ObjectId
-from mongomock import aggregate as mongomock_aggregate
-from mongomock import filtering, helpers
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import OperationFailure
 
+from . import engine
 from .authz import bson_to_string
+from .engine import DocumentStore, filter_applies, normalize, store_key
 from .registry import CommandError, Document
 from .storage import Storage
 
@@ -47,16 +46,6 @@ _FLUSH_INTERVAL_SECS = 0.1  # mongod's storage.journal.commitIntervalMs default 
 
 
 # -- values ----------------------------------------------------------------------------------------
-def normalize(doc: Any) -> Any:
-    """Incoming documents as the engine keeps them (naive UTC dates at millisecond precision)."""
-    return helpers.patch_datetime_awareness_in_document(doc)
-
-
-def store_key(value: Any) -> Any:
-    """The key mongomock's store uses for an ``_id``."""
-    return helpers.hashdict(value) if isinstance(value, dict) else value
-
-
 def _hashable(value: Any) -> Any:
     """An index key component: equal BSON values (1 and 1.0) give equal keys, types stay apart."""
     if isinstance(value, bool):
@@ -134,7 +123,7 @@ class Index:
         if self.spec.get("sparse") and all(v == [None] for v in per_field):
             return []
         partial = self.spec.get("partialFilterExpression")
-        if partial is not None and not filtering.filter_applies(partial, doc):
+        if partial is not None and not filter_applies(partial, doc):
             return []
         return [tuple(_hashable(v) for v in combo) for combo in itertools.product(*per_field)]
 
@@ -222,8 +211,9 @@ class DataStore:
     PERSISTENT = True
 
     def __init__(self, db_path: Path | None = None) -> None:
-        self.client: Any = mongomock.MongoClient(tz_aware=False)
-        self._scratch: Any = mongomock.MongoClient()["scratch"]["doc"]
+        engine.check_compatible()
+        self.client: Any = engine.new_client()
+        self._scratch: Any = engine.new_client()["scratch"]["doc"]
         self.catalog: dict[str, CollectionInfo] = {}
         self._collections: dict[tuple[str, str], Any] = {}
         self.storage: Storage | None = None
@@ -271,7 +261,7 @@ class DataStore:
                 "indexes": [i.spec for i in info.indexes.values()],
             }
         for info in self.catalog.values():
-            for doc in self._coll_store(info.db, info.name).documents:
+            for doc in self._coll_store(info.db, info.name).values():
                 yield {"op": "put", "ns": info.ns, "doc": doc}
 
     def _replay(self, records: list[Document]) -> None:
@@ -286,14 +276,14 @@ class DataStore:
             elif op == "put":
                 doc = rec["doc"]
                 info = self.catalog.get(ns) or self._create(db, name, {})
-                old = self._coll_store(db, name)._documents.get(store_key(doc["_id"]))
+                old = self._coll_store(db, name).get(store_key(doc["_id"]))
                 self._index_remove(info, old)
                 self._index_add(info, doc)
-                self._coll_store(db, name)[store_key(doc["_id"])] = doc
+                self._coll_store(db, name).put(store_key(doc["_id"]), doc)
             elif op == "del":
                 info = self.catalog.get(ns) or self._create(db, name, {})
                 key = store_key(rec["id"])
-                old = self._coll_store(db, name)._documents.pop(key, None)
+                old = self._coll_store(db, name).pop(key)
                 self._index_remove(info, old)
             elif op == "drop":
                 self._drop(db, name)
@@ -347,11 +337,11 @@ class DataStore:
             db, name = split_ns(ns)
             info = self.catalog.get(ns)
             store = self._coll_store(db, name)
-            current = store._documents.pop(key, None)
+            current = store.pop(key)
             if info is not None:
                 self._index_remove(info, current)
             if old is not None:
-                store[key] = old
+                store.put(key, old)
                 if info is not None:
                     self._index_add(info, old)
 
@@ -369,11 +359,11 @@ class DataStore:
             coll = self._collections[key] = self.client[db][name]
         return coll
 
-    def _coll_store(self, db: str, name: str) -> Any:
-        return self._coll(db, name)._store
+    def _coll_store(self, db: str, name: str) -> DocumentStore:
+        return DocumentStore(self._coll(db, name))
 
     def collection(self, db: str, name: str) -> Any:
-        """mongomock's collection, for reads and aggregation."""
+        """The engine's collection, for reads and aggregation."""
         return self._coll(db, name)
 
     def info(self, db: str, name: str) -> CollectionInfo | None:
@@ -435,14 +425,13 @@ class DataStore:
 
     # -- documents -----------------------------------------------------------------------------
     def get(self, info: CollectionInfo, key: Any) -> Document | None:
-        doc: Document | None = self._coll_store(info.db, info.name)._documents.get(key)
-        return doc
+        return self._coll_store(info.db, info.name).get(key)
 
     def documents(self, info: CollectionInfo) -> list[Document]:
-        return list(self._coll_store(info.db, info.name).documents)
+        return list(self._coll_store(info.db, info.name).values())
 
     def count(self, info: CollectionInfo) -> int:
-        return len(self._coll_store(info.db, info.name)._documents)
+        return len(self._coll_store(info.db, info.name))
 
     def matching(self, info: CollectionInfo, filt: Document, *, first: bool = False) -> list[Document]:
         """Stored documents (not copies) that match ``filt``, in natural order."""
@@ -450,26 +439,26 @@ class DataStore:
         store = self._coll_store(info.db, info.name)
         fast = _id_equality(filt)
         if fast is not None:
-            doc = store._documents.get(fast)
-            return [doc] if doc is not None and filtering.filter_applies(filt, doc) else []
+            doc = store.get(fast)
+            return [doc] if doc is not None and filter_applies(filt, doc) else []
         out = []
-        for doc in list(store._documents.values()):
-            if filtering.filter_applies(filt, doc):
+        for doc in store.values():
+            if filter_applies(filt, doc):
                 out.append(doc)
                 if first:
                     break
         if not out:
-            filtering.filter_applies(filt, {})  # an invalid filter fails even on no documents
+            filter_applies(filt, {})  # an invalid filter fails even on no documents
         return out
 
     def validate_filter(self, filt: Document) -> None:
         """Fail on an invalid filter even when there is nothing to match (as mongod parses first)."""
-        filtering.filter_applies(normalize(filt), {})
+        filter_applies(normalize(filt), {})
 
     def check_unique(self, info: CollectionInfo, doc: Document, old: Document | None) -> None:
         """Raise DuplicateKey if storing ``doc`` (replacing ``old``) breaks a unique index."""
         key = store_key(doc["_id"])
-        if old is None and key in self._coll_store(info.db, info.name)._documents:
+        if old is None and key in self._coll_store(info.db, info.name):
             raise DuplicateKey(info.ns, None, doc)
         for index in info.unique_indexes():
             for k in index.keys_of(doc):
@@ -485,7 +474,7 @@ class DataStore:
             self._undo.append((info.ns, key, old))
         self._index_remove(info, old)
         self._index_add(info, doc)
-        store[key] = doc
+        store.put(key, doc)
         self._log({"op": "put", "ns": info.ns, "doc": doc})
 
     def remove(self, info: CollectionInfo, doc: Document) -> None:
@@ -493,7 +482,7 @@ class DataStore:
         store = self._coll_store(info.db, info.name)
         if self._undo is not None:
             self._undo.append((info.ns, key, doc))
-        store._documents.pop(key, None)
+        store.pop(key)
         self._index_remove(info, doc)
         self._log({"op": "del", "ns": info.ns, "id": doc["_id"]})
 
@@ -521,13 +510,13 @@ class DataStore:
     def _rebuild_unique(self, info: CollectionInfo) -> None:
         for index in info.unique_indexes():
             index.entries = {}
-        for doc in self._coll_store(info.db, info.name).documents:
+        for doc in self._coll_store(info.db, info.name).values():
             self._index_add(info, doc)
 
     def _add_index(self, info: CollectionInfo, spec: Document) -> Index:
         index = Index(dict(spec))
         if index.unique:
-            for doc in self._coll_store(info.db, info.name).documents:
+            for doc in self._coll_store(info.db, info.name).values():
                 for k in index.keys_of(doc):
                     holders = index.entries.setdefault(k, set())
                     if holders:
@@ -557,9 +546,10 @@ class DataStore:
         """The document mongomock's update engine makes of ``original`` (or, with no original and
         ``upsert``, the document it inserts). None when nothing would change."""
         scratch = self._scratch
-        scratch._store._documents.clear()
+        scratch_docs = DocumentStore(scratch)
+        scratch_docs.clear()
         if original is not None:
-            scratch._store[store_key(original["_id"])] = copy.deepcopy(original)
+            scratch_docs.put(store_key(original["_id"]), copy.deepcopy(original))
         query = normalize(query)
         update = normalize(update)
         kwargs: Document = {"upsert": upsert}
@@ -584,11 +574,13 @@ class DataStore:
                     if not update:
                         return None
                 result = scratch.update_one(query, update, **kwargs)
-        except (PyMongoError, NotImplementedError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:
+            if not engine.is_engine_error(exc):
+                raise  # the kit's own bug: not the client's update
             raise _update_error(exc) from exc
         if original is not None and result.modified_count == 0:
             return None
-        docs = list(scratch._store._documents.values())
+        docs = list(scratch_docs.values())
         if not docs:
             return None
         new = docs[0]
@@ -690,7 +682,7 @@ def _expand_path(
                 )
             out: list[str] = []
             for index, element in enumerate(node):
-                if ident is not None and not filtering.filter_applies(filters[ident], {ident: element}):
+                if ident is not None and not filter_applies(filters[ident], {ident: element}):
                     continue
                 out += _expand_path(element, parts[i + 1 :], filters, [*prefix, str(index)], full, used)
             return out
@@ -759,19 +751,15 @@ def _process_pipeline(docs: list[Document], database: Any, pipeline: list[Any]) 
     for stage in pipeline:
         name, spec = next(iter(stage.items())) if isinstance(stage, dict) and len(stage) == 1 else ("", None)
         if name in _GROUPING_STAGES:
-            docs = [_id_first(doc) for doc in _mongomock_pipeline(docs, database, [*pending, stage])]
+            docs = [_id_first(doc) for doc in engine.process_pipeline(docs, database, [*pending, stage])]
             pending = []
         elif name == "$facet" and isinstance(spec, dict) and all(isinstance(p, list) for p in spec.values()):
-            docs = _mongomock_pipeline(docs, database, pending)
+            docs = engine.process_pipeline(docs, database, pending)
             pending = []
             docs = [{title: _process_pipeline(docs, database, sub) for title, sub in spec.items()}]
         else:
             pending.append(stage)
-    return _mongomock_pipeline(docs, database, pending) if pending else docs
-
-
-def _mongomock_pipeline(docs: list[Document], database: Any, pipeline: list[Any]) -> list[Document]:
-    return list(mongomock_aggregate.process_pipeline(docs, database, pipeline, None))
+    return engine.process_pipeline(docs, database, pending) if pending else docs
 
 
 def _id_first(doc: Document) -> Document:

@@ -15,7 +15,6 @@ from typing import Any
 
 import bson
 from bson.int64 import Int64
-from mongomock.aggregate import _PIPELINE_HANDLERS
 
 from .authz import Requirement, Resource, bson_to_string, privileges_grant, user_privileges
 from .cursors import CursorManager
@@ -28,16 +27,13 @@ from .data import (
     engine_error,
     index_name,
     new_object_id,
-    normalize,
     rewrite_pipeline,
     run_pipeline,
-    store_key,
 )
+from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
 from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
-
-_ENGINE_ERRORS = (Exception,)
 
 
 def _store(ctx: CommandContext) -> DataStore:
@@ -130,7 +126,9 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
     except DuplicateKey as exc:
         raise exc.to_error() from exc
-    except _ENGINE_ERRORS as exc:
+    except Exception as exc:
+        if not is_engine_error(exc):
+            raise  # a bug of the kit: the server logs it as one, the client does not get a query error
         raise engine_error(exc) from exc
 
 
@@ -159,7 +157,7 @@ def query_documents(
         if limit:
             matches = matches[:limit]
         coll = store.collection(info.db, info.name)
-        return [_run(coll._copy_only_fields, d, projection, dict) for d in matches]
+        return [_run(project, coll, d, projection) for d in matches]
     coll = store.collection(info.db, info.name)
     sort_list = list(sort.items()) if sort else None
 
@@ -469,7 +467,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     def shown(doc: Document | None) -> Document | None:
         if doc is None:
             return None
-        return _run(lambda: coll._copy_only_fields(doc, fields, dict))
+        return _run(lambda: project(coll, doc, fields))
 
     with store.journaled(sync=_sync(cmd)):
         if remove:
@@ -548,7 +546,7 @@ def distinct(ctx: CommandContext, cmd: Document) -> Document:
 
 # -- aggregate -------------------------------------------------------------------------------------
 # Stage names mongod 7.0 knows (mongomock's table plus the aliases data.rewrite_pipeline spells out).
-KNOWN_STAGES = set(_PIPELINE_HANDLERS) | {
+KNOWN_STAGES = set(PIPELINE_STAGES) | {
     "$unionWith",
     "$densify",
     "$fill",
@@ -751,9 +749,7 @@ def list_databases(ctx: CommandContext, cmd: Document) -> Document:
 
 
 def _matches(filt: Document, doc: Document) -> bool:
-    from mongomock import filtering
-
-    return bool(filtering.filter_applies(normalize(filt), doc))
+    return filter_applies(normalize(filt), doc)
 
 
 @command("listCollections", privileges=on_database("listCollections"))

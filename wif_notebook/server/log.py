@@ -16,11 +16,12 @@ import collections
 import datetime as _dt
 import json
 import os
-import re
 import sys
 import threading
 from pathlib import Path
 from typing import IO, Any
+
+from ..redaction import redact_tokens
 
 # Log ids used by the kit, as mongod 5.0–7.0 writes them. Ids marked UNCONFIRMED follow the
 # reference's documented behaviour but were not checked against a 7.0.11 Enterprise log.
@@ -45,14 +46,6 @@ ID_USERS_INVALIDATED = 7119503  # sessions signed by removed/changed keys must r
 ID_FAILPOINT_SET = 23829  # "Set failpoint" (UNCONFIRMED id)
 ID_COMMAND_ERROR = 21966  # an unexpected exception inside a command (UNCONFIRMED id)
 ID_SHUTDOWN = 23138  # "Shutting down"
-
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-REDACTED_TOKEN = "eyJhbGciOi…[redacted]"
-
-
-def redact(text: str) -> str:
-    """Replace anything shaped like a compact JWS with ``eyJhbGciOi…[redacted]``."""
-    return _JWT.sub(REDACTED_TOKEN, text)
 
 
 def timestamp(now: float | None = None) -> str:
@@ -113,7 +106,7 @@ class MongodLog:
             entry["attr"] = attr
         if startup_warning:
             entry["tags"] = ["startupWarnings"]
-        line = redact(json.dumps(entry, default=_json_default, separators=(",", ":")))
+        line = redact_tokens(json.dumps(entry, default=_json_default, separators=(",", ":")))
         with self._lock:
             self._recent.append(line)
             self.total_lines += 1

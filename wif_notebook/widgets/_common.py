@@ -12,11 +12,14 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..display import esc
+from ..display import TONES, esc
 from ..errors import WifError
 
 OK, FAIL, SKIP = "✓", "✗", "–"
-_TONES = {"ok": "#2e7d32", "error": "#c62828", "info": "#1f5fa8", "muted": "#757575"}
+# The token parts' colours (labextension style/base.css), light values outside JupyterLab.
+_PART = "overflow-wrap:anywhere;color:var"
+_ERROR_BOX = "padding:4px 8px;background:var(--jp-rendermime-error-background, #fff5f5)"
+_TONES = {"ok": TONES["ok"], "error": TONES["fail"], "info": TONES["info"], "muted": TONES["skip"]}
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, css: str = "") -> str:
@@ -76,9 +79,9 @@ def segments_html(token: str) -> str:
     head, body, sig = parts
     return (
         f"<div><b>redacted</b> <code>{esc(redact(token))}</code></div>"
-        f"<div><b>header</b> <code style='color:#c62828;word-break:break-all'>{esc(head)}</code></div>"
-        f"<div><b>payload</b> <code style='color:#6a1b9a;word-break:break-all'>{esc(body)}</code></div>"
-        f"<div><b>signature</b> <code style='color:#1565c0'>{esc(sig[:4])}…</code> "
+        f"<div><b>header</b> <code style='{_PART}(--wif-part-header, #b0004a)'>{esc(head)}</code></div>"
+        f"<div><b>payload</b> <code style='{_PART}(--wif-part-payload, #7b1fa2)'>{esc(body)}</code></div>"
+        f"<div><b>signature</b> <code style='{_PART}(--wif-part-signature, #00687a)'>{esc(sig[:4])}…</code> "
         f"({len(sig)} characters)</div>"
     )
 
@@ -131,7 +134,7 @@ class ErrorArea(w.HTML):
     def show(self, what: str, hint: str, *, extra: str = "") -> None:
         self.what, self.hint = what, hint
         self.value = (
-            f"<div style='border-left:4px solid {_TONES['error']};padding:4px 8px;background:#fff5f5'>"
+            f"<div style='border-left:4px solid {_TONES['error']};{_ERROR_BOX}'>"
             f"<div class='wif-error-what'><b style='color:{_TONES['error']}'>{FAIL} {esc(what)}</b></div>"
             f"<div class='wif-error-hint'>next step: {esc(hint)}</div>{extra}</div>"
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..display import TONES
 from ..errors import ConfigError
 from ..oidc import ProviderConfig, parse_oidc_identity_providers
 from ._common import FAIL, OK, esc
@@ -138,13 +139,15 @@ class ProviderForm(w.VBox):
         except ConfigError as exc:
             self.provider, self.error = None, exc
             self.message.value = (
-                f"<div style='color:#c62828'><b>{FAIL} mongod would refuse to start:</b> "
+                f"<div style='color:{TONES['fail']}'><b>{FAIL} mongod would refuse to start:</b> "
                 f"<span class='wif-mongod-message'>{esc(exc.what)}</span></div>"
                 f"<div>next step: {esc(exc.hint or '')}</div>"
             )
             self.json_view.value = self.conf_view.value = ""
             return None
-        self.message.value = f"<div style='color:#2e7d32'><b>{OK} valid</b>: mongod accepts this entry</div>"
+        self.message.value = (
+            f"<div style='color:{TONES['ok']}'><b>{OK} valid</b>: mongod accepts this entry</div>"
+        )
         full = self.provider.to_document()
         self.json_view.value = f"<div><b>JSON</b></div><pre>{esc(json.dumps(full, indent=2))}</pre>"
         self.conf_view.value = f"<div><b>mongod.conf</b></div><pre>{esc(self.mongod_conf_snippet())}</pre>"

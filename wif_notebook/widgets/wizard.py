@@ -347,15 +347,9 @@ class Wizard(w.VBox):
     def _admin_client(self) -> MongoClient[Any]:
         from pymongo import MongoClient
 
-        from ..stack import status
+        from ..stack import administrator_uri
 
-        info = status(self.state_dir)
-        uri = info.get("admin_uri")
-        if not uri:
-            raise ServiceError(
-                "the test mongod's administrator is not available (is mongod running?)",
-                hint="start the services with %wif_up (or `wif up`), then run this step again",
-            )
+        uri = administrator_uri(self.state_dir)  # ServiceError: mongod stopped or no administrator
         return MongoClient(uri, serverSelectionTimeoutMS=5000, appName=f"{WIZARD_APP_NAME}-admin")
 
     def _authorize(self) -> None:

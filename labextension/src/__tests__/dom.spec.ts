@@ -66,8 +66,9 @@ describe('uri', () => {
 });
 
 describe('heading levels', () => {
-  it('nest one level below the last heading before the output in its notebook', () => {
-    const notebook = h('div', {}, h('h1', {}, 'Lesson'), h('h2', {}, 'Tokens'));
+  it('nest one level below the last heading before the output in its notebook, not an output\'s', () => {
+    const earlier = h('div', {}, heading(1, 'Services'));
+    const notebook = h('div', {}, h('h1', {}, 'Lesson'), h('h2', {}, 'Tokens'), earlier);
     const output = h('div', {}, heading(1, 'Claims'), heading(2, 'Detail'));
     notebook.appendChild(output);
     notebook.appendChild(h('h2', {}, 'After'));

@@ -115,13 +115,14 @@ function levelOf(el: Element): number {
 
 /**
  * Nest the headings of `node` (made by heading()) under the last heading before it inside
- * `scope` (the notebook), so a lesson's h2 is followed by h3s, never h4s.
+ * `scope` (the notebook), so a lesson's h2 is followed by h3s, never h4s. Headings of other
+ * outputs made by heading() do not count: outputs are siblings under the lesson's heading.
  */
 export function setHeadingLevels(node: HTMLElement, scope: Element | null): void {
   let base = 1;
   if (scope) {
     for (const el of Array.from(scope.querySelectorAll(HEADINGS))) {
-      if (node.contains(el)) {
+      if (node.contains(el) || el.hasAttribute('data-depth')) {
         continue;
       }
       if (el.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING) {

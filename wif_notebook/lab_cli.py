@@ -1,0 +1,79 @@
+"""``wif lab [-- JUPYTER-LAB-OPTIONS]``: the services and JupyterLab in one terminal, for ``./dev.sh lab``.
+
+It starts the IdP and the test mongod (``stack.up``), runs JupyterLab in the foreground, and when
+JupyterLab ends (Ctrl-C, its File ▸ Shut Down, or a SIGTERM) stops the services it started itself and
+says so; services that were already running keep running, and it says that too (``wif down`` stops
+them). Ctrl-C reaches JupyterLab, which asks for confirmation as usual; this process waits for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from . import stack
+from .cli import port_arg, state_from
+from .state import StateDir
+
+# The services `stack.up` starts, how to stop one, and what people call it.
+_SERVICES = (("mongod", "the test mongod"), ("idp", "the IdP"))
+
+
+def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "lab",
+        help="start the IdP and the test mongod, run JupyterLab; stop what it started when it ends",
+        parents=[parent],
+        description="Start the services, run JupyterLab in the foreground (options after --), and "
+        "stop the services this command started when JupyterLab ends.",
+    )
+    p.add_argument("--idp-port", type=port_arg, default=None, help="IdP port (0: any free port)")
+    p.add_argument("--port", type=port_arg, default=None, help="mongod port (0: any free port)")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="-- then options for jupyter lab")
+    p.set_defaults(func=cmd_lab)
+
+
+def _stop(state: StateDir, name: str) -> bool:
+    from .idp.service import stop_idp
+    from .mongod import stop_mongod
+
+    return stop_mongod(state) if name == "mongod" else stop_idp(state)
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """JupyterLab's exit status; Ctrl-C is JupyterLab's to handle (it asks, then stops)."""
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    state = state_from(args)
+    up = stack.up(state, idp_port=args.idp_port, port=args.port)
+    started = set(up["started"])
+    print(f"wif lab: {', '.join(sorted(started)) or 'nothing'} started; state {up['state_dir']}")
+    jupyter = [a for a in args.jupyter_args if a != "--"]
+    if os.geteuid() == 0:
+        jupyter.append("--allow-root")  # containers and Binder-like machines run as root
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", *jupyter])
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        code = _wait(proc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for name, words in _SERVICES:
+            if name in started:
+                done = "stopped" if _stop(state, name) else "found already stopped"
+                print(f"wif lab: {done} {words} (this command started it)", flush=True)
+            else:
+                print(
+                    f"wif lab: {words} keeps running (it was running before); `wif down` stops both",
+                    flush=True,
+                )
+    return code
