@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from wif_notebook import connect, doctor, tokens
 from wif_notebook.clouds.azure import explain_issuer_mixup
+
+from .conftest import AzureKit
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 V1 = f"https://sts.windows.net/{TENANT}/"
@@ -47,3 +50,29 @@ def test_other_mismatches_are_not_explained_as_entra_mistakes() -> None:
     assert explain_issuer_mixup(V1, APP, [(f"https://sts.windows.net/{other_tenant}/", APP)]) is None
     assert explain_issuer_mixup("https://accounts.google.com", "x", [(V2, APP)]) is None
     assert explain_issuer_mixup(V2, APP, [(V2, APP)]) is None
+
+
+def test_wif_doctor_names_a_v1_issuer_written_without_its_slash(azure_kit: AzureKit) -> None:
+    # A v1 token for the v1 resource application, against a mongod.conf whose azure-v1 entry lost
+    # the issuer's trailing slash (a common copy-paste from the portal's v2.0 URLs).
+    v1 = azure_kit.ctx.extra["issuers"]["azure-v1"]
+    token = tokens.mint("reports-sp", audience=v1["audience"], state=azure_kit.state)
+    connect.set_provider(azure_kit.state, "azure-v1", {"issuer": v1["issuer"].rstrip("/")})
+    try:
+        found = doctor.diagnose(token, state=azure_kit.state)
+    finally:
+        connect.restore_default_config(azure_kit.state)
+    assert found.rule == "provider"
+    assert "differ only by the trailing slash" in found.explanation
+    assert f"set issuer to {v1['issuer']!r}" in found.explanation
+
+
+def test_wif_doctor_names_a_v2_token_sent_to_a_v1_only_server(azure_kit: AzureKit) -> None:
+    token = tokens.mint("reports-sp", state=azure_kit.state)  # the v2 resource application
+    connect.remove_provider(azure_kit.state, "azure")
+    try:
+        found = doctor.diagnose(token, state=azure_kit.state)
+    finally:
+        connect.restore_default_config(azure_kit.state)
+    assert found.rule == "provider"
+    assert "an Entra v2.0 token" in found.explanation and "accessTokenAcceptedVersion" in found.explanation
