@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import display
+from .clouds.azure import issuer_mixup_words
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
@@ -298,17 +299,6 @@ def _aud_list(claims: dict[str, Any]) -> list[str]:
     return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
 
 
-def _entra_words(claims: dict[str, Any], providers: Sequence[ProviderConfig]) -> str:
-    """Entra's v1/v2 issuer and trailing-slash mistakes in plain words (clouds/azure.py), or ''."""
-    from .clouds.azure import explain_issuer_mixup
-
-    iss = claims.get("iss")
-    if not isinstance(iss, str):
-        return ""
-    words = explain_issuer_mixup(iss, claims.get("aud"), [(p.issuer, p.audience) for p in providers])
-    return f" {words}" if words else ""
-
-
 def _rule_words(
     rule: str, claims: dict[str, Any], providers: Sequence[ProviderConfig], principal: str | None, reason: str
 ) -> tuple[str, str, list[str]]:
@@ -346,7 +336,7 @@ def _rule_words(
             "No identity provider is configured for the token's issuer",
             f"The token was issued by '{iss}', but the server trusts only: {configured}. "
             "For a workload (one-step) login the server picks the entry whose issuer equals iss."
-            + _entra_words(claims, providers),
+            + issuer_mixup_words(claims, providers),
             [
                 "Use a token from a configured issuer (%wif_token PRINCIPAL).",
                 f"Or add an entry for this issuer: %wif_mongod add issuer={iss} audience=<aud> "
@@ -357,7 +347,7 @@ def _rule_words(
         return (
             "The token's issuer does not match the provider's",
             f"iss is '{iss}', which differs from the configured issuer (every character counts, "
-            "including a trailing slash)." + _entra_words(claims, providers),
+            "including a trailing slash)." + issuer_mixup_words(claims, providers),
             [r.fix if r else "Use a token from the configured issuer."],
         )
     if rule == "time.exp":

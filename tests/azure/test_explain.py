@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from wif_notebook import connect, doctor, tokens
 from wif_notebook.clouds.azure import explain_issuer_mixup
 
@@ -60,11 +63,29 @@ def test_wif_doctor_names_a_v1_issuer_written_without_its_slash(azure_kit: Azure
     connect.set_provider(azure_kit.state, "azure-v1", {"issuer": v1["issuer"].rstrip("/")})
     try:
         found = doctor.diagnose(token, state=azure_kit.state)
+        claims = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "wif_notebook.cli",
+                "claims",
+                "-",
+                "--state-dir",
+                str(azure_kit.state.path),
+            ],
+            input=token.token,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         connect.restore_default_config(azure_kit.state)
     assert found.rule == "provider"
     assert "differ only by the trailing slash" in found.explanation
     assert f"set issuer to {v1['issuer']!r}" in found.explanation
+    # wif claims says the same in its verdict.
+    assert claims.returncode == 1, claims.stderr
+    assert "differ only by the trailing slash" in claims.stdout
 
 
 def test_wif_doctor_names_a_v2_token_sent_to_a_v1_only_server(azure_kit: AzureKit) -> None:

@@ -30,6 +30,7 @@ mongod trusts both issuers by default: ``azure`` (v2, audience the resource appl
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -193,3 +194,13 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
             f"(the server expects audience {audience!r})."
         )
     return None
+
+
+def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
+    """For the explainers (`wif claims`, the doctor): `explain_issuer_mixup` of a token's claims
+    against ``oidcIdentityProviders`` entries, as a sentence to append (with a leading space), or ''."""
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        return ""
+    words = explain_issuer_mixup(iss, claims.get("aud"), [(p.issuer, p.audience) for p in providers])
+    return f" {words}" if words else ""
