@@ -34,11 +34,6 @@ VM_RESOURCE_ID = (
     "Microsoft.Compute/virtualMachines/reports-vm"
 )
 
-WEBAPP_RESOURCE_ID = (
-    "/subscriptions/0b4c1f3a-2d5e-4f6a-8b7c-9d0e1f2a3b4c/resourcegroups/wif-kit/providers/"
-    "Microsoft.ManagedIdentity/userAssignedIdentities/checkout-webapp"
-)
-
 
 def _certificate(folder: Path) -> tuple[str, Path, str]:
     """A self-signed certificate for an app registration: (PEM, key file, x5t#S256)."""
@@ -71,8 +66,9 @@ def _certificate(folder: Path) -> tuple[str, Path, str]:
 
 
 def _extra_principals(cert_pem: str) -> str:
-    """Hosting shapes the seed has not: a VM's system-assigned identity, an App Service identity,
-    an app registration authenticated by a certificate."""
+    """Hosting shapes the seed has not: a VM's system-assigned identity (it would change what the
+    IMDS answers by default), an app registration authenticated by a certificate. The seed's
+    checkout-webapp is the App Service shape."""
     pem = "".join(f"        {line}\n" for line in cert_pem.strip().splitlines())
     return f"""
   - name: reports-vm-system
@@ -84,14 +80,6 @@ def _extra_principals(cert_pem: str) -> str:
     system_assigned: true
     groups: [1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d]
     claims: {{xms_mirid: "{VM_RESOURCE_ID}"}}
-  - name: checkout-webapp
-    kind: managed-identity
-    issuer: azure
-    infrastructure: Azure App Service
-    client_id: 7f809102-b3c4-4d5e-8f60-7a8b9c0d1e2f
-    subject: 8091a2b3-c4d5-4e6f-8071-8b9c0d1e2f3a
-    groups: [9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b]
-    claims: {{xms_mirid: "{WEBAPP_RESOURCE_ID}"}}
   - name: cert-app
     kind: service-principal
     issuer: azure

@@ -34,7 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..idp.issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, AZURE_V1_RESOURCE_APP_ID
+from ..idp.issuers import (
+    AZURE_GROUPS,
+    AZURE_TENANT_ID,
+    AZURE_TOKEN_EXCHANGE_AUDIENCE,
+    AZURE_V1_RESOURCE_APP_ID,
+)
 from . import Cloud, EnvContext
 
 if TYPE_CHECKING:
@@ -113,6 +118,34 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return env
 
 
+def _seed() -> list[tuple[str, dict[str, Any]]]:
+    """Azure hosting shapes the catalog's older entries do not show: an App Service / Functions app
+    with a user-assigned identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, `wif env --principal`)."""
+    import uuid
+
+    subscription = str(uuid.uuid4())
+    return [
+        (
+            "Azure App Service app with a user-assigned managed identity: the App Service identity "
+            "endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) answers for it. Group "
+            f"{AZURE_GROUPS['orders-writers']} is orders-writers.",
+            {
+                "name": "checkout-webapp",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure App Service",
+                "client_id": str(uuid.uuid4()),
+                "subject": str(uuid.uuid4()),
+                "groups": [AZURE_GROUPS["orders-writers"]],
+                "claims": {
+                    "xms_mirid": f"/subscriptions/{subscription}/resourcegroups/wif-kit/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/checkout-webapp"
+                },
+            },
+        )
+    ]
+
+
 CLOUD = Cloud(
     id="azure",
     title="Microsoft Entra ID / Azure",
@@ -123,6 +156,7 @@ CLOUD = Cloud(
     idp_handler=_idp_handler,
     workload_env=workload_env,
     extra_issuers=extra_issuers,
+    seed_principals=_seed,
 )
 
 
