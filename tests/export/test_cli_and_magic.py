@@ -9,11 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
-
 from wif_notebook.export import Export
 from wif_notebook.state import StateDir
 
@@ -75,27 +70,41 @@ def test_a_target_without_workloads_explains_what_to_add(tmp_path: Path) -> None
     assert "no Microsoft Entra ID issuer is configured" in out.stderr and "next step:" in out.stderr
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    from IPython.testing.globalipapp import start_ipython
+# In a child process: IPython's global test shell starts once per process, and the notebook tests
+# of this session own it.
+MAGIC_SESSION = """
+import json, sys
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+from IPython.utils.capture import capture_output
 
-    ip = start_ipython()
-    assert ip is not None
-    ip.run_line_magic("load_ext", "wif_notebook")
-    return ip
+ip = start_ipython()
+ip.run_line_magic("load_ext", "wif_notebook")
+ip.run_line_magic("config", f"WifMagics.state_dir = {sys.argv[1]!r}")
+with capture_output() as captured:
+    ip.run_line_magic("wif_export", f"gcp -o exported --out {sys.argv[2]}")
+result = ip.user_ns["exported"]
+try:
+    ip.run_line_magic("wif_export", "aws")
+    error = None
+except UsageError as exc:
+    error = str(exc)
+print(json.dumps({"type": type(result).__name__, "target": result.target,
+                  "bundle": captured.outputs[0].data, "error": error}))
+"""
 
 
-def test_wif_export_magic_shows_the_export_and_stores_it(
-    shell: InteractiveShell, built_kit: StateDir, tmp_path: Path
-) -> None:
-    shell.run_line_magic("config", f"WifMagics.state_dir = {str(built_kit.path)!r}")
-    with capture_output() as captured:
-        shell.run_line_magic("wif_export", f"gcp -o exported --out {tmp_path / 'gcp'}")
-    result = shell.user_ns["exported"]
-    assert isinstance(result, Export) and result.target == "gcp"
-    bundle = captured.outputs[0].data
-    assert "gcloud iam service-accounts create" in bundle["text/plain"]
-    assert "&lt;PROJECT_ID&gt;" in bundle["text/html"]
+def test_wif_export_magic_shows_the_export_and_stores_it(built_kit: StateDir, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MAGIC_SESSION, str(built_kit.path), str(tmp_path / "gcp")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (doc["type"], doc["target"]) == ("Export", "gcp")
+    assert "gcloud iam service-accounts create" in doc["bundle"]["text/plain"]
+    assert "&lt;PROJECT_ID&gt;" in doc["bundle"]["text/html"]
     assert (tmp_path / "gcp" / "gcp-setup.sh").exists()
-    with pytest.raises(UsageError, match="unknown export target 'aws'\n  next step: use one of"):
-        shell.run_line_magic("wif_export", "aws")
+    assert doc["error"].startswith("unknown export target 'aws'\n  next step: use one of")

@@ -81,7 +81,7 @@ def test_three_kits_with_default_settings_come_up_on_their_own_ports_and_log_in(
     assert len(set(used)) == 6
     for d, up in zip(kits, ups, strict=True):
         assert up["ports"] == {"idp": up["idp"]["port"], "mongod": up["mongod"]["port"]}
-        assert up["issuer"] == f"http://localhost:{up['idp']['port']}/kit"
+        assert up["issuer"] == f"https://localhost:{up['idp']['port']}/kit"
         assert _login(d) == up["mongod"]["port"]
 
 

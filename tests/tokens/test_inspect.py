@@ -81,7 +81,7 @@ def test_verify_refuses_with_the_rule_and_words_the_server_logs(idp_state: State
 
 def test_verify_accepts_a_good_token_and_names_its_key(idp_state: StateDir) -> None:
     issued = tokens.mint("billing-api", state=idp_state)
-    verified = tokens.verify(issued.token)
+    verified = tokens.verify(issued.token, state=idp_state)
     assert verified.kid == issued.header["kid"] and verified.alg == "RS256"
 
 
