@@ -124,6 +124,7 @@ def _no_cluster_provider(state: StateDir) -> str:
     from pymongo.errors import OperationFailure
 
     from .connect import admin_client, providers_view, remove_provider
+    from .oidc import auth_name
 
     cluster = _issuers(state)["k8s"]["issuer"]
     for entry in providers_view(state).entries:
@@ -131,7 +132,7 @@ def _no_cluster_provider(state: StateDir) -> str:
             remove_provider(state, str(entry["authNamePrefix"]))
     # Roles named after a provider's groups belong to other lessons; the learner's own role does not.
     group_prefixes = tuple(
-        f"{e['authNamePrefix']}/"
+        auth_name(str(e["authNamePrefix"]), "")
         for e in providers_view(state).entries
         if e.get("useAuthorizationClaim", True)
     )
