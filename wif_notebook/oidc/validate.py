@@ -244,161 +244,127 @@ def explain_token(
     would pick for a one-step login (by ``iss`` and ``aud``) and the later rules use it.
     """
     moment = _now(now)
-    explainer = _Explainer(moment)
-    parsed: ParsedToken | None = None
-    try:
-        parsed = parse_compact(token)
-        explainer.record("format", True, "three base64url parts; header and payload are JSON objects")
-    except RuleFailure as failure:
-        explainer.record("format", False, failure.message)
-    if parsed is not None:
-        kid_ok = explainer.header_and_body(parsed)
-        explainer.keys(parsed, keys, kid_ok)
-        chosen = explainer.choose_provider(token, parsed.claims, provider, providers)
-        if chosen is not None:
-            explainer.provider_rules(parsed.claims, chosen)
-    results = explainer.results
-    out = [
-        results[rule.id]
-        if rule.id in results
-        else RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, results, provider, providers))
-        for rule in RULES
-    ]
-    reported = server_failure(token, provider=provider, providers=providers, keys=keys, now=moment)
-    return _one_verdict(out, reported)
+    results: dict[str, RuleResult] = {}
+    titles = {rule.id: rule.title for rule in RULES}
 
+    def record(rule: str, passed: bool | None, detail: str) -> None:
+        results.setdefault(rule, RuleResult(rule, titles[rule], passed, detail))
 
-class _Explainer:
-    """The rules' results as ``explain_token`` checks them one by one; the first result of a rule stays."""
-
-    def __init__(self, moment: float) -> None:
-        self.moment = moment
-        self.results: dict[str, RuleResult] = {}
-        self.titles = {rule.id: rule.title for rule in RULES}
-
-    def record(self, rule: str, passed: bool | None, detail: str) -> None:
-        self.results.setdefault(rule, RuleResult(rule, self.titles[rule], passed, detail))
-
-    def run(self, rule: str, check: Callable[[], Any], ok: str | Callable[[Any], str]) -> bool:
+    def run(rule: str, check: Callable[[], Any], ok: str | Callable[[Any], str]) -> bool:
         """Run one check; record pass/fail under ``rule`` (or under the failure's own rule)."""
         try:
             value = check()
         except RuleFailure as failure:
-            self.record(failure.rule, False, failure.message)
+            record(failure.rule, False, failure.message)
             return False
-        self.record(rule, True, ok(value) if callable(ok) else ok)
+        record(rule, True, ok(value) if callable(ok) else ok)
         return True
 
-    def passed(self, rule: str) -> bool:
-        result = self.results.get(rule)
-        return result is not None and bool(result.passed)
+    parsed: ParsedToken | None = None
+    try:
+        parsed = parse_compact(token)
+        record("format", True, "three base64url parts; header and payload are JSON objects")
+    except RuleFailure as failure:
+        record("format", False, failure.message)
 
-    def header_and_body(self, parsed: ParsedToken) -> bool:
-        """The header's and the claims' own rules; whether the header's kid is usable."""
-        header, claims, moment = parsed.header, parsed.claims, self.moment
-        self.run("header.alg", lambda: check_algorithm(header), lambda a: f"alg {a} (RSA signature)")
-        kid_ok = self.run("header.kid", lambda: check_header_kid(header), lambda k: f"kid {k!r}")
-        self.run(
+    if parsed is not None:
+        header, claims = parsed.header, parsed.claims
+        run("header.alg", lambda: check_algorithm(header), lambda a: f"alg {a} (RSA signature)")
+        kid_ok = run("header.kid", lambda: check_header_kid(header), lambda k: f"kid {k!r}")
+        run(
             "header.typ",
             lambda: check_header_typ(header),
             lambda t: f"typ {t!r}" if t else "no typ (accepted)",
         )
-        self.run("body.iss", lambda: check_body_iss(claims), lambda v: f"iss {v!r}")
-        self.run("body.sub", lambda: check_body_sub(claims), lambda v: f"sub {v!r}")
-        self.run("body.aud", lambda: check_body_aud(claims), lambda v: f"aud {v!r}")
-        self.run("body.exp", lambda: check_body_exp(claims), lambda v: f"exp {_iso(v)}")
-        self.run("time.nbf", lambda: check_time_nbf(claims, moment), _nbf_detail)
-        if self.passed("body.exp"):
-            self.run("time.exp", lambda: check_time_exp(claims, moment), lambda v: _exp_detail(v, moment))
-        return kid_ok
+        run("body.iss", lambda: check_body_iss(claims), lambda v: f"iss {v!r}")
+        run("body.sub", lambda: check_body_sub(claims), lambda v: f"sub {v!r}")
+        run("body.aud", lambda: check_body_aud(claims), lambda v: f"aud {v!r}")
+        run("body.exp", lambda: check_body_exp(claims), lambda v: f"exp {_iso(v)}")
+        run("time.nbf", lambda: check_time_nbf(claims, moment), _nbf_detail)
+        if "body.exp" in results and results["body.exp"].passed:
+            run("time.exp", lambda: check_time_exp(claims, moment), lambda v: _exp_detail(v, moment))
 
-    def keys(self, parsed: ParsedToken, keys: KeySource | None, kid_ok: bool) -> None:
-        """The key rules and the signature, against the issuer's key set (skipped without one)."""
         if keys is None:
             for key_rule in ("key.kid", "key.strength", "signature"):
-                self.record(key_rule, None, "no key set to check against (the issuer's JWKS was not fetched)")
-            return
-        if not kid_ok:
-            return
-        header = parsed.header
-        kid = str(header["kid"])
-        key: LoadedKey | None = None
-        try:
-            key = keys.key_for(kid)
-            self.record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
-            self.record("key.strength", True, _key_detail(key))
-        except RuleFailure as failure:
-            self.record(failure.rule, False, failure.message)
-            if failure.rule == "key.strength":
-                self.record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
-        if key is not None and self.results["header.alg"].passed:
-            alg, found = str(header["alg"]), key
-            self.run("signature", lambda: check_signature(parsed, alg, found), f"verified with key {kid!r}")
+                record(key_rule, None, "no key set to check against (the issuer's JWKS was not fetched)")
+        elif kid_ok:
+            kid = str(header["kid"])
+            key: LoadedKey | None = None
+            try:
+                key = keys.key_for(kid)
+                record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+                record("key.strength", True, _key_detail(key))
+            except RuleFailure as failure:
+                record(failure.rule, False, failure.message)
+                if failure.rule == "key.strength":
+                    record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+            if key is not None and results["header.alg"].passed:
+                alg = str(header["alg"])
+                run("signature", lambda: check_signature(parsed, alg, key), f"verified with key {kid!r}")
 
-    def choose_provider(
-        self,
-        token: str,
-        claims: dict[str, Any],
-        provider: ProviderConfig | None,
-        providers: Sequence[ProviderConfig] | None,
-    ) -> ProviderConfig | None:
-        """The entry the later rules are checked against: the one given, or the one the server selects."""
-        if provider is not None:
-            self.record(
-                "provider",
-                True,
-                f"checked against issuer {provider.issuer!r}, audience {provider.audience!r}",
+        chosen = provider
+        if chosen is None and providers is not None:
+            try:
+                chosen = select_provider_for_token(providers, token)
+                record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
+            except RuleFailure as failure:
+                record(failure.rule, False, failure.message)
+                iss = claims.get("iss")
+                same_issuer = [p for p in providers if p.issuer == iss]
+                if failure.rule != "provider":
+                    expected = ", ".join(repr(p.audience) for p in same_issuer) or "none"
+                    record(
+                        "provider",
+                        None,
+                        f"consequence of rule {failure.rule}: the server selects the entry by the "
+                        f"token's issuer and single audience (configured for this issuer: {expected})",
+                    )
+                # The server stops here; to explain every rule, keep checking against the first
+                # entry for the token's issuer (if any).
+                chosen = same_issuer[0] if same_issuer else None
+        elif chosen is not None:
+            record(
+                "provider", True, f"checked against issuer {chosen.issuer!r}, audience {chosen.audience!r}"
             )
-            return provider
-        if providers is None:
-            return None
-        try:
-            chosen = select_provider_for_token(providers, token)
-        except RuleFailure as failure:
-            self.record(failure.rule, False, failure.message)
-            same_issuer = [p for p in providers if p.issuer == claims.get("iss")]
-            if failure.rule != "provider":
-                expected = ", ".join(repr(p.audience) for p in same_issuer) or "none"
-                self.record(
-                    "provider",
-                    None,
-                    f"consequence of rule {failure.rule}: the server selects the entry by the "
-                    f"token's issuer and single audience (configured for this issuer: {expected})",
+        if chosen is not None:
+            cfg = chosen
+            if results.get("body.iss", RuleResult("", "", False, "")).passed:
+                run(
+                    "issuer",
+                    lambda: check_issuer(claims, cfg),
+                    f"iss equals the configured issuer {cfg.issuer!r}",
                 )
-            # The server stops here; to explain every rule, keep checking against the first
-            # entry for the token's issuer (if any).
-            return same_issuer[0] if same_issuer else None
-        self.record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
-        return chosen
+            if results.get("body.aud", RuleResult("", "", False, "")).passed:
+                run("audience", lambda: check_audience(claims, cfg), f"aud equals {cfg.audience!r}")
+            run(
+                "principal",
+                lambda: check_principal(claims, cfg),
+                lambda p: f"{cfg.principal_name} = {p!r} → user {user_name(cfg, str(p))!r} in $external",
+            )
+            if cfg.use_authorization_claim:
+                run(
+                    "authorization_claim",
+                    lambda: role_names(cfg, claims),
+                    lambda r: f"roles in admin: {', '.join(r) if r else '(none: the claim is empty)'}",
+                )
+            else:
+                record(
+                    "authorization_claim",
+                    True,
+                    "useAuthorizationClaim is false: roles come from the "
+                    f"$external user {user_name(cfg, '<principal>')!r}",
+                )
 
-    def provider_rules(self, claims: dict[str, Any], cfg: ProviderConfig) -> None:
-        """The rules that compare the token with the entry: issuer, audience, principal, roles."""
-        if self.passed("body.iss"):
-            self.run(
-                "issuer",
-                lambda: check_issuer(claims, cfg),
-                f"iss equals the configured issuer {cfg.issuer!r}",
-            )
-        if self.passed("body.aud"):
-            self.run("audience", lambda: check_audience(claims, cfg), f"aud equals {cfg.audience!r}")
-        self.run(
-            "principal",
-            lambda: check_principal(claims, cfg),
-            lambda p: f"{cfg.principal_name} = {p!r} → user {user_name(cfg, str(p))!r} in $external",
-        )
-        if cfg.use_authorization_claim:
-            self.run(
-                "authorization_claim",
-                lambda: role_names(cfg, claims),
-                lambda r: f"roles in admin: {', '.join(r) if r else '(none: the claim is empty)'}",
-            )
+    out: list[RuleResult] = []
+    for rule in RULES:
+        if rule.id in results:
+            out.append(results[rule.id])
         else:
-            self.record(
-                "authorization_claim",
-                True,
-                "useAuthorizationClaim is false: roles come from the "
-                f"$external user {user_name(cfg, '<principal>')!r}",
+            out.append(
+                RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, results, provider, providers))
             )
+    reported = server_failure(token, provider=provider, providers=providers, keys=keys, now=moment)
+    return _one_verdict(out, reported)
 
 
 def _one_verdict(results: list[RuleResult], failure: RuleFailure | None) -> list[RuleResult]:
