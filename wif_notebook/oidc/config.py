@@ -154,28 +154,6 @@ def parse_oidc_identity_providers(
 
     Raises ``ConfigError`` whose ``what`` is the message a real mongod gives.
     """
-    entries = _entries(value)
-    human_count = sum(1 for e in entries if e.get("supports_human_flows", True))
-    configs: list[ProviderConfig] = []
-    seen_without_pattern = False
-    # Per entry in config order, in the order mongod reports them: fields, matchPattern, lists, poll.
-    for e in entries:
-        issuer = e["issuer"]
-        _check_fields(e, issuer, enable_test_commands)
-        _check_match_pattern(e.get("match_pattern"), e, issuer, seen_without_pattern, human_count)
-        seen_without_pattern = seen_without_pattern or e.get("match_pattern") is None
-        _check_lists_and_poll(e, issuer)
-        fields = dict(e)
-        for key in ("request_scopes", "log_claims"):
-            if key in fields:
-                fields[key] = tuple(fields[key])
-        configs.append(ProviderConfig(**fields))
-    _check_shared_issuers(configs)
-    return configs
-
-
-def _entries(value: str | Sequence[Any]) -> list[dict[str, Any]]:
-    """The array's objects, each parsed as mongod's IDL does (JSON text is parsed first)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -198,78 +176,75 @@ def _entries(value: str | Sequence[Any]) -> list[dict[str, Any]]:
                 hint="each element of oidcIdentityProviders must be a {...} object",
             )
         entries.append(_parse_entry(elem))
-    return entries
 
-
-def _check_fields(e: dict[str, Any], issuer: str, enable_test_commands: bool) -> None:
-    """Issuer scheme, the fields that must be non-empty, and the authNamePrefix's characters."""
-    _non_empty(issuer, "issuer", issuer)
-    if not (enable_test_commands and issuer.startswith("http://")) and not issuer.startswith("https://"):
-        raise ConfigError(
-            f"Field 'issuer' for issuer '{issuer}' must be an https:// URL",
-            hint="use the https:// issuer URL; plain http:// is accepted only with "
-            "setParameter enableTestCommands: 1 (and then only for http://localhost)",
-        )
-    _non_empty(issuer, "audience", e["audience"])
-    _non_empty(issuer, "principalName", e.get("principal_name", "sub"))
-    if e.get("use_authorization_claim", True):
-        _non_empty(issuer, "authorizationClaim", e.get("authorization_claim"))
-    if e.get("supports_human_flows", True):
-        _non_empty(issuer, "clientId", e.get("client_id"))
-    prefix = e["auth_name_prefix"]
-    _non_empty(issuer, "authNamePrefix", prefix)
-    for ch in prefix:
-        if not _PREFIX_CHARS.fullmatch(ch):
+    human_count = sum(1 for e in entries if e.get("supports_human_flows", True))
+    configs: list[ProviderConfig] = []
+    seen_without_pattern = False
+    for e in entries:
+        issuer = e["issuer"]
+        _non_empty(issuer, "issuer", issuer)
+        if not (enable_test_commands and issuer.startswith("http://")) and not issuer.startswith("https://"):
             raise ConfigError(
-                f"Field 'authNamePrefix' for issuer '{issuer}' must contain only alphanumerics, "
-                f"hyphens, and/or underscores. Encountered '{ch}'",
-                hint='use a short prefix such as "kit" or "azure-prod"; users become '
-                "<authNamePrefix>/<principal>",
+                f"Field 'issuer' for issuer '{issuer}' must be an https:// URL",
+                hint="use the https:// issuer URL; plain http:// is accepted only with "
+                "setParameter enableTestCommands: 1 (and then only for http://localhost)",
             )
-
-
-def _check_match_pattern(
-    pattern: str | None, e: dict[str, Any], issuer: str, seen_without_pattern: bool, human_count: int
-) -> None:
-    """Entries with a matchPattern come first; a human-flow entry needs one unless it is the only one."""
-    if pattern is not None and seen_without_pattern:
-        raise ConfigError(
-            "All IdPs without matchPatterns must be listed after those with matchPatterns",
-            hint="move the entries that have matchPattern to the front of the array",
-        )
-    if pattern is None and e.get("supports_human_flows", True) and human_count != 1:
-        raise ConfigError(
-            "Required matchValue",
-            hint=f"several entries support human flows, so the one for {issuer} needs a "
-            'matchPattern (e.g. "@example.com$"), or set supportsHumanFlows: false for workloads',
-        )
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            # mongod compiles the pattern with PCRE when choosing an IdP; the kit refuses a
-            # pattern that cannot compile at configuration time (kit's own message).
+        _non_empty(issuer, "audience", e["audience"])
+        _non_empty(issuer, "principalName", e.get("principal_name", "sub"))
+        if e.get("use_authorization_claim", True):
+            _non_empty(issuer, "authorizationClaim", e.get("authorization_claim"))
+        if e.get("supports_human_flows", True):
+            _non_empty(issuer, "clientId", e.get("client_id"))
+        prefix = e["auth_name_prefix"]
+        _non_empty(issuer, "authNamePrefix", prefix)
+        for ch in prefix:
+            if not _PREFIX_CHARS.fullmatch(ch):
+                raise ConfigError(
+                    f"Field 'authNamePrefix' for issuer '{issuer}' must contain only alphanumerics, "
+                    f"hyphens, and/or underscores. Encountered '{ch}'",
+                    hint='use a short prefix such as "kit" or "azure-prod"; users become '
+                    "<authNamePrefix>/<principal>",
+                )
+        pattern = e.get("match_pattern")
+        if pattern is None:
+            seen_without_pattern = True
+        elif seen_without_pattern:
             raise ConfigError(
-                f"Field 'matchPattern' for issuer '{issuer}' is not a valid regular expression: {exc}",
-                hint='fix the regular expression, e.g. "@example\\.com$"',
-            ) from exc
+                "All IdPs without matchPatterns must be listed after those with matchPatterns",
+                hint="move the entries that have matchPattern to the front of the array",
+            )
+        if pattern is None and e.get("supports_human_flows", True) and human_count != 1:
+            raise ConfigError(
+                "Required matchValue",
+                hint=f"several entries support human flows, so the one for {issuer} needs a "
+                'matchPattern (e.g. "@example.com$"), or set supportsHumanFlows: false for workloads',
+            )
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                # mongod compiles the pattern with PCRE when choosing an IdP; the kit refuses a
+                # pattern that cannot compile at configuration time (kit's own message).
+                raise ConfigError(
+                    f"Field 'matchPattern' for issuer '{issuer}' is not a valid regular expression: {exc}",
+                    hint='fix the regular expression, e.g. "@example\\.com$"',
+                ) from exc
+        for scope in e.get("request_scopes") or []:
+            _non_empty(issuer, "requestScopes", scope)
+        for claim in e.get("log_claims") or []:
+            _non_empty(issuer, "logClaims", claim)
+        poll = e.get("jwks_poll_secs", 0)
+        if poll != 0 and poll < MIN_JWKS_POLL_SECS:
+            raise ConfigError(
+                f"Invalid refresh period {poll}s, must be greater than {MIN_JWKS_POLL_SECS}s, or exactly 0",
+                hint=f"set JWKSPollSecs to 0 (no polling) or at least {MIN_JWKS_POLL_SECS}",
+            )
+        fields = dict(e)
+        for key in ("request_scopes", "log_claims"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        configs.append(ProviderConfig(**fields))
 
-
-def _check_lists_and_poll(e: dict[str, Any], issuer: str) -> None:
-    for scope in e.get("request_scopes") or []:
-        _non_empty(issuer, "requestScopes", scope)
-    for claim in e.get("log_claims") or []:
-        _non_empty(issuer, "logClaims", claim)
-    poll = e.get("jwks_poll_secs", 0)
-    if poll != 0 and poll < MIN_JWKS_POLL_SECS:
-        raise ConfigError(
-            f"Invalid refresh period {poll}s, must be greater than {MIN_JWKS_POLL_SECS}s, or exactly 0",
-            hint=f"set JWKSPollSecs to 0 (no polling) or at least {MIN_JWKS_POLL_SECS}",
-        )
-
-
-def _check_shared_issuers(configs: list[ProviderConfig]) -> None:
-    """Entries sharing an issuer share one JWKSPollSecs and differ in audience."""
     first_by_issuer: dict[str, ProviderConfig] = {}
     audiences: dict[str, set[str]] = {}
     for cfg in configs:
@@ -288,6 +263,7 @@ def _check_shared_issuers(configs: list[ProviderConfig]) -> None:
                 hint="remove the duplicate entry, or give it a different audience",
             )
         audiences[cfg.issuer].add(cfg.audience)
+    return configs
 
 
 def select_provider_for_hint(providers: Sequence[ProviderConfig], hint: str | None) -> ProviderConfig:
