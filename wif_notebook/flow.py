@@ -31,7 +31,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -226,181 +226,208 @@ def _failed_command(attr: dict[str, Any]) -> str:
 def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dict[int, int]]:
     """Messages from mongod.log, and how many authentication or failed-command records each
     connection has (a connection with neither is a driver's monitoring connection)."""
-    reader = _MongodLogReader()
+    events: list[_Event] = []
+    auths: dict[int, int] = {}
+    last: dict[int, tuple[bool, bool]] = {}  # connection -> (succeeded, speculative) of its last record
+    # Connections whose session got a logged 391 since their last authentication record: their next
+    # authentication answers it, so no 391 is inferred for it.
+    logged_391: set[int] = set()
+    # connection -> index in events of its last 18 from an "Authentication failed" record that no
+    # 51803 has joined yet.
+    open_18: dict[int, int] = {}
+    order = 0
+
+    def add(at: float, message: FlowMessage) -> None:
+        nonlocal order
+        events.append(_Event(at, order, message))
+        order += 1
+
     for entry in entries:
-        reader.read(entry)
-    return reader.events, reader.auths
-
-
-class _MongodLogReader:
-    """Turns mongod.log records into flow messages, one handler per log id, remembering what later
-    records need: each connection's last authentication, its logged 391s and its unjoined 18s."""
-
-    def __init__(self) -> None:
-        self.events: list[_Event] = []
-        self.auths: dict[int, int] = {}
-        self.last: dict[int, tuple[bool, bool]] = {}  # connection -> (succeeded, speculative), last record
-        # Connections whose session got a logged 391 since their last authentication record: their next
-        # authentication answers it, so no 391 is inferred for it.
-        self.logged_391: set[int] = set()
-        # connection -> index in events of its last 18 from an "Authentication failed" record that no
-        # 51803 has joined yet.
-        self.open_18: dict[int, int] = {}
-        self.handlers: dict[int, Callable[[_Record], None]] = {
-            ID_CONNECTION_ACCEPTED: self._accepted,
-            ID_CLIENT_METADATA: self._metadata,
-            ID_AUTH_SUCCEEDED: self._authentication,
-            ID_AUTH_FAILED: self._authentication,
-            ID_SLOW_QUERY: self._failed_command,
-            ID_REAUTH_SAME_USER: self._reauthenticated,
-            ID_JWKS_LOAD_FAILED: self._jwks_load_failed,
-            ID_JWKS_REFRESHED: self._jwks_refreshed,
-            ID_USERS_INVALIDATED: self._users_invalidated,
-            ID_CONNECTION_ENDED: self._ended,
-        }
-
-    def read(self, entry: dict[str, Any]) -> None:
         at = _epoch(entry.get("t"))
         log_id = entry.get("id")
-        if at is None or not isinstance(log_id, int) or log_id not in self.handlers:
-            return
-        record = _Record(at, log_id, entry.get("attr") or {}, _conn_id(entry), f"mongod.log id {log_id}")
-        self.handlers[log_id](record)
-
-    def add(self, at: float, message: FlowMessage) -> None:
-        self.events.append(_Event(at, len(self.events), message))
-
-    def _accepted(self, r: _Record) -> None:
-        detail = f"TCP from {r.attr.get('remote')}; {r.source}"
-        self.add(r.at, _msg("client", "mongod", f"connect (conn{r.conn})", detail, conn=r.conn))
-
-    def _metadata(self, r: _Record) -> None:
-        doc = r.attr.get("doc") or {}
-        driver = doc.get("driver") or {}
-        who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
-        app = (doc.get("application") or {}).get("name")
-        detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {r.source}"
-        self.add(r.at, _msg("client", "mongod", "hello (handshake)", detail, conn=r.conn))
-
-    def _authentication(self, r: _Record) -> None:
-        key = r.conn or 0
-        self.auths[key] = self.auths.get(key, 0) + 1
-        mechanism = r.attr.get("mechanism", "?")
-        speculative = bool(r.attr.get("speculative"))
-        previous = self.last.get(key)
-        self.last[key] = (r.log_id == ID_AUTH_SUCCEEDED, speculative)
-        answered = key in self.logged_391
-        self.logged_391.discard(key)
-        self.open_18.pop(key, None)
-        # A failed speculation is followed by a plain saslStart on the same connection; any other
-        # second authentication is a reauthentication, which drivers do only after a 391.
-        if previous is not None and not (previous == (False, True)) and not answered:
-            self.add(
-                r.at,
+        if at is None or not isinstance(log_id, int):
+            continue
+        attr = entry.get("attr") or {}
+        conn = _conn_id(entry)
+        source = f"mongod.log id {log_id}"
+        if log_id == ID_CONNECTION_ACCEPTED:
+            add(
+                at,
+                _msg(
+                    "client",
+                    "mongod",
+                    f"connect (conn{conn})",
+                    f"TCP from {attr.get('remote')}; {source}",
+                    conn=conn,
+                ),
+            )
+        elif log_id == ID_CLIENT_METADATA:
+            doc = attr.get("doc") or {}
+            driver = doc.get("driver") or {}
+            who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
+            app = (doc.get("application") or {}).get("name")
+            detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {source}"
+            add(at, _msg("client", "mongod", "hello (handshake)", detail, conn=conn))
+        elif log_id in (ID_AUTH_SUCCEEDED, ID_AUTH_FAILED):
+            key = conn or 0
+            auths[key] = auths.get(key, 0) + 1
+            mechanism = attr.get("mechanism", "?")
+            speculative = bool(attr.get("speculative"))
+            principal = attr.get("principalName") or "(unknown principal)"
+            previous = last.get(key)
+            last[key] = (log_id == ID_AUTH_SUCCEEDED, speculative)
+            answered = key in logged_391
+            logged_391.discard(key)
+            open_18.pop(key, None)
+            # A failed speculation is followed by a plain saslStart on the same connection; any other
+            # second authentication is a reauthentication, which drivers do only after a 391.
+            if previous is not None and not (previous == (False, True)) and not answered:
+                add(
+                    at,
+                    _msg(
+                        "mongod",
+                        "client",
+                        "391 ReauthenticationRequired",
+                        "inferred: a command failed because the session expired (token exp reached or "
+                        f"its signing key changed); the driver fetched a token and reauthenticated; {source}",
+                        "error",
+                        code=391,
+                        conn=conn,
+                    ),
+                )
+            request = (
+                f"hello + speculativeAuthenticate (saslStart {mechanism})"
+                if speculative
+                else f"saslStart {mechanism}"
+            )
+            jwt = " with the JWT (one-step machine flow)" if mechanism == "MONGODB-OIDC" else ""
+            add(
+                at,
+                _msg(
+                    "client",
+                    "mongod",
+                    request,
+                    f"inferred from the authentication record{jwt}; {source}",
+                    conn=conn,
+                ),
+            )
+            if log_id == ID_AUTH_SUCCEEDED:
+                claims = (attr.get("extraInfo") or {}).get("claims")
+                extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
+                add(
+                    at,
+                    _msg(
+                        "mongod",
+                        "client",
+                        f"authenticated as {principal}",
+                        f"done: true; Authentication succeeded ({mechanism}){extra}; {source}",
+                        "reply",
+                        conn=conn,
+                    ),
+                )
+            else:
+                reason = attr.get("error") or "(no reason logged)"
+                if not speculative:  # a refused speculation is not a command: no 51803 follows it
+                    open_18[key] = len(events)
+                add(
+                    at,
+                    _msg(
+                        "mongod",
+                        "client",
+                        "18 AuthenticationFailed",
+                        f"client sees 'Authentication failed.'; server log reason: {reason}; {source}",
+                        "error",
+                        code=18,
+                        conn=conn,
+                    ),
+                )
+        elif log_id == ID_SLOW_QUERY and isinstance(attr.get("errCode"), int):
+            key = conn or 0
+            code = int(attr["errCode"])
+            name = str(attr.get("errName") or "error")
+            command = _failed_command(attr)
+            auths[key] = auths.get(key, 0) + 1
+            label = f"{command} → {code} {name}"
+            joined = open_18.pop(key, None) if code == 18 and command in _AUTH_COMMANDS else None
+            if joined is not None:
+                # The same refusal as the "Authentication failed" record just before it: name the
+                # command on that 18 instead of drawing a second one.
+                before = events[joined].message
+                detail = (
+                    before.detail.rsplit("; mongod.log id", 1)[0]
+                    + f"; mongod.log ids {ID_AUTH_FAILED}, {log_id}"
+                )
+                events[joined].message = _msg(
+                    before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
+                )
+                continue
+            if code == 391:
+                logged_391.add(key)
+            message = attr.get("errMsg") or ""
+            ns = attr.get("ns")
+            add(
+                at,
                 _msg(
                     "mongod",
                     "client",
-                    "391 ReauthenticationRequired",
-                    "inferred: a command failed because the session expired (token exp reached or "
-                    f"its signing key changed); the driver fetched a token and reauthenticated; {r.source}",
+                    label,
+                    f"{message}" + (f"; ns {ns}" if ns else "") + f"; {source}",
                     "error",
-                    code=391,
-                    conn=r.conn,
+                    code=code,
+                    conn=conn,
                 ),
             )
-        request = (
-            f"hello + speculativeAuthenticate (saslStart {mechanism})"
-            if speculative
-            else f"saslStart {mechanism}"
-        )
-        jwt = " with the JWT (one-step machine flow)" if mechanism == "MONGODB-OIDC" else ""
-        detail = f"inferred from the authentication record{jwt}; {r.source}"
-        self.add(r.at, _msg("client", "mongod", request, detail, conn=r.conn))
-        if r.log_id == ID_AUTH_SUCCEEDED:
-            self._authenticated(r, mechanism)
-        else:
-            self._refused(r, key, speculative)
-
-    def _authenticated(self, r: _Record, mechanism: str) -> None:
-        principal = r.attr.get("principalName") or "(unknown principal)"
-        claims = (r.attr.get("extraInfo") or {}).get("claims")
-        extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
-        detail = f"done: true; Authentication succeeded ({mechanism}){extra}; {r.source}"
-        self.add(
-            r.at, _msg("mongod", "client", f"authenticated as {principal}", detail, "reply", conn=r.conn)
-        )
-
-    def _refused(self, r: _Record, key: int, speculative: bool) -> None:
-        reason = r.attr.get("error") or "(no reason logged)"
-        if not speculative:  # a refused speculation is not a command: no 51803 follows it
-            self.open_18[key] = len(self.events)
-        detail = f"client sees 'Authentication failed.'; server log reason: {reason}; {r.source}"
-        self.add(
-            r.at, _msg("mongod", "client", "18 AuthenticationFailed", detail, "error", code=18, conn=r.conn)
-        )
-
-    def _failed_command(self, r: _Record) -> None:
-        if not isinstance(r.attr.get("errCode"), int):
-            return  # a slow command that succeeded: not part of the exchange
-        key = r.conn or 0
-        code = int(r.attr["errCode"])
-        name = str(r.attr.get("errName") or "error")
-        command = _failed_command(r.attr)
-        self.auths[key] = self.auths.get(key, 0) + 1
-        label = f"{command} → {code} {name}"
-        joined = self.open_18.pop(key, None) if code == 18 and command in _AUTH_COMMANDS else None
-        if joined is not None:
-            # The same refusal as the "Authentication failed" record just before it: name the
-            # command on that 18 instead of drawing a second one.
-            before = self.events[joined].message
-            detail = (
-                before.detail.rsplit("; mongod.log id", 1)[0]
-                + f"; mongod.log ids {ID_AUTH_FAILED}, {r.log_id}"
+        elif log_id == ID_REAUTH_SAME_USER:
+            user = (attr.get("user") or {}).get("user", "?")
+            add(
+                at,
+                _msg(
+                    "mongod",
+                    "mongod",
+                    "reauthenticated as the same user",
+                    f"{user}; {source}",
+                    "reply",
+                    conn=conn,
+                ),
             )
-            self.events[joined].message = _msg(
-                before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
+        elif log_id == ID_JWKS_LOAD_FAILED:
+            add(
+                at,
+                _msg(
+                    "mongod",
+                    "idp",
+                    "JWKS load failed",
+                    f"{attr.get('issuer')}: {attr.get('error')}; {source}",
+                    "error",
+                ),
             )
-            return
-        if code == 391:
-            self.logged_391.add(key)
-        message = r.attr.get("errMsg") or ""
-        ns = r.attr.get("ns")
-        detail = f"{message}" + (f"; ns {ns}" if ns else "") + f"; {r.source}"
-        self.add(r.at, _msg("mongod", "client", label, detail, "error", code=code, conn=r.conn))
-
-    def _reauthenticated(self, r: _Record) -> None:
-        user = (r.attr.get("user") or {}).get("user", "?")
-        label = "reauthenticated as the same user"
-        self.add(r.at, _msg("mongod", "mongod", label, f"{user}; {r.source}", "reply", conn=r.conn))
-
-    def _jwks_load_failed(self, r: _Record) -> None:
-        detail = f"{r.attr.get('issuer')}: {r.attr.get('error')}; {r.source}"
-        self.add(r.at, _msg("mongod", "idp", "JWKS load failed", detail, "error"))
-
-    def _jwks_refreshed(self, r: _Record) -> None:
-        detail = f"kids {r.attr.get('keyIds')}; {r.source}"
-        self.add(r.at, _msg("mongod", "mongod", "JWKS keys removed or changed", detail, "reply"))
-
-    def _users_invalidated(self, r: _Record) -> None:
-        detail = (
-            f"{r.attr.get('sessions')} session(s) signed by {r.attr.get('keyIds')}: their next command "
-            f"gets 391; {r.source}"
-        )
-        self.add(r.at, _msg("mongod", "mongod", "sessions must reauthenticate", detail, "error", code=391))
-
-    def _ended(self, r: _Record) -> None:
-        self.add(r.at, _msg("client", "mongod", f"disconnect (conn{r.conn})", r.source, conn=r.conn))
-
-
-@dataclass(frozen=True)
-class _Record:
-    """One mongod.log record the flow reads: when, which log id, its attributes, its connection."""
-
-    at: float
-    log_id: int
-    attr: dict[str, Any]
-    conn: int | None
-    source: str
+        elif log_id == ID_JWKS_REFRESHED:
+            add(
+                at,
+                _msg(
+                    "mongod",
+                    "mongod",
+                    "JWKS keys removed or changed",
+                    f"kids {attr.get('keyIds')}; {source}",
+                    "reply",
+                ),
+            )
+        elif log_id == ID_USERS_INVALIDATED:
+            add(
+                at,
+                _msg(
+                    "mongod",
+                    "mongod",
+                    "sessions must reauthenticate",
+                    f"{attr.get('sessions')} session(s) signed by {attr.get('keyIds')}: their next command "
+                    f"gets 391; {source}",
+                    "error",
+                    code=391,
+                ),
+            )
+        elif log_id == ID_CONNECTION_ENDED:
+            add(at, _msg("client", "mongod", f"disconnect (conn{conn})", source, conn=conn))
+    return events, auths
 
 
 def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
@@ -427,7 +454,7 @@ def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
 
 
 def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
-    raw: list[_IdpRequest] = []
+    raw: list[tuple[float, str, str | None, dict[str, Any]]] = []
     for entry in entries:
         at = _epoch(entry.get("time"))
         path = entry.get("path")
@@ -436,83 +463,61 @@ def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
         kind, issuer_id = _idp_endpoint(path, str(entry.get("method", "")), entry.get("grant"))
         if kind == "admin":
             continue  # the kit's own admin calls (principals list, key rotation) are not the exchange
-        raw.append(_IdpRequest(at, kind, issuer_id or entry.get("issuer"), entry))
+        raw.append((at, kind, issuer_id or entry.get("issuer"), entry))
 
     events: list[_Event] = []
-    for index, request in enumerate(raw):
-        sender, label, source = _idp_request_label(request, raw[index + 1 :])
-        entry = request.entry
+    for index, (at, kind, issuer_id, entry) in enumerate(raw):
+        status = entry.get("status")
+        source = "idp.log"
+        if kind == "jwks":
+            sender, label = "mongod", f"GET JWKS ({issuer_id})"
+        elif kind == "discovery" and str(entry.get("user_agent") or "").startswith(_MONGOD_USER_AGENT):
+            sender, label = "mongod", f"GET discovery ({issuer_id})"
+            source += f"; User-Agent {entry['user_agent']}"
+        elif kind == "discovery":
+            # Who asked: whoever next asks this issuer for its JWKS (the server) or a token (the workload).
+            sender = "mongod"
+            for at2, kind2, issuer2, _ in raw[index + 1 :]:
+                if at2 - at > _DISCOVERY_PAIRING_SECS:
+                    break
+                if issuer2 == issuer_id and kind2 in ("jwks", "token"):
+                    sender = "mongod" if kind2 == "jwks" else "client"
+                    break
+            label = f"GET discovery ({issuer_id})"
+            source += "; sender inferred from the request that follows"
+        elif kind == "token":
+            grant = entry.get("grant") or "?"
+            sender, label = "client", f"POST token ({grant})"
+        elif kind == "imds":
+            sender, label = "client", "GET Azure IMDS token"
+        elif kind == "gcp-metadata":
+            sender, label = "client", "GET GCP metadata identity"
+        elif kind == "mint":
+            fault = entry.get("fault")
+            sender, label = "client", "mint token" + (f" (fault {fault})" if fault else "")
+        else:
+            sender, label = "client", f"{entry.get('method')} {entry.get('path')}"
         who = f"principal {entry['principal']}; " if entry.get("principal") else ""
-        events.append(_Event(request.at, 2 * index, _msg(sender, "idp", label, f"{who}{source}")))
-        events.append(_idp_reply(request, 2 * index + 1, sender, source))
-    return events
-
-
-@dataclass(frozen=True)
-class _IdpRequest:
-    """One idp.log request: when, which endpoint kind, for which issuer, and the record itself."""
-
-    at: float
-    kind: str
-    issuer_id: str | None
-    entry: dict[str, Any]
-
-
-def _idp_request_label(request: _IdpRequest, later: list[_IdpRequest]) -> tuple[str, str, str]:
-    """(sender, label, source) of one IdP request; ``later``: the requests after it."""
-    entry, kind, issuer_id = request.entry, request.kind, request.issuer_id
-    source = "idp.log"
-    if kind == "jwks":
-        return "mongod", f"GET JWKS ({issuer_id})", source
-    if kind == "discovery" and str(entry.get("user_agent") or "").startswith(_MONGOD_USER_AGENT):
-        return "mongod", f"GET discovery ({issuer_id})", f"{source}; User-Agent {entry['user_agent']}"
-    if kind == "discovery":
-        sender = _discovery_sender(request, later)
-        return (
-            sender,
-            f"GET discovery ({issuer_id})",
-            f"{source}; sender inferred from the request that follows",
+        events.append(_Event(at, 2 * index, _msg(sender, "idp", label, f"{who}{source}")))
+        ok = isinstance(status, int) and status < 400
+        error = entry.get("error")
+        reply_label = f"{status} " + ("OK" if ok else str(error or "error"))
+        duration = entry.get("duration_ms")
+        events.append(
+            _Event(
+                at + (duration / 1000 if isinstance(duration, (int, float)) else 0.0),
+                2 * index + 1,
+                _msg(
+                    "idp",
+                    sender,
+                    reply_label,
+                    f"{kind}{f': {error}' if error else ''}; {source}",
+                    "reply" if ok else "error",
+                    code=None if ok else (status if isinstance(status, int) else None),
+                ),
+            )
         )
-    if kind == "token":
-        return "client", f"POST token ({entry.get('grant') or '?'})", source
-    if kind == "mint":
-        fault = entry.get("fault")
-        return "client", "mint token" + (f" (fault {fault})" if fault else ""), source
-    fixed = {"imds": "GET Azure IMDS token", "gcp-metadata": "GET GCP metadata identity"}
-    return "client", fixed.get(kind, f"{entry.get('method')} {entry.get('path')}"), source
-
-
-def _discovery_sender(request: _IdpRequest, later: list[_IdpRequest]) -> str:
-    """Who asked for discovery: whoever next asks this issuer for its JWKS (the server) or a token
-    (the workload)."""
-    for other in later:
-        if other.at - request.at > _DISCOVERY_PAIRING_SECS:
-            break
-        if other.issuer_id == request.issuer_id and other.kind in ("jwks", "token"):
-            return "mongod" if other.kind == "jwks" else "client"
-    return "mongod"
-
-
-def _idp_reply(request: _IdpRequest, order: int, sender: str, source: str) -> _Event:
-    """The IdP's answer to ``request``, placed after it by the request's logged duration."""
-    entry = request.entry
-    status = entry.get("status")
-    ok = isinstance(status, int) and status < 400
-    error = entry.get("error")
-    reply_label = f"{status} " + ("OK" if ok else str(error or "error"))
-    duration = entry.get("duration_ms")
-    return _Event(
-        request.at + (duration / 1000 if isinstance(duration, (int, float)) else 0.0),
-        order,
-        _msg(
-            "idp",
-            sender,
-            reply_label,
-            f"{request.kind}{f': {error}' if error else ''}; {source}",
-            "reply" if ok else "error",
-            code=None if ok else (status if isinstance(status, int) else None),
-        ),
-    )
+    return events
 
 
 def _place_inferred_reauth(
