@@ -141,27 +141,19 @@ def cmd_principals(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     result = rotate_keys(state_from(args), args.issuer, args.alg)
-    return _print_key_change(
-        args,
-        result,
-        [
-            f"{issuer_id}: now signing with {info['kid']} ({info['alg']}); published: "
-            f"{', '.join(info['published'])}"
-            for issuer_id, info in result["rotated"].items()
-        ],
-    )
+    lines = [
+        f"{issuer_id}: now signing with {key['kid']} ({key['alg']}); published: {', '.join(key['published'])}"
+        for issuer_id, key in result["rotated"].items()
+    ]
+    return _print_key_change(args, result, lines)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
     result = retire_key(state_from(args), args.issuer, args.kid)
-    return _print_key_change(
-        args,
-        result,
-        [
-            f"{issuer_id}: retired {kid} (no longer in the JWKS)"
-            for issuer_id, kid in result["retired"].items()
-        ],
-    )
+    lines = [
+        f"{issuer_id}: retired {kid} (no longer in the JWKS)" for issuer_id, kid in result["retired"].items()
+    ]
+    return _print_key_change(args, result, lines)
 
 
 def _print_key_change(args: argparse.Namespace, result: dict[str, Any], lines: list[str]) -> int:
