@@ -52,10 +52,7 @@ _SESSION_REASONS: list[tuple[re.Pattern[str], str]] = [
 
 def rule_for_reason(reason: str) -> str | None:
     """The rule (or situation) id a mongod log reason names; None when it is not recognised."""
-    for pattern, situation in _SESSION_REASONS:
-        if pattern.search(reason):
-            return situation
-    return rule_for_message(reason)
+    return rule_for_message(reason, first=_SESSION_REASONS)
 
 
 @dataclass(frozen=True)
