@@ -68,6 +68,8 @@ shift || true
 case "$cmd" in
   lab)
     setup
+    # Only `wif classroom` needs it: a failure here does not stop the lab.
+    ensure_classroom_proxy || echo "dev.sh: configurable-http-proxy not installed; wif classroom will say how" >&2
     # The kit's own .venv: no news or update toasts in a workshop (binder/postBuild does the same).
     settings="$VENV/share/jupyter/lab/settings"
     if [[ ! -f "$settings/overrides.json" ]]; then

@@ -789,12 +789,13 @@ def _capstone(answer: Any, state: StateDir) -> Verdict:
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
+    from .oidc import user_name
     from .scenarios import CAPSTONE_SUBJECT
 
     provider = _capstone_provider(state)
     if isinstance(provider, Verdict):
         return provider
-    user = f"{provider.auth_name_prefix}/{CAPSTONE_SUBJECT}"
+    user = user_name(provider, CAPSTONE_SUBJECT)
     refused = _capstone_privileges(state, provider, user)
     if refused is not None:
         return refused
@@ -837,6 +838,186 @@ def _capstone(answer: Any, state: StateDir) -> Verdict:
     )
 
 
+# -- 11-14: the real clouds ------------------------------------------------------------------------------
+def _production_entry(answer: Any) -> Any:
+    """One oidcIdentityProviders entry as a production mongod (no test commands) reads it, or a Verdict."""
+    import json
+
+    from .oidc import parse_oidc_identity_providers
+
+    if not isinstance(answer, dict):
+        return Verdict(
+            False, f"entry should be a dict (one oidcIdentityProviders entry), not {type(answer).__name__}."
+        )
+    try:
+        (entry,) = parse_oidc_identity_providers(json.dumps([answer]), enable_test_commands=False)
+    except ConfigError as exc:
+        return Verdict(False, f"A production mongod would refuse it: {exc.what}", hint=exc.hint)
+    if entry.supports_human_flows:
+        return Verdict(False, "The entry is for people, not workloads.", hint="supportsHumanFlows: false")
+    return entry
+
+
+def _entra_v1_entry(answer: Any, state: StateDir) -> Verdict:
+    from .idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
+
+    entry = _production_entry(answer)
+    if isinstance(entry, Verdict):
+        return entry
+    v1 = f"https://sts.windows.net/{AZURE_TENANT_ID}/"
+    if entry.issuer == v1.rstrip("/"):
+        return Verdict(
+            False,
+            "The issuer lost its trailing slash: v1.0 tokens say iss "
+            "https://sts.windows.net/<tenant-id>/ and mongod compares character for character.",
+        )
+    if entry.issuer == f"https://login.microsoftonline.com/{AZURE_TENANT_ID}/v2.0":
+        return Verdict(
+            False,
+            "That is the v2.0 issuer; this app registration keeps token version 1, whose iss differs.",
+            hint="v1.0: https://sts.windows.net/<tenant-id>/ (with the trailing slash)",
+        )
+    if entry.issuer != v1:
+        return Verdict(False, f"{entry.issuer!r} is not the issuer of this tenant's v1.0 tokens.")
+    if entry.audience == AZURE_RESOURCE_APP_ID:
+        return Verdict(
+            False,
+            "v1.0 tokens carry the resource the workload asked for as aud — here the Application ID URI, "
+            "not the bare client id (that is v2.0's aud).",
+            hint="the workloads ask for resource=api://<app id>",
+        )
+    if entry.audience != f"api://{AZURE_RESOURCE_APP_ID}":
+        return Verdict(False, f"{entry.audience!r} is not the resource the workloads ask for.")
+    if not entry.use_authorization_claim or entry.authorization_claim not in ("groups", "roles"):
+        return Verdict(
+            False,
+            "Roles should come from the token: the groups claim (group object ids) or the roles claim "
+            "(app roles).",
+            hint='"authorizationClaim": "groups" (or "roles" with app roles)',
+        )
+    return Verdict(
+        True,
+        "A v1.0 entry: the issuer with its trailing slash, aud api://<app id>, roles from "
+        f"{entry.authorization_claim}.",
+    )
+
+
+def _google_user(answer: Any, state: StateDir) -> Verdict:
+    from .idp.principals import find
+
+    provider = _provider(state, "gcp")
+    who = find(state, "run-checkout")
+    claim = provider.principal_name
+    value = who.subject if claim == "sub" else str(who.claims.get(claim, ""))
+    expected = f"{provider.auth_name_prefix}/{value}"
+    given = str(answer).strip()
+    if given == expected:
+        return Verdict(
+            True, f"{expected} in $external: the gcp provider names users after the token's {claim}."
+        )
+    email = who.claims.get("email")
+    if email and given.endswith(str(email)):
+        return Verdict(
+            False,
+            f"The email is in the token, but the gcp provider's principalName is {claim!r}.",
+            hint="a Google ID token's sub is the service account's unique id (a long number)",
+        )
+    if given == value:
+        return Verdict(False, "Almost: mongod puts the provider's authNamePrefix in front.")
+    return Verdict(False, f"{given!r} is not the user mongod looks up for run-checkout.")
+
+
+EKS_ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+def _eks_entry(answer: Any, state: StateDir) -> Verdict:
+    from .idp.tokenfiles import token_file_path
+    from .tokens import decode
+
+    entry = _production_entry(answer)
+    if isinstance(entry, Verdict):
+        return entry
+    if entry.issuer != EKS_ISSUER:
+        return Verdict(False, "The issuer is not the EKS cluster's OIDC issuer given above.")
+    aud = decode(token_file_path(state, "eks").read_text().strip()).claims.get("aud")
+    audience = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
+    if entry.audience != audience:
+        return Verdict(
+            False,
+            f"The pods' tokens do not carry aud {entry.audience!r}.",
+            hint="decode the EKS token file (AWS_WEB_IDENTITY_TOKEN_FILE) and copy its aud",
+        )
+    if entry.use_authorization_claim:
+        return Verdict(
+            False,
+            "Service-account tokens carry no groups claim.",
+            hint="useAuthorizationClaim: false, and a $external user per service account",
+        )
+    return Verdict(True, f"The EKS issuer, aud {audience}, and $external users: the pods' own tokens log in.")
+
+
+# Ids Atlas gives the workload identity providers of the lesson (24 hex digits, as Atlas prints them).
+ATLAS_IDP_IDS = {"azure": "66b0c1e2d3f4a5b6c7d8e9f0", "gcp": "66b0c1e2d3f4a5b6c7d8e9f1"}
+
+
+def _atlas_option(words: list[str], *names: str) -> list[str]:
+    found = []
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                found.append(words[i + 1])
+            elif word.startswith(name + "="):
+                found.append(word.split("=", 1)[1])
+    return found
+
+
+def _atlas_users(answer: Any, state: StateDir) -> Verdict:
+    import shlex
+
+    from .idp.issuers import AZURE_GROUPS
+    from .idp.principals import find
+
+    if not isinstance(answer, Mapping):
+        return Verdict(False, f"Expected a dict of two commands, got {type(answer).__name__}.")
+    expected = {
+        "inventory-readers": (
+            "IDP_GROUP",
+            f"{ATLAS_IDP_IDS['azure']}/{AZURE_GROUPS['inventory-readers']}",
+            "read@inventory",
+        ),
+        "gce-worker": ("USER", f"{ATLAS_IDP_IDS['gcp']}/{find(state, 'gce-worker').subject}", "read@shop"),
+    }
+    problems: list[str] = []
+    hint = None
+    for who, (oidc_type, username, role) in expected.items():
+        text = answer.get(who)
+        if not isinstance(text, str):
+            problems.append(f"{who}: missing")
+            continue
+        words = shlex.split(text)
+        if words[:3] != ["atlas", "dbusers", "create"]:
+            problems.append(f"{who}: not an 'atlas dbusers create' command")
+            continue
+        types = _atlas_option(words, "--oidcType")
+        names = _atlas_option(words, "--username", "-u")
+        roles = _atlas_option(words, "--role")
+        if types != [oidc_type]:
+            problems.append(f"{who}: --oidcType is not {types[0] if types else 'given'}")
+            hint = "a group of the IdP is IDP_GROUP, one workload identity is USER"
+        if names != [username]:
+            problems.append(f"{who}: the user name is not what Atlas will look for")
+            hint = hint or "<Atlas IdP id>/<groups claim value or sub>: Entra groups are object ids"
+        if role not in roles:
+            problems.append(f"{who}: --role {role} is missing")
+        if "--password" in words:
+            problems.append(f"{who}: a Federated Auth user has no password")
+    if problems:
+        return Verdict(False, "; ".join(problems) + ".", hint=hint)
+    return Verdict(
+        True, "An IDP_GROUP named after the group's object id, a USER named after the service account's sub."
+    )
+
+
 _LESSON = {
     "00": "00-preflight",
     "01": "01-what-is-wif",
@@ -849,6 +1030,10 @@ _LESSON = {
     "08": "08-troubleshooting",
     "09": "09-workshop-to-production",
     "10": "10-capstone",
+    "11": "11-azure",
+    "12": "12-google-cloud",
+    "13": "13-kubernetes",
+    "14": "14-atlas-and-enterprise",
 }
 
 EXERCISES: dict[tuple[str, str], Exercise] = {
@@ -973,6 +1158,34 @@ EXERCISES: dict[tuple[str, str], Exercise] = {
             "three steps: a provider entry for the cluster, a $external user with a one-privilege role, "
             "and a connection string with ENVIRONMENT:k8s",
             _capstone,
+        ),
+        Exercise(
+            _LESSON["11"],
+            "entra-v1-entry",
+            "the production entry for Entra v1.0 tokens",
+            "v1.0: iss https://sts.windows.net/<tenant-id>/ (trailing slash), aud = the resource requested",
+            _entra_v1_entry,
+        ),
+        Exercise(
+            _LESSON["12"],
+            "google-user",
+            "the $external user of a Cloud Run service",
+            "<authNamePrefix>/<the claim named by principalName>: %wif_mongod and %wif_token run-checkout",
+            _google_user,
+        ),
+        Exercise(
+            _LESSON["13"],
+            "eks-entry",
+            "the entry for an EKS cluster",
+            "the EKS issuer above, the aud of the EKS token file, roles from $external users",
+            _eks_entry,
+        ),
+        Exercise(
+            _LESSON["14"],
+            "atlas-users",
+            "two Federated Auth users on Atlas",
+            "atlas dbusers create --username <IdP id>/<name> --oidcType IDP_GROUP|USER --role ROLE@DB",
+            _atlas_users,
         ),
     ]
 }

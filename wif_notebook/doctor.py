@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,86 +295,133 @@ def _aud_list(claims: dict[str, Any]) -> list[str]:
     return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
 
 
+_Words = tuple[str, str, list[str]]  # (title, explanation, fixes)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the words for a failed rule may quote: the token's claims, the configuration, the log."""
+
+    claims: dict[str, Any]
+    providers: Sequence[ProviderConfig]
+    principal: str | None
+    reason: str
+
+    @property
+    def iss(self) -> Any:
+        return self.claims.get("iss")
+
+    @property
+    def same_issuer(self) -> list[ProviderConfig]:
+        return [p for p in self.providers if p.issuer == self.iss]
+
+    @property
+    def who(self) -> str:
+        sub = self.claims.get("sub")
+        return self.principal or (sub if isinstance(sub, str) else None) or "<principal>"
+
+
 def _rule_words(
     rule: str, claims: dict[str, Any], providers: Sequence[ProviderConfig], principal: str | None, reason: str
-) -> tuple[str, str, list[str]]:
+) -> _Words:
     """(title, explanation, fixes) for a failed rule, with this token's and configuration's values."""
-    iss = claims.get("iss")
-    same_issuer = [p for p in providers if p.issuer == iss]
-    who = principal or (claims.get("sub") if isinstance(claims.get("sub"), str) else None) or "<principal>"
+    facts = _Facts(claims, providers, principal, reason)
+    words = _WORDS.get(rule)
+    if words is not None:
+        return words(facts)
     r = rule_by_id(rule) if rule in {x.id for x in RULES} else None
-    if rule == "audience":
-        auds = _aud_list(claims)
-        if len(auds) != 1:
-            return (
-                "The token has more than one audience",
-                f"The token's aud lists {len(auds)} values ({', '.join(auds)}); MongoDB accepts a token only "
-                "when aud holds exactly one value, equal to the configured audience.",
-                ["Ask the identity provider for a token with one audience (one resource / TOKEN_RESOURCE)."],
-            )
-        configured = same_issuer[0].audience if same_issuer else "<configured audience>"
-        prefix = same_issuer[0].auth_name_prefix if same_issuer else "<prefix>"
-        got = auds[0] if auds else "<none>"
-        return (
-            "The token's audience is not the one the server expects",
-            f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
-            f"'{iss}' expects audience '{configured}'. Both sides must name the same audience.",
-            [
-                f"Ask the identity provider for the configured audience: %wif_token {who} --audience "
-                f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
-                f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
-                f"audience={got} (the server restarts with it).",
-            ],
-        )
-    if rule == "provider":
-        configured = ", ".join(p.issuer for p in providers) or "none"
-        return (
-            "No identity provider is configured for the token's issuer",
-            f"The token was issued by '{iss}', but the server trusts only: {configured}. "
-            "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
-            [
-                "Use a token from a configured issuer (%wif_token PRINCIPAL).",
-                f"Or add an entry for this issuer: %wif_mongod add issuer={iss} audience=<aud> "
-                "authNamePrefix=<name>.",
-            ],
-        )
-    if rule == "issuer":
-        return (
-            "The token's issuer does not match the provider's",
-            f"iss is '{iss}', which differs from the configured issuer (every character counts, "
-            "including a trailing slash).",
-            [r.fix if r else "Use a token from the configured issuer."],
-        )
-    if rule == "time.exp":
-        exp = claims.get("exp")
-        when = f" {int(time.time() - exp)} s ago" if isinstance(exp, (int, float)) else ""
-        return (
-            "The token has expired",
-            f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
-            [
-                "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
-                "itself only if its token source returns a new token: a token file must be refreshed.",
-            ],
-        )
-    if rule == "external-user":
-        provider = next((p for p in providers if reason and p.auth_name_prefix + "/" in reason), None)
-        match = re.search(r'Could not find user "([^"]+)"', reason)
-        user = match.group(1) if match else f"<prefix>/{who}"
-        prefix = provider.auth_name_prefix if provider else user.split("/", 1)[0]
-        return (
-            SITUATIONS["external-user"],
-            f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
-            f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
-            [
-                f"Create it: %wif_authorize --user {user} --role readWrite@test "
-                "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
-                f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
-                f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
-            ],
-        )
     title = r.title if r else SITUATIONS.get(rule, rule)
     explanation = (r.checks if r else "") + (f" The server logged: {reason}" if reason else "")
     return f"Rule {rule} failed: {title}", explanation.strip(), [r.fix] if r else []
+
+
+def _audience_words(f: _Facts) -> _Words:
+    auds = _aud_list(f.claims)
+    if len(auds) != 1:
+        return (
+            "The token has more than one audience",
+            f"The token's aud lists {len(auds)} values ({', '.join(auds)}); MongoDB accepts a token only "
+            "when aud holds exactly one value, equal to the configured audience.",
+            ["Ask the identity provider for a token with one audience (one resource / TOKEN_RESOURCE)."],
+        )
+    same_issuer = f.same_issuer
+    configured = same_issuer[0].audience if same_issuer else "<configured audience>"
+    prefix = same_issuer[0].auth_name_prefix if same_issuer else "<prefix>"
+    got = auds[0] if auds else "<none>"
+    return (
+        "The token's audience is not the one the server expects",
+        f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
+        f"'{f.iss}' expects audience '{configured}'. Both sides must name the same audience.",
+        [
+            f"Ask the identity provider for the configured audience: %wif_token {f.who} --audience "
+            f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
+            f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
+            f"audience={got} (the server restarts with it).",
+        ],
+    )
+
+
+def _provider_words(f: _Facts) -> _Words:
+    configured = ", ".join(p.issuer for p in f.providers) or "none"
+    return (
+        "No identity provider is configured for the token's issuer",
+        f"The token was issued by '{f.iss}', but the server trusts only: {configured}. "
+        "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
+        [
+            "Use a token from a configured issuer (%wif_token PRINCIPAL).",
+            f"Or add an entry for this issuer: %wif_mongod add issuer={f.iss} audience=<aud> "
+            "authNamePrefix=<name>.",
+        ],
+    )
+
+
+def _issuer_words(f: _Facts) -> _Words:
+    return (
+        "The token's issuer does not match the provider's",
+        f"iss is '{f.iss}', which differs from the configured issuer (every character counts, "
+        "including a trailing slash).",
+        [rule_by_id("issuer").fix],
+    )
+
+
+def _expired_words(f: _Facts) -> _Words:
+    exp = f.claims.get("exp")
+    when = f" {int(time.time() - exp)} s ago" if isinstance(exp, (int, float)) else ""
+    return (
+        "The token has expired",
+        f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
+        [
+            "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
+            "itself only if its token source returns a new token: a token file must be refreshed.",
+        ],
+    )
+
+
+def _external_user_words(f: _Facts) -> _Words:
+    provider = next((p for p in f.providers if f.reason and p.auth_name_prefix + "/" in f.reason), None)
+    match = re.search(r'Could not find user "([^"]+)"', f.reason)
+    user = match.group(1) if match else f"<prefix>/{f.who}"
+    prefix = provider.auth_name_prefix if provider else user.split("/", 1)[0]
+    return (
+        SITUATIONS["external-user"],
+        f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
+        f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
+        [
+            f"Create it: %wif_authorize --user {user} --role readWrite@test "
+            "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
+            f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
+            f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
+        ],
+    )
+
+
+_WORDS: dict[str, Callable[[_Facts], _Words]] = {
+    "audience": _audience_words,
+    "provider": _provider_words,
+    "issuer": _issuer_words,
+    "time.exp": _expired_words,
+    "external-user": _external_user_words,
+}
 
 
 # -- the diagnosis ---------------------------------------------------------------------------------
@@ -539,15 +586,67 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
     )
 
 
+@dataclass
+class _Case:
+    """What one diagnosis works from: the services, the configuration, the failure and the token."""
+
+    state: StateDir
+    checks: list[Check]
+    providers: list[ProviderConfig]
+    test_commands: bool
+    idp_up: bool
+    mongod_up: bool
+    failure: Any  # connect.Failure (an exception is converted) or None
+    raw: str | None  # the token, when there is one
+    evidence: list[tuple[str, str]] = field(default_factory=list)
+    results: list[RuleResult] = field(default_factory=list)
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> Any:
+        return getattr(self.failure, "error", None)
+
+    @property
+    def code(self) -> Any:
+        return getattr(self.failure, "code", None)
+
+    @property
+    def kit_failure(self) -> bool:
+        """The kit's services only matter for a failure against the kit (not a real cluster's URI)."""
+        return self.failure is None or bool(getattr(self.failure, "kit", True))
+
+    def diagnosis(self, rule: str, title: str, why: str, fixes: list[str]) -> Diagnosis:
+        return Diagnosis(False, rule, title, why, fixes, self.evidence, self.checks, self.results)
+
+
 def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: Any = None) -> Diagnosis:
     """Name the failing rule and the fix for ``token`` and/or ``last_failure`` (see the module doc).
 
     ``token``: a JWT string or ``IssuedToken``. ``last_failure``: ``connect.Failure`` or an exception.
     With neither, the newest authentication failure in mongod's log (if any) is diagnosed.
     """
+    case = _gather(token, state if state is not None else StateDir(), last_failure)
+    if isinstance(case, Diagnosis):
+        return case
+    found = _service_problem(case)
+    if found is not None:
+        return found
+    if case.failure is not None and case.code == 13:
+        return _unauthorized(case.state, case.failure, case.checks)
+    logged = _logged_failure(case)
+    rule = _token_verdict(case)
+    return (
+        _from_the_log(case, logged, rule)
+        or _before_the_token_checks(case)
+        or _authorization_problem(case)
+        or _nothing_failed(case)
+    )
+
+
+def _gather(token: Any, state: StateDir, last_failure: Any) -> _Case | Diagnosis:
+    """The services, mongod.conf, the failure and the token; a Diagnosis when the configuration is bad."""
     from .tokens import IssuedToken
 
-    state = state if state is not None else StateDir()
     checks: list[Check] = []
     idp_up, mongod_up = _service_checks(state, checks)
     providers, test_commands = _providers(state, checks)
@@ -560,33 +659,37 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
             [c.detail for c in checks if c.name == "mongod.conf"],
             checks=checks,
         )
-    providers = providers or []
-    failure = last_failure
-    if isinstance(failure, BaseException):
-        failure = _from_exception(failure)
+    failure = _from_exception(last_failure) if isinstance(last_failure, BaseException) else last_failure
     raw = token.token if isinstance(token, IssuedToken) else (str(token).strip() if token else None)
     if raw is None and failure is not None and getattr(failure, "token", None):
         raw = failure.token
+    return _Case(state, checks, providers or [], test_commands, idp_up, mongod_up, failure, raw)
 
-    error = getattr(failure, "error", None)
-    code = getattr(failure, "code", None)
+
+def _service_problem(case: _Case) -> Diagnosis | None:
+    """A server that cannot be reached, or an IdP that is down, explains everything after it."""
     from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
-    # The kit's services only matter for a failure against the kit (not a real cluster's URI).
-    kit_failure = failure is None or bool(getattr(failure, "kit", True))
-    unreachable = isinstance(error, (ServerSelectionTimeoutError, AutoReconnect))
-    if unreachable or (kit_failure and not mongod_up and (failure is not None or raw is None)):
+    failure = case.failure
+    unreachable = isinstance(case.error, (ServerSelectionTimeoutError, AutoReconnect))
+    kit_down = case.kit_failure and not case.mongod_up and (failure is not None or case.raw is None)
+    said = [("error", failure.message[:300])] if failure is not None else []
+    if unreachable or kit_down:
         return Diagnosis(
             False,
             "mongod-down",
-            SITUATIONS["mongod-down"] if not mongod_up else "The server did not answer",
+            SITUATIONS["mongod-down"] if not case.mongod_up else "The server did not answer",
             "The client could not reach a server: nothing was authenticated. "
-            + ("The kit's test mongod is stopped." if not mongod_up else f"pymongo said: {failure.message}"),
+            + (
+                "The kit's test mongod is stopped."
+                if not case.mongod_up
+                else f"pymongo said: {failure.message}"
+            ),
             ["Start it: %wif_up (or %wif_mongod start), then %wif_status shows where it listens."],
-            [("error", failure.message[:300])] if failure is not None else [],
-            checks,
+            said,
+            case.checks,
         )
-    if not idp_up and kit_failure:
+    if not case.idp_up and case.kit_failure:
         return Diagnosis(
             False,
             "idp-down",
@@ -594,126 +697,143 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
             "Workloads cannot get tokens (token endpoint, Azure IMDS, GCP metadata, token files) and "
             "mongod cannot fetch new signing keys (discovery, JWKS) while the IdP is stopped.",
             ["Start it: %wif_up (or `wif idp start`)."],
-            [("error", failure.message[:300])] if failure is not None else [],
-            checks,
+            said,
+            case.checks,
         )
-    if failure is not None and code == 13:
-        return _unauthorized(state, failure, checks)
+    return None
 
+
+def _logged_failure(case: _Case) -> _LoggedFailure | None:
+    """The server's own reason from its log (for this failure, or the newest unanswered one), noted
+    as evidence and as a check."""
+    failure = case.failure
     logged = None
-    if failure is not None and kit_failure:
-        logged = find_logged_failure(
-            state, app_name=getattr(failure, "app_name", None), since=getattr(failure, "started_at", None)
-        )
-        if logged is None and getattr(failure, "app_name", None):
-            logged = find_logged_failure(state, since=failure.started_at)
-    elif failure is None and raw is None:
-        logged = find_logged_failure(state, since=time.time() - 24 * 3600)
-        if logged is not None:
-            last_success = [
-                e for e in log_records(state) if e.get("id") == ID_AUTH_SUCCEEDED and _epoch(e) > logged.at
-            ]
-            if last_success:
-                logged = None  # a later login worked: the failure is history
-    evidence: list[tuple[str, str]] = []
+    if failure is not None and case.kit_failure:
+        app = getattr(failure, "app_name", None)
+        logged = find_logged_failure(case.state, app_name=app, since=getattr(failure, "started_at", None))
+        if logged is None and app:
+            logged = find_logged_failure(case.state, since=failure.started_at)
+    elif failure is None and case.raw is None:
+        logged = find_logged_failure(case.state, since=time.time() - 24 * 3600)
+        if logged is not None and any(
+            e.get("id") == ID_AUTH_SUCCEEDED and _epoch(e) > logged.at for e in log_records(case.state)
+        ):
+            logged = None  # a later login worked: the failure is history
     if logged is not None:
-        evidence.append((f"mongod.log {logged.ctx} (id 20249)", logged.reason))
+        case.evidence.append((f"mongod.log {logged.ctx} (id {ID_AUTH_FAILED})", logged.reason))
         who = (
             f"for {logged.principal}"
             if logged.principal
             else "before the server read a principal from the token (it names none)"
         )
-        checks.append(Check("mongod log", False, f"authentication failed {who}"))
-    elif failure is None and raw is None:
-        checks.append(
+        case.checks.append(Check("mongod log", False, f"authentication failed {who}"))
+    elif failure is None and case.raw is None:
+        case.checks.append(
             Check("mongod log", True, "no failed MONGODB-OIDC authentication since the last success")
         )
+    return logged
 
-    results: list[RuleResult] = []
-    claims: dict[str, Any] = {}
-    rule: str | None = None
-    if raw is not None:
-        results, claims = _token_rules(raw, providers, test_commands, state)
-        failed = first_failure(results)  # the rule book's verdict: what the server reports first
-        rule = failed.rule if failed is not None else None
-        checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
-    log_rule = rule_for_reason(logged.reason) if logged is not None else None
+
+def _token_verdict(case: _Case) -> str | None:
+    """The rule book's verdict on the token (the rule the server reports first), if there is one."""
+    if case.raw is None:
+        return None
+    case.results, case.claims = _token_rules(case.raw, case.providers, case.test_commands, case.state)
+    failed = first_failure(case.results)
+    rule = failed.rule if failed is not None else None
+    case.checks.append(Check("token rules", rule is None, "all passed" if rule is None else f"{rule} failed"))
+    return rule
+
+
+def _from_the_log(case: _Case, logged: _LoggedFailure | None, rule: str | None) -> Diagnosis | None:
+    """What the server actually logged wins over the kit's reading of the token."""
+    reason = logged.reason if logged is not None else ""
+    log_rule = rule_for_reason(reason) if logged is not None else None
     if logged is not None and logged.reauth and log_rule in ("time.exp", "reauth"):
-        title, why, fixes = _rule_words("time.exp", claims, providers, None, logged.reason)
-        return Diagnosis(
-            False,
-            "time.exp",
-            SITUATIONS["reauth"],
-            "This connection had logged in successfully; when its token's exp passed the server answered "
-            "391 (ReauthenticationRequired) and the driver reauthenticated — but its token source handed "
-            f"back a token the server refused ({logged.reason}). " + why,
-            fixes
-            + [
-                "With ENVIRONMENT:test or k8s, keep the token file fresh (the kit IdP rewrites its files); "
-                "with a callback, return a new token on every call."
-            ],
-            evidence,
-            checks,
-            results,
-        )
+        return _failed_reauthentication(case, logged)
     if log_rule == "external-user" and rule is None:
-        title, why, fixes = _rule_words(
-            "external-user", claims, providers, None, logged.reason if logged else ""
+        return case.diagnosis(
+            "external-user", *_rule_words("external-user", case.claims, case.providers, None, reason)
         )
-        return Diagnosis(False, "external-user", title, why, fixes, evidence, checks, results)
     if log_rule is not None:
-        rule = log_rule  # what the server actually said wins over the kit's reading of the token
-        if (
-            rule == "audience"
-            and logged is not None
-            and "Unknown audience name" in logged.reason
-            and not claims
-        ):
-            m = re.search(r"Unknown audience name '([^']*)' for Identity Provider '([^']*)'", logged.reason)
-            if m:
-                claims = {"aud": m.group(1), "iss": m.group(2)}
+        rule = log_rule
+        if rule == "audience" and not case.claims:
+            case.claims = _claims_named_in(reason)
     if rule is not None:
-        title, why, fixes = _rule_words(
-            rule, claims, providers, getattr(failure, "principal", None), logged.reason if logged else ""
-        )
-        return Diagnosis(False, rule, title, why, fixes, evidence, checks, results)
+        principal = getattr(case.failure, "principal", None)
+        return case.diagnosis(rule, *_rule_words(rule, case.claims, case.providers, principal, reason))
     if logged is not None:
-        return Diagnosis(
-            False,
+        return case.diagnosis(
             "unknown",
             SITUATIONS["unknown"],
-            f"The server refused the login and logged: {logged.reason}",
+            f"The server refused the login and logged: {reason}",
             ["Read the server's log around it: %wif_mongod logs"],
-            evidence,
-            checks,
-            results,
         )
-    if failure is not None and code != 18:
-        return Diagnosis(
-            False,
-            "token-source"
-            if not isinstance(error, WifError) or "token" in failure.message.lower()
-            else "unknown",
-            SITUATIONS["token-source"],
-            f"The login did not reach the server's token checks: {failure.message}",
-            [getattr(error, "hint", None) or "Check the token source, then try %wif_connect again."],
-            [("error", failure.message[:300])],
-            checks,
-        )
-    if raw is not None and mongod_up:
-        problem = _check_authorization(state, raw, providers, checks)
-        if problem is not None:
-            title, why, fixes = problem
-            situation = "external-user" if "external" in title or "$external" in why else "role-missing"
-            return Diagnosis(False, situation, title, why, fixes, evidence, checks, results)
-    what = "this token" if raw is not None else "the services, mongod.conf and the log"
+    return None
+
+
+def _claims_named_in(reason: str) -> dict[str, Any]:
+    """The iss and aud a "Unknown audience name" reason quotes (when the token itself is not at hand)."""
+    m = re.search(r"Unknown audience name '([^']*)' for Identity Provider '([^']*)'", reason)
+    return {"aud": m.group(1), "iss": m.group(2)} if m else {}
+
+
+def _failed_reauthentication(case: _Case, logged: _LoggedFailure) -> Diagnosis:
+    _title, why, fixes = _rule_words("time.exp", case.claims, case.providers, None, logged.reason)
+    return case.diagnosis(
+        "time.exp",
+        SITUATIONS["reauth"],
+        "This connection had logged in successfully; when its token's exp passed the server answered "
+        "391 (ReauthenticationRequired) and the driver reauthenticated — but its token source handed "
+        f"back a token the server refused ({logged.reason}). " + why,
+        fixes
+        + [
+            "With ENVIRONMENT:test or k8s, keep the token file fresh (the kit IdP rewrites its files); "
+            "with a callback, return a new token on every call."
+        ],
+    )
+
+
+def _before_the_token_checks(case: _Case) -> Diagnosis | None:
+    """A failure that is not 18: the login never reached the server's token checks."""
+    failure = case.failure
+    if failure is None or case.code == 18:
+        return None
+    error = case.error
+    return Diagnosis(
+        False,
+        "token-source"
+        if not isinstance(error, WifError) or "token" in failure.message.lower()
+        else "unknown",
+        SITUATIONS["token-source"],
+        f"The login did not reach the server's token checks: {failure.message}",
+        [getattr(error, "hint", None) or "Check the token source, then try %wif_connect again."],
+        [("error", failure.message[:300])],
+        case.checks,
+    )
+
+
+def _authorization_problem(case: _Case) -> Diagnosis | None:
+    """A token that passes: do its user / roles exist?"""
+    if case.raw is None or not case.mongod_up:
+        return None
+    problem = _check_authorization(case.state, case.raw, case.providers, case.checks)
+    if problem is None:
+        return None
+    title, why, fixes = problem
+    situation = "external-user" if "external" in title or "$external" in why else "role-missing"
+    return case.diagnosis(situation, title, why, fixes)
+
+
+def _nothing_failed(case: _Case) -> Diagnosis:
+    what = "this token" if case.raw is not None else "the services, mongod.conf and the log"
     return Diagnosis(
         True,
         None,
         "nothing failed",
         f"The doctor found no problem with {what}: every check below passed.",
         [],
-        evidence,
-        checks,
-        results,
+        case.evidence,
+        case.checks,
+        case.results,
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -223,211 +223,181 @@ def _failed_command(attr: dict[str, Any]) -> str:
     return "command"
 
 
+class _MongodReader:
+    """Turns mongod.log records into messages, one method per log id (``READERS``), keeping what a
+    record needs to know about the records before it on the same connection."""
+
+    def __init__(self) -> None:
+        self.events: list[_Event] = []
+        # connection -> how many authentication or failed-command records it has (a connection with
+        # neither is a driver's monitoring connection)
+        self.auths: dict[int, int] = {}
+        self.last: dict[int, tuple[bool, bool]] = {}  # connection -> (succeeded, speculative), last auth
+        # Connections whose session got a logged 391 since their last authentication record: their
+        # next authentication answers it, so no 391 is inferred for it.
+        self.logged_391: set[int] = set()
+        # connection -> index in events of its last 18 from an "Authentication failed" record that
+        # no 51803 has joined yet.
+        self.open_18: dict[int, int] = {}
+
+    def add(self, at: float, message: FlowMessage) -> None:
+        self.events.append(_Event(at, len(self.events), message))
+
+    def read(self, entries: Iterable[dict[str, Any]]) -> None:
+        for entry in entries:
+            at = _epoch(entry.get("t"))
+            log_id = entry.get("id")
+            reader = READERS.get(log_id) if isinstance(log_id, int) else None
+            if at is not None and reader is not None:
+                reader(self, at, entry.get("attr") or {}, _conn_id(entry), f"mongod.log id {log_id}")
+
+    def accepted(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        detail = f"TCP from {attr.get('remote')}; {source}"
+        self.add(at, _msg("client", "mongod", f"connect (conn{conn})", detail, conn=conn))
+
+    def metadata(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        doc = attr.get("doc") or {}
+        driver = doc.get("driver") or {}
+        who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
+        app = (doc.get("application") or {}).get("name")
+        detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {source}"
+        self.add(at, _msg("client", "mongod", "hello (handshake)", detail, conn=conn))
+
+    def succeeded(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        self.authentication(at, attr, conn, source, succeeded=True)
+
+    def failed(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        self.authentication(at, attr, conn, source, succeeded=False)
+
+    def authentication(
+        self, at: float, attr: dict[str, Any], conn: int | None, source: str, *, succeeded: bool
+    ) -> None:
+        key = conn or 0
+        self.auths[key] = self.auths.get(key, 0) + 1
+        mechanism = attr.get("mechanism", "?")
+        speculative = bool(attr.get("speculative"))
+        previous = self.last.get(key)
+        self.last[key] = (succeeded, speculative)
+        answered = key in self.logged_391
+        self.logged_391.discard(key)
+        self.open_18.pop(key, None)
+        # A failed speculation is followed by a plain saslStart on the same connection; any other
+        # second authentication is a reauthentication, which drivers do only after a 391.
+        if previous is not None and previous != (False, True) and not answered:
+            self.add(at, _inferred_391(conn, source))
+        request = (
+            f"hello + speculativeAuthenticate (saslStart {mechanism})"
+            if speculative
+            else f"saslStart {mechanism}"
+        )
+        jwt = " with the JWT (one-step machine flow)" if mechanism == "MONGODB-OIDC" else ""
+        detail = f"inferred from the authentication record{jwt}; {source}"
+        self.add(at, _msg("client", "mongod", request, detail, conn=conn))
+        if succeeded:
+            self.add(at, _authenticated(attr, mechanism, conn, source))
+            return
+        if not speculative:  # a refused speculation is not a command: no 51803 follows it
+            self.open_18[key] = len(self.events)
+        reason = attr.get("error") or "(no reason logged)"
+        detail = f"client sees 'Authentication failed.'; server log reason: {reason}; {source}"
+        self.add(at, _msg("mongod", "client", "18 AuthenticationFailed", detail, "error", code=18, conn=conn))
+
+    def failed_command(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        if not isinstance(attr.get("errCode"), int):
+            return  # a slow query that succeeded
+        key = conn or 0
+        code = int(attr["errCode"])
+        command = _failed_command(attr)
+        self.auths[key] = self.auths.get(key, 0) + 1
+        label = f"{command} → {code} {attr.get('errName') or 'error'}"
+        joined = self.open_18.pop(key, None) if code == 18 and command in _AUTH_COMMANDS else None
+        if joined is not None:
+            # The same refusal as the "Authentication failed" record just before it: name the
+            # command on that 18 instead of drawing a second one.
+            before = self.events[joined].message
+            detail = (
+                before.detail.rsplit("; mongod.log id", 1)[0]
+                + f"; mongod.log ids {ID_AUTH_FAILED}, {ID_SLOW_QUERY}"
+            )
+            self.events[joined].message = _msg(
+                before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
+            )
+            return
+        if code == 391:
+            self.logged_391.add(key)
+        ns = attr.get("ns")
+        detail = f"{attr.get('errMsg') or ''}" + (f"; ns {ns}" if ns else "") + f"; {source}"
+        self.add(at, _msg("mongod", "client", label, detail, "error", code=code, conn=conn))
+
+    def reauthenticated(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        user = (attr.get("user") or {}).get("user", "?")
+        self.add(
+            at,
+            _msg(
+                "mongod",
+                "mongod",
+                "reauthenticated as the same user",
+                f"{user}; {source}",
+                "reply",
+                conn=conn,
+            ),
+        )
+
+    def jwks_failed(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        detail = f"{attr.get('issuer')}: {attr.get('error')}; {source}"
+        self.add(at, _msg("mongod", "idp", "JWKS load failed", detail, "error"))
+
+    def jwks_changed(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        detail = f"kids {attr.get('keyIds')}; {source}"
+        self.add(at, _msg("mongod", "mongod", "JWKS keys removed or changed", detail, "reply"))
+
+    def invalidated(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        detail = (
+            f"{attr.get('sessions')} session(s) signed by {attr.get('keyIds')}: their next command "
+            f"gets 391; {source}"
+        )
+        self.add(at, _msg("mongod", "mongod", "sessions must reauthenticate", detail, "error", code=391))
+
+    def ended(self, at: float, attr: dict[str, Any], conn: int | None, source: str) -> None:
+        self.add(at, _msg("client", "mongod", f"disconnect (conn{conn})", source, conn=conn))
+
+
+READERS: dict[int, Callable[[_MongodReader, float, dict[str, Any], int | None, str], None]] = {
+    ID_CONNECTION_ACCEPTED: _MongodReader.accepted,
+    ID_CLIENT_METADATA: _MongodReader.metadata,
+    ID_AUTH_SUCCEEDED: _MongodReader.succeeded,
+    ID_AUTH_FAILED: _MongodReader.failed,
+    ID_SLOW_QUERY: _MongodReader.failed_command,
+    ID_REAUTH_SAME_USER: _MongodReader.reauthenticated,
+    ID_JWKS_LOAD_FAILED: _MongodReader.jwks_failed,
+    ID_JWKS_REFRESHED: _MongodReader.jwks_changed,
+    ID_USERS_INVALIDATED: _MongodReader.invalidated,
+    ID_CONNECTION_ENDED: _MongodReader.ended,
+}
+
+
+def _inferred_391(conn: int | None, source: str) -> FlowMessage:
+    detail = (
+        "inferred: a command failed because the session expired (token exp reached or "
+        f"its signing key changed); the driver fetched a token and reauthenticated; {source}"
+    )
+    return _msg("mongod", "client", "391 ReauthenticationRequired", detail, "error", code=391, conn=conn)
+
+
+def _authenticated(attr: dict[str, Any], mechanism: str, conn: int | None, source: str) -> FlowMessage:
+    principal = attr.get("principalName") or "(unknown principal)"
+    claims = (attr.get("extraInfo") or {}).get("claims")
+    extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
+    detail = f"done: true; Authentication succeeded ({mechanism}){extra}; {source}"
+    return _msg("mongod", "client", f"authenticated as {principal}", detail, "reply", conn=conn)
+
+
 def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dict[int, int]]:
     """Messages from mongod.log, and how many authentication or failed-command records each
     connection has (a connection with neither is a driver's monitoring connection)."""
-    events: list[_Event] = []
-    auths: dict[int, int] = {}
-    last: dict[int, tuple[bool, bool]] = {}  # connection -> (succeeded, speculative) of its last record
-    # Connections whose session got a logged 391 since their last authentication record: their next
-    # authentication answers it, so no 391 is inferred for it.
-    logged_391: set[int] = set()
-    # connection -> index in events of its last 18 from an "Authentication failed" record that no
-    # 51803 has joined yet.
-    open_18: dict[int, int] = {}
-    order = 0
-
-    def add(at: float, message: FlowMessage) -> None:
-        nonlocal order
-        events.append(_Event(at, order, message))
-        order += 1
-
-    for entry in entries:
-        at = _epoch(entry.get("t"))
-        log_id = entry.get("id")
-        if at is None or not isinstance(log_id, int):
-            continue
-        attr = entry.get("attr") or {}
-        conn = _conn_id(entry)
-        source = f"mongod.log id {log_id}"
-        if log_id == ID_CONNECTION_ACCEPTED:
-            add(
-                at,
-                _msg(
-                    "client",
-                    "mongod",
-                    f"connect (conn{conn})",
-                    f"TCP from {attr.get('remote')}; {source}",
-                    conn=conn,
-                ),
-            )
-        elif log_id == ID_CLIENT_METADATA:
-            doc = attr.get("doc") or {}
-            driver = doc.get("driver") or {}
-            who = f"{driver.get('name', '?')} {driver.get('version', '')}".strip()
-            app = (doc.get("application") or {}).get("name")
-            detail = f"client metadata: {who}" + (f", appName {app}" if app else "") + f"; {source}"
-            add(at, _msg("client", "mongod", "hello (handshake)", detail, conn=conn))
-        elif log_id in (ID_AUTH_SUCCEEDED, ID_AUTH_FAILED):
-            key = conn or 0
-            auths[key] = auths.get(key, 0) + 1
-            mechanism = attr.get("mechanism", "?")
-            speculative = bool(attr.get("speculative"))
-            principal = attr.get("principalName") or "(unknown principal)"
-            previous = last.get(key)
-            last[key] = (log_id == ID_AUTH_SUCCEEDED, speculative)
-            answered = key in logged_391
-            logged_391.discard(key)
-            open_18.pop(key, None)
-            # A failed speculation is followed by a plain saslStart on the same connection; any other
-            # second authentication is a reauthentication, which drivers do only after a 391.
-            if previous is not None and not (previous == (False, True)) and not answered:
-                add(
-                    at,
-                    _msg(
-                        "mongod",
-                        "client",
-                        "391 ReauthenticationRequired",
-                        "inferred: a command failed because the session expired (token exp reached or "
-                        f"its signing key changed); the driver fetched a token and reauthenticated; {source}",
-                        "error",
-                        code=391,
-                        conn=conn,
-                    ),
-                )
-            request = (
-                f"hello + speculativeAuthenticate (saslStart {mechanism})"
-                if speculative
-                else f"saslStart {mechanism}"
-            )
-            jwt = " with the JWT (one-step machine flow)" if mechanism == "MONGODB-OIDC" else ""
-            add(
-                at,
-                _msg(
-                    "client",
-                    "mongod",
-                    request,
-                    f"inferred from the authentication record{jwt}; {source}",
-                    conn=conn,
-                ),
-            )
-            if log_id == ID_AUTH_SUCCEEDED:
-                claims = (attr.get("extraInfo") or {}).get("claims")
-                extra = f", claims {json.dumps(claims, sort_keys=True)}" if claims else ""
-                add(
-                    at,
-                    _msg(
-                        "mongod",
-                        "client",
-                        f"authenticated as {principal}",
-                        f"done: true; Authentication succeeded ({mechanism}){extra}; {source}",
-                        "reply",
-                        conn=conn,
-                    ),
-                )
-            else:
-                reason = attr.get("error") or "(no reason logged)"
-                if not speculative:  # a refused speculation is not a command: no 51803 follows it
-                    open_18[key] = len(events)
-                add(
-                    at,
-                    _msg(
-                        "mongod",
-                        "client",
-                        "18 AuthenticationFailed",
-                        f"client sees 'Authentication failed.'; server log reason: {reason}; {source}",
-                        "error",
-                        code=18,
-                        conn=conn,
-                    ),
-                )
-        elif log_id == ID_SLOW_QUERY and isinstance(attr.get("errCode"), int):
-            key = conn or 0
-            code = int(attr["errCode"])
-            name = str(attr.get("errName") or "error")
-            command = _failed_command(attr)
-            auths[key] = auths.get(key, 0) + 1
-            label = f"{command} → {code} {name}"
-            joined = open_18.pop(key, None) if code == 18 and command in _AUTH_COMMANDS else None
-            if joined is not None:
-                # The same refusal as the "Authentication failed" record just before it: name the
-                # command on that 18 instead of drawing a second one.
-                before = events[joined].message
-                detail = (
-                    before.detail.rsplit("; mongod.log id", 1)[0]
-                    + f"; mongod.log ids {ID_AUTH_FAILED}, {log_id}"
-                )
-                events[joined].message = _msg(
-                    before.sender, before.to, label, detail, before.kind, code=before.code, conn=before.conn
-                )
-                continue
-            if code == 391:
-                logged_391.add(key)
-            message = attr.get("errMsg") or ""
-            ns = attr.get("ns")
-            add(
-                at,
-                _msg(
-                    "mongod",
-                    "client",
-                    label,
-                    f"{message}" + (f"; ns {ns}" if ns else "") + f"; {source}",
-                    "error",
-                    code=code,
-                    conn=conn,
-                ),
-            )
-        elif log_id == ID_REAUTH_SAME_USER:
-            user = (attr.get("user") or {}).get("user", "?")
-            add(
-                at,
-                _msg(
-                    "mongod",
-                    "mongod",
-                    "reauthenticated as the same user",
-                    f"{user}; {source}",
-                    "reply",
-                    conn=conn,
-                ),
-            )
-        elif log_id == ID_JWKS_LOAD_FAILED:
-            add(
-                at,
-                _msg(
-                    "mongod",
-                    "idp",
-                    "JWKS load failed",
-                    f"{attr.get('issuer')}: {attr.get('error')}; {source}",
-                    "error",
-                ),
-            )
-        elif log_id == ID_JWKS_REFRESHED:
-            add(
-                at,
-                _msg(
-                    "mongod",
-                    "mongod",
-                    "JWKS keys removed or changed",
-                    f"kids {attr.get('keyIds')}; {source}",
-                    "reply",
-                ),
-            )
-        elif log_id == ID_USERS_INVALIDATED:
-            add(
-                at,
-                _msg(
-                    "mongod",
-                    "mongod",
-                    "sessions must reauthenticate",
-                    f"{attr.get('sessions')} session(s) signed by {attr.get('keyIds')}: their next command "
-                    f"gets 391; {source}",
-                    "error",
-                    code=391,
-                ),
-            )
-        elif log_id == ID_CONNECTION_ENDED:
-            add(at, _msg("client", "mongod", f"disconnect (conn{conn})", source, conn=conn))
-    return events, auths
+    reader = _MongodReader()
+    reader.read(entries)
+    return reader.events, reader.auths
 
 
 def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
@@ -453,70 +423,89 @@ def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
     return "other", None
 
 
-def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
-    raw: list[tuple[float, str, str | None, dict[str, Any]]] = []
+_IdpRequest = tuple[float, str, "str | None", dict[str, Any]]  # (time, endpoint kind, issuer id, entry)
+# Requests only a workload makes: endpoint kind -> label.
+_WORKLOAD_REQUESTS = {"imds": "GET Azure IMDS token", "gcp-metadata": "GET GCP metadata identity"}
+
+
+def _idp_requests(entries: Iterable[dict[str, Any]]) -> list[_IdpRequest]:
+    """The IdP's logged requests that belong to the exchange (not the kit's own admin calls)."""
+    requests: list[_IdpRequest] = []
     for entry in entries:
         at = _epoch(entry.get("time"))
         path = entry.get("path")
         if at is None or not isinstance(path, str):
             continue
         kind, issuer_id = _idp_endpoint(path, str(entry.get("method", "")), entry.get("grant"))
-        if kind == "admin":
-            continue  # the kit's own admin calls (principals list, key rotation) are not the exchange
-        raw.append((at, kind, issuer_id or entry.get("issuer"), entry))
+        if kind != "admin":
+            requests.append((at, kind, issuer_id or entry.get("issuer"), entry))
+    return requests
 
+
+def _discovery_sender(requests: list[_IdpRequest], index: int) -> str:
+    """Who fetched a discovery document: whoever next asks that issuer for its JWKS (the server) or
+    a token (the workload), within a few seconds."""
+    at, _, issuer_id, _ = requests[index]
+    for at2, kind2, issuer2, _ in requests[index + 1 :]:
+        if at2 - at > _DISCOVERY_PAIRING_SECS:
+            break
+        if issuer2 == issuer_id and kind2 in ("jwks", "token"):
+            return "mongod" if kind2 == "jwks" else "client"
+    return "mongod"
+
+
+def _idp_request(requests: list[_IdpRequest], index: int) -> tuple[str, str, str]:
+    """(sender, label, source) of one IdP request."""
+    _, kind, issuer_id, entry = requests[index]
+    agent = str(entry.get("user_agent") or "")
+    if kind == "jwks":
+        return "mongod", f"GET JWKS ({issuer_id})", "idp.log"
+    if kind == "discovery" and agent.startswith(_MONGOD_USER_AGENT):
+        return "mongod", f"GET discovery ({issuer_id})", f"idp.log; User-Agent {agent}"
+    if kind == "discovery":
+        sender = _discovery_sender(requests, index)
+        return (
+            sender,
+            f"GET discovery ({issuer_id})",
+            "idp.log; sender inferred from the request that follows",
+        )
+    if kind == "token":
+        return "client", f"POST token ({entry.get('grant') or '?'})", "idp.log"
+    if kind == "mint":
+        fault = entry.get("fault")
+        return "client", "mint token" + (f" (fault {fault})" if fault else ""), "idp.log"
+    label = _WORKLOAD_REQUESTS.get(kind, f"{entry.get('method')} {entry.get('path')}")
+    return "client", label, "idp.log"
+
+
+def _idp_reply(
+    at: float, kind: str, entry: dict[str, Any], sender: str, source: str
+) -> tuple[float, FlowMessage]:
+    """The IdP's answer to a request: when it was sent, and the message."""
+    status = entry.get("status")
+    ok = isinstance(status, int) and status < 400
+    error = entry.get("error")
+    duration = entry.get("duration_ms")
+    message = _msg(
+        "idp",
+        sender,
+        f"{status} " + ("OK" if ok else str(error or "error")),
+        f"{kind}{f': {error}' if error else ''}; {source}",
+        "reply" if ok else "error",
+        code=None if ok else (status if isinstance(status, int) else None),
+    )
+    return at + (duration / 1000 if isinstance(duration, (int, float)) else 0.0), message
+
+
+def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
+    requests = _idp_requests(entries)
     events: list[_Event] = []
-    for index, (at, kind, issuer_id, entry) in enumerate(raw):
-        status = entry.get("status")
-        source = "idp.log"
-        if kind == "jwks":
-            sender, label = "mongod", f"GET JWKS ({issuer_id})"
-        elif kind == "discovery" and str(entry.get("user_agent") or "").startswith(_MONGOD_USER_AGENT):
-            sender, label = "mongod", f"GET discovery ({issuer_id})"
-            source += f"; User-Agent {entry['user_agent']}"
-        elif kind == "discovery":
-            # Who asked: whoever next asks this issuer for its JWKS (the server) or a token (the workload).
-            sender = "mongod"
-            for at2, kind2, issuer2, _ in raw[index + 1 :]:
-                if at2 - at > _DISCOVERY_PAIRING_SECS:
-                    break
-                if issuer2 == issuer_id and kind2 in ("jwks", "token"):
-                    sender = "mongod" if kind2 == "jwks" else "client"
-                    break
-            label = f"GET discovery ({issuer_id})"
-            source += "; sender inferred from the request that follows"
-        elif kind == "token":
-            grant = entry.get("grant") or "?"
-            sender, label = "client", f"POST token ({grant})"
-        elif kind == "imds":
-            sender, label = "client", "GET Azure IMDS token"
-        elif kind == "gcp-metadata":
-            sender, label = "client", "GET GCP metadata identity"
-        elif kind == "mint":
-            fault = entry.get("fault")
-            sender, label = "client", "mint token" + (f" (fault {fault})" if fault else "")
-        else:
-            sender, label = "client", f"{entry.get('method')} {entry.get('path')}"
+    for index, (at, kind, _, entry) in enumerate(requests):
+        sender, label, source = _idp_request(requests, index)
         who = f"principal {entry['principal']}; " if entry.get("principal") else ""
         events.append(_Event(at, 2 * index, _msg(sender, "idp", label, f"{who}{source}")))
-        ok = isinstance(status, int) and status < 400
-        error = entry.get("error")
-        reply_label = f"{status} " + ("OK" if ok else str(error or "error"))
-        duration = entry.get("duration_ms")
-        events.append(
-            _Event(
-                at + (duration / 1000 if isinstance(duration, (int, float)) else 0.0),
-                2 * index + 1,
-                _msg(
-                    "idp",
-                    sender,
-                    reply_label,
-                    f"{kind}{f': {error}' if error else ''}; {source}",
-                    "reply" if ok else "error",
-                    code=None if ok else (status if isinstance(status, int) else None),
-                ),
-            )
-        )
+        replied, reply = _idp_reply(at, kind, entry, sender, source)
+        events.append(_Event(replied, 2 * index + 1, reply))
     return events
 
 
@@ -601,57 +590,78 @@ def collect(
     mongod_events, auths = _mongod_events(entries)
     idp_events = _idp_events(_json_lines(logs / "idp.log"))
     notes: list[str] = []
-
     if since is not None:
         mongod_events = [e for e in mongod_events if e.at >= since]
         idp_events = [e for e in idp_events if e.at >= since]
-    if app_name is not None and conn is None:
-        wanted_app = _app_connections(entries, app_name)
-        others = {e.message.conn for e in mongod_events if e.message.conn is not None} - wanted_app
-        mongod_events, idp_events = _keep_connections(mongod_events, idp_events, wanted_app)
-        if others:
-            notes.append(
-                f"{len(others)} connection(s) of other clients left out (this flow shows appName "
-                f"{app_name}); %wif_flow --all-clients shows every client"
-            )
-
-    wanted: int | None = None
     if conn is not None:
-        text = str(conn)
-        match = _CONN_CTX.match(text) or re.fullmatch(r"(\d+)", text)
-        if match is None:
-            from .errors import ConfigError
-
-            raise ConfigError(
-                f"{conn!r} is not a connection id", hint="use the log's ctx, e.g. 'conn4', or 4"
-            )
-        wanted = int(match.group(1))
+        wanted = _connection_number(conn)
         if not any(e.message.conn == wanted for e in mongod_events):
             notes.append(
                 f"connection conn{wanted} is not in the log" + (" since the given time" if since else "")
             )
         mongod_events, idp_events = _keep_connections(mongod_events, idp_events, {wanted})
     else:
-        silent = {
-            e.message.conn
-            for e in mongod_events
-            if e.message.conn is not None and auths.get(e.message.conn, 0) == 0
-        }
-        if silent:
-            mongod_events = [e for e in mongod_events if e.message.conn not in silent]
-            notes.append(
-                f"{len(silent)} connection(s) without authentication left out (driver monitoring); "
-                "pass conn= to see one"
-            )
+        if app_name is not None:
+            mongod_events, idp_events = _keep_app(entries, app_name, mongod_events, idp_events, notes)
+        mongod_events = _without_monitoring(mongod_events, auths, notes)
+    return _flow(mongod_events, idp_events, notes, logs / "mongod.log")
 
+
+def _connection_number(conn: str | int) -> int:
+    """4 from ``"conn4"`` or ``4``; ConfigError for anything else."""
+    text = str(conn)
+    match = _CONN_CTX.match(text) or re.fullmatch(r"(\d+)", text)
+    if match is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{conn!r} is not a connection id", hint="use the log's ctx, e.g. 'conn4', or 4")
+    return int(match.group(1))
+
+
+def _keep_app(
+    entries: list[dict[str, Any]],
+    app_name: str,
+    mongod_events: list[_Event],
+    idp_events: list[_Event],
+    notes: list[str],
+) -> tuple[list[_Event], list[_Event]]:
+    """Only the connections of the client named ``app_name``; a note says how many others were left out."""
+    wanted = _app_connections(entries, app_name)
+    others = {e.message.conn for e in mongod_events if e.message.conn is not None} - wanted
+    if others:
+        notes.append(
+            f"{len(others)} connection(s) of other clients left out (this flow shows appName "
+            f"{app_name}); %wif_flow --all-clients shows every client"
+        )
+    return _keep_connections(mongod_events, idp_events, wanted)
+
+
+def _without_monitoring(mongod_events: list[_Event], auths: dict[int, int], notes: list[str]) -> list[_Event]:
+    """Leave out connections that never authenticated (the driver's monitoring connections)."""
+    silent = {
+        e.message.conn
+        for e in mongod_events
+        if e.message.conn is not None and auths.get(e.message.conn, 0) == 0
+    }
+    if not silent:
+        return mongod_events
+    notes.append(
+        f"{len(silent)} connection(s) without authentication left out (driver monitoring); "
+        "pass conn= to see one"
+    )
+    return [e for e in mongod_events if e.message.conn not in silent]
+
+
+def _flow(mongod_events: list[_Event], idp_events: list[_Event], notes: list[str], mongod_log: Path) -> Flow:
+    """Both logs' messages in time order, times relative to the first."""
     # mongod's events first at equal times: its log line is written before the IdP's for a JIT fetch.
     merged = sorted(
         [(e.at, 0, e.order, e.message) for e in mongod_events]
         + [(e.at, 1, e.order, e.message) for e in idp_events]
     )
     if not merged:
-        if not (logs / "mongod.log").exists():
-            notes.append(f"no mongod log at {logs / 'mongod.log'}: start the services (`wif up`)")
+        if not mongod_log.exists():
+            notes.append(f"no mongod log at {mongod_log}: start the services (`wif up`)")
         return Flow([], started_at=None, notes=notes)
     merged = _place_inferred_reauth(merged)
     t0 = merged[0][0]

@@ -173,6 +173,9 @@ class WifMagics(Magics):
 
                 cloudsim.disable()
             doc = stack.reset(self.state)
+            from .clouds import forget_kit_trust
+
+            forget_kit_trust()  # the bundle the kernel trusted is gone with the state directory
             stopped = [k for k, v in doc["stopped"].items() if v] or ["nothing"]
             _show(
                 Panel(

@@ -659,7 +659,8 @@ def _start(state: StateDir, port: int | None, *, explicit: bool) -> ServiceRecor
     from .server.authz import AuthzStore
     from .server.storage import check_db_path
 
-    # Refuse a foreign or corrupt dbPath before anything writes to it (the server checks again).
+    # Refuse a foreign dbPath before anything writes to it (its listing only: the server reads the
+    # kit's data files, once, when it opens them, and refuses corrupt ones).
     check_db_path(cfg.db_path)
     # The administrator exists before the first client can connect (the server reads the same store).
     AuthzStore(cfg.db_path).ensure_admin(state.path)

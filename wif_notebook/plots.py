@@ -585,6 +585,13 @@ def _builtin_definition(role: str, db: str) -> tuple[list[dict[str, Any]], list[
     return [dict(p) for p in make(db)], [(r, db) for r in inherits]
 
 
+Ref = tuple[str, str]  # (role, db)
+_UNATTRIBUTED = (
+    "dashed: the server reports these but not who grants them; pass roles_info (rolesInfo with "
+    "showPrivileges) to see the role tree"
+)
+
+
 def authorization_model(
     identity: Any,
     *,
@@ -595,11 +602,27 @@ def authorization_model(
     namespace: str | None = None,
 ) -> AuthorizationGraph:
     """The graph ``authorization_graph`` draws; see there for the arguments."""
-    from .oidc import ValidatedToken, auth_name, role_names, user_name
-
+    auth_info, claims, provider = _model_inputs(identity, provider, token)
     graph = AuthorizationGraph()
+    ident = _identity_node(graph, auth_info, claims, provider)
+    direct = _token_roles(graph, ident, claims, provider)
+    definitions = _role_definitions(roles_info)
+    reported = _reported_roles(graph, ident, auth_info, definitions, direct)
+    covered = _role_tree(graph, direct, definitions, auth_info, reported)
+    _unattributed_privileges(graph, ident, auth_info, covered)
+    if action is not None:
+        _highlight(graph, action, namespace or "")
+    graph.notes = list(dict.fromkeys(graph.notes))  # each note once, in order
+    return graph
+
+
+def _model_inputs(
+    identity: Any, provider: ProviderConfig | None, token: Any
+) -> tuple[Mapping[str, Any] | None, dict[str, Any] | None, ProviderConfig | None]:
+    """(connectionStatus authInfo, token claims, provider) from what the caller passed."""
+    from .oidc import ValidatedToken
+
     auth_info: Mapping[str, Any] | None = None
-    claims: dict[str, Any] | None = None
     if isinstance(identity, Mapping) and isinstance(identity.get("authInfo"), Mapping):
         auth_info = identity["authInfo"]
     elif isinstance(identity, Mapping) and "authenticatedUsers" in identity:
@@ -608,61 +631,82 @@ def authorization_model(
         token = identity if token is None else token
     if isinstance(token, ValidatedToken):
         provider = provider or token.provider
-    if token is not None:
-        claims = _claims_of(token)
+    return auth_info, (_claims_of(token) if token is not None else None), provider
 
-    # identity
+
+def _identity_node(
+    graph: AuthorizationGraph,
+    auth_info: Mapping[str, Any] | None,
+    claims: dict[str, Any] | None,
+    provider: ProviderConfig | None,
+) -> str:
+    """Column 0: the authenticated user (from the server), or the user the token would log in as."""
+    from .oidc import user_name
+
     users = list(auth_info.get("authenticatedUsers", [])) if auth_info else []
     if users:
-        user = users[0]
-        ident = graph.add("user", 0, f"{user.get('user')}\n@ {user.get('db')}")
-    elif claims is not None and provider is not None:
+        return graph.add("user", 0, f"{users[0].get('user')}\n@ {users[0].get('db')}")
+    if claims is not None and provider is not None:
         principal = claims.get(provider.principal_name)
-        ident = graph.add("user", 0, f"{user_name(provider, str(principal))}\n@ $external")
-    elif claims is not None:
-        ident = graph.add("user", 0, f"sub {claims.get('sub')}")
-    else:
-        ident = graph.add("user", 0, "not authenticated")
-        graph.notes.append("connectionStatus shows no authenticated user")
-
-    # claims → roles granted by the token
-    direct: list[tuple[str, str]] = []
+        return graph.add("user", 0, f"{user_name(provider, str(principal))}\n@ $external")
     if claims is not None:
-        claim_name = "groups"
-        if provider is not None and not provider.use_authorization_claim:
-            graph.notes.append(
-                "useAuthorizationClaim is false: roles come from the $external user document, not the token"
-            )
-        else:
-            if provider is not None and provider.authorization_claim:
-                claim_name = provider.authorization_claim
-            values = claims.get(claim_name)
-            if isinstance(values, list):
-                for value in values:
-                    node = graph.add(f"claim:{value}", 1, f"{claim_name}: {value}")
-                    graph.link(ident, node)
-                    if provider is not None:
-                        role = auth_name(provider.auth_name_prefix, str(value))
-                        graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
-                        direct.append((role, "admin"))
-                if provider is not None:
-                    try:
-                        role_names(provider, claims)
-                    except Exception as exc:  # a malformed claim: say so on the picture
-                        graph.notes.append(str(getattr(exc, "message", exc)))
-            elif values is not None:
-                graph.notes.append(f"'{claim_name}' is not an array of strings: mongod refuses the token")
-            else:
-                graph.notes.append(f"the token has no '{claim_name}' claim: it grants no roles")
+        return graph.add("user", 0, f"sub {claims.get('sub')}")
+    graph.notes.append("connectionStatus shows no authenticated user")
+    return graph.add("user", 0, "not authenticated")
 
-    # roles the server reports (connectionStatus): those not reached from the token are the user's own
-    definitions = _role_definitions(roles_info)
+
+def _token_roles(
+    graph: AuthorizationGraph, ident: str, claims: dict[str, Any] | None, provider: ProviderConfig | None
+) -> list[Ref]:
+    """Columns 1-2: the authorization claim's values and the admin roles they name (rule book)."""
+    from .oidc import RuleFailure, auth_name, role_names
+
+    if claims is None:
+        return []
+    if provider is not None and not provider.use_authorization_claim:
+        graph.notes.append(
+            "useAuthorizationClaim is false: roles come from the $external user document, not the token"
+        )
+        return []
+    claim_name = (provider.authorization_claim if provider is not None else None) or "groups"
+    values = claims.get(claim_name)
+    if values is None:
+        graph.notes.append(f"the token has no '{claim_name}' claim: it grants no roles")
+        return []
+    if not isinstance(values, list):
+        graph.notes.append(f"'{claim_name}' is not an array of strings: mongod refuses the token")
+        return []
+    direct: list[Ref] = []
+    for value in values:
+        node = graph.add(f"claim:{value}", 1, f"{claim_name}: {value}")
+        graph.link(ident, node)
+        if provider is not None:
+            role = auth_name(provider.auth_name_prefix, str(value))
+            graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
+            direct.append((role, "admin"))
+    if provider is not None:
+        try:
+            role_names(provider, claims)
+        except RuleFailure as failure:  # a malformed claim: say so on the picture
+            graph.notes.append(failure.message)
+    return direct
+
+
+def _reported_roles(
+    graph: AuthorizationGraph,
+    ident: str,
+    auth_info: Mapping[str, Any] | None,
+    definitions: dict[Ref, Any],
+    direct: list[Ref],
+) -> list[Ref]:
+    """The roles the server reports (connectionStatus); those the token did not reach and no reported
+    role inherits are the user's own, added to ``direct``."""
     reported = [
         (str(r.get("role")), str(r.get("db"))) for r in (auth_info or {}).get("authenticatedUserRoles", [])
     ]
-    inherited_somewhere: set[tuple[str, str]] = set()
-    for role, db in reported:
-        known = definitions.get((role, db)) or _builtin_definition(role, db)
+    inherited_somewhere: set[Ref] = set()
+    for ref in reported:
+        known = definitions.get(ref) or _builtin_definition(*ref)
         if known is not None:
             inherited_somewhere.update(known[1])
     unknown = [r for r in reported if r not in definitions and _builtin_definition(*r) is None]
@@ -673,34 +717,47 @@ def authorization_model(
             style = "dashed" if unknown and ref not in unknown else "solid"
             graph.link(ident, graph.add(f"role:{ref[0]}@{ref[1]}", 2, f"{ref[0]}\n@ {ref[1]}"), style)
     if unknown:
-        graph.notes.append(
-            "dashed: the server reports these but not who grants them; pass roles_info (rolesInfo with "
-            "showPrivileges) to see the role tree"
-        )
+        graph.notes.append(_UNATTRIBUTED)
+    return reported
 
-    # role → inherited roles → privileges
+
+def _role_privileges(
+    ref: Ref, definitions: dict[Ref, Any]
+) -> tuple[list[dict[str, Any]] | None, list[Ref]] | None:
+    """(privileges, inherited roles) of a role: rolesInfo's answer, else the built-in definition."""
+    builtin = _builtin_definition(*ref)
+    definition = definitions.get(ref)
+    if definition is None:
+        return builtin
+    privileges, parents = definition
+    if privileges is None and builtin is not None:
+        privileges = builtin[0]
+    return privileges, parents
+
+
+def _role_tree(
+    graph: AuthorizationGraph,
+    direct: list[Ref],
+    definitions: dict[Ref, Any],
+    auth_info: Mapping[str, Any] | None,
+    reported: list[Ref],
+) -> set[str]:
+    """Columns 2-4: each role, the roles it inherits and their privileges; the privilege ids drawn."""
     covered: set[str] = set()
-    seen: set[tuple[str, str]] = set()
+    seen: set[Ref] = set()
     queue = list(direct)
     while queue:
         ref = queue.pop(0)
         if ref in seen:
             continue
         seen.add(ref)
-        node = f"role:{ref[0]}@{ref[1]}"
-        graph.add(node, 2 if ref in direct else 3, f"{ref[0]}\n@ {ref[1]}")
-        definition = definitions.get(ref)
-        builtin = _builtin_definition(*ref)
-        privileges: list[dict[str, Any]] | None = None
-        parents: list[tuple[str, str]] = []
-        if definition is not None:
-            privileges, parents = definition
-            if privileges is None and builtin is not None:
-                privileges = builtin[0]
-        elif builtin is not None:
-            privileges, parents = builtin
-        elif auth_info is not None and ref not in [tuple(x) for x in reported]:
-            graph.notes.append(f"role {ref[0]}@{ref[1]} does not exist on the server: it grants nothing")
+        node = graph.add(f"role:{ref[0]}@{ref[1]}", 2 if ref in direct else 3, f"{ref[0]}\n@ {ref[1]}")
+        found = _role_privileges(ref, definitions)
+        if found is None:
+            if auth_info is not None and ref not in reported:
+                graph.notes.append(f"role {ref[0]}@{ref[1]} does not exist on the server: it grants nothing")
+            continue
+        privileges, parents = found
         for parent in parents:
             graph.link(node, graph.add(f"role:{parent[0]}@{parent[1]}", 3, f"{parent[0]}\n@ {parent[1]}"))
             queue.append(parent)
@@ -709,23 +766,19 @@ def authorization_model(
             graph.nodes[pid].privilege = priv
             covered.add(pid)
             graph.link(node, pid)
+    return covered
 
-    # privileges the server merged whose granting role we cannot name (custom roles without rolesInfo)
+
+def _unattributed_privileges(
+    graph: AuthorizationGraph, ident: str, auth_info: Mapping[str, Any] | None, covered: set[str]
+) -> None:
+    """Privileges the server merged whose granting role is unknown (custom roles without rolesInfo)."""
     for priv in (auth_info or {}).get("authenticatedUserPrivileges", []):
         pid = _privilege_id(priv)
         if pid not in covered:
             graph.link(ident, graph.add(pid, 4, _privilege_label(priv)), "dashed")
             graph.nodes[pid].privilege = dict(priv)
-            graph.notes.append(
-                "dashed: the server reports these but not who grants them; pass roles_info (rolesInfo with "
-                "showPrivileges) to see the role tree"
-            )
-
-    if action is not None:
-        _highlight(graph, action, namespace or "")
-    # notes once each, in order
-    graph.notes = list(dict.fromkeys(graph.notes))
-    return graph
+            graph.notes.append(_UNATTRIBUTED)
 
 
 def _highlight(graph: AuthorizationGraph, action: str, namespace: str) -> None:

@@ -124,6 +124,7 @@ def _no_cluster_provider(state: StateDir) -> str:
     from pymongo.errors import OperationFailure
 
     from .authorization import admin_client
+    from .oidc import auth_name
     from .providers import providers_view, remove_provider
 
     cluster = _issuers(state)["k8s"]["issuer"]
@@ -132,7 +133,7 @@ def _no_cluster_provider(state: StateDir) -> str:
             remove_provider(state, str(entry["authNamePrefix"]))
     # Roles named after a provider's groups belong to other lessons; the learner's own role does not.
     group_prefixes = tuple(
-        f"{e['authNamePrefix']}/"
+        auth_name(str(e["authNamePrefix"]), "")
         for e in providers_view(state).entries
         if e.get("useAuthorizationClaim", True)
     )

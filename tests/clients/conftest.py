@@ -39,7 +39,8 @@ def node() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, idp: Idp) -> Iterator[MongodProcess]:
-    """The test mongod process; the kit IdP's lesson-app workload gets readWrite on `library`."""
+    """The test mongod process; the kit IdP's lesson-app workload gets readWrite on `library` (the
+    CRUD test) and `test` (the drivers' unified spec files)."""
     state = StateDir(tmp_path_factory.mktemp("clients") / "state")
     process = MongodProcess(state, write_conf(state, idp))
     process.start()
@@ -48,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, idp: Idp) -> Iterator[Mongo
         "createRole",
         f"{AUTH_PREFIX}/lesson-readers",
         privileges=[],
-        roles=[{"role": "readWrite", "db": "library"}],
+        roles=[{"role": "readWrite", "db": "library"}, {"role": "readWrite", "db": "test"}],
     )
     yield process
     process.stop()

@@ -12,15 +12,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from data.conftest import AUTH_PREFIX, Idp, MongodProcess, write_conf
-from pymongo import MongoClient
-
-from wif_notebook.state import StateDir
+from data.conftest import Idp, MongodProcess
 
 from .conftest import CLIENTS
 
@@ -29,30 +24,13 @@ TESTS = [t["description"] for t in json.loads(SPEC.read_text())["tests"]]
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, idp: Idp) -> Iterator[MongodProcess]:
-    """The test mongod; the kit's lesson-app workload may read and write the spec's `test` database."""
-    state = StateDir(tmp_path_factory.mktemp("unified") / "state")
-    process = MongodProcess(state, write_conf(state, idp))
-    process.start()
-    admin: MongoClient[Any] = process.admin()
-    admin.admin.command(
-        "createRole",
-        f"{AUTH_PREFIX}/lesson-readers",
-        privileges=[],
-        roles=[{"role": "readWrite", "db": "test"}],
-    )
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
 def spec_results(
-    node: str, deployment: MongodProcess, idp: Idp, tmp_path_factory: pytest.TempPathFactory
+    node: str, server: MongodProcess, idp: Idp, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, str]]:
     token_file = tmp_path_factory.mktemp("unified-token") / "oidc-token"
     token_file.write_text(idp.token("lesson-app"))
-    user, password = deployment.admin_credentials()
-    base = f"127.0.0.1:{deployment.port}/?directConnection=true"
+    user, password = server.admin_credentials()
+    base = f"127.0.0.1:{server.port}/?directConnection=true"
     result = subprocess.run(
         [node, str(CLIENTS / "unified_runner.mjs"), str(SPEC)],
         cwd=CLIENTS,

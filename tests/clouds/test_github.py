@@ -107,7 +107,7 @@ def test_one_jobs_request_token_cannot_ask_for_another_workflows_token(kit: Stat
     other = env["ACTIONS_ID_TOKEN_REQUEST_URL"].replace("/deploy-workflow?", "/nightly-workflow?")
     with pytest.raises(TokenError) as raised:
         get_id_token("aud", environ={**env, "ACTIONS_ID_TOKEN_REQUEST_URL": other})
-    assert "Error Code : 404" in raised.value.what
+    assert "Error Code : 401" in raised.value.what
 
 
 def test_wif_token_for_a_workflow_uses_the_jobs_id_token_request(kit: StateDir) -> None:

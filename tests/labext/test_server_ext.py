@@ -183,3 +183,25 @@ async def test_room_endpoint_reports_this_kit_as_the_instructors_room_view_shows
         {"lesson": "01-a", "title": "First", "checks": {"e1": "passed", "e2": "failed", "e3": "not tried"}}
     ]
     assert (doc["done"], doc["total"], doc["last_failure"]) == (1, 3, None)
+
+
+async def test_the_panels_start_with_the_default_ports_taken_lets_the_server_choose_and_keep_ports(
+    jp_fetch: Any, stopped_after: StateDir, lessons_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    # The Start button sends {}: the server picks the ports, as `wif up` does, here with both
+    # defaults held by "another learner's kit".
+    with socket.socket() as idp_default, socket.socket() as mongod_default:
+        for sock in (idp_default, mongod_default):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        monkeypatch.setenv("WIF_IDP_DEFAULT_PORT", str(idp_default.getsockname()[1]))
+        monkeypatch.setenv("WIF_MONGOD_DEFAULT_PORT", str(mongod_default.getsockname()[1]))
+        started = await post_json(jp_fetch, "services", "start")
+        idp, mongod = started["services"]["idp"], started["services"]["mongod"]
+        assert idp["running"] and mongod["running"]
+        assert idp["port"] != idp_default.getsockname()[1]
+        assert mongod["port"] != mongod_default.getsockname()[1]
+    kept = json.loads((stopped_after.path / "ports.json").read_text())
+    assert kept == {"idp": idp["port"], "mongod": mongod["port"]}

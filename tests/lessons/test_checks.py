@@ -15,6 +15,7 @@ from wif_notebook.authorization import admin_client, authorize
 from wif_notebook.checks import CheckResult, check, expected_error
 from wif_notebook.connect import KitCallback, close_all
 from wif_notebook.errors import ConfigError, TokenError
+from wif_notebook.idp.issuers import AZURE_GROUPS, AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
 from wif_notebook.idp.principals import find
 from wif_notebook.idp.tokenfiles import token_file_path
 from wif_notebook.providers import add_provider, providers_view, restore_default_config, set_provider
@@ -51,6 +52,35 @@ def _assert_wrong(result: CheckResult, kit: StateDir, *, mentions: str = "") -> 
     assert record["last"] is False and record["attempts"] >= 1
 
 
+def test_kit_issuer_right_and_wrong(kit: StateDir) -> None:
+    issuer = stack.status(kit)["issuer"]
+    _assert_wrong(
+        _run(kit, "00-preflight", "kit-issuer", issuer.replace("localhost", "127.0.0.1")),
+        kit,
+        mentions="localhost",
+    )
+    plain = issuer.replace("https://", "http://", 1)
+    _assert_wrong(_run(kit, "00-preflight", "kit-issuer", plain), kit, mentions="https")
+    _assert_wrong(
+        _run(kit, "00-preflight", "kit-issuer", issuer + "/"), kit, mentions="character for character"
+    )
+    _assert_right(_run(kit, "00-preflight", "kit-issuer", issuer))
+
+
+def test_who_vouches_right_and_wrong(kit: StateDir) -> None:
+    _assert_wrong(_run(kit, "01-what-is-wif", "who-vouches", "a"), kit, mentions="someone else")
+    _assert_wrong(_run(kit, "01-what-is-wif", "who-vouches", "c"), kit, mentions="driver")
+    _assert_right(_run(kit, "01-what-is-wif", "who-vouches", "b"))
+
+
+def test_user_name_right_and_wrong(kit: StateDir) -> None:
+    _assert_wrong(_run(kit, "01-what-is-wif", "user-name", "billing-api"), kit, mentions="authNamePrefix")
+    _assert_wrong(
+        _run(kit, "01-what-is-wif", "user-name", "kit/billing-api@$external"), kit, mentions="database"
+    )
+    _assert_right(_run(kit, "01-what-is-wif", "user-name", "kit/billing-api"))
+
+
 def test_gcp_token_needs_the_audience_the_server_was_given_not_the_kit_default(kit: StateDir) -> None:
     lesson = "02-obtaining-a-token"
     scenarios.stage(lesson, "gcp-token", state=kit)
@@ -71,6 +101,7 @@ def test_roles_from_groups_right_and_wrong(kit: StateDir) -> None:
     _assert_wrong(
         _run(kit, lesson, "roles-from-groups", ["billing-writers", "reports-readers"]), kit, mentions="groups"
     )
+    _assert_wrong(_run(kit, lesson, "roles-from-groups", ["kit/billing-writers"]), kit, mentions="missing")
     _assert_right(_run(kit, lesson, "roles-from-groups", ["kit/reports-readers", "kit/billing-writers"]))
 
 
@@ -80,6 +111,14 @@ def test_fix_the_entry_right_and_wrong(kit: StateDir) -> None:
     result = _run(kit, "04-configuring-mongod", "fix-the-entry", broken)
     _assert_wrong(result, kit, mentions="mongod would still refuse it")
     assert result.hint and "audience" in result.hint  # the validator's own next step
+    with_slash = {
+        "issuer": issuer + "/",  # valid for mongod, but no kit token has this iss
+        "audience": "api://mongodb-kit",
+        "authNamePrefix": "kit-workloads",
+        "authorizationClaim": "groups",
+        "supportsHumanFlows": False,
+    }
+    _assert_wrong(_run(kit, "04-configuring-mongod", "fix-the-entry", with_slash), kit, mentions="kit issuer")
     fixed = {
         "issuer": issuer,
         "audience": "api://mongodb-kit",
@@ -119,6 +158,8 @@ def test_my_callback_right_and_wrong(kit: StateDir) -> None:
 
 def test_reauth_code_right_and_wrong(kit: StateDir) -> None:
     _assert_wrong(_run(kit, "07-token-lifecycle", "reauth-code", 18), kit, mentions="AuthenticationFailed")
+    _assert_wrong(_run(kit, "07-token-lifecycle", "reauth-code", 13), kit, mentions="Unauthorized")
+    _assert_wrong(_run(kit, "07-token-lifecycle", "reauth-code", "soon"), kit, mentions="not a number")
     _assert_right(_run(kit, "07-token-lifecycle", "reauth-code", "391"))
 
 
@@ -336,3 +377,98 @@ def test_resetting_a_students_kit_keeps_the_progress_recorded_so_far(tmp_path: P
     lessons.record_check("00-preflight", "kit-issuer", True, state=state)
     stack.reset(state)
     assert lessons.progress(state)["00-preflight"]["kit-issuer"]["passed"] is True
+
+
+def _v1_entry(**changes: Any) -> dict[str, Any]:
+    entry = {
+        "issuer": f"https://sts.windows.net/{AZURE_TENANT_ID}/",
+        "audience": f"api://{AZURE_RESOURCE_APP_ID}",
+        "authNamePrefix": "azure",
+        "authorizationClaim": "groups",
+        "supportsHumanFlows": False,
+    }
+    entry.update(changes)
+    return entry
+
+
+def test_entra_v1_entry_keeps_the_trailing_slash_and_the_requested_audience(kit: StateDir) -> None:
+    lesson = "11-azure"
+    no_slash = _v1_entry(issuer=f"https://sts.windows.net/{AZURE_TENANT_ID}")
+    _assert_wrong(_run(kit, lesson, "entra-v1-entry", no_slash), kit, mentions="trailing slash")
+    v2 = _v1_entry(issuer=f"https://login.microsoftonline.com/{AZURE_TENANT_ID}/v2.0")
+    _assert_wrong(_run(kit, lesson, "entra-v1-entry", v2), kit, mentions="v2.0 issuer")
+    guid = _v1_entry(audience=AZURE_RESOURCE_APP_ID)
+    _assert_wrong(_run(kit, lesson, "entra-v1-entry", guid), kit, mentions="Application ID URI")
+    plain_http = _v1_entry(issuer=f"http://sts.windows.net/{AZURE_TENANT_ID}/")
+    _assert_wrong(
+        _run(kit, lesson, "entra-v1-entry", plain_http), kit, mentions="production mongod would refuse"
+    )
+    _assert_right(_run(kit, lesson, "entra-v1-entry", _v1_entry()))
+    _assert_right(_run(kit, lesson, "entra-v1-entry", _v1_entry(authorizationClaim="roles")))
+
+
+def test_google_user_is_named_after_the_unique_id(kit: StateDir) -> None:
+    lesson = "12-google-cloud"
+    who = find(kit, "run-checkout")
+    _assert_wrong(
+        _run(kit, lesson, "google-user", f"gcp/{who.claims['email']}"), kit, mentions="principalName"
+    )
+    _assert_wrong(_run(kit, lesson, "google-user", who.subject), kit, mentions="authNamePrefix")
+    _assert_wrong(_run(kit, lesson, "google-user", "gcp/run-checkout"), kit, mentions="not the user")
+    _assert_right(_run(kit, lesson, "google-user", f"gcp/{who.subject}"))
+
+
+def test_eks_entry_takes_the_token_files_audience(kit: StateDir) -> None:
+    lesson = "13-kubernetes"
+    right = {
+        "issuer": checks.EKS_ISSUER,
+        "audience": "sts.amazonaws.com",
+        "authNamePrefix": "eks",
+        "useAuthorizationClaim": False,
+        "supportsHumanFlows": False,
+    }
+    _assert_wrong(_run(kit, lesson, "eks-entry", {**right, "audience": "api://mongodb"}), kit, mentions="aud")
+    groups = {**right, "useAuthorizationClaim": True, "authorizationClaim": "groups"}
+    _assert_wrong(_run(kit, lesson, "eks-entry", groups), kit, mentions="no groups")
+    people = {**right, "supportsHumanFlows": True, "clientId": "x"}
+    _assert_wrong(_run(kit, lesson, "eks-entry", people), kit, mentions="people")
+    _assert_right(_run(kit, lesson, "eks-entry", right))
+
+
+CREATE = "atlas dbusers create"
+
+
+def test_atlas_users_are_a_group_by_object_id_and_a_user_by_sub(kit: StateDir) -> None:
+    lesson = "14-atlas-and-enterprise"
+    group = f"{checks.ATLAS_IDP_IDS['azure']}/{AZURE_GROUPS['inventory-readers']}"
+    user = f"{checks.ATLAS_IDP_IDS['gcp']}/{find(kit, 'gce-worker').subject}"
+    right = {
+        "inventory-readers": f"{CREATE} --username {group} --oidcType IDP_GROUP --role read@inventory",
+        "gce-worker": f"{CREATE} --username {user} --oidcType USER --role read@shop",
+    }
+    by_name = {
+        **right,
+        "inventory-readers": right["inventory-readers"].replace(
+            group, "66b0c1e2d3f4a5b6c7d8e9f0/inventory-readers"
+        ),
+    }
+    _assert_wrong(_run(kit, lesson, "atlas-users", by_name), kit, mentions="user name")
+    swapped = {**right, "gce-worker": right["gce-worker"].replace("USER", "IDP_GROUP")}
+    _assert_wrong(_run(kit, lesson, "atlas-users", swapped), kit, mentions="oidcType")
+    no_role = {**right, "gce-worker": right["gce-worker"].replace(" --role read@shop", "")}
+    _assert_wrong(_run(kit, lesson, "atlas-users", no_role), kit, mentions="role read@shop")
+    _assert_right(_run(kit, lesson, "atlas-users", right))
+
+
+def test_every_exercise_is_tested_here_with_right_and_wrong_answers() -> None:
+    import ast
+
+    tree = ast.parse(Path(__file__).read_text())
+    bodies = [
+        ast.unparse(f) for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("test_")
+    ]
+    for _, exercise in checks.EXERCISES:
+        tested = [b for b in bodies if f"'{exercise}'" in b]
+        assert tested, f"no test runs the check of exercise {exercise!r}"
+        text = "\n".join(tested)
+        assert "_assert_right(" in text and text.count("_assert_wrong(") >= 2, exercise

@@ -109,3 +109,43 @@ def test_the_preflight_exercise_names_the_issuer_table_row() -> None:
 )
 def test_no_lesson_repeats_a_corrected_statement(wrong: str) -> None:
     assert wrong not in _flat(_course())
+
+
+def test_mongosh_syntax_is_shown_beside_the_magic_and_typed_in_the_capstone() -> None:
+    authorizing = _flat(_text("05-"))
+    assert 'db.getSiblingDB("admin").createRole(' in authorizing
+    assert 'db.getSiblingDB("$external").createUser(' in authorizing
+    capstone = _sources("10-")
+    learner_cells = [s for s in capstone if "step 2" in s]
+    assert learner_cells and "%wif_authorize" not in "\n".join(learner_cells)
+    text = _flat("\n".join(capstone))
+    assert "db.createRole(" in text and 'command("createRole"' in text and 'command("createUser"' in text
+
+
+def test_the_cloud_lessons_use_the_export_of_the_learners_kit() -> None:
+    for stem, target in (
+        ("11-", "azure"),
+        ("12-", "gcp"),
+        ("13-", "k8s"),
+        ("14-", "atlas"),
+        ("14-", "enterprise"),
+    ):
+        assert f"%wif_export {target}" in _text(stem), (stem, target)
+    for stem, tool in (
+        ("11-", "az "),
+        ("12-", "gcloud "),
+        ("13-", "kubectl "),
+        ("14-", "atlas "),
+        ("14-", "mongod"),
+    ):
+        assert tool in _text(stem), (stem, tool)
+
+
+def test_each_lesson_states_the_minutes_the_agenda_measured() -> None:
+    measured = json.loads((NOTEBOOKS.parent / "benchmarks" / "results" / "course.json").read_text())
+    planned = {entry["lesson"]: entry["planned_min"] for entry in measured["lessons"]}
+    assert set(planned) == {p.stem for p in lesson_paths()}, "run benchmarks/course.py after adding a lesson"
+    for path in lesson_paths():
+        stated = re.search(r"\*\*Time:\*\* (\d+) minutes", _sources(path.stem)[0])
+        assert stated, path.name
+        assert abs(int(stated.group(1)) - planned[path.stem]) <= 2, (path.name, planned[path.stem])

@@ -26,6 +26,10 @@ EXPECTED = [
     "08-troubleshooting",
     "09-workshop-to-production",
     "10-capstone",
+    "11-azure",
+    "12-google-cloud",
+    "13-kubernetes",
+    "14-atlas-and-enterprise",
 ]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook import stack
 from wif_notebook.state import StateDir
@@ -81,3 +82,13 @@ def run_magic(shell: Any, line: str) -> list[dict[str, Any]]:
     with capture_output() as captured:
         shell.run_line_magic(name, rest)
     return [o.data for o in captured.outputs]
+
+
+class FixedToken(OIDCCallback):
+    """An OIDC_CALLBACK that hands pymongo one given token (a workload whose token source is fixed)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+        return OIDCCallbackResult(access_token=self.token)

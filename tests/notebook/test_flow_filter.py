@@ -6,22 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import MongoClient
-from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook import authorization, connect, stack, tokens
 from wif_notebook.state import StateDir
 
-from .conftest import run_magic
+from .conftest import FixedToken, run_magic
 
 FLOW_MIME = "application/vnd.wif.flow+json"
-
-
-class _Fixed(OIDCCallback):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
-        return OIDCCallbackResult(access_token=self.token)
 
 
 def test_wif_flow_shows_only_the_last_connects_client_unless_asked(magic_shell: Any, kit: StateDir) -> None:
@@ -36,7 +27,7 @@ def test_wif_flow_shows_only_the_last_connects_client_unless_asked(magic_shell: 
         stack.status(kit)["mongodb_uri"],
         appName="someone-else",
         authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)},
+        authMechanismProperties={"OIDC_CALLBACK": FixedToken(token)},
     )
     try:
         other.admin.command("ping")

@@ -223,9 +223,15 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
     ip.run_line_magic("config", f"WifMagics.state_dir = {str(tmp_path / 'own')!r}")
     ip.run_line_magic("config", "WifMagics.idp_port = 0")
     ip.run_line_magic("config", "WifMagics.mongod_port = 0")
+    import os
+
+    before = os.environ.get("SSL_CERT_FILE")
     try:
         _, [up] = run(ip, "%wif_up")
         assert up[STATUS_MIME]["services"]["mongod"]["running"]
+        # The kernel now trusts this kit's CA, as a shell does after eval "$(wif env)".
+        bundle = str(tmp_path / "own" / "tls" / "ca-bundle.pem")
+        assert os.environ["SSL_CERT_FILE"] == os.environ["REQUESTS_CA_BUNDLE"] == bundle
         run(ip, "%wif_connect -o mine")
         assert len(connect.connections()) == 1
         lessons.record_check("02-first-login", "connect", True, state=StateDir(tmp_path / "own"))
@@ -235,6 +241,7 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
         assert "kept            your lesson progress" in reset["text/plain"]
         assert lessons.progress(StateDir(tmp_path / "own"))["02-first-login"]["connect"]["passed"]
         assert not (tmp_path / "own" / "keys").exists()
+        assert os.environ.get("SSL_CERT_FILE") == before, "the deleted bundle is no longer trusted"
         _, [status] = run(ip, "%wif_status")
         assert not status[STATUS_MIME]["services"]["mongod"]["running"]
         with pytest.raises(UsageError) as info:

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient
-from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
 from wif_notebook import cli, stack, tokens
@@ -33,7 +32,7 @@ from wif_notebook.oidc import rule_for_message
 from wif_notebook.state import StateDir
 from wif_notebook.widgets import TokenInspector, Wizard
 
-from .conftest import run_magic
+from .conftest import FixedToken, run_magic
 
 PRINCIPAL = "billing-api"
 TOKEN_MIME = "application/vnd.wif.token+json"
@@ -69,14 +68,6 @@ PAIRS = [
 ]
 
 
-class _Token(OIDCCallback):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
-        return OIDCCallbackResult(access_token=self.token)
-
-
 @pytest.fixture(scope="module")
 def minter(kit: StateDir) -> Minter:
     """The kit's minting code on the IdP's own keys (the IdP creates the weak and unpublished keys
@@ -103,7 +94,7 @@ def _server_logged_rule(kit: StateDir, token: str) -> tuple[str, str]:
     client: MongoClient[Any] = MongoClient(
         status["mongodb_uri"],
         authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": _Token(token)},
+        authMechanismProperties={"OIDC_CALLBACK": FixedToken(token)},
         serverSelectionTimeoutMS=5000,
     )
     try:

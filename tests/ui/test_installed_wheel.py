@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from wif_notebook.tls import ROOTS_VARIABLES
+
 from .conftest import Lab, _free_port
 from .test_labextension import open_panel
 
@@ -39,18 +41,24 @@ def _run(*cmd: str | Path, **kw: Any) -> None:
 
 
 def _clean_env() -> dict[str, str]:
-    """This environment without what points at the checkout (run from outside it, too)."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WIF_LESSONS_DIR")}
+    """This environment without what points at the checkout (run from outside it, too), and
+    without a CA bundle variable naming a file that is gone: an in-process ``%wif_up`` earlier in
+    the session exports the kit's bundle from a state directory that was deleted since."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "WIF_LESSONS_DIR") and not (k in ROOTS_VARIABLES and not Path(v).exists())
+    }
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh prefix with the kit's wheel installed in it; returns its python."""
     work = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", work / "dist", REPO)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", work / "dist", REPO, env=_clean_env())
     (wheel,) = (work / "dist").glob("wif_notebook-*.whl")
     prefix = work / "venv"
-    _run(sys.executable, "-m", "venv", "--without-pip", prefix)
+    _run(sys.executable, "-m", "venv", "--without-pip", prefix, env=_clean_env())
     python = prefix / "bin" / "python"
     site = Path(
         subprocess.check_output(
@@ -72,6 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--prefix",
         prefix,
         wheel,
+        env=_clean_env(),
     )
     where = subprocess.check_output(
         [python, "-c", "import wif_notebook; print(wif_notebook.__file__)"],

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -230,12 +231,13 @@ def test_classroom_status_shows_every_learner_server_and_kit(
     ]
 
 
-def _login(page: Any, hub: str, user: str, password: str) -> None:
-    page.goto(f"{hub}hub/login")
+def _login(page: Any, hub: str, user: str, password: str, next_url: str = "") -> Any:
+    page.goto(f"{hub}hub/login" + (f"?next={urllib.parse.quote(next_url)}" if next_url else ""))
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
-    page.click("#login_submit")
-    page.wait_for_load_state()
+    with page.expect_navigation() as navigation:
+        page.click("#login_submit")
+    return navigation.value
 
 
 def test_the_room_view_shows_every_learner_and_resets_a_kit_keeping_progress(
@@ -251,7 +253,8 @@ def test_the_room_view_shows_every_learner_and_resets_a_kit_keeping_progress(
             # A learner is not let in.
             context = browser.new_context()
             page = context.new_page()
-            _login(page, room.hub, "learner1", Path(learner["password_file"]).read_text().strip())
+            password = Path(learner["password_file"]).read_text().strip()
+            _login(page, room.hub, "learner1", password, next_url="/hub/home")  # not their JupyterLab
             response = page.goto(room.up["room_url"])
             assert response is not None and response.status == 403
             context.close()

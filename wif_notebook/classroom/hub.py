@@ -20,6 +20,7 @@ hub, the proxy's API, the room service and every learner's kit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -246,13 +247,15 @@ def _passed_on() -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def stop_learner_kit(spawner: Any) -> None:
-    """Spawner.post_stop_hook: a learner's kit stops with the learner's server (it started with it)."""
+async def stop_learner_kit(spawner: Any) -> None:
+    """Spawner.post_stop_hook: a learner's kit stops with the learner's server (it started with it).
+    In a thread: stopping waits for two processes, and the hub's event loop serves everyone else."""
     from .. import stack
 
     folder = Path(spawner.home_dir).parent.parent
+    state = learner_state_dir(folder, spawner.user.name)
     with contextlib.suppress(Exception):  # a hook must not break the hub's stop of the server
-        stack.down(StateDir(learner_state_dir(folder, spawner.user.name)))
+        await asyncio.to_thread(stack.down, StateDir(state))
 
 
 # -- up / status / down ------------------------------------------------------------------------------

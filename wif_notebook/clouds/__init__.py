@@ -173,13 +173,31 @@ def trust_kit_in_this_process(state: StateDir) -> dict[str, str]:
     (``requests``, ``urllib``, azure-identity, google-auth) reaches the kit's https IdP.
 
     The kit bundle starts with the roots the environment named when it was written (a company CA
-    bundle in ``SSL_CERT_FILE`` stays trusted). Returns what was set.
+    bundle in ``SSL_CERT_FILE`` stays trusted). ``forget_kit_trust`` puts the previous values back
+    (``%wif_reset`` deletes the bundle). Returns what was set.
     """
     import os
 
     applied = {k: v for k, v in common_env(env_context(state)).items() if k != "WIF_STATE_DIR"}
+    for name in applied:
+        _before_kit_trust.setdefault(name, os.environ.get(name))
     os.environ.update(applied)
     return applied
+
+
+def forget_kit_trust() -> None:
+    """Undo ``trust_kit_in_this_process``: the variables get the values they had before."""
+    import os
+
+    for name, value in _before_kit_trust.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _before_kit_trust.clear()
+
+
+_before_kit_trust: dict[str, str | None] = {}
 
 
 def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:

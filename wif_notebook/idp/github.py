@@ -116,13 +116,10 @@ def _id_token(idp: IdentityProvider, req: Request, workflow: str) -> Response:
 
     if req.method != "GET":
         return error(405, "the ID token request is a GET", "method")
-    principal = next((p for p in idp.principals() if p.kind == KIND and p.name == workflow), None)
-    if principal is None:
-        return error(
-            404, f"no workflow {workflow!r}: add a principal of kind {KIND} to principals.yaml", "not_found"
-        )
+    # The job's token first, then the workflow: the URL's name is checked only for a caller that
+    # holds its token, so the answer does not tell anyone else which workflows exist.
     scheme, _, presented = (req.headers.get("authorization") or "").partition(" ")
-    expected = request_token(idp.state, principal.name)
+    expected = request_token(idp.state, workflow)
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
         # The real service answers 401 when the job has no `permissions: id-token: write`.
         return error(
@@ -130,6 +127,11 @@ def _id_token(idp: IdentityProvider, req: Request, workflow: str) -> Response:
             "the request needs Authorization: Bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN of this job "
             "(`wif env --principal NAME` prints it; a workflow needs `permissions: id-token: write`)",
             "unauthorized",
+        )
+    principal = next((p for p in idp.principals() if p.kind == KIND and p.name == workflow), None)
+    if principal is None:
+        return error(
+            404, f"no workflow {workflow!r}: add a principal of kind {KIND} to principals.yaml", "not_found"
         )
     query = dict(parse_qsl(req.query, keep_blank_values=True))
     if query.get("api-version") != API_VERSION:

@@ -184,46 +184,48 @@ def _instance_name(req: Request) -> str | None:
     return user or None
 
 
+def _account_of_workload(catalog: list[Principal], accounts: list[Principal], name: str) -> Principal:
+    """The Google service account workload ``name`` (the user name in GCE_METADATA_HOST) has."""
+    caller = next((p for p in catalog if p.name == name), None)
+    if caller is None:
+        raise _MetadataError(
+            404,
+            f"Not Found: no workload named {name!r} (the user name in GCE_METADATA_HOST); "
+            "`wif idp principals` lists them",
+            "not_found",
+        )
+    if caller.kind == "service-account":
+        return caller
+    # GKE Workload Identity: the pod's Kubernetes service account stands for the Google service
+    # account its annotation names; without one the pod has no Google identity for ID tokens
+    # (UNCONFIRMED: the GKE metadata server's exact error text).
+    mapped = str(caller.annotations.get(GKE_ANNOTATION, ""))
+    found = next((p for p in accounts if mapped and email_of(p) == mapped), None)
+    if found is None:
+        hint = (
+            f"its {GKE_ANNOTATION} annotation names {mapped!r}, which is no service account"
+            if mapped
+            else f"annotate it with {GKE_ANNOTATION}: <service account email> in principals.yaml"
+        )
+        raise _MetadataError(404, f"Not Found: {name!r} has no Google service account ({hint})", "not_found")
+    return found
+
+
 def _service_account(idp: IdentityProvider, req: Request, account: str) -> Principal:
     """The service account ``account`` (``default`` or an email) of the calling instance."""
     catalog = idp.principals()
     accounts = [p for p in catalog if p.kind == "service-account"]
     name = _instance_name(req)
-    if name is None and account != "default":
+    attached: Principal | None
+    if name is not None:
+        attached, where = _account_of_workload(catalog, accounts, name), f"instance {name!r}"
+    elif account != "default":
         # No instance named: the kit's own instance, which has every service account attached
         # (tokens.gcp_metadata asks by email for a lesson's chosen account).
-        attached = next((p for p in accounts if email_of(p) == account or p.client_id == account), None)
-        where = "this instance"
-    elif name is None:
-        attached = idp._metadata_default_principal("gcp", accounts)
+        attached = next((p for p in accounts if account in (email_of(p), p.client_id)), None)
         where = "this instance"
     else:
-        caller = next((p for p in catalog if p.name == name), None)
-        where = f"instance {name!r}"
-        if caller is None:
-            raise _MetadataError(
-                404,
-                f"Not Found: no workload named {name!r} (the user name in GCE_METADATA_HOST); "
-                "`wif idp principals` lists them",
-                "not_found",
-            )
-        if caller.kind == "service-account":
-            attached = caller
-        else:
-            # GKE Workload Identity: the pod's Kubernetes service account stands for the Google
-            # service account its annotation names; without one the pod has no Google identity
-            # for ID tokens (UNCONFIRMED: the GKE metadata server's exact error text).
-            mapped = str(caller.annotations.get(GKE_ANNOTATION, ""))
-            attached = next((p for p in accounts if mapped and email_of(p) == mapped), None)
-            if attached is None:
-                hint = (
-                    f"its {GKE_ANNOTATION} annotation names {mapped!r}, which is no service account"
-                    if mapped
-                    else f"annotate it with {GKE_ANNOTATION}: <service account email> in principals.yaml"
-                )
-                raise _MetadataError(
-                    404, f"Not Found: {name!r} has no Google service account ({hint})", "not_found"
-                )
+        attached, where = idp._metadata_default_principal("gcp", accounts), "this instance"
     if attached is None and account != "default":
         raise _MetadataError(
             404,

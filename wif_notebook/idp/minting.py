@@ -95,7 +95,8 @@ def _stable_uid(*parts: str) -> str:
 
 
 class Minter:
-    """Signs tokens for principals, at issuers rooted at ``base_url`` (``http://localhost:<port>``)."""
+    """Signs tokens for principals, at issuers rooted at ``base_url`` (``https://localhost:<port>``, or
+    the same port's http form: idp/issuers.py)."""
 
     def __init__(self, keys: KeyStore, base_url: str) -> None:
         self.keys = keys

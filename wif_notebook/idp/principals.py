@@ -435,146 +435,209 @@ def _parse_item(
     seen_clients: dict[tuple[str, str], str],
     token_file_owner: dict[str, str],
 ) -> Principal:
+    seen = _Seen(seen_names, seen_clients, token_file_owner)
+    return _ItemParser(raw, i, line, field_lines, source, fix, seen).parse()
 
-    def fail(field_name: str | None, message: str, hint: str, *, _i: int = i, _l: int = line) -> NoReturn:
-        at = field_lines.get((_i, field_name), _l) if field_name else _l
+
+@dataclass
+class _Seen:
+    """What earlier principals of the catalog took: names, client ids, token files."""
+
+    names: dict[str, int]
+    clients: dict[tuple[str, str], str]
+    token_file_owner: dict[str, str]
+
+
+class _ItemParser:
+    """One principal of the catalog, field group by field group; every mistake names its line."""
+
+    def __init__(
+        self,
+        raw: Any,
+        i: int,
+        line: int,
+        field_lines: dict[tuple[int, str], int],
+        source: str,
+        fix: str,
+        seen: _Seen,
+    ) -> None:
+        self.raw, self.i, self.line, self.field_lines = raw, i, line, field_lines
+        self.source, self.fix, self.seen = source, fix, seen
+
+    def fail(self, field_name: str | None, message: str, hint: str) -> NoReturn:
+        at = self.field_lines.get((self.i, field_name), self.line) if field_name else self.line
         label = f"field {field_name!r} " if field_name else ""
-        name = raw.get("name") if isinstance(raw, dict) else None
-        who = f"principal {name!r}" if name else f"principal #{_i + 1}"
-        raise ConfigError(f"{source} line {at}: {who} {label}{message}", hint=f"{hint}; {fix}")
+        name = self.raw.get("name") if isinstance(self.raw, dict) else None
+        who = f"principal {name!r}" if name else f"principal #{self.i + 1}"
+        raise ConfigError(f"{self.source} line {at}: {who} {label}{message}", hint=f"{hint}; {self.fix}")
 
-    if not isinstance(raw, dict):
-        fail(None, "is not a mapping", "write each principal as `- name: ...` with its fields")
-    unknown = sorted(set(raw) - set(FIELDS))
-    if unknown:
-        fail(unknown[0], "is not a known field", f"known fields: {', '.join(FIELDS)}")
-
-    def text_field(key: str, *, required: bool = False, default: str = "") -> str:
-        value = raw.get(key, None)
+    def text_field(self, key: str, *, required: bool = False, default: str = "") -> str:
+        value = self.raw.get(key, None)
         if value is None:
             if required:
-                fail(None, f"has no {key!r}", f"add `{key}: ...` to this principal")
+                self.fail(None, f"has no {key!r}", f"add `{key}: ...` to this principal")
             return default
         if not isinstance(value, str | int) or isinstance(value, bool):
-            fail(key, f"must be a string, got {value!r}", f'write `{key}: "..."`')
+            self.fail(key, f"must be a string, got {value!r}", f'write `{key}: "..."`')
         return str(value)
 
-    name = text_field("name", required=True)
-    if not _NAME.match(name):
-        fail("name", f"{name!r} is not a short name", "use letters, digits, '.', '_' or '-'")
-    if name in seen_names:
-        fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
-    seen_names[name] = line
-    kind = text_field("kind", required=True)
-    if kind not in KINDS:
-        fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(KINDS)}")
-    issuer_id = text_field("issuer", required=True)
-    if issuer_id not in ISSUERS:
-        fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUER_IDS)}")
-    if KINDS[kind] is not None and KINDS[kind] != issuer_id:
-        fail("issuer", f"must be {KINDS[kind]!r} for kind {kind!r}", f"write `issuer: {KINDS[kind]}`")
-    client_id = text_field("client_id", default=name)
-    client_secret = text_field("client_secret") or None
-    if kind in ("client-credentials", "service-principal") and not client_secret:
-        fail(None, f"of kind {kind!r} has no client_secret", "add `client_secret: <random text>`")
-    key = (issuer_id, client_id)
-    if key in seen_clients:
-        fail("client_id", f"{client_id!r} is already used by {seen_clients[key]!r}", "pick another")
-    seen_clients[key] = name
-    subject = text_field("subject", default=name if kind == "client-credentials" else "")
-    if not subject and kind != "client-credentials":
-        fail(None, "has no subject", "add `subject: ...` (the token's sub)")
-    if kind == "kubernetes-service-account" and not _K8S_SUBJECT.match(subject):
-        fail(
-            "subject",
-            f"{subject!r} is not a service-account subject",
-            "write `subject: system:serviceaccount:<namespace>:<name>`",
+    def parse(self) -> Principal:
+        raw = self.raw
+        if not isinstance(raw, dict):
+            self.fail(None, "is not a mapping", "write each principal as `- name: ...` with its fields")
+        unknown = sorted(set(raw) - set(FIELDS))
+        if unknown:
+            self.fail(unknown[0], "is not a known field", f"known fields: {', '.join(FIELDS)}")
+        name, kind, issuer_id = self.identity()
+        client_id, client_secret = self.client(name, kind, issuer_id)
+        subject = self.subject(name, kind)
+        groups, claims = self.groups_and_claims()
+        audience = self.text_field("audience", default=ISSUERS[issuer_id].default_audience)
+        creds = self.federated_credentials()
+        token_files = self.token_files(name)
+        annotations = self.annotations()
+        default = raw.get("default", False)
+        if not isinstance(default, bool):
+            self.fail("default", f"must be true or false, got {default!r}", "write `default: true`")
+        return Principal(
+            name=name,
+            kind=kind,
+            issuer_id=issuer_id,
+            infrastructure=self.text_field("infrastructure"),
+            client_id=client_id,
+            client_secret=client_secret,
+            subject=subject,
+            groups=groups,
+            claims=claims,
+            default_audience=audience,
+            description=self.text_field("description"),
+            federated_credentials=creds,
+            token_files=token_files,
+            annotations=annotations,
+            default=default,
         )
-    groups = raw.get("groups", [])
-    if groups is None:
-        groups = []
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        fail("groups", f"must be a list of strings, got {groups!r}", "write `groups: [readers]`")
-    claims = raw.get("claims", {}) or {}
-    if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
-        fail(
-            "claims",
-            f"must be a mapping of claim names to values, got {claims!r}",
-            "write `claims: {team: billing}`",
-        )
-    audience = text_field("audience", default=ISSUERS[issuer_id].default_audience)
-    creds: list[FederatedCredential] = []
-    raw_creds = raw.get("federated_credentials", []) or []
-    if not isinstance(raw_creds, list):
-        fail(
-            "federated_credentials",
-            "must be a list",
-            "write `- {issuer: k8s, subject: ..., audience: ...}`",
-        )
-    for cred in raw_creds:
-        if (
-            not isinstance(cred, dict)
-            or not isinstance(cred.get("issuer"), str)
-            or not isinstance(cred.get("subject"), str)
-            or not isinstance(cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE), str)
-        ):
-            fail(
+
+    def identity(self) -> tuple[str, str, str]:
+        """name (unique), kind, issuer (the one the kind requires)."""
+        fail, seen_names = self.fail, self.seen.names
+        name = self.text_field("name", required=True)
+        if not _NAME.match(name):
+            fail("name", f"{name!r} is not a short name", "use letters, digits, '.', '_' or '-'")
+        if name in seen_names:
+            fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
+        seen_names[name] = self.line
+        kind = self.text_field("kind", required=True)
+        if kind not in KINDS:
+            fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+        issuer_id = self.text_field("issuer", required=True)
+        if issuer_id not in ISSUERS:
+            fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUER_IDS)}")
+        if KINDS[kind] is not None and KINDS[kind] != issuer_id:
+            fail("issuer", f"must be {KINDS[kind]!r} for kind {kind!r}", f"write `issuer: {KINDS[kind]}`")
+        return name, kind, issuer_id
+
+    def client(self, name: str, kind: str, issuer_id: str) -> tuple[str, str | None]:
+        """client_id (unique per issuer) and client_secret (required for secret-holding kinds)."""
+        client_id = self.text_field("client_id", default=name)
+        client_secret = self.text_field("client_secret") or None
+        if kind in ("client-credentials", "service-principal") and not client_secret:
+            self.fail(None, f"of kind {kind!r} has no client_secret", "add `client_secret: <random text>`")
+        key = (issuer_id, client_id)
+        if key in self.seen.clients:
+            self.fail(
+                "client_id", f"{client_id!r} is already used by {self.seen.clients[key]!r}", "pick another"
+            )
+        self.seen.clients[key] = name
+        return client_id, client_secret
+
+    def subject(self, name: str, kind: str) -> str:
+        subject = self.text_field("subject", default=name if kind == "client-credentials" else "")
+        if not subject and kind != "client-credentials":
+            self.fail(None, "has no subject", "add `subject: ...` (the token's sub)")
+        if kind == "kubernetes-service-account" and not _K8S_SUBJECT.match(subject):
+            self.fail(
+                "subject",
+                f"{subject!r} is not a service-account subject",
+                "write `subject: system:serviceaccount:<namespace>:<name>`",
+            )
+        return subject
+
+    def groups_and_claims(self) -> tuple[list[str], dict[str, Any]]:
+        groups = self.raw.get("groups", [])
+        if groups is None:
+            groups = []
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            self.fail("groups", f"must be a list of strings, got {groups!r}", "write `groups: [readers]`")
+        claims = self.raw.get("claims", {}) or {}
+        if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
+            self.fail(
+                "claims",
+                f"must be a mapping of claim names to values, got {claims!r}",
+                "write `claims: {team: billing}`",
+            )
+        return list(groups), dict(claims)
+
+    def federated_credentials(self) -> list[FederatedCredential]:
+        creds: list[FederatedCredential] = []
+        raw_creds = self.raw.get("federated_credentials", []) or []
+        if not isinstance(raw_creds, list):
+            self.fail(
                 "federated_credentials",
-                f"entry {cred!r} needs string fields issuer, subject (and audience)",
-                "write `- {issuer: k8s, subject: system:serviceaccount:NS:NAME, "
-                "audience: api://AzureADTokenExchange}`",
+                "must be a list",
+                "write `- {issuer: k8s, subject: ..., audience: ...}`",
             )
-        creds.append(
-            FederatedCredential(
-                issuer=cred["issuer"],
-                subject=cred["subject"],
-                audience=cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE),
+        for cred in raw_creds:
+            if (
+                not isinstance(cred, dict)
+                or not isinstance(cred.get("issuer"), str)
+                or not isinstance(cred.get("subject"), str)
+                or not isinstance(cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE), str)
+            ):
+                self.fail(
+                    "federated_credentials",
+                    f"entry {cred!r} needs string fields issuer, subject (and audience)",
+                    "write `- {issuer: k8s, subject: system:serviceaccount:NS:NAME, "
+                    "audience: api://AzureADTokenExchange}`",
+                )
+            creds.append(
+                FederatedCredential(
+                    issuer=cred["issuer"],
+                    subject=cred["subject"],
+                    audience=cred.get("audience", AZURE_TOKEN_EXCHANGE_AUDIENCE),
+                )
             )
-        )
-    token_files = raw.get("token_files", []) or []
-    if not isinstance(token_files, list) or any(t not in TOKEN_FILE_KINDS for t in token_files):
-        fail(
-            "token_files",
-            f"must list some of {', '.join(TOKEN_FILE_KINDS)}, got {token_files!r}",
-            "write `token_files: [serviceaccount, aks]`",
-        )
-    for tf in token_files:
-        if tf in token_file_owner:
-            fail(
+        return creds
+
+    def token_files(self, name: str) -> list[str]:
+        token_files = self.raw.get("token_files", []) or []
+        if not isinstance(token_files, list) or any(t not in TOKEN_FILE_KINDS for t in token_files):
+            self.fail(
                 "token_files",
-                f"{tf!r} is already written for {token_file_owner[tf]!r}",
-                "give each token file to one principal",
+                f"must list some of {', '.join(TOKEN_FILE_KINDS)}, got {token_files!r}",
+                "write `token_files: [serviceaccount, aks]`",
             )
-        token_file_owner[tf] = name
-    annotations = raw.get("annotations", {}) or {}
-    if not isinstance(annotations, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
-    ):
-        fail(
-            "annotations",
-            f"must map names to strings, got {annotations!r}",
-            f"write `annotations: {{{GKE_ANNOTATION}: NAME@PROJECT.iam.gserviceaccount.com}}`",
-        )
-    default = raw.get("default", False)
-    if not isinstance(default, bool):
-        fail("default", f"must be true or false, got {default!r}", "write `default: true`")
-    return Principal(
-        name=name,
-        kind=kind,
-        issuer_id=issuer_id,
-        infrastructure=text_field("infrastructure"),
-        client_id=client_id,
-        client_secret=client_secret,
-        subject=subject,
-        groups=list(groups),
-        claims=dict(claims),
-        default_audience=audience,
-        description=text_field("description"),
-        federated_credentials=creds,
-        token_files=list(token_files),
-        annotations=dict(annotations),
-        default=default,
-    )
+        owner = self.seen.token_file_owner
+        for tf in token_files:
+            if tf in owner:
+                self.fail(
+                    "token_files",
+                    f"{tf!r} is already written for {owner[tf]!r}",
+                    "give each token file to one principal",
+                )
+            owner[tf] = name
+        return list(token_files)
+
+    def annotations(self) -> dict[str, str]:
+        annotations = self.raw.get("annotations", {}) or {}
+        if not isinstance(annotations, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+        ):
+            self.fail(
+                "annotations",
+                f"must map names to strings, got {annotations!r}",
+                f"write `annotations: {{{GKE_ANNOTATION}: NAME@PROJECT.iam.gserviceaccount.com}}`",
+            )
+        return dict(annotations)
 
 
 def ensure_catalog(state: StateDir) -> None:

@@ -154,6 +154,21 @@ def parse_oidc_identity_providers(
 
     Raises ``ConfigError`` whose ``what`` is the message a real mongod gives.
     """
+    entries = [_parse_entry(elem) for elem in _load_array(value)]
+    human_count = sum(1 for e in entries if e.get("supports_human_flows", True))
+    seen_without_pattern = False
+    configs: list[ProviderConfig] = []
+    for e in entries:  # each entry's checks in mongod's order
+        _check_entry(e, enable_test_commands)
+        seen_without_pattern = _check_match_pattern(e, seen_without_pattern, human_count)
+        _check_lists_and_polling(e)
+        configs.append(_provider_from(e))
+    _check_shared_issuers(configs)
+    return configs
+
+
+def _load_array(value: str | Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The parameter as a list of objects (it may come as JSON text)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -168,83 +183,97 @@ def parse_oidc_identity_providers(
             "OIDC configuration must be an array",
             hint='wrap the provider objects in [ ... ], e.g. [{"issuer": ..., "audience": ...}]',
         )
-    entries: list[dict[str, Any]] = []
     for elem in value:
         if not isinstance(elem, Mapping):
             raise ConfigError(
                 "OIDC configuration must be an array of objects",
                 hint="each element of oidcIdentityProviders must be a {...} object",
             )
-        entries.append(_parse_entry(elem))
+    return list(value)
 
-    human_count = sum(1 for e in entries if e.get("supports_human_flows", True))
-    configs: list[ProviderConfig] = []
-    seen_without_pattern = False
-    for e in entries:
-        issuer = e["issuer"]
-        _non_empty(issuer, "issuer", issuer)
-        if not (enable_test_commands and issuer.startswith("http://")) and not issuer.startswith("https://"):
-            raise ConfigError(
-                f"Field 'issuer' for issuer '{issuer}' must be an https:// URL",
-                hint="use the https:// issuer URL; plain http:// is accepted only with "
-                "setParameter enableTestCommands: 1 (and then only for http://localhost)",
-            )
-        _non_empty(issuer, "audience", e["audience"])
-        _non_empty(issuer, "principalName", e.get("principal_name", "sub"))
-        if e.get("use_authorization_claim", True):
-            _non_empty(issuer, "authorizationClaim", e.get("authorization_claim"))
-        if e.get("supports_human_flows", True):
-            _non_empty(issuer, "clientId", e.get("client_id"))
-        prefix = e["auth_name_prefix"]
-        _non_empty(issuer, "authNamePrefix", prefix)
-        for ch in prefix:
-            if not _PREFIX_CHARS.fullmatch(ch):
-                raise ConfigError(
-                    f"Field 'authNamePrefix' for issuer '{issuer}' must contain only alphanumerics, "
-                    f"hyphens, and/or underscores. Encountered '{ch}'",
-                    hint='use a short prefix such as "kit" or "azure-prod"; users become '
-                    "<authNamePrefix>/<principal>",
-                )
-        pattern = e.get("match_pattern")
-        if pattern is None:
-            seen_without_pattern = True
-        elif seen_without_pattern:
-            raise ConfigError(
-                "All IdPs without matchPatterns must be listed after those with matchPatterns",
-                hint="move the entries that have matchPattern to the front of the array",
-            )
-        if pattern is None and e.get("supports_human_flows", True) and human_count != 1:
-            raise ConfigError(
-                "Required matchValue",
-                hint=f"several entries support human flows, so the one for {issuer} needs a "
-                'matchPattern (e.g. "@example.com$"), or set supportsHumanFlows: false for workloads',
-            )
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                # mongod compiles the pattern with PCRE when choosing an IdP; the kit refuses a
-                # pattern that cannot compile at configuration time (kit's own message).
-                raise ConfigError(
-                    f"Field 'matchPattern' for issuer '{issuer}' is not a valid regular expression: {exc}",
-                    hint='fix the regular expression, e.g. "@example\\.com$"',
-                ) from exc
-        for scope in e.get("request_scopes") or []:
-            _non_empty(issuer, "requestScopes", scope)
-        for claim in e.get("log_claims") or []:
-            _non_empty(issuer, "logClaims", claim)
-        poll = e.get("jwks_poll_secs", 0)
-        if poll != 0 and poll < MIN_JWKS_POLL_SECS:
-            raise ConfigError(
-                f"Invalid refresh period {poll}s, must be greater than {MIN_JWKS_POLL_SECS}s, or exactly 0",
-                hint=f"set JWKSPollSecs to 0 (no polling) or at least {MIN_JWKS_POLL_SECS}",
-            )
-        fields = dict(e)
-        for key in ("request_scopes", "log_claims"):
-            if key in fields:
-                fields[key] = tuple(fields[key])
-        configs.append(ProviderConfig(**fields))
 
+def _check_entry(e: Mapping[str, Any], enable_test_commands: bool) -> None:
+    """One entry's issuer, required fields and prefix."""
+    issuer = e["issuer"]
+    _non_empty(issuer, "issuer", issuer)
+    if not (enable_test_commands and issuer.startswith("http://")) and not issuer.startswith("https://"):
+        raise ConfigError(
+            f"Field 'issuer' for issuer '{issuer}' must be an https:// URL",
+            hint="use the https:// issuer URL; plain http:// is accepted only with "
+            "setParameter enableTestCommands: 1 (and then only for http://localhost)",
+        )
+    _non_empty(issuer, "audience", e["audience"])
+    _non_empty(issuer, "principalName", e.get("principal_name", "sub"))
+    if e.get("use_authorization_claim", True):
+        _non_empty(issuer, "authorizationClaim", e.get("authorization_claim"))
+    if e.get("supports_human_flows", True):
+        _non_empty(issuer, "clientId", e.get("client_id"))
+    _check_prefix(issuer, e["auth_name_prefix"])
+
+
+def _check_lists_and_polling(e: Mapping[str, Any]) -> None:
+    issuer = e["issuer"]
+    for scope in e.get("request_scopes") or []:
+        _non_empty(issuer, "requestScopes", scope)
+    for claim in e.get("log_claims") or []:
+        _non_empty(issuer, "logClaims", claim)
+    poll = e.get("jwks_poll_secs", 0)
+    if poll != 0 and poll < MIN_JWKS_POLL_SECS:
+        raise ConfigError(
+            f"Invalid refresh period {poll}s, must be greater than {MIN_JWKS_POLL_SECS}s, or exactly 0",
+            hint=f"set JWKSPollSecs to 0 (no polling) or at least {MIN_JWKS_POLL_SECS}",
+        )
+
+
+def _check_prefix(issuer: str, prefix: str) -> None:
+    _non_empty(issuer, "authNamePrefix", prefix)
+    for ch in prefix:
+        if not _PREFIX_CHARS.fullmatch(ch):
+            raise ConfigError(
+                f"Field 'authNamePrefix' for issuer '{issuer}' must contain only alphanumerics, "
+                f"hyphens, and/or underscores. Encountered '{ch}'",
+                hint='use a short prefix such as "kit" or "azure-prod"; users become '
+                "<authNamePrefix>/<principal>",
+            )
+
+
+def _check_match_pattern(e: Mapping[str, Any], seen_without_pattern: bool, human_count: int) -> bool:
+    """matchPattern's ordering and need; returns whether an entry without one has been seen."""
+    issuer, pattern = e["issuer"], e.get("match_pattern")
+    if pattern is not None and seen_without_pattern:
+        raise ConfigError(
+            "All IdPs without matchPatterns must be listed after those with matchPatterns",
+            hint="move the entries that have matchPattern to the front of the array",
+        )
+    if pattern is None and e.get("supports_human_flows", True) and human_count != 1:
+        raise ConfigError(
+            "Required matchValue",
+            hint=f"several entries support human flows, so the one for {issuer} needs a "
+            'matchPattern (e.g. "@example.com$"), or set supportsHumanFlows: false for workloads',
+        )
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            # mongod compiles the pattern with PCRE when choosing an IdP; the kit refuses a
+            # pattern that cannot compile at configuration time (kit's own message).
+            raise ConfigError(
+                f"Field 'matchPattern' for issuer '{issuer}' is not a valid regular expression: {exc}",
+                hint='fix the regular expression, e.g. "@example\\.com$"',
+            ) from exc
+    return seen_without_pattern or pattern is None
+
+
+def _provider_from(e: Mapping[str, Any]) -> ProviderConfig:
+    fields = dict(e)
+    for key in ("request_scopes", "log_claims"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    return ProviderConfig(**fields)
+
+
+def _check_shared_issuers(configs: list[ProviderConfig]) -> None:
+    """Entries sharing an issuer share one key refresher and need distinct audiences."""
     first_by_issuer: dict[str, ProviderConfig] = {}
     audiences: dict[str, set[str]] = {}
     for cfg in configs:
@@ -263,7 +292,6 @@ def parse_oidc_identity_providers(
                 hint="remove the duplicate entry, or give it a different audience",
             )
         audiences[cfg.issuer].add(cfg.audience)
-    return configs
 
 
 def select_provider_for_hint(providers: Sequence[ProviderConfig], hint: str | None) -> ProviderConfig:

@@ -230,6 +230,31 @@ def server_failure(
     return None
 
 
+class _Explanation:
+    """The rule results of one token as they are found (the first result for a rule stays)."""
+
+    _TITLES = {rule.id: rule.title for rule in RULES}
+
+    def __init__(self) -> None:
+        self.results: dict[str, RuleResult] = {}
+
+    def record(self, rule: str, passed: bool | None, detail: str) -> None:
+        self.results.setdefault(rule, RuleResult(rule, self._TITLES[rule], passed, detail))
+
+    def run(self, rule: str, check: Callable[[], Any], ok: str | Callable[[Any], str]) -> bool:
+        """Run one check; record pass/fail under ``rule`` (or under the failure's own rule)."""
+        try:
+            value = check()
+        except RuleFailure as failure:
+            self.record(failure.rule, False, failure.message)
+            return False
+        self.record(rule, True, ok(value) if callable(ok) else ok)
+        return True
+
+    def passed(self, rule: str) -> bool:
+        return bool(self.results.get(rule) and self.results[rule].passed)
+
+
 def explain_token(
     token: str,
     provider: ProviderConfig | None,
@@ -244,127 +269,129 @@ def explain_token(
     would pick for a one-step login (by ``iss`` and ``aud``) and the later rules use it.
     """
     moment = _now(now)
-    results: dict[str, RuleResult] = {}
-    titles = {rule.id: rule.title for rule in RULES}
-
-    def record(rule: str, passed: bool | None, detail: str) -> None:
-        results.setdefault(rule, RuleResult(rule, titles[rule], passed, detail))
-
-    def run(rule: str, check: Callable[[], Any], ok: str | Callable[[Any], str]) -> bool:
-        """Run one check; record pass/fail under ``rule`` (or under the failure's own rule)."""
-        try:
-            value = check()
-        except RuleFailure as failure:
-            record(failure.rule, False, failure.message)
-            return False
-        record(rule, True, ok(value) if callable(ok) else ok)
-        return True
-
+    ex = _Explanation()
     parsed: ParsedToken | None = None
     try:
         parsed = parse_compact(token)
-        record("format", True, "three base64url parts; header and payload are JSON objects")
+        ex.record("format", True, "three base64url parts; header and payload are JSON objects")
     except RuleFailure as failure:
-        record("format", False, failure.message)
-
+        ex.record("format", False, failure.message)
     if parsed is not None:
-        header, claims = parsed.header, parsed.claims
-        run("header.alg", lambda: check_algorithm(header), lambda a: f"alg {a} (RSA signature)")
-        kid_ok = run("header.kid", lambda: check_header_kid(header), lambda k: f"kid {k!r}")
-        run(
-            "header.typ",
-            lambda: check_header_typ(header),
-            lambda t: f"typ {t!r}" if t else "no typ (accepted)",
-        )
-        run("body.iss", lambda: check_body_iss(claims), lambda v: f"iss {v!r}")
-        run("body.sub", lambda: check_body_sub(claims), lambda v: f"sub {v!r}")
-        run("body.aud", lambda: check_body_aud(claims), lambda v: f"aud {v!r}")
-        run("body.exp", lambda: check_body_exp(claims), lambda v: f"exp {_iso(v)}")
-        run("time.nbf", lambda: check_time_nbf(claims, moment), _nbf_detail)
-        if "body.exp" in results and results["body.exp"].passed:
-            run("time.exp", lambda: check_time_exp(claims, moment), lambda v: _exp_detail(v, moment))
-
-        if keys is None:
-            for key_rule in ("key.kid", "key.strength", "signature"):
-                record(key_rule, None, "no key set to check against (the issuer's JWKS was not fetched)")
-        elif kid_ok:
-            kid = str(header["kid"])
-            key: LoadedKey | None = None
-            try:
-                key = keys.key_for(kid)
-                record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
-                record("key.strength", True, _key_detail(key))
-            except RuleFailure as failure:
-                record(failure.rule, False, failure.message)
-                if failure.rule == "key.strength":
-                    record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
-            if key is not None and results["header.alg"].passed:
-                alg = str(header["alg"])
-                run("signature", lambda: check_signature(parsed, alg, key), f"verified with key {kid!r}")
-
-        chosen = provider
-        if chosen is None and providers is not None:
-            try:
-                chosen = select_provider_for_token(providers, token)
-                record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
-            except RuleFailure as failure:
-                record(failure.rule, False, failure.message)
-                iss = claims.get("iss")
-                same_issuer = [p for p in providers if p.issuer == iss]
-                if failure.rule != "provider":
-                    expected = ", ".join(repr(p.audience) for p in same_issuer) or "none"
-                    record(
-                        "provider",
-                        None,
-                        f"consequence of rule {failure.rule}: the server selects the entry by the "
-                        f"token's issuer and single audience (configured for this issuer: {expected})",
-                    )
-                # The server stops here; to explain every rule, keep checking against the first
-                # entry for the token's issuer (if any).
-                chosen = same_issuer[0] if same_issuer else None
-        elif chosen is not None:
-            record(
-                "provider", True, f"checked against issuer {chosen.issuer!r}, audience {chosen.audience!r}"
-            )
+        kid_ok = _explain_token_rules(ex, parsed, moment)
+        _explain_key_rules(ex, parsed, keys, kid_ok)
+        chosen = _explain_provider_choice(ex, token, parsed.claims, provider, providers)
         if chosen is not None:
-            cfg = chosen
-            if results.get("body.iss", RuleResult("", "", False, "")).passed:
-                run(
-                    "issuer",
-                    lambda: check_issuer(claims, cfg),
-                    f"iss equals the configured issuer {cfg.issuer!r}",
-                )
-            if results.get("body.aud", RuleResult("", "", False, "")).passed:
-                run("audience", lambda: check_audience(claims, cfg), f"aud equals {cfg.audience!r}")
-            run(
-                "principal",
-                lambda: check_principal(claims, cfg),
-                lambda p: f"{cfg.principal_name} = {p!r} → user {user_name(cfg, str(p))!r} in $external",
-            )
-            if cfg.use_authorization_claim:
-                run(
-                    "authorization_claim",
-                    lambda: role_names(cfg, claims),
-                    lambda r: f"roles in admin: {', '.join(r) if r else '(none: the claim is empty)'}",
-                )
-            else:
-                record(
-                    "authorization_claim",
-                    True,
-                    "useAuthorizationClaim is false: roles come from the "
-                    f"$external user {user_name(cfg, '<principal>')!r}",
-                )
-
-    out: list[RuleResult] = []
-    for rule in RULES:
-        if rule.id in results:
-            out.append(results[rule.id])
-        else:
-            out.append(
-                RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, results, provider, providers))
-            )
+            _explain_provider_rules(ex, parsed.claims, chosen)
+    out = [
+        ex.results.get(rule.id)
+        or RuleResult(rule.id, rule.title, None, _skip_reason(rule.id, ex.results, provider, providers))
+        for rule in RULES
+    ]
     reported = server_failure(token, provider=provider, providers=providers, keys=keys, now=moment)
     return _one_verdict(out, reported)
+
+
+def _explain_token_rules(ex: _Explanation, parsed: ParsedToken, moment: float) -> bool:
+    """The header, body and time rules; whether the header's kid is usable."""
+    header, claims = parsed.header, parsed.claims
+    ex.run("header.alg", lambda: check_algorithm(header), lambda a: f"alg {a} (RSA signature)")
+    kid_ok = ex.run("header.kid", lambda: check_header_kid(header), lambda k: f"kid {k!r}")
+    ex.run(
+        "header.typ", lambda: check_header_typ(header), lambda t: f"typ {t!r}" if t else "no typ (accepted)"
+    )
+    ex.run("body.iss", lambda: check_body_iss(claims), lambda v: f"iss {v!r}")
+    ex.run("body.sub", lambda: check_body_sub(claims), lambda v: f"sub {v!r}")
+    ex.run("body.aud", lambda: check_body_aud(claims), lambda v: f"aud {v!r}")
+    ex.run("body.exp", lambda: check_body_exp(claims), lambda v: f"exp {_iso(v)}")
+    ex.run("time.nbf", lambda: check_time_nbf(claims, moment), _nbf_detail)
+    if ex.passed("body.exp"):
+        ex.run("time.exp", lambda: check_time_exp(claims, moment), lambda v: _exp_detail(v, moment))
+    return kid_ok
+
+
+def _explain_key_rules(ex: _Explanation, parsed: ParsedToken, keys: KeySource | None, kid_ok: bool) -> None:
+    """key.kid, key.strength and signature, when a key set is at hand and the header names a key."""
+    if keys is None:
+        for key_rule in ("key.kid", "key.strength", "signature"):
+            ex.record(key_rule, None, "no key set to check against (the issuer's JWKS was not fetched)")
+        return
+    if not kid_ok:
+        return
+    kid = str(parsed.header["kid"])
+    key: LoadedKey | None = None
+    try:
+        key = keys.key_for(kid)
+        ex.record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+        ex.record("key.strength", True, _key_detail(key))
+    except RuleFailure as failure:
+        ex.record(failure.rule, False, failure.message)
+        if failure.rule == "key.strength":
+            ex.record("key.kid", True, f"kid {kid!r} is published in the issuer's JWKS")
+    if key is not None and ex.passed("header.alg"):
+        found, alg = key, str(parsed.header["alg"])
+        ex.run("signature", lambda: check_signature(parsed, alg, found), f"verified with key {kid!r}")
+
+
+def _explain_provider_choice(
+    ex: _Explanation,
+    token: str,
+    claims: dict[str, Any],
+    provider: ProviderConfig | None,
+    providers: Sequence[ProviderConfig] | None,
+) -> ProviderConfig | None:
+    """The entry the later rules are checked against: the given one, or the one a one-step login
+    selects; when selection fails, the first entry for the token's issuer (to explain the rest)."""
+    if provider is not None:
+        ex.record(
+            "provider", True, f"checked against issuer {provider.issuer!r}, audience {provider.audience!r}"
+        )
+        return provider
+    if providers is None:
+        return None
+    try:
+        chosen = select_provider_for_token(providers, token)
+    except RuleFailure as failure:
+        ex.record(failure.rule, False, failure.message)
+        same_issuer = [p for p in providers if p.issuer == claims.get("iss")]
+        if failure.rule != "provider":
+            expected = ", ".join(repr(p.audience) for p in same_issuer) or "none"
+            ex.record(
+                "provider",
+                None,
+                f"consequence of rule {failure.rule}: the server selects the entry by the "
+                f"token's issuer and single audience (configured for this issuer: {expected})",
+            )
+        return same_issuer[0] if same_issuer else None
+    ex.record("provider", True, f"entry for issuer {chosen.issuer!r}, audience {chosen.audience!r}")
+    return chosen
+
+
+def _explain_provider_rules(ex: _Explanation, claims: dict[str, Any], cfg: ProviderConfig) -> None:
+    """issuer, audience, principal and authorization claim against one entry."""
+    if ex.passed("body.iss"):
+        ex.run(
+            "issuer", lambda: check_issuer(claims, cfg), f"iss equals the configured issuer {cfg.issuer!r}"
+        )
+    if ex.passed("body.aud"):
+        ex.run("audience", lambda: check_audience(claims, cfg), f"aud equals {cfg.audience!r}")
+    ex.run(
+        "principal",
+        lambda: check_principal(claims, cfg),
+        lambda p: f"{cfg.principal_name} = {p!r} → user {user_name(cfg, str(p))!r} in $external",
+    )
+    if cfg.use_authorization_claim:
+        ex.run(
+            "authorization_claim",
+            lambda: role_names(cfg, claims),
+            lambda r: f"roles in admin: {', '.join(r) if r else '(none: the claim is empty)'}",
+        )
+    else:
+        ex.record(
+            "authorization_claim",
+            True,
+            "useAuthorizationClaim is false: roles come from the $external user "
+            f"{user_name(cfg, '<principal>')!r}",
+        )
 
 
 def _one_verdict(results: list[RuleResult], failure: RuleFailure | None) -> list[RuleResult]:

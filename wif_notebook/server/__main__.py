@@ -25,7 +25,7 @@ from .commands import VERSION
 from .core import TestServer
 from .data import DataStore
 from .log import MongodLog
-from .storage import StorageError, check_db_path
+from .storage import StorageError
 
 SERVICE_NAME = "mongod"
 
@@ -80,9 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         state = StateDir(args.state_dir)
         config_path = Path(args.config) if args.config else state.mongod_conf
         config = load_config_file(config_path)
-        # A foreign or corrupt dbPath is refused before anything (users, lock) is written in it, and
-        # mongod.lock is taken before the users are touched, so a second server changes nothing.
-        check_db_path(config.db_path)
+        # The data store opens first: it refuses a foreign or corrupt dbPath (reading its files once)
+        # and takes mongod.lock before the users are touched, so a refused start changes nothing.
         config.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = DataStore(config.db_path)
         authz = AuthzStore(config.db_path)

@@ -805,16 +805,23 @@ def _render(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, bson.int64.Int64):
-        return str(int(value))
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e16:
-            return f"{value:.1f}"
-        return repr(value)
+    if isinstance(value, (int, float)):
+        return _render_number(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    return _render_bson(value)
+
+
+def _render_number(value: int | float) -> str:
+    if isinstance(value, int):  # Int64 too
+        return str(int(value))
+    if value.is_integer() and abs(value) < 1e16:
+        return f"{value:.1f}"
+    return repr(value)
+
+
+def _render_bson(value: Any) -> str:
+    """BSON's own types, as mongod's toString writes them."""
     if isinstance(value, uuid.UUID):
         return f'UUID("{value}")'
     if isinstance(value, bson.binary.Binary):

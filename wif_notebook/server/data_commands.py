@@ -434,70 +434,30 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
     query = _document(cmd, "query", "findAndModify") or {}
-    sort = _document(cmd, "sort", "findAndModify")
-    fields = _document(cmd, "fields", "findAndModify")
-    remove = bool(cmd.get("remove"))
-    update_spec = cmd.get("update")
-    want_new = bool(cmd.get("new"))
-    upsert = bool(cmd.get("upsert"))
-    if remove and update_spec is not None:
-        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
-    if not remove and update_spec is None:
-        raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
-    if remove and (upsert or want_new):
-        raise CommandError(
-            9,
-            "Cannot specify both upsert=true and remove=true"
-            if upsert
-            else "Cannot specify both new=true and remove=true",
-            "FailedToParse",
-        )
+    _check_find_and_modify(cmd)
     info = store.info(ctx.db, name)
-    target: Document | None = None
-    if info is not None:
-        if sort:
-            found = query_documents(store, info, query, None, sort, 0, 1)
-            if found:
-                target = store.get(info, store_key(found[0]["_id"]))
-        else:
-            matches = _run(store.matching, info, query, first=True)
-            target = matches[0] if matches else None
+    target = _find_one(store, info, query, _document(cmd, "sort", "findAndModify"))
     coll = store.collection(ctx.db, name)
+    fields = _document(cmd, "fields", "findAndModify")
 
     def shown(doc: Document | None) -> Document | None:
-        if doc is None:
-            return None
-        return _run(lambda: project(coll, doc, fields))
+        return None if doc is None else _run(lambda: project(coll, doc, fields))
 
     with store.journaled(sync=_sync(cmd)):
-        if remove:
+        if cmd.get("remove"):
             if target is None or info is None:
                 return {"lastErrorObject": {"n": 0}, "value": None}
             value = shown(target)
             store.remove(info, target)
             return {"lastErrorObject": {"n": 1}, "value": value}
-        if info is None:
-            if not upsert:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            info, _ = store.ensure_collection(ctx.db, name)
         if target is None:
-            if not upsert:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            new = _run(
-                lambda: store.apply_update(
-                    None, query, update_spec, array_filters=cmd.get("arrayFilters"), upsert=True
-                )
-            )
-            if new is None:
-                return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-            new = _put_upserted(store, info, new)
-            return {
-                "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
-                "value": shown(new) if want_new else None,
-            }
+            return _find_and_upsert(ctx, cmd, store, name, query, shown)
+        assert info is not None  # a target was found in it
         before = copy.deepcopy(target)
         new = _run(
-            lambda: store.apply_update(target, query, update_spec, array_filters=cmd.get("arrayFilters"))
+            lambda: store.apply_update(
+                target, query, cmd.get("update"), array_filters=cmd.get("arrayFilters")
+            )
         )
         if new is not None:
             _run(lambda: store.check_unique(info, new, target))
@@ -505,8 +465,61 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
         after = new if new is not None else before
         return {
             "lastErrorObject": {"n": 1, "updatedExisting": True},
-            "value": shown(after if want_new else before),
+            "value": shown(after if cmd.get("new") else before),
         }
+
+
+def _check_find_and_modify(cmd: Document) -> None:
+    """Exactly one of update and remove; remove takes neither upsert nor new (mongod's order)."""
+    remove, update_spec = bool(cmd.get("remove")), cmd.get("update")
+    if remove and update_spec is not None:
+        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
+    if not remove and update_spec is None:
+        raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
+    if remove and cmd.get("upsert"):
+        raise CommandError(9, "Cannot specify both upsert=true and remove=true", "FailedToParse")
+    if remove and cmd.get("new"):
+        raise CommandError(9, "Cannot specify both new=true and remove=true", "FailedToParse")
+
+
+def _find_one(
+    store: DataStore, info: CollectionInfo | None, query: Document, sort: Document | None
+) -> Document | None:
+    """The stored document findAndModify acts on: the first match, in ``sort`` order if given."""
+    if info is None:
+        return None
+    if sort:
+        found = query_documents(store, info, query, None, sort, 0, 1)
+        return store.get(info, store_key(found[0]["_id"])) if found else None
+    matches = _run(store.matching, info, query, first=True)
+    return matches[0] if matches else None
+
+
+def _find_and_upsert(
+    ctx: CommandContext,
+    cmd: Document,
+    store: DataStore,
+    name: str,
+    query: Document,
+    shown: Callable[[Document | None], Document | None],
+) -> Document:
+    """No document matched: insert the upsert's document (creating the collection), or report none."""
+    nothing = {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
+    if not cmd.get("upsert"):
+        return nothing
+    info, _ = store.ensure_collection(ctx.db, name)
+    new = _run(
+        lambda: store.apply_update(
+            None, query, cmd.get("update"), array_filters=cmd.get("arrayFilters"), upsert=True
+        )
+    )
+    if new is None:
+        return nothing
+    new = _put_upserted(store, info, new)
+    return {
+        "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+        "value": shown(new) if cmd.get("new") else None,
+    }
 
 
 # -- count / distinct ------------------------------------------------------------------------------
@@ -565,8 +578,21 @@ _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeSt
 @command("aggregate", privileges=AGGREGATE)
 def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
-    store = _store(ctx)
-    target = cmd.get("aggregate")
+    pipeline = _pipeline(cmd)
+    stage_names = [next(iter(s)) for s in pipeline]
+    batch_size = _aggregate_cursor(cmd)
+    _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
+    name = _collection_name(ctx, cmd)
+    out_target, pipeline = _split_out(ctx, pipeline, stage_names)
+    docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
+    if out_target is not None:
+        _replace_collection(_store(ctx), out_target[0], out_target[1], docs, sync=_sync(cmd))
+        docs = []
+    return _cursors(ctx).first_batch(_ns(ctx, name), docs, _owners(ctx), batch_size=batch_size)
+
+
+def _pipeline(cmd: Document) -> list[Document]:
+    """The pipeline, checked stage by stage as mongod parses it."""
     pipeline = cmd.get("pipeline")
     if not isinstance(pipeline, list):
         raise wrong_type("aggregate.pipeline", pipeline, "array")
@@ -585,6 +611,11 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
         raise CommandError(
             40573, "The $changeStream stage is only supported on replica sets", "Location40573"
         )
+    return pipeline
+
+
+def _aggregate_cursor(cmd: Document) -> int | None:
+    """The cursor's batchSize; ``cursor`` is required and ``explain`` is not served."""
     explain = bool(cmd.get("explain"))
     cursor_opts = cmd.get("cursor")
     if not isinstance(cursor_opts, dict) and not explain:
@@ -597,47 +628,57 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
         raise CommandError(
             2, "explain is not supported by the kit's test server (it has no query planner)", "BadValue"
         )
-    batch_size = _non_negative(cursor_opts, "batchSize", "aggregate.cursor") if cursor_opts else None
-    if target == 1 or (isinstance(target, (int, float)) and not isinstance(target, bool) and target == 1):
-        first = stage_names[0] if stage_names else None
-        if first not in _DB_LEVEL_STAGES:
-            raise CommandError(
-                73,
-                f"{{aggregate: 1}} is not valid for '{first or '$match'}'; a collection is required.",
-                "InvalidNamespace",
-            )
-        raise CommandError(2, f"the kit's test server does not support the {first} stage", "BadValue")
-    name = _collection_name(ctx, cmd)
-    ns = _ns(ctx, name)
-    out_target: tuple[str, str] | None = None
-    if stage_names and stage_names[-1] == "$merge":
+    return _non_negative(cursor_opts, "batchSize", "aggregate.cursor") if cursor_opts else None
+
+
+def _refuse_database_aggregation(target: Any, stage_names: list[str]) -> None:
+    """``{aggregate: 1}`` needs a database-level first stage, and the kit serves none of those."""
+    if target != 1:
+        return
+    first = stage_names[0] if stage_names else None
+    if first not in _DB_LEVEL_STAGES:
+        raise CommandError(
+            73,
+            f"{{aggregate: 1}} is not valid for '{first or '$match'}'; a collection is required.",
+            "InvalidNamespace",
+        )
+    raise CommandError(2, f"the kit's test server does not support the {first} stage", "BadValue")
+
+
+def _split_out(
+    ctx: CommandContext, pipeline: list[Document], stage_names: list[str]
+) -> tuple[tuple[str, str] | None, list[Document]]:
+    """A final $out's (db, collection) and the pipeline before it; $merge is refused."""
+    last = stage_names[-1] if stage_names else None
+    if last == "$merge":
         raise CommandError(2, "the kit's test server does not support $merge; use $out", "BadValue")
-    if stage_names and stage_names[-1] == "$out":
-        spec = pipeline[-1]["$out"]
-        if isinstance(spec, str):
-            out_target = (ctx.db, spec)
-        elif isinstance(spec, dict) and isinstance(spec.get("coll"), str):
-            out_target = (str(spec.get("db", ctx.db)), spec["coll"])
-        else:
-            raise CommandError(
-                16990,
-                "$out only supports a string or object argument, but found " + bson_type_name(spec),
-                "Location16990",
-            )
-        pipeline = pipeline[:-1]
-    pipeline = rewrite_pipeline(pipeline)
-    info = store.info(ctx.db, name)
+    if last != "$out":
+        return None, pipeline
+    spec = pipeline[-1]["$out"]
+    if isinstance(spec, str):
+        return (ctx.db, spec), pipeline[:-1]
+    if isinstance(spec, dict) and isinstance(spec.get("coll"), str):
+        return (str(spec.get("db", ctx.db)), spec["coll"]), pipeline[:-1]
+    raise CommandError(
+        16990,
+        "$out only supports a string or object argument, but found " + bson_type_name(spec),
+        "Location16990",
+    )
+
+
+def _evaluate(
+    ctx: CommandContext, name: str, pipeline: list[Document], stage_names: list[str]
+) -> list[Document]:
+    """The pipeline's results; on a missing collection, none (unless a stage reads another one), but
+    an invalid pipeline still fails."""
+    store = _store(ctx)
     coll = store.collection(ctx.db, name)
-    if info is None and not any(s in ("$lookup", "$unionWith", "$facet") for s in stage_names):
-        docs: list[Document] = []
-        # An invalid pipeline fails even on a missing collection.
-        _run(run_pipeline, coll, normalize(pipeline))
-    else:
-        docs = _run(run_pipeline, coll, normalize(pipeline))
-    if out_target is not None:
-        _replace_collection(store, out_target[0], out_target[1], docs, sync=_sync(cmd))
-        docs = []
-    return _cursors(ctx).first_batch(ns, docs, _owners(ctx), batch_size=batch_size)
+    docs: list[Document] = _run(run_pipeline, coll, normalize(pipeline))
+    if store.info(ctx.db, name) is None and not any(
+        s in ("$lookup", "$unionWith", "$facet") for s in stage_names
+    ):
+        return []
+    return docs
 
 
 def _replace_collection(store: DataStore, db: str, name: str, docs: list[Document], *, sync: bool) -> None:

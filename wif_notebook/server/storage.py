@@ -12,9 +12,10 @@ left untouched):
 - ``authz.json``: users and roles (``authz.AuthzStore``).
 
 Both the snapshot and the journal are sequences of records ``<uint32 length><uint32 crc32><BSON>``.
-On start the snapshot is loaded and the journal replayed. A torn *last* journal record (a crash in
-the middle of an append, so never acknowledged) is cut off; a bad record followed by more data, or a
-bad snapshot, means corruption: the server refuses to start and changes nothing.
+On start the snapshot is loaded and the journal replayed, each read and decoded once (``open``). A
+torn *last* journal record (a crash in the middle of an append, so never acknowledged) is cut off; a
+bad record followed by more data, or a bad snapshot, means corruption: the server refuses to start
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def foreign_files(db_path: Path) -> list[str]:
 
 
 def check_db_path(db_path: Path) -> None:
-    """Refuse a foreign or corrupt dbPath before anything writes to it. Reads only."""
+    """Refuse a foreign dbPath before anything writes to it. Reads only the folder's listing: whether
+    the kit's own files are intact is found out once, when the server opens them (``Storage.open``)."""
     db_path = Path(db_path)
     foreign = foreign_files(db_path)
     if foreign:
@@ -95,12 +97,6 @@ def check_db_path(db_path: Path) -> None:
             code=14,
             code_name="DBPathForeign",
         )
-    snapshot = db_path / SNAPSHOT_FILE
-    if snapshot.exists():
-        generation, _ = _read_snapshot(snapshot)  # raises StorageError when corrupt
-        journal = db_path / f"{JOURNAL_PREFIX}{generation}"
-        if journal.exists():
-            _scan(journal.read_bytes(), path=journal, allow_torn_tail=True)
 
 
 def _corrupt(path: Path, why: str) -> StorageError:
@@ -210,14 +206,20 @@ class Storage:
 
     # -- open / close ----------------------------------------------------------------------------
     def open(self) -> None:
+        """Lock, then read the snapshot and the journal (once: the only time they are decoded). A
+        corrupt dbPath is refused with nothing written, the lock file's content included."""
         check_db_path(self.db_path)
         self.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock()
         try:
             self._load()
         except BaseException:
-            self._unlock()
+            self._release()
             raise
+        assert self._lock_fd is not None
+        os.ftruncate(self._lock_fd, 0)
+        os.write(self._lock_fd, f"{os.getpid()}\n".encode())
+        os.fsync(self._lock_fd)
 
     def _lock(self) -> None:
         path = self.db_path / LOCK_FILE
@@ -235,16 +237,19 @@ class Storage:
                 code=98,
                 code_name="DBPathInUse",
             ) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
         self._lock_fd = fd
 
     def _unlock(self) -> None:
+        """A clean shutdown: mongod empties the lock file, then releases it."""
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+        self._release()
+
+    def _release(self) -> None:
         if self._lock_fd is None:
             return
         with contextlib.suppress(OSError):
-            os.ftruncate(self._lock_fd, 0)  # mongod empties the lock file on a clean shutdown
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
         self._lock_fd = None
