@@ -904,12 +904,13 @@ def _entra_v1_entry(answer: Any, state: StateDir) -> Verdict:
 
 def _google_user(answer: Any, state: StateDir) -> Verdict:
     from .idp.principals import find
+    from .oidc import user_name
 
     provider = _provider(state, "gcp")
     who = find(state, "run-checkout")
     claim = provider.principal_name
     value = who.subject if claim == "sub" else str(who.claims.get(claim, ""))
-    expected = f"{provider.auth_name_prefix}/{value}"
+    expected = user_name(provider, value)
     given = str(answer).strip()
     if given == expected:
         return Verdict(
