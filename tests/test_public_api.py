@@ -3,6 +3,7 @@ submodule (``wif_notebook.connect`` is a module, so ``connect`` cannot also be a
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -31,11 +32,19 @@ def test_star_import_gives_exactly_the_supported_api() -> None:
     assert set(namespace) - {"__builtins__"} == set(wif_notebook.__all__)
 
 
-def test_importing_the_package_loads_nothing_heavy() -> None:
-    code = (
-        "import sys, wif_notebook\n"
-        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt', 'wif_notebook.tokens')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
+def _loaded(imports: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after ``imports``."""
+    code = f"import sys\n{imports}\nprint(sorted(m for m in {modules!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    return list(ast.literal_eval(out.strip()))
+
+
+def test_importing_the_package_loads_nothing_heavy() -> None:
+    heavy = ("pymongo", "matplotlib", "ipywidgets", "yaml", "jwt", "wif_notebook.tokens")
+    assert _loaded("import wif_notebook", heavy) == []
+
+
+def test_granting_roles_and_editing_providers_do_not_load_the_login_module() -> None:
+    """connect.py's jobs live apart: the client registry and its environment changes stay unloaded."""
+    imports = "import wif_notebook.authorization, wif_notebook.providers, wif_notebook.driver_errors"
+    assert _loaded(imports, ("wif_notebook.connect",)) == []

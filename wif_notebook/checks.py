@@ -113,7 +113,7 @@ def _norm(text: Any) -> str:
 
 def _provider(state: StateDir, prefix: str) -> Any:
     """The running configuration's provider entry with ``authNamePrefix`` ``prefix``."""
-    from .connect import provider_for_prefix
+    from .providers import provider_for_prefix
 
     provider = provider_for_prefix(state, prefix)
     if provider is not None:
@@ -329,7 +329,7 @@ def _least_privilege(answer: Any, state: StateDir) -> Verdict:
     """billing-api (groups billing-writers, reports-readers) may insert into shop.orders, nothing more."""
     from pymongo.errors import OperationFailure
 
-    from .connect import admin_client
+    from .authorization import admin_client
 
     client = _login_as(state, "billing-api", "least-privilege")
     probe = {"_wif_check": "least-privilege"}
@@ -380,7 +380,7 @@ def _my_callback_client(answer: Any, state: StateDir) -> Verdict:
     try:
         info = answer.admin.command("connectionStatus")["authInfo"]
     except PyMongoError as exc:
-        from .connect import explain_error
+        from .driver_errors import explain_error
 
         err = explain_error(exc)
         return Verdict(False, f"The client cannot run a command: {err.what}", hint=err.hint)
@@ -768,7 +768,7 @@ def _capstone_privileges(state: StateDir, provider: Any, user: str) -> Verdict |
     finally:
         client.close()
     if too_much:
-        from .connect import admin_client
+        from .authorization import admin_client
 
         with contextlib.suppress(Exception):  # the probe document must not stay; the verdict stands anyway
             admin = admin_client(state)

@@ -39,7 +39,7 @@ from http import HTTPStatus
 from typing import Any
 
 from . import clouds
-from .errors import ConfigError, ServiceError
+from .errors import ConfigError
 from .httpclient import DEFAULT_TIMEOUT, Client, TransportError
 from .state import StateDir
 
@@ -182,15 +182,14 @@ def enable(state: StateDir | None = None, *, principal: str | None = None) -> st
     Calling it again replaces the simulated identity but keeps the original previous opener.
     """
     global _active
-    from .idp.service import idp_record
+    from .idp.service import require_idp
 
     state = state if state is not None else StateDir()
-    record = idp_record(state)
-    if record is None:
-        raise ServiceError(
-            "cannot simulate a cloud host: the kit's identity provider is not running",
-            hint="start the services with %wif_up (or `wif up`)",
-        )
+    record = require_idp(
+        state,
+        what="cannot simulate a cloud host: the kit's identity provider is not running",
+        hint="start the services with %wif_up (or `wif up`)",
+    )
     who = None
     if principal is not None:
         from .idp.principals import find

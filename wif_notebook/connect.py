@@ -15,7 +15,8 @@ Two modes, decided by the URI:
 
 Every client is kept in a registry (``connections()``, ``close_all()``), and the last failed
 attempt is kept for the doctor (``last_failure()``). pymongo errors become ``WifError`` with the
-cause in plain words and the next step (``explain_error``).
+cause in plain words and the next step (``driver_errors.explain_error``). Granting roles is
+``authorization``; editing the server's providers is ``providers``.
 """
 
 from __future__ import annotations
@@ -31,16 +32,11 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
-from pymongo.errors import (
-    ConfigurationError,
-    ConnectionFailure,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
 
 from . import cloudsim, display
-from .errors import ConfigError, ServiceError, TokenError, WifError
+from .driver_errors import explain_error, first_line
+from .errors import ConfigError, ServiceError, WifError
+from .providers import provider_for_prefix
 from .state import StateDir
 
 ENVIRONMENTS = ("test", "azure", "gcp", "k8s")
@@ -243,69 +239,6 @@ def _setenv(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
-
-
-# -- errors ----------------------------------------------------------------------------------------
-def explain_error(exc: BaseException, *, kit: bool = True, where: str = "") -> WifError:
-    """A pymongo (or kit) error as a WifError: the cause in one line and the next step."""
-    if isinstance(exc, WifError):
-        return exc
-    if isinstance(exc, OperationFailure):
-        code = exc.code
-        if code == 18:
-            return TokenError(
-                "authentication failed: the server rejected the token",
-                hint="run %wif_doctor to see which rule (the server logged the exact reason)",
-            )
-        if code == 13:
-            return ConfigError(
-                f"not authorized: {_first_line(exc)}",
-                hint="run %wif_doctor to see which role or privilege is missing; "
-                "%wif_authorize --group G --role R grants one",
-            )
-        if code == 391:
-            return TokenError(
-                "the session's token expired and reauthentication did not succeed (391)",
-                hint="make the token source return a fresh token (file, callback); %wif_doctor explains",
-            )
-        return ServiceError(
-            f"the server refused the command (code {code}): {_first_line(exc)}",
-            hint="run %wif_doctor for a diagnosis",
-        )
-    if isinstance(exc, ServerSelectionTimeoutError):
-        if kit:
-            return ServiceError(
-                f"cannot reach the test mongod{where}: it is not running or not answering",
-                hint="start it with %wif_up (then %wif_status shows where it listens)",
-            )
-        return ServiceError(
-            f"cannot reach the server{where}: {_first_line(exc)[:200]}",
-            hint="check the URI, the network and the cluster's IP access list",
-        )
-    if isinstance(exc, ConfigurationError):
-        return ConfigError(
-            f"pymongo refused the connection settings: {_first_line(exc)}",
-            hint="fix the URI or the authMechanismProperties",
-        )
-    if isinstance(exc, (ConnectionFailure, PyMongoError)):
-        cause = exc.__cause__ or exc.__context__
-        detail = _first_line(cause) if cause is not None else _first_line(exc)
-        if "IMDS" in str(exc) or "GCP" in str(exc) or "metadata" in str(exc).lower():
-            return TokenError(
-                f"the built-in cloud integration could not get a token: {detail[:300]}",
-                hint="in the kit: %wif_up and use --env azure/gcp without a URI (metadata hosts are "
-                "simulated); on a real host: check the managed identity / service account",
-            )
-        return ServiceError(f"MongoDB connection failed: {detail[:300]}", hint="run %wif_doctor")
-    return WifError(f"{type(exc).__name__}: {_first_line(exc)}", hint="run %wif_doctor")
-
-
-def _first_line(exc: BaseException) -> str:
-    details = getattr(exc, "details", None)
-    if isinstance(details, dict) and details.get("errmsg"):
-        return str(details["errmsg"]).splitlines()[0]
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- the kit's side --------------------------------------------------------------------------------
@@ -515,451 +448,200 @@ def connect(
     e.g. ``fault="expired"`` to watch the server refuse it. Raises WifError (with the next step) on
     failure; the failure is kept for ``wif_notebook.doctor.diagnose``.
     """
+    _check_token_source(env, callback)
+    state = state if state is not None else StateDir()
+    port = _kit_mongod_port(state)
+    kit = uri is None or _is_kit_uri(uri, port)
+    if uri is None:
+        uri = _kit_uri(port, env, principal, resource)
+    attempt = _Attempt(
+        environment="callback" if callback else (env or ("test" if kit else "uri")),
+        principal=principal,
+        resource=resource,
+        kit=kit,
+        app_name=app_name or f"wif-connect-{os.getpid()}-{next(_counter)}",
+        started_at=time.time(),
+    )
+    plan: _Plan | None = None
+    try:
+        plan = _plan(state, attempt, env, callback, lifetime, fault)
+        login = _log_in(uri, plan, attempt.app_name, timeout_ms)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        record_failure(_failure(exc, attempt, plan))
+        raise explain_error(exc, kit=kit, where=f" at {_redact_uri(uri)}") from exc
+    conn = _connection(uri, attempt, plan, login)
+    with _lock:
+        _connections[attempt.app_name] = conn
+    record_failure(None)
+    return conn
+
+
+def _check_token_source(env: str | None, callback: bool) -> None:
     if env is not None and env not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment {env!r}", hint=f"use one of {', '.join(ENVIRONMENTS)}")
     if callback and env is not None:
         # pymongo: "OIDC_CALLBACK" cannot be combined with "ENVIRONMENT" (reference §12).
         raise ConfigError("--callback and --env cannot be combined", hint="choose one token source")
-    state = state if state is not None else StateDir()
-    port = _kit_mongod_port(state)
-    kit = uri is None or _is_kit_uri(uri, port)
-    if uri is None:
-        if port is None:
-            down = ServiceError("the test mongod is not running", hint="start it with %wif_up")
-            record_failure(
-                Failure(down, None, down.what, env, principal, None, time.time(), kit=True, resource=resource)
-            )
-            raise down
-        from .stack import mongodb_uri
 
-        uri = mongodb_uri(port)
-    environment = "callback" if callback else (env or ("test" if kit else "uri"))
-    app_name = app_name or f"wif-connect-{os.getpid()}-{next(_counter)}"
-    started_at = time.time()
-    plan: _Plan | None = None
-    client: MongoClient[Any] | None = None
-    steps: list[Step] = []
+
+def _kit_uri(port: int | None, env: str | None, principal: str | None, resource: str | None) -> str:
+    """The kit mongod's URI; its absence is a failure the doctor should see, like a refused login."""
+    if port is None:
+        down = ServiceError("the test mongod is not running", hint="start it with %wif_up")
+        record_failure(
+            Failure(down, None, down.what, env, principal, None, time.time(), kit=True, resource=resource)
+        )
+        raise down
+    from .stack import mongodb_uri
+
+    return mongodb_uri(port)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """Who is logging in, and how: what a ``Connection`` or a ``Failure`` records of the attempt."""
+
+    environment: str
+    principal: str | None
+    resource: str | None
+    kit: bool
+    app_name: str
+    started_at: float
+
+
+def _plan(
+    state: StateDir,
+    attempt: _Attempt,
+    env: str | None,
+    callback: bool,
+    lifetime: int | None,
+    fault: str | None,
+) -> _Plan:
+    if attempt.kit:
+        kit_env = attempt.environment if attempt.environment != "callback" else "test"
+        return _plan_kit(state, kit_env, attempt.principal, attempt.resource, callback, lifetime, fault)
+    if lifetime is not None or fault is not None:
+        raise ConfigError(
+            "--lifetime and --fault only work against the kit's mongod",
+            hint="leave out the URI to use the kit",
+        )
+    return _plan_real(env, attempt.principal, attempt.resource, callback)
+
+
+@dataclass
+class _Login:
+    """A client whose first connection authenticated, and what the login took."""
+
+    client: MongoClient[Any]
+    status: dict[str, Any]
+    connect_ms: float
+    first_ms: float
+    metadata_seen: int  # cloudsim requests before this login: the ones after it are pymongo's
+
+
+def _log_in(uri: str, plan: _Plan, app_name: str, timeout_ms: int) -> _Login:
+    kwargs: dict[str, Any] = {
+        "authMechanism": "MONGODB-OIDC",
+        "appName": app_name,
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": timeout_ms,
+    }
+    if plan.properties:
+        kwargs["authMechanismProperties"] = plan.properties
+    if plan.username:
+        kwargs["username"] = plan.username
+    seen = len(cloudsim.requests())
+    t0 = time.perf_counter()
+    client: MongoClient[Any] = MongoClient(uri, **kwargs)
     try:
-        if kit:
-            plan = _plan_kit(
-                state,
-                environment if environment != "callback" else "test",
-                principal,
-                resource,
-                callback,
-                lifetime,
-                fault,
-            )
-        else:
-            if lifetime is not None or fault is not None:
-                raise ConfigError(
-                    "--lifetime and --fault only work against the kit's mongod",
-                    hint="leave out the URI to use the kit",
-                )
-            plan = _plan_real(env, principal, resource, callback)
-        kwargs: dict[str, Any] = {
-            "authMechanism": "MONGODB-OIDC",
-            "appName": app_name,
-            "serverSelectionTimeoutMS": timeout_ms,
-            "connectTimeoutMS": timeout_ms,
-        }
-        if plan.properties:
-            kwargs["authMechanismProperties"] = plan.properties
-        if plan.username:
-            kwargs["username"] = plan.username
-        seen = len(cloudsim.requests())
-        t0 = time.perf_counter()
-        client = MongoClient(uri, **kwargs)
         client.admin.command("ping")  # the pool's first connection authenticates before this runs
         connect_ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         status = client.admin.command("connectionStatus")
         first_ms = (time.perf_counter() - t1) * 1000
-    except BaseException as exc:
-        if client is not None:
-            client.close()
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        token = plan.token if plan is not None else None
-        if plan is not None and plan.callback is not None and plan.callback.calls:
-            token = plan.callback.calls[-1].token
-        if plan is not None and plan.simulated:
-            fetched = [r for r in cloudsim.requests() if r.at >= started_at and r.token]
-            token = fetched[-1].token if fetched else None
-        record_failure(
-            Failure(
-                error=exc,
-                code=getattr(exc, "code", None),
-                message=_first_line(exc),
-                environment=environment,
-                principal=principal or (plan.callback.principal if plan and plan.callback else None),
-                app_name=app_name,
-                started_at=started_at,
-                kit=kit,
-                token=token,
-                resource=resource,
-            )
-        )
-        raise explain_error(exc, kit=kit, where=f" at {_redact_uri(uri)}") from exc
+    except BaseException:
+        client.close()
+        raise
+    return _Login(client, status, connect_ms, first_ms, seen)
 
-    # Token fetch: measured where the kit can see it; inside pymongo otherwise.
-    token_claims: dict[str, Any] = _claims_of(plan.token) if plan.token else {}
+
+def _failure(exc: BaseException, attempt: _Attempt, plan: _Plan | None) -> Failure:
+    """The failed attempt for the doctor, with the token the server was shown (where the kit saw it)."""
+    token = plan.token if plan is not None else None
+    if plan is not None and plan.callback is not None and plan.callback.calls:
+        token = plan.callback.calls[-1].token
+    if plan is not None and plan.simulated:
+        fetched = [r for r in cloudsim.requests() if r.at >= attempt.started_at and r.token]
+        token = fetched[-1].token if fetched else None
+    return Failure(
+        error=exc,
+        code=getattr(exc, "code", None),
+        message=first_line(exc),
+        environment=attempt.environment,
+        principal=_principal(attempt, plan),
+        app_name=attempt.app_name,
+        started_at=attempt.started_at,
+        kit=attempt.kit,
+        token=token,
+        resource=attempt.resource,
+    )
+
+
+def _principal(attempt: _Attempt, plan: _Plan | None) -> str | None:
+    if attempt.principal:
+        return attempt.principal
+    return plan.callback.principal if plan is not None and plan.callback is not None else None
+
+
+def _token_fetch(plan: _Plan, metadata_seen: int) -> tuple[Step, dict[str, Any]]:
+    """The token-fetch step and the claims of the token used: measured where the kit can see it
+    (callback, metadata requests, a token file it wrote), inside pymongo otherwise."""
+    claims: dict[str, Any] = _claims_of(plan.token) if plan.token else {}
     if plan.callback is not None and plan.callback.calls:
-        steps.append(
-            Step("token fetch", sum(plan.callback.elapsed_ms), f"{len(plan.callback.calls)} callback call(s)")
+        calls = plan.callback.calls
+        step = Step("token fetch", sum(plan.callback.elapsed_ms), f"{len(calls)} callback call(s)")
+        return step, _claims_of(calls[-1].token)
+    if plan.simulated:
+        fetched = cloudsim.requests()[metadata_seen:]
+        step = Step(
+            "token fetch",
+            sum(r.elapsed_ms for r in fetched),
+            f"{len(fetched)} metadata request(s) by pymongo",
         )
-        token_claims = _claims_of(plan.callback.calls[-1].token)
-    elif plan.simulated:
-        fetched = cloudsim.requests()[seen:]
-        ms = sum(r.elapsed_ms for r in fetched)
-        steps.append(Step("token fetch", ms, f"{len(fetched)} metadata request(s) by pymongo"))
-        if fetched:
-            token_claims = dict(fetched[-1].claims)
-    elif plan.token_ms is not None:
-        steps.append(Step("token fetch", plan.token_ms, plan.token_detail))
-    else:
-        steps.append(Step("token fetch", None, "inside pymongo (part of connect + authenticate)"))
-    steps.append(Step("connect + authenticate", round(connect_ms, 2), "server selection, hello, saslStart"))
-    steps.append(Step("first command", round(first_ms, 2), "connectionStatus"))
-    info = status.get("authInfo", {})
+        return step, dict(fetched[-1].claims) if fetched else claims
+    if plan.token_ms is not None:
+        return Step("token fetch", plan.token_ms, plan.token_detail), claims
+    return Step("token fetch", None, "inside pymongo (part of connect + authenticate)"), claims
+
+
+def _connection(uri: str, attempt: _Attempt, plan: _Plan, login: _Login) -> Connection:
+    fetch, token_claims = _token_fetch(plan, login.metadata_seen)
+    steps = [
+        fetch,
+        Step("connect + authenticate", round(login.connect_ms, 2), "server selection, hello, saslStart"),
+        Step("first command", round(login.first_ms, 2), "connectionStatus"),
+    ]
+    info = login.status.get("authInfo", {})
     conn = Connection(
-        client=client,
+        client=login.client,
         uri=_redact_uri(uri),
-        environment=environment,
-        kit=kit,
-        app_name=app_name,
+        environment=attempt.environment,
+        kit=attempt.kit,
+        app_name=attempt.app_name,
         users=list(info.get("authenticatedUsers", [])),
         roles=list(info.get("authenticatedUserRoles", [])),
         token_source=plan.source,
         token_claims=token_claims,
         steps=steps,
         notes=plan.notes,
-        principal=principal or (plan.callback.principal if plan.callback else None),
-        started_at=started_at,
+        principal=_principal(attempt, plan),
+        started_at=attempt.started_at,
     )
-    if kit and not conn.roles:
+    if attempt.kit and not conn.roles:
         conn.notes.append(
             "No roles: commands other than hello/ping will fail with 13 until %wif_authorize maps "
             "this workload's group or $external user to a role."
         )
-    with _lock:
-        _connections[app_name] = conn
-    record_failure(None)
     return conn
-
-
-# -- authorization (createRole / createUser through the administrator) -------------------------------
-def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any]:
-    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``)."""
-    from .stack import administrator_uri
-
-    uri = administrator_uri(state)
-    return MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
-
-
-def parse_role(text: str, default_db: str = "admin") -> dict[str, str]:
-    """``read@test`` → ``{"role": "read", "db": "test"}`` (``db`` defaults to admin)."""
-    role, _, db = text.strip().partition("@")
-    if not role:
-        raise ConfigError(f"empty role in {text!r}", hint="write roles as ROLE@DB, e.g. readWrite@test")
-    return {"role": role, "db": db or default_db}
-
-
-def parse_privilege(text: str) -> dict[str, Any]:
-    """``test.orders:find,insert`` → a privilege document; ``test:find`` = every collection of test,
-    ``cluster:listDatabases`` = the cluster resource."""
-    target, sep, actions = text.strip().partition(":")
-    names = [a.strip() for a in actions.split(",") if a.strip()]
-    if not sep or not target or not names:
-        raise ConfigError(
-            f"cannot read the privilege {text!r}",
-            hint="write privileges as DB[.COLLECTION]:ACTION[,ACTION], e.g. test.orders:find,insert",
-        )
-    if target == "cluster":
-        return {"resource": {"cluster": True}, "actions": names}
-    db, _, coll = target.partition(".")
-    return {"resource": {"db": db, "collection": coll}, "actions": names}
-
-
-@dataclass
-class Authorization:
-    """What ``authorize`` created or updated, and the equivalent mongosh command."""
-
-    kind: str  # "role" | "user"
-    name: str
-    db: str
-    roles: list[dict[str, Any]]
-    privileges: list[dict[str, Any]]
-    created: bool
-    command: str
-    notes: list[str] = field(default_factory=list)
-
-    def _panel(self) -> display.Panel:
-        verb = "created" if self.created else "updated"
-        rows: list[tuple[str, Any]] = [
-            (self.kind, f"{self.name}@{self.db} ({verb})"),
-            ("inherits", ", ".join(f"{r['role']}@{r['db']}" for r in self.roles) or "—"),
-        ]
-        if self.kind == "role":
-            rows.append(("privileges", self.privileges or "—"))
-        rows.append(("mongosh", self.command))
-        return display.Panel(f"Authorized {self.name}", rows, notes=self.notes, tone="ok")
-
-    def __str__(self) -> str:
-        return str(self._panel())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return self._panel()._repr_mimebundle_()
-
-
-def provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
-    """The running configuration's entry with ``authNamePrefix`` ``prefix`` (None: no such entry)."""
-    from .mongod import server_providers
-
-    found = server_providers(state)
-    if found is None:
-        return None
-    return next((p for p in found.providers if p.auth_name_prefix == prefix), None)
-
-
-def authorize(
-    state: StateDir,
-    *,
-    group: str | None = None,
-    user: str | None = None,
-    principal: str | None = None,
-    prefix: str | None = None,
-    roles: list[str] | tuple[str, ...] = (),
-    privileges: list[str] | tuple[str, ...] = (),
-) -> Authorization:
-    """Map a group to a role (``createRole "<prefix>/<group>"`` in admin), or create the ``$external``
-    user ``<prefix>/<principal>`` — with the given inherited roles (``ROLE@DB``) and privileges."""
-    from pymongo.errors import OperationFailure as _OperationFailure
-
-    from .oidc import auth_name
-
-    chosen = [x for x in (group, user, principal) if x]
-    if len(chosen) != 1:
-        raise ConfigError(
-            "say what to authorize: exactly one of --group, --user or --principal",
-            hint="e.g. %wif_authorize --group lesson-readers --role read@test",
-        )
-    role_refs = [parse_role(r) for r in roles]
-    privilege_docs = [parse_privilege(p) for p in privileges]
-    if not role_refs and not privilege_docs:
-        raise ConfigError(
-            "no role or privilege to grant", hint="add --role ROLE@DB and/or --privilege DB.COLL:ACTIONS"
-        )
-    notes: list[str] = []
-    if group:
-        prefix = prefix or "kit"
-        provider = provider_for_prefix(state, prefix)
-        if provider is not None and not provider.use_authorization_claim:
-            raise ConfigError(
-                f"the '{prefix}' provider has useAuthorizationClaim: false, so groups give no roles",
-                hint=f"create its $external user instead: %wif_authorize --principal NAME --role ROLE@DB "
-                f"(or --user {prefix}/<principal>)",
-            )
-        from .idp.issuers import AZURE_GROUPS
-
-        value = AZURE_GROUPS.get(group, group) if prefix == "azure" else group
-        if value != group:
-            notes.append(f"Entra puts group object ids in 'groups': {group} is {value}.")
-        name, db, kind = auth_name(prefix, value), "admin", "role"
-    else:
-        if principal:
-            from .idp.principals import find
-
-            who = find(state, principal)
-            prefix = prefix or who.issuer_id
-            provider = provider_for_prefix(state, prefix)
-            claim = provider.principal_name if provider is not None else "sub"
-            value = who.subject if claim == "sub" else str(who.claims.get(claim, who.subject))
-            name = auth_name(prefix, value)
-        else:
-            assert user is not None
-            name = user if "/" in user or prefix is None else auth_name(prefix, user)
-            provider = provider_for_prefix(state, name.split("/", 1)[0])
-        if privilege_docs:
-            raise ConfigError(
-                "a user gets privileges through roles", hint="use --role ROLE@DB (create a role with --group)"
-            )
-        if provider is not None and provider.use_authorization_claim:
-            notes.append(
-                f"The '{provider.auth_name_prefix}' provider takes roles from the token's "
-                f"'{provider.authorization_claim}' claim: this user document is not consulted at login."
-            )
-        db, kind = "$external", "user"
-    client = admin_client(state)
-    created = True
-    try:
-        target = client[db]
-        if kind == "role":
-            try:
-                target.command("createRole", name, privileges=privilege_docs, roles=role_refs)
-            except _OperationFailure as exc:
-                if exc.code != 51002:  # RoleAlreadyExists
-                    raise
-                target.command("updateRole", name, privileges=privilege_docs, roles=role_refs)
-                created = False
-            command = (
-                f"db.getSiblingDB('admin').createRole({{role: {name!r}, privileges: {privilege_docs}, "
-                f"roles: {role_refs}}})"
-            )
-        else:
-            try:
-                target.command("createUser", name, roles=role_refs)
-            except _OperationFailure as exc:
-                if exc.code != 51003:  # UserAlreadyExists
-                    raise
-                target.command("updateUser", name, roles=role_refs)
-                created = False
-            command = f"db.getSiblingDB('$external').createUser({{user: {name!r}, roles: {role_refs}}})"
-    except PyMongoError as exc:
-        raise explain_error(exc, kit=True) from exc
-    finally:
-        client.close()
-    return Authorization(kind, name, db, role_refs, privilege_docs, created, command, notes)
-
-
-# -- the server's oidcIdentityProviders (mongod.conf) ---------------------------------------------------
-EDITED_MARKER = "# Edited with wif-notebook (%wif_mongod)"
-_LIST_FIELDS = ("requestScopes", "logClaims")
-
-
-def parse_field_value(name: str, text: str) -> Any:
-    """``key=value`` text as mongod's field type: JSON where it parses, lists for list fields."""
-    import json
-
-    text = text.strip()
-    if name in _LIST_FIELDS and not text.startswith("["):
-        return [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _load_config(state: StateDir) -> Any:
-    from .idp.service import idp_record
-    from .mongod import ensure_config
-
-    return ensure_config(state, idp_record=idp_record(state))
-
-
-@dataclass
-class ProvidersView:
-    """The ``oidcIdentityProviders`` entries of mongod.conf, and what just changed."""
-
-    path: str
-    entries: list[dict[str, Any]]
-    change: str = ""
-    restarted: bool = False
-
-    def _panel(self) -> display.Panel:
-        columns = ["authNamePrefix", "issuer", "audience", "roles from", "other fields"]
-        rows = []
-        for e in self.entries:
-            roles = (
-                f"claim '{e.get('authorizationClaim')}'"
-                if e.get("useAuthorizationClaim", True)
-                else "$external user documents"
-            )
-            shown = {"authNamePrefix", "issuer", "audience", "authorizationClaim", "useAuthorizationClaim"}
-            others = {k: v for k, v in e.items() if k not in shown}
-            rows.append([e.get("authNamePrefix"), e.get("issuer"), e.get("audience"), roles, others or "—"])
-        notes = [self.change] if self.change else []
-        if self.restarted:
-            notes.append("mongod restarted with the new configuration.")
-        return display.Panel(
-            "oidcIdentityProviders", [("mongod.conf", self.path)], notes=notes, table=(columns, rows)
-        )
-
-    def __str__(self) -> str:
-        return str(self._panel())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return self._panel()._repr_mimebundle_()
-
-
-def providers_view(state: StateDir) -> ProvidersView:
-    cfg = _load_config(state)
-    return ProvidersView(str(state.mongod_conf), [p.to_document() for p in cfg.oidc_providers])
-
-
-def _write_providers(state: StateDir, entries: list[dict[str, Any]], change: str) -> ProvidersView:
-    """Validate ``entries`` with the rule book, write mongod.conf (as edited), restart a running mongod."""
-    import json
-    from dataclasses import replace
-
-    from .mongod import mongod_status, parse_config, render_config, start_mongod
-    from .oidc import parse_oidc_identity_providers
-
-    cfg = _load_config(state)
-    # ConfigError carries the message a real mongod would print for this value.
-    providers = parse_oidc_identity_providers(
-        json.dumps(entries), enable_test_commands=cfg.enable_test_commands
-    )
-    params = dict(cfg.set_parameters)
-    params["oidcIdentityProviders"] = json.dumps([p.to_document() for p in providers])
-    cfg = replace(cfg, oidc_providers=providers, set_parameters=params)
-    lines = render_config(cfg).splitlines(keepends=True)
-    # Not the "Generated" marker: the kit must not regenerate a file the user changed on purpose.
-    text = f"{EDITED_MARKER}; `%wif_mongod reset` restores the kit's default.\n" + "".join(lines[1:])
-    parse_config(text, source=str(state.mongod_conf))
-    state.write_private(state.mongod_conf, text)
-    restarted = False
-    if mongod_status(state).get("running"):
-        start_mongod(state)  # restarts: the file is newer than the running server
-        restarted = True
-    return ProvidersView(
-        str(state.mongod_conf), [p.to_document() for p in providers], change=change, restarted=restarted
-    )
-
-
-def set_provider(state: StateDir, prefix: str, changes: dict[str, Any]) -> ProvidersView:
-    """Change fields of the entry with ``authNamePrefix`` ``prefix`` (value None removes a field)."""
-    entries = providers_view(state).entries
-    entry = next((e for e in entries if e.get("authNamePrefix") == prefix), None)
-    if entry is None:
-        known = ", ".join(str(e.get("authNamePrefix")) for e in entries) or "none"
-        raise ConfigError(
-            f"no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
-            hint=f"use one of: {known} (%wif_mongod shows them)",
-        )
-    for name, value in changes.items():
-        if value is None:
-            entry.pop(name, None)
-        else:
-            entry[name] = value
-    shown = ", ".join(f"{k}={v!r}" for k, v in changes.items())
-    return _write_providers(state, entries, f"{prefix}: set {shown}")
-
-
-def add_provider(state: StateDir, entry: dict[str, Any]) -> ProvidersView:
-    entries = providers_view(state).entries + [dict(entry)]
-    return _write_providers(state, entries, f"added the entry for {entry.get('issuer')}")
-
-
-def remove_provider(state: StateDir, prefix: str) -> ProvidersView:
-    entries = providers_view(state).entries
-    kept = [e for e in entries if e.get("authNamePrefix") != prefix]
-    if len(kept) == len(entries):
-        raise ConfigError(f"no entry with authNamePrefix {prefix!r}", hint="%wif_mongod shows the entries")
-    return _write_providers(state, kept, f"removed {prefix}")
-
-
-def restore_default_config(state: StateDir) -> ProvidersView:
-    """Write the kit's generated mongod.conf again (keeping the port) and restart a running mongod."""
-    from .idp.service import idp_record
-    from .mongod import default_config, mongod_status, start_mongod, write_config
-
-    port = _load_config(state).port
-    write_config(state, default_config(state, idp_record(state), port=port))
-    restarted = False
-    if mongod_status(state).get("running"):
-        start_mongod(state)
-        restarted = True
-    view = providers_view(state)
-    view.change, view.restarted = "restored the kit's default configuration", restarted
-    return view

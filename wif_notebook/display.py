@@ -86,8 +86,10 @@ def box(title: str, body: str, *, tone: str = "info", subtitle: str = "") -> str
     )
 
 
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_html: bool = False) -> str:
-    """A table; cells are escaped unless ``raw_html`` (then the caller escaped them)."""
+def html_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_html: bool = False, css: str = ""
+) -> str:
+    """A table (of class ``css``); cells are escaped unless ``raw_html`` (then the caller escaped them)."""
     head = "".join(f'<th style="{_TH}">{esc(c)}</th>' for c in columns)
     body = "".join(
         "<tr>"
@@ -95,7 +97,8 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_htm
         + "</tr>"
         for row in rows
     )
-    return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    css_class = f' class="{esc(css)}"' if css else ""
+    return f'<table{css_class} style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def code(text: str) -> str:

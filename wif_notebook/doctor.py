@@ -53,10 +53,7 @@ _SESSION_REASONS: list[tuple[re.Pattern[str], str]] = [
 
 def rule_for_reason(reason: str) -> str | None:
     """The rule (or situation) id a mongod log reason names; None when it is not recognised."""
-    for pattern, situation in _SESSION_REASONS:
-        if pattern.search(reason):
-            return situation
-    return rule_for_message(reason)
+    return rule_for_message(reason, first=_SESSION_REASONS)
 
 
 @dataclass(frozen=True)
@@ -457,7 +454,7 @@ def _check_authorization(
     state: StateDir, token: str, providers: Sequence[ProviderConfig], checks: list[Check]
 ) -> tuple[str, str, list[str]] | None:
     """After the token passes: does the user / do the roles exist? (title, why, fixes) if not."""
-    from .connect import admin_client
+    from .authorization import admin_client
     from .oidc import role_names, select_provider_for_token, user_name
     from .tokens import decode
 
@@ -524,7 +521,8 @@ def _from_exception(exc: BaseException) -> Any:
 
 def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnosis:
     """A 13 on a command: which user, which roles, which exist, what the command needed."""
-    from .connect import admin_client, connections
+    from .authorization import admin_client
+    from .connect import connections
 
     message = failure.message.split(", full error")[0]
     match = re.search(r"not authorized on (\S+) to execute command \{ ?(\w+)", failure.message)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,34 +68,35 @@ class _WifHandler(APIHandler):
         self.set_status(code)
         self.finish(json.dumps({"message": exc.what, "hint": exc.hint or ""}))
 
-
-class StatusHandler(_WifHandler):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
+    async def respond(self, work: Callable[[], Any]) -> None:
+        """Answer with ``work()`` as JSON, or with its WifError; it runs off the event loop because the
+        kit's work probes ports and pids and reads files."""
         try:
-            state = StateDir()
-            # stack.status probes ports and pids: keep it off the event loop.
-            body = await asyncio.to_thread(self.payload, state)
+            body = await asyncio.to_thread(work)
         except WifError as exc:
             self.fail(exc)
             return
         self.finish(json.dumps(body))
 
 
+class StatusHandler(_WifHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.respond(lambda: self.payload(StateDir()))
+
+
 class LessonsHandler(_WifHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        try:
-            state = StateDir()
-            items = await asyncio.to_thread(
-                lessons.lessons_with_progress, state, None, relative_to=self.root_dir()
-            )
-        except WifError as exc:
-            self.fail(exc)
-            return
-        self.finish(json.dumps({"lessons_dir": str(lessons.default_lessons_dir()), "lessons": items}))
+        root = self.root_dir()
+        await self.respond(
+            lambda: {
+                "lessons_dir": str(lessons.default_lessons_dir()),
+                "lessons": lessons.lessons_with_progress(StateDir(), None, relative_to=root),
+            }
+        )
 
 
 class OpenLessonHandler(_WifHandler):
@@ -109,7 +109,8 @@ class OpenLessonHandler(_WifHandler):
             body = None
         lesson_id = body.get("id") if isinstance(body, dict) else None
         root = self.root_dir()
-        try:
+
+        def open_lesson() -> dict[str, str]:
             if not isinstance(lesson_id, str) or not lesson_id:
                 raise ConfigError("the request names no lesson", hint='send {"id": "01-what-is-wif"}')
             if root is None:
@@ -117,11 +118,9 @@ class OpenLessonHandler(_WifHandler):
                     "the Jupyter server has no root folder to open lessons in",
                     hint="start JupyterLab with --ServerApp.root_dir=<a folder you can write to>",
                 )
-            path = await asyncio.to_thread(lessons.open_in_workspace, lesson_id, root)
-        except WifError as exc:
-            self.fail(exc)
-            return
-        self.finish(json.dumps({"path": path.as_posix()}))
+            return {"path": lessons.open_in_workspace(lesson_id, root).as_posix()}
+
+        await self.respond(open_lesson)
 
 
 def _port(body: dict[str, Any], name: str) -> int | None:
@@ -147,23 +146,20 @@ class ServicesHandler(_WifHandler):
         if not isinstance(body, dict):
             self.fail(ConfigError("the request body is not a JSON object", hint='send {} or {"port": 0}'))
             return
-        try:
+
+        def run() -> dict[str, Any]:
             state = StateDir()
-            work: Callable[[], Any]
             if action == "start":
-                work = partial(stack.up, state, idp_port=_port(body, "idp_port"), port=_port(body, "port"))
+                stack.up(state, idp_port=_port(body, "idp_port"), port=_port(body, "port"))
             elif action == "stop":
-                work = partial(stack.down, state)
+                stack.down(state)
             else:
-                work = partial(stack.reset, state)
-            lock: asyncio.Lock = self.settings[_LOCK_KEY]
-            async with lock:
-                await asyncio.to_thread(work)
-                result = await asyncio.to_thread(self.payload, state)
-        except WifError as exc:
-            self.fail(exc)
-            return
-        self.finish(json.dumps(result))
+                stack.reset(state)
+            return self.payload(state)
+
+        lock: asyncio.Lock = self.settings[_LOCK_KEY]
+        async with lock:
+            await self.respond(run)
 
 
 class RoomHandler(_WifHandler):
@@ -175,12 +171,7 @@ class RoomHandler(_WifHandler):
     async def get(self) -> None:
         from .classroom.room import kit_report
 
-        try:
-            body = await asyncio.to_thread(kit_report, StateDir())
-        except WifError as exc:
-            self.fail(exc)
-            return
-        self.finish(json.dumps(body))
+        await self.respond(lambda: kit_report(StateDir()))
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:

@@ -56,7 +56,7 @@ def user_errors() -> Iterator[None]:
         raise UsageError(_usage_text(exc)) from None
     except Exception as exc:
         if type(exc).__module__.startswith(("pymongo", "bson")):
-            from .connect import explain_error
+            from .driver_errors import explain_error
 
             raise UsageError(_usage_text(explain_error(exc))) from None
         raise
@@ -345,8 +345,8 @@ class WifMagics(Magics):
         """mongod: show or change oidcIdentityProviders (validated like mongod), start, stop, logs."""
         args = parse_argstring(self.wif_mongod, line)
         with user_errors():
-            from . import connect as api
             from . import mongod
+            from . import providers as api
             from .display import LogView, StatusView
 
             state = self.state
@@ -380,7 +380,7 @@ class WifMagics(Magics):
 
     @staticmethod
     def _pairs(fields: list[str]) -> dict[str, Any]:
-        from .connect import parse_field_value
+        from .providers import parse_field_value
 
         out: dict[str, Any] = {}
         for item in fields:
@@ -406,7 +406,7 @@ class WifMagics(Magics):
         """Authorize a workload: createRole "<prefix>/<group>" in admin, or an $external user."""
         args = parse_argstring(self.wif_authorize, line)
         with user_errors():
-            from .connect import authorize
+            from .authorization import authorize
 
             _show(
                 authorize(

@@ -57,7 +57,7 @@ def _issuers(state: StateDir) -> dict[str, dict[str, str]]:
 
 
 def _entry(state: StateDir, prefix: str) -> dict[str, Any]:
-    from .connect import providers_view
+    from .providers import providers_view
 
     for entry in providers_view(state).entries:
         if entry.get("authNamePrefix") == prefix:
@@ -69,7 +69,7 @@ def _entry(state: StateDir, prefix: str) -> dict[str, Any]:
 
 
 def _gcp_site_audience(state: StateDir) -> str:
-    from .connect import set_provider
+    from .providers import set_provider
 
     if _entry(state, "gcp").get("audience") != SHOP_GCP_AUDIENCE:
         set_provider(state, "gcp", {"audience": SHOP_GCP_AUDIENCE})
@@ -80,7 +80,7 @@ def _gcp_site_audience(state: StateDir) -> str:
 
 
 def _issuer_with_slash(state: StateDir) -> str:
-    from .connect import set_provider
+    from .providers import set_provider
 
     issuer = _issuers(state)["azure"]["issuer"]
     if _entry(state, "azure").get("issuer") != issuer + "/":
@@ -94,7 +94,7 @@ def _issuer_with_slash(state: StateDir) -> str:
 def _groups_by_display_name(state: StateDir) -> str:
     from pymongo.errors import OperationFailure
 
-    from .connect import admin_client
+    from .authorization import admin_client
     from .idp.issuers import AZURE_GROUPS
 
     admin = admin_client(state)
@@ -123,8 +123,9 @@ def _groups_by_display_name(state: StateDir) -> str:
 def _no_cluster_provider(state: StateDir) -> str:
     from pymongo.errors import OperationFailure
 
-    from .connect import admin_client, providers_view, remove_provider
+    from .authorization import admin_client
     from .oidc import auth_name
+    from .providers import providers_view, remove_provider
 
     cluster = _issuers(state)["k8s"]["issuer"]
     for entry in providers_view(state).entries:

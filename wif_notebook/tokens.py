@@ -216,15 +216,14 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
-    from .idp.service import idp_record
+    from .idp.service import require_idp
 
     state = state if state is not None else StateDir()
-    record = idp_record(state)
-    if record is None:
-        raise ServiceError(
-            "the mock identity provider is not running",
-            hint="start it with `wif idp start` (or `wif up` for everything)",
-        )
+    record = require_idp(
+        state,
+        what="the mock identity provider is not running",
+        hint="start it with `wif idp start` (or `wif up` for everything)",
+    )
     return state, record
 
 

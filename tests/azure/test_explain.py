@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from wif_notebook import connect, doctor, tokens
+from wif_notebook import doctor, providers, tokens
 from wif_notebook.clouds.azure import explain_issuer_mixup
 
 from .conftest import AzureKit
@@ -60,7 +60,7 @@ def test_wif_doctor_names_a_v1_issuer_written_without_its_slash(azure_kit: Azure
     # the issuer's trailing slash (a common copy-paste from the portal's v2.0 URLs).
     v1 = azure_kit.ctx.extra["issuers"]["azure-v1"]
     token = tokens.mint("reports-sp", audience=v1["audience"], state=azure_kit.state)
-    connect.set_provider(azure_kit.state, "azure-v1", {"issuer": v1["issuer"].rstrip("/")})
+    providers.set_provider(azure_kit.state, "azure-v1", {"issuer": v1["issuer"].rstrip("/")})
     try:
         found = doctor.diagnose(token, state=azure_kit.state)
         claims = subprocess.run(
@@ -79,7 +79,7 @@ def test_wif_doctor_names_a_v1_issuer_written_without_its_slash(azure_kit: Azure
             check=False,
         )
     finally:
-        connect.restore_default_config(azure_kit.state)
+        providers.restore_default_config(azure_kit.state)
     assert found.rule == "provider"
     assert "differ only by the trailing slash" in found.explanation
     assert f"set issuer to {v1['issuer']!r}" in found.explanation
@@ -90,10 +90,10 @@ def test_wif_doctor_names_a_v1_issuer_written_without_its_slash(azure_kit: Azure
 
 def test_wif_doctor_names_a_v2_token_sent_to_a_v1_only_server(azure_kit: AzureKit) -> None:
     token = tokens.mint("reports-sp", state=azure_kit.state)  # the v2 resource application
-    connect.remove_provider(azure_kit.state, "azure")
+    providers.remove_provider(azure_kit.state, "azure")
     try:
         found = doctor.diagnose(token, state=azure_kit.state)
     finally:
-        connect.restore_default_config(azure_kit.state)
+        providers.restore_default_config(azure_kit.state)
     assert found.rule == "provider"
     assert "an Entra v2.0 token" in found.explanation and "accessTokenAcceptedVersion" in found.explanation

@@ -11,7 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from wif_notebook import connect, stack, tokens
+from wif_notebook import authorization, stack, tokens
 from wif_notebook.clouds.github import get_id_token
 from wif_notebook.errors import TokenError
 from wif_notebook.idp.principals import find
@@ -46,7 +46,7 @@ def _issuer(state: StateDir) -> dict[str, str]:
 
 
 def test_a_workflow_job_logs_in_through_its_callback(kit: StateDir, tmp_path: Path) -> None:
-    connect.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
+    authorization.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
     proc = run_workload(kit, "deploy-workflow", LOGIN, _issuer(kit)["audience"], home=tmp_path)
     result = json_result(proc)
     subject = find(kit, "deploy-workflow").subject
@@ -133,7 +133,7 @@ def test_actions_core_get_id_token_logs_in_through_the_node_drivers_callback(kit
     node = shutil.which("node")
     if node is None or not (clients / "node_modules" / "@actions" / "core" / "package.json").exists():
         pytest.fail("Node.js and the npm packages are needed: run `npm ci --prefix tests/clients`")
-    connect.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
+    authorization.authorize(kit, principal="deploy-workflow", roles=["readWrite@deployments"])
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env.update(workload_env(kit, "deploy-workflow"))
     proc = subprocess.run(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wif_notebook import connect
+from wif_notebook import authorization
 from wif_notebook.idp.app import CATALOG_CHECK_SECONDS
 from wif_notebook.idp.google import GKE_ANNOTATION
 from wif_notebook.idp.principals import find
@@ -63,8 +63,8 @@ def _audience(state: StateDir) -> str:
 def authorized(kit: StateDir) -> StateDir:
     """$external users for the Google service accounts the tests log in as (the gcp provider has
     useAuthorizationClaim: false)."""
-    connect.authorize(kit, principal="gce-worker", roles=["read@inventory"])
-    connect.authorize(kit, principal="gke-recommender", roles=["readWrite@recommendations"])
+    authorization.authorize(kit, principal="gce-worker", roles=["read@inventory"])
+    authorization.authorize(kit, principal="gke-recommender", roles=["readWrite@recommendations"])
     return kit
 
 

@@ -7,7 +7,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from wif_notebook import connect, stack
+from wif_notebook import authorization, stack
 from wif_notebook.idp.issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE
 from wif_notebook.idp.principals import find
 from wif_notebook.idp.service import idp_record
@@ -66,7 +66,7 @@ class _FileCallback(OIDCCallback):
 
 
 def test_the_service_account_token_logs_in_as_its_external_user(kit: StateDir) -> None:
-    connect.authorize(kit, principal="orders-worker", roles=["readWrite@shop"])
+    authorization.authorize(kit, principal="orders-worker", roles=["readWrite@shop"])
     path = token_file_path(kit, "serviceaccount")
     client: MongoClient[dict[str, object]] = MongoClient(
         stack.status(kit)["mongodb_uri"],

@@ -30,7 +30,7 @@ HOSTS = f"127.0.0.1 localhost\n::1 localhost\n{METADATA_IP} metadata metadata.go
 # Runs inside the namespace: the kit, the users the two workloads log in as, node, and shutdown.
 INSIDE = f"""
 import json, subprocess, sys
-from wif_notebook import connect, stack
+from wif_notebook import authorization, stack
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID
 from wif_notebook.idp.service import idp_record, start_idp
 from wif_notebook.state import StateDir
@@ -39,8 +39,8 @@ state, node, script = StateDir(sys.argv[1]), sys.argv[2], sys.argv[3]
 start_idp(state, 0, metadata_bind="{METADATA_IP}:80")
 stack.up(state, idp_port=0, port=0)
 try:
-    connect.authorize(state, principal="gce-worker", roles=["read@inventory"])
-    connect.authorize(state, group="inventory-readers", prefix="azure", roles=["read@inventory"])
+    authorization.authorize(state, principal="gce-worker", roles=["read@inventory"])
+    authorization.authorize(state, group="inventory-readers", prefix="azure", roles=["read@inventory"])
     issuers = idp_record(state).extra["issuers"]
     uri = stack.status(state)["mongodb_uri"]
     out = {{}}

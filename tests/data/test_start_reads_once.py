@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wif_notebook import connect, mongod, stack
+from wif_notebook import authorization, mongod, stack
 from wif_notebook.server.storage import JOURNAL_PREFIX, SNAPSHOT_FILE
 from wif_notebook.state import StateDir
 
@@ -68,7 +68,7 @@ def test_a_restart_reads_the_snapshot_and_the_journal_once(tmp_path: Path, count
     state = StateDir(tmp_path / "state")
     stack.up(state, idp_port=0, port=0)
     try:
-        client = connect.admin_client(state)
+        client = authorization.admin_client(state)
         client.t.c.insert_many([{"_id": i} for i in range(6)])  # journalled on the first snapshot
         client.close()
         os.kill(int(stack.status(state)["mongod"]["pid"]), 9)  # no compaction: the journal stays
@@ -80,7 +80,7 @@ def test_a_restart_reads_the_snapshot_and_the_journal_once(tmp_path: Path, count
         finally:
             _counting = False
         assert _reads == [], "the launcher must not read the data files"
-        client = connect.admin_client(state)
+        client = authorization.admin_client(state)
         assert client.t.c.count_documents({}) == 6
         client.close()
         server = int(stack.status(state)["mongod"]["pid"])

@@ -1,7 +1,7 @@
 """A kit with what a learner builds in the lessons, exported to every target once per session.
 
 The kit runs for real (``stack.up``: the IdP and the test mongod on free ports); roles and
-``$external`` users are created the way the lessons do (``connect.authorize``, ``createRole``
+``$external`` users are created the way the lessons do (``authorization.authorize``, ``createRole``
 through the administrator), so the export reads them back from the running server.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from clients.conftest import node
 from data.conftest import idp
 
-from wif_notebook import connect, stack
+from wif_notebook import authorization, connect, stack
 from wif_notebook.export import TARGETS, Export, export
 from wif_notebook.state import StateDir
 
@@ -28,7 +28,7 @@ def built_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     state = StateDir(tmp_path_factory.mktemp("export") / "state")
     stack.up(state, idp_port=0, port=0)
     try:
-        admin = connect.admin_client(state)
+        admin = authorization.admin_client(state)
         try:
             admin["shop"].command(
                 "createRole",
@@ -40,16 +40,16 @@ def built_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
             )
         finally:
             admin.close()
-        connect.authorize(state, group="lesson-readers", roles=["read@test"])
-        connect.authorize(
+        authorization.authorize(state, group="lesson-readers", roles=["read@test"])
+        authorization.authorize(
             state,
             group="orders-writers",
             prefix="azure",
             roles=["readWrite@shop", "orderAuditor@shop"],
             privileges=["shop.audit:insert,listIndexes"],
         )
-        connect.authorize(state, principal="orders-worker", roles=["readWrite@shop"])
-        connect.authorize(state, principal="gce-worker", roles=["read@reports"])
+        authorization.authorize(state, principal="orders-worker", roles=["readWrite@shop"])
+        authorization.authorize(state, principal="gce-worker", roles=["read@reports"])
         yield state
     finally:
         connect.close_all()

@@ -58,8 +58,8 @@ def test_out_writes_the_files_and_prints_the_summary(built_kit: StateDir, tmp_pa
 
 
 def test_a_target_without_workloads_explains_what_to_add(tmp_path: Path) -> None:
-    from wif_notebook.connect import remove_provider
     from wif_notebook.mongod import default_config, write_config
+    from wif_notebook.providers import remove_provider
 
     state = StateDir(tmp_path / "state")
     state.ensure()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from data.conftest import Idp, MongodProcess, write_conf
 
-from wif_notebook import connect
+from wif_notebook import authorization, providers
 from wif_notebook.errors import ConfigError
 from wif_notebook.export import Export, export
 from wif_notebook.idp.issuers import AZURE_TENANT_ID
@@ -104,7 +104,7 @@ def _v1_state(tmp_path: Path) -> StateDir:
     state = StateDir(tmp_path / "state")
     state.ensure()
     write_config(state, default_config(state, None))
-    connect.set_provider(
+    providers.set_provider(
         state,
         "azure",
         {
@@ -169,7 +169,7 @@ def test_mongosh_script_recreates_the_learners_roles_and_users_on_a_fresh_server
     values = {**values_for(result), **kit_values(built_kit)}
     script = tmp_path / "create-roles-and-users.js"
     script.write_text(result.filled(values)["create-roles-and-users.js"])
-    kit_admin = connect.admin_client(built_kit)
+    kit_admin = authorization.admin_client(built_kit)
     try:
         expected = _authz(kit_admin)
     finally:

@@ -108,9 +108,9 @@ def test_no_secret_reaches_any_export(exports: dict[str, Export], built_kit: obj
 
 
 def test_azure_app_roles_when_the_kits_entra_provider_reads_the_roles_claim(tmp_path: Path) -> None:
-    from wif_notebook.connect import remove_provider, set_provider
     from wif_notebook.export import export
     from wif_notebook.mongod import default_config, write_config
+    from wif_notebook.providers import remove_provider, set_provider
     from wif_notebook.server.authz import AuthzStore
     from wif_notebook.state import StateDir
 

@@ -11,21 +11,14 @@ from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook import checks, lessons, scenarios, stack, tokens
+from wif_notebook.authorization import admin_client, authorize
 from wif_notebook.checks import CheckResult, check, expected_error
-from wif_notebook.connect import (
-    KitCallback,
-    add_provider,
-    admin_client,
-    authorize,
-    close_all,
-    providers_view,
-    restore_default_config,
-    set_provider,
-)
+from wif_notebook.connect import KitCallback, close_all
 from wif_notebook.errors import ConfigError, TokenError
 from wif_notebook.idp.issuers import AZURE_GROUPS, AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
 from wif_notebook.idp.principals import find
 from wif_notebook.idp.tokenfiles import token_file_path
+from wif_notebook.providers import add_provider, providers_view, restore_default_config, set_provider
 from wif_notebook.state import StateDir
 
 

@@ -10,7 +10,8 @@ import yaml
 
 from wif_notebook import stack
 from wif_notebook.checks import check
-from wif_notebook.connect import close_all, set_provider
+from wif_notebook.connect import close_all
+from wif_notebook.providers import set_provider
 from wif_notebook.state import StateDir
 
 LESSON = "03-inspecting-claims"

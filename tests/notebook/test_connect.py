@@ -7,7 +7,7 @@ import os
 import pytest
 from pymongo.errors import InvalidOperation, OperationFailure
 
-from wif_notebook import cloudsim, connect
+from wif_notebook import authorization, cloudsim, connect, providers
 from wif_notebook.errors import ConfigError, ServiceError, TokenError
 from wif_notebook.idp.issuers import AZURE_GROUPS
 from wif_notebook.idp.principals import find
@@ -38,7 +38,7 @@ def test_env_test_for_another_principal_writes_its_token_file(kit: StateDir) -> 
 
 
 def test_env_k8s_reads_the_projected_token_through_azure_federated_token_file(kit: StateDir) -> None:
-    connect.authorize(kit, principal="orders-worker", roles=["read@test"])
+    authorization.authorize(kit, principal="orders-worker", roles=["read@test"])
     conn = connect.connect(state=kit, env="k8s")
     assert conn.user == "k8s/system:serviceaccount:shop:orders-worker"
     assert conn.roles == [{"role": "read", "db": "test"}]
@@ -62,7 +62,7 @@ def test_env_azure_with_a_principal_simulates_a_vm_with_that_identity(kit: State
 
 
 def test_env_gcp_runs_pymongos_metadata_code_against_the_kit(kit: StateDir) -> None:
-    connect.authorize(kit, principal="gce-worker", roles=["read@test"])
+    authorization.authorize(kit, principal="gce-worker", roles=["read@test"])
     conn = connect.connect(state=kit, env="gcp")
     assert conn.user == f"gcp/{find(kit, 'gce-worker').subject}"
     assert conn.roles == [{"role": "read", "db": "test"}]
@@ -126,17 +126,17 @@ def test_authorize_maps_a_group_to_a_role_that_then_allows_writes(kit: StateDir)
     with pytest.raises(OperationFailure) as info:
         lesson.client.wifnb.things.insert_one({"_id": 1})
     assert info.value.code == 13
-    done = connect.authorize(kit, group="lesson-readers", privileges=["wifnb.things:insert,find"])
+    done = authorization.authorize(kit, group="lesson-readers", privileges=["wifnb.things:insert,find"])
     assert done.name == "kit/lesson-readers" and "createRole" in done.command
     lesson.client.wifnb.things.insert_one({"_id": 1})
     assert lesson.client.wifnb.things.find_one() == {"_id": 1}
-    again = connect.authorize(kit, group="lesson-readers", roles=["readWrite@wifnb"])
+    again = authorization.authorize(kit, group="lesson-readers", roles=["readWrite@wifnb"])
     assert again.created is False
 
 
 def test_set_provider_is_validated_with_mongods_message(kit: StateDir) -> None:
     with pytest.raises(ConfigError) as info:
-        connect.set_provider(kit, "kit", {"JWKSPollSecs": "often"})
+        providers.set_provider(kit, "kit", {"JWKSPollSecs": "often"})
     assert "BSON field 'IDPConfiguration.JWKSPollSecs' is the wrong type" in info.value.what
     with pytest.raises(ConfigError):
-        connect.set_provider(kit, "nope", {"audience": "x"})
+        providers.set_provider(kit, "nope", {"audience": "x"})

@@ -8,7 +8,7 @@ import time
 import pytest
 from pymongo.errors import OperationFailure
 
-from wif_notebook import connect, tokens
+from wif_notebook import authorization, connect, tokens
 from wif_notebook.cli import main
 from wif_notebook.doctor import diagnose, rule_for_reason
 from wif_notebook.idp.faults import FAULTS
@@ -46,8 +46,8 @@ def test_wrong_audience_offers_both_ways_to_reconcile(kit: StateDir) -> None:
 
 
 def test_a_good_token_with_its_roles_in_place_is_ok_and_lists_what_was_checked(kit: StateDir) -> None:
-    connect.authorize(kit, group="reports-readers", roles=["read@test"])
-    connect.authorize(kit, group="billing-writers", roles=["readWrite@test"])
+    authorization.authorize(kit, group="reports-readers", roles=["read@test"])
+    authorization.authorize(kit, group="billing-writers", roles=["readWrite@test"])
     result = diagnose(tokens.mint("billing-api", state=kit), state=kit)
     assert result.ok and result.rule is None and result.title == "nothing failed"
     checked = {c.name for c in result.checks}
@@ -108,7 +108,7 @@ def test_role_not_created_explains_the_13(kit: StateDir) -> None:
 
 
 def test_a_role_without_the_privilege_explains_the_13(kit: StateDir) -> None:
-    connect.authorize(kit, group="lesson-readers", privileges=["wifnb_other.things:find"])
+    authorization.authorize(kit, group="lesson-readers", privileges=["wifnb_other.things:find"])
     conn = connect.connect(state=kit, env="test")
     with pytest.raises(OperationFailure) as info:
         conn.client.wifnb_doctor.things.insert_one({"_id": 1})

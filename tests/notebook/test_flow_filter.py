@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from wif_notebook import connect, stack, tokens
+from wif_notebook import authorization, connect, stack, tokens
 from wif_notebook.state import StateDir
 
 from .conftest import FixedToken, run_magic
@@ -19,7 +19,7 @@ def test_wif_flow_shows_only_the_last_connects_client_unless_asked(magic_shell: 
     run_magic(magic_shell, "%wif_connect")
     mine = connect.connections()[-1]
     # Other traffic in the same minutes: the administrator, and another workload's client.
-    admin = connect.admin_client(kit)
+    admin = authorization.admin_client(kit)
     admin.admin.command("ping")
     admin.close()
     token = tokens.mint("billing-api", state=kit).token

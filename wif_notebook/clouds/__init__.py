@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -145,14 +145,13 @@ def for_principal(principal: Principal) -> Cloud | None:
 def env_context(state: StateDir) -> EnvContext:
     """Where the running IdP is (both forms of its one port) and the CA bundle that trusts it."""
     from .. import tls
-    from ..idp.service import idp_record
+    from ..idp.service import require_idp
 
-    record = idp_record(state)
-    if record is None:
-        raise ServiceError(
-            f"the mock IdP is not running for {state.path}, so a workload has no endpoints to call",
-            hint="start it with `wif up` (or `wif idp start`), then ask again",
-        )
+    record = require_idp(
+        state,
+        what=f"the mock IdP is not running for {state.path}, so a workload has no endpoints to call",
+        hint="start it with `wif up` (or `wif idp start`), then ask again",
+    )
     http = str(record.extra.get("base_url") or f"http://localhost:{record.port}")
     https = str(record.extra.get("https_base_url") or f"https://localhost:{record.port}")
     return EnvContext(

@@ -371,7 +371,8 @@ def read_users_and_roles(state: StateDir) -> tuple[list[dict[str, Any]], list[di
 def _from_server(state: StateDir) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from pymongo.errors import PyMongoError
 
-    from ..connect import admin_client, explain_error
+    from ..authorization import admin_client
+    from ..driver_errors import explain_error
 
     client = admin_client(state)
     try:

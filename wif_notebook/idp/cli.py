@@ -141,34 +141,33 @@ def cmd_principals(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     result = rotate_keys(state_from(args), args.issuer, args.alg)
+    lines = [
+        f"{issuer_id}: now signing with {key['kid']} ({key['alg']}); published: {', '.join(key['published'])}"
+        for issuer_id, key in result["rotated"].items()
+    ]
+    return _print_key_change(args, result, lines)
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    result = retire_key(state_from(args), args.issuer, args.kid)
+    lines = [
+        f"{issuer_id}: retired {kid} (no longer in the JWKS)" for issuer_id, kid in result["retired"].items()
+    ]
+    return _print_key_change(args, result, lines)
+
+
+def _print_key_change(args: argparse.Namespace, result: dict[str, Any], lines: list[str]) -> int:
+    """A key rotation or retirement: the JSON result, or ``lines`` and what became of the token files."""
     if args.json:
         print_json(result)
         return 0
-    for issuer_id, info in result["rotated"].items():
-        print(
-            f"{issuer_id}: now signing with {info['kid']} ({info['alg']}); published: "
-            f"{', '.join(info['published'])}"
-        )
-    _print_token_files(result)
-    return 0
-
-
-def _print_token_files(result: dict[str, Any]) -> None:
+    for line in lines:
+        print(line)
     files = result.get("token_files")
     if files:
         print(f"token files signed again with the current keys: {', '.join(files)}")
     elif "token_files" not in result:  # the IdP is stopped: it writes them when it starts
         print("the IdP is stopped: it writes the token files with the current keys when it starts")
-
-
-def cmd_retire(args: argparse.Namespace) -> int:
-    result = retire_key(state_from(args), args.issuer, args.kid)
-    if args.json:
-        print_json(result)
-        return 0
-    for issuer_id, kid in result["retired"].items():
-        print(f"{issuer_id}: retired {kid} (no longer in the JWKS)")
-    _print_token_files(result)
     return 0
 
 

@@ -87,12 +87,14 @@ def idp_record(state: StateDir) -> ServiceRecord | None:
     return services.running_record(state, SERVICE)
 
 
-def require_idp(state: StateDir) -> ServiceRecord:
+def require_idp(state: StateDir, *, what: str | None = None, hint: str | None = None) -> ServiceRecord:
+    """The running IdP's record; when it is not running, a ServiceError in the caller's words (``what``,
+    ``hint``: what needed the IdP and how to start it from where the user is)."""
     record = idp_record(state)
     if record is None:
         raise ServiceError(
-            f"the mock IdP is not running for {state.path}",
-            hint="start it with `wif idp start` (or `wif up`)",
+            what or f"the mock IdP is not running for {state.path}",
+            hint=hint or "start it with `wif idp start` (or `wif up`)",
         )
     return record
 

@@ -9,6 +9,7 @@ server, see docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import TokenError
@@ -215,9 +216,10 @@ _MESSAGE_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def rule_for_message(message: str) -> str | None:
-    """The id of the rule whose failure message ``message`` is (or contains); None if none is."""
-    for pattern, rule in _MESSAGE_RULES:
+def rule_for_message(message: str, *, first: Sequence[tuple[re.Pattern[str], str]] = ()) -> str | None:
+    """The id of the rule whose failure message ``message`` is (or contains); None if none is.
+    ``first``: the caller's own (pattern, id) pairs, tried before the rule book's."""
+    for pattern, rule in [*first, *_MESSAGE_RULES]:
         if pattern.search(message):
             return rule
     return None

@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..display import TONES, esc
+from ..display import TONES, esc, html_table
 from ..errors import WifError
 
 OK, FAIL, SKIP = "✓", "✗", "–"
@@ -23,15 +23,8 @@ _TONES = {"ok": TONES["ok"], "error": TONES["fail"], "info": TONES["info"], "mut
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, css: str = "") -> str:
-    """An HTML table; cells are already escaped HTML."""
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{esc(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td style='padding:2px 8px;vertical-align:top'>{cell}</td>" for cell in row)
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table class='{css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """An HTML table of the widgets' class ``css``; cells are already escaped HTML."""
+    return html_table(columns, rows, raw_html=True, css=css)
 
 
 def mark(passed: bool | None) -> str:
