@@ -103,8 +103,16 @@ def _server_logged_rule(kit: StateDir, token: str) -> tuple[str, str]:
         assert info.value.code == 18
     finally:
         client.close()
-    new = [json.loads(line) for line in log.read_text().splitlines()[seen:] if line.strip()]
-    reasons = [e["attr"]["error"] for e in new if e["id"] == 20249]
+    # The server may still be writing: read whole lines only, until the 20249 line is there.
+    reasons: list[str] = []
+    deadline = time.monotonic() + 10
+    while not reasons and time.monotonic() < deadline:
+        text = log.read_text()
+        lines = text.splitlines()[seen:] if text.endswith("\n") else text.splitlines()[seen:-1]
+        new = [json.loads(line) for line in lines if line.strip()]
+        reasons = [e["attr"]["error"] for e in new if e["id"] == 20249]
+        if not reasons:
+            time.sleep(0.05)
     assert reasons, "the server logged no failed authentication"
     rule = rule_for_message(reasons[0])
     assert rule is not None, f"the rule book does not recognise the server's reason {reasons[0]!r}"
