@@ -1,0 +1,74 @@
+"""Where a lesson connects through a callback, it shows the vendor SDK call a real workload makes,
+executed unmodified against the kit (or, where the kit cannot run it yet, shown and labelled as such).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .conftest import NOTEBOOKS, Executed
+
+# lesson stem -> (principal whose host variables the kernel gets, the SDK call in the callback)
+EXECUTED = {
+    "06-": ("gce-worker", "id_token.fetch_id_token("),
+    "12-": ("recommender-ksa", "id_token.fetch_id_token("),
+}
+# Shown as a non-executed snippet: the kit does not give a kernel an AKS pod's Azure variables yet.
+SHOWN = {"11-": ("DefaultAzureCredential()", "credential.get_token(")}
+
+
+def _cells(stem: str) -> list[dict[str, Any]]:
+    path = next(NOTEBOOKS.glob(f"{stem}*.ipynb"))
+    cells: list[dict[str, Any]] = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        if isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+    return cells
+
+
+def _sdk_cell_index(cells: list[dict[str, Any]], call: str) -> int:
+    found = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code" and call in c["source"] and '"OIDC_CALLBACK"' in c["source"]
+    ]
+    assert found, f"no code cell calls {call} inside an OIDC_CALLBACK"
+    return found[0]
+
+
+@pytest.mark.parametrize("stem", sorted(EXECUTED))
+def test_the_callback_lesson_runs_the_vendor_sdk_call_after_the_hosts_variables(stem: str) -> None:
+    principal, call = EXECUTED[stem]
+    cells = _cells(stem)
+    index = _sdk_cell_index(cells, call)
+    assert "from google.oauth2 import id_token" in cells[index]["source"]
+    # google-auth reads GCE_METADATA_HOST when imported: the variables come first, in an earlier cell.
+    applies = [i for i, c in enumerate(cells) if f"%wif_env {principal} --apply" in c["source"]]
+    assert applies and applies[0] < index, f"%wif_env {principal} --apply must run before cell {index}"
+    prose = " ".join(" ".join(c["source"] for c in cells if c["cell_type"] == "markdown").split())
+    assert "runs unchanged" in prose
+
+
+@pytest.mark.parametrize("stem", sorted(SHOWN))
+def test_the_azure_lesson_shows_the_sdk_callback_and_says_it_is_not_run(stem: str) -> None:
+    snippets = [c["source"] for c in _cells(stem) if c["cell_type"] == "markdown"]
+    shown = [s for s in snippets if all(part in s for part in SHOWN[stem]) and "OIDC_CALLBACK" in s]
+    assert shown, f"{stem}: no markdown cell shows {SHOWN[stem]} in an OIDC_CALLBACK"
+    assert "shown, not run" in shown[0]
+
+
+# The course fixture executes every lesson: longer than the default per-test timeout on 2 cores.
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("stem", sorted(EXECUTED))
+def test_the_vendor_sdk_callback_logs_in_as_the_workloads_service_account(
+    course: dict[str, Executed], stem: str
+) -> None:
+    executed = next(e for name, e in course.items() if name.startswith(stem))
+    cells = executed.notebook.cells
+    sources = [{"cell_type": c.cell_type, "source": c.source} for c in cells]
+    outputs = cells[_sdk_cell_index(sources, EXECUTED[stem][1])].get("outputs", [])
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "'user': 'gcp/" in text and "'db': '$external'" in text, text
