@@ -11,10 +11,11 @@ import pytest
 
 from .conftest import NOTEBOOKS, Executed
 
-# lesson stem -> (principal whose host variables the kernel gets, the SDK call in the callback)
+# lesson stem -> (principal whose host variables the kernel gets, the SDK's import, its call in the
+# callback, the $external user prefix it logs in as)
 EXECUTED = {
-    "06-": ("gce-worker", "id_token.fetch_id_token("),
-    "12-": ("recommender-ksa", "id_token.fetch_id_token("),
+    "06-": ("gce-worker", "from google.oauth2 import id_token", "id_token.fetch_id_token(", "gcp/"),
+    "12-": ("recommender-ksa", "from google.oauth2 import id_token", "id_token.fetch_id_token(", "gcp/"),
 }
 # Shown as a non-executed snippet: the kit does not give a kernel an AKS pod's Azure variables yet.
 SHOWN = {"11-": ("DefaultAzureCredential()", "credential.get_token(")}
@@ -41,11 +42,12 @@ def _sdk_cell_index(cells: list[dict[str, Any]], call: str) -> int:
 
 @pytest.mark.parametrize("stem", sorted(EXECUTED))
 def test_the_callback_lesson_runs_the_vendor_sdk_call_after_the_hosts_variables(stem: str) -> None:
-    principal, call = EXECUTED[stem]
+    principal, sdk_import, call, _ = EXECUTED[stem]
     cells = _cells(stem)
     index = _sdk_cell_index(cells, call)
-    assert "from google.oauth2 import id_token" in cells[index]["source"]
-    # google-auth reads GCE_METADATA_HOST when imported: the variables come first, in an earlier cell.
+    assert sdk_import in cells[index]["source"]
+    # google-auth reads GCE_METADATA_HOST when imported (azure-identity its variables when a
+    # credential is created): the variables come first, in an earlier cell.
     applies = [i for i, c in enumerate(cells) if f"%wif_env {principal} --apply" in c["source"]]
     assert applies and applies[0] < index, f"%wif_env {principal} --apply must run before cell {index}"
     prose = " ".join(" ".join(c["source"] for c in cells if c["cell_type"] == "markdown").split())
@@ -69,6 +71,6 @@ def test_the_vendor_sdk_callback_logs_in_as_the_workloads_service_account(
     executed = next(e for name, e in course.items() if name.startswith(stem))
     cells = executed.notebook.cells
     sources = [{"cell_type": c.cell_type, "source": c.source} for c in cells]
-    outputs = cells[_sdk_cell_index(sources, EXECUTED[stem][1])].get("outputs", [])
+    outputs = cells[_sdk_cell_index(sources, EXECUTED[stem][2])].get("outputs", [])
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert "'user': 'gcp/" in text and "'db': '$external'" in text, text
+    assert f"'user': '{EXECUTED[stem][3]}" in text and "'db': '$external'" in text, text
