@@ -8,6 +8,9 @@ elsewhere on the machine lands on both alike.
 - kit:    POST <kit issuer>/token, grant_type=client_credentials, client_secret_basic (principal
           billing-api): one request per token, over https (the issuer form learners use, a
           persistent TLS connection trusting the kit CA) and, on the same port, plain http.
+- entra:  the Entra path azure-identity and msal use, over https: POST
+          https://localhost:<port>/<tenant>/oauth2/v2.0/token, grant_type=client_credentials,
+          client_secret_post, scope=api://<app>/.default (principal reports-sp): one request per token.
 - anchor: @mongodb-js/oidc-mock-provider has no client_credentials grant; its device flow needs no
           user (identity-provider reference §1.2): POST /device, then POST /token with the
           device_code: two requests per token. It runs with --skip-id-token --skip-refresh-token so
@@ -125,9 +128,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def kit_server() -> Iterator[tuple[Server, Server]]:
-    """The kit IdP reached over https (the default issuer form) and over plain http, one port."""
+def kit_server() -> Iterator[tuple[Server, Server, Server]]:
+    """The kit IdP reached over https (the default issuer form) and over plain http, one port; and
+    its Entra v2.0 token endpoint over https."""
     sys.path.insert(0, str(HERE.parent))
+    from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
     from wif_notebook.idp.service import start_idp, stop_idp
     from wif_notebook.state import StateDir
     from wif_notebook.tls import client_context
@@ -136,16 +141,26 @@ def kit_server() -> Iterator[tuple[Server, Server]]:
         state = StateDir(Path(tmp) / "state")
         record = start_idp(state, 0)
         try:
-            entry = next(
-                p
-                for p in yaml.safe_load(state.principals_file.read_text())["principals"]
-                if p["name"] == "billing-api"
-            )
+            catalog = {p["name"]: p for p in yaml.safe_load(state.principals_file.read_text())["principals"]}
+            entry, sp = catalog["billing-api"], catalog["reports-sp"]
             basic = base64.b64encode(f"{entry['client_id']}:{entry['client_secret']}".encode()).decode()
             headers = {**FORM, "Authorization": f"Basic {basic}"}
             body = urlencode({"grant_type": "client_credentials"}).encode()
             client = Client(record.port)
             secure = Client(record.port, client_context(state))
+            entra_client = Client(record.port, client_context(state))
+            entra_path = f"/{AZURE_TENANT_ID}/oauth2/v2.0/token"
+            entra_body = urlencode(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": sp["client_id"],
+                    "client_secret": sp["client_secret"],
+                    "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
+                }
+            ).encode()
+
+            def one_entra() -> str:
+                return str(entra_client.request("POST", entra_path, entra_body, FORM)["access_token"])
 
             def one() -> str:
                 return str(client.request("POST", "/kit/token", body, headers)["access_token"])
@@ -157,6 +172,8 @@ def kit_server() -> Iterator[tuple[Server, Server]]:
             claims = verify_with_jwks(one(), jwks)
             https_claims = verify_with_jwks(one_https(), jwks)
             assert https_claims["iss"].startswith("https://localhost:"), https_claims["iss"]
+            entra_keys = entra_client.request("GET", f"/{AZURE_TENANT_ID}/discovery/v2.0/keys")
+            entra_claims = verify_with_jwks(one_entra(), entra_keys)
             about = "wif-notebook mock IdP (stdlib ThreadingHTTPServer, RS256 RSA-2048 via cryptography)"
             server = Server(
                 "kit",
@@ -179,8 +196,20 @@ def kit_server() -> Iterator[tuple[Server, Server]]:
                     "iss": https_claims["iss"].rsplit(":", 1)[0] + ":<port>/kit",
                 },
             )
-            yield https_server, server
+            entra = Server(
+                "entra_https",
+                one_entra,
+                {
+                    "server": about,
+                    "flow": "Entra v2.0 client_credentials over https, client_secret_post, "
+                    "scope=<resource>/.default (1 request per token, one persistent connection)",
+                    "requests_per_token": 1,
+                    "sample_claims": sorted(entra_claims),
+                },
+            )
+            yield entra, https_server, server
             secure.close()
+            entra_client.close()
             # Informative only (the anchor has no ES256): the same endpoint after
             # `wif idp rotate-keys --issuer kit --alg ES256`, to show what the RSA signature costs.
             client.request(
@@ -304,21 +333,23 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine skews both sides
-    with kit_server() as (kit_https, kit), anchor_server() as anchor:
-        for server in (kit_https, kit, anchor):
+    with kit_server() as (entra, kit_https, kit), anchor_server() as anchor:
+        for server in (entra, kit_https, kit, anchor):
             run_for(args.warmup, server.one)
         # Alternate rounds, so a burst of other load on the machine hits every server alike;
         # each server's rate is the median of its rounds.
         for _ in range(args.rounds):
-            for server in (kit_https, kit, anchor):
+            for server in (entra, kit_https, kit, anchor):
                 server.run(args.seconds)
         load_after = os.getloadavg()[0]
         anchor_report = anchor.report()
         https_report = kit_https.report()
+        entra_report = entra.report()
     signatures = rsa_signatures_per_second(args.seconds)
     kit_report = kit.report()  # after the informative ES256 run
     ratio = kit_report["tokens_per_second"] / anchor_report["tokens_per_second"]
     https_ratio = https_report["tokens_per_second"] / anchor_report["tokens_per_second"]
+    entra_ratio = entra_report["tokens_per_second"] / anchor_report["tokens_per_second"]
     result = {
         "benchmark": "serial tokens per second from a token endpoint",
         "command": " ".join(["python", "benchmarks/idp_tokens.py", *sys.argv[1:]]),
@@ -330,9 +361,11 @@ def main() -> int:
             "load_average_1m_before": round(load_before, 2),
             "load_average_1m_after": round(load_after, 2),
         },
+        "entra_https": entra_report,
         "kit_https": https_report,
         "kit": kit_report,
         "anchor": anchor_report,
+        "ratio_entra_https_over_anchor": round(entra_ratio, 2),
         "ratio_kit_https_over_anchor": round(https_ratio, 2),
         "ratio_kit_over_anchor": round(ratio, 2),
         # What TLS costs on a kept-alive connection: the https endpoint learners use over plain http.
@@ -341,8 +374,10 @@ def main() -> int:
         ),
         "rsa2048_signatures_per_second": round(signatures, 1),
         "ceiling_ratio_signature_only_over_anchor": round(signatures / anchor_report["tokens_per_second"], 2),
-        "goal": ">= 3x",
-        "goal_met": ratio >= 3,
+        # Issue 11: the https Entra path learners now use stays where the plain-http kit stood on this
+        # machine (1.9x the anchor).
+        "goal": "entra_https >= 1.9x the anchor",
+        "goal_met": entra_ratio >= 1.9,
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import display
+from .clouds.azure import issuer_mixup_words
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
@@ -369,7 +370,8 @@ def _provider_words(f: _Facts) -> _Words:
     return (
         "No identity provider is configured for the token's issuer",
         f"The token was issued by '{f.iss}', but the server trusts only: {configured}. "
-        "For a workload (one-step) login the server picks the entry whose issuer equals iss.",
+        "For a workload (one-step) login the server picks the entry whose issuer equals iss."
+        + issuer_mixup_words(f.claims, f.providers),
         [
             "Use a token from a configured issuer (%wif_token PRINCIPAL).",
             f"Or add an entry for this issuer: %wif_mongod add issuer={f.iss} audience=<aud> "
@@ -382,7 +384,7 @@ def _issuer_words(f: _Facts) -> _Words:
     return (
         "The token's issuer does not match the provider's",
         f"iss is '{f.iss}', which differs from the configured issuer (every character counts, "
-        "including a trailing slash).",
+        "including a trailing slash)." + issuer_mixup_words(f.claims, f.providers),
         [rule_by_id("issuer").fix],
     )
 

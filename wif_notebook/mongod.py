@@ -393,8 +393,9 @@ def default_config(
 ) -> MongodConfig:
     """The configuration `wif up` uses: one oidcIdentityProviders entry per issuer of the mock IdP.
 
-    Each cloud of the registry says which claim maps to roles (kit and azure: ``groups``); the
-    others use internal authorization (``useAuthorizationClaim: false``: ``$external`` users), as
+    Each cloud of the registry says which claim maps to roles (kit, azure and Entra's v1 issuer
+    azure-v1: ``groups``); the others use internal authorization (``useAuthorizationClaim: false``:
+    ``$external`` users), as
     MongoDB's own Kubernetes test does.
     Without a running IdP, issuers are those the IdP serves on its default port.
     """
@@ -447,13 +448,18 @@ def _issuers_of(state: StateDir, idp_record: ServiceRecord | None) -> dict[str, 
                 out[str(issuer_id)] = {"issuer": str(info["issuer"]), "audience": str(info["audience"])}
         if out:
             return out
+    from .clouds import clouds
     from .idp.issuers import ISSUERS
 
     # The IdP's default issuer form (idp/issuers.py) on the port kept for this state directory.
     base = f"https://localhost:{ports.kept_ports(state).get('idp') or ports.default_port('idp')}"
-    return {
+    found = {
         i: {"issuer": iss.issuer_url(base), "audience": iss.default_audience} for i, iss in ISSUERS.items()
     }
+    for cloud in clouds():  # issuers a cloud publishes besides its own ids (Entra's v1 issuer)
+        for extra_id, (issuer, audience) in cloud.extra_issuers(base).items():
+            found[extra_id] = {"issuer": issuer, "audience": audience}
+    return found
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import tokens
 from .cli import json_flag, print_json, state_from
+from .clouds.azure import issuer_mixup_words
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
@@ -174,6 +175,8 @@ def analyse(token: str, state: StateDir) -> dict[str, Any]:
     failed = first_failure(results)  # the rule book's verdict: the rule the server reports
     report["rule"] = failed.rule if failed is not None else None
     report["verdict"] = _verdict(results, failed, found is not None)
+    if failed is not None and failed.rule in ("provider", "issuer") and found is not None:
+        report["verdict"] += issuer_mixup_words(decoded.claims, found.providers)
     report["ok"] = failed is None and report["signature"]["verified"]
     return report
 

@@ -276,6 +276,11 @@ def _http_error(what: str, url: str, response: Response) -> TokenError:
         description = str(doc.get("error_description", ""))
         # The kit IdP appends its own next step to the description; keep it as the hint.
         description, _, idp_hint = description.partition("\n  next step: ")
+        # Entra's descriptions end in Trace ID / Correlation ID / Timestamp lines, and the kit's
+        # Entra puts its next step in "(wif-notebook: ...)" after the AADSTS message.
+        description = description.split("\r\n", 1)[0]
+        description, _, entra_hint = description.partition(" (wif-notebook: ")
+        idp_hint = idp_hint or entra_hint.removesuffix(")")
         detail = f"{doc['error']}: {description}".strip().rstrip(":")
         if idp_hint:
             hint = idp_hint.strip()
@@ -333,11 +338,11 @@ def client_credentials(
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {"grant_type": "client_credentials"}
-    if audience:
-        if who.issuer_id == "azure":
-            form["scope"] = audience.removesuffix("/.default") + "/.default"
-        else:
-            form["audience"] = audience
+    if who.issuer_id == "azure":
+        # Entra needs the resource in every app-only request (AADSTS900144 without it).
+        form["scope"] = (audience or who.default_audience).removesuffix("/.default") + "/.default"
+    elif audience:
+        form["audience"] = audience
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if auth == "basic":
         # RFC 6749 §2.3.1: each part is form-urlencoded before joining with ':'.
@@ -867,7 +872,13 @@ _MEANINGS: dict[str, Callable[[Any], str]] = {
         "'<authNamePrefix>/<group>' in admin" + ("" if isinstance(v, list) else " (not an array: refused)")
     ),
     "roles": lambda v: "app roles granted to the identity; usable as authorizationClaim",
-    "ver": lambda v: "Entra token version ('1.0' or '2.0'); decides the issuer URL form",
+    "ver": lambda v: (
+        "Entra token version, chosen by the resource application's accessTokenAcceptedVersion: "
+        "'1.0' has issuer .../<tenant>/ (trailing slash) and aud as requested (api://<app id>), "
+        "'2.0' has issuer .../<tenant>/v2.0 and aud the application id"
+    ),
+    "appidacr": lambda v: "how the client authenticated (v1): 0 public, 1 secret, 2 certificate or assertion",
+    "azpacr": lambda v: "how the client authenticated (v2): 0 public, 1 secret, 2 certificate or assertion",
     "email": lambda v: "the service account's e-mail address (a possible principalName)",
     "email_verified": lambda v: "whether Google verified the e-mail address",
     "google": lambda v: "Google Compute Engine details (with format=full): project, zone, instance",

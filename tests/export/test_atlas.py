@@ -100,8 +100,9 @@ def check_command(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
 def test_every_atlas_cli_command_uses_documented_flags_and_values(exports: dict[str, Export]) -> None:
     commands = [check_command(argv) for argv in atlas_commands(exports["atlas"].files["atlas-setup.sh"])]
     paths = [path[0] for path, _ in commands]
-    # every provider of the kit's mongod.conf (one per kit issuer) created, then connected
-    assert paths.count("federatedAuthentication") == 2 * len(ISSUERS)
+    # every provider of the kit's mongod.conf (one per kit issuer, and Entra's v1 issuer azure-v1)
+    # created, then connected
+    assert paths.count("federatedAuthentication") == 2 * (len(ISSUERS) + 1)
     providers = {f["desc"].rsplit(" ", 2)[-2].strip("'"): f for p, f in commands if p[-1] == "oidc"}
     assert {f["authorizationType"] for f in providers.values()} == {"GROUP", "USER"}
     assert all(f["idpType"] == "WORKLOAD" for f in providers.values())

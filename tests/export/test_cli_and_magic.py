@@ -65,6 +65,7 @@ def test_a_target_without_workloads_explains_what_to_add(tmp_path: Path) -> None
     state.ensure()
     write_config(state, default_config(state, None))
     remove_provider(state, "azure")
+    remove_provider(state, "azure-v1")  # Entra's v1 issuer, in the kit's default mongod.conf too
     out = wif("export", "azure", state=state)
     assert out.returncode == 1
     assert "no Microsoft Entra ID issuer is configured" in out.stderr and "next step:" in out.stderr

@@ -44,6 +44,8 @@ def test_mongod_conf_is_valid_for_a_production_mongod_once_placeholders_are_fill
         "gcp": "https://accounts.google.com",
         "k8s": values["CLUSTER_ISSUER_URL"],
         "github": "https://token.actions.githubusercontent.com",
+        # Entra's v1 issuer, trusted by the kit's default mongod.conf beside the v2 one.
+        "azure-v1": f"https://sts.windows.net/{values['TENANT_ID']}/",
     }
     assert all(p.issuer.startswith("https://") for p in cfg.oidc_providers)
     azure = next(p for p in cfg.oidc_providers if p.auth_name_prefix == "azure")

@@ -108,7 +108,7 @@ def test_no_secret_reaches_any_export(exports: dict[str, Export], built_kit: obj
 
 
 def test_azure_app_roles_when_the_kits_entra_provider_reads_the_roles_claim(tmp_path: Path) -> None:
-    from wif_notebook.connect import set_provider
+    from wif_notebook.connect import remove_provider, set_provider
     from wif_notebook.export import export
     from wif_notebook.mongod import default_config, write_config
     from wif_notebook.server.authz import AuthzStore
@@ -118,6 +118,7 @@ def test_azure_app_roles_when_the_kits_entra_provider_reads_the_roles_claim(tmp_
     state.ensure()
     write_config(state, default_config(state, None))
     set_provider(state, "azure", {"authorizationClaim": "roles"})
+    remove_provider(state, "azure-v1")  # its groups claim would bring groupMembershipClaims back
     # What createRole would have stored in the dbPath (the server's own store, read as a stopped server's).
     AuthzStore(state.db_path).insert_role(
         {"_id": "admin.azure/Orders.Write", "role": "azure/Orders.Write", "db": "admin", "privileges": [],

@@ -92,8 +92,10 @@ class Idp:
         )
 
     def token_path(self, issuer_id: str) -> str:
+        # As mongod does, one trailing '/' of the issuer (Entra v1) goes before the well-known path.
         doc = self.get(
-            self.issuer(issuer_id).removeprefix(self.base_url) + "/.well-known/openid-configuration"
+            self.issuer(issuer_id).rstrip("/").removeprefix(self.base_url)
+            + "/.well-known/openid-configuration"
         )
         return str(doc.json()["token_endpoint"]).removeprefix(self.base_url)
 
@@ -114,7 +116,8 @@ class Idp:
 
     def jwks(self, issuer_id: str) -> dict[str, Any]:
         disc = self.get(
-            self.issuer(issuer_id).removeprefix(self.base_url) + "/.well-known/openid-configuration"
+            self.issuer(issuer_id).rstrip("/").removeprefix(self.base_url)
+            + "/.well-known/openid-configuration"
         )
         doc: dict[str, Any] = self.get(str(disc.json()["jwks_uri"]).removeprefix(self.base_url)).json()
         return doc

@@ -9,7 +9,7 @@ import pytest
 
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
 
-from .conftest import Idp
+from .conftest import Idp, eventually
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -91,9 +91,13 @@ def test_unknown_client_is_invalid_client(idp: Idp) -> None:
 
 def test_a_client_of_another_issuer_is_unknown_here(idp: Idp) -> None:
     reply = idp.post_form(
-        idp.token_path("azure"), {"grant_type": "client_credentials"}, headers=idp.basic("billing-api")
+        idp.token_path("azure"),
+        {"grant_type": "client_credentials", "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default"},
+        headers=idp.basic("billing-api"),
     )
-    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+    # Entra: an application id the tenant does not know is AADSTS700016.
+    assert (reply.status, reply.json()["error"]) == (400, "unauthorized_client")
+    assert reply.json()["error_codes"] == [700016]
 
 
 def test_no_client_authentication_is_invalid_client(idp: Idp) -> None:
@@ -180,8 +184,10 @@ def test_kubernetes_token_is_exchanged_for_an_entra_token_by_client_assertion(id
     assert claims["sub"] == entry["subject"]
 
 
-@pytest.mark.parametrize("fault", ["bad-signature", "unknown-kid", "expired"])
-def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fault: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "code"), [("bad-signature", 700027), ("unknown-kid", 700027), ("expired", 700024)]
+)
+def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fault: str, code: int) -> None:
     entry = idp.catalog_entry("orders-identity")
     reply = idp.post_form(
         idp.token_path("azure"),
@@ -190,10 +196,12 @@ def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fau
             "client_id": entry["client_id"],
             "client_assertion_type": JWT_BEARER,
             "client_assertion": _aks_token(idp, fault=fault),
+            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
         },
     )
     assert reply.status == 401
     assert reply.json()["error"] == "invalid_client"
+    assert reply.json()["error_codes"] == [code]
 
 
 def test_a_client_assertion_without_matching_federated_credential_is_refused(idp: Idp) -> None:
@@ -207,27 +215,66 @@ def test_a_client_assertion_without_matching_federated_credential_is_refused(idp
             "client_id": entry["client_id"],
             "client_assertion_type": JWT_BEARER,
             "client_assertion": assertion,
+            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
         },
     )
-    assert reply.status == 401
-    assert "AADSTS70021" in reply.json()["error_description"]
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
+    assert reply.json()["error_description"].startswith("AADSTS70021: No matching federated identity record")
 
 
-def test_a_garbage_assertion_is_invalid_client(idp: Idp) -> None:
+def test_a_garbage_assertion_is_a_malformed_jwt(idp: Idp) -> None:
     reply = idp.post_form(
         idp.token_path("azure"),
         {
             "grant_type": "client_credentials",
+            "client_id": idp.catalog_entry("orders-identity")["client_id"],
             "client_assertion_type": JWT_BEARER,
             "client_assertion": "not.a.jwt",
+            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
         },
     )
-    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
+    assert reply.json()["error_codes"] == [50027]
 
 
-def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject_token(idp: Idp) -> None:
+def test_entra_has_no_rfc8693_token_exchange(idp: Idp) -> None:
     reply = idp.post_form(
         idp.token_path("azure"),
+        {"grant_type": EXCHANGE, "subject_token": _aks_token(idp), "subject_token_type": JWT_TYPE},
+    )
+    assert (reply.status, reply.json()["error"]) == (400, "unsupported_grant_type")
+    assert reply.json()["error_codes"] == [70003]
+
+
+_EXCHANGE_APP = """
+  - name: exchange-app
+    kind: client-credentials
+    issuer: kit
+    client_id: exchange-app
+    client_secret: exchange-secret
+    subject: exchange-app
+    federated_credentials:
+      - {issuer: k8s, subject: "system:serviceaccount:shop:orders-worker", audience: api://AzureADTokenExchange}
+"""
+
+
+@pytest.fixture(scope="module")
+def exchange_app(idp: Idp) -> str:
+    """A kit client that trusts the cluster's orders-worker tokens (RFC 8693 happens at the kit
+    issuer; Entra has no token exchange grant)."""
+    with idp.state.principals_file.open("a") as fh:
+        fh.write(_EXCHANGE_APP)
+    eventually(
+        lambda: any(p["name"] == "exchange-app" for p in idp.get("/_wif/principals").json()["principals"])
+    )
+    return "exchange-app"
+
+
+def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject_token(
+    idp: Idp, exchange_app: str
+) -> None:
+    reply = idp.post_form(
+        idp.token_path("kit"),
         {
             "grant_type": EXCHANGE,
             "subject_token": _aks_token(idp),
@@ -237,13 +284,13 @@ def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject
     assert reply.status == 200, reply.body
     doc = reply.json()
     assert doc["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
-    claims = idp.verify(doc["access_token"], "azure")
-    assert claims["sub"] == idp.catalog_entry("orders-identity")["subject"]
+    claims = idp.verify(doc["access_token"], "kit")
+    assert claims["sub"] == exchange_app
 
 
-def test_token_exchange_with_a_forged_subject_token_is_invalid_grant(idp: Idp) -> None:
+def test_token_exchange_with_a_forged_subject_token_is_invalid_grant(idp: Idp, exchange_app: str) -> None:
     reply = idp.post_form(
-        idp.token_path("azure"),
+        idp.token_path("kit"),
         {
             "grant_type": EXCHANGE,
             "subject_token": _aks_token(idp, fault="bad-signature"),
@@ -254,8 +301,8 @@ def test_token_exchange_with_a_forged_subject_token_is_invalid_grant(idp: Idp) -
     assert "does not verify" in reply.json()["error_description"]
 
 
-def test_token_exchange_without_subject_token_type_is_invalid_request(idp: Idp) -> None:
-    reply = idp.post_form(idp.token_path("azure"), {"grant_type": EXCHANGE, "subject_token": _aks_token(idp)})
+def test_token_exchange_without_subject_token_type_is_invalid_request(idp: Idp, exchange_app: str) -> None:
+    reply = idp.post_form(idp.token_path("kit"), {"grant_type": EXCHANGE, "subject_token": _aks_token(idp)})
     assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
 
 

@@ -44,9 +44,10 @@ def idp_record(port: int) -> ServiceRecord:
             "base_url": base,
             "issuers": {
                 "kit": {"issuer": f"{base}/kit", "audience": "api://mongodb-kit"},
-                "azure": {"issuer": f"{base}/azure/t/v2.0", "audience": "app-id"},
+                "azure": {"issuer": f"{base}/t/v2.0", "audience": "app-id"},
                 "gcp": {"issuer": f"{base}/gcp", "audience": "api://mongodb-kit-gcp"},
                 "k8s": {"issuer": f"{base}/k8s", "audience": "api://mongodb-kit-k8s"},
+                "azure-v1": {"issuer": f"{base}/t/", "audience": "api://app-v1"},
             },
         },
     )
@@ -68,11 +69,14 @@ def test_default_config_has_one_provider_per_issuer(state: StateDir) -> None:
     assert cfg.authorization and cfg.enable_test_commands
     assert cfg.authentication_mechanisms == ["SCRAM-SHA-256", "MONGODB-OIDC"]
     by_prefix = {p.auth_name_prefix: p for p in cfg.oidc_providers}
-    assert list(by_prefix) == ["kit", "azure", "gcp", "k8s"]
+    assert list(by_prefix) == ["kit", "azure", "gcp", "k8s", "azure-v1"]
     assert by_prefix["kit"].issuer == "http://localhost:9000/kit"
     assert by_prefix["kit"].audience == "api://mongodb-kit"
     assert by_prefix["kit"].authorization_claim == "groups"
     assert by_prefix["azure"].use_authorization_claim is True
+    # Entra's v1 issuer keeps its trailing slash in mongod.conf, as https://sts.windows.net/<tenant>/
+    assert by_prefix["azure-v1"].issuer == "http://localhost:9000/t/"
+    assert by_prefix["azure-v1"].authorization_claim == "groups"
     assert by_prefix["gcp"].use_authorization_claim is False
     assert by_prefix["k8s"].use_authorization_claim is False
     assert all(p.supports_human_flows is False and p.jwks_poll_secs == 0 for p in cfg.oidc_providers)
@@ -238,6 +242,8 @@ def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None
     assert (
         json.loads(cfg.set_parameters["oidcIdentityProviders"])[0]["issuer"] == "https://localhost:8123/kit"
     )
+    by_prefix = {p.auth_name_prefix: p.issuer for p in cfg.oidc_providers}
+    assert by_prefix["azure-v1"].endswith("/")  # Entra's v1 issuer keeps its trailing slash
 
 
 def test_out_of_range_port_is_refused_before_mongod_conf_is_written(

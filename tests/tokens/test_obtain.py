@@ -148,7 +148,9 @@ def test_federated_refuses_a_pod_token_for_another_audience(idp_state: StateDir)
     plain = tokens.kit_token_file("orders-worker", kind="serviceaccount", state=idp_state)
     with pytest.raises(TokenError) as info:
         tokens.federated("orders-identity", assertion=plain, state=idp_state)
-    assert "HTTP 401" in info.value.what and "AADSTS70021" in info.value.what
+    # Entra answers a federated credential mismatch with 400 invalid_request AADSTS70021.
+    assert "HTTP 400" in info.value.what and "AADSTS70021" in info.value.what
+    assert "Trace ID" not in info.value.what
     assert "api://AzureADTokenExchange" in (info.value.hint or "")
 
 

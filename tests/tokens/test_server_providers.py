@@ -25,6 +25,7 @@ def test_without_mongod_conf_the_kit_default_for_the_running_idp(
     assert {p.auth_name_prefix: p.use_authorization_claim for p in found.providers} == {
         "kit": True,
         "azure": True,
+        "azure-v1": True,
         "gcp": False,
         "k8s": False,
         "github": False,

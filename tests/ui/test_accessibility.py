@@ -159,6 +159,13 @@ def test_a_picture_shows_the_image_for_the_theme_with_its_text_alternative(lesso
     assert "<Figure size" not in page.locator(".jp-Notebook").inner_text()
 
 
+def wait_for_text(panel: Any, selector: str) -> None:
+    try:
+        panel.locator(selector).wait_for(timeout=60_000)
+    except Exception:
+        pytest.fail(f"the panel never showed {selector}:\n{panel.inner_text()}")
+
+
 def focused(page: Any) -> str:
     return str(page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 120)"))
 
@@ -238,13 +245,15 @@ def test_the_keyboard_reaches_and_activates_every_control_and_focus_survives_pol
         mark(page, stop)
         page.focus(stop)
         page.keyboard.press(" ")
-        panel.locator('[data-service="mongod"] [data-state="down"]').wait_for(timeout=30_000)
+        wait_for_text(panel, '[data-service="mongod"] [data-state="down"]')
+        # The buttons are aria-disabled until the stop request itself has answered.
+        wait_for_text(panel, '.wif-Panel-start[aria-disabled="false"]')
         assert still_focused(page, stop), focused(page)
         start = "#wif-notebook-panel .wif-Panel-start"
         mark(page, start)
         page.keyboard.press("Shift+Tab")
         page.keyboard.press("Enter")
-        panel.locator('[data-service="mongod"] [data-state="up"]').wait_for(timeout=30_000)
+        wait_for_text(panel, '[data-service="mongod"] [data-state="up"]')
         assert still_focused(page, start), focused(page)
 
         # Reset's dialog opens on Cancel: Enter, Enter cannot wipe the state directory.

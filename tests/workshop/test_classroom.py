@@ -10,6 +10,7 @@ The kit's default ports are moved to ports this test holds, so the learners' kit
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import socket
@@ -194,7 +195,10 @@ def learners_ran_lesson_00(room: Room) -> dict[str, list[dict[str, Any]]]:
             jobs.append(run_cells(http, ws, room.token, cells + extra))
         return await asyncio.gather(*jobs)
 
-    outputs = asyncio.run(everyone())
+    # In a thread of its own: a test that ran before in this process (an IPython test shell, a
+    # pytest-jupyter fixture) may have left an event loop marked running in the main thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outputs = pool.submit(asyncio.run, everyone()).result()
     return dict(zip(room.up["learners"], outputs, strict=True))
 
 

@@ -14,7 +14,9 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
 - how such a workload gets its token when pymongo has no built-in way (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
-- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml).
+- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml);
+- issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
+  ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
 Adding a platform is adding one module and one line in ``_MODULES`` below; nothing else changes.
 The modules import nothing from ``idp.app`` at import time, so the IdP can read this registry
@@ -64,9 +66,14 @@ class EnvContext:
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
+ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
 def _no_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
+    return {}
+
+
+def _no_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     return {}
 
 
@@ -91,6 +98,7 @@ class Cloud:
     workload_token: WorkloadToken | None = None
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
     seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
+    extra_issuers: ExtraIssuers = _no_issuers
 
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")

@@ -1,8 +1,150 @@
-"""Microsoft Entra ID and Azure hosting (managed identity, App Service, AKS workload identity)."""
+"""Microsoft Entra ID and Azure hosting (managed identity, App Service, AKS workload identity).
+
+The IdP side is ``idp/entra.py``. How Microsoft's hosts map to the kit's URLs (``I`` = the IdP's
+origin, ``https://localhost:<port>`` for token endpoints and ``http://localhost:<port>`` for the
+metadata endpoints, which are plain http on a real host too):
+
+==================================================================  ==================================
+real                                                                 kit
+==================================================================  ==================================
+``https://login.microsoftonline.com`` (``AZURE_AUTHORITY_HOST``)      ``I`` (Entra at the origin's root:
+                                                                     MSAL reads the first path segment
+                                                                     as the tenant)
+v2 issuer ``https://login.microsoftonline.com/<tenant>/v2.0``         ``I/<tenant>/v2.0``
+v1 issuer ``https://sts.windows.net/<tenant>/`` (trailing slash)      ``I/<tenant>/`` (trailing slash)
+``…/<tenant>/oauth2/v2.0/token``, ``…/<tenant>/oauth2/token``          ``I/<tenant>/oauth2/v2.0/token``,
+                                                                     ``I/<tenant>/oauth2/token``
+``…/<tenant>/discovery/v2.0/keys``, ``…/common/discovery/keys``       same paths under ``I``
+``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``
+IMDS ``http://169.254.169.254/metadata/identity/oauth2/token``       ``http://localhost:<port>/…`` via
+                                                                     ``AZURE_POD_IDENTITY_AUTHORITY_HOST``
+                                                                     (azure-identity and msal honour
+                                                                     it), or cloudsim for pymongo
+App Service ``IDENTITY_ENDPOINT`` (``http://127.0.0.1:41741/MSI/token``)  ``http://localhost:<port>/MSI/token``
+==================================================================  ==================================
+
+mongod trusts both issuers by default: ``azure`` (v2, audience the resource application's id) and
+``azure-v1`` (v1, audience ``api://<v1 application id>``), each with roles from ``groups``.
+"""
 
 from __future__ import annotations
 
-from . import Cloud
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..idp.issuers import (
+    AZURE_GROUPS,
+    AZURE_TENANT_ID,
+    AZURE_TOKEN_EXCHANGE_AUDIENCE,
+    AZURE_V1_RESOURCE_APP_ID,
+)
+from . import Cloud, EnvContext
+
+if TYPE_CHECKING:
+    from ..idp.principals import Principal
+
+# Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
+AKS_TOKEN_FILE_KIND = "aks"
+
+
+def _idp_handler(idp: Any, req: Any) -> Any:
+    # Imported here: idp.entra needs idp.app's types, and idp.app reads this registry.
+    from ..idp import entra
+
+    return entra.handle(idp, req)
+
+
+def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
+    """Entra's v1 issuer, published next to the ``azure`` (v2) issuer: same tenant, same keys."""
+    return {"azure-v1": (f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/", f"api://{AZURE_V1_RESOURCE_APP_ID}")}
+
+
+def _hosted_on_app_service(principal: Principal) -> bool:
+    where = principal.infrastructure.lower()
+    return "app service" in where or "functions" in where
+
+
+def _aks_federated(principal: Principal) -> bool:
+    return any(
+        c.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE and c.issuer == "k8s"
+        for c in principal.federated_credentials
+    )
+
+
+def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
+    """What the principal's real host puts in a workload's environment (azure-identity reads it):
+
+    - service principal: the EnvironmentCredential variables, secret included (asked for by name);
+    - managed identity with a federated credential for a Kubernetes service account: what the AKS
+      workload-identity webhook injects (client id, tenant, authority host, token file);
+    - managed identity on App Service / Functions: ``IDENTITY_ENDPOINT`` + ``IDENTITY_HEADER``;
+    - managed identity on a VM: the IMDS override ``AZURE_POD_IDENTITY_AUTHORITY_HOST``.
+
+    A user-assigned identity also gets ``AZURE_CLIENT_ID``, as Azure's docs tell its users to set
+    for ``DefaultAzureCredential``; a system-assigned one needs no id.
+    """
+    from ..idp.entra import identity_header
+    from ..idp.tokenfiles import token_file_path
+
+    env: dict[str, str] = {}
+    if principal.kind == "service-principal":
+        env.update(
+            AZURE_CLIENT_ID=principal.client_id,
+            AZURE_TENANT_ID=AZURE_TENANT_ID,
+            AZURE_AUTHORITY_HOST=ctx.idp_https,
+        )
+        if principal.client_secret:
+            env["AZURE_CLIENT_SECRET"] = principal.client_secret
+        return env
+    if principal.kind != "managed-identity":
+        return env
+    if _aks_federated(principal):
+        return {
+            "AZURE_CLIENT_ID": principal.client_id,
+            "AZURE_TENANT_ID": AZURE_TENANT_ID,
+            # As the webhook writes it (https://login.microsoftonline.com/): with a trailing slash.
+            "AZURE_AUTHORITY_HOST": f"{ctx.idp_https}/",
+            "AZURE_FEDERATED_TOKEN_FILE": str(token_file_path(ctx.state, AKS_TOKEN_FILE_KIND)),
+        }
+    if _hosted_on_app_service(principal):
+        env["IDENTITY_ENDPOINT"] = f"{ctx.idp_http}/MSI/token"
+        env["IDENTITY_HEADER"] = identity_header(ctx.state)
+    else:
+        env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = ctx.idp_http
+    if not principal.system_assigned:
+        env["AZURE_CLIENT_ID"] = principal.client_id
+    return env
+
+
+def _seed() -> list[tuple[str, dict[str, Any]]]:
+    """Azure hosting shapes the catalog's older entries do not show: an App Service / Functions app
+    with a user-assigned identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, `wif env --principal`)."""
+    import uuid
+
+    subscription = str(uuid.uuid4())
+    return [
+        (
+            "Azure App Service app with a user-assigned managed identity: the App Service identity "
+            "endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) answers for it. Group "
+            f"{AZURE_GROUPS['orders-writers']} is orders-writers.",
+            {
+                "name": "checkout-webapp",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure App Service",
+                "client_id": str(uuid.uuid4()),
+                "subject": str(uuid.uuid4()),
+                "groups": [AZURE_GROUPS["orders-writers"]],
+                "claims": {
+                    "xms_mirid": f"/subscriptions/{subscription}/resourcegroups/wif-kit/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/checkout-webapp"
+                },
+            },
+        )
+    ]
+
 
 CLOUD = Cloud(
     id="azure",
@@ -11,4 +153,88 @@ CLOUD = Cloud(
     principal_kinds=("service-principal", "managed-identity"),
     metadata_hosts=frozenset({"169.254.169.254"}),
     connect_environment="azure",
+    idp_handler=_idp_handler,
+    workload_env=workload_env,
+    extra_issuers=extra_issuers,
+    seed_principals=_seed,
 )
+
+
+# -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
+_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{_GUID})(?P<rest>/v2\.0|/)?/?$")
+
+
+@dataclass(frozen=True)
+class _EntraIssuer:
+    url: str
+    tenant: str
+    version: int | None  # None: the tenant URL without the v1 slash or v2.0 suffix
+
+
+def _entra_issuer(url: str) -> _EntraIssuer | None:
+    match = _ENTRA_ISSUER.match(url)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    version = 2 if rest == "/v2.0" else 1 if url.endswith("/") and rest == "/" else None
+    return _EntraIssuer(url, match.group("tenant").lower(), version)
+
+
+def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[str, str]]) -> str | None:
+    """Plain words for an Entra token that no configured ``(issuer, audience)`` accepts because of
+    a v1/v2 mix-up or a missing or extra trailing slash; None when that is not the mistake.
+
+    mongod compares ``iss`` and ``aud`` character for character. Entra v1 tokens say
+    ``https://sts.windows.net/<tenant>/`` (with the slash) and carry the requested resource as
+    ``aud`` (``api://<app id>``); v2 tokens say ``https://login.microsoftonline.com/<tenant>/v2.0``
+    and carry the application id. Which one a workload gets is the *resource* application's choice
+    (``accessTokenAcceptedVersion``), not the endpoint it called.
+    """
+    auds = token_aud if isinstance(token_aud, list) else [token_aud]
+    for issuer, _audience in configured:
+        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
+            which = (
+                "the token's issuer ends with '/' and the configured one does not"
+                if token_iss.endswith("/")
+                else "the configured issuer ends with '/' and the token's does not"
+            )
+            return (
+                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
+                f"the trailing slash: {which}, and mongod compares issuers exactly. Entra v1.0 "
+                "issuers end with a slash (https://sts.windows.net/<tenant>/), v2.0 issuers do not "
+                "(https://login.microsoftonline.com/<tenant>/v2.0): set issuer to "
+                f"{token_iss!r}."
+            )
+    mine = _entra_issuer(token_iss)
+    if mine is None or mine.version is None:
+        return None
+    for issuer, audience in configured:
+        theirs = _entra_issuer(issuer)
+        if theirs is None or theirs.tenant != mine.tenant or theirs.version in (None, mine.version):
+            continue
+        token_kind = f"an Entra v{mine.version}.0 token"
+        wanted = f"v{theirs.version}.0 tokens"
+        aud = auds[0] if auds else "(none)"
+        return (
+            f"This is {token_kind} (issuer {token_iss!r}), but the server trusts the {wanted} issuer "
+            f"{issuer!r} of the same tenant. Entra chooses the version from the resource application's "
+            "accessTokenAcceptedVersion (null or 1: v1.0 with issuer https://sts.windows.net/<tenant>/ and "
+            "aud the Application ID URI such as api://<app id>; 2: v2.0 with issuer "
+            "https://login.microsoftonline.com/<tenant>/v2.0 and aud the application id), whichever "
+            f"endpoint the workload called. Either configure issuer {token_iss!r} with audience {aud!r}, "
+            f"or set accessTokenAcceptedVersion to {theirs.version} in the API's app manifest "
+            f"(the server expects audience {audience!r})."
+        )
+    return None
+
+
+def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
+    """For the explainers (`wif claims`, the doctor): `explain_issuer_mixup` of a token's claims
+    against ``oidcIdentityProviders`` entries, as a sentence to append (with a leading space), or ''."""
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        return ""
+    words = explain_issuer_mixup(iss, claims.get("aud"), [(p.issuer, p.audience) for p in providers])
+    return f" {words}" if words else ""

@@ -48,7 +48,8 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
         # What the AKS workload-identity webhook injects into the pod.
         env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
         env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
-        env["AZURE_AUTHORITY_HOST"] = f"{ctx.idp_https}/azure/"
+        # The webhook writes the authority host with a trailing slash; Entra is at the IdP's root.
+        env["AZURE_AUTHORITY_HOST"] = f"{ctx.idp_https}/"
         client = federated_client_for(load_catalog(state), principal, ctx.idp_http)
         if client is not None:
             env["AZURE_CLIENT_ID"] = client.client_id

@@ -3,9 +3,9 @@
 Routes (``B`` = ``https://localhost:<port>``, or ``http://`` on the same port: see idp/issuers.py):
 
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
-- ``GET /metadata/identity/oauth2/token``  Azure IMDS managed-identity tokens
-- each cloud's own endpoints (the Google metadata server, the GitHub Actions token request, ...):
-  ``Cloud.idp_handler`` of the cloud registry (``wif_notebook/clouds``), asked in registry order
+- each cloud's own endpoints (Entra ID, Azure IMDS and App Service in ``entra.py``, the Google
+  metadata server, the GitHub Actions token request, ...): ``Cloud.idp_handler`` of the cloud
+  registry (``wif_notebook/clouds``), asked in registry order
 - ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
   metadata-default), loopback only
 
@@ -33,14 +33,7 @@ from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
-from .issuers import (
-    AZURE_RESOURCE_APP_ID,
-    AZURE_TENANT_ID,
-    AZURE_TOKEN_EXCHANGE_AUDIENCE,
-    ISSUERS,
-    Issuer,
-    azure_audience,
-)
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS, Issuer
 from .keys import SUPPORTED_ALGS, KeyStore
 from .minting import Minter, check_lifetime
 from .principals import Principal, find_in, load_catalog
@@ -56,16 +49,6 @@ GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
 
 # RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-
-# Resources the kit's Entra tenant knows besides its own applications (IMDS invalid_resource otherwise).
-AZURE_WELL_KNOWN_RESOURCES = (
-    "https://management.azure.com/",
-    "https://management.azure.com",
-    "https://storage.azure.com/",
-    "https://vault.azure.net",
-    "https://ossrdbms-aad.database.windows.net",
-    AZURE_TOKEN_EXCHANGE_AUDIENCE,
-)
 
 
 @dataclass
@@ -142,8 +125,8 @@ class IdentityProvider:
         self.http_base_url = f"http://{authority}"
         self.keys = KeyStore(state)
         self.minters = {
-            "https": Minter(self.keys, self.https_base_url),
-            "http": Minter(self.keys, self.http_base_url),
+            "https": Minter(self.keys, self.https_base_url, self.principals),
+            "http": Minter(self.keys, self.http_base_url, self.principals),
         }
         self.minter = self.minters[scheme]  # the default form: metadata endpoints, token files, mint
         self._catalog_lock = threading.Lock()
@@ -199,20 +182,32 @@ class IdentityProvider:
 
     def service_extra(self) -> dict[str, Any]:
         """What the service record publishes (a contract, idp/service.py): both base URLs, the
-        default issuer form, and per issuer its default-form URL, both forms and its audience."""
+        default issuer form, and per issuer its default-form URL, both forms and its audience; a
+        cloud's extra issuers (Entra's v1 issuer ``azure-v1``) are listed the same way."""
+        issuers = {
+            i: {
+                "issuer": iss.issuer_url(self.base_url),
+                "audience": iss.default_audience,
+                "https_issuer": iss.issuer_url(self.https_base_url),
+                "http_issuer": iss.issuer_url(self.http_base_url),
+            }
+            for i, iss in ISSUERS.items()
+        }
+        for cloud in clouds.clouds():
+            https_forms = cloud.extra_issuers(self.https_base_url)
+            http_forms = cloud.extra_issuers(self.http_base_url)
+            for extra_id, (issuer, audience) in cloud.extra_issuers(self.base_url).items():
+                issuers[extra_id] = {
+                    "issuer": issuer,
+                    "audience": audience,
+                    "https_issuer": https_forms[extra_id][0],
+                    "http_issuer": http_forms[extra_id][0],
+                }
         return {
             "base_url": self.http_base_url,
             "https_base_url": self.https_base_url,
             "issuer_scheme": self.issuer_scheme,
-            "issuers": {
-                i: {
-                    "issuer": iss.issuer_url(self.base_url),
-                    "audience": iss.default_audience,
-                    "https_issuer": iss.issuer_url(self.https_base_url),
-                    "http_issuer": iss.issuer_url(self.http_base_url),
-                }
-                for i, iss in ISSUERS.items()
-            },
+            "issuers": issuers,
         }
 
     def write_token_files(self) -> dict[str, str]:
@@ -221,8 +216,6 @@ class IdentityProvider:
     # -- dispatch ---------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
         path = req.path
-        if path == "/metadata/identity/oauth2/token":
-            return self.imds(req)
         if path.startswith("/_wif/"):
             return self.admin(req)
         for handler in self._cloud_handlers:
@@ -243,6 +236,7 @@ class IdentityProvider:
             },
             # Metadata endpoints are plain http, as on a real host.
             "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
+            "azure_app_service": f"{self.http_base_url}/MSI/token",
             "gcp_metadata": f"{self.http_base_url}/computeMetadata/v1/instance/service-accounts/default"
             "/identity",
         }
@@ -273,18 +267,6 @@ class IdentityProvider:
     def issuer_endpoint(self, req: Request) -> Response:
         found = self._issuer_for_path(req.path)
         if found is None:
-            parts = req.path.lstrip("/").split("/")
-            if parts[0] == "azure" and len(parts) > 1 and parts[1] != AZURE_TENANT_ID:
-                return json_response(
-                    400,
-                    {
-                        "error": "invalid_request",
-                        "error_description": f"AADSTS90002: Tenant '{parts[1]}' not found. The kit's "
-                        f"tenant is {AZURE_TENANT_ID}: use {ISSUERS['azure'].issuer_url(self.base_url)}",
-                    },
-                    issuer="azure",
-                    error="invalid_request",
-                )
             return self._not_found(req)
         issuer, rest = found
         endpoint = issuer.routes().get(rest)
@@ -445,8 +427,6 @@ class IdentityProvider:
             "token_type": "Bearer",
             "expires_in": lifetime,
         }
-        if issuer.id == "azure":
-            doc["ext_expires_in"] = lifetime
         if scope:
             doc["scope"] = scope
         if issued_type:
@@ -473,17 +453,9 @@ class IdentityProvider:
                 "a '<resource>/.default' scope cannot be combined with other scopes (AADSTS70011); "
                 "send only the '/.default' scope",
             )
-        if issuer.id == "azure" and scopes and not defaults:
-            raise OAuthError(
-                "invalid_scope",
-                f"AADSTS1002012: the scope {scope!r} is not valid: client-credential flows need a scope "
-                f"ending in '/.default', e.g. api://{AZURE_RESOURCE_APP_ID}/.default",
-            )
         named = [
             v for v in (defaults[0] if defaults else None, form.get("resource"), form.get("audience")) if v
         ]
-        if issuer.id == "azure":
-            named = [azure_audience(v) for v in named]
         if len(set(named)) > 1:
             raise OAuthError(
                 "invalid_request",
@@ -690,106 +662,23 @@ class IdentityProvider:
             )
         return matching[0]
 
-    # -- Azure IMDS -------------------------------------------------------------------------------
-    def imds(self, req: Request) -> Response:
-        def error(status: int, code: str, description: str) -> Response:
-            return json_response(
-                status,
-                {"error": code, "error_description": description},
-                issuer="azure",
-                grant="imds",
-                error=code,
-            )
+    def metadata_default_names(self) -> dict[str, str]:
+        """cloud → principal name chosen at runtime (``/_wif/metadata-default``)."""
+        return dict(self._metadata_default)
 
-        if req.method != "GET":
-            return error(405, "invalid_request", "IMDS answers GET requests only")
-        # Real IMDS wants exactly `Metadata: true` (lower case value).
-        if req.headers.get("metadata") != "true":
-            return error(400, "bad_request_102", "Required metadata header not specified")
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        if not query.get("api-version"):
-            return error(
-                400,
-                "invalid_request",
-                "Required query variable 'api-version' is missing; add api-version=2018-02-01",
-            )
-        resource = query.get("resource", "")
-        if not resource:
-            return error(
-                400,
-                "invalid_request",
-                "Required query variable 'resource' is missing; add "
-                f"resource=<the audience your MongoDB server expects, e.g. api://{AZURE_RESOURCE_APP_ID}>",
-            )
-        catalog = self.principals()  # one snapshot for the whole request
-        identities = [p for p in catalog if p.kind == "managed-identity"]
-        selectors = [(k, query[k]) for k in ("client_id", "object_id", "msi_res_id") if query.get(k)]
-        if len(selectors) > 1:
-            return error(
-                400,
-                "invalid_request",
-                "name the identity by one of client_id, object_id or msi_res_id, not several",
-            )
-        if selectors:
-            key, value = selectors[0]
-
-            def selects(p: Principal) -> bool:
-                if key == "client_id":
-                    return p.client_id == value
-                if key == "object_id":
-                    return p.subject == value
-                return str(p.claims.get("xms_mirid", "")).lower() == value.lower()
-
-            principal = next((p for p in identities if selects(p)), None)
-            if principal is None:
-                return error(
-                    400,
-                    "invalid_request",
-                    f"Identity not found: no managed identity with "
-                    f"{key} {value!r} is assigned to this VM (`wif idp principals` lists them)",
-                )
-        else:
-            principal = self._metadata_default_principal("azure", identities)
-            if principal is None:
-                return error(
-                    400,
-                    "invalid_request",
-                    "Identity not found: no managed identity is "
-                    "assigned to this VM; add one of kind managed-identity to principals.yaml",
-                )
-        known = {AZURE_RESOURCE_APP_ID, f"api://{AZURE_RESOURCE_APP_ID}", *AZURE_WELL_KNOWN_RESOURCES}
-        known |= {p.default_audience for p in catalog if p.issuer_id == "azure"}
-        if resource.removesuffix("/.default") not in known:
-            return error(
-                400,
-                "invalid_resource",
-                f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
-                f"named {AZURE_TENANT_ID}. Use the resource your MongoDB server's audience names, "
-                f"e.g. api://{AZURE_RESOURCE_APP_ID}",
-            )
-        minted = self.minter.mint(principal, audience=resource)
-        exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
-        # Every value is a JSON string, as the real IMDS sends them.
-        doc = {
-            "access_token": minted.token,
-            "refresh_token": "",
-            "expires_in": str(exp - iat),
-            "expires_on": str(exp),
-            "ext_expires_in": str(exp - iat),
-            "not_before": str(nbf),
-            "resource": resource,
-            "token_type": "Bearer",
-            "client_id": principal.client_id,
-        }
-        return json_response(200, doc, issuer="azure", grant="imds", principal=principal.name)
-
-    def _metadata_default_principal(self, cloud: str, candidates: list[Principal]) -> Principal | None:
+    def metadata_default_principal(self, cloud: str, candidates: list[Principal]) -> Principal | None:
+        """The identity a metadata server answers for when a request names none: the one switched
+        to at runtime, else the system-assigned one, else ``default: true``, else the first."""
         chosen = self._metadata_default.get(cloud)
         if chosen:
             found = next((p for p in candidates if p.name == chosen), None)
             if found is not None:
                 return found
-        return next((p for p in candidates if p.default), candidates[0] if candidates else None)
+        for preferred in (lambda p: p.system_assigned, lambda p: p.default):
+            found = next((p for p in candidates if preferred(p)), None)
+            if found is not None:
+                return found
+        return candidates[0] if candidates else None
 
     # -- admin ----------------------------------------------------------------------------------
     def admin(self, req: Request) -> Response:

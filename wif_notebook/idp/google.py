@@ -225,7 +225,7 @@ def _service_account(idp: IdentityProvider, req: Request, account: str) -> Princ
         attached = next((p for p in accounts if account in (email_of(p), p.client_id)), None)
         where = "this instance"
     else:
-        attached, where = idp._metadata_default_principal("gcp", accounts), "this instance"
+        attached, where = idp.metadata_default_principal("gcp", accounts), "this instance"
     if attached is None and account != "default":
         raise _MetadataError(
             404,

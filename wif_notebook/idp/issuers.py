@@ -4,11 +4,15 @@
 id          issuer URL (``B`` = ``https://localhost:<port>``) shaped like
 ==========  ================================================  =============================================
 ``kit``     ``B/kit``                                         a plain OAuth server for the lessons
-``azure``   ``B/azure/<tenant>/v2.0``                         Microsoft Entra ID, v2.0 tokens
+``azure``   ``B/<tenant>/v2.0`` (v1: ``B/<tenant>/``)         Microsoft Entra ID (clouds/azure.py)
 ``gcp``     ``B/gcp``                                         Google (``https://accounts.google.com``)
 ``k8s``     ``B/k8s``                                         a Kubernetes cluster's service-account issuer
 ``github``  ``B/github``                                      GitHub Actions (``https://token.actions.githubusercontent.com``)
 ==========  ================================================  =============================================
+
+Entra ID lives at the root of the origin, because MSAL takes the first path segment of an authority
+as the tenant; its paths (v1 and v2 discovery, tokens, keys, instance discovery) are answered by
+``idp/entra.py``, and the mapping from Microsoft's hosts to the kit's URLs is in ``clouds/azure.py``.
 
 Two forms of every issuer, on the IdP's one port:
 
@@ -40,6 +44,9 @@ DEFAULT_ISSUER_SCHEME = "https"
 # machine. Both are made-up GUIDs in the shape Entra ID uses.
 AZURE_TENANT_ID = "6a0c4b2e-8f1d-4c3a-9e5b-7d2f1a0c3b4e"
 AZURE_RESOURCE_APP_ID = "3f9e2d1c-5b4a-4e8d-b7c6-a1f0e9d8c7b6"
+# A second resource application left at Entra's default accessTokenAcceptedVersion (null → v1.0
+# tokens: issuer ``<B>/<tenant>/``, audience ``api://<app id>``), as MongoDB's own Azure test sets up.
+AZURE_V1_RESOURCE_APP_ID = "8b2e6c4a-1d3f-4a5b-9c7e-2f0a1b3c4d5e"
 # Entra group object ids of the tenant, fixed so a mongod.conf can map them to roles on any machine
 # (authorizationClaim "groups" → role "<authNamePrefix>/<object id>").
 AZURE_GROUPS = {
@@ -100,8 +107,8 @@ ISSUERS: dict[str, Issuer] = {
     ),
     "azure": Issuer(
         id="azure",
-        title="Microsoft Entra ID tenant (v2.0 tokens)",
-        route_base=f"/azure/{AZURE_TENANT_ID}",
+        title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
+        route_base=f"/{AZURE_TENANT_ID}",
         issuer_suffix="/v2.0",
         jwks_path="/discovery/v2.0/keys",
         token_path="/oauth2/v2.0/token",
@@ -139,12 +146,3 @@ ISSUERS: dict[str, Issuer] = {
 }
 
 ISSUER_IDS = tuple(ISSUERS)
-
-
-def azure_audience(resource: str) -> str:
-    """The ``aud`` Entra v2.0 writes for a requested resource: ``api://<app-id>`` and
-    ``<app-id>`` both name the resource application, whose client id becomes the audience."""
-    value = resource.removesuffix("/.default")
-    if value in (f"api://{AZURE_RESOURCE_APP_ID}", AZURE_RESOURCE_APP_ID):
-        return AZURE_RESOURCE_APP_ID
-    return value

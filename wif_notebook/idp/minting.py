@@ -5,8 +5,9 @@ see gcp) and a header ``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``t
 ones). On top:
 
 - kit:   ``groups`` (always an array, possibly empty), ``client_id``
-- azure: the Entra ID v2.0 access-token claims (``oid``, ``tid``, ``azp``, ``azpacr``, ``groups``,
-  ``idtyp``, ``ver: "2.0"``, ``uti``, ``aio``, ``rh``)
+- azure: Entra ID access-token claims, v1 or v2 as the resource application accepts
+  (``entra.shape_claims``: ``appid``/``azp``, ``oid``, ``tid``, ``idtyp``, ``ver``, ``uti``, ``aio``,
+  ``rh``, ``groups``, ``roles``)
 - gcp:   Google ID-token claims (``azp``, ``email``, ``email_verified``; ``google.compute_engine``
   only with ``format=full``), and no ``nbf`` or ``jti``, as Google's own
 - k8s:   ``aud`` as an array and the ``kubernetes.io`` block (namespace, serviceaccount, pod, node)
@@ -17,15 +18,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from . import entra
 from .faults import FAULTS, Fault, FaultContext
-from .issuers import ISSUERS, azure_audience
+from .issuers import ISSUERS
 from .keys import KeyStore, b64url, sign
 from .principals import Principal
 
@@ -98,17 +100,20 @@ class Minter:
     """Signs tokens for principals, at issuers rooted at ``base_url`` (``https://localhost:<port>``, or
     the same port's http form: idp/issuers.py)."""
 
-    def __init__(self, keys: KeyStore, base_url: str) -> None:
+    def __init__(
+        self, keys: KeyStore, base_url: str, catalog: Callable[[], list[Principal]] | None = None
+    ) -> None:
         self.keys = keys
         self.base_url = base_url.rstrip("/")
-        self._headers: dict[tuple[str, str, str | None], str] = {}  # encoded JOSE headers
+        # The catalog is where Entra's resource applications (and their token versions) are.
+        self.catalog = catalog or list
+        self._headers: dict[tuple[str, str, str | None, str | None], str] = {}  # encoded JOSE headers
 
     def issuer_url(self, issuer_id: str) -> str:
         return ISSUERS[issuer_id].issuer_url(self.base_url)
 
     def audience_for(self, principal: Principal, requested: str | None) -> str:
-        aud = requested or principal.default_audience
-        return azure_audience(aud) if principal.issuer_id == "azure" else aud
+        return requested or principal.default_audience
 
     def claims_for(
         self,
@@ -118,6 +123,7 @@ class Minter:
         now: int,
         lifetime: int,
         gcp_full: bool = False,
+        acr: str | None = None,
     ) -> dict[str, Any]:
         """The claims of a good token for ``principal``, shaped like its issuer's."""
         issuer = ISSUERS[principal.issuer_id]
@@ -136,24 +142,9 @@ class Minter:
             claims["groups"] = list(principal.groups)
             claims["client_id"] = principal.client_id
         elif issuer.id == "azure":
-            tenant = issuer.route_base.rsplit("/", 1)[-1]
-            claims.update(
-                {
-                    "aio": b64url(secrets.token_bytes(24)),
-                    "azp": principal.client_id,
-                    # 1 = client secret, 2 = certificate or managed identity (Entra docs).
-                    "azpacr": "1" if principal.client_secret else "2",
-                    "idp": iss,
-                    "idtyp": "app",
-                    "oid": principal.subject,
-                    "rh": "0." + b64url(secrets.token_bytes(18)) + ".",
-                    "tid": tenant,
-                    "uti": b64url(secrets.token_bytes(16)),
-                    "ver": "2.0",
-                }
+            entra.shape_claims(
+                claims, principal, audience, base_url=self.base_url, catalog=self.catalog(), acr=acr
             )
-            if principal.groups:
-                claims["groups"] = list(principal.groups)
         elif issuer.id == "gcp":
             email = str(extra.pop("email", principal.client_id))
             extra.pop("google", None)  # the instance's facts: only in format=full tokens
@@ -194,6 +185,7 @@ class Minter:
         gcp_full: bool = False,
         now: float | None = None,
         extra_claims: dict[str, Any] | None = None,
+        acr: str | None = None,
     ) -> Minted:
         """A signed token for ``principal`` (optionally with one fault preset's defect)."""
         preset = fault if isinstance(fault, Fault) else lookup_fault(fault)
@@ -206,6 +198,7 @@ class Minter:
             now=clock,
             lifetime=seconds,
             gcp_full=gcp_full,
+            acr=acr,
         )
         if extra_claims:
             claims.update(extra_claims)
@@ -226,6 +219,8 @@ class Minter:
         header: dict[str, Any] = {"alg": key.alg, "kid": kid}
         if issuer.typ:
             header["typ"] = issuer.typ
+        if claims.get("ver") == "1.0" and issuer.id == "azure":
+            header["x5t"] = kid  # v1 tokens repeat the key id as x5t (Entra docs)
         if preset is not None:
             if preset.edit_claims is not None:
                 preset.edit_claims(claims, FaultContext(clock, seconds, self.base_url))
@@ -237,7 +232,7 @@ class Minter:
                 header["alg"] = "HS256"
         if preset is None:
             # Every good token of one key has the same header: encode it once per key.
-            head_key = (header["alg"], header["kid"], header.get("typ"))
+            head_key = (header["alg"], header["kid"], header.get("typ"), header.get("x5t"))
             head = self._headers.get(head_key)
             if head is None:
                 head = self._headers.setdefault(head_key, _b64json(header))

@@ -55,6 +55,10 @@ FIELDS = (
     "token_files",
     "annotations",
     "default",
+    "roles",
+    "access_token_version",
+    "system_assigned",
+    "certificates",
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -92,6 +96,12 @@ class Principal:
     # service account's iam.gke.io/gcp-service-account: GKE Workload Identity's mapping).
     annotations: dict[str, str] = field(default_factory=dict)
     default: bool = False
+    # Entra ID only (see the catalog header): app roles, the accessTokenAcceptedVersion of this app
+    # as a resource, the host's system-assigned identity, certificates for client assertions.
+    roles: list[str] = field(default_factory=list)
+    access_token_version: int = 1
+    system_assigned: bool = False
+    certificates: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """Everything but the secret (for listings and the admin endpoint)."""
@@ -114,6 +124,10 @@ class Principal:
             "token_files": list(self.token_files),
             "annotations": dict(self.annotations),
             "default": self.default,
+            "roles": list(self.roles),
+            "access_token_version": self.access_token_version,
+            "system_assigned": self.system_assigned,
+            "certificates": len(self.certificates),
         }
 
     @property
@@ -147,6 +161,17 @@ _HEADER = """\
 #   annotations   the account's annotations on its platform, e.g. GKE Workload Identity:
 #                 {iam.gke.io/gcp-service-account: NAME@PROJECT.iam.gserviceaccount.com}
 #   default       true: the identity the Azure IMDS / GCP metadata server answers for by default
+#
+# Entra ID (issuer azure) only:
+#   roles         app roles assigned to this workload: the token's `roles` claim (app-only tokens)
+#   access_token_version   for a service-principal used as a RESOURCE (`api://<client_id>`): the
+#                 accessTokenAcceptedVersion of its app manifest, 1 (Entra's default, also for null:
+#                 issuer <idp>/<tenant>/, aud as requested) or 2 (issuer <idp>/<tenant>/v2.0, aud =
+#                 the client id)
+#   system_assigned   true: a managed identity that is the host's system-assigned one (IMDS and App
+#                 Service answer for it when the request names no identity)
+#   certificates  PEM certificates of an app registration: client assertions signed by their keys
+#                 (RFC 7523, iss = sub = client_id) authenticate it
 """
 
 
@@ -499,6 +524,7 @@ class _ItemParser:
         default = raw.get("default", False)
         if not isinstance(default, bool):
             self.fail("default", f"must be true or false, got {default!r}", "write `default: true`")
+        roles, version, system_assigned, certificates = self.entra(kind)
         return Principal(
             name=name,
             kind=kind,
@@ -515,7 +541,42 @@ class _ItemParser:
             token_files=token_files,
             annotations=annotations,
             default=default,
+            roles=roles,
+            access_token_version=version,
+            system_assigned=system_assigned,
+            certificates=certificates,
         )
+
+    def entra(self, kind: str) -> tuple[list[str], int, bool, list[str]]:
+        """Entra ID fields: roles, access_token_version, system_assigned, certificates."""
+        raw, fail = self.raw, self.fail
+        roles = raw.get("roles", []) or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            fail("roles", f"must be a list of strings, got {roles!r}", "write `roles: [Orders.Read]`")
+        version = raw.get("access_token_version", 1)
+        if version is None:
+            version = 1  # Entra treats a null accessTokenAcceptedVersion as 1
+        if version not in (1, 2) or isinstance(version, bool):
+            fail(
+                "access_token_version", f"must be 1 or 2, got {version!r}", "write `access_token_version: 2`"
+            )
+        system_assigned = raw.get("system_assigned", False)
+        if not isinstance(system_assigned, bool) or (system_assigned and kind != "managed-identity"):
+            fail(
+                "system_assigned",
+                f"must be true or false, and true only for a managed-identity, got {system_assigned!r}",
+                "write `system_assigned: true` on a managed identity",
+            )
+        certificates = raw.get("certificates", []) or []
+        if not isinstance(certificates, list) or not all(
+            isinstance(c, str) and "BEGIN CERTIFICATE" in c for c in certificates
+        ):
+            fail(
+                "certificates",
+                "must be a list of PEM certificates",
+                "paste each certificate as a `|` block starting with -----BEGIN CERTIFICATE-----",
+            )
+        return list(roles), int(version), system_assigned, list(certificates)
 
     def identity(self) -> tuple[str, str, str]:
         """name (unique), kind, issuer (the one the kind requires)."""

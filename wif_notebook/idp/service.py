@@ -10,7 +10,9 @@ back unchanged. The record's ``extra`` (a contract, docs/ARCHITECTURE.md) is::
                          "audience": "api://mongodb-kit",
                          "https_issuer": "https://localhost:<port>/kit",
                          "http_issuer": "http://localhost:<port>/kit"},
-                 "azure": {...}, "gcp": {...}, "k8s": {...}}}
+                 "azure": {...},     # Entra v2: https://localhost:<port>/<tenant>/v2.0
+                 "azure-v1": {...},  # Entra v1: https://localhost:<port>/<tenant>/ (trailing slash)
+                 "gcp": {...}, "k8s": {...}}}
 
 The admin helpers (``mint``, ``rotate_keys``, ...) call the running IdP's loopback-only
 ``/_wif/...`` endpoints through the kit's HTTP client, so the process that signs tokens is also the

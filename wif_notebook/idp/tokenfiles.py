@@ -96,7 +96,7 @@ def env_exports(
     if platform == "aks" and "aks" in owners and token_file_path(state, "aks").exists():
         env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
         env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
-        env["AZURE_AUTHORITY_HOST"] = f"{base_url}/azure/"
+        env["AZURE_AUTHORITY_HOST"] = base_url  # Entra lives at the root of the IdP (clouds/azure.py)
         client = federated_client_for(principals, owners["aks"], base_url)
         if client is not None:
             env["AZURE_CLIENT_ID"] = client.client_id
