@@ -247,72 +247,78 @@ def _login(page: Any, hub: str, user: str, password: str, next_url: str = "") ->
 def test_the_room_view_shows_every_learner_and_resets_a_kit_keeping_progress(
     room: Room, learners_ran_lesson_00: dict[str, list[dict[str, Any]]]
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    # Playwright's sync API refuses a thread whose event loop is marked running (an earlier test in
+    # this process may leave the main thread's that way): drive the browser from a thread of its own.
+    def in_browser() -> None:
+        from playwright.sync_api import sync_playwright
 
-    instructor = room.up["login"]["instructor"]
-    learner = room.up["login"]["learners"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # A learner is not let in.
-            context = browser.new_context()
-            page = context.new_page()
-            password = Path(learner["password_file"]).read_text().strip()
-            _login(page, room.hub, "learner1", password, next_url="/hub/home")  # not their JupyterLab
-            response = page.goto(room.up["room_url"])
-            assert response is not None and response.status == 403
-            context.close()
+        instructor = room.up["login"]["instructor"]
+        learner = room.up["login"]["learners"]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                # A learner is not let in.
+                context = browser.new_context()
+                page = context.new_page()
+                password = Path(learner["password_file"]).read_text().strip()
+                _login(page, room.hub, "learner1", password, next_url="/hub/home")  # not their JupyterLab
+                response = page.goto(room.up["room_url"])
+                assert response is not None and response.status == 403
+                context.close()
 
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            page = context.new_page()
-            _login(page, room.hub, "instructor", Path(instructor["password_file"]).read_text().strip())
-            page.goto(room.up["room_url"])
-            page.wait_for_selector(f"tr[data-learner=learner{LEARNERS}]", timeout=30_000)
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = context.new_page()
+                _login(page, room.hub, "instructor", Path(instructor["password_file"]).read_text().strip())
+                page.goto(room.up["room_url"])
+                page.wait_for_selector(f"tr[data-learner=learner{LEARNERS}]", timeout=30_000)
 
-            # The JSON for scripts, with the instructor's session.
-            api = context.request.get(room.up["room_url"] + "api/learners")
-            assert api.status == 200
-            rows = {r["name"]: r for r in api.json()["learners"]}
-            assert sorted(rows) == sorted(room.up["learners"])
-            for name, row in rows.items():
-                assert row["server"] == "ready"
-                assert row["services"]["idp"]["running"] and row["services"]["mongod"]["running"]
-                checks = {p["lesson"]: p["checks"] for p in row["progress"]}
-                assert checks["00-preflight"]["kit-issuer"] == "passed", name
-                assert row["idle_seconds"] is not None
-            assert rows["learner3"]["last_failure"]["rule"] == "time.exp"
-            assert rows["learner1"]["last_failure"] is None
+                # The JSON for scripts, with the instructor's session.
+                api = context.request.get(room.up["room_url"] + "api/learners")
+                assert api.status == 200
+                rows = {r["name"]: r for r in api.json()["learners"]}
+                assert sorted(rows) == sorted(room.up["learners"])
+                for name, row in rows.items():
+                    assert row["server"] == "ready"
+                    assert row["services"]["idp"]["running"] and row["services"]["mongod"]["running"]
+                    checks = {p["lesson"]: p["checks"] for p in row["progress"]}
+                    assert checks["00-preflight"]["kit-issuer"] == "passed", name
+                    assert row["idle_seconds"] is not None
+                assert rows["learner3"]["last_failure"]["rule"] == "time.exp"
+                assert rows["learner1"]["last_failure"] is None
 
-            # Sortable: the last failing rule, descending, puts learner3 first.
-            page.click("th button[data-key=rule]")
-            page.click("th button[data-key=rule]")
-            first = page.locator("#room tbody tr").first
-            assert first.get_attribute("data-learner") == "learner3"
-            assert page.get_attribute("th:has(button[data-key=rule])", "aria-sort") == "descending"
-            assert "time.exp" in first.locator("td[data-col=rule]").inner_text()
-            page.screenshot(path=str(room.folder.parent / "room.png"))
+                # Sortable: the last failing rule, descending, puts learner3 first.
+                page.click("th button[data-key=rule]")
+                page.click("th button[data-key=rule]")
+                first = page.locator("#room tbody tr").first
+                assert first.get_attribute("data-learner") == "learner3"
+                assert page.get_attribute("th:has(button[data-key=rule])", "aria-sort") == "descending"
+                assert "time.exp" in first.locator("td[data-col=rule]").inner_text()
+                page.screenshot(path=str(room.folder.parent / "room.png"))
 
-            # Reset learner2's kit from the page: fresh keys, progress kept, services back up.
-            state = room.folder / "homes" / "learner2" / ".wif-state"
-            old_key_files = sorted(p.name for p in (state / "keys").rglob("*") if p.is_file())
-            page.once("dialog", lambda dialog: dialog.accept())
-            page.click("tr[data-learner=learner2] button")
-            page.wait_for_selector(
-                "#action:has-text('Kit of learner2 reset; progress kept.')", timeout=60_000
-            )
-            after = {
-                r["name"]: r
-                for r in context.request.get(room.up["room_url"] + "api/learners").json()["learners"]
-            }
-            learner2 = after["learner2"]
-            assert learner2["services"]["idp"]["running"] and learner2["services"]["mongod"]["running"]
-            assert {p["lesson"]: p["checks"] for p in learner2["progress"]}["00-preflight"][
-                "kit-issuer"
-            ] == "passed"
-            assert sorted(p.name for p in (state / "keys").rglob("*") if p.is_file()) != old_key_files
-            context.close()
-        finally:
-            browser.close()
+                # Reset learner2's kit from the page: fresh keys, progress kept, services back up.
+                state = room.folder / "homes" / "learner2" / ".wif-state"
+                old_key_files = sorted(p.name for p in (state / "keys").rglob("*") if p.is_file())
+                page.once("dialog", lambda dialog: dialog.accept())
+                page.click("tr[data-learner=learner2] button")
+                page.wait_for_selector(
+                    "#action:has-text('Kit of learner2 reset; progress kept.')", timeout=60_000
+                )
+                after = {
+                    r["name"]: r
+                    for r in context.request.get(room.up["room_url"] + "api/learners").json()["learners"]
+                }
+                learner2 = after["learner2"]
+                assert learner2["services"]["idp"]["running"] and learner2["services"]["mongod"]["running"]
+                assert {p["lesson"]: p["checks"] for p in learner2["progress"]}["00-preflight"][
+                    "kit-issuer"
+                ] == "passed"
+                assert sorted(p.name for p in (state / "keys").rglob("*") if p.is_file()) != old_key_files
+                context.close()
+            finally:
+                browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(in_browser).result()
 
 
 def test_room_api_refuses_a_request_without_the_instructors_session(room: Room) -> None:
