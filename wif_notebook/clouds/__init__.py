@@ -14,7 +14,9 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
 - how such a workload gets its token when pymongo has no built-in way (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
-- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml);
+- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml; those added to
+  the kit later, ``seed_principals_later``, come after every platform's first ones, so a fresh
+  catalog keeps the order it has always had);
 - issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
   ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
@@ -66,6 +68,7 @@ class EnvContext:
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
+SeedPrincipals = Callable[[], list[tuple[str, dict[str, Any]]]]  # (comment, principals.yaml entry)
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
@@ -97,7 +100,9 @@ class Cloud:
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
-    seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
+    seed_principals: SeedPrincipals | None = None
+    # Principals added to the seed later: listed after every platform's ``seed_principals``.
+    seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
 
 
