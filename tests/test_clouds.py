@@ -1,6 +1,10 @@
 """The cloud registry: every kit issuer and principal kind has exactly one platform."""
 
+import pytest
+
 from wif_notebook import clouds
+from wif_notebook.connect import connect
+from wif_notebook.errors import ConfigError
 from wif_notebook.idp.issuers import ISSUER_IDS
 from wif_notebook.idp.principals import KINDS
 
@@ -24,3 +28,17 @@ def test_unknown_cloud_names_the_known_ones() -> None:
         assert "azure" in str(exc.hint)  # type: ignore[attr-defined]
     else:
         raise AssertionError("an unknown cloud must be refused")
+
+
+def test_connect_accepts_the_environments_the_clouds_declare() -> None:
+    environments = clouds.connect_environments()
+    assert list(environments) == ["test", "azure", "gcp", "k8s"]  # pymongo's built-in ENVIRONMENTs
+    assert {env: c.issuer_ids[0] for env, c in environments.items()} == {
+        "test": "kit",
+        "azure": "azure",
+        "gcp": "gcp",
+        "k8s": "k8s",
+    }
+    with pytest.raises(ConfigError) as info:
+        connect(env="aws")  # refused before any server or IdP is needed
+    assert info.value.hint == "use one of test, azure, gcp, k8s"

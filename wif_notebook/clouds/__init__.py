@@ -131,6 +131,12 @@ def get(cloud_id: str) -> Cloud:
     return found
 
 
+def connect_environments() -> dict[str, Cloud]:
+    """pymongo ``ENVIRONMENT`` → the platform a workload using it runs on, in registry order
+    (``wif connect --env`` / ``%wif_connect --env`` accept exactly these)."""
+    return {c.connect_environment: c for c in _load().values() if c.connect_environment is not None}
+
+
 def for_issuer(issuer_id: str) -> Cloud | None:
     """The platform that owns a kit issuer id (``azure`` → Azure), or None."""
     for cloud in _load().values():
