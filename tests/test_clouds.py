@@ -7,6 +7,7 @@ from wif_notebook.connect import connect
 from wif_notebook.errors import ConfigError
 from wif_notebook.idp.issuers import ISSUER_IDS
 from wif_notebook.idp.principals import KINDS
+from wif_notebook.tokens import METHODS
 
 
 def test_every_kit_issuer_belongs_to_exactly_one_cloud() -> None:
@@ -42,3 +43,15 @@ def test_connect_accepts_the_environments_the_clouds_declare() -> None:
     with pytest.raises(ConfigError) as info:
         connect(env="aws")  # refused before any server or IdP is needed
     assert info.value.hint == "use one of test, azure, gcp, k8s"
+
+
+def test_default_token_methods_are_obtain_methods_for_the_clouds_own_kinds() -> None:
+    declared = {kind: method for c in clouds.clouds() for kind, method in c.token_methods.items()}
+    assert declared == {
+        "managed-identity": "imds",
+        "service-account": "gcp",
+        "kubernetes-service-account": "k8s-file",
+    }
+    for cloud in clouds.clouds():
+        assert set(cloud.token_methods) <= set(cloud.principal_kinds), cloud.id
+        assert set(cloud.token_methods.values()) <= set(METHODS), cloud.id

@@ -12,7 +12,8 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
-- how such a workload gets its token when pymongo has no built-in way (``workload_token``);
+- how such a workload gets its token when pymongo has no built-in way (``workload_token``), and
+  which of ``tokens.obtain``'s methods each principal kind uses by default (``token_methods``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml; those added to
   the kit later, ``seed_principals_later``, come after every platform's first ones, so a fresh
@@ -99,6 +100,9 @@ class Cloud:
     # How a workload of the platform gets its token from what its host has (``workload_env``), for
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
+    # principal kind → the ``tokens.obtain`` method (``tokens.METHODS``) its workload uses by default
+    # (a kind not listed: client credentials at the token endpoint).
+    token_methods: Mapping[str, str] = field(default_factory=dict)
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
     seed_principals: SeedPrincipals | None = None
     # Principals added to the seed later: listed after every platform's ``seed_principals``.

@@ -219,6 +219,7 @@ CLOUD = Cloud(
     workload_env=workload_env,
     extra_issuers=extra_issuers,
     seed_principals=_seed,
+    token_methods={"managed-identity": "imds"},
     seed_principals_later=_seed_later,
 )
 

@@ -113,4 +113,5 @@ CLOUD = Cloud(
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
+    token_methods={"kubernetes-service-account": "k8s-file"},
 )
