@@ -55,3 +55,12 @@ def test_default_token_methods_are_obtain_methods_for_the_clouds_own_kinds() -> 
     for cloud in clouds.clouds():
         assert set(cloud.token_methods) <= set(cloud.principal_kinds), cloud.id
         assert set(cloud.token_methods.values()) <= set(METHODS), cloud.id
+
+
+def test_every_connect_environment_says_where_pymongo_reads_its_token() -> None:
+    sources = {env: c.connect_token_source for env, c in clouds.connect_environments().items()}
+    assert "OIDC_TOKEN_FILE" in sources["test"]
+    assert "169.254.169.254" in sources["azure"]
+    assert "metadata server" in sources["gcp"]
+    assert "AZURE_FEDERATED_TOKEN_FILE" in sources["k8s"]
+    assert all(source.endswith("(pymongo built-in)") for source in sources.values())

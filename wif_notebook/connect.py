@@ -404,13 +404,7 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
         raise ConfigError(
             f"TOKEN_RESOURCE is not allowed with ENVIRONMENT:{env}", hint="drop --resource for test and k8s"
         )
-    source = {
-        "test": "the file named by OIDC_TOKEN_FILE (pymongo built-in)",
-        "k8s": "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
-        "(pymongo built-in)",
-        "azure": "Azure IMDS at 169.254.169.254 (pymongo built-in)",
-        "gcp": "the GCP metadata server (pymongo built-in)",
-    }[env]
+    source = clouds.connect_environments()[env].connect_token_source
     # On Azure a user-assigned managed identity is chosen by its client id, passed as the username.
     username = principal if env == "azure" else None
     return _Plan(props, source, username=username)

@@ -8,7 +8,8 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   that answers the platform's paths and returns ``None`` for any other path);
 - the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
   which cloudsim and the loopback proxy answer for the kit;
-- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
+- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``) and where pymongo
+  reads its token on a real host (``connect_token_source``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
@@ -91,6 +92,8 @@ class Cloud:
     principal_kinds: tuple[str, ...] = ()
     metadata_hosts: frozenset[str] = frozenset()
     connect_environment: str | None = None
+    # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
+    connect_token_source: str = ""
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
     # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the

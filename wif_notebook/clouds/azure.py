@@ -215,6 +215,7 @@ CLOUD = Cloud(
     principal_kinds=("service-principal", "managed-identity"),
     metadata_hosts=frozenset({"169.254.169.254"}),
     connect_environment="azure",
+    connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
     idp_handler=_idp_handler,
     workload_env=workload_env,
     extra_issuers=extra_issuers,

@@ -99,6 +99,7 @@ CLOUD = Cloud(
     principal_kinds=("service-account",),
     metadata_hosts=frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
     connect_environment="gcp",
+    connect_token_source="the GCP metadata server (pymongo built-in)",
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users

@@ -109,6 +109,10 @@ CLOUD = Cloud(
     issuer_ids=("k8s",),
     principal_kinds=("kubernetes-service-account",),
     connect_environment="k8s",
+    connect_token_source=(
+        "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
+        "(pymongo built-in)"
+    ),
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users

@@ -84,6 +84,7 @@ CLOUD = Cloud(
     issuer_ids=("kit",),
     principal_kinds=("client-credentials",),
     connect_environment="test",
+    connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
     workload_env=workload_env,
     seed_principals=_seed,
 )
