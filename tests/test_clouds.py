@@ -1,8 +1,13 @@
 """The cloud registry: every kit issuer and principal kind has exactly one platform."""
 
+import pytest
+
 from wif_notebook import clouds
+from wif_notebook.connect import connect
+from wif_notebook.errors import ConfigError
 from wif_notebook.idp.issuers import ISSUER_IDS
 from wif_notebook.idp.principals import KINDS
+from wif_notebook.tokens import METHODS
 
 
 def test_every_kit_issuer_belongs_to_exactly_one_cloud() -> None:
@@ -24,3 +29,38 @@ def test_unknown_cloud_names_the_known_ones() -> None:
         assert "azure" in str(exc.hint)  # type: ignore[attr-defined]
     else:
         raise AssertionError("an unknown cloud must be refused")
+
+
+def test_connect_accepts_the_environments_the_clouds_declare() -> None:
+    environments = clouds.connect_environments()
+    assert list(environments) == ["test", "azure", "gcp", "k8s"]  # pymongo's built-in ENVIRONMENTs
+    assert {env: c.issuer_ids[0] for env, c in environments.items()} == {
+        "test": "kit",
+        "azure": "azure",
+        "gcp": "gcp",
+        "k8s": "k8s",
+    }
+    with pytest.raises(ConfigError) as info:
+        connect(env="aws")  # refused before any server or IdP is needed
+    assert info.value.hint == "use one of test, azure, gcp, k8s"
+
+
+def test_default_token_methods_are_obtain_methods_for_the_clouds_own_kinds() -> None:
+    declared = {kind: method for c in clouds.clouds() for kind, method in c.token_methods.items()}
+    assert declared == {
+        "managed-identity": "imds",
+        "service-account": "gcp",
+        "kubernetes-service-account": "k8s-file",
+    }
+    for cloud in clouds.clouds():
+        assert set(cloud.token_methods) <= set(cloud.principal_kinds), cloud.id
+        assert set(cloud.token_methods.values()) <= set(METHODS), cloud.id
+
+
+def test_every_connect_environment_says_where_pymongo_reads_its_token() -> None:
+    sources = {env: c.connect_token_source for env, c in clouds.connect_environments().items()}
+    assert "OIDC_TOKEN_FILE" in sources["test"]
+    assert "169.254.169.254" in sources["azure"]
+    assert "metadata server" in sources["gcp"]
+    assert "AZURE_FEDERATED_TOKEN_FILE" in sources["k8s"]
+    assert all(source.endswith("(pymongo built-in)") for source in sources.values())

@@ -33,15 +33,12 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from . import cloudsim, display
+from . import clouds, cloudsim, display
 from .driver_errors import explain_error, first_line
 from .errors import ConfigError, ServiceError, WifError
 from .providers import provider_for_prefix
 from .state import StateDir
 
-ENVIRONMENTS = ("test", "azure", "gcp", "k8s")
-# Which issuer (authNamePrefix in the kit's mongod.conf) each built-in environment gets tokens from.
-KIT_ISSUER_FOR_ENV = {"test": "kit", "azure": "azure", "gcp": "gcp", "k8s": "k8s"}
 DEFAULT_PRINCIPAL = {"test": "lesson-app", "k8s": "orders-worker", "callback": "lesson-app"}
 DEFAULT_TIMEOUT_MS = 10_000
 
@@ -366,11 +363,9 @@ def _plan_kit(
             f"--lifetime and --fault need the IdP's mint; the {env} metadata endpoint issues normal tokens",
             hint="use --callback or --env test with --fault/--lifetime",
         )
-    audience = (
-        resource
-        or _provider_audience(state, KIT_ISSUER_FOR_ENV[env])
-        or _kit_issuer_audience(state, KIT_ISSUER_FOR_ENV[env])
-    )
+    # The issuer (authNamePrefix in the kit's mongod.conf) the environment's platform owns.
+    issuer_id = clouds.connect_environments()[env].issuer_ids[0]
+    audience = resource or _provider_audience(state, issuer_id) or _kit_issuer_audience(state, issuer_id)
     if audience is None:
         raise ConfigError(
             f"no audience for ENVIRONMENT:{env}: mongod.conf has no '{env}' provider",
@@ -409,13 +404,7 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
         raise ConfigError(
             f"TOKEN_RESOURCE is not allowed with ENVIRONMENT:{env}", hint="drop --resource for test and k8s"
         )
-    source = {
-        "test": "the file named by OIDC_TOKEN_FILE (pymongo built-in)",
-        "k8s": "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
-        "(pymongo built-in)",
-        "azure": "Azure IMDS at 169.254.169.254 (pymongo built-in)",
-        "gcp": "the GCP metadata server (pymongo built-in)",
-    }[env]
+    source = clouds.connect_environments()[env].connect_token_source
     # On Azure a user-assigned managed identity is chosen by its client id, passed as the username.
     username = principal if env == "azure" else None
     return _Plan(props, source, username=username)
@@ -479,8 +468,9 @@ def connect(
 
 
 def _check_token_source(env: str | None, callback: bool) -> None:
-    if env is not None and env not in ENVIRONMENTS:
-        raise ConfigError(f"unknown environment {env!r}", hint=f"use one of {', '.join(ENVIRONMENTS)}")
+    environments = clouds.connect_environments()
+    if env is not None and env not in environments:
+        raise ConfigError(f"unknown environment {env!r}", hint=f"use one of {', '.join(environments)}")
     if callback and env is not None:
         # pymongo: "OIDC_CALLBACK" cannot be combined with "ENVIRONMENT" (reference §12).
         raise ConfigError("--callback and --env cannot be combined", hint="choose one token source")

@@ -25,6 +25,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Int, Unicode
 
+from .clouds import connect_environments
 from .errors import WifError
 from .state import StateDir
 
@@ -423,9 +424,7 @@ class WifMagics(Magics):
     # -- connecting and diagnosing ---------------------------------------------------------------
     @magic_arguments()
     @argument("uri", nargs="?", default=None, help="a MongoDB URI (default: the kit's test mongod)")
-    @argument(
-        "--env", "-e", default=None, choices=["test", "azure", "gcp", "k8s"], help="pymongo ENVIRONMENT"
-    )
+    @argument("--env", "-e", default=None, choices=list(connect_environments()), help="pymongo ENVIRONMENT")
     @argument("--principal", "-p", default=None, help="the workload identity (kit) / client id (real Azure)")
     @argument("--callback", action="store_true", help="OIDC_CALLBACK that obtains tokens from the kit IdP")
     @argument("--resource", "-r", default=None, help="TOKEN_RESOURCE / the audience to ask for")

@@ -726,14 +726,8 @@ def obtain(
     if via is None:
         if fault is not None or lifetime is not None:
             via = "mint"
-        elif who.kind == "managed-identity":
-            via = "imds"
-        elif who.kind == "service-account":
-            via = "gcp"
-        elif who.kind == "kubernetes-service-account":
-            via = "k8s-file"
-        else:
-            via = "client_credentials"
+        else:  # the platform's default for the kind (clouds/ ``token_methods``)
+            via = (cloud.token_methods.get(who.kind) if cloud else None) or "client_credentials"
     if via not in METHODS:
         raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(METHODS)}")
     if via != "mint" and (fault is not None or lifetime is not None):

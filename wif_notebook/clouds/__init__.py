@@ -8,13 +8,17 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   that answers the platform's paths and returns ``None`` for any other path);
 - the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
   which cloudsim and the loopback proxy answer for the kit;
-- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``);
+- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``) and where pymongo
+  reads its token on a real host (``connect_token_source``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
-- how such a workload gets its token when pymongo has no built-in way (``workload_token``);
+- how such a workload gets its token when pymongo has no built-in way (``workload_token``), and
+  which of ``tokens.obtain``'s methods each principal kind uses by default (``token_methods``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
-- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml);
+- the principals a fresh catalog gets for it (``seed_principals``, principals.yaml; those added to
+  the kit later, ``seed_principals_later``, come after every platform's first ones, so a fresh
+  catalog keeps the order it has always had);
 - issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
   ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
 
@@ -66,6 +70,7 @@ class EnvContext:
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
+SeedPrincipals = Callable[[], list[tuple[str, dict[str, Any]]]]  # (comment, principals.yaml entry)
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
@@ -87,6 +92,8 @@ class Cloud:
     principal_kinds: tuple[str, ...] = ()
     metadata_hosts: frozenset[str] = frozenset()
     connect_environment: str | None = None
+    # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
+    connect_token_source: str = ""
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
     # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
@@ -96,8 +103,13 @@ class Cloud:
     # How a workload of the platform gets its token from what its host has (``workload_env``), for
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
+    # principal kind → the ``tokens.obtain`` method (``tokens.METHODS``) its workload uses by default
+    # (a kind not listed: client credentials at the token endpoint).
+    token_methods: Mapping[str, str] = field(default_factory=dict)
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
-    seed_principals: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None
+    seed_principals: SeedPrincipals | None = None
+    # Principals added to the seed later: listed after every platform's ``seed_principals``.
+    seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
 
 
@@ -124,6 +136,12 @@ def get(cloud_id: str) -> Cloud:
     if found is None:
         raise ConfigError(f"no cloud named {cloud_id!r}", hint=f"use one of: {', '.join(_load())}")
     return found
+
+
+def connect_environments() -> dict[str, Cloud]:
+    """pymongo ``ENVIRONMENT`` → the platform a workload using it runs on, in registry order
+    (``wif connect --env`` / ``%wif_connect --env`` accept exactly these)."""
+    return {c.connect_environment: c for c in _load().values() if c.connect_environment is not None}
 
 
 def for_issuer(issuer_id: str) -> Cloud | None:

@@ -119,6 +119,68 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
+    """A VM's managed identity (IMDS), a service principal with a secret and an AKS workload
+    identity. Entra puts group object ids (GUIDs) in ``groups``; the kit's tenant has fixed ones."""
+    from ..idp.principals import generated_guid, generated_secret
+
+    return [
+        (
+            "Azure user-assigned managed identity of a VM: the Azure IMDS endpoint answers for it. "
+            f"Group {AZURE_GROUPS['inventory-readers']} is inventory-readers.",
+            {
+                "name": "inventory-vm",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure VM",
+                "client_id": generated_guid(),
+                "subject": generated_guid(),
+                "groups": [AZURE_GROUPS["inventory-readers"]],
+                "claims": {
+                    "xms_mirid": f"/subscriptions/{generated_guid()}/resourcegroups/wif-kit/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/inventory-vm"
+                },
+                "default": True,
+            },
+        ),
+        (
+            f"Azure service principal (app registration) with a client secret. "
+            f"Group {AZURE_GROUPS['reports-readers']} is reports-readers.",
+            {
+                "name": "reports-sp",
+                "kind": "service-principal",
+                "issuer": "azure",
+                "infrastructure": "any host (Entra app registration)",
+                "client_id": generated_guid(),
+                "client_secret": generated_secret(),
+                "subject": generated_guid(),
+                "groups": [AZURE_GROUPS["reports-readers"]],
+            },
+        ),
+        (
+            "Azure managed identity used by AKS workload identity: a federated credential trusts "
+            "the k8s service account shop/orders-worker. "
+            f"Group {AZURE_GROUPS['orders-writers']} is orders-writers.",
+            {
+                "name": "orders-identity",
+                "kind": "managed-identity",
+                "issuer": "azure",
+                "infrastructure": "Azure Kubernetes Service (workload identity)",
+                "client_id": generated_guid(),
+                "subject": generated_guid(),
+                "groups": [AZURE_GROUPS["orders-writers"]],
+                "federated_credentials": [
+                    {
+                        "issuer": "k8s",
+                        "subject": "system:serviceaccount:shop:orders-worker",
+                        "audience": AZURE_TOKEN_EXCHANGE_AUDIENCE,
+                    }
+                ],
+            },
+        ),
+    ]
+
+
+def _seed_later() -> list[tuple[str, dict[str, Any]]]:
     """Azure hosting shapes the catalog's older entries do not show: an App Service / Functions app
     with a user-assigned identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, `wif env --principal`)."""
     import uuid
@@ -153,10 +215,13 @@ CLOUD = Cloud(
     principal_kinds=("service-principal", "managed-identity"),
     metadata_hosts=frozenset({"169.254.169.254"}),
     connect_environment="azure",
+    connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
     idp_handler=_idp_handler,
     workload_env=workload_env,
     extra_issuers=extra_issuers,
     seed_principals=_seed,
+    token_methods={"managed-identity": "imds"},
+    seed_principals_later=_seed_later,
 )
 
 

@@ -40,6 +40,58 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return metadata_env(ctx, principal.name)
 
 
+# The seeded service accounts: (name, infrastructure, the metadata server's default identity).
+_SEED_ACCOUNTS = (
+    ("gce-worker", "Compute Engine", True),
+    ("gae-std-web", "App Engine standard environment", False),
+    ("gae-flex-web", "App Engine flexible environment", False),
+    ("fn-thumbnailer", "Cloud Functions", False),
+    ("run-checkout", "Cloud Run", False),
+    ("gke-recommender", "Google Kubernetes Engine", False),
+    ("build-migrations", "Cloud Build", False),
+)
+
+
+def _seed() -> list[tuple[str, dict[str, Any]]]:
+    """One service account per infrastructure of MongoDB's built-in authentication table."""
+    import secrets
+
+    from ..idp.google import DEFAULT_PROJECT, project_number
+    from ..idp.principals import generated_google_id
+
+    project = DEFAULT_PROJECT
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for name, infra, is_default in _SEED_ACCOUNTS:
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": "service-account",
+            "issuer": "gcp",
+            "infrastructure": infra,
+            "client_id": f"{name}@{project}.iam.gserviceaccount.com",
+            "subject": generated_google_id(),
+            # Google ID tokens carry no groups claim (useAuthorizationClaim: false on mongod).
+            "groups": [],
+            "claims": {"email": f"{name}@{project}.iam.gserviceaccount.com"},
+        }
+        if is_default:
+            entry["default"] = True
+        if name == "gce-worker":
+            entry["claims"]["google"] = {
+                "compute_engine": {
+                    "instance_creation_timestamp": 1764400000,
+                    "instance_id": "".join(str(secrets.randbelow(10)) for _ in range(19)).lstrip("0"),
+                    "instance_name": "gce-worker-1",
+                    "project_id": project,
+                    "project_number": project_number(project),
+                    "zone": "europe-west1-b",
+                }
+            }
+        entries.append(
+            (f"Google service account on {infra}: the metadata server's identity endpoint.", entry)
+        )
+    return entries
+
+
 CLOUD = Cloud(
     id="gcp",
     title="Google Cloud",
@@ -47,7 +99,10 @@ CLOUD = Cloud(
     principal_kinds=("service-account",),
     metadata_hosts=frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
     connect_environment="gcp",
+    connect_token_source="the GCP metadata server (pymongo built-in)",
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
+    seed_principals=_seed,
+    token_methods={"service-account": "gcp"},
 )

@@ -167,5 +167,5 @@ CLOUD = Cloud(
     workload_env=_workload_env,
     workload_token=_workload_token,
     authorization_claim=None,  # no groups in its tokens: $external users
-    seed_principals=_seed,
+    seed_principals_later=_seed,
 )

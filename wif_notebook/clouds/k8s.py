@@ -65,13 +65,57 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return env
 
 
+def _seed() -> list[tuple[str, dict[str, Any]]]:
+    from ..idp.google import DEFAULT_PROJECT, GKE_ANNOTATION
+
+    return [
+        (
+            "Kubernetes service account shop/orders-worker: projected token files for plain "
+            "Kubernetes, AKS (AZURE_FEDERATED_TOKEN_FILE) and EKS (AWS_WEB_IDENTITY_TOKEN_FILE).",
+            {
+                "name": "orders-worker",
+                "kind": "kubernetes-service-account",
+                "issuer": "k8s",
+                "infrastructure": "Kubernetes (AKS, EKS or any cluster)",
+                "client_id": "orders-worker",
+                "subject": "system:serviceaccount:shop:orders-worker",
+                # Real service-account tokens carry no groups claim: a mongod trusting this issuer
+                # uses useAuthorizationClaim: false and a $external user per service account.
+                "groups": [],
+                "token_files": ["serviceaccount", "aks", "eks"],
+            },
+        ),
+        (
+            "Kubernetes service account default/gke-recommender on GKE with Workload Identity: the "
+            "metadata server gives its pods the tokens of the Google service account its annotation "
+            "names (wif export k8s/gcp write the same account and binding).",
+            {
+                "name": "recommender-ksa",
+                "kind": "kubernetes-service-account",
+                "issuer": "k8s",
+                "infrastructure": "Google Kubernetes Engine (Workload Identity)",
+                "client_id": "recommender-ksa",
+                "subject": "system:serviceaccount:default:gke-recommender",
+                "groups": [],
+                "annotations": {GKE_ANNOTATION: f"gke-recommender@{DEFAULT_PROJECT}.iam.gserviceaccount.com"},
+            },
+        ),
+    ]
+
+
 CLOUD = Cloud(
     id="k8s",
     title="Kubernetes (projected service-account tokens)",
     issuer_ids=("k8s",),
     principal_kinds=("kubernetes-service-account",),
     connect_environment="k8s",
+    connect_token_source=(
+        "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
+        "(pymongo built-in)"
+    ),
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
+    seed_principals=_seed,
+    token_methods={"kubernetes-service-account": "k8s-file"},
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import Cloud, EnvContext
 
@@ -30,11 +30,61 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return env
 
 
+def _seed() -> list[tuple[str, dict[str, Any]]]:
+    from ..idp.principals import generated_secret
+
+    return [
+        (
+            "The README tour's workload: client credentials at the kit issuer.",
+            {
+                "name": "billing-api",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "any host (client credentials)",
+                "client_id": "billing-api",
+                "client_secret": generated_secret(),
+                "subject": "billing-api",
+                "groups": ["billing-writers", "reports-readers"],
+            },
+        ),
+        (
+            "The lessons' plain workload; its token is also written to tokens/oidc/token "
+            "(OIDC_TOKEN_FILE, ENVIRONMENT:test).",
+            {
+                "name": "lesson-app",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "the notebook (callback authentication)",
+                "client_id": "lesson-app",
+                "client_secret": generated_secret(),
+                "subject": "lesson-app",
+                "groups": ["lesson-readers"],
+                "token_files": ["oidc"],
+            },
+        ),
+        (
+            "A workload that belongs to no group: valid token, but no roles from the groups claim.",
+            {
+                "name": "no-groups-app",
+                "kind": "client-credentials",
+                "issuer": "kit",
+                "infrastructure": "any host (client credentials)",
+                "client_id": "no-groups-app",
+                "client_secret": generated_secret(),
+                "subject": "no-groups-app",
+                "groups": [],
+            },
+        ),
+    ]
+
+
 CLOUD = Cloud(
     id="kit",
     title="the kit's own OAuth 2.0 server (lessons, client credentials)",
     issuer_ids=("kit",),
     principal_kinds=("client-credentials",),
     connect_environment="test",
+    connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
     workload_env=workload_env,
+    seed_principals=_seed,
 )

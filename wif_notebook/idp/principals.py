@@ -23,8 +23,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..state import StateDir
-from .google import DEFAULT_PROJECT, GKE_ANNOTATION, project_number
-from .issuers import AZURE_GROUPS, AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
+from .google import GKE_ANNOTATION
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
 
 # kind → the issuer it must belong to (None: any issuer)
 KINDS: dict[str, str | None] = {
@@ -175,206 +175,32 @@ _HEADER = """\
 """
 
 
-def _guid() -> str:
+def generated_guid() -> str:
     return str(uuid.uuid4())
 
 
-def _google_id() -> str:
+def generated_google_id() -> str:
     # Google service-account unique ids are 21-digit decimal strings.
     return "1" + "".join(str(secrets.randbelow(10)) for _ in range(20))
 
 
-def _secret() -> str:
+def generated_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
 def seed_entries() -> list[tuple[str, dict[str, Any]]]:
-    """The seeded principals with freshly generated ids and secrets, each with a comment."""
-    project = DEFAULT_PROJECT
-    entries: list[tuple[str, dict[str, Any]]] = [
-        (
-            "The README tour's workload: client credentials at the kit issuer.",
-            {
-                "name": "billing-api",
-                "kind": "client-credentials",
-                "issuer": "kit",
-                "infrastructure": "any host (client credentials)",
-                "client_id": "billing-api",
-                "client_secret": _secret(),
-                "subject": "billing-api",
-                "groups": ["billing-writers", "reports-readers"],
-            },
-        ),
-        (
-            "The lessons' plain workload; its token is also written to tokens/oidc/token "
-            "(OIDC_TOKEN_FILE, ENVIRONMENT:test).",
-            {
-                "name": "lesson-app",
-                "kind": "client-credentials",
-                "issuer": "kit",
-                "infrastructure": "the notebook (callback authentication)",
-                "client_id": "lesson-app",
-                "client_secret": _secret(),
-                "subject": "lesson-app",
-                "groups": ["lesson-readers"],
-                "token_files": ["oidc"],
-            },
-        ),
-        (
-            "A workload that belongs to no group: valid token, but no roles from the groups claim.",
-            {
-                "name": "no-groups-app",
-                "kind": "client-credentials",
-                "issuer": "kit",
-                "infrastructure": "any host (client credentials)",
-                "client_id": "no-groups-app",
-                "client_secret": _secret(),
-                "subject": "no-groups-app",
-                "groups": [],
-            },
-        ),
-    ]
-    mi_client, mi_object = _guid(), _guid()
-    # Entra puts group object ids (GUIDs) in `groups`; the kit's tenant has fixed ones.
-    entries.append(
-        (
-            "Azure user-assigned managed identity of a VM: the Azure IMDS endpoint answers for it. "
-            f"Group {AZURE_GROUPS['inventory-readers']} is inventory-readers.",
-            {
-                "name": "inventory-vm",
-                "kind": "managed-identity",
-                "issuer": "azure",
-                "infrastructure": "Azure VM",
-                "client_id": mi_client,
-                "subject": mi_object,
-                "groups": [AZURE_GROUPS["inventory-readers"]],
-                "claims": {
-                    "xms_mirid": f"/subscriptions/{_guid()}/resourcegroups/wif-kit/providers/"
-                    "Microsoft.ManagedIdentity/userAssignedIdentities/inventory-vm"
-                },
-                "default": True,
-            },
-        )
-    )
-    entries.append(
-        (
-            f"Azure service principal (app registration) with a client secret. "
-            f"Group {AZURE_GROUPS['reports-readers']} is reports-readers.",
-            {
-                "name": "reports-sp",
-                "kind": "service-principal",
-                "issuer": "azure",
-                "infrastructure": "any host (Entra app registration)",
-                "client_id": _guid(),
-                "client_secret": _secret(),
-                "subject": _guid(),
-                "groups": [AZURE_GROUPS["reports-readers"]],
-            },
-        )
-    )
-    entries.append(
-        (
-            "Azure managed identity used by AKS workload identity: a federated credential trusts "
-            "the k8s service account shop/orders-worker. "
-            f"Group {AZURE_GROUPS['orders-writers']} is orders-writers.",
-            {
-                "name": "orders-identity",
-                "kind": "managed-identity",
-                "issuer": "azure",
-                "infrastructure": "Azure Kubernetes Service (workload identity)",
-                "client_id": _guid(),
-                "subject": _guid(),
-                "groups": [AZURE_GROUPS["orders-writers"]],
-                "federated_credentials": [
-                    {
-                        "issuer": "k8s",
-                        "subject": "system:serviceaccount:shop:orders-worker",
-                        "audience": AZURE_TOKEN_EXCHANGE_AUDIENCE,
-                    }
-                ],
-            },
-        )
-    )
-    gcp = [
-        ("gce-worker", "Compute Engine", True),
-        ("gae-std-web", "App Engine standard environment", False),
-        ("gae-flex-web", "App Engine flexible environment", False),
-        ("fn-thumbnailer", "Cloud Functions", False),
-        ("run-checkout", "Cloud Run", False),
-        ("gke-recommender", "Google Kubernetes Engine", False),
-        ("build-migrations", "Cloud Build", False),
-    ]
-    for name, infra, is_default in gcp:
-        entry: dict[str, Any] = {
-            "name": name,
-            "kind": "service-account",
-            "issuer": "gcp",
-            "infrastructure": infra,
-            "client_id": f"{name}@{project}.iam.gserviceaccount.com",
-            "subject": _google_id(),
-            # Google ID tokens carry no groups claim (useAuthorizationClaim: false on mongod).
-            "groups": [],
-            "claims": {"email": f"{name}@{project}.iam.gserviceaccount.com"},
-        }
-        if is_default:
-            entry["default"] = True
-        if name == "gce-worker":
-            entry["claims"]["google"] = {
-                "compute_engine": {
-                    "instance_creation_timestamp": 1764400000,
-                    "instance_id": "".join(str(secrets.randbelow(10)) for _ in range(19)).lstrip("0"),
-                    "instance_name": "gce-worker-1",
-                    "project_id": project,
-                    "project_number": project_number(project),
-                    "zone": "europe-west1-b",
-                }
-            }
-        entries.append(
-            (
-                f"Google service account on {infra}: the metadata server's identity endpoint.",
-                entry,
-            )
-        )
-    entries.append(
-        (
-            "Kubernetes service account shop/orders-worker: projected token files for plain "
-            "Kubernetes, AKS (AZURE_FEDERATED_TOKEN_FILE) and EKS (AWS_WEB_IDENTITY_TOKEN_FILE).",
-            {
-                "name": "orders-worker",
-                "kind": "kubernetes-service-account",
-                "issuer": "k8s",
-                "infrastructure": "Kubernetes (AKS, EKS or any cluster)",
-                "client_id": "orders-worker",
-                "subject": "system:serviceaccount:shop:orders-worker",
-                # Real service-account tokens carry no groups claim: a mongod trusting this issuer
-                # uses useAuthorizationClaim: false and a $external user per service account.
-                "groups": [],
-                "token_files": ["serviceaccount", "aks", "eks"],
-            },
-        )
-    )
-    entries.append(
-        (
-            "Kubernetes service account default/gke-recommender on GKE with Workload Identity: the "
-            "metadata server gives its pods the tokens of the Google service account its annotation "
-            "names (wif export k8s/gcp write the same account and binding).",
-            {
-                "name": "recommender-ksa",
-                "kind": "kubernetes-service-account",
-                "issuer": "k8s",
-                "infrastructure": "Google Kubernetes Engine (Workload Identity)",
-                "client_id": "recommender-ksa",
-                "subject": "system:serviceaccount:default:gke-recommender",
-                "groups": [],
-                "annotations": {GKE_ANNOTATION: f"gke-recommender@{project}.iam.gserviceaccount.com"},
-            },
-        )
-    )
+    """The seeded principals with freshly generated ids and secrets, each with a comment: every
+    platform's ``seed_principals`` in registry order, then every platform's
+    ``seed_principals_later`` (``clouds/``)."""
     from .. import clouds
 
+    entries: list[tuple[str, dict[str, Any]]] = []
     for cloud in clouds.clouds():
         if cloud.seed_principals is not None:
             entries += cloud.seed_principals()
+    for cloud in clouds.clouds():
+        if cloud.seed_principals_later is not None:
+            entries += cloud.seed_principals_later()
     return entries
 
 
