@@ -59,8 +59,7 @@ def axe_violations(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
     # axe then takes every element as scrolled out of sight and checks no text contrast at all
     # (axe-core's scrollHidden). Giving body the viewport's height changes no colour or layout.
     page.add_style_tag(content="html, body { height: 100%; }")
-    result: dict[str, Any] = page.evaluate(
-        """async selectors => {
+    script = """async selectors => {
             const include = selectors.map(s => [s]);
             const result = await axe.run({ include }, {
                 runOnly: { type: 'tag',
@@ -68,18 +67,24 @@ def axe_violations(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
                 resultTypes: ['violations']
             });
             return {
-                checked: result.passes.map(p => p.id),
+                checked: result.passes.concat(result.violations).map(p => p.id),
+                incomplete: result.incomplete.map(p => p.id),
                 violations: result.violations
                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
                     .map(v => ({ id: v.id, impact: v.impact, help: v.help,
                                  nodes: v.nodes.map(n => ({ target: n.target.join(' '), why: n.failureSummary,
                                                             html: n.html.slice(0, 160) })) }))
             };
-        }""",
-        selectors,
-    )
+        }"""
     # axe really looked at our elements' text colours (a typo in a selector would check nothing).
-    assert "color-contrast" in result["checked"], result["checked"]
+    # Right after a theme switch the colours may still be settling (axe then files every node as
+    # "incomplete"): look again, a few times, before calling it unchecked.
+    for _ in range(5):
+        result: dict[str, Any] = page.evaluate(script, selectors)
+        if "color-contrast" in result["checked"]:
+            break
+        page.wait_for_timeout(1000)
+    assert "color-contrast" in result["checked"], result
     violations: list[dict[str, Any]] = result["violations"]
     return violations
 
