@@ -519,6 +519,18 @@ def _requested_resource(form: dict[str, str], version: int) -> str:
     return scopes[0].removesuffix("/.default")
 
 
+def _no_client_credential(hint: str = "") -> EntraError:
+    """AADSTS7000216: a client_credentials request with neither a secret nor an assertion."""
+    return EntraError(
+        401,
+        "invalid_client",
+        7000216,
+        "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' "
+        "grant type.",
+        hint=hint,
+    )
+
+
 def _basic(req: Request) -> tuple[str, str] | None:
     header = req.headers.get("authorization")
     if not header:
@@ -529,13 +541,8 @@ def _basic(req: Request) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         decoded = ""
     if scheme.lower() != "basic" or ":" not in decoded:
-        raise EntraError(
-            401,
-            "invalid_client",
-            7000216,
-            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' "
-            "grant type.",
-            hint="send Authorization: Basic base64(client_id:client_secret), or the secret in the form",
+        raise _no_client_credential(
+            hint="send Authorization: Basic base64(client_id:client_secret), or the secret in the form"
         )
     client_id, _, secret = decoded.partition(":")
     return unquote_plus(client_id), unquote_plus(secret)
@@ -564,13 +571,7 @@ def _authenticate(
         return _Client(_check_assertion(idp, form, principal, catalog), "2")
     secret = basic[1] if basic else form.get("client_secret")
     if secret is None:
-        raise EntraError(
-            401,
-            "invalid_client",
-            7000216,
-            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' "
-            "grant type.",
-        )
+        raise _no_client_credential()
     if not principal.client_secret or not hmac.compare_digest(
         principal.client_secret.encode(), secret.encode()
     ):
