@@ -272,19 +272,30 @@ def _roles_from_groups(answer: Any, state: StateDir) -> Verdict:
     return Verdict(False, "; ".join(parts) + ".")
 
 
-def _fix_entry(answer: Any, state: StateDir) -> Verdict:
+def _parsed_entry(answer: Any, name: str, *, enable_test_commands: bool, refused: str) -> Any:
+    """The learner's ``name`` as the rule book parses one oidcIdentityProviders entry, or a Verdict
+    with mongod's own refusal."""
     import json
 
     from .oidc import parse_oidc_identity_providers
 
     if not isinstance(answer, dict):
         return Verdict(
-            False, f"fixed should be a dict (one oidcIdentityProviders entry), not {type(answer).__name__}."
+            False, f"{name} should be a dict (one oidcIdentityProviders entry), not {type(answer).__name__}."
         )
     try:
-        (entry,) = parse_oidc_identity_providers(json.dumps([answer]), enable_test_commands=True)
+        (entry,) = parse_oidc_identity_providers(
+            json.dumps([answer]), enable_test_commands=enable_test_commands
+        )
     except ConfigError as exc:
-        return Verdict(False, f"mongod would still refuse it: {exc.what}", hint=exc.hint)
+        return Verdict(False, f"{refused}: {exc.what}", hint=exc.hint)
+    return entry
+
+
+def _fix_entry(answer: Any, state: StateDir) -> Verdict:
+    entry = _parsed_entry(answer, "fixed", enable_test_commands=True, refused="mongod would still refuse it")
+    if isinstance(entry, Verdict):
+        return entry
     kit = _provider(state, "kit")
     if entry.issuer != kit.issuer:
         return Verdict(
@@ -841,18 +852,11 @@ def _capstone(answer: Any, state: StateDir) -> Verdict:
 # -- 11-14: the real clouds ------------------------------------------------------------------------------
 def _production_entry(answer: Any) -> Any:
     """One oidcIdentityProviders entry as a production mongod (no test commands) reads it, or a Verdict."""
-    import json
-
-    from .oidc import parse_oidc_identity_providers
-
-    if not isinstance(answer, dict):
-        return Verdict(
-            False, f"entry should be a dict (one oidcIdentityProviders entry), not {type(answer).__name__}."
-        )
-    try:
-        (entry,) = parse_oidc_identity_providers(json.dumps([answer]), enable_test_commands=False)
-    except ConfigError as exc:
-        return Verdict(False, f"A production mongod would refuse it: {exc.what}", hint=exc.hint)
+    entry = _parsed_entry(
+        answer, "entry", enable_test_commands=False, refused="A production mongod would refuse it"
+    )
+    if isinstance(entry, Verdict):
+        return entry
     if entry.supports_human_flows:
         return Verdict(False, "The entry is for people, not workloads.", hint="supportsHumanFlows: false")
     return entry
