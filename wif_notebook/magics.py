@@ -32,18 +32,22 @@ from .state import StateDir
 # Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
 SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
 
-TOKEN_METHODS = {
-    "client_credentials": "client_credentials",
-    "client-credentials": "client_credentials",
-    "imds": "imds",
-    "azure": "imds",
-    "gcp": "gcp",
-    "k8s": "k8s-file",
-    "k8s-file": "k8s-file",
-    "federated": "federated",
-    "mint": "mint",
-    "callback": "callback",
-}
+
+def _token_methods() -> dict[str, str]:
+    """``%wif_token --via`` names → ``tokens.obtain``'s methods: the generic ones, every platform's
+    own under its name and, for its first, the platform's id (``azure`` → imds, ``k8s`` → k8s-file),
+    and ``callback`` (the kit's OIDC callback). From the registry: tokens (and PyJWT) stay unloaded."""
+    from .clouds import clouds
+
+    names = {"client_credentials": "client_credentials", "client-credentials": "client_credentials"}
+    for cloud in clouds():
+        names.update({method: method for method in cloud.token_methods})
+        if cloud.token_methods:
+            names.setdefault(cloud.id, next(iter(cloud.token_methods)))
+    return {**names, "federated": "federated", "mint": "mint", "callback": "callback"}
+
+
+TOKEN_METHODS = _token_methods()
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--via",
-        choices=list(tokens.METHODS),
+        choices=list(tokens.methods()),
         help="how to obtain it (default: the way this kind of principal does); federated: the "
         "Kubernetes token of the workload traded for an Entra token (orders-identity or orders-worker)",
     )

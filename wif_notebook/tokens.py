@@ -33,6 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The platforms' own ways of obtaining a token live in clouds/; lessons call them by these names.
+from .clouds.azure import imds_token as azure_imds  # noqa: F401
+from .clouds.gcp import metadata_token as gcp_metadata  # noqa: F401
+from .clouds.k8s import token_path as k8s_token_path
 from .errors import ConfigError, ServiceError, TokenError
 from .httpclient import DEFAULT_TIMEOUT, Client, Response
 from .oidc import (
@@ -49,13 +53,6 @@ from .state import ServiceRecord, StateDir
 
 if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it for files/callbacks
     from .idp.principals import Principal
-
-METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
-# pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
-K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
-K8S_DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-IMDS_PATH = "/metadata/identity/oauth2/token"
-GCP_IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/{account}/identity"
 
 
 @dataclass(frozen=True)
@@ -215,7 +212,8 @@ def _str_or_none(value: Any) -> str | None:
 # -- talking to the kit IdP ---------------------------------------------------------------------
 
 
-def _idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
+def running_idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
+    """The state directory (default: ``WIF_STATE_DIR``) and its IdP's record; the IdP must run."""
     from .idp.service import require_idp
 
     state = state if state is not None else StateDir()
@@ -232,7 +230,8 @@ def _service_url(record: ServiceRecord) -> str:
     return f"http://{record.host}:{record.port}"
 
 
-def _principal(state: StateDir, name: str | Principal) -> Principal:
+def resolve_principal(state: StateDir, name: str | Principal) -> Principal:
+    """A catalog principal by name (a ``Principal`` is taken as it is)."""
     from .idp.principals import find
 
     return find(state, name) if isinstance(name, str) else name
@@ -261,6 +260,19 @@ def _http(
 ) -> Response:
     """One request through the kit's HTTP client (kit CA trusted, loopback never proxied)."""
     return Client(state=state, timeout=timeout).request(method, url, headers=headers, data=data)
+
+
+def ask_host(
+    what: str, path: str, headers: Mapping[str, str], *, state: StateDir, timeout: float
+) -> tuple[str, Response]:
+    """GET one of the host endpoints the IdP answers for (Azure IMDS, Google's metadata server) as
+    a workload on that host does; any answer but 200 is a TokenError quoting it. (url, response)."""
+    _state, record = running_idp(state)
+    url = f"{_service_url(record)}{path}"
+    response = _http("GET", url, headers=headers, timeout=timeout, state=state)
+    if response.status != 200:
+        raise _http_error(what, url, response)
+    return url, response
 
 
 def _http_error(what: str, url: str, response: Response) -> TokenError:
@@ -325,8 +337,8 @@ def client_credentials(
     ``<audience>/.default``, as MSAL does.
     """
     started = time.perf_counter()
-    state, record = _idp(state)
-    who = _principal(state, principal)
+    state, record = running_idp(state)
+    who = resolve_principal(state, principal)
     if not who.client_secret:
         raise ConfigError(
             f"principal {who.name!r} ({who.kind}) has no client secret, so it cannot use client credentials",
@@ -426,8 +438,8 @@ def federated(
     from .idp.tokenfiles import TOKEN_FILES, token_file_path
 
     started = time.perf_counter()
-    state, record = _idp(state)
-    identity, workload, cred = _federated_pair(state, _principal(state, principal))
+    state, record = running_idp(state)
+    identity, workload, cred = _federated_pair(state, resolve_principal(state, principal))
     if isinstance(assertion, IssuedToken):
         assertion = assertion.token
     if assertion is None:
@@ -436,7 +448,7 @@ def federated(
                 f"no principal of the catalog is the workload {identity.name!r} trusts ({cred.subject})",
                 hint="pass the workload's token as assertion=..., or add that workload to principals.yaml",
             )
-        aks_audience = TOKEN_FILES["aks"][1]
+        aks_audience = TOKEN_FILES["aks"].audience
         if "aks" in workload.token_files and cred.audience == aks_audience:
             assertion = token_file(token_file_path(state, "aks")).token
         else:
@@ -480,85 +492,6 @@ def federated(
     return IssuedToken.build(
         token, method="federated", source=token_endpoint, started=started, principal=identity.name
     )
-
-
-def azure_imds(
-    resource: str,
-    *,
-    principal: str | Principal | None = None,
-    state: StateDir | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> IssuedToken:
-    """An Azure managed-identity token, requested exactly as pymongo's ``ENVIRONMENT:azure`` does.
-
-    ``principal`` picks a user-assigned identity by its client id (the connection-string username
-    in pymongo); without it the VM's default identity answers.
-    """
-    started = time.perf_counter()
-    state, record = _idp(state)
-    query = f"api-version=2018-02-01&resource={urllib.parse.quote(resource)}"
-    name = None
-    if principal is not None:
-        who = _principal(state, principal)
-        name = who.name
-        query += f"&client_id={urllib.parse.quote(who.client_id)}"
-    url = f"{_service_url(record)}{IMDS_PATH}?{query}"
-    response = _http(
-        "GET", url, headers={"Accept": "application/json", "Metadata": "true"}, timeout=timeout, state=state
-    )
-    if response.status != 200:
-        raise _http_error("Azure IMDS token request", url, response)
-    try:
-        doc = response.json()
-    except ValueError as exc:
-        raise TokenError(f"Azure IMDS at {url} did not return JSON", hint="check the IdP's log") from exc
-    token = doc.get("access_token") if isinstance(doc, dict) else None
-    if not token or not doc.get("expires_in"):
-        # pymongo raises the same way (ValueError "Azure IMDS response must contain ...").
-        raise TokenError("Azure IMDS response must contain access_token and expires_in", hint="check the IdP")
-    return IssuedToken.build(str(token), method="imds", source=url, started=started, principal=name)
-
-
-def gcp_metadata(
-    audience: str,
-    *,
-    principal: str | Principal | None = None,
-    full: bool = False,
-    state: StateDir | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> IssuedToken:
-    """A Google service-account ID token from the metadata server, as ``ENVIRONMENT:gcp`` asks for it.
-
-    The body is the raw JWT. ``principal`` names a service account (default: the instance's);
-    ``full`` adds ``format=full`` (the ``google.compute_engine`` block; pymongo does not send it).
-    """
-    started = time.perf_counter()
-    state, record = _idp(state)
-    account, name = "default", None
-    if principal is not None:
-        who = _principal(state, principal)
-        account, name = who.claims.get("email") or who.client_id, who.name
-    query = f"audience={urllib.parse.quote(audience)}" + ("&format=full" if full else "")
-    path = GCP_IDENTITY_PATH.format(account=urllib.parse.quote(account, safe="@"))
-    url = f"{_service_url(record)}{path}?{query}"
-    response = _http("GET", url, headers={"Metadata-Flavor": "Google"}, timeout=timeout, state=state)
-    if response.status != 200:
-        raise _http_error("GCP metadata identity request", url, response)
-    return IssuedToken.build(
-        response.body.decode("utf-8"), method="gcp", source=url, started=started, principal=name
-    )
-
-
-def k8s_token_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where ``ENVIRONMENT:k8s`` reads: AZURE_FEDERATED_TOKEN_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, default path.
-
-    That is the spec's order; pymongo 4.20 lets AWS win when both are set (reference §13).
-    """
-    env = os.environ if environ is None else environ
-    for variable in K8S_TOKEN_VARIABLES:
-        if env.get(variable):
-            return Path(env[variable])
-    return Path(K8S_DEFAULT_TOKEN_PATH)
 
 
 def token_file(path: str | os.PathLike[str] | None = None, *, environment: str = "k8s") -> IssuedToken:
@@ -610,8 +543,8 @@ def kit_token_file(
     """The projected token file the kit IdP writes for ``principal`` (its first, or ``kind``)."""
     from .idp.tokenfiles import TOKEN_FILES, token_file_path
 
-    state, _record = _idp(state)
-    who = _principal(state, principal)
+    state, _record = running_idp(state)
+    who = resolve_principal(state, principal)
     kinds = list(who.token_files)
     if not kinds:
         raise ConfigError(
@@ -685,7 +618,7 @@ def mint(
     from .idp.service import mint as admin_mint
 
     started = time.perf_counter()
-    state, record = _idp(state)
+    state, record = running_idp(state)
     answer = admin_mint(state, principal, audience=audience, lifetime=lifetime, fault=fault, timeout=timeout)
     return IssuedToken.build(
         str(answer["token"]),
@@ -708,13 +641,14 @@ def obtain(
 ) -> IssuedToken:
     """A token for a catalog principal, the way its kind of workload gets one (or ``via``).
 
-    Defaults: client secret → client_credentials; Azure managed identity → imds; Google service
-    account → gcp; Kubernetes service account → k8s-file. A fault or lifetime needs the mint.
+    Defaults: the principal's platform's method for its kind (``clouds/``: Azure managed identity →
+    imds, Google service account → gcp, Kubernetes service account → k8s-file), else
+    client_credentials. A fault or lifetime needs the mint.
     """
     from . import clouds
 
-    state, _record = _idp(state)
-    who = _principal(state, principal)
+    state, _record = running_idp(state)
+    who = resolve_principal(state, principal)
     cloud = clouds.for_principal(who)
     if via is None and fault is None and lifetime is None and cloud and cloud.workload_token:
         # A platform of the registry with its own way (e.g. GitHub Actions' ID-token request).
@@ -727,9 +661,11 @@ def obtain(
         if fault is not None or lifetime is not None:
             via = "mint"
         else:  # the platform's default for the kind (clouds/ ``token_methods``)
-            via = (cloud.token_methods.get(who.kind) if cloud else None) or "client_credentials"
-    if via not in METHODS:
-        raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(METHODS)}")
+            via = (cloud.default_token_methods.get(who.kind) if cloud else None) or "client_credentials"
+    cloud_methods = clouds.token_methods()
+    known = methods()
+    if via not in known:
+        raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(known)}")
     if via != "mint" and (fault is not None or lifetime is not None):
         raise ConfigError(
             f"--fault and --lifetime need the IdP's mint, not {via}",
@@ -739,18 +675,17 @@ def obtain(
         return mint(who.name, audience=audience, lifetime=lifetime, fault=fault, state=state)
     if via == "client_credentials":
         return client_credentials(who, audience=audience, state=state)
-    if via == "imds":
-        return azure_imds(audience or who.default_audience, principal=who, state=state)
-    if via == "gcp":
-        return gcp_metadata(audience or who.default_audience, principal=who, state=state)
     if via == "federated":
         return federated(who, audience=audience, state=state)
-    if audience is not None:
-        raise ConfigError(
-            "a projected token file has a fixed audience",
-            hint="drop --audience, or use --via mint for another audience",
-        )
-    return kit_token_file(who, state=state)
+    return cloud_methods[via](state, who, audience)
+
+
+def methods() -> tuple[str, ...]:
+    """``obtain``'s methods: client credentials, every platform's own (``clouds/``, registry
+    order), the federated exchange and the mint."""
+    from . import clouds
+
+    return ("client_credentials", *clouds.token_methods(), "federated", "mint")
 
 
 # -- verifying and explaining -------------------------------------------------------------------

@@ -30,16 +30,19 @@ without an import cycle.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..idp.issuers import Issuer
     from ..idp.principals import Principal
     from ..state import StateDir
+    from ..tokens import IssuedToken
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,30 @@ class EnvContext:
         return ISSUERS[issuer_id].issuer_url(self.idp_https)
 
 
+V = TypeVar("V")
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
 SeedPrincipals = Callable[[], list[tuple[str, dict[str, Any]]]]  # (comment, principals.yaml entry)
+TokenMethod = Callable[["StateDir", "Principal", str | None], "IssuedToken"]  # audience None: its default
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
+
+
+class RegistryView(Mapping[str, V]):
+    """One of the registry's tables (``issuers``, ``token_files``) as a mapping that reads through
+    on each use: a module can hold it as a constant while the cloud modules load on first use."""
+
+    def __init__(self, table: Callable[[], Mapping[str, V]]) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> V:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 def _no_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -83,17 +105,48 @@ def _no_issuers(base_url: str) -> dict[str, tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class TokenFile:
+    """A projected token file the IdP writes (``tokens/``, 0600, no trailing newline) for each
+    principal whose ``token_files`` names it, refreshed like a kubelet's."""
+
+    path: str  # under tokens/ (mirrors the pod path)
+    audience: str | None = None  # None: the principal's audience
+
+
+@dataclass(frozen=True)
+class ConnectFile:
+    """How ``connect()`` prepares a token-file environment in this process: the kit points
+    ``variable`` at the principal's ``token_file`` (or at a token it writes), and unsets the
+    variables pymongo would read first (``cleared``)."""
+
+    token_file: str
+    variable: str
+    cleared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Cloud:
     """Everything the kit knows about one workload platform (see the module docstring)."""
 
     id: str
     title: str
-    issuer_ids: tuple[str, ...] = ()
-    principal_kinds: tuple[str, ...] = ()
+    issuers: tuple[Issuer, ...] = ()
+    # principal kind → the issuer id its principals must belong to (None: any issuer)
+    principal_kinds: Mapping[str, str | None] = field(default_factory=dict)
     metadata_hosts: frozenset[str] = frozenset()
     connect_environment: str | None = None
     # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
     connect_token_source: str = ""
+    # The principal ``connect(env=...)`` logs in as when none is named (kit token-file environments).
+    connect_principal: str | None = None
+    # A token-file environment (pymongo reads a file); None: the token comes from ``metadata_service``.
+    connect_file: ConnectFile | None = None
+    # The metadata service pymongo's built-in environment asks (connect's plan, in words).
+    metadata_service: str = ""
+    # pymongo requires TOKEN_RESOURCE for this environment (and refuses it for the others).
+    connect_token_resource: bool = False
+    # A real host picks a user-assigned identity by its client id, passed as the connection's username.
+    connect_username_is_client_id: bool = False
     idp_handler: IdpHandler | None = None
     workload_env: WorkloadEnv = _no_env
     # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
@@ -103,27 +156,69 @@ class Cloud:
     # How a workload of the platform gets its token from what its host has (``workload_env``), for
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
-    # principal kind → the ``tokens.obtain`` method (``tokens.METHODS``) its workload uses by default
-    # (a kind not listed: client credentials at the token endpoint).
-    token_methods: Mapping[str, str] = field(default_factory=dict)
+    # ``tokens.obtain``'s ``via`` methods this platform brings: name → (state, principal, audience).
+    token_methods: Mapping[str, TokenMethod] = field(default_factory=dict)
+    # principal kind → the method of ``token_methods`` its workload uses by default (a kind not
+    # listed: client credentials at the token endpoint).
+    default_token_methods: Mapping[str, str] = field(default_factory=dict)
+    # The projected token files this platform's workloads can have (principals' ``token_files``).
+    token_files: Mapping[str, TokenFile] = field(default_factory=dict)
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
     seed_principals: SeedPrincipals | None = None
     # Principals added to the seed later: listed after every platform's ``seed_principals``.
     seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
 
+    @property
+    def issuer_ids(self) -> tuple[str, ...]:
+        return tuple(issuer.id for issuer in self.issuers)
+
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")
-_CLOUDS: dict[str, Cloud] = {}
+# Extra platforms outside this package: importable module names, comma-separated, each with a
+# ``CLOUD``; listed after the built-in ones. An environment variable, so the IdP and every other
+# kit process started from here load the same platforms.
+EXTRA_CLOUDS_VARIABLE = "WIF_EXTRA_CLOUDS"
+_loaded: tuple[tuple[str, ...], dict[str, Cloud], dict[str, Issuer]] | None = None
+
+
+def _registry() -> tuple[dict[str, Cloud], dict[str, Issuer]]:
+    global _loaded
+    names = (
+        *(f"{__name__}.{name}" for name in _MODULES),
+        *(n.strip() for n in os.environ.get(EXTRA_CLOUDS_VARIABLE, "").split(",") if n.strip()),
+    )
+    if _loaded is None or _loaded[0] != names:
+        found: dict[str, Cloud] = {}
+        for name in names:
+            cloud: Cloud = importlib.import_module(name).CLOUD
+            found[cloud.id] = cloud
+        _loaded = (names, found, {i.id: i for c in found.values() for i in c.issuers})
+    return _loaded[1], _loaded[2]
 
 
 def _load() -> dict[str, Cloud]:
-    if not _CLOUDS:
-        for name in _MODULES:
-            module = importlib.import_module(f"{__name__}.{name}")
-            cloud: Cloud = module.CLOUD
-            _CLOUDS[cloud.id] = cloud
-    return _CLOUDS
+    return _registry()[0]
+
+
+def issuers() -> dict[str, Issuer]:
+    """Every platform's issuers by id, in registry order (``idp.issuers.ISSUERS`` reads this)."""
+    return _registry()[1]
+
+
+def principal_kinds() -> dict[str, str | None]:
+    """Every principal kind → the issuer its principals must belong to (None: any), registry order."""
+    return {kind: issuer for c in _load().values() for kind, issuer in c.principal_kinds.items()}
+
+
+def token_files() -> dict[str, TokenFile]:
+    """Every projected token file a principal can list, by kind, in registry order."""
+    return {kind: f for c in _load().values() for kind, f in c.token_files.items()}
+
+
+def token_methods() -> dict[str, TokenMethod]:
+    """Every platform's ``tokens.obtain`` methods by name, in registry order."""
+    return {name: m for c in _load().values() for name, m in c.token_methods.items()}
 
 
 def clouds() -> list[Cloud]:

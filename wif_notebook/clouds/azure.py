@@ -30,20 +30,28 @@ mongod trusts both issuers by default: ``azure`` (v2, audience the resource appl
 from __future__ import annotations
 
 import re
+import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import TokenError
+from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import (
     AZURE_GROUPS,
+    AZURE_RESOURCE_APP_ID,
     AZURE_TENANT_ID,
     AZURE_TOKEN_EXCHANGE_AUDIENCE,
     AZURE_V1_RESOURCE_APP_ID,
+    Issuer,
 )
 from . import Cloud, EnvContext
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from ..state import StateDir
+    from ..tokens import IssuedToken
 
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
 AKS_TOKEN_FILE_KIND = "aks"
@@ -116,6 +124,54 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     if not principal.system_assigned:
         env["AZURE_CLIENT_ID"] = principal.client_id
     return env
+
+
+IMDS_PATH = "/metadata/identity/oauth2/token"
+
+
+def imds_token(
+    resource: str,
+    *,
+    principal: str | Principal | None = None,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """An Azure managed-identity token, requested exactly as pymongo's ``ENVIRONMENT:azure`` does
+    (``tokens.azure_imds``).
+
+    ``principal`` picks a user-assigned identity by its client id (the connection-string username
+    in pymongo); without it the VM's default identity answers.
+    """
+    from .. import tokens
+
+    started = time.perf_counter()
+    state, _record = tokens.running_idp(state)
+    query = f"api-version=2018-02-01&resource={urllib.parse.quote(resource)}"
+    name = None
+    if principal is not None:
+        who = tokens.resolve_principal(state, principal)
+        name = who.name
+        query += f"&client_id={urllib.parse.quote(who.client_id)}"
+    url, response = tokens.ask_host(
+        "Azure IMDS token request",
+        f"{IMDS_PATH}?{query}",
+        {"Accept": "application/json", "Metadata": "true"},
+        state=state,
+        timeout=timeout,
+    )
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise TokenError(f"Azure IMDS at {url} did not return JSON", hint="check the IdP's log") from exc
+    token = doc.get("access_token") if isinstance(doc, dict) else None
+    if not token or not doc.get("expires_in"):
+        # pymongo raises the same way (ValueError "Azure IMDS response must contain ...").
+        raise TokenError("Azure IMDS response must contain access_token and expires_in", hint="check the IdP")
+    return tokens.IssuedToken.build(str(token), method="imds", source=url, started=started, principal=name)
+
+
+def _imds_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
+    return imds_token(audience or principal.default_audience, principal=principal, state=state)
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
@@ -211,16 +267,34 @@ def _seed_later() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="azure",
     title="Microsoft Entra ID / Azure",
-    issuer_ids=("azure",),
-    principal_kinds=("service-principal", "managed-identity"),
+    issuers=(
+        Issuer(
+            id="azure",
+            title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
+            route_base=f"/{AZURE_TENANT_ID}",
+            issuer_suffix="/v2.0",
+            jwks_path="/discovery/v2.0/keys",
+            token_path="/oauth2/v2.0/token",
+            # Entra v2.0 access tokens always carry the resource application's client id as aud.
+            default_audience=AZURE_RESOURCE_APP_ID,
+        ),
+    ),
+    principal_kinds={
+        "service-principal": "azure",  # Entra app registration with a client secret
+        "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
+    },
     metadata_hosts=frozenset({"169.254.169.254"}),
     connect_environment="azure",
     connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
+    metadata_service="Azure IMDS 169.254.169.254",
+    connect_token_resource=True,
+    connect_username_is_client_id=True,
     idp_handler=_idp_handler,
     workload_env=workload_env,
     extra_issuers=extra_issuers,
     seed_principals=_seed,
-    token_methods={"managed-identity": "imds"},
+    token_methods={"imds": _imds_method},
+    default_token_methods={"managed-identity": "imds"},
     seed_principals_later=_seed_later,
 )
 

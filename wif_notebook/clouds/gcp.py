@@ -7,13 +7,19 @@ metadata server (``GCE_METADATA_HOST``/``GCE_METADATA_IP``, which google-auth re
 
 from __future__ import annotations
 
+import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..httpclient import DEFAULT_TIMEOUT
+from ..idp.issuers import path_issuer
 from . import Cloud, EnvContext
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from ..state import StateDir
+    from ..tokens import IssuedToken
 
 # The prefixes idp/google.py answers: asked before importing it, so other requests pay nothing.
 _PATHS = ("/computeMetadata/", "/gcp/oauth2/v1/")
@@ -38,6 +44,49 @@ def metadata_env(ctx: EnvContext, instance: str) -> dict[str, str]:
 
 def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return metadata_env(ctx, principal.name)
+
+
+IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/{account}/identity"
+
+
+def metadata_token(
+    audience: str,
+    *,
+    principal: str | Principal | None = None,
+    full: bool = False,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """A Google service-account ID token from the metadata server, as ``ENVIRONMENT:gcp`` asks for
+    it (``tokens.gcp_metadata``).
+
+    The body is the raw JWT. ``principal`` names a service account (default: the instance's);
+    ``full`` adds ``format=full`` (the ``google.compute_engine`` block; pymongo does not send it).
+    """
+    from .. import tokens
+
+    started = time.perf_counter()
+    state, _record = tokens.running_idp(state)
+    account, name = "default", None
+    if principal is not None:
+        who = tokens.resolve_principal(state, principal)
+        account, name = who.claims.get("email") or who.client_id, who.name
+    query = f"audience={urllib.parse.quote(audience)}" + ("&format=full" if full else "")
+    path = IDENTITY_PATH.format(account=urllib.parse.quote(account, safe="@"))
+    url, response = tokens.ask_host(
+        "GCP metadata identity request",
+        f"{path}?{query}",
+        {"Metadata-Flavor": "Google"},
+        state=state,
+        timeout=timeout,
+    )
+    return tokens.IssuedToken.build(
+        response.body.decode("utf-8"), method="gcp", source=url, started=started, principal=name
+    )
+
+
+def _metadata_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
+    return metadata_token(audience or principal.default_audience, principal=principal, state=state)
 
 
 # The seeded service accounts: (name, infrastructure, the metadata server's default identity).
@@ -95,14 +144,19 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="gcp",
     title="Google Cloud",
-    issuer_ids=("gcp",),
-    principal_kinds=("service-account",),
+    issuers=(
+        path_issuer("gcp", "Google (service-account ID tokens)", "/oauth2/v3/certs", "api://mongodb-kit-gcp"),
+    ),
+    principal_kinds={"service-account": "gcp"},  # Google service account: the metadata server
     metadata_hosts=frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
     connect_environment="gcp",
     connect_token_source="the GCP metadata server (pymongo built-in)",
+    metadata_service="GCP metadata server (host 'metadata')",
+    connect_token_resource=True,
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
-    token_methods={"service-account": "gcp"},
+    token_methods={"gcp": _metadata_method},
+    default_token_methods={"service-account": "gcp"},
 )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import TokenError
+from ..idp.issuers import path_issuer
 from . import Cloud, EnvContext, common_env
 
 if TYPE_CHECKING:
@@ -161,8 +162,14 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="github",
     title="GitHub Actions (OIDC ID tokens)",
-    issuer_ids=("github",),
-    principal_kinds=("github-workflow",),
+    # No token endpoint in GitHub's discovery: idp/github.py answers every other path.
+    issuers=(
+        path_issuer(
+            "github", "GitHub Actions (workflow ID tokens)", "/.well-known/jwks", "api://mongodb-kit-github"
+        ),
+    ),
+    # A GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN.
+    principal_kinds={"github-workflow": "github"},
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     workload_token=_workload_token,

@@ -10,14 +10,48 @@ service account the Kubernetes service account is annotated with.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import Cloud, EnvContext
+from ..errors import ConfigError
+from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
+from . import Cloud, ConnectFile, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from ..state import StateDir
+    from ..tokens import IssuedToken
 
 EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+# pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
+TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def token_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``ENVIRONMENT:k8s`` reads: AZURE_FEDERATED_TOKEN_FILE, AWS_WEB_IDENTITY_TOKEN_FILE,
+    default path (``tokens.k8s_token_path``).
+
+    That is the spec's order; pymongo 4.20 lets AWS win when both are set (reference §13).
+    """
+    env = os.environ if environ is None else environ
+    for variable in TOKEN_VARIABLES:
+        if env.get(variable):
+            return Path(env[variable])
+    return Path(DEFAULT_TOKEN_PATH)
+
+
+def _token_file_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
+    from ..tokens import kit_token_file
+
+    if audience is not None:
+        raise ConfigError(
+            "a projected token file has a fixed audience",
+            hint="drop --audience, or use --via mint for another audience",
+        )
+    return kit_token_file(principal, state=state)
 
 
 def _idp_handler(idp: Any, req: Any) -> Any:
@@ -106,16 +140,35 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="k8s",
     title="Kubernetes (projected service-account tokens)",
-    issuer_ids=("k8s",),
-    principal_kinds=("kubernetes-service-account",),
+    issuers=(
+        path_issuer(
+            "k8s",
+            "Kubernetes cluster (projected service-account tokens)",
+            "/openid/v1/jwks",
+            "api://mongodb-kit-k8s",
+            typ=None,  # Kubernetes service-account tokens carry no typ
+        ),
+    ),
+    principal_kinds={"kubernetes-service-account": "k8s"},  # projected token files
+    token_files={
+        "serviceaccount": TokenFile("kubernetes.io/serviceaccount/token"),
+        "aks": TokenFile("azure/tokens/azure-identity-token", AZURE_TOKEN_EXCHANGE_AUDIENCE),
+        "eks": TokenFile("eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE),
+    },
     connect_environment="k8s",
     connect_token_source=(
         "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
         "(pymongo built-in)"
     ),
+    connect_principal="orders-worker",
+    # pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win over the Azure variable (reference §13).
+    connect_file=ConnectFile(
+        "serviceaccount", "AZURE_FEDERATED_TOKEN_FILE", cleared=("AWS_WEB_IDENTITY_TOKEN_FILE",)
+    ),
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
-    token_methods={"kubernetes-service-account": "k8s-file"},
+    token_methods={"k8s-file": _token_file_method},
+    default_token_methods={"kubernetes-service-account": "k8s-file"},
 )

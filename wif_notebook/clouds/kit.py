@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import Cloud, EnvContext
+from ..idp.issuers import path_issuer
+from . import Cloud, ConnectFile, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -81,10 +82,16 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="kit",
     title="the kit's own OAuth 2.0 server (lessons, client credentials)",
-    issuer_ids=("kit",),
-    principal_kinds=("client-credentials",),
+    issuers=(
+        path_issuer("kit", "kit (plain OAuth 2.0 server for the lessons)", "/jwks", "api://mongodb-kit"),
+    ),
+    # Client id + secret at a token endpoint: a principal of any issuer can be one.
+    principal_kinds={"client-credentials": None},
+    token_files={"oidc": TokenFile("oidc/token")},  # OIDC_TOKEN_FILE (ENVIRONMENT:test)
     connect_environment="test",
     connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
+    connect_principal="lesson-app",
+    connect_file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
     workload_env=workload_env,
     seed_principals=_seed,
 )

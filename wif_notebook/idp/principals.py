@@ -21,23 +21,11 @@ from typing import Any, NoReturn
 
 import yaml
 
+from .. import clouds
 from ..errors import ConfigError
 from ..state import StateDir
 from .google import GKE_ANNOTATION
-from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
-
-# kind → the issuer it must belong to (None: any issuer)
-KINDS: dict[str, str | None] = {
-    "client-credentials": None,  # client id + secret at a token endpoint
-    "service-principal": "azure",  # Entra app registration with a client secret
-    "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
-    "service-account": "gcp",  # Google service account: the metadata server
-    "kubernetes-service-account": "k8s",  # projected token files
-    "github-workflow": "github",  # a GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN
-}
-
-# Projected token files a Kubernetes service account can have written for it (tokens/ folder).
-TOKEN_FILE_KINDS = ("serviceaccount", "aks", "eks", "oidc")
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 
 FIELDS = (
     "name",
@@ -192,8 +180,6 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     """The seeded principals with freshly generated ids and secrets, each with a comment: every
     platform's ``seed_principals`` in registry order, then every platform's
     ``seed_principals_later`` (``clouds/``)."""
-    from .. import clouds
-
     entries: list[tuple[str, dict[str, Any]]] = []
     for cloud in clouds.clouds():
         if cloud.seed_principals is not None:
@@ -414,13 +400,15 @@ class _ItemParser:
             fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
         seen_names[name] = self.line
         kind = self.text_field("kind", required=True)
-        if kind not in KINDS:
-            fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+        kinds = clouds.principal_kinds()  # kind → the issuer it must belong to (None: any)
+        if kind not in kinds:
+            fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(kinds)}")
         issuer_id = self.text_field("issuer", required=True)
         if issuer_id not in ISSUERS:
-            fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUER_IDS)}")
-        if KINDS[kind] is not None and KINDS[kind] != issuer_id:
-            fail("issuer", f"must be {KINDS[kind]!r} for kind {kind!r}", f"write `issuer: {KINDS[kind]}`")
+            fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUERS)}")
+        required = kinds[kind]
+        if required is not None and required != issuer_id:
+            fail("issuer", f"must be {required!r} for kind {kind!r}", f"write `issuer: {required}`")
         return name, kind, issuer_id
 
     def client(self, name: str, kind: str, issuer_id: str) -> tuple[str, str | None]:
@@ -497,10 +485,11 @@ class _ItemParser:
 
     def token_files(self, name: str) -> list[str]:
         token_files = self.raw.get("token_files", []) or []
-        if not isinstance(token_files, list) or any(t not in TOKEN_FILE_KINDS for t in token_files):
+        known = clouds.token_files()  # the projected token files the platforms declare
+        if not isinstance(token_files, list) or any(t not in known for t in token_files):
             self.fail(
                 "token_files",
-                f"must list some of {', '.join(TOKEN_FILE_KINDS)}, got {token_files!r}",
+                f"must list some of {', '.join(known)}, got {token_files!r}",
                 "write `token_files: [serviceaccount, aks]`",
             )
         owner = self.seen.token_file_owner

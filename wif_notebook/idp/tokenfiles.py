@@ -18,28 +18,27 @@ kind               path under tokens/ (mirrors the pod path)        audience
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
+from .. import clouds
+from ..clouds import RegistryView, TokenFile
 from ..state import StateDir
-from .issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, ISSUERS
+from .issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 from .minting import Minter
 from .principals import Principal
 
 TOKEN_FILE_LIFETIME = 3600
 DEFAULT_REFRESH_SECONDS = 600.0
 
-TOKEN_FILES: dict[str, tuple[str, str | None]] = {
-    "serviceaccount": ("kubernetes.io/serviceaccount/token", None),
-    "aks": ("azure/tokens/azure-identity-token", AZURE_TOKEN_EXCHANGE_AUDIENCE),
-    "eks": ("eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE),
-    "oidc": ("oidc/token", None),
-}
+# kind → its file and audience, as the platforms declare them (``clouds/``, ``Cloud.token_files``).
+TOKEN_FILES: Mapping[str, TokenFile] = RegistryView(clouds.token_files)
 
 PLATFORMS = ("aks", "eks")
 
 
 def token_file_path(state: StateDir, kind: str) -> Path:
-    return state.tokens_dir / TOKEN_FILES[kind][0]
+    return state.tokens_dir / TOKEN_FILES[kind].path
 
 
 def _private_dirs(state: StateDir, folder: Path) -> None:
@@ -55,8 +54,7 @@ def write_token_files(state: StateDir, minter: Minter, principals: list[Principa
     written: dict[str, Path] = {}
     for principal in principals:
         for kind in principal.token_files:
-            _, audience = TOKEN_FILES[kind]
-            minted = minter.mint(principal, audience=audience, lifetime=TOKEN_FILE_LIFETIME)
+            minted = minter.mint(principal, audience=TOKEN_FILES[kind].audience, lifetime=TOKEN_FILE_LIFETIME)
             path = token_file_path(state, kind)
             _private_dirs(state, path.parent)
             state.write_private(path, minted.token)  # no trailing newline, on purpose
