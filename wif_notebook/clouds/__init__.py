@@ -125,6 +125,26 @@ class ConnectFile:
 
 
 @dataclass(frozen=True)
+class ClaimsDraft:
+    """A token being minted, for a platform's ``shape_claims``: the common claims so far (``iss``,
+    ``sub``, ``aud``, ``exp``, ``iat``, ``nbf``, ``jti``) to shape like the platform's, the
+    principal's own claims (added after shaping, so they win; a shaper may take some out), and the
+    request's options."""
+
+    claims: dict[str, Any]
+    extra: dict[str, Any]
+    principal: Principal
+    audience: str
+    base_url: str  # the IdP's, in the form the token's issuer uses
+    catalog: Callable[[], list[Principal]]
+    gcp_full: bool = False  # Google's identity?format=full: the instance's facts
+    acr: str | None = None  # Entra: the authentication context asked for
+
+
+ShapeClaims = Callable[[ClaimsDraft], None]
+
+
+@dataclass(frozen=True)
 class Cloud:
     """Everything the kit knows about one workload platform (see the module docstring)."""
 
@@ -148,6 +168,8 @@ class Cloud:
     # A real host picks a user-assigned identity by its client id, passed as the connection's username.
     connect_username_is_client_id: bool = False
     idp_handler: IdpHandler | None = None
+    # Shapes a token of its issuers like the platform's (None: the common claims and the principal's).
+    shape_claims: ShapeClaims | None = None
     workload_env: WorkloadEnv = _no_env
     # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
     # platform's tokens carry no groups, so the server looks up $external users

@@ -46,7 +46,7 @@ from ..idp.issuers import (
     AZURE_V1_RESOURCE_APP_ID,
     Issuer,
 )
-from . import Cloud, EnvContext
+from . import ClaimsDraft, Cloud, EnvContext
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -62,6 +62,19 @@ def _idp_handler(idp: Any, req: Any) -> Any:
     from ..idp import entra
 
     return entra.handle(idp, req)
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    from ..idp import entra
+
+    entra.shape_claims(
+        draft.claims,
+        draft.principal,
+        draft.audience,
+        base_url=draft.base_url,
+        catalog=draft.catalog(),
+        acr=draft.acr,
+    )
 
 
 def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
@@ -290,6 +303,7 @@ CLOUD = Cloud(
     connect_token_resource=True,
     connect_username_is_client_id=True,
     idp_handler=_idp_handler,
+    shape_claims=_shape_claims,
     workload_env=workload_env,
     extra_issuers=extra_issuers,
     seed_principals=_seed,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import path_issuer
-from . import Cloud, EnvContext
+from . import ClaimsDraft, Cloud, EnvContext
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -31,6 +31,23 @@ def _idp_handler(idp: Any, req: Any) -> Any:
 
         return google.handle(idp, req)
     return None
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    """A Google ID token: ``azp``, ``email`` (``email_verified``), no ``nbf`` or ``jti``, and the
+    ``google.compute_engine`` block only when ``format=full`` asked for it."""
+    claims, extra, principal = draft.claims, draft.extra, draft.principal
+    email = str(extra.pop("email", principal.client_id))
+    extra.pop("google", None)  # the instance's facts: only in format=full tokens
+    # Google's ID tokens carry neither nbf nor jti (a fault preset may still set nbf).
+    del claims["nbf"], claims["jti"]
+    claims.update({"azp": principal.subject, "email": email, "email_verified": True})
+    if draft.gcp_full:
+        from ..idp.google import compute_engine_block
+
+        claims["google"] = {"compute_engine": compute_engine_block(principal)}
+    if principal.groups:
+        claims["groups"] = list(principal.groups)
 
 
 def metadata_env(ctx: EnvContext, instance: str) -> dict[str, str]:
@@ -154,6 +171,7 @@ CLOUD = Cloud(
     metadata_service="GCP metadata server (host 'metadata')",
     connect_token_resource=True,
     idp_handler=_idp_handler,
+    shape_claims=_shape_claims,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,

@@ -10,14 +10,16 @@ service account the Kubernetes service account is annotated with.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
-from . import Cloud, ConnectFile, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -60,6 +62,30 @@ def _idp_handler(idp: Any, req: Any) -> Any:
 
         return kubernetes.handle(idp, req)
     return None
+
+
+def _stable_uid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "wif-notebook:" + ":".join(parts)))
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    """A projected service-account token: ``aud`` a list, the ``kubernetes.io`` block with the pod's
+    and the service account's uids (stable per subject, as a running pod's are)."""
+    claims, principal = draft.claims, draft.principal
+    namespace, sa = principal.k8s_namespace_and_name
+    pod_hash = hashlib.sha256(principal.subject.encode()).hexdigest()
+    claims["aud"] = [draft.audience]
+    claims["kubernetes.io"] = {
+        "namespace": namespace,
+        "node": {"name": "kit-node-1", "uid": _stable_uid("node", "kit-node-1")},
+        "pod": {
+            "name": f"{sa}-{pod_hash[:10]}-{pod_hash[10:15]}",
+            "uid": _stable_uid("pod", principal.subject),
+        },
+        "serviceaccount": {"name": sa, "uid": _stable_uid("sa", principal.subject)},
+    }
+    if principal.groups:
+        claims["groups"] = list(principal.groups)
 
 
 def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -166,6 +192,7 @@ CLOUD = Cloud(
         "serviceaccount", "AZURE_FEDERATED_TOKEN_FILE", cleared=("AWS_WEB_IDENTITY_TOKEN_FILE",)
     ),
     idp_handler=_idp_handler,
+    shape_claims=_shape_claims,
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,

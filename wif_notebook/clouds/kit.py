@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..idp.issuers import path_issuer
-from . import Cloud, ConnectFile, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -29,6 +29,12 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     if "oidc" in principal.token_files:
         env["OIDC_TOKEN_FILE"] = str(token_file_path(ctx.state, "oidc"))
     return env
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    """A plain OAuth server's access token: the principal's groups and its client id."""
+    draft.claims["groups"] = list(draft.principal.groups)
+    draft.claims["client_id"] = draft.principal.client_id
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
@@ -92,6 +98,7 @@ CLOUD = Cloud(
     connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
     connect_principal="lesson-app",
     connect_file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
+    shape_claims=_shape_claims,
     workload_env=workload_env,
     seed_principals=_seed,
 )
