@@ -104,6 +104,10 @@ def _no_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     return {}
 
 
+# (the file, the principal it is written for, the catalog, the IdP's http base URL) -> variables
+TokenFileExports = Callable[[Path, "Principal", list["Principal"], str], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class TokenFile:
     """A projected token file the IdP writes (``tokens/``, 0600, no trailing newline) for each
@@ -111,6 +115,10 @@ class TokenFile:
 
     path: str  # under tokens/ (mirrors the pod path)
     audience: str | None = None  # None: the principal's audience
+    # What plain ``wif env`` exports for the file once it exists (None: nothing).
+    exports: TokenFileExports | None = None
+    # Exported only when ``wif env --platform`` names this kind (one cloud's variables at a time).
+    platform: bool = False
 
 
 @dataclass(frozen=True)

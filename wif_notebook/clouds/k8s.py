@@ -45,6 +45,35 @@ def token_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(DEFAULT_TOKEN_PATH)
 
 
+def _aks_token_file(
+    path: Path, owner: Principal, principals: list[Principal], base_url: str
+) -> dict[str, str]:
+    """What the AKS workload-identity webhook injects for the file's service account."""
+    from ..idp.issuers import AZURE_TENANT_ID
+    from ..idp.tokenfiles import federated_client_for
+
+    env = {
+        "AZURE_FEDERATED_TOKEN_FILE": str(path),
+        "AZURE_TENANT_ID": AZURE_TENANT_ID,
+        "AZURE_AUTHORITY_HOST": base_url,  # Entra lives at the root of the IdP (clouds/azure.py)
+    }
+    client = federated_client_for(principals, owner, base_url)
+    if client is not None:
+        env["AZURE_CLIENT_ID"] = client.client_id
+    return env
+
+
+def _eks_token_file(
+    path: Path, owner: Principal, principals: list[Principal], base_url: str
+) -> dict[str, str]:
+    """What the EKS pod-identity webhook injects for the file's service account."""
+    namespace, sa = owner.k8s_namespace_and_name
+    return {
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
+        "AWS_ROLE_ARN": f"arn:aws:iam::111122223333:role/{namespace}-{sa}",
+    }
+
+
 def _token_file_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
     from ..tokens import kit_token_file
 
@@ -178,8 +207,15 @@ CLOUD = Cloud(
     principal_kinds={"kubernetes-service-account": "k8s"},  # projected token files
     token_files={
         "serviceaccount": TokenFile("kubernetes.io/serviceaccount/token"),
-        "aks": TokenFile("azure/tokens/azure-identity-token", AZURE_TOKEN_EXCHANGE_AUDIENCE),
-        "eks": TokenFile("eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE),
+        "aks": TokenFile(
+            "azure/tokens/azure-identity-token",
+            AZURE_TOKEN_EXCHANGE_AUDIENCE,
+            exports=_aks_token_file,
+            platform=True,
+        ),
+        "eks": TokenFile(
+            "eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE, exports=_eks_token_file, platform=True
+        ),
     },
     connect_environment="k8s",
     connect_token_source=(

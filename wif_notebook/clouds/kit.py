@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..idp.issuers import path_issuer
@@ -29,6 +30,12 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     if "oidc" in principal.token_files:
         env["OIDC_TOKEN_FILE"] = str(token_file_path(ctx.state, "oidc"))
     return env
+
+
+def _oidc_token_file(
+    path: Path, owner: Principal, principals: list[Principal], base_url: str
+) -> dict[str, str]:
+    return {"OIDC_TOKEN_FILE": str(path)}
 
 
 def _shape_claims(draft: ClaimsDraft) -> None:
@@ -93,7 +100,7 @@ CLOUD = Cloud(
     ),
     # Client id + secret at a token endpoint: a principal of any issuer can be one.
     principal_kinds={"client-credentials": None},
-    token_files={"oidc": TokenFile("oidc/token")},  # OIDC_TOKEN_FILE (ENVIRONMENT:test)
+    token_files={"oidc": TokenFile("oidc/token", exports=_oidc_token_file)},  # ENVIRONMENT:test
     connect_environment="test",
     connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
     connect_principal="lesson-app",

@@ -14,7 +14,7 @@ from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
 from .principals import load_catalog
 from .service import DEFAULT_PORT, idp_record, require_idp, retire_key, rotate_keys, start_idp, stop_idp
-from .tokenfiles import PLATFORMS, env_exports, render_exports
+from .tokenfiles import env_exports, platforms, render_exports
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     env.add_argument(
         "--platform",
-        choices=list(PLATFORMS),
+        choices=platforms(),
         default="aks",
         help="which cloud's token-file variable to export (default aks)",
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import clouds
 from ..clouds import RegistryView, TokenFile
 from ..state import StateDir
-from .issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 from .minting import Minter
 from .principals import Principal
 
@@ -33,8 +33,6 @@ DEFAULT_REFRESH_SECONDS = 600.0
 
 # kind → its file and audience, as the platforms declare them (``clouds/``, ``Cloud.token_files``).
 TOKEN_FILES: Mapping[str, TokenFile] = RegistryView(clouds.token_files)
-
-PLATFORMS = ("aks", "eks")
 
 
 def token_file_path(state: StateDir, kind: str) -> Path:
@@ -82,27 +80,25 @@ def federated_client_for(
 def env_exports(
     state: StateDir, principals: list[Principal], base_url: str, *, platform: str = "aks"
 ) -> dict[str, str]:
-    """The environment a workload would see: token-file variables for ``platform`` (aks or eks)
-    plus OIDC_TOKEN_FILE. Only files that exist are exported.
+    """The environment a workload would see: the variables of each token file that exists (what its
+    platform declares, ``TokenFile.exports``), of the platform-selected ones only ``platform``'s.
 
     pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win when both it and AZURE_FEDERATED_TOKEN_FILE are
     set (the spec says Azure first), so exactly one platform's variable is exported."""
     env: dict[str, str] = {"WIF_STATE_DIR": str(state.path), "WIF_IDP_URL": base_url}
     owners = {kind: p for p in principals for kind in p.token_files}
-    if "oidc" in owners and token_file_path(state, "oidc").exists():
-        env["OIDC_TOKEN_FILE"] = str(token_file_path(state, "oidc"))
-    if platform == "aks" and "aks" in owners and token_file_path(state, "aks").exists():
-        env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
-        env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
-        env["AZURE_AUTHORITY_HOST"] = base_url  # Entra lives at the root of the IdP (clouds/azure.py)
-        client = federated_client_for(principals, owners["aks"], base_url)
-        if client is not None:
-            env["AZURE_CLIENT_ID"] = client.client_id
-    if platform == "eks" and "eks" in owners and token_file_path(state, "eks").exists():
-        namespace, sa = owners["eks"].k8s_namespace_and_name
-        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
-        env["AWS_ROLE_ARN"] = f"arn:aws:iam::111122223333:role/{namespace}-{sa}"
+    for kind, file in TOKEN_FILES.items():
+        path = token_file_path(state, kind)
+        if file.exports is None or kind not in owners or (file.platform and kind != platform):
+            continue
+        if path.exists():
+            env.update(file.exports(path, owners[kind], principals, base_url))
     return env
+
+
+def platforms() -> list[str]:
+    """The token files ``wif env --platform`` chooses between (aks, eks)."""
+    return [kind for kind, file in TOKEN_FILES.items() if file.platform]
 
 
 def render_exports(env: dict[str, str]) -> str:
