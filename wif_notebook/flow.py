@@ -402,12 +402,13 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
 
 def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
     """(endpoint kind, issuer id) of one IdP request path."""
+    from .clouds import clouds
     from .idp.issuers import ISSUERS
 
-    if path == "/metadata/identity/oauth2/token":
-        return "imds", "azure"
-    if path.startswith("/computeMetadata/"):
-        return "gcp-metadata", "gcp"
+    for cloud in clouds():
+        for prefix, host_endpoint in cloud.metadata_paths.items():
+            if path.startswith(prefix):
+                return host_endpoint, cloud.issuer_ids[0]
     if path == "/_wif/mint":
         return "mint", None
     if path.startswith("/_wif/"):

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import tokens
 from .cli import json_flag, print_json, state_from
-from .clouds.azure import issuer_mixup_words
+from .clouds import issuer_mixup_words
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (

@@ -39,6 +39,7 @@ from .clouds.gcp import metadata_token as gcp_metadata  # noqa: F401
 from .clouds.k8s import token_path as k8s_token_path
 from .errors import ConfigError, ServiceError, TokenError
 from .httpclient import DEFAULT_TIMEOUT, Client, Response
+from .idp.issuers import ISSUERS
 from .oidc import (
     KeySetCache,
     ProviderConfig,
@@ -333,8 +334,8 @@ def client_credentials(
     """RFC 6749 §4.4 client credentials at the principal's issuer (token endpoint from discovery).
 
     ``auth`` is ``"basic"`` (client_secret_basic, the RFC's recommendation) or ``"post"``
-    (client_secret_post). For the Entra-shaped issuer the audience is requested as
-    ``<audience>/.default``, as MSAL does.
+    (client_secret_post). From an issuer that takes it as a scope (Entra's) the audience is
+    requested as ``<audience>/.default``, as MSAL does.
     """
     started = time.perf_counter()
     state, record = running_idp(state)
@@ -349,7 +350,7 @@ def client_credentials(
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {"grant_type": "client_credentials"}
-    if who.issuer_id == "azure":
+    if ISSUERS[who.issuer_id].audience_as_scope:
         # Entra needs the resource in every app-only request (AADSTS900144 without it).
         form["scope"] = (audience or who.default_audience).removesuffix("/.default") + "/.default"
     elif audience:
@@ -464,7 +465,7 @@ def federated(
         "client_assertion": assertion.strip(),
     }
     wanted = audience or identity.default_audience
-    if identity.issuer_id == "azure":
+    if ISSUERS[identity.issuer_id].audience_as_scope:
         form["scope"] = wanted.removesuffix("/.default") + "/.default"
     else:
         form["audience"] = wanted

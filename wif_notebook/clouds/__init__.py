@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -76,6 +76,7 @@ WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
 SeedPrincipals = Callable[[], list[tuple[str, dict[str, Any]]]]  # (comment, principals.yaml entry)
 TokenMethod = Callable[["StateDir", "Principal", str | None], "IssuedToken"]  # audience None: its default
+ExplainIssuer = Callable[[str, Any, list[tuple[str, str]]], str | None]  # (iss, aud, configured)
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
 
 
@@ -162,6 +163,13 @@ class Cloud:
     # principal kind → the issuer id its principals must belong to (None: any issuer)
     principal_kinds: Mapping[str, str | None] = field(default_factory=dict)
     metadata_hosts: frozenset[str] = frozenset()
+    # Paths (prefixes) of the host endpoints its IdP handler answers → their name in the flow
+    # picture (IMDS, the metadata server).
+    metadata_paths: Mapping[str, str] = field(default_factory=dict)
+    # The principal kind its metadata endpoint answers for (a host's identity), and its words:
+    # cloudsim simulates such a host, and the IdP's metadata-default switch picks one.
+    metadata_identity_kind: str = ""
+    metadata_identity_title: str = ""
     connect_environment: str | None = None
     # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
     connect_token_source: str = ""
@@ -198,6 +206,9 @@ class Cloud:
     # Principals added to the seed later: listed after every platform's ``seed_principals``.
     seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
+    # Plain words for a token of the platform that a configured (issuer, audience) refuses because
+    # of a mistake typical of the platform (Entra: v1/v2, the trailing slash); None: not that.
+    explain_issuer: ExplainIssuer | None = None
 
     @property
     def issuer_ids(self) -> tuple[str, ...]:
@@ -362,6 +373,26 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     if cloud is not None:
         env.update(cloud.workload_env(ctx, principal))
     return env
+
+
+def metadata_identities() -> dict[str, Cloud]:
+    """Platforms whose metadata endpoint answers for a host's identity, by id (azure, gcp)."""
+    return {c.id: c for c in _load().values() if c.metadata_identity_kind}
+
+
+def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
+    """For the explainers (`wif claims`, the doctor): what a platform says about a token's issuer
+    against ``oidcIdentityProviders`` entries (``explain_issuer``), as a sentence to append (with a
+    leading space), or ''."""
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        return ""
+    configured = [(p.issuer, p.audience) for p in providers]
+    for cloud in _load().values():
+        words = cloud.explain_issuer(iss, claims.get("aud"), configured) if cloud.explain_issuer else None
+        if words:
+            return f" {words}"
+    return ""
 
 
 def metadata_hosts() -> frozenset[str]:

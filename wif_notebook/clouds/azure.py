@@ -32,7 +32,6 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -290,6 +289,7 @@ CLOUD = Cloud(
             token_path="/oauth2/v2.0/token",
             # Entra v2.0 access tokens always carry the resource application's client id as aud.
             default_audience=AZURE_RESOURCE_APP_ID,
+            audience_as_scope=True,
         ),
     ),
     principal_kinds={
@@ -297,6 +297,9 @@ CLOUD = Cloud(
         "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
     },
     metadata_hosts=frozenset({"169.254.169.254"}),
+    metadata_paths={IMDS_PATH: "imds"},
+    metadata_identity_kind="managed-identity",
+    metadata_identity_title="Azure managed identity",
     connect_environment="azure",
     connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
     metadata_service="Azure IMDS 169.254.169.254",
@@ -306,6 +309,7 @@ CLOUD = Cloud(
     shape_claims=_shape_claims,
     workload_env=workload_env,
     extra_issuers=extra_issuers,
+    explain_issuer=lambda iss, aud, configured: explain_issuer_mixup(iss, aud, configured),
     seed_principals=_seed,
     token_methods={"imds": _imds_method},
     default_token_methods={"managed-identity": "imds"},
@@ -381,13 +385,3 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
             f"(the server expects audience {audience!r})."
         )
     return None
-
-
-def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
-    """For the explainers (`wif claims`, the doctor): `explain_issuer_mixup` of a token's claims
-    against ``oidcIdentityProviders`` entries, as a sentence to append (with a leading space), or ''."""
-    iss = claims.get("iss")
-    if not isinstance(iss, str):
-        return ""
-    words = explain_issuer_mixup(iss, claims.get("aud"), [(p.issuer, p.audience) for p in providers])
-    return f" {words}" if words else ""

@@ -166,6 +166,9 @@ CLOUD = Cloud(
     ),
     principal_kinds={"service-account": "gcp"},  # Google service account: the metadata server
     metadata_hosts=frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
+    metadata_paths={"/computeMetadata/": "gcp-metadata"},
+    metadata_identity_kind="service-account",
+    metadata_identity_title="Google service account",
     connect_environment="gcp",
     connect_token_source="the GCP metadata server (pymongo built-in)",
     metadata_service="GCP metadata server (host 'metadata')",

@@ -79,6 +79,8 @@ class Issuer:
     token_path: str  # relative to route_base
     default_audience: str
     typ: str | None = "JWT"  # Kubernetes service-account tokens carry no typ
+    # The token endpoint takes the resource as ``scope=<resource>/.default`` (Entra), not ``audience``.
+    audience_as_scope: bool = False
 
     def issuer_url(self, base_url: str) -> str:
         return f"{base_url}{self.route_base}{self.issuer_suffix}"
