@@ -38,7 +38,7 @@ from typing import Any
 
 from .. import ports, services
 from ..errors import ServiceError, StateError
-from ..state import StateDir, write_private
+from ..state import StateDir, read_text, write_private
 
 ENV_VAR = "WIF_CLASSROOM_DIR"
 PROXY_ENV = "WIF_CHP"  # an explicit configurable-http-proxy to use
@@ -97,13 +97,12 @@ def learner_state_dir(folder: Path, name: str) -> Path:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise StateError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            hint="run `wif classroom down`, then `wif classroom up` to write it again",
-        ) from exc
+    return read_text(
+        path,
+        StateError,
+        f"cannot read {path}",
+        "run `wif classroom down`, then `wif classroom up` to write it again",
+    ).strip()
 
 
 def _secret(path: Path, nbytes: int) -> str:
