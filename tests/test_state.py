@@ -49,8 +49,8 @@ def test_a_file_that_cannot_be_read_names_the_reason_and_the_next_step(tmp_path:
     assert unreadable.value.what == f"cannot read {tmp_path}: Is a directory"
     assert unreadable.value.hint == "pass another file"
     with pytest.raises(TokenError) as missing:
-        read_text(tmp_path / "gone", TokenError, "cannot read it", "x", missing=("it is gone", "write it first"))
-    assert (missing.value.what, missing.value.hint) == ("it is gone", "write it first")
+        read_text(tmp_path / "gone", TokenError, "cannot read it", "x", missing=("it is gone", "make it"))
+    assert (missing.value.what, missing.value.hint) == ("it is gone", "make it")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")

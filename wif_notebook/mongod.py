@@ -707,16 +707,7 @@ def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> Servi
         # Best effort (see enterprise_trust_note): OpenSSL-based clients read SSL_CERT_FILE.
         env["SSL_CERT_FILE"] = str(tls.ca_bundle(state))
     with open(out_path, "ab") as out:
-        os.chmod(out_path, 0o600)
-        proc = subprocess.Popen(
-            [str(binary), "--config", str(state.mongod_conf)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc = services.spawn_detached([str(binary), "--config", str(state.mongod_conf)], out, env=env)
     deadline = time.monotonic() + 60
     while not services.port_open(cfg.bind_ip.split(",")[0], cfg.port):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -345,16 +344,8 @@ def up(
     logs.mkdir(exist_ok=True, mode=0o700)
     log_path = logs / "hub.log"
     with open(log_path, "ab") as out:
-        os.chmod(log_path, 0o600)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")],
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")]
+        proc = services.spawn_detached(argv, out, cwd=folder)
     deadline = time.monotonic() + START_TIMEOUT
     while not _hub_answers(public):
         if proc.poll() is not None or time.monotonic() > deadline:
