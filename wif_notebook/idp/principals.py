@@ -17,7 +17,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 import yaml
 
@@ -122,6 +122,20 @@ class Principal:
     def k8s_namespace_and_name(self) -> tuple[str, str]:
         match = _K8S_SUBJECT.match(self.subject)
         return (match.group(1), match.group(2)) if match else ("default", self.name)
+
+
+class _ClientFields(TypedDict):
+    client_id: str
+    client_secret: str | None
+
+
+class _EntraFields(TypedDict):
+    """Entra ID fields: app roles, the app's accessTokenAcceptedVersion, system-assigned, certificates."""
+
+    roles: list[str]
+    access_token_version: int
+    system_assigned: bool
+    certificates: list[str]
 
 
 # -- the seed --------------------------------------------------------------------------------------
@@ -326,7 +340,7 @@ class _ItemParser:
         if unknown:
             self.fail(unknown[0], "is not a known field", f"known fields: {', '.join(FIELDS)}")
         name, kind, issuer_id = self.identity()
-        client_id, client_secret = self.client(name, kind, issuer_id)
+        client = self.client(name, kind, issuer_id)
         subject = self.subject(name, kind)
         groups, claims = self.groups_and_claims()
         audience = self.text_field("audience", default=ISSUERS[issuer_id].default_audience)
@@ -336,14 +350,13 @@ class _ItemParser:
         default = raw.get("default", False)
         if not isinstance(default, bool):
             self.fail("default", f"must be true or false, got {default!r}", "write `default: true`")
-        roles, version, system_assigned, certificates = self.entra(kind)
+        entra = self.entra(kind)
         return Principal(
             name=name,
             kind=kind,
             issuer_id=issuer_id,
             infrastructure=self.text_field("infrastructure"),
-            client_id=client_id,
-            client_secret=client_secret,
+            **client,
             subject=subject,
             groups=groups,
             claims=claims,
@@ -353,13 +366,10 @@ class _ItemParser:
             token_files=token_files,
             annotations=annotations,
             default=default,
-            roles=roles,
-            access_token_version=version,
-            system_assigned=system_assigned,
-            certificates=certificates,
+            **entra,
         )
 
-    def entra(self, kind: str) -> tuple[list[str], int, bool, list[str]]:
+    def entra(self, kind: str) -> _EntraFields:
         """Entra ID fields: roles, access_token_version, system_assigned, certificates."""
         raw, fail = self.raw, self.fail
         roles = raw.get("roles", []) or []
@@ -388,7 +398,12 @@ class _ItemParser:
                 "must be a list of PEM certificates",
                 "paste each certificate as a `|` block starting with -----BEGIN CERTIFICATE-----",
             )
-        return list(roles), int(version), system_assigned, list(certificates)
+        return _EntraFields(
+            roles=list(roles),
+            access_token_version=int(version),
+            system_assigned=system_assigned,
+            certificates=list(certificates),
+        )
 
     def identity(self) -> tuple[str, str, str]:
         """name (unique), kind, issuer (the one the kind requires)."""
@@ -411,7 +426,7 @@ class _ItemParser:
             fail("issuer", f"must be {required!r} for kind {kind!r}", f"write `issuer: {required}`")
         return name, kind, issuer_id
 
-    def client(self, name: str, kind: str, issuer_id: str) -> tuple[str, str | None]:
+    def client(self, name: str, kind: str, issuer_id: str) -> _ClientFields:
         """client_id (unique per issuer) and client_secret (required for secret-holding kinds)."""
         client_id = self.text_field("client_id", default=name)
         client_secret = self.text_field("client_secret") or None
@@ -423,7 +438,7 @@ class _ItemParser:
                 "client_id", f"{client_id!r} is already used by {self.seen.clients[key]!r}", "pick another"
             )
         self.seen.clients[key] = name
-        return client_id, client_secret
+        return _ClientFields(client_id=client_id, client_secret=client_secret)
 
     def subject(self, name: str, kind: str) -> str:
         subject = self.text_field("subject", default=name if kind == "client-credentials" else "")
