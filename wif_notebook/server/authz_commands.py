@@ -10,6 +10,7 @@ follow mongod's user_management_commands.cpp. Each handler is a plain function o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bson.binary import Binary
@@ -104,6 +105,20 @@ def _doc_refs(doc: Document) -> list[tuple[str, str]]:
     return [(str(r["role"]), str(r["db"])) for r in doc.get("roles", [])]
 
 
+def _names_asked(value: Any, db: str, key: str, errmsg: str) -> list[tuple[str, str]]:
+    """The (name, db) pairs a usersInfo/rolesInfo asks for: one or a list of ``"name"`` (on this
+    database) or ``{<key>: name, db: db}``; anything else is refused with ``errmsg``."""
+    refs: list[tuple[str, str]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            refs.append((item, db))
+        elif isinstance(item, dict) and isinstance(item.get(key), str):
+            refs.append((item[key], str(item.get("db", db))))
+        else:
+            raise CommandError(2, errmsg, "BadValue")
+    return refs
+
+
 def _user_not_found(name: str, db: str) -> CommandError:
     return CommandError(11, f'Could not find user "{name}" for db "{db}"', "UserNotFound")
 
@@ -189,28 +204,49 @@ def drop_user(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
+# Finds the user or role whose ``roles`` a grant/revoke changes, after mongod's checks for that kind:
+# (store, name, db, roles, grant) -> its document.
+_RoleHolder = Callable[[AuthzStore, str, str, list[tuple[str, str]], bool], Document]
+
+
+def _change_roles(
+    ctx: CommandContext,
+    cmd: Document,
+    command_name: str,
+    grant: bool,
+    holder: _RoleHolder,
+    save: Callable[[AuthzStore, Document], None],
+) -> Document:
+    """grantRolesTo*/revokeRolesFrom*: parse the name and roles, let ``holder`` check and find the
+    document, then store its roles granted or revoked."""
     store: AuthzStore = ctx.authz
-    db = ctx.db
     name = _name_arg(cmd, command_name)
-    roles = _roles_to_change(cmd, db, command_name)
+    roles = _roles_to_change(cmd, ctx.db, command_name)
+    doc = holder(store, name, ctx.db, roles, grant)
+    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
+    save(store, doc)
+    return dict(OK)
+
+
+def _user_holding(
+    store: AuthzStore, name: str, db: str, roles: list[tuple[str, str]], grant: bool
+) -> Document:
+    """The user must exist before its roles are looked at (for a grant and a revoke alike)."""
     doc = store.get_user(db, name)
     if doc is None:
         raise _user_not_found(name, db)
     _require_roles_exist(store, roles)
-    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
-    store.replace_user(doc)
-    return dict(OK)
+    return doc
 
 
 @command("grantRolesToUser", privileges=GRANT_ROLES)
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_user_roles(ctx, cmd, "grantRolesToUser", grant=True)
+    return _change_roles(ctx, cmd, "grantRolesToUser", True, _user_holding, AuthzStore.replace_user)
 
 
 @command("revokeRolesFromUser", privileges=REVOKE_ROLES)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_user_roles(ctx, cmd, "revokeRolesFromUser", grant=False)
+    return _change_roles(ctx, cmd, "revokeRolesFromUser", False, _user_holding, AuthzStore.replace_user)
 
 
 def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
@@ -240,25 +276,16 @@ def users_info(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
     value = cmd.get("usersInfo")
-    docs: list[Document] = []
+    docs: list[Document]
     if isinstance(value, dict) and value.get("forAllDBs"):
         docs = store.users()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         docs = store.users(db)
     else:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str):
-                name, udb = item, db
-            elif isinstance(item, dict) and isinstance(item.get("user"), str):
-                name, udb = item["user"], str(item.get("db", db))
-            else:
-                raise CommandError(
-                    2, "User name must be either a string or an object with user and db fields", "BadValue"
-                )
-            found = store.get_user(udb, name)
-            if found is not None:
-                docs.append(found)
+        refs = _names_asked(
+            value, db, "user", "User name must be either a string or an object with user and db fields"
+        )
+        docs = [found for name, udb in refs if (found := store.get_user(udb, name)) is not None]
     return {"users": [_user_info(store, d, cmd) for d in docs], "ok": 1.0}
 
 
@@ -340,8 +367,9 @@ def _check_grant_roles_to_role(store: AuthzStore, role: str, db: str, roles: lis
         )
 
 
-def _builtin_refusal(role: str, db: str) -> CommandError:
-    return CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
+def _refuse_builtin(role: str, db: str) -> None:
+    if is_builtin_role(role, db):
+        raise CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
 
 
 @command("createRole", privileges=CREATE_ROLE)
@@ -393,8 +421,7 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
         raise CommandError(2, "Must specify at least one field to update in updateRole", "BadValue")
     privileges = _parse_privileges(cmd["privileges"], "updateRole") if "privileges" in cmd else None
     roles = _role_list(cmd["roles"], db, "updateRole") if "roles" in cmd else None
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+    _refuse_builtin(name, db)
     doc = _existing_role(store, name, db)
     if roles is not None:
         _check_grant_roles_to_role(store, name, db, roles)
@@ -410,36 +437,31 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     name = _name_arg(cmd, "dropRole")
-    if is_builtin_role(name, ctx.db):
-        raise _builtin_refusal(name, ctx.db)
+    _refuse_builtin(name, ctx.db)
     _existing_role(store, name, ctx.db)
     store.remove_role(ctx.db, name)
     return dict(OK)
 
 
-def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, command_name)
-    roles = _roles_to_change(cmd, db, command_name)
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+def _role_holding(
+    store: AuthzStore, name: str, db: str, roles: list[tuple[str, str]], grant: bool
+) -> Document:
+    """A built-in role is refused first; a grant then checks the granted roles (database, cycles,
+    existence); the role itself must exist."""
+    _refuse_builtin(name, db)
     if grant:
         _check_grant_roles_to_role(store, name, db, roles)
-    doc = _existing_role(store, name, db)
-    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
-    store.replace_role(doc)
-    return dict(OK)
+    return _existing_role(store, name, db)
 
 
 @command("grantRolesToRole", privileges=GRANT_ROLES)
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_roles(ctx, cmd, "grantRolesToRole", grant=True)
+    return _change_roles(ctx, cmd, "grantRolesToRole", True, _role_holding, AuthzStore.replace_role)
 
 
 @command("revokeRolesFromRole", privileges=REVOKE_ROLES)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_roles(ctx, cmd, "revokeRolesFromRole", grant=False)
+    return _change_roles(ctx, cmd, "revokeRolesFromRole", False, _role_holding, AuthzStore.replace_role)
 
 
 def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
@@ -451,8 +473,7 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: st
     privileges = _parse_privileges(cmd["privileges"], command_name)
     if not privileges:
         raise CommandError(2, f'{command_name} command requires a non-empty "privileges" array', "BadValue")
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+    _refuse_builtin(name, db)
     if grant:
         _check_privileges_target(name, db, privileges)
     doc = _existing_role(store, name, db)
@@ -513,14 +534,7 @@ def roles_info(ctx: CommandContext, cmd: Document) -> Document:
             refs += [(r, db) for r in builtin_role_names(db)]
         refs += [(d["role"], d["db"]) for d in store.roles(db)]
     else:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str):
-                refs.append((item, db))
-            elif isinstance(item, dict) and isinstance(item.get("role"), str):
-                refs.append((item["role"], str(item.get("db", db))))
-            else:
-                raise CommandError(2, "Role names must be either strings or objects", "BadValue")
+        refs = _names_asked(value, db, "role", "Role names must be either strings or objects")
     roles = [info for r, d in refs if (info := _role_info(store, r, d, cmd)) is not None]
     return {"roles": roles, "ok": 1.0}
 

@@ -264,31 +264,50 @@ def _write_error(index: int, exc: Exception) -> Document:
     return out
 
 
-@command("insert", privileges=on_collection("insert"))
-def insert(ctx: CommandContext, cmd: Document) -> Document:
+def _write_statements(
+    ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Any], None]
+) -> list[Document]:
+    """What insert, update and delete share: refuse transactions, read the batch, ``write`` each
+    statement in one journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
+    the first). ``write(store, collection, index, statement)`` counts what it did itself."""
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd)
-    documents, ordered = _write_batch(cmd, "insert", "documents")
-    n = 0
+    statements, ordered = _write_batch(cmd, ctx.command_name, field)
     errors: list[Document] = []
     with store.journaled(sync=_sync(cmd)):
-        info, _ = store.ensure_collection(ctx.db, name) if documents else (store.info(ctx.db, name), False)
-        for index, raw in enumerate(documents):
+        for index, statement in enumerate(statements):
             try:
-                doc = _prepare_insert(raw)
-                assert info is not None
-                store.check_unique(info, doc, None)
-                store.put(info, doc, None)
-                n += 1
+                write(store, name, index, statement)
             except (CommandError, DuplicateKey) as exc:
                 errors.append(_write_error(index, exc))
                 if ordered:
                     break
-    reply: Document = {"n": n}
+    return errors
+
+
+def _write_reply(reply: Document, errors: list[Document]) -> Document:
     if errors:
         reply["writeErrors"] = errors
     return reply
+
+
+@command("insert", privileges=on_collection("insert"))
+def insert(ctx: CommandContext, cmd: Document) -> Document:
+    n = 0
+
+    def write(store: DataStore, name: str, index: int, raw: Any) -> None:
+        nonlocal n
+        # Created before the first document is checked, so a batch whose documents are all refused
+        # still leaves the collection behind (a no-op once it exists).
+        info, _ = store.ensure_collection(ctx.db, name)
+        doc = _prepare_insert(raw)
+        store.check_unique(info, doc, None)
+        store.put(info, doc, None)
+        n += 1
+
+    errors = _write_statements(ctx, cmd, "documents", write)
+    return _write_reply({"n": n}, errors)
 
 
 def _put_upserted(store: DataStore, info: CollectionInfo, new: Document) -> Document:
@@ -358,74 +377,54 @@ def _update_one(
 
 @command("update", privileges=UPDATE)
 def update(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    updates, ordered = _write_batch(cmd, "update", "updates")
     n = modified = 0
     upserted: list[Document] = []
-    errors: list[Document] = []
-    with store.journaled(sync=_sync(cmd)):
-        for index, spec in enumerate(updates):
-            try:
-                if not isinstance(spec, dict):
-                    raise CommandError(14, "update statements must be objects", "TypeMismatch")
-                info = store.info(ctx.db, name)
-                if info is None:
-                    if not spec.get("upsert"):
-                        continue
-                    info, _ = store.ensure_collection(ctx.db, name)
-                matched, changed, upserted_id = _update_one(store, info, spec)
-                n += matched
-                modified += changed
-                if upserted_id is not None:
-                    n += 1
-                    upserted.append({"index": index, "_id": upserted_id})
-            except (CommandError, DuplicateKey) as exc:
-                errors.append(_write_error(index, exc))
-                if ordered:
-                    break
+
+    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+        nonlocal n, modified
+        if not isinstance(spec, dict):
+            raise CommandError(14, "update statements must be objects", "TypeMismatch")
+        info = store.info(ctx.db, name)
+        if info is None:
+            if not spec.get("upsert"):
+                return
+            info, _ = store.ensure_collection(ctx.db, name)
+        matched, changed, upserted_id = _update_one(store, info, spec)
+        n += matched
+        modified += changed
+        if upserted_id is not None:
+            n += 1
+            upserted.append({"index": index, "_id": upserted_id})
+
+    errors = _write_statements(ctx, cmd, "updates", write)
     reply: Document = {"n": n, "nModified": modified}
     if upserted:
         reply["upserted"] = upserted
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+    return _write_reply(reply, errors)
 
 
 @command("delete", privileges=on_collection("remove"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    deletes, ordered = _write_batch(cmd, "delete", "deletes")
     n = 0
-    errors: list[Document] = []
-    with store.journaled(sync=_sync(cmd)):
-        for index, spec in enumerate(deletes):
-            try:
-                if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
-                    raise missing_field("delete.deletes.q")
-                limit = spec.get("limit")
-                if limit not in (0, 1):
-                    raise CommandError(
-                        9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
-                    )
-                info = store.info(ctx.db, name)
-                if info is None:
-                    continue
-                q = spec["q"]
-                for doc in _run(store.matching, info, q, first=limit == 1):
-                    store.remove(info, doc)
-                    n += 1
-            except CommandError as exc:
-                errors.append(_write_error(index, exc))
-                if ordered:
-                    break
-    reply: Document = {"n": n}
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+
+    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+        nonlocal n
+        if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
+            raise missing_field("delete.deletes.q")
+        limit = spec.get("limit")
+        if limit not in (0, 1):
+            raise CommandError(
+                9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
+            )
+        info = store.info(ctx.db, name)
+        if info is None:
+            return
+        for doc in _run(store.matching, info, spec["q"], first=limit == 1):
+            store.remove(info, doc)
+            n += 1
+
+    errors = _write_statements(ctx, cmd, "deletes", write)
+    return _write_reply({"n": n}, errors)
 
 
 @command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
