@@ -78,6 +78,19 @@ def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = Non
     return name
 
 
+def _existing_collection(
+    ctx: CommandContext, cmd: Document, missing: str
+) -> tuple[DataStore, CollectionInfo]:
+    """The store and the collection the command names, which must exist: else 26 NamespaceNotFound
+    with this command's own text (``missing``, where ``{ns}`` stands for the namespace)."""
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    info = store.info(ctx.db, name)
+    if info is None:
+        raise CommandError(26, missing.format(ns=_ns(ctx, name)), "NamespaceNotFound")
+    return store, info
+
+
 def _number(cmd: Document, name: str, command_name: str) -> int | None:
     if name not in cmd or cmd[name] is None:
         return None
@@ -937,27 +950,19 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("listIndexes", privileges=on_collection("listIndexes"))
 def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}", "NamespaceNotFound")
+    _, info = _existing_collection(ctx, cmd, "ns does not exist: {ns}")
     cursor_opts = _document(cmd, "cursor", "listIndexes") or {}
     batch_size = _non_negative(cursor_opts, "batchSize", "listIndexes.cursor")
     specs = [copy.deepcopy(i.spec) for i in info.indexes.values()]
     return _cursors(ctx).first_batch(
-        f"{ctx.db}.$cmd.listIndexes.{name}", specs, _owners(ctx), batch_size=batch_size
+        f"{ctx.db}.$cmd.listIndexes.{info.name}", specs, _owners(ctx), batch_size=batch_size
     )
 
 
 @command("dropIndexes", "deleteIndexes", privileges=on_collection("dropIndex"))
 def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"ns not found {ctx.db}.{name}", "NamespaceNotFound")
+    store, info = _existing_collection(ctx, cmd, "ns not found {ns}")
     which = cmd.get("index")
     count = len(info.indexes)
     if which == "*":
@@ -994,11 +999,7 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
 # -- statistics ------------------------------------------------------------------------------------
 @command("collStats", privileges=on_collection("collStats"))
 def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"Collection [{ctx.db}.{name}] not found.", "NamespaceNotFound")
+    store, info = _existing_collection(ctx, cmd, "Collection [{ns}] not found.")
     scale = _number(cmd, "scale", "collStats") or 1
     docs = store.documents(info)
     size = sum(len(bson.encode(d)) for d in docs)
