@@ -16,6 +16,7 @@ from typing import Any
 import bson
 from bson.int64 import Int64
 
+from ..oidc.tokenparse import NUMBER_TYPES, bson_type_name
 from .authz import Requirement, Resource, bson_to_string, privileges_grant, user_privileges
 from .cursors import CursorManager
 from .data import (
@@ -31,7 +32,7 @@ from .data import (
     run_pipeline,
 )
 from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
-from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
+from .idl import missing_field, wrong_type
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
 
