@@ -730,37 +730,33 @@ def check_privileges(
             raise denied()
 
 
+def names_asked(value: Any, db: str, key: str) -> list[tuple[str, str]] | None:
+    """The (name, db) pairs a usersInfo (``key`` "user") or rolesInfo (``key`` "role") asks for: one
+    or a list of ``"name"`` (on ``db``) or ``{<key>: name, db: db}``; None when an item is neither."""
+    refs: list[tuple[str, str]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            refs.append((item, db))
+        elif isinstance(item, dict) and isinstance(item.get(key), str):
+            refs.append((item[key], str(item.get("db", db))))
+        else:
+            return None
+    return refs
+
+
 def _looks_up_only_self(
     store: AuthzStore, users: list[AuthenticatedUser], db: str, command_name: str, cmd: Document
 ) -> bool:
     """usersInfo of one's own user, or rolesInfo of roles one holds, needs no privilege (mongod)."""
-    value = cmd.get(command_name)
-    items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(i, (int, float, bool)) for i in items):
+    key = "user" if command_name == "usersInfo" else "role"
+    refs = names_asked(cmd.get(command_name), db, key)
+    if not refs:  # nothing named, or not names (a number asks for every user or role of the db)
         return False
-    if command_name == "usersInfo":
+    if key == "user":
         mine = {(u.user, u.db) for u in users}
-        for item in items:
-            if isinstance(item, str):
-                ref = (item, db)
-            elif isinstance(item, dict) and "user" in item:
-                ref = (str(item["user"]), str(item.get("db", db)))
-            else:
-                return False
-            if ref not in mine:
-                return False
-        return True
-    held = set(store.expand_roles(_all_roles(store, users)))
-    for item in items:
-        if isinstance(item, str):
-            ref = (item, db)
-        elif isinstance(item, dict) and "role" in item:
-            ref = (str(item["role"]), str(item.get("db", db)))
-        else:
-            return False
-        if ref not in held:
-            return False
-    return True
+    else:
+        mine = set(store.expand_roles(_all_roles(store, users)))
+    return all(ref in mine for ref in refs)
 
 
 def redact_command(command_name: str, cmd: Document) -> Document:

@@ -21,6 +21,7 @@ from .authz import (
     builtin_role_names,
     connection_status,
     is_builtin_role,
+    names_asked,
     new_user_document,
     scram_sha256_credentials,
     user_mechanisms,
@@ -106,16 +107,10 @@ def _doc_refs(doc: Document) -> list[tuple[str, str]]:
 
 
 def _names_asked(value: Any, db: str, key: str, errmsg: str) -> list[tuple[str, str]]:
-    """The (name, db) pairs a usersInfo/rolesInfo asks for: one or a list of ``"name"`` (on this
-    database) or ``{<key>: name, db: db}``; anything else is refused with ``errmsg``."""
-    refs: list[tuple[str, str]] = []
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str):
-            refs.append((item, db))
-        elif isinstance(item, dict) and isinstance(item.get(key), str):
-            refs.append((item[key], str(item.get("db", db))))
-        else:
-            raise CommandError(2, errmsg, "BadValue")
+    """The (name, db) pairs a usersInfo/rolesInfo asks for; anything else is refused with ``errmsg``."""
+    refs = names_asked(value, db, key)
+    if refs is None:
+        raise CommandError(2, errmsg, "BadValue")
     return refs
 
 
