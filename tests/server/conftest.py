@@ -266,8 +266,28 @@ class Events(monitoring.CommandListener):
             self.failures.clear()
 
 
-def fail_point(admin: MongoClient[Any], mode: Any, data: dict[str, Any]) -> None:
-    admin.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+def fail_command(
+    admin: MongoClient[Any],
+    app_name: str,
+    command: str,
+    *,
+    times: int = 1,
+    error_code: int | None = None,
+    close_connection: bool = False,
+) -> None:
+    """Arm the ``failCommand`` fail point: the next ``times`` ``command`` runs of clients named
+    ``app_name`` fail with ``error_code``, or have their connection closed."""
+    data: dict[str, Any] = {"failCommands": [command], "appName": app_name}
+    if error_code is not None:
+        data["errorCode"] = error_code
+    if close_connection:
+        data["closeConnection"] = True
+    admin.admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
+
+
+def retried_once(command: str) -> list[tuple[str, str]]:
+    """The events of a ``command`` that failed once and that the driver then ran again successfully."""
+    return [("started", command), ("failed", command), ("started", command), ("succeeded", command)]
 
 
 @pytest.fixture
