@@ -332,6 +332,18 @@ class Requirement:
 
 
 # -- the store -------------------------------------------------------------------------------------
+def _copy_of(docs: dict[str, Document], db: str, name: str) -> Document | None:
+    """A copy of the user or role document ``name`` of ``db`` (callers may change it freely)."""
+    doc = docs.get(f"{db}.{name}")
+    return copy.deepcopy(doc) if doc is not None else None
+
+
+def _copies_of(docs: dict[str, Document], db: str | None, name_field: str) -> list[Document]:
+    """Copies of the user or role documents (of ``db`` only, when given), by database then name."""
+    chosen = [d for d in docs.values() if db is None or d["db"] == db]
+    return copy.deepcopy(sorted(chosen, key=lambda d: (d["db"], d[name_field])))
+
+
 class AuthzStore:
     """Users and user-defined roles persisted in ``<dbPath>/authz.json``. Thread-safe."""
 
@@ -395,13 +407,11 @@ class AuthzStore:
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, db: str, name: str) -> Document | None:
         with self._lock:
-            doc = self._users.get(f"{db}.{name}")
-            return copy.deepcopy(doc) if doc is not None else None
+            return _copy_of(self._users, db, name)
 
     def users(self, db: str | None = None) -> list[Document]:
         with self._lock:
-            docs = [d for d in self._users.values() if db is None or d["db"] == db]
-            return copy.deepcopy(sorted(docs, key=lambda d: (d["db"], d["user"])))
+            return _copies_of(self._users, db, "user")
 
     def insert_user(self, doc: Document) -> None:
         with self._lock:
@@ -429,13 +439,11 @@ class AuthzStore:
     def get_role(self, db: str, name: str) -> Document | None:
         """A user-defined role document (built-in roles have none)."""
         with self._lock:
-            doc = self._roles.get(f"{db}.{name}")
-            return copy.deepcopy(doc) if doc is not None else None
+            return _copy_of(self._roles, db, name)
 
     def roles(self, db: str | None = None) -> list[Document]:
         with self._lock:
-            docs = [d for d in self._roles.values() if db is None or d["db"] == db]
-            return copy.deepcopy(sorted(docs, key=lambda d: (d["db"], d["role"])))
+            return _copies_of(self._roles, db, "role")
 
     def role_exists(self, role: str, db: str) -> bool:
         with self._lock:
