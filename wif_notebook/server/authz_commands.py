@@ -45,11 +45,13 @@ OK: Document = {"ok": 1.0}
 EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
 
 
-def _name_arg(cmd: Document, command_name: str) -> str:
-    value = cmd.get(command_name)
-    if not isinstance(value, str):
-        raise wrong_type(f"{command_name}.{command_name}", value, "string")
-    return value
+def _subject(ctx: CommandContext, cmd: Document) -> tuple[AuthzStore, str, str]:
+    """The store, the database and the user or role a management command names (its first field,
+    a string)."""
+    name = cmd.get(ctx.command_name)
+    if not isinstance(name, str):
+        raise wrong_type(f"{ctx.command_name}.{ctx.command_name}", name, "string")
+    return ctx.authz, ctx.db, name
 
 
 def _role_list(value: Any, db: str, command_name: str) -> list[tuple[str, str]]:
@@ -121,9 +123,7 @@ def _user_not_found(name: str, db: str) -> CommandError:
 # -- users -----------------------------------------------------------------------------------------
 @command("createUser", privileges=CREATE_USER)
 def create_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "createUser")
+    store, db, name = _subject(ctx, cmd)
     if db == "local":
         raise CommandError(2, "Cannot create users in the local database", "BadValue")
     if "roles" not in cmd:
@@ -164,9 +164,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("updateUser", privileges=UPDATE_USER)
 def update_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "updateUser")
+    store, db, name = _subject(ctx, cmd)
     if cmd.get("mechanisms") is not None and not cmd.get("mechanisms"):
         raise CommandError(2, "mechanisms field must not be empty", "BadValue")
     has_update = any(k in cmd for k in ("pwd", "customData", "roles", "authenticationRestrictions"))
@@ -192,10 +190,9 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("dropUser", privileges=on_database("dropUser"))
 def drop_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    name = _name_arg(cmd, "dropUser")
-    if not store.remove_user(ctx.db, name):
-        raise CommandError(11, f"User '{name}@{ctx.db}' not found", "UserNotFound")
+    store, db, name = _subject(ctx, cmd)
+    if not store.remove_user(db, name):
+        raise CommandError(11, f"User '{name}@{db}' not found", "UserNotFound")
     return dict(OK)
 
 
@@ -207,17 +204,15 @@ _RoleHolder = Callable[[AuthzStore, str, str, list[tuple[str, str]], bool], Docu
 def _change_roles(
     ctx: CommandContext,
     cmd: Document,
-    command_name: str,
     grant: bool,
     holder: _RoleHolder,
     save: Callable[[AuthzStore, Document], None],
 ) -> Document:
     """grantRolesTo*/revokeRolesFrom*: parse the name and roles, let ``holder`` check and find the
     document, then store its roles granted or revoked."""
-    store: AuthzStore = ctx.authz
-    name = _name_arg(cmd, command_name)
-    roles = _roles_to_change(cmd, ctx.db, command_name)
-    doc = holder(store, name, ctx.db, roles, grant)
+    store, db, name = _subject(ctx, cmd)
+    roles = _roles_to_change(cmd, db, ctx.command_name)
+    doc = holder(store, name, db, roles, grant)
     doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
     save(store, doc)
     return dict(OK)
@@ -236,12 +231,12 @@ def _user_holding(
 
 @command("grantRolesToUser", privileges=GRANT_ROLES)
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, "grantRolesToUser", True, _user_holding, AuthzStore.replace_user)
+    return _change_roles(ctx, cmd, True, _user_holding, AuthzStore.replace_user)
 
 
 @command("revokeRolesFromUser", privileges=REVOKE_ROLES)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, "revokeRolesFromUser", False, _user_holding, AuthzStore.replace_user)
+    return _change_roles(ctx, cmd, False, _user_holding, AuthzStore.replace_user)
 
 
 def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
@@ -369,9 +364,7 @@ def _refuse_builtin(role: str, db: str) -> None:
 
 @command("createRole", privileges=CREATE_ROLE)
 def create_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "createRole")
+    store, db, name = _subject(ctx, cmd)
     if "privileges" not in cmd:
         raise missing_field("createRole.privileges")
     if "roles" not in cmd:
@@ -409,9 +402,7 @@ def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
 
 @command("updateRole", privileges=UPDATE_ROLE)
 def update_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "updateRole")
+    store, db, name = _subject(ctx, cmd)
     if not any(k in cmd for k in ("roles", "privileges", "authenticationRestrictions")):
         raise CommandError(2, "Must specify at least one field to update in updateRole", "BadValue")
     privileges = _parse_privileges(cmd["privileges"], "updateRole") if "privileges" in cmd else None
@@ -430,11 +421,10 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("dropRole", privileges=on_database("dropRole"))
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    name = _name_arg(cmd, "dropRole")
-    _refuse_builtin(name, ctx.db)
-    _existing_role(store, name, ctx.db)
-    store.remove_role(ctx.db, name)
+    store, db, name = _subject(ctx, cmd)
+    _refuse_builtin(name, db)
+    _existing_role(store, name, db)
+    store.remove_role(db, name)
     return dict(OK)
 
 
@@ -451,18 +441,17 @@ def _role_holding(
 
 @command("grantRolesToRole", privileges=GRANT_ROLES)
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, "grantRolesToRole", True, _role_holding, AuthzStore.replace_role)
+    return _change_roles(ctx, cmd, True, _role_holding, AuthzStore.replace_role)
 
 
 @command("revokeRolesFromRole", privileges=REVOKE_ROLES)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, "revokeRolesFromRole", False, _role_holding, AuthzStore.replace_role)
+    return _change_roles(ctx, cmd, False, _role_holding, AuthzStore.replace_role)
 
 
-def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, command_name)
+def _change_role_privileges(ctx: CommandContext, cmd: Document, grant: bool) -> Document:
+    store, db, name = _subject(ctx, cmd)
+    command_name = ctx.command_name
     if "privileges" not in cmd:
         raise missing_field(f"{command_name}.privileges")
     privileges = _parse_privileges(cmd["privileges"], command_name)
@@ -491,12 +480,12 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: st
 
 @command("grantPrivilegesToRole", privileges=on_database("grantRole"))
 def grant_privileges_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_privileges(ctx, cmd, "grantPrivilegesToRole", grant=True)
+    return _change_role_privileges(ctx, cmd, grant=True)
 
 
 @command("revokePrivilegesFromRole", privileges=on_database("revokeRole"))
 def revoke_privileges_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_privileges(ctx, cmd, "revokePrivilegesFromRole", grant=False)
+    return _change_role_privileges(ctx, cmd, grant=False)
 
 
 def _role_info(store: AuthzStore, role: str, db: str, cmd: Document) -> Document | None:
