@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from oidc.helpers import tiny_issuer
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
@@ -52,33 +51,9 @@ def _provider(issuer: str) -> dict[str, Any]:
 @pytest.fixture
 def slow_issuer() -> Iterator[str]:
     """An OpenID issuer on localhost that takes 0.6 s to answer each request (and publishes no keys)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            time.sleep(0.6)
-            port = self.server.server_address[1]  # type: ignore[index]
-            issuer = f"http://localhost:{port}/slow"
-            doc: dict[str, Any] = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
-            if "openid" not in self.path:
-                doc = {"keys": []}
-            body = json.dumps(doc).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{httpd.server_address[1]}/slow"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with tiny_issuer("/slow") as issuer:
+        issuer.delay = 0.6
+        yield issuer.issuer
 
 
 def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_server: ServerFactory) -> None:
