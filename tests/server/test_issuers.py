@@ -11,14 +11,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oidc.helpers import tiny_issuer
-from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
 from wif_notebook.idp.service import idp_record, mint, start_idp, stop_idp
 from wif_notebook.oidc import RuleFailure, keyset_for
 from wif_notebook.state import StateDir
 
-from .conftest import Idp, ServerFactory, kit_provider
+from .conftest import Idp, ScriptedCallback, ServerFactory, kit_provider
 
 AUDIENCE = "api://slow"
 
@@ -28,14 +27,6 @@ def _token(issuer: str) -> str:
     now = int(time.time())
     claims = {"iss": issuer, "sub": "app", "aud": AUDIENCE, "exp": now + 600, "iat": now, "groups": ["g"]}
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unknown"})
-
-
-class _Fixed(OIDCCallback):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
-        return OIDCCallbackResult(access_token=self.token)
 
 
 def _provider(issuer: str) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_se
     [warning] = server.log_entries(7119501)
     assert warning["s"] == "W" and warning["attr"]["issuer"] == issuer
     assert server.client().admin.command("ping")["ok"] == 1.0
-    client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(issuer))})
+    client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(issuer))})
     with pytest.raises(OperationFailure) as info:
         client.admin.command("ping")
     assert info.value.code == 18
@@ -80,7 +71,9 @@ def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory
     results: dict[str, Any] = {}
 
     def slow_login() -> None:
-        client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(slow_issuer))})
+        client = server.oidc_client(
+            authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(slow_issuer))}
+        )
         try:
             client.admin.command("ping")
         except OperationFailure as exc:
@@ -125,7 +118,7 @@ def test_an_https_issuer_whose_certificate_is_not_trusted_is_refused_with_the_se
         [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], wait_for_keys=False
     )
     token = str(mint(stranger_idp, "lesson-app")["token"])
-    client = running.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    client = running.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(token)})
     with pytest.raises(OperationFailure) as info:
         client.test.command("ping")
     assert info.value.code == 18
@@ -142,5 +135,5 @@ def test_an_https_issuer_whose_certificate_is_not_trusted_is_refused_with_the_se
     trusting = make_server(
         [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], state=stranger_idp
     )
-    ok = trusting.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    ok = trusting.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(token)})
     assert ok.test.command("ping")["ok"] == 1.0

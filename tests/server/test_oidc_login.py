@@ -21,6 +21,7 @@ from .conftest import (
     Idp,
     MintingCallback,
     RunningServer,
+    ScriptedCallback,
     ServerFactory,
     kit_provider,
     retried_once,
@@ -134,12 +135,7 @@ def test_bad_token_is_rejected_with_code_18_and_the_reason_is_logged(
     oidc_server: RunningServer, idp: Idp, fault: str
 ) -> None:
     token = idp.token("lesson-app", fault=fault)
-
-    class Bad(OIDCCallback):
-        def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
-            return OIDCCallbackResult(access_token=token)
-
-    client = oidc_server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": Bad()})
+    client = oidc_server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(token)})
     with pytest.raises(OperationFailure) as info:
         client.test.command("ping")
     assert info.value.code == 18

@@ -122,7 +122,7 @@ def test_3_1_poisoned_cache_is_replaced_after_an_18(oidc_server: RunningServer, 
 def test_3_2_callback_that_always_returns_an_invalid_token_fails_after_one_call(
     oidc_server: RunningServer, idp: Idp
 ) -> None:
-    callback = ScriptedCallback(idp, ["bad"])
+    callback = ScriptedCallback("bad")
     with pytest.raises(OperationFailure) as info:
         _client(oidc_server, callback).test.coll.find_one()
     assert info.value.code == 18
@@ -153,7 +153,7 @@ def test_4_1_reauthentication_succeeds(oidc_server: RunningServer, idp: Idp) -> 
 def test_4_2_and_4_3_read_and_write_fail_when_reauthentication_fails(
     oidc_server: RunningServer, idp: Idp, operation: str
 ) -> None:
-    callback = ScriptedCallback(idp, [idp.token("lesson-app"), "bad"])
+    callback = ScriptedCallback(idp.token("lesson-app"), "bad")
     client = _client(oidc_server, callback)
     client.test.coll.find_one()
     fail_command(oidc_server.admin_client(), APP, operation, error_code=391)
