@@ -79,6 +79,13 @@ def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = Non
     return name
 
 
+def _collection_command(ctx: CommandContext, cmd: Document) -> tuple[DataStore, str]:
+    """The store and the collection a command names, once transaction fields are refused (mongod
+    checks those first)."""
+    _refuse_transactions(cmd)
+    return _store(ctx), _collection_name(ctx, cmd)
+
+
 def _existing_collection(
     ctx: CommandContext, cmd: Document, missing: str
 ) -> tuple[DataStore, CollectionInfo]:
@@ -183,9 +190,7 @@ def query_documents(
 
 @command("find", privileges=on_collection("find"))
 def find(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     filt = _document(cmd, "filter", "find") or {}
     projection = _document(cmd, "projection", "find")
     sort = _document(cmd, "sort", "find")
@@ -284,9 +289,7 @@ def _write_statements(
     """What insert, update and delete share: refuse transactions, read the batch, ``write`` each
     statement in one journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
     the first). ``write(store, collection, index, statement)`` counts what it did itself."""
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     statements, ordered = _write_batch(cmd, ctx.command_name, field)
     errors: list[Document] = []
     with store.journaled(sync=_sync(cmd)):
@@ -538,9 +541,7 @@ def _find_and_upsert(
 # -- count / distinct ------------------------------------------------------------------------------
 @command("count", privileges=on_collection("find"))
 def count(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     query = _document(cmd, "query", "count") or {}
     skip = _non_negative(cmd, "skip", "count") or 0
     limit = abs(_number(cmd, "limit", "count") or 0)
@@ -556,9 +557,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("distinct", privileges=on_collection("find"))
 def distinct(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     key = cmd.get("key")
     if not isinstance(key, str):
         raise wrong_type("distinct.key", key, "string")
@@ -709,9 +708,7 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 # -- catalog ---------------------------------------------------------------------------------------
 @command("create", privileges=on_collection("createCollection"))
 def create(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     if store.info(ctx.db, name) is not None:
         # mongod's text; whether 7.0 instead accepts a create with identical options is UNCONFIRMED.
         raise CommandError(48, f"Collection already exists. NS: {ctx.db}.{name}", "NamespaceExists")
@@ -727,9 +724,7 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("drop", privileges=on_collection("dropCollection"))
 def drop(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     with store.journaled(sync=_sync(cmd)):
         count = store.drop_collection(ctx.db, name)
     _cursors(ctx).drop_namespace(_ns(ctx, name))
@@ -892,9 +887,7 @@ def _same_options(a: Document, b: Document) -> bool:
 
 @command("createIndexes", privileges=on_collection("createIndex"))
 def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     raw = cmd.get("indexes")
     if not isinstance(raw, list) or not raw:
         raise CommandError(2, "Must specify at least one index to create", "BadValue")
