@@ -204,9 +204,10 @@ _RoleHolder = Callable[[AuthzStore, str, str, list[tuple[str, str]], bool], Docu
 def _change_roles(
     ctx: CommandContext,
     cmd: Document,
-    grant: bool,
     holder: _RoleHolder,
     save: Callable[[AuthzStore, Document], None],
+    *,
+    grant: bool,
 ) -> Document:
     """grantRolesTo*/revokeRolesFrom*: parse the name and roles, let ``holder`` check and find the
     document, then store its roles granted or revoked."""
@@ -231,12 +232,12 @@ def _user_holding(
 
 @command("grantRolesToUser", privileges=GRANT_ROLES)
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, True, _user_holding, AuthzStore.replace_user)
+    return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=True)
 
 
 @command("revokeRolesFromUser", privileges=REVOKE_ROLES)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, False, _user_holding, AuthzStore.replace_user)
+    return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=False)
 
 
 def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
@@ -441,12 +442,12 @@ def _role_holding(
 
 @command("grantRolesToRole", privileges=GRANT_ROLES)
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, True, _role_holding, AuthzStore.replace_role)
+    return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=True)
 
 
 @command("revokeRolesFromRole", privileges=REVOKE_ROLES)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_roles(ctx, cmd, False, _role_holding, AuthzStore.replace_role)
+    return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=False)
 
 
 def _change_role_privileges(ctx: CommandContext, cmd: Document, grant: bool) -> Document:

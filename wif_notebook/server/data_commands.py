@@ -304,6 +304,7 @@ def _write_statements(
 
 
 def _write_reply(reply: Document, errors: list[Document]) -> Document:
+    """A write command's reply: its counts, and ``writeErrors`` when a statement failed."""
     if errors:
         reply["writeErrors"] = errors
     return reply
