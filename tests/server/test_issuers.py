@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from oidc.helpers import tiny_issuer
+from oidc.helpers import Issuer, tiny_issuer
 from pymongo.errors import OperationFailure
 
 from wif_notebook.idp.service import idp_record, mint, start_idp, stop_idp
@@ -40,11 +40,15 @@ def _provider(issuer: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def slow_issuer() -> Iterator[str]:
-    """An OpenID issuer on localhost that takes 0.6 s to answer each request (and publishes no keys)."""
+def slow_issuer() -> Iterator[Issuer]:
+    """An OpenID issuer on localhost that holds every answer until the test opens its gate (and
+    publishes no keys)."""
     with tiny_issuer("/slow") as issuer:
-        issuer.delay = 0.6
-        yield issuer.issuer
+        issuer.gate = threading.Event()
+        try:
+            yield issuer
+        finally:
+            issuer.gate.set()
 
 
 def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_server: ServerFactory) -> None:
@@ -64,15 +68,22 @@ def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_se
     assert issuer in failure["attr"]["error"]
 
 
-def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory, slow_issuer: str) -> None:
-    server = make_server([_provider(slow_issuer)])
-    other = server.client()
+def test_slow_issuer_does_not_stall_other_connections(
+    make_server: ServerFactory, slow_issuer: Issuer
+) -> None:
+    assert slow_issuer.gate is not None
+    slow_issuer.gate.set()  # the server's start-up fetch of discovery and JWKS answers at once
+    server = make_server([_provider(slow_issuer.issuer)])
+    slow_issuer.gate.clear()
+    asked = len(slow_issuer.requests)
+    # A blocked event loop would hold a ping until the issuer answers: it then times out instead.
+    other = server.client(socketTimeoutMS=10_000)
     other.admin.command("ping")
     results: dict[str, Any] = {}
 
     def slow_login() -> None:
         client = server.oidc_client(
-            authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(slow_issuer))}
+            authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(slow_issuer.issuer))}
         )
         try:
             client.admin.command("ping")
@@ -81,15 +92,14 @@ def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory
 
     thread = threading.Thread(target=slow_login)
     thread.start()
-    time.sleep(0.3)  # the login now waits on the issuer (a just-in-time JWKS refresh for its kid)
-    # The just-in-time refresh takes 1.2 s (two slow requests); a blocked event loop would hold
-    # a ping that long.
-    slowest = 0.0
+    deadline = time.monotonic() + 20
+    while len(slow_issuer.requests) == asked:  # the login now waits on the issuer (a just-in-time
+        assert time.monotonic() < deadline, "the login never asked the issuer for its keys"
+        time.sleep(0.02)  # JWKS refresh for its unknown kid)
     for _ in range(5):
-        started = time.monotonic()
-        other.admin.command("ping")
-        slowest = max(slowest, time.monotonic() - started)
-    assert slowest < 0.6
+        assert other.admin.command("ping")["ok"] == 1.0
+    assert thread.is_alive() and "code" not in results, "the login finished without waiting for the issuer"
+    slow_issuer.gate.set()
     thread.join(timeout=20)
     assert results["code"] == 18
     assert "Unknown JWT keyId" in server.log_entries(20249)[0]["attr"]["error"]
