@@ -53,16 +53,10 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
         stop_idp(state)
 
 
-def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
-    providers = [
-        {
-            "issuer": idp.issuer,
-            "audience": idp.audience,
-            "authNamePrefix": AUTH_PREFIX,
-            "authorizationClaim": "groups",
-            "supportsHumanFlows": False,
-        }
-    ]
+def mongod_conf(state: StateDir, providers: list[dict[str, Any]], db_path: Path | None = None) -> Path:
+    """A plain mongod.conf for a test server in ``state`` (as an administrator would write it, not
+    the kit's generated one): any free port, authorization, test commands, SCRAM and these OIDC
+    providers."""
     conf = state.path / "mongod.conf"
     state.path.mkdir(parents=True, exist_ok=True)
     conf.write_text(
@@ -84,6 +78,20 @@ setParameter:
 """
     )
     return conf
+
+
+def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
+    """The data plane's server: the kit issuer (plain http) for machine flows, roles from ``groups``."""
+    providers = [
+        {
+            "issuer": idp.issuer,
+            "audience": idp.audience,
+            "authNamePrefix": AUTH_PREFIX,
+            "authorizationClaim": "groups",
+            "supportsHumanFlows": False,
+        }
+    ]
+    return mongod_conf(state, providers, db_path)
 
 
 @dataclass
