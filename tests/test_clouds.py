@@ -58,7 +58,7 @@ def test_default_token_methods_are_obtain_methods_for_the_clouds_own_kinds() -> 
 
 
 def test_every_connect_environment_says_where_pymongo_reads_its_token() -> None:
-    sources = {env: c.connect_token_source for env, c in clouds.connect_environments().items()}
+    sources = {env: c.connect.token_source for env, c in clouds.connect_environments().items() if c.connect}
     assert "OIDC_TOKEN_FILE" in sources["test"]
     assert "169.254.169.254" in sources["azure"]
     assert "metadata server" in sources["gcp"]

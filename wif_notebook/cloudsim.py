@@ -196,9 +196,9 @@ def enable(state: StateDir | None = None, *, principal: str | None = None) -> st
 
         who = find(state, principal)
         hosts = clouds.metadata_identities()
-        if who.kind not in {c.metadata_identity_kind for c in hosts.values()}:
-            titles = " or ".join(c.metadata_identity_title for c in hosts.values())
-            kinds = " or ".join(f"{c.metadata_identity_kind} ({i})" for i, c in hosts.items())
+        if who.kind not in {host.identity_kind for host in hosts.values()}:
+            titles = " or ".join(host.identity_title for host in hosts.values())
+            kinds = " or ".join(f"{host.identity_kind} ({i})" for i, host in hosts.items())
             raise ConfigError(
                 f"{who.name!r} is a {who.kind}, not an {titles}",
                 hint=f"use a principal with kind {kinds}; %wif_idp principals lists them",

@@ -28,7 +28,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
@@ -38,6 +38,9 @@ from .driver_errors import explain_error, first_line
 from .errors import ConfigError, ServiceError, WifError
 from .providers import provider_for_prefix
 from .state import StateDir
+
+if TYPE_CHECKING:
+    from .tokens import IssuedToken
 
 DEFAULT_TIMEOUT_MS = 10_000
 
@@ -99,11 +102,11 @@ class KitCallback(OIDCCallback):
         self.calls: list[Any] = []  # IssuedToken, newest last
         self.elapsed_ms: list[float] = []
 
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+    def obtain(self) -> IssuedToken:
+        """One token, as ``tokens.obtain`` gets it for this callback's principal."""
         from .tokens import obtain
 
-        started = time.perf_counter()
-        issued = obtain(
+        return obtain(
             self.principal,
             via=self.via,
             audience=self.audience,
@@ -111,6 +114,10 @@ class KitCallback(OIDCCallback):
             fault=self.fault,
             state=self.state,
         )
+
+    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+        started = time.perf_counter()
+        issued = self.obtain()
         self.elapsed_ms.append(round((time.perf_counter() - started) * 1000, 2))
         self.calls.append(issued)
         expires_in = issued.expires_in
@@ -313,9 +320,9 @@ def _plan_kit(
     """Prepare the environment a workload of kind ``env`` would have, inside this process."""
     from .idp.principals import find
 
-    cloud = clouds.connect_environments()[env]  # with callback: the default one (``_plan``)
+    plan = _connect_plan(env)  # with callback: the default environment's (``_plan``)
     if callback:
-        who = principal or cloud.connect_principal or ""
+        who = principal or plan.principal or ""
         find(state, who)  # a clear error for an unknown principal, before pymongo calls back
         cb = KitCallback(state, who, audience=resource, lifetime=lifetime, fault=fault)
         return _Plan(
@@ -323,8 +330,8 @@ def _plan_kit(
             f"OIDC_CALLBACK {cb!r}: wif_notebook.tokens.obtain() at the kit IdP on every call",
             callback=cb,
         )
-    if cloud.connect_file is not None:
-        return _plan_token_file(state, cloud, cloud.connect_file, principal, resource, lifetime, fault)
+    if plan.file is not None:
+        return _plan_token_file(state, plan, plan.file, principal, resource, lifetime, fault)
     # A metadata environment (azure, gcp): pymongo's own code, metadata hosts answered by the kit IdP.
     if lifetime is not None or fault is not None:
         raise ConfigError(
@@ -332,6 +339,7 @@ def _plan_kit(
             hint="use --callback or --env test with --fault/--lifetime",
         )
     # The issuer (authNamePrefix in the kit's mongod.conf) the environment's platform owns.
+    cloud = clouds.connect_environments()[env]
     issuer_id = cloud.issuer_ids[0]
     audience = resource or _provider_audience(state, issuer_id) or _kit_issuer_audience(state, issuer_id)
     if audience is None:
@@ -340,10 +348,11 @@ def _plan_kit(
             hint="pass --resource with the audience mongod expects, or run %wif_up",
         )
     target = cloudsim.enable(state, principal=principal)
+    service = cloud.metadata.service if cloud.metadata else plan.token_source
     redirected = "(cloudsim: only metadata hosts redirected)"
     return _Plan(
         {"ENVIRONMENT": env, "TOKEN_RESOURCE": audience},
-        f"{cloud.metadata_service}, answered by the kit IdP at {target} {redirected}",
+        f"{service}, answered by the kit IdP at {target} {redirected}",
         simulated=True,
         notes=[
             "The cloud host simulation stays on while this client may need new tokens; "
@@ -354,7 +363,7 @@ def _plan_kit(
 
 def _plan_token_file(
     state: StateDir,
-    cloud: clouds.Cloud,
+    plan: clouds.ConnectPlan,
     file: clouds.ConnectFile,
     principal: str | None,
     resource: str | None,
@@ -365,7 +374,7 @@ def _plan_token_file(
     from .idp.principals import find
     from .tokens import obtain
 
-    who = principal or cloud.connect_principal or ""
+    who = principal or plan.principal or ""
     p = find(state, who)
     started = time.perf_counter()
     if file.token_file in p.token_files and resource is None and lifetime is None and fault is None:
@@ -385,12 +394,19 @@ def _plan_token_file(
     for variable in file.cleared:
         _setenv(variable, None)
     return _Plan(
-        {"ENVIRONMENT": cloud.connect_environment},
+        {"ENVIRONMENT": plan.environment},
         f"{file.variable}={path}: {how}",
         token_ms=ms,
         token_detail="token file prepared (pymongo reads it at each login)",
         token=token,
     )
+
+
+def _connect_plan(env: str) -> clouds.ConnectPlan:
+    """The plan of a known environment (``_check_token_source`` refused the others)."""
+    plan = clouds.connect_environments()[env].connect
+    assert plan is not None  # connect_environments lists only platforms with one
+    return plan
 
 
 def _default_env() -> str:
@@ -407,8 +423,8 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
     if env is None:
         return _Plan({}, "as the URI's authMechanismProperties say (pymongo built-in)")
     props: dict[str, Any] = {"ENVIRONMENT": env}
-    cloud = clouds.connect_environments()[env]
-    if cloud.connect_token_resource:
+    plan = _connect_plan(env)
+    if plan.token_resource:
         if not resource:
             raise ConfigError(
                 f"ENVIRONMENT:{env} needs TOKEN_RESOURCE (the audience the cluster expects)",
@@ -416,13 +432,13 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
             )
         props["TOKEN_RESOURCE"] = resource
     elif resource:
-        without = [e for e, c in clouds.connect_environments().items() if not c.connect_token_resource]
+        without = [e for e in clouds.connect_environments() if not _connect_plan(e).token_resource]
         raise ConfigError(
             f"TOKEN_RESOURCE is not allowed with ENVIRONMENT:{env}",
             hint=f"drop --resource for {' and '.join(without)}",
         )
-    username = principal if cloud.connect_username_is_client_id else None
-    return _Plan(props, cloud.connect_token_source, username=username)
+    username = principal if plan.username_is_client_id else None
+    return _Plan(props, plan.token_source, username=username)
 
 
 def _redact_uri(uri: str) -> str:

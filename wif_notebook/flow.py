@@ -406,7 +406,7 @@ def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
     from .idp.issuers import ISSUERS
 
     for cloud in clouds():
-        for prefix, host_endpoint in cloud.metadata_paths.items():
+        for prefix, host_endpoint in (cloud.metadata.paths if cloud.metadata else {}).items():
             if path.startswith(prefix):
                 return host_endpoint, cloud.issuer_ids[0]
     if path == "/_wif/mint":

@@ -25,7 +25,7 @@ from wif_notebook.state import StateDir
 # tokens shaped its way, a token method of its own (client credentials at the platform's issuer, as
 # its agent does).
 ACME_MODULE = """
-from wif_notebook.clouds import Cloud
+from wif_notebook.clouds import Cloud, ConnectPlan
 from wif_notebook.idp.issuers import path_issuer
 
 
@@ -67,8 +67,7 @@ CLOUD = Cloud(
     title="Acme Cloud",
     issuers=(path_issuer("acme", "Acme Cloud (workload tokens)", "/keys", "api://mongodb-kit-acme"),),
     principal_kinds={"acme-workload": "acme"},
-    connect_environment="acme",
-    connect_token_source="the Acme agent",
+    connect=ConnectPlan("acme", "the Acme agent"),
     shape_claims=_shape,
     workload_env=_env,
     token_methods={"acme-agent": _agent_token},

@@ -8,8 +8,8 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   that answers the platform's paths and returns ``None`` for any other path);
 - the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
   which cloudsim and the loopback proxy answer for the kit;
-- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``) and where pymongo
-  reads its token on a real host (``connect_token_source``);
+- the pymongo ``ENVIRONMENT`` a workload on it uses, where pymongo reads its token on a real host
+  and how ``connect()`` prepares it in the kit (``connect``: a ``ConnectPlan``);
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
@@ -134,6 +134,18 @@ class ConnectFile:
 
 
 @dataclass(frozen=True)
+class MetadataHost:
+    """The endpoint a platform's hosts have at a fixed address (Azure IMDS, Google's metadata
+    server): its SDKs (and pymongo's built-in environment) call it for the host's identity."""
+
+    hosts: frozenset[str]  # the fixed hosts: cloudsim and the loopback proxy answer only these
+    paths: Mapping[str, str]  # path prefixes its IdP handler answers → their name in the flow picture
+    identity_kind: str  # the principal kind it answers for (cloudsim, the IdP's metadata-default)
+    identity_title: str  # that kind in words
+    service: str  # the endpoint in words (connect's plan)
+
+
+@dataclass(frozen=True)
 class ClaimsDraft:
     """A token being minted, for a platform's ``shape_claims``: the common claims so far (``iss``,
     ``sub``, ``aud``, ``exp``, ``iat``, ``nbf``, ``jti``) to shape like the platform's, the
@@ -154,6 +166,23 @@ ShapeClaims = Callable[[ClaimsDraft], None]
 
 
 @dataclass(frozen=True)
+class ConnectPlan:
+    """How a workload of the platform logs in with pymongo's built-in ``ENVIRONMENT`` (``connect()``
+    and ``%wif_connect --env`` accept exactly these)."""
+
+    environment: str  # pymongo's ENVIRONMENT
+    token_source: str  # where pymongo reads the token on a real host, in words
+    # Who ``connect(env=...)`` logs in as in the kit when no principal is named.
+    principal: str | None = None
+    # A token-file environment (pymongo reads a file); None: the token comes from ``Cloud.metadata``.
+    file: ConnectFile | None = None
+    # pymongo requires TOKEN_RESOURCE for this environment (and refuses it for the others).
+    token_resource: bool = False
+    # A real host picks a user-assigned identity by its client id, passed as the connection's username.
+    username_is_client_id: bool = False
+
+
+@dataclass(frozen=True)
 class Cloud:
     """Everything the kit knows about one workload platform (see the module docstring)."""
 
@@ -162,27 +191,8 @@ class Cloud:
     issuers: tuple[Issuer, ...] = ()
     # principal kind → the issuer id its principals must belong to (None: any issuer)
     principal_kinds: Mapping[str, str | None] = field(default_factory=dict)
-    metadata_hosts: frozenset[str] = frozenset()
-    # Paths (prefixes) of the host endpoints its IdP handler answers → their name in the flow
-    # picture (IMDS, the metadata server).
-    metadata_paths: Mapping[str, str] = field(default_factory=dict)
-    # The principal kind its metadata endpoint answers for (a host's identity), and its words:
-    # cloudsim simulates such a host, and the IdP's metadata-default switch picks one.
-    metadata_identity_kind: str = ""
-    metadata_identity_title: str = ""
-    connect_environment: str | None = None
-    # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
-    connect_token_source: str = ""
-    # The principal ``connect(env=...)`` logs in as when none is named (kit token-file environments).
-    connect_principal: str | None = None
-    # A token-file environment (pymongo reads a file); None: the token comes from ``metadata_service``.
-    connect_file: ConnectFile | None = None
-    # The metadata service pymongo's built-in environment asks (connect's plan, in words).
-    metadata_service: str = ""
-    # pymongo requires TOKEN_RESOURCE for this environment (and refuses it for the others).
-    connect_token_resource: bool = False
-    # A real host picks a user-assigned identity by its client id, passed as the connection's username.
-    connect_username_is_client_id: bool = False
+    metadata: MetadataHost | None = None
+    connect: ConnectPlan | None = None
     idp_handler: IdpHandler | None = None
     # Shapes a token of its issuers like the platform's (None: the common claims and the principal's).
     shape_claims: ShapeClaims | None = None
@@ -277,7 +287,7 @@ def get(cloud_id: str) -> Cloud:
 def connect_environments() -> dict[str, Cloud]:
     """pymongo ``ENVIRONMENT`` → the platform a workload using it runs on, in registry order
     (``wif connect --env`` / ``%wif_connect --env`` accept exactly these)."""
-    return {c.connect_environment: c for c in _load().values() if c.connect_environment is not None}
+    return {c.connect.environment: c for c in _load().values() if c.connect is not None}
 
 
 def for_issuer(issuer_id: str) -> Cloud | None:
@@ -375,9 +385,9 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     return env
 
 
-def metadata_identities() -> dict[str, Cloud]:
-    """Platforms whose metadata endpoint answers for a host's identity, by id (azure, gcp)."""
-    return {c.id: c for c in _load().values() if c.metadata_identity_kind}
+def metadata_identities() -> dict[str, MetadataHost]:
+    """The metadata endpoints that answer for a host's identity, by platform id (azure, gcp)."""
+    return {c.id: c.metadata for c in _load().values() if c.metadata is not None}
 
 
 def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
@@ -399,5 +409,6 @@ def metadata_hosts() -> frozenset[str]:
     """Every fixed host any platform's SDK calls (cloudsim and the proxy answer only these)."""
     hosts: set[str] = set()
     for cloud in _load().values():
-        hosts |= cloud.metadata_hosts
+        if cloud.metadata is not None:
+            hosts |= cloud.metadata.hosts
     return frozenset(hosts)

@@ -45,7 +45,7 @@ from ..idp.issuers import (
     AZURE_V1_RESOURCE_APP_ID,
     Issuer,
 )
-from . import ClaimsDraft, Cloud, EnvContext
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -276,47 +276,6 @@ def _seed_later() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-CLOUD = Cloud(
-    id="azure",
-    title="Microsoft Entra ID / Azure",
-    issuers=(
-        Issuer(
-            id="azure",
-            title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
-            route_base=f"/{AZURE_TENANT_ID}",
-            issuer_suffix="/v2.0",
-            jwks_path="/discovery/v2.0/keys",
-            token_path="/oauth2/v2.0/token",
-            # Entra v2.0 access tokens always carry the resource application's client id as aud.
-            default_audience=AZURE_RESOURCE_APP_ID,
-            audience_as_scope=True,
-        ),
-    ),
-    principal_kinds={
-        "service-principal": "azure",  # Entra app registration with a client secret
-        "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
-    },
-    metadata_hosts=frozenset({"169.254.169.254"}),
-    metadata_paths={IMDS_PATH: "imds"},
-    metadata_identity_kind="managed-identity",
-    metadata_identity_title="Azure managed identity",
-    connect_environment="azure",
-    connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
-    metadata_service="Azure IMDS 169.254.169.254",
-    connect_token_resource=True,
-    connect_username_is_client_id=True,
-    idp_handler=_idp_handler,
-    shape_claims=_shape_claims,
-    workload_env=workload_env,
-    extra_issuers=extra_issuers,
-    explain_issuer=lambda iss, aud, configured: explain_issuer_mixup(iss, aud, configured),
-    seed_principals=_seed,
-    token_methods={"imds": _imds_method},
-    default_token_methods={"managed-identity": "imds"},
-    seed_principals_later=_seed_later,
-)
-
-
 # -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
@@ -385,3 +344,48 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
             f"(the server expects audience {audience!r})."
         )
     return None
+
+
+CLOUD = Cloud(
+    id="azure",
+    title="Microsoft Entra ID / Azure",
+    issuers=(
+        Issuer(
+            id="azure",
+            title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
+            route_base=f"/{AZURE_TENANT_ID}",
+            issuer_suffix="/v2.0",
+            jwks_path="/discovery/v2.0/keys",
+            token_path="/oauth2/v2.0/token",
+            # Entra v2.0 access tokens always carry the resource application's client id as aud.
+            default_audience=AZURE_RESOURCE_APP_ID,
+            audience_as_scope=True,
+        ),
+    ),
+    principal_kinds={
+        "service-principal": "azure",  # Entra app registration with a client secret
+        "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
+    },
+    metadata=MetadataHost(
+        frozenset({"169.254.169.254"}),
+        {IMDS_PATH: "imds"},
+        "managed-identity",
+        "Azure managed identity",
+        "Azure IMDS 169.254.169.254",
+    ),
+    connect=ConnectPlan(
+        "azure",
+        "Azure IMDS at 169.254.169.254 (pymongo built-in)",
+        token_resource=True,
+        username_is_client_id=True,
+    ),
+    idp_handler=_idp_handler,
+    shape_claims=_shape_claims,
+    workload_env=workload_env,
+    extra_issuers=extra_issuers,
+    explain_issuer=explain_issuer_mixup,
+    seed_principals=_seed,
+    token_methods={"imds": _imds_method},
+    default_token_methods={"managed-identity": "imds"},
+    seed_principals_later=_seed_later,
+)

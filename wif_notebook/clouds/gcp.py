@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, EnvContext
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -165,14 +165,14 @@ CLOUD = Cloud(
         path_issuer("gcp", "Google (service-account ID tokens)", "/oauth2/v3/certs", "api://mongodb-kit-gcp"),
     ),
     principal_kinds={"service-account": "gcp"},  # Google service account: the metadata server
-    metadata_hosts=frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
-    metadata_paths={"/computeMetadata/": "gcp-metadata"},
-    metadata_identity_kind="service-account",
-    metadata_identity_title="Google service account",
-    connect_environment="gcp",
-    connect_token_source="the GCP metadata server (pymongo built-in)",
-    metadata_service="GCP metadata server (host 'metadata')",
-    connect_token_resource=True,
+    metadata=MetadataHost(
+        frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
+        {"/computeMetadata/": "gcp-metadata"},
+        "service-account",
+        "Google service account",
+        "GCP metadata server (host 'metadata')",
+    ),
+    connect=ConnectPlan("gcp", "the GCP metadata server (pymongo built-in)", token_resource=True),
     idp_handler=_idp_handler,
     shape_claims=_shape_claims,
     workload_env=_workload_env,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -217,15 +217,15 @@ CLOUD = Cloud(
             "eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE, exports=_eks_token_file, platform=True
         ),
     },
-    connect_environment="k8s",
-    connect_token_source=(
+    connect=ConnectPlan(
+        "k8s",
         "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
-        "(pymongo built-in)"
-    ),
-    connect_principal="orders-worker",
-    # pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win over the Azure variable (reference §13).
-    connect_file=ConnectFile(
-        "serviceaccount", "AZURE_FEDERATED_TOKEN_FILE", cleared=("AWS_WEB_IDENTITY_TOKEN_FILE",)
+        "(pymongo built-in)",
+        principal="orders-worker",
+        # pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win over the Azure variable (reference §13).
+        file=ConnectFile(
+            "serviceaccount", "AZURE_FEDERATED_TOKEN_FILE", cleared=("AWS_WEB_IDENTITY_TOKEN_FILE",)
+        ),
     ),
     idp_handler=_idp_handler,
     shape_claims=_shape_claims,

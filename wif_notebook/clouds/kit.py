@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -101,10 +101,12 @@ CLOUD = Cloud(
     # Client id + secret at a token endpoint: a principal of any issuer can be one.
     principal_kinds={"client-credentials": None},
     token_files={"oidc": TokenFile("oidc/token", exports=_oidc_token_file)},  # ENVIRONMENT:test
-    connect_environment="test",
-    connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
-    connect_principal="lesson-app",
-    connect_file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
+    connect=ConnectPlan(
+        "test",
+        "the file named by OIDC_TOKEN_FILE (pymongo built-in)",
+        principal="lesson-app",
+        file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
+    ),
     shape_claims=_shape_claims,
     workload_env=workload_env,
     seed_principals=_seed,

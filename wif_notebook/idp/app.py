@@ -820,12 +820,12 @@ class IdentityProvider:
         if cloud not in hosts or not name:
             choices = "|".join(f'"{c}"' for c in hosts)
             kinds = " or ".join(
-                f"a {c.metadata_identity_kind.replace('-', ' ')} ({i})" for i, c in hosts.items()
+                f"a {host.identity_kind.replace('-', ' ')} ({i})" for i, host in hosts.items()
             )
             raise ConfigError(
                 f'send {{"cloud": {choices}, "principal": NAME}}', hint=f"the principal must be {kinds}"
             )
-        kind = hosts[cloud].metadata_identity_kind
+        kind = hosts[cloud].identity_kind
         principal = find_in(self.principals(), name, "principals.yaml")
         if principal.kind != kind:
             raise ConfigError(

@@ -254,40 +254,11 @@ def parse_catalog(text: str, source: str = "principals.yaml") -> list[Principal]
             hint=f"{fix}; the file starts with `principals:` followed by `- name: ...` entries",
         )
     item_lines, field_lines = _line_map(text)
-    principals: list[Principal] = []
-    seen_names: dict[str, int] = {}
-    seen_clients: dict[tuple[str, str], str] = {}
-    token_file_owner: dict[str, str] = {}
-    for i, raw in enumerate(doc["principals"]):
-        principals.append(
-            _parse_item(
-                raw,
-                i,
-                item_lines.get(i, 0),
-                field_lines,
-                source,
-                fix,
-                seen_names,
-                seen_clients,
-                token_file_owner,
-            )
-        )
-    return principals
-
-
-def _parse_item(
-    raw: Any,
-    i: int,
-    line: int,
-    field_lines: dict[tuple[int, str], int],
-    source: str,
-    fix: str,
-    seen_names: dict[str, int],
-    seen_clients: dict[tuple[str, str], str],
-    token_file_owner: dict[str, str],
-) -> Principal:
-    seen = _Seen(seen_names, seen_clients, token_file_owner)
-    return _ItemParser(raw, i, line, field_lines, source, fix, seen).parse()
+    seen = _Seen({}, {}, {})
+    return [
+        _ItemParser(raw, i, item_lines.get(i, 0), field_lines, source, fix, seen).parse()
+        for i, raw in enumerate(doc["principals"])
+    ]
 
 
 @dataclass
