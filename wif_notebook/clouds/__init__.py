@@ -3,26 +3,33 @@
 Each platform the kit emulates (the kit's own test issuer, Microsoft Entra ID / Azure, Google Cloud,
 Kubernetes, GitHub Actions) has exactly one module here that declares everything about it:
 
-- which of the IdP's issuers it owns (``idp/issuers.py`` ids) and the principal kinds it hosts;
+- its issuers (``issuers``: the shape of each, ``idp/issuers.py``'s ``Issuer``) and the principal
+  kinds it hosts, each with the issuer it requires (``principal_kinds``);
 - the IdP endpoints that imitate the platform (``idp_handler``: a function of the IdP and a request
-  that answers the platform's paths and returns ``None`` for any other path);
-- the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
+  that answers the platform's paths and returns ``None`` for any other path), and how its tokens'
+  claims look (``shape_claims``);
+- the endpoint its hosts have at a fixed address (``metadata``: IMDS, the Google metadata server),
   which cloudsim and the loopback proxy answer for the kit;
 - the pymongo ``ENVIRONMENT`` a workload on it uses, where pymongo reads its token on a real host
   and how ``connect()`` prepares it in the kit (``connect``: a ``ConnectPlan``);
+- the projected token files its workloads can have (``token_files``) and what ``wif env`` exports
+  for each;
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
-- how such a workload gets its token when pymongo has no built-in way (``workload_token``), and
-  which of ``tokens.obtain``'s methods each principal kind uses by default (``token_methods``);
+- how such a workload gets its token: ``tokens.obtain``'s methods it brings (``token_methods``),
+  which one each principal kind uses by default (``default_token_methods``) and, when pymongo has
+  no built-in way, the workload's own (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml; those added to
   the kit later, ``seed_principals_later``, come after every platform's first ones, so a fresh
   catalog keeps the order it has always had);
-- issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
-  ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
+- issuers it publishes besides its own (``extra_issuers``: Entra's v1 issuer shares the ``azure``
+  keys), which the IdP's service record lists and mongod.conf trusts by default, and plain words
+  for the issuer mistakes typical of it (``explain_issuer``).
 
-Adding a platform is adding one module and one line in ``_MODULES`` below; nothing else changes.
+Adding a platform is adding one module and one line in ``_MODULES`` below (or, outside this
+package, naming the module in ``WIF_EXTRA_CLOUDS``); nothing else changes.
 The modules import nothing from ``idp.app`` at import time, so the IdP can read this registry
 without an import cycle.
 """
