@@ -208,6 +208,10 @@ class Cloud:
     # platform's tokens carry no groups, so the server looks up $external users
     # (``useAuthorizationClaim: false``).
     authorization_claim: str | None = "groups"
+    # Group name → the value its tokens' groups claim carries for it (Entra: the group's object id),
+    # and those words for a note (``%wif_authorize --group NAME`` maps the name to the value).
+    group_ids: Mapping[str, str] = field(default_factory=dict)
+    group_ids_words: str = ""
     # How a workload of the platform gets its token from what its host has (``workload_env``), for
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
