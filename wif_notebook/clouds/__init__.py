@@ -153,6 +153,27 @@ class MetadataHost:
 
 
 @dataclass(frozen=True)
+class ProductionIssuer:
+    """A real issuer that kit issuers of the platform stand for (``wif export``)."""
+
+    kind: str  # export's name for it: entra-v2, google, kubernetes, ...
+    issuer: str  # the production issuer URL; placeholders allowed (<TENANT_ID>)
+    title: str
+    # The real issuer's host, recognised in a provider typed in, and what its path must end with.
+    public_host: str = ""
+    public_path_suffix: str = ""
+    # A kit issuer stands for it by its path's shape (a regex: Entra's tenant paths) or by the IdP's
+    # id for it (or its first path segment); neither: any kit issuer no other one claims.
+    kit_path: str = ""
+    kit_name: Callable[[str], bool] | None = None
+
+
+# What ``wif export`` replaces of a platform's kit-only values: (value, its placeholder) — value
+# None: a placeholder only; or (value, replacement text) for a value with no placeholder of its own.
+ExportValues = Callable[[list["Principal"]], list[tuple[str | None, Any]]]
+
+
+@dataclass(frozen=True)
 class ClaimsDraft:
     """A token being minted, for a platform's ``shape_claims``: the common claims so far (``iss``,
     ``sub``, ``aud``, ``exp``, ``iat``, ``nbf``, ``jti``) to shape like the platform's, the
@@ -227,6 +248,9 @@ class Cloud:
     # Principals added to the seed later: listed after every platform's ``seed_principals``.
     seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
+    # ``wif export``: the production issuers its kit issuers stand for, and its kit-only values.
+    production_issuers: tuple[ProductionIssuer, ...] = ()
+    export_values: ExportValues | None = None
     # Plain words for a token of the platform that a configured (issuer, audience) refuses because
     # of a mistake typical of the platform (Entra: v1/v2, the trailing slash); None: not that.
     explain_issuer: ExplainIssuer | None = None
@@ -394,6 +418,11 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     if cloud is not None:
         env.update(cloud.workload_env(ctx, principal))
     return env
+
+
+def production_issuers() -> list[ProductionIssuer]:
+    """Every platform's production issuers, in registry order (``wif export``)."""
+    return [p for c in _load().values() for p in c.production_issuers]
 
 
 def metadata_identities() -> dict[str, MetadataHost]:

@@ -45,7 +45,7 @@ from ..idp.issuers import (
     AZURE_V1_RESOURCE_APP_ID,
     Issuer,
 )
-from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, ProductionIssuer
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -346,6 +346,89 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
     return None
 
 
+def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
+    """The kit's tenant, resource application, group object ids and each principal's ids, as the
+    placeholders ``wif export`` writes for them (with where to find the real ones)."""
+    from ..export._kit import upper_name
+    from ..export._model import Placeholder
+
+    values: list[tuple[str | None, Any]] = [
+        (
+            AZURE_TENANT_ID,
+            Placeholder(
+                "TENANT_ID",
+                "your Microsoft Entra tenant (directory) id",
+                "az account show --query tenantId -o tsv",
+            ),
+        ),
+        (
+            AZURE_RESOURCE_APP_ID,
+            Placeholder(
+                "API_APP_CLIENT_ID",
+                "application (client) id of the Entra app registration that stands for your MongoDB "
+                "deployment: the audience of its tokens",
+                "printed by the script of wif export azure (az ad app create ... --query appId)",
+            ),
+        ),
+    ]
+    for group, object_id in AZURE_GROUPS.items():
+        values.append(
+            (
+                object_id,
+                Placeholder(
+                    f"{upper_name(group)}_GROUP_ID",
+                    f"object id of the Entra security group {group}",
+                    f"az ad group show --group {group} --query id -o tsv",
+                ),
+            )
+        )
+    for p in principals:
+        stem = upper_name(p.name)
+        if p.issuer_id == "azure" and p.kind == "managed-identity":
+            values.append(
+                (
+                    p.client_id,
+                    Placeholder(
+                        f"{stem}_CLIENT_ID",
+                        f"client id of the managed identity {p.name}",
+                        f"az identity show -g RESOURCE_GROUP -n {p.name} --query clientId -o tsv",
+                    ),
+                )
+            )
+            values.append(
+                (
+                    p.subject,
+                    Placeholder(
+                        f"{stem}_PRINCIPAL_ID",
+                        f"object (principal) id of the managed identity {p.name}: its tokens' sub and oid",
+                        f"az identity show -g RESOURCE_GROUP -n {p.name} --query principalId -o tsv",
+                    ),
+                )
+            )
+        elif p.issuer_id == "azure":
+            values.append(
+                (
+                    p.client_id,
+                    Placeholder(
+                        f"{stem}_CLIENT_ID",
+                        f"application (client) id of the app registration {p.name}",
+                        f"az ad app list --display-name {p.name} --query [0].appId -o tsv",
+                    ),
+                )
+            )
+            values.append(
+                (
+                    p.subject,
+                    Placeholder(
+                        f"{stem}_OBJECT_ID",
+                        f"object id of the service principal of {p.name}: its tokens' sub and oid",
+                        f"az ad sp show --id {stem}_CLIENT_ID --query id -o tsv",
+                    ),
+                )
+            )
+    return values
+
+
 CLOUD = Cloud(
     id="azure",
     title="Microsoft Entra ID / Azure",
@@ -386,6 +469,25 @@ CLOUD = Cloud(
     group_ids_words="Entra puts group object ids in 'groups'",
     extra_issuers=extra_issuers,
     explain_issuer=explain_issuer_mixup,
+    # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
+    production_issuers=(
+        ProductionIssuer(
+            "entra-v2",
+            "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
+            "Microsoft Entra ID, v2.0 tokens",
+            public_host="login.microsoftonline.com",
+            public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
+            kit_path=rf"/{_GUID}/v2\.0/?$",
+        ),
+        ProductionIssuer(
+            "entra-v1",
+            "https://sts.windows.net/<TENANT_ID>/",
+            "Microsoft Entra ID, v1.0 tokens",
+            public_host="sts.windows.net",
+            kit_path=rf"/{_GUID}/$",
+        ),
+    ),
+    export_values=_export_values,
     seed_principals=_seed,
     token_methods={"imds": _imds_method},
     default_token_methods={"managed-identity": "imds"},

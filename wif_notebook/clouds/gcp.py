@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, ProductionIssuer
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -158,6 +158,36 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
     return entries
 
 
+def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
+    """The project and each service account's unique id, as ``wif export``'s placeholders."""
+    from ..export._kit import upper_name
+    from ..export._model import Placeholder
+
+    values: list[tuple[str | None, Any]] = [
+        (None, Placeholder("PROJECT_ID", "your Google Cloud project id", "gcloud config get-value project"))
+    ]
+    for p in principals:
+        if p.issuer_id != "gcp":
+            continue
+        values.append(
+            (
+                p.subject,
+                Placeholder(
+                    f"{upper_name(p.name)}_UNIQUE_ID",
+                    f"unique id of the Google service account {p.name}: its ID tokens' sub",
+                    f"gcloud iam service-accounts describe {p.name}@PROJECT_ID.iam.gserviceaccount.com "
+                    "--format='value(uniqueId)'",
+                ),
+            )
+        )
+        _local, _, domain = p.client_id.partition("@")
+        project = domain.removesuffix(".iam.gserviceaccount.com")
+        if project and project != domain:
+            values.append((f"@{project}.iam.gserviceaccount.com", "@<PROJECT_ID>.iam.gserviceaccount.com"))
+            values.append((f"{project}.svc.id.goog", "<PROJECT_ID>.svc.id.goog"))
+    return values
+
+
 CLOUD = Cloud(
     id="gcp",
     title="Google Cloud",
@@ -180,4 +210,14 @@ CLOUD = Cloud(
     seed_principals=_seed,
     token_methods={"gcp": _metadata_method},
     default_token_methods={"service-account": "gcp"},
+    production_issuers=(
+        ProductionIssuer(
+            "google",
+            "https://accounts.google.com",
+            "Google",
+            public_host="accounts.google.com",
+            kit_name=lambda name: name in ("gcp", "google"),
+        ),
+    ),
+    export_values=_export_values,
 )

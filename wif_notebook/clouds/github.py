@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ..errors import TokenError
 from ..idp.issuers import path_issuer
-from . import Cloud, EnvContext, common_env
+from . import Cloud, EnvContext, ProductionIssuer, common_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -175,4 +175,13 @@ CLOUD = Cloud(
     workload_token=_workload_token,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals_later=_seed,
+    production_issuers=(
+        ProductionIssuer(
+            "github",
+            "https://token.actions.githubusercontent.com",
+            "GitHub Actions",
+            public_host="token.actions.githubusercontent.com",
+            kit_name=lambda name: "github" in name,
+        ),
+    ),
 )

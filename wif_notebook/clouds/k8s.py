@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -192,6 +192,23 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
+    from ..export._model import Placeholder
+
+    return [
+        (
+            None,
+            Placeholder(
+                "CLUSTER_ISSUER_URL",
+                "your Kubernetes cluster's service-account issuer URL (the `iss` of its projected tokens)",
+                "AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv; "
+                "EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
+                "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
+            ),
+        )
+    ]
+
+
 CLOUD = Cloud(
     id="k8s",
     title="Kubernetes (projected service-account tokens)",
@@ -234,4 +251,13 @@ CLOUD = Cloud(
     seed_principals=_seed,
     token_methods={"k8s-file": _token_file_method},
     default_token_methods={"kubernetes-service-account": "k8s-file"},
+    production_issuers=(
+        ProductionIssuer(
+            "kubernetes",
+            "<CLUSTER_ISSUER_URL>",
+            "a Kubernetes cluster's service-account issuer",
+            kit_name=lambda name: name in ("k8s", "kubernetes", "aks", "eks", "gke"),
+        ),
+    ),
+    export_values=_export_values,
 )

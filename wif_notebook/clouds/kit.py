@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, TokenFile
+from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -92,6 +92,21 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
+    from ..export._model import Placeholder
+
+    return [
+        (
+            None,
+            Placeholder(
+                "YOUR_IDP_ISSUER_URL",
+                "the https issuer URL of the identity provider that takes the place of the kit's own issuer",
+                "the `issuer` field of your IdP's /.well-known/openid-configuration",
+            ),
+        )
+    ]
+
+
 CLOUD = Cloud(
     id="kit",
     title="the kit's own OAuth 2.0 server (lessons, client credentials)",
@@ -110,4 +125,7 @@ CLOUD = Cloud(
     shape_claims=_shape_claims,
     workload_env=workload_env,
     seed_principals=_seed,
+    # Any kit issuer no other platform claims stands for your own identity provider.
+    production_issuers=(ProductionIssuer("idp", "<YOUR_IDP_ISSUER_URL>", "your own identity provider"),),
+    export_values=_export_values,
 )
