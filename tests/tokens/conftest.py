@@ -28,3 +28,11 @@ def idp_record(idp_state: StateDir) -> ServiceRecord:
     record = idp_record(idp_state)
     assert record is not None
     return record
+
+
+@pytest.fixture
+def mongod_conf(idp_state: StateDir) -> Iterator[Path]:
+    """The state directory's mongod.conf for a test to write; removed after it, since the module's
+    other tests share the state directory and expect the IdP's defaults."""
+    yield idp_state.mongod_conf
+    idp_state.mongod_conf.unlink(missing_ok=True)
