@@ -404,14 +404,9 @@ def test_sequence_diagram_of_fixed_logs(logged: StateDir, tmp_path: Path) -> Non
 
 
 def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Path) -> None:
-    graph = plots.authorization_model(
-        CONNECTION_STATUS,
-        token=CLAIMS,
-        provider=PROVIDER,
-        roles_info=ROLES_INFO,
-        action="insert",
-        namespace="shop.orders",
-    )
+    # Everything the picture can know: the token, the provider entry and the roles' privileges.
+    known = {"token": CLAIMS, "provider": PROVIDER, "roles_info": ROLES_INFO}
+    graph = plots.authorization_model(CONNECTION_STATUS, **known, action="insert", namespace="shop.orders")
     hot = sorted(n.label for n in graph.nodes.values() if n.highlighted)
     assert hot == [
         "groups: billing-writers",
@@ -421,14 +416,7 @@ def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Pa
         "shop.*\ninsert (+20 more)",
     ]
     assert graph.notes[0] == "insert on shop.orders: allowed"
-    fig = plots.authorization_graph(
-        CONNECTION_STATUS,
-        token=CLAIMS,
-        provider=PROVIDER,
-        roles_info=ROLES_INFO,
-        action="insert",
-        namespace="shop.orders",
-    )
+    fig = plots.authorization_graph(CONNECTION_STATUS, **known, action="insert", namespace="shop.orders")
     check_image(fig.figure, "authorization_graph_insert", tmp_path)
     assert "insert on shop.orders: allowed." in fig.alt
     assert "roles: kit/billing-writers @ admin (highlighted)" in fig.alt
