@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_idp
+from _support.mongod_conf import write_mongod_conf
 from pymongo import MongoClient
 
-from wif_notebook.idp.service import mint, start_idp, stop_idp
+from wif_notebook.idp.service import mint
 from wif_notebook.services import port_open
 from wif_notebook.state import StateDir
 
@@ -42,48 +44,21 @@ class Idp:
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    state = StateDir(tmp_path_factory.mktemp("data-idp") / "state")
-    record = start_idp(state)
-    kit = record.extra["issuers"]["kit"]
-    try:
-        # The servers here run in their own state directories, which do not trust this IdP's kit
-        # CA: they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    # The servers here run in their own state directories, which do not trust this IdP's kit CA:
+    # they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    with running_idp(tmp_path_factory.mktemp("data-idp") / "state") as (state, kit):
         yield Idp(state, kit["http_issuer"], kit["audience"])
-    finally:
-        stop_idp(state)
 
 
 def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
-    providers = [
-        {
-            "issuer": idp.issuer,
-            "audience": idp.audience,
-            "authNamePrefix": AUTH_PREFIX,
-            "authorizationClaim": "groups",
-            "supportsHumanFlows": False,
-        }
-    ]
-    conf = state.path / "mongod.conf"
-    state.path.mkdir(parents=True, exist_ok=True)
-    conf.write_text(
-        f"""\
-net:
-  port: 0
-  bindIp: 127.0.0.1
-storage:
-  dbPath: {db_path or state.path / "db"}
-systemLog:
-  destination: file
-  path: {state.path / "logs" / "mongod.log"}
-security:
-  authorization: enabled
-setParameter:
-  enableTestCommands: 1
-  authenticationMechanisms: SCRAM-SHA-256,MONGODB-OIDC
-  oidcIdentityProviders: '{json.dumps(providers)}'
-"""
-    )
-    return conf
+    provider = {
+        "issuer": idp.issuer,
+        "audience": idp.audience,
+        "authNamePrefix": AUTH_PREFIX,
+        "authorizationClaim": "groups",
+        "supportsHumanFlows": False,
+    }
+    return write_mongod_conf(state, [provider], db_path=db_path)
 
 
 @dataclass
