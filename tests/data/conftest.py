@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from _support.kit import running_idp
-from _support.mongod_conf import write_mongod_conf
 from pymongo import MongoClient
 
 from wif_notebook.idp.service import mint
@@ -50,15 +49,45 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
         yield Idp(state, kit["http_issuer"], kit["audience"])
 
 
+def mongod_conf(state: StateDir, providers: list[dict[str, Any]], db_path: Path | None = None) -> Path:
+    """A plain mongod.conf for a test server in ``state`` (as an administrator would write it, not
+    the kit's generated one): any free port, authorization, test commands, SCRAM and these OIDC
+    providers."""
+    conf = state.path / "mongod.conf"
+    state.path.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        f"""\
+net:
+  port: 0
+  bindIp: 127.0.0.1
+storage:
+  dbPath: {db_path or state.path / "db"}
+systemLog:
+  destination: file
+  path: {state.path / "logs" / "mongod.log"}
+security:
+  authorization: enabled
+setParameter:
+  enableTestCommands: 1
+  authenticationMechanisms: SCRAM-SHA-256,MONGODB-OIDC
+  oidcIdentityProviders: '{json.dumps(providers)}'
+"""
+    )
+    return conf
+
+
 def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
-    provider = {
-        "issuer": idp.issuer,
-        "audience": idp.audience,
-        "authNamePrefix": AUTH_PREFIX,
-        "authorizationClaim": "groups",
-        "supportsHumanFlows": False,
-    }
-    return write_mongod_conf(state, [provider], db_path=db_path)
+    """The data plane's server: the kit issuer (plain http) for machine flows, roles from ``groups``."""
+    providers = [
+        {
+            "issuer": idp.issuer,
+            "audience": idp.audience,
+            "authNamePrefix": AUTH_PREFIX,
+            "authorizationClaim": "groups",
+            "supportsHumanFlows": False,
+        }
+    ]
+    return mongod_conf(state, providers, db_path)
 
 
 @dataclass
