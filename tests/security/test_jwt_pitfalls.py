@@ -19,9 +19,9 @@ from typing import Any
 
 import jwt
 import pytest
-from _support.loopback_http import json_server
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from oidc.helpers import Issuer, public_jwk, rsa_key, tiny_issuer
 from pymongo.errors import OperationFailure
 
 from wif_notebook.doctor import rule_for_reason
@@ -42,12 +42,19 @@ def compact(header: dict[str, Any], claims: dict[str, Any], sign: Any) -> str:
 
 @dataclass
 class AttackerJwks:
-    """An attacker's JWKS server on loopback that counts every request it gets."""
+    """An attacker's JWKS on a loopback server that records every request it gets."""
 
     key: rsa.RSAPrivateKey
     jwk: dict[str, Any]
-    url: str
-    requests: list[str]
+    server: Issuer
+
+    @property
+    def url(self) -> str:
+        return self.server.issuer + "/jwks"
+
+    @property
+    def requests(self) -> list[tuple[str, dict[str, str]]]:
+        return self.server.requests
 
     def sign(self, data: bytes) -> bytes:
         return jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(data, self.key)
@@ -55,17 +62,11 @@ class AttackerJwks:
 
 @pytest.fixture(scope="module")
 def attacker() -> Iterator[AttackerJwks]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    jwk = {**public, "kid": "attacker-1", "alg": "RS256", "use": "sig"}
-    requests: list[str] = []
-
-    def answer(path: str) -> dict[str, Any]:
-        requests.append(path)
-        return {"keys": [jwk]}
-
-    with json_server(answer) as port:
-        yield AttackerJwks(key, jwk, f"http://localhost:{port}/jwks.json", requests)
+    key = rsa_key()
+    jwk = {**public_jwk(key, kid="attacker-1"), "alg": "RS256", "use": "sig"}
+    with tiny_issuer("/attacker") as server:
+        server.jwks = {"keys": [jwk]}
+        yield AttackerJwks(key, jwk, server)
 
 
 @pytest.fixture(scope="module")
