@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_idp
 from pymongo import MongoClient
 
-from wif_notebook.idp.service import mint, start_idp, stop_idp
+from wif_notebook.idp.service import mint
 from wif_notebook.services import port_open
 from wif_notebook.state import StateDir
 
@@ -42,15 +43,10 @@ class Idp:
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    state = StateDir(tmp_path_factory.mktemp("data-idp") / "state")
-    record = start_idp(state)
-    kit = record.extra["issuers"]["kit"]
-    try:
-        # The servers here run in their own state directories, which do not trust this IdP's kit
-        # CA: they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    # The servers here run in their own state directories, which do not trust this IdP's kit CA:
+    # they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    with running_idp(tmp_path_factory.mktemp("data-idp") / "state") as (state, kit):
         yield Idp(state, kit["http_issuer"], kit["audience"])
-    finally:
-        stop_idp(state)
 
 
 def mongod_conf(state: StateDir, providers: list[dict[str, Any]], db_path: Path | None = None) -> Path:

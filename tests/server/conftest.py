@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_idp
 from pymongo import MongoClient, monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from wif_notebook.idp.service import mint, retire_key, rotate_keys, start_idp, stop_idp
+from wif_notebook.idp.service import mint, retire_key, rotate_keys
 from wif_notebook.mongod import MongodConfig
 from wif_notebook.oidc import parse_oidc_identity_providers
 from wif_notebook.server.authz import AuthzStore
@@ -56,13 +57,8 @@ class Idp:
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    state = StateDir(tmp_path_factory.mktemp("idp") / "state")
-    record = start_idp(state)
-    kit = record.extra["issuers"]["kit"]
-    try:
+    with running_idp(tmp_path_factory.mktemp("idp") / "state") as (state, kit):
         yield Idp(state, kit["issuer"], kit["audience"], kit["http_issuer"])
-    finally:
-        stop_idp(state)
 
 
 def kit_provider(idp: Idp, **overrides: Any) -> dict[str, Any]:
