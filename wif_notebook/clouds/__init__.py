@@ -166,6 +166,9 @@ class ProductionIssuer:
     # id for it (or its first path segment); neither: any kit issuer no other one claims.
     kit_path: str = ""
     kit_name: Callable[[str], bool] | None = None
+    # An issuer that is a placeholder (``<CLUSTER_ISSUER_URL>``): what it means, where to find it.
+    meaning: str = ""
+    how_to_find: str = ""
 
 
 # What ``wif export`` replaces of a platform's kit-only values: (value, its placeholder) — value

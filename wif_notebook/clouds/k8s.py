@@ -192,23 +192,6 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
-    from ..export._model import Placeholder
-
-    return [
-        (
-            None,
-            Placeholder(
-                "CLUSTER_ISSUER_URL",
-                "your Kubernetes cluster's service-account issuer URL (the `iss` of its projected tokens)",
-                "AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv; "
-                "EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
-                "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
-            ),
-        )
-    ]
-
-
 CLOUD = Cloud(
     id="k8s",
     title="Kubernetes (projected service-account tokens)",
@@ -234,6 +217,8 @@ CLOUD = Cloud(
             "eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE, exports=_eks_token_file, platform=True
         ),
     },
+    token_methods={"k8s-file": _token_file_method},
+    default_token_methods={"kubernetes-service-account": "k8s-file"},
     connect=ConnectPlan(
         "k8s",
         "AZURE_FEDERATED_TOKEN_FILE / AWS_WEB_IDENTITY_TOKEN_FILE / the service-account token "
@@ -249,15 +234,17 @@ CLOUD = Cloud(
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
-    token_methods={"k8s-file": _token_file_method},
-    default_token_methods={"kubernetes-service-account": "k8s-file"},
     production_issuers=(
         ProductionIssuer(
             "kubernetes",
             "<CLUSTER_ISSUER_URL>",
             "a Kubernetes cluster's service-account issuer",
             kit_name=lambda name: name in ("k8s", "kubernetes", "aks", "eks", "gke"),
+            meaning="your Kubernetes cluster's service-account issuer URL (the `iss` of its projected "
+            "tokens)",
+            how_to_find="AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl "
+            "-o tsv; EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
+            "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
         ),
     ),
-    export_values=_export_values,
 )

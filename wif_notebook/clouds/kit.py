@@ -92,21 +92,6 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
-    from ..export._model import Placeholder
-
-    return [
-        (
-            None,
-            Placeholder(
-                "YOUR_IDP_ISSUER_URL",
-                "the https issuer URL of the identity provider that takes the place of the kit's own issuer",
-                "the `issuer` field of your IdP's /.well-known/openid-configuration",
-            ),
-        )
-    ]
-
-
 CLOUD = Cloud(
     id="kit",
     title="the kit's own OAuth 2.0 server (lessons, client credentials)",
@@ -126,6 +111,14 @@ CLOUD = Cloud(
     workload_env=workload_env,
     seed_principals=_seed,
     # Any kit issuer no other platform claims stands for your own identity provider.
-    production_issuers=(ProductionIssuer("idp", "<YOUR_IDP_ISSUER_URL>", "your own identity provider"),),
-    export_values=_export_values,
+    production_issuers=(
+        ProductionIssuer(
+            "idp",
+            "<YOUR_IDP_ISSUER_URL>",
+            "your own identity provider",
+            meaning="the https issuer URL of the identity provider that takes the place of the kit's own "
+            "issuer",
+            how_to_find="the `issuer` field of your IdP's /.well-known/openid-configuration",
+        ),
+    ),
 )

@@ -126,7 +126,11 @@ def upper_name(name: str) -> str:
 def _substitutions(principals: list[Principal]) -> tuple[list[tuple[str, str]], dict[str, Placeholder]]:
     """Every platform's kit-only values (``Cloud.export_values``) → (value, replacement) pairs,
     longest first, and the placeholders by name."""
-    found: dict[str, Placeholder] = {}
+    found = {
+        real.issuer[1:-1]: Placeholder(real.issuer[1:-1], real.meaning, real.how_to_find)
+        for real in clouds.production_issuers()
+        if real.issuer.startswith("<")
+    }
     pairs: list[tuple[str, str]] = []
     for cloud in clouds.clouds():
         for value, what in cloud.export_values(principals) if cloud.export_values else []:
