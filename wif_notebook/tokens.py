@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 # The platforms' own ways of obtaining a token live in clouds/; lessons call them by these names.
 from .clouds.azure import imds_token as azure_imds  # noqa: F401
 from .clouds.gcp import metadata_token as gcp_metadata  # noqa: F401
-from .clouds.k8s import token_path as k8s_token_path
+from .clouds.k8s import token_path as k8s_token_path  # noqa: F401
 from .errors import ConfigError, ServiceError, TokenError
 from .httpclient import DEFAULT_TIMEOUT, Client, Response
 from .idp.issuers import ISSUERS
@@ -496,24 +496,26 @@ def federated(
 
 
 def token_file(path: str | os.PathLike[str] | None = None, *, environment: str = "k8s") -> IssuedToken:
-    """Read a token file as the driver does: ``environment`` ``"k8s"`` or ``"test"`` (OIDC_TOKEN_FILE).
+    """Read a token file as the driver does in a token-file ``environment`` (``"k8s"``, ``"test"``:
+    OIDC_TOKEN_FILE; each platform's ``ConnectPlan`` says how its reader works).
 
     ``path`` overrides the environment variables.
     """
+    from . import clouds
+
     started = time.perf_counter()
+    readers = {
+        env: c.connect
+        for env, c in clouds.connect_environments().items()
+        if c.connect and c.connect.token_path
+    }
+    reader = readers.get(environment)
     if path is None:
-        if environment == "test":
-            value = os.environ.get("OIDC_TOKEN_FILE")
-            if not value:
-                raise ConfigError(
-                    'MONGODB-OIDC with an "test" provider requires "OIDC_TOKEN_FILE" to be set',
-                    hint="run `eval $(wif env)` or pass the path of a token file",
-                )
-            path = value
-        elif environment == "k8s":
-            path = k8s_token_path()
-        else:
-            raise ConfigError(f"unknown environment {environment!r}", hint="use 'k8s' or 'test'")
+        if reader is None or reader.token_path is None:
+            raise ConfigError(
+                f"unknown environment {environment!r}", hint=f"use {' or '.join(map(repr, sorted(readers)))}"
+            )
+        path = reader.token_path(os.environ)
     file = Path(path)
     text = read_text(
         file,
@@ -525,16 +527,15 @@ def token_file(path: str | os.PathLike[str] | None = None, *, environment: str =
             "start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
         ),
     )
-    if text != text.strip() and environment == "k8s":
-        # pymongo's k8s reader does not strip: a trailing newline becomes part of the JWT.
+    if text != text.strip() and reader is not None and reader.verbatim:
+        # A reader that does not strip (pymongo's k8s): a trailing newline becomes part of the JWT.
         raise TokenError(
             f"token file {file} ends with whitespace; "
-            "pymongo's ENVIRONMENT:k8s would send it as part of the JWT",
+            f"pymongo's ENVIRONMENT:{environment} would send it as part of the JWT",
             hint="write the token without a trailing newline",
         )
-    return IssuedToken.build(
-        text, method="k8s-file" if environment == "k8s" else "file", source=str(file), started=started
-    )
+    method = reader.file_method if reader is not None else "file"
+    return IssuedToken.build(text, method=method, source=str(file), started=started)
 
 
 def kit_token_file(

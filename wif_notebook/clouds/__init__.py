@@ -211,6 +211,12 @@ class ConnectPlan:
     token_resource: bool = False
     # A real host picks a user-assigned identity by its client id, passed as the connection's username.
     username_is_client_id: bool = False
+    # A token-file environment's reader (``tokens.token_file``): where it finds the file in an
+    # environment, whether it sends the file as it is (whitespace would become part of the JWT),
+    # and the method its tokens are labelled with.
+    token_path: Callable[[Mapping[str, str]], Path] | None = None
+    verbatim: bool = False
+    file_method: str = "file"
 
 
 @dataclass(frozen=True)

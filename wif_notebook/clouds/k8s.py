@@ -228,6 +228,9 @@ CLOUD = Cloud(
         file=ConnectFile(
             "serviceaccount", "AZURE_FEDERATED_TOKEN_FILE", cleared=("AWS_WEB_IDENTITY_TOKEN_FILE",)
         ),
+        token_path=token_path,
+        verbatim=True,  # pymongo's k8s reader does not strip
+        file_method="k8s-file",
     ),
     idp_handler=_idp_handler,
     shape_claims=_shape_claims,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from ..idp.issuers import path_issuer
 from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, ProductionIssuer, TokenFile
 
@@ -36,6 +38,17 @@ def _oidc_token_file(
     path: Path, owner: Principal, principals: list[Principal], base_url: str
 ) -> dict[str, str]:
     return {"OIDC_TOKEN_FILE": str(path)}
+
+
+def _oidc_token_path(environ: Mapping[str, str]) -> Path:
+    """Where ``ENVIRONMENT:test`` reads its token: the file ``OIDC_TOKEN_FILE`` names."""
+    value = environ.get("OIDC_TOKEN_FILE")
+    if not value:
+        raise ConfigError(
+            'MONGODB-OIDC with an "test" provider requires "OIDC_TOKEN_FILE" to be set',
+            hint="run `eval $(wif env)` or pass the path of a token file",
+        )
+    return Path(value)
 
 
 def _shape_claims(draft: ClaimsDraft) -> None:
@@ -106,6 +119,7 @@ CLOUD = Cloud(
         "the file named by OIDC_TOKEN_FILE (pymongo built-in)",
         principal="lesson-app",
         file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
+        token_path=_oidc_token_path,
     ),
     shape_claims=_shape_claims,
     workload_env=workload_env,
