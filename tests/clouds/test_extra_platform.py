@@ -25,7 +25,7 @@ from wif_notebook.state import StateDir
 # tokens shaped its way, a token method of its own (client credentials at the platform's issuer, as
 # its agent does).
 ACME_MODULE = """
-from wif_notebook.clouds import Cloud, ConnectPlan
+from wif_notebook.clouds import Cloud, ConnectPlan, PrincipalKind
 from wif_notebook.idp.issuers import path_issuer
 
 
@@ -66,7 +66,7 @@ CLOUD = Cloud(
     id="acme",
     title="Acme Cloud",
     issuers=(path_issuer("acme", "Acme Cloud (workload tokens)", "/keys", "api://mongodb-kit-acme"),),
-    principal_kinds={"acme-workload": "acme"},
+    principal_kinds={"acme-workload": PrincipalKind("acme", client_secret=True)},
     connect=ConnectPlan("acme", "the Acme agent"),
     shape_claims=_shape,
     workload_env=_env,
@@ -103,7 +103,7 @@ def _wif(*argv: str) -> str:
 
 
 def test_an_extra_platform_module_is_all_the_kit_needs(acme: StateDir) -> None:
-    assert clouds.principal_kinds()["acme-workload"] == "acme"
+    assert clouds.principal_kinds()["acme-workload"].issuer == "acme"
     assert "acme-worker" in _wif("idp", "principals")
 
     exports = _wif("env", "--principal", "acme-worker")

@@ -4,7 +4,7 @@ Each platform the kit emulates (the kit's own test issuer, Microsoft Entra ID / 
 Kubernetes, GitHub Actions) has exactly one module here that declares everything about it:
 
 - its issuers (``issuers``: the shape of each, ``idp/issuers.py``'s ``Issuer``) and the principal
-  kinds it hosts, each with the issuer it requires (``principal_kinds``);
+  kinds it hosts, each with the issuer it requires and the catalog's rules (``principal_kinds``);
 - the IdP endpoints that imitate the platform (``idp_handler``: a function of the IdP and a request
   that answers the platform's paths and returns ``None`` for any other path), and how its tokens'
   claims look (``shape_claims``);
@@ -117,6 +117,18 @@ TokenFileExports = Callable[[Path, "Principal", list["Principal"], str], dict[st
 
 
 @dataclass(frozen=True)
+class PrincipalKind:
+    """A kind of workload identity a platform hosts (principals.yaml ``kind``) and the catalog's
+    rules for it."""
+
+    issuer: str | None  # the issuer its principals must belong to (None: any)
+    client_secret: bool = False  # it authenticates with a client secret, so the catalog must give one
+    subject_is_name: bool = False  # its subject defaults to its name (else the catalog must give one)
+    # A subject it cannot have → (what is wrong, the next step); None: the subject is fine.
+    check_subject: Callable[[str], tuple[str, str] | None] | None = None
+
+
+@dataclass(frozen=True)
 class TokenFile:
     """A projected token file the IdP writes (``tokens/``, 0600, no trailing newline) for each
     principal whose ``token_files`` names it, refreshed like a kubelet's."""
@@ -226,8 +238,7 @@ class Cloud:
     id: str
     title: str
     issuers: tuple[Issuer, ...] = ()
-    # principal kind → the issuer id its principals must belong to (None: any issuer)
-    principal_kinds: Mapping[str, str | None] = field(default_factory=dict)
+    principal_kinds: Mapping[str, PrincipalKind] = field(default_factory=dict)
     metadata: MetadataHost | None = None
     connect: ConnectPlan | None = None
     idp_handler: IdpHandler | None = None
@@ -301,8 +312,8 @@ def issuers() -> dict[str, Issuer]:
     return _registry()[1]
 
 
-def principal_kinds() -> dict[str, str | None]:
-    """Every principal kind → the issuer its principals must belong to (None: any), registry order."""
+def principal_kinds() -> dict[str, PrincipalKind]:
+    """Every principal kind of every platform, in registry order."""
     return {kind: issuer for c in _load().values() for kind, issuer in c.principal_kinds.items()}
 
 

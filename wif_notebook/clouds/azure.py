@@ -45,7 +45,7 @@ from ..idp.issuers import (
     AZURE_V1_RESOURCE_APP_ID,
     Issuer,
 )
-from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, ProductionIssuer
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, PrincipalKind, ProductionIssuer
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -446,8 +446,10 @@ CLOUD = Cloud(
         ),
     ),
     principal_kinds={
-        "service-principal": "azure",  # Entra app registration with a client secret
-        "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
+        # Entra app registration with a client secret
+        "service-principal": PrincipalKind("azure", client_secret=True),
+        # Azure managed identity: IMDS, or federated credentials (AKS)
+        "managed-identity": PrincipalKind("azure"),
     },
     metadata=MetadataHost(
         frozenset({"169.254.169.254"}),

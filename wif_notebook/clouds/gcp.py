@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, ProductionIssuer
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, PrincipalKind, ProductionIssuer
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -194,7 +194,7 @@ CLOUD = Cloud(
     issuers=(
         path_issuer("gcp", "Google (service-account ID tokens)", "/oauth2/v3/certs", "api://mongodb-kit-gcp"),
     ),
-    principal_kinds={"service-account": "gcp"},  # Google service account: the metadata server
+    principal_kinds={"service-account": PrincipalKind("gcp")},  # Google service account: the metadata server
     metadata=MetadataHost(
         frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
         {"/computeMetadata/": "gcp-metadata"},

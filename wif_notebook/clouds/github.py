@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ..errors import TokenError
 from ..idp.issuers import path_issuer
-from . import Cloud, EnvContext, ProductionIssuer, common_env
+from . import Cloud, EnvContext, PrincipalKind, ProductionIssuer, common_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -169,7 +169,7 @@ CLOUD = Cloud(
         ),
     ),
     # A GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN.
-    principal_kinds={"github-workflow": "github"},
+    principal_kinds={"github-workflow": PrincipalKind("github")},
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     workload_token=_workload_token,

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, ProductionIssuer, TokenFile
+from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
     from ..state import StateDir
     from ..tokens import IssuedToken
+    from . import ClaimsDraft, EnvContext
 
 EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 # pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
@@ -72,6 +73,17 @@ def _eks_token_file(
         "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
         "AWS_ROLE_ARN": f"arn:aws:iam::111122223333:role/{namespace}-{sa}",
     }
+
+
+def _service_account_subject(subject: str) -> tuple[str, str] | None:
+    from ..idp.principals import SERVICE_ACCOUNT_SUBJECT
+
+    if SERVICE_ACCOUNT_SUBJECT.match(subject):
+        return None
+    return (
+        f"{subject!r} is not a service-account subject",
+        "write `subject: system:serviceaccount:<namespace>:<name>`",
+    )
 
 
 def _token_file_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
@@ -204,7 +216,10 @@ CLOUD = Cloud(
             typ=None,  # Kubernetes service-account tokens carry no typ
         ),
     ),
-    principal_kinds={"kubernetes-service-account": "k8s"},  # projected token files
+    # projected token files
+    principal_kinds={
+        "kubernetes-service-account": PrincipalKind("k8s", check_subject=_service_account_subject)
+    },
     token_files={
         "serviceaccount": TokenFile("kubernetes.io/serviceaccount/token"),
         "aks": TokenFile(

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import path_issuer
-from . import ClaimsDraft, Cloud, ConnectFile, ConnectPlan, EnvContext, ProductionIssuer, TokenFile
+from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from . import ClaimsDraft, EnvContext
 
 
 def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -112,7 +113,7 @@ CLOUD = Cloud(
         path_issuer("kit", "kit (plain OAuth 2.0 server for the lessons)", "/jwks", "api://mongodb-kit"),
     ),
     # Client id + secret at a token endpoint: a principal of any issuer can be one.
-    principal_kinds={"client-credentials": None},
+    principal_kinds={"client-credentials": PrincipalKind(None, client_secret=True, subject_is_name=True)},
     token_files={"oidc": TokenFile("oidc/token", exports=_oidc_token_file)},  # ENVIRONMENT:test
     connect=ConnectPlan(
         "test",

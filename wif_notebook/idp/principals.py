@@ -50,7 +50,8 @@ FIELDS = (
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_K8S_SUBJECT = re.compile(r"^system:serviceaccount:([a-z0-9-]+):([a-z0-9.-]+)$")
+# A Kubernetes service account's subject: system:serviceaccount:<namespace>:<name>.
+SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:([a-z0-9-]+):([a-z0-9.-]+)$")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Principal:
 
     @property
     def k8s_namespace_and_name(self) -> tuple[str, str]:
-        match = _K8S_SUBJECT.match(self.subject)
+        match = SERVICE_ACCOUNT_SUBJECT.match(self.subject)
         return (match.group(1), match.group(2)) if match else ("default", self.name)
 
 
@@ -386,13 +387,13 @@ class _ItemParser:
             fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
         seen_names[name] = self.line
         kind = self.text_field("kind", required=True)
-        kinds = clouds.principal_kinds()  # kind → the issuer it must belong to (None: any)
+        kinds = clouds.principal_kinds()
         if kind not in kinds:
             fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(kinds)}")
         issuer_id = self.text_field("issuer", required=True)
         if issuer_id not in ISSUERS:
             fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUERS)}")
-        required = kinds[kind]
+        required = kinds[kind].issuer
         if required is not None and required != issuer_id:
             fail("issuer", f"must be {required!r} for kind {kind!r}", f"write `issuer: {required}`")
         return name, kind, issuer_id
@@ -401,7 +402,7 @@ class _ItemParser:
         """client_id (unique per issuer) and client_secret (required for secret-holding kinds)."""
         client_id = self.text_field("client_id", default=name)
         client_secret = self.text_field("client_secret") or None
-        if kind in ("client-credentials", "service-principal") and not client_secret:
+        if clouds.principal_kinds()[kind].client_secret and not client_secret:
             self.fail(None, f"of kind {kind!r} has no client_secret", "add `client_secret: <random text>`")
         key = (issuer_id, client_id)
         if key in self.seen.clients:
@@ -412,15 +413,13 @@ class _ItemParser:
         return _ClientFields(client_id=client_id, client_secret=client_secret)
 
     def subject(self, name: str, kind: str) -> str:
-        subject = self.text_field("subject", default=name if kind == "client-credentials" else "")
-        if not subject and kind != "client-credentials":
+        rules = clouds.principal_kinds()[kind]
+        subject = self.text_field("subject", default=name if rules.subject_is_name else "")
+        if not subject and not rules.subject_is_name:
             self.fail(None, "has no subject", "add `subject: ...` (the token's sub)")
-        if kind == "kubernetes-service-account" and not _K8S_SUBJECT.match(subject):
-            self.fail(
-                "subject",
-                f"{subject!r} is not a service-account subject",
-                "write `subject: system:serviceaccount:<namespace>:<name>`",
-            )
+        wrong = rules.check_subject(subject) if rules.check_subject else None
+        if wrong is not None:
+            self.fail("subject", *wrong)
         return subject
 
     def groups_and_claims(self) -> tuple[list[str], dict[str, Any]]:
