@@ -445,6 +445,24 @@ CLOUD = Cloud(
             audience_as_scope=True,
         ),
     ),
+    # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
+    production_issuers=(
+        ProductionIssuer(
+            "entra-v2",
+            "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
+            "Microsoft Entra ID, v2.0 tokens",
+            public_host="login.microsoftonline.com",
+            public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
+            kit_path=rf"/{_GUID}/v2\.0/?$",
+        ),
+        ProductionIssuer(
+            "entra-v1",
+            "https://sts.windows.net/<TENANT_ID>/",
+            "Microsoft Entra ID, v1.0 tokens",
+            public_host="sts.windows.net",
+            kit_path=rf"/{_GUID}/$",
+        ),
+    ),
     principal_kinds={
         # Entra app registration with a client secret
         "service-principal": PrincipalKind("azure", client_secret=True),
@@ -471,24 +489,6 @@ CLOUD = Cloud(
     group_ids_words="Entra puts group object ids in 'groups'",
     extra_issuers=extra_issuers,
     explain_issuer=explain_issuer_mixup,
-    # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
-    production_issuers=(
-        ProductionIssuer(
-            "entra-v2",
-            "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
-            "Microsoft Entra ID, v2.0 tokens",
-            public_host="login.microsoftonline.com",
-            public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
-            kit_path=rf"/{_GUID}/v2\.0/?$",
-        ),
-        ProductionIssuer(
-            "entra-v1",
-            "https://sts.windows.net/<TENANT_ID>/",
-            "Microsoft Entra ID, v1.0 tokens",
-            public_host="sts.windows.net",
-            kit_path=rf"/{_GUID}/$",
-        ),
-    ),
     export_values=_export_values,
     seed_principals=_seed,
     token_methods={"imds": _imds_method},

@@ -194,6 +194,15 @@ CLOUD = Cloud(
     issuers=(
         path_issuer("gcp", "Google (service-account ID tokens)", "/oauth2/v3/certs", "api://mongodb-kit-gcp"),
     ),
+    production_issuers=(
+        ProductionIssuer(
+            "google",
+            "https://accounts.google.com",
+            "Google",
+            public_host="accounts.google.com",
+            kit_name=lambda name: name in ("gcp", "google"),
+        ),
+    ),
     principal_kinds={"service-account": PrincipalKind("gcp")},  # Google service account: the metadata server
     metadata=MetadataHost(
         frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
@@ -210,14 +219,5 @@ CLOUD = Cloud(
     seed_principals=_seed,
     token_methods={"gcp": _metadata_method},
     default_token_methods={"service-account": "gcp"},
-    production_issuers=(
-        ProductionIssuer(
-            "google",
-            "https://accounts.google.com",
-            "Google",
-            public_host="accounts.google.com",
-            kit_name=lambda name: name in ("gcp", "google"),
-        ),
-    ),
     export_values=_export_values,
 )

@@ -168,13 +168,6 @@ CLOUD = Cloud(
             "github", "GitHub Actions (workflow ID tokens)", "/.well-known/jwks", "api://mongodb-kit-github"
         ),
     ),
-    # A GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN.
-    principal_kinds={"github-workflow": PrincipalKind("github")},
-    idp_handler=_idp_handler,
-    workload_env=_workload_env,
-    workload_token=_workload_token,
-    authorization_claim=None,  # no groups in its tokens: $external users
-    seed_principals_later=_seed,
     production_issuers=(
         ProductionIssuer(
             "github",
@@ -184,4 +177,11 @@ CLOUD = Cloud(
             kit_name=lambda name: "github" in name,
         ),
     ),
+    # A GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN.
+    principal_kinds={"github-workflow": PrincipalKind("github")},
+    idp_handler=_idp_handler,
+    workload_env=_workload_env,
+    workload_token=_workload_token,
+    authorization_claim=None,  # no groups in its tokens: $external users
+    seed_principals_later=_seed,
 )

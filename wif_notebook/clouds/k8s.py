@@ -216,6 +216,19 @@ CLOUD = Cloud(
             typ=None,  # Kubernetes service-account tokens carry no typ
         ),
     ),
+    production_issuers=(
+        ProductionIssuer(
+            "kubernetes",
+            "<CLUSTER_ISSUER_URL>",
+            "a Kubernetes cluster's service-account issuer",
+            kit_name=lambda name: name in ("k8s", "kubernetes", "aks", "eks", "gke"),
+            meaning="your Kubernetes cluster's service-account issuer URL (the `iss` of its projected "
+            "tokens)",
+            how_to_find="AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl "
+            "-o tsv; EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
+            "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
+        ),
+    ),
     # projected token files
     principal_kinds={
         "kubernetes-service-account": PrincipalKind("k8s", check_subject=_service_account_subject)
@@ -252,17 +265,4 @@ CLOUD = Cloud(
     workload_env=_workload_env,
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
-    production_issuers=(
-        ProductionIssuer(
-            "kubernetes",
-            "<CLUSTER_ISSUER_URL>",
-            "a Kubernetes cluster's service-account issuer",
-            kit_name=lambda name: name in ("k8s", "kubernetes", "aks", "eks", "gke"),
-            meaning="your Kubernetes cluster's service-account issuer URL (the `iss` of its projected "
-            "tokens)",
-            how_to_find="AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl "
-            "-o tsv; EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
-            "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
-        ),
-    ),
 )

@@ -112,6 +112,17 @@ CLOUD = Cloud(
     issuers=(
         path_issuer("kit", "kit (plain OAuth 2.0 server for the lessons)", "/jwks", "api://mongodb-kit"),
     ),
+    # Any kit issuer no other platform claims stands for your own identity provider.
+    production_issuers=(
+        ProductionIssuer(
+            "idp",
+            "<YOUR_IDP_ISSUER_URL>",
+            "your own identity provider",
+            meaning="the https issuer URL of the identity provider that takes the place of the kit's own "
+            "issuer",
+            how_to_find="the `issuer` field of your IdP's /.well-known/openid-configuration",
+        ),
+    ),
     # Client id + secret at a token endpoint: a principal of any issuer can be one.
     principal_kinds={"client-credentials": PrincipalKind(None, client_secret=True, subject_is_name=True)},
     token_files={"oidc": TokenFile("oidc/token", exports=_oidc_token_file)},  # ENVIRONMENT:test
@@ -125,15 +136,4 @@ CLOUD = Cloud(
     shape_claims=_shape_claims,
     workload_env=workload_env,
     seed_principals=_seed,
-    # Any kit issuer no other platform claims stands for your own identity provider.
-    production_issuers=(
-        ProductionIssuer(
-            "idp",
-            "<YOUR_IDP_ISSUER_URL>",
-            "your own identity provider",
-            meaning="the https issuer URL of the identity provider that takes the place of the kit's own "
-            "issuer",
-            how_to_find="the `issuer` field of your IdP's /.well-known/openid-configuration",
-        ),
-    ),
 )
