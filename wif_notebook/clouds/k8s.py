@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, path_issuer
+from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, ISSUERS, path_issuer
 from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
@@ -46,12 +46,28 @@ def token_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(DEFAULT_TOKEN_PATH)
 
 
+def federated_client_for(
+    principals: list[Principal], subject_owner: Principal, base_url: str
+) -> Principal | None:
+    """The Azure principal whose federated credential trusts ``subject_owner``'s AKS token."""
+    k8s_url = ISSUERS[subject_owner.issuer_id].issuer_url(base_url)
+    for p in principals:
+        for cred in p.federated_credentials:
+            issuer = ISSUERS[cred.issuer].issuer_url(base_url) if cred.issuer in ISSUERS else cred.issuer
+            if (
+                issuer == k8s_url
+                and cred.subject == subject_owner.subject
+                and cred.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE
+            ):
+                return p
+    return None
+
+
 def _aks_token_file(
     path: Path, owner: Principal, principals: list[Principal], base_url: str
 ) -> dict[str, str]:
     """What the AKS workload-identity webhook injects for the file's service account."""
     from ..idp.issuers import AZURE_TENANT_ID
-    from ..idp.tokenfiles import federated_client_for
 
     env = {
         "AZURE_FEDERATED_TOKEN_FILE": str(path),
@@ -137,7 +153,7 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     from ..idp.google import GKE_ANNOTATION
     from ..idp.issuers import AZURE_TENANT_ID
     from ..idp.principals import load_catalog
-    from ..idp.tokenfiles import federated_client_for, token_file_path
+    from ..idp.tokenfiles import token_file_path
     from .gcp import metadata_env
 
     state = ctx.state

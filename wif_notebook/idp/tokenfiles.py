@@ -13,6 +13,9 @@ kind               path under tokens/ (mirrors the pod path)        audience
 ``eks``            eks.amazonaws.com/serviceaccount/token           ``sts.amazonaws.com``
 ``oidc``           oidc/token                                       the principal's audience
 =================  ===============================================  ===========================
+
+Each platform declares its files (``clouds/``, ``Cloud.token_files``: the kit ``oidc``, Kubernetes
+the others) and what ``wif env`` exports for each; this module writes them and reads the table.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from pathlib import Path
 from .. import clouds
 from ..clouds import RegistryView, TokenFile
 from ..state import StateDir
-from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 from .minting import Minter
 from .principals import Principal
 
@@ -58,23 +60,6 @@ def write_token_files(state: StateDir, minter: Minter, principals: list[Principa
             state.write_private(path, minted.token)  # no trailing newline, on purpose
             written[kind] = path
     return written
-
-
-def federated_client_for(
-    principals: list[Principal], subject_owner: Principal, base_url: str
-) -> Principal | None:
-    """The Azure principal whose federated credential trusts ``subject_owner``'s AKS token."""
-    k8s_url = ISSUERS[subject_owner.issuer_id].issuer_url(base_url)
-    for p in principals:
-        for cred in p.federated_credentials:
-            issuer = ISSUERS[cred.issuer].issuer_url(base_url) if cred.issuer in ISSUERS else cred.issuer
-            if (
-                issuer == k8s_url
-                and cred.subject == subject_owner.subject
-                and cred.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE
-            ):
-                return p
-    return None
 
 
 def env_exports(
