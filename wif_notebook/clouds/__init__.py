@@ -158,7 +158,10 @@ class MetadataHost:
     server): its SDKs (and pymongo's built-in environment) call it for the host's identity."""
 
     hosts: frozenset[str]  # the fixed hosts: cloudsim and the loopback proxy answer only these
-    paths: Mapping[str, str]  # path prefixes its IdP handler answers → their name in the flow picture
+    # The flow picture: the path (prefix) of its token request, its endpoint name and its label.
+    path: str
+    endpoint: str
+    request: str
     identity_kind: str  # the principal kind it answers for (cloudsim, the IdP's metadata-default)
     identity_title: str  # that kind in words
     service: str  # the endpoint in words (connect's plan)

@@ -471,7 +471,9 @@ CLOUD = Cloud(
     },
     metadata=MetadataHost(
         frozenset({"169.254.169.254"}),
-        {IMDS_PATH: "imds"},
+        IMDS_PATH,
+        "imds",
+        "GET Azure IMDS token",
         "managed-identity",
         "Azure managed identity",
         "Azure IMDS 169.254.169.254",

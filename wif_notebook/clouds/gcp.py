@@ -206,7 +206,9 @@ CLOUD = Cloud(
     principal_kinds={"service-account": PrincipalKind("gcp")},  # Google service account: the metadata server
     metadata=MetadataHost(
         frozenset({"metadata", "metadata.google.internal", "169.254.169.254"}),
-        {"/computeMetadata/": "gcp-metadata"},
+        "/computeMetadata/",
+        "gcp-metadata",
+        "GET GCP metadata identity",
         "service-account",
         "Google service account",
         "GCP metadata server (host 'metadata')",
