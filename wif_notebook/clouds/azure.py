@@ -45,6 +45,7 @@ from . import Cloud, EnvContext
 if TYPE_CHECKING:
     from ..idp.principals import Principal
 
+INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
 AKS_TOKEN_FILE_KIND = "aks"
 
@@ -222,6 +223,9 @@ CLOUD = Cloud(
     seed_principals=_seed,
     token_methods={"managed-identity": "imds"},
     seed_principals_later=_seed_later,
+    # MSAL asks the public cloud's instance discovery about an authority host it does not know
+    # (the kit's https://localhost:<port>); the IdP's own endpoint answers it.
+    vendor_hosts={"login.microsoftonline.com": {INSTANCE_DISCOVERY_PATH: INSTANCE_DISCOVERY_PATH}},
 )
 
 

@@ -9,6 +9,8 @@ handshake record; an HTTP request starts with a letter). Issuers, discovery, JWK
 endpoints are ``https://localhost:<port>/...`` as in production, with the kit CA's certificate
 (``wif_notebook.tls``); metadata endpoints (IMDS, Google's metadata server) are plain http, as on a
 real host; the plain-http issuer form stays for the ``enableTestCommands`` lessons (idp/issuers.py).
+A second listener, the vendor-host proxy (``idp/vendorproxy.py``), answers ``CONNECT`` for the
+fixed vendor hosts the SDKs call (``HTTPS_PROXY`` in ``wif env --principal``).
 
 Why stdlib: no dependencies, fastest start, and it never shares the Jupyter kernel's event loop
 (identity-provider reference §7). Each request gets a thread; a slow or broken client ties up only
@@ -540,7 +542,11 @@ def serve(
     app = IdentityProvider(state, base_url)
     httpd.app = app
     httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
-    listeners = [httpd]
+    # Imported here: the vendor-host proxy builds on this module's server and handler classes.
+    from . import vendorproxy
+
+    proxy = vendorproxy.start(state, app, httpd.request_log)
+    listeners = [httpd, proxy]
     if metadata_bind is not None:
         metadata = IdpHTTPServer(metadata_bind, app, httpd.request_log)
         listeners.append(metadata)
@@ -558,7 +564,7 @@ def serve(
                 traceback.print_exc(file=sys.stderr)
 
     threading.Thread(target=refresh_loop, name="token-files", daemon=True).start()
-    services.announce(state, "idp", bound_port, host=host, **app.service_extra())
+    services.announce(state, "idp", bound_port, host=host, **app.service_extra(), vendor_proxy=proxy.url)
     services.exit_on_sigterm()
     print(f"wif idp: serving {base_url} (issuers: {', '.join(app.issuer_urls().values())})", flush=True)
     try:
