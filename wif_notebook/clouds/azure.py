@@ -15,7 +15,10 @@ v1 issuer ``https://sts.windows.net/<tenant>/`` (trailing slash)      ``I/<tenan
 ``…/<tenant>/oauth2/v2.0/token``, ``…/<tenant>/oauth2/token``          ``I/<tenant>/oauth2/v2.0/token``,
                                                                      ``I/<tenant>/oauth2/token``
 ``…/<tenant>/discovery/v2.0/keys``, ``…/common/discovery/keys``       same paths under ``I``
-``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``
+``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``;
+                                                                     the real URL is answered by the
+                                                                     IdP's vendor-host proxy
+                                                                     (``HTTPS_PROXY``, ``vendor_hosts``)
 IMDS ``http://169.254.169.254/metadata/identity/oauth2/token``       ``http://localhost:<port>/…`` via
                                                                      ``AZURE_POD_IDENTITY_AUTHORITY_HOST``
                                                                      (azure-identity and msal honour
