@@ -59,6 +59,16 @@ def test_the_proxy_refuses_anything_but_a_vendor_host_tunnel_and_says_why(
     assert "HTTPS_PROXY" in message and "NO_PROXY" in message
 
 
+def test_a_refused_proxy_request_neither_echoes_nor_logs_its_query(idp: Idp) -> None:
+    request = b"GET http://example.com/token?client_secret=s3cret-value HTTP/1.1\r\nHost: example.com\r\n\r\n"
+    status, body = _raw(idp, request)
+    assert status.startswith("HTTP/1.1 403")
+    assert "GET http://example.com/token" in body["error_description"]
+    assert "s3cret-value" not in body["error_description"]
+    log = (idp.state.path / "logs" / "idp.log").read_text()
+    assert '"path":"http://example.com/token"' in log and "s3cret-value" not in log
+
+
 def _tunnel(idp: Idp, host: str, context: ssl.SSLContext) -> http.client.HTTPSConnection:
     """The standard library's own CONNECT client, as requests and urllib use it."""
     conn = http.client.HTTPSConnection("127.0.0.1", _proxy_port(idp), context=context, timeout=10)

@@ -139,14 +139,19 @@ class ProxyRequestHandler(IdpRequestHandler):
 
     def _serve(self, method: str) -> None:
         # Any other request: a plain-http proxy request (absolute URI) or a direct one. The body is
-        # not read, so the connection closes after the answer.
-        self._refuse(method, f"{method} {self.path}", time.perf_counter())
+        # not read, so the connection closes after the answer. The query (it may carry a secret)
+        # is neither echoed nor logged as it is.
+        parts = urlsplit(self.path)
+        where = parts._replace(query="", fragment="").geturl()
+        self._refuse(method, f"{method} {where}", time.perf_counter(), where, parts.query)
 
-    def _refuse(self, method: str, target: str, started: float) -> None:
+    def _refuse(
+        self, method: str, target: str, started: float, path: str | None = None, query: str = ""
+    ) -> None:
         self.close_connection = True
         response = self.server.refusal(target)
         self._send(response)
-        self._log(method, self.path, "", response, started)
+        self._log(method, path if path is not None else self.path, query, response, started)
 
 
 class TunnelRequestHandler(IdpRequestHandler):
