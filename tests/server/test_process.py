@@ -12,6 +12,7 @@ from pymongo import MongoClient
 
 from wif_notebook import services
 from wif_notebook.errors import ServiceError
+from wif_notebook.stack import administrator_uri
 from wif_notebook.state import StateDir
 
 from .conftest import Idp, kit_provider
@@ -59,7 +60,8 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
         assert oct(state.record_path("mongod").stat().st_mode & 0o777) == oct(0o600)
 
         admin: MongoClient[dict[str, Any]]
-        with MongoClient(extra["admin_uri"], serverSelectionTimeoutMS=5000) as admin:
+        assert "admin_uri" not in extra, "the administrator's password stays in admin.json alone"
+        with MongoClient(administrator_uri(state), serverSelectionTimeoutMS=5000) as admin:
             opts = admin.admin.command("getCmdLineOpts")
             assert opts["parsed"]["config"] == str(conf)
             assert opts["parsed"]["security"] == {"authorization": "enabled"}
