@@ -93,6 +93,8 @@ def test_a_vendor_hosts_certificate_is_the_kit_cas_for_that_host_only(idp: Idp) 
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["login.microsoftonline.com"]
     assert names.get_values_for_type(x509.IPAddress) == []
+    key = tls.paths(idp.state).dir / "hosts" / "login.microsoftonline.com-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
     # A client with the public roots alone (no kit CA) refuses it: nothing public vouches for it.
     public_roots_only = _tunnel(idp, "www.googleapis.com", ssl.create_default_context())
     with pytest.raises(ssl.SSLCertVerificationError):
