@@ -17,7 +17,7 @@ from cryptography import x509
 from wif_notebook import clouds, tls
 from wif_notebook.idp.issuers import AZURE_TENANT_ID
 
-from .conftest import Idp
+from .conftest import Idp, eventually
 
 
 def _proxy_port(idp: Idp) -> int:
@@ -100,6 +100,8 @@ def test_a_vendor_hosts_certificate_is_the_kit_cas_for_that_host_only(idp: Idp) 
     with pytest.raises(ssl.SSLCertVerificationError):
         public_roots_only.connect()
     public_roots_only.close()
+    log = idp.state.path / "logs" / "idp.log"
+    eventually(lambda: "TLS handshake failed" in log.read_text() and "trust the kit CA?" in log.read_text())
 
 
 def _get(idp: Idp, host: str, path: str) -> tuple[int, Any]:

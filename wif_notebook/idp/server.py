@@ -177,18 +177,9 @@ class IdpHTTPServer(ThreadingHTTPServer):
         if first[0] != TLS_RECORD_HANDSHAKE or self.ssl_context is None:
             super().finish_request(request, client_address)
             return
-        client = f"{client_address[0]}:{client_address[1]}"
-        secured = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        self.request_started(secured, client)
-        try:
-            secured.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            # A client that does not trust the kit CA ends here (it sends an alert); say so in the log.
-            self._log_tls_failure(client, exc)
-            secured.close()
+        secured = self.handshake(request, f"{client_address[0]}:{client_address[1]}", self.ssl_context)
+        if secured is None:
             return
-        finally:
-            self.request_finished(secured)
         try:
             super().finish_request(secured, client_address)
         finally:
@@ -196,6 +187,22 @@ class IdpHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 secured.shutdown(socket.SHUT_WR)
             secured.close()
+
+    def handshake(self, sock: socket.socket, client: str, context: ssl.SSLContext) -> ssl.SSLSocket | None:
+        """The server side of a TLS handshake on ``sock``, bounded by the request deadline; None
+        (and a line in the request log) when the client refuses it."""
+        secured = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.request_started(secured, client)
+        try:
+            secured.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            # A client that does not trust the kit CA ends here (it sends an alert); say so in the log.
+            self._log_tls_failure(client, exc)
+            secured.close()
+            return None
+        finally:
+            self.request_finished(secured)
+        return secured
 
     def _log_tls_failure(self, client: str, exc: BaseException) -> None:
         if self.request_log is None:

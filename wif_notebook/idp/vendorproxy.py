@@ -103,7 +103,7 @@ class ProxyRequestHandler(IdpRequestHandler):
         host, _, port = self.path.rpartition(":")
         host = host.strip("[]").lower().rstrip(".")
         if host not in self.server.routes or port != HTTPS_PORT:
-            self._refuse("CONNECT", f"CONNECT {self.path}", started)
+            self._refuse("CONNECT", self.path, "", started)
             return
         self.close_connection = True  # from here on the connection is the tunnel
         try:
@@ -111,8 +111,10 @@ class ProxyRequestHandler(IdpRequestHandler):
         except OSError:
             return
         # The tunnel lives as long as the client keeps it; each request inside it has the deadline.
+        # Clients send their ClientHello only after the 200, so none of it waits in rfile's buffer.
         self.server.request_finished(self.connection)
-        secured = self._handshake(self.server.context_for(host))
+        client = f"{self.client_address[0]}:{self.client_address[1]}"
+        secured = self.server.handshake(self.connection, client, self.server.context_for(host))
         if secured is None:
             return
         try:
@@ -122,36 +124,18 @@ class ProxyRequestHandler(IdpRequestHandler):
                 secured.shutdown(socket.SHUT_WR)
             secured.close()
 
-    def _handshake(self, context: ssl.SSLContext) -> ssl.SSLSocket | None:
-        # Clients send their ClientHello only after the 200, so nothing of it sits in rfile's buffer.
-        client = f"{self.client_address[0]}:{self.client_address[1]}"
-        secured = context.wrap_socket(self.connection, server_side=True, do_handshake_on_connect=False)
-        self.server.request_started(secured, client)
-        try:
-            secured.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            self.server._log_tls_failure(client, exc)
-            secured.close()
-            return None
-        finally:
-            self.server.request_finished(secured)
-        return secured
-
     def _serve(self, method: str) -> None:
         # Any other request: a plain-http proxy request (absolute URI) or a direct one. The body is
         # not read, so the connection closes after the answer. The query (it may carry a secret)
         # is neither echoed nor logged as it is.
         parts = urlsplit(self.path)
-        where = parts._replace(query="", fragment="").geturl()
-        self._refuse(method, f"{method} {where}", time.perf_counter(), where, parts.query)
+        self._refuse(method, parts._replace(query="", fragment="").geturl(), parts.query, time.perf_counter())
 
-    def _refuse(
-        self, method: str, target: str, started: float, path: str | None = None, query: str = ""
-    ) -> None:
+    def _refuse(self, method: str, where: str, query: str, started: float) -> None:
         self.close_connection = True
-        response = self.server.refusal(target)
+        response = self.server.refusal(f"{method} {where}")
         self._send(response)
-        self._log(method, path if path is not None else self.path, query, response, started)
+        self._log(method, where, query, response, started)
 
 
 class TunnelRequestHandler(IdpRequestHandler):
