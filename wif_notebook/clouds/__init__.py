@@ -251,8 +251,8 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
 def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:
     """``HTTPS_PROXY`` to the IdP's vendor-host proxy, for a workload whose SDKs call a vendor host
     at a fixed URL (``Cloud.vendor_hosts``), and ``NO_PROXY`` for everything the workload reaches
-    directly: the IdP itself (``localhost``) and the metadata hosts. Both spellings: requests,
-    httpx and urllib read either, curl and Go only the lower-case ``https_proxy``/``no_proxy``.
+    directly: the IdP itself (``localhost``) and the metadata hosts. Both spellings, as programs
+    differ in which one they read first (requests, httpx and urllib read either).
 
     Only https goes to the proxy (no ``HTTP_PROXY``): metadata endpoints stay plain http and
     direct, as on a real host. The proxy refuses every host it does not answer for, so a program
