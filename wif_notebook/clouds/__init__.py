@@ -9,7 +9,11 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
   that answers the platform's paths and returns ``None`` for any other path), and how its tokens'
   claims look (``shape_claims``);
 - the endpoint its hosts have at a fixed address (``metadata``: IMDS, the Google metadata server),
-  which cloudsim and the loopback proxy answer for the kit;
+  which cloudsim answers for the kit;
+- the vendor's public https hosts its SDKs call at fixed URLs (``vendor_hosts``: MSAL's instance
+  discovery at ``login.microsoftonline.com``, Google's certificates at ``www.googleapis.com``), each
+  with the paths the kit answers there and the IdP path that answers each; the IdP's vendor-host
+  proxy (``idp/vendorproxy.py``, ``HTTPS_PROXY`` in ``wif env --principal``) serves exactly these;
 - the pymongo ``ENVIRONMENT`` a workload on it uses, where pymongo reads its token on a real host
   and how ``connect()`` prepares it in the kit (``connect``: a ``ConnectPlan``);
 - the projected token files its workloads can have (``token_files``) and what ``wif env`` exports
@@ -277,6 +281,9 @@ class Cloud:
     # Plain words for a token of the platform that a configured (issuer, audience) refuses because
     # of a mistake typical of the platform (Entra: v1/v2, the trailing slash); None: not that.
     explain_issuer: ExplainIssuer | None = None
+    # Vendor host → {path an SDK calls there: the IdP path that answers it}. A workload of this
+    # platform gets HTTPS_PROXY to the IdP's vendor-host proxy, which answers only these.
+    vendor_hosts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def issuer_ids(self) -> tuple[str, ...]:
@@ -440,6 +447,8 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     cloud = for_principal(principal)
     if cloud is not None:
         env.update(cloud.workload_env(ctx, principal))
+        if cloud.vendor_hosts:
+            env.update(vendor_proxy_env(ctx))
     return env
 
 
@@ -468,10 +477,36 @@ def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> s
     return ""
 
 
+def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:
+    """``HTTPS_PROXY`` to the IdP's vendor-host proxy, for a workload whose SDKs call a vendor host
+    at a fixed URL (``Cloud.vendor_hosts``), and ``NO_PROXY`` for everything the workload reaches
+    directly: the IdP itself (``localhost``) and the metadata hosts. Both spellings, as programs
+    differ in which one they read first (requests, httpx and urllib read either).
+
+    Only https goes to the proxy (no ``HTTP_PROXY``): metadata endpoints stay plain http and
+    direct, as on a real host. The proxy refuses every host it does not answer for, so a program
+    run with these variables that calls another site fails with the proxy's 403 instead of
+    reaching it (see ``idp/vendorproxy.py``). Empty when the IdP runs no proxy.
+    """
+    proxy = ctx.extra.get("vendor_proxy")
+    if not isinstance(proxy, str) or not proxy:
+        return {}
+    direct = ",".join(("localhost", "127.0.0.1", "::1", *sorted(metadata_hosts())))
+    return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": direct, "no_proxy": direct}
+
+
 def metadata_hosts() -> frozenset[str]:
-    """Every fixed host any platform's SDK calls (cloudsim and the proxy answer only these)."""
+    """Every metadata host any platform's SDK calls at a fixed address (cloudsim answers only these)."""
     hosts: set[str] = set()
     for cloud in _load().values():
         if cloud.metadata is not None:
             hosts |= cloud.metadata.hosts
     return frozenset(hosts)
+
+
+def vendor_hosts() -> dict[str, Mapping[str, str]]:
+    """Every vendor host any platform's SDK calls at a fixed URL → {its path: the IdP path}."""
+    hosts: dict[str, Mapping[str, str]] = {}
+    for cloud in _load().values():
+        hosts.update(cloud.vendor_hosts)
+    return hosts

@@ -222,4 +222,12 @@ CLOUD = Cloud(
     token_methods={"gcp": _metadata_method},
     default_token_methods={"service-account": "gcp"},
     export_values=_export_values,
+    # google-auth's verify_oauth2_token (and verify_token by default) reads Google's PEM map here;
+    # the v3 JWKS is the one certs_url=... names in Google's docs.
+    vendor_hosts={
+        "www.googleapis.com": {
+            "/oauth2/v1/certs": "/gcp/oauth2/v1/certs",
+            "/oauth2/v3/certs": "/gcp/oauth2/v3/certs",
+        }
+    },
 )
