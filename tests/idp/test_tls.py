@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -154,6 +155,27 @@ def test_wif_env_for_a_kit_principal_gets_a_token_with_plain_requests_in_bash(id
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [f"https://localhost:{idp.port}/kit/token", "Bearer", "True"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the curl command is not installed")
+def test_after_wif_env_curl_reaches_the_https_issuer_and_still_trusts_nothing_else(idp: Idp) -> None:
+    wif = f"{shlex.quote(PYTHON)} -m wif_notebook.cli"
+    discovery = f"https://localhost:{idp.port}/kit/.well-known/openid-configuration"
+    script = (
+        f'eval "$({wif} env --state-dir {shlex.quote(str(idp.state.path))})" && '
+        f"curl -sS --fail {shlex.quote(discovery)}"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CURL_CA_BUNDLE", "SSL_CERT_FILE")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).parents[2]), env.get("PYTHONPATH")) if p
+    )
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["issuer"] == f"https://localhost:{idp.port}/kit"
+    without = subprocess.run(["curl", "-sS", discovery], env=env, capture_output=True, text=True, timeout=60)
+    assert without.returncode == 60, (
+        "curl trusted the kit CA without wif env"
+    )  # CURLE_PEER_FAILED_VERIFICATION
 
 
 def test_wif_env_prints_the_ca_variables_and_keeps_secrets_for_principal_requests(
