@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -11,7 +12,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -216,32 +219,54 @@ def test_every_explainer_checks_an_https_token_with_keys_fetched_through_the_kit
         assert passed.get("key.kid") is True and passed.get("signature") is True, (where, rules)
 
 
-def test_a_fixed_cloud_host_gets_a_kit_certificate_a_kit_client_accepts(tmp_path: Path) -> None:
-    """What a loopback proxy answering for login.microsoftonline.com presents: a leaf from the kit CA."""
-    import threading
-
-    state = StateDir(tmp_path / "state")
-    server_side = tls.host_context(state, ["login.microsoftonline.com"])
+@contextlib.contextmanager
+def _serving_once(server_side: ssl.SSLContext) -> Iterator[int]:
+    """A loopback TLS listener that presents ``server_side``'s certificate to one client."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
     def serve_one() -> None:
         conn, _ = listener.accept()
-        with server_side.wrap_socket(conn, server_side=True) as secured:
-            secured.sendall(b"ok")
+        with contextlib.suppress(ssl.SSLError, OSError):  # a client that refuses the certificate
+            with server_side.wrap_socket(conn, server_side=True) as secured:
+                secured.sendall(b"ok")
 
     thread = threading.Thread(target=serve_one, daemon=True)
     thread.start()
     try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_a_fixed_cloud_host_gets_a_kit_certificate_a_kit_client_accepts(tmp_path: Path) -> None:
+    """What a loopback proxy answering for login.microsoftonline.com presents: a leaf from the kit CA."""
+    state = StateDir(tmp_path / "state")
+    with _serving_once(tls.host_context(state, ["login.microsoftonline.com"])) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             with tls.client_context(state).wrap_socket(raw, server_hostname="login.microsoftonline.com") as c:
                 assert ("DNS", "login.microsoftonline.com") in c.getpeercert()["subjectAltName"]  # type: ignore[index,operator]
                 assert c.recv(2) == b"ok"
-    finally:
-        thread.join(10)
-        listener.close()
     key = tls.paths(state).dir / "hosts" / "login.microsoftonline.com-key.pem"
     assert key.stat().st_mode & 0o777 == 0o600
     issued = key.with_name("login.microsoftonline.com.pem").read_bytes()
     tls.host_context(state, ["login.microsoftonline.com"])
     assert key.with_name("login.microsoftonline.com.pem").read_bytes() == issued, "reused, not re-issued"
+
+
+def test_the_kit_ca_cannot_vouch_for_any_other_site_even_with_its_key(tmp_path: Path) -> None:
+    """Trusting the kit CA (wif env) must not let whoever reads its key impersonate another site:
+    a certificate it signs for a host outside its name constraints is refused by the client."""
+    state = StateDir(tmp_path / "state")
+    from cryptography import x509
+
+    ca = x509.load_pem_x509_certificate(tls.ensure(state).ca_cert.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    permitted = {str(n.value) for n in constraints.value.permitted_subtrees or []}
+    assert {"localhost", "login.microsoftonline.com", "www.googleapis.com", "127.0.0.1/32"} <= permitted
+    forged = tls.host_context(state, ["www.example.com"])  # signed by the kit CA's own key
+    with _serving_once(forged) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with pytest.raises(ssl.SSLCertVerificationError, match="permitted subtree violation"):
+                tls.client_context(state).wrap_socket(raw, server_hostname="www.example.com")
