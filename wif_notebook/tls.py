@@ -15,6 +15,11 @@ In-process clients use ``client_context(state)``: the default trust store plus t
 
 Keys are ECDSA P-256: a TLS handshake signed with P-256 costs a fraction of an RSA-2048 one, and
 every client the kit meets (OpenSSL, Node.js, Go, Java) accepts it.
+
+The CA is name-constrained (RFC 5280 §4.2.1.10, critical): it can vouch only for ``localhost``, the
+loopback addresses and the vendor hosts the cloud registry's loopback proxy answers for
+(``clouds.vendor_hosts``). Trusting it (``wif env``) therefore lets no one who reads its key
+impersonate any other site to a shell or kernel that trusts the bundle.
 """
 
 from __future__ import annotations
@@ -102,7 +107,9 @@ def ensure(state: StateDir) -> KitTLS:
     directory = state.subdir(TLS_DIR)
     try:
         with _locked(directory):
-            if not (files.ca_cert.exists() and files.ca_key.exists()):
+            if not (
+                files.ca_cert.exists() and files.ca_key.exists() and _ca_covers_needed_names(files.ca_cert)
+            ):
                 _write_ca(files)
                 with contextlib.suppress(FileNotFoundError):
                     files.cert.unlink()  # a leaf of an older CA must not survive it
@@ -119,8 +126,10 @@ def ensure(state: StateDir) -> KitTLS:
 
 
 def _complete(files: KitTLS) -> bool:
-    return all(p.exists() for p in (files.ca_cert, files.ca_key)) and _leaf_fresh(
-        files.cert, files.key, files.ca_cert
+    return (
+        all(p.exists() for p in (files.ca_cert, files.ca_key))
+        and _leaf_fresh(files.cert, files.key, files.ca_cert)
+        and _ca_covers_needed_names(files.ca_cert)
     )
 
 
@@ -174,6 +183,7 @@ def build_certificate(
     ca: bool = False,
     dns: Sequence[str] = (),
     ips: Sequence[str] = (),
+    permitted: Sequence[x509.GeneralName] = (),
 ) -> x509.Certificate:
     """The one X.509 builder of the kit: its CA (``ca=True``), TLS leaves for host names and
     addresses (``dns``/``ips``: server authentication, signed by ``issuer`` = the CA and valid no
@@ -181,7 +191,8 @@ def build_certificate(
     Google publishes at ``/oauth2/v1/certs``, an app registration's certificate in the tests).
 
     ``signing_key`` is the issuer's private key (the subject's own when self-signed); ``backdate``
-    allows for clocks a little behind; ``serial`` defaults to a random one (RFC 5280 §4.1.2.2).
+    allows for clocks a little behind; ``serial`` defaults to a random one (RFC 5280 §4.1.2.2);
+    ``permitted`` (a CA only) are the only names it may certify (critical name constraints).
     """
     name = (
         subject
@@ -205,6 +216,11 @@ def build_certificate(
     if ca:
         builder = builder.add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        if permitted:
+            builder = builder.add_extension(
+                x509.NameConstraints(permitted_subtrees=list(permitted), excluded_subtrees=None),
+                critical=True,
+            )
     if dns or ips:
         names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
@@ -221,6 +237,37 @@ def build_certificate(
     return builder.sign(signing_key, hashes.SHA256())
 
 
+def _names_needed() -> tuple[list[str], list[str]]:
+    """The DNS names and addresses the kit CA must be able to certify: the IdP's leaf and the
+    vendor hosts of the registry's proxy."""
+    from . import clouds
+
+    return sorted({*LEAF_DNS, *clouds.vendor_hosts()}), list(LEAF_IPS)
+
+
+def _permitted_subtrees() -> list[x509.GeneralName]:
+    dns, ips = _names_needed()
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    return names + [x509.IPAddress(ipaddress.ip_network(ip)) for ip in ips]  # one address each
+
+
+def _ca_covers_needed_names(ca_cert: Path) -> bool:
+    """False only for a name-constrained CA that cannot certify a name the kit needs now (a
+    platform added a vendor host since): the CA is then made anew. A CA from before constraints
+    existed covers everything and is kept until ``wif reset``."""
+    try:
+        cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+        constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return True
+    except (OSError, ValueError):
+        return False
+    allowed = {
+        str(n.value).lower() for n in constraints.permitted_subtrees or [] if isinstance(n, x509.DNSName)
+    }
+    return set(_names_needed()[0]) <= allowed
+
+
 def _write_ca(files: KitTLS) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
@@ -229,7 +276,14 @@ def _write_ca(files: KitTLS) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
         ]
     )
-    cert = build_certificate(key.public_key(), key, name, lifetime=datetime.timedelta(days=CA_DAYS), ca=True)
+    cert = build_certificate(
+        key.public_key(),
+        key,
+        name,
+        lifetime=datetime.timedelta(days=CA_DAYS),
+        ca=True,
+        permitted=_permitted_subtrees(),
+    )
     write_private(files.ca_key, _key_pem(key))
     write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 

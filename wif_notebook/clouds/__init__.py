@@ -393,13 +393,14 @@ def common_env(ctx: EnvContext) -> dict[str, str]:
 
     ``REQUESTS_CA_BUNDLE`` (requests, so azure-core and google-auth's requests transport),
     ``SSL_CERT_FILE`` (OpenSSL's default verify file: urllib, httpx, aiohttp, Go) and
-    ``NODE_EXTRA_CA_CERTS`` (added to Node's built-in roots) all name the bundle of the roots trusted
-    before + the kit CA (``tls.public_roots_pem``), so nothing that was trusted stops being trusted.
-    No variable turns verification off.
+    ``NODE_EXTRA_CA_CERTS`` (added to Node's built-in roots) and ``CURL_CA_BUNDLE`` (the curl
+    command, which Debian's build reads instead of ``SSL_CERT_FILE``) all name the bundle of the
+    roots trusted before + the kit CA (``tls.public_roots_pem``), so nothing that was trusted stops
+    being trusted. No variable turns verification off.
     """
     env = {"WIF_STATE_DIR": str(ctx.state.path)}
     if ctx.ca_bundle is not None:
-        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"):
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"):
             env[name] = str(ctx.ca_bundle)
     return env
 
