@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from wif_notebook import connect, stack
+from wif_notebook import connect, services, stack
 from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import StateDir
 
@@ -35,3 +38,13 @@ def running_idp(path: Path) -> Iterator[tuple[StateDir, dict[str, Any]]]:
         yield state, record.extra["issuers"]["kit"]
     finally:
         stop_idp(state)
+
+
+def kill_service(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Kill a service process the hard way and wait until it is gone (its record stays behind): a
+    signal is delivered asynchronously, and a start right after ``kill`` may still see it alive."""
+    os.kill(pid, sig)
+    deadline = time.monotonic() + 10
+    while services.pid_alive(pid):
+        assert time.monotonic() < deadline, f"pid {pid} survived signal {sig}"
+        time.sleep(0.02)

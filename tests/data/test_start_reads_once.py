@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import kill_service
 
 from wif_notebook import authorization, mongod, stack
 from wif_notebook.server.storage import JOURNAL_PREFIX, SNAPSHOT_FILE
@@ -64,7 +65,7 @@ def test_a_restart_reads_the_snapshot_and_the_journal_once(tmp_path: Path, count
         client = authorization.admin_client(state)
         client.t.c.insert_many([{"_id": i} for i in range(6)])  # journalled on the first snapshot
         client.close()
-        os.kill(int(stack.status(state)["mongod"]["pid"]), 9)  # no compaction: the journal stays
+        kill_service(int(stack.status(state)["mongod"]["pid"]))  # no compaction: the journal stays
         counted_env.write_text("")
         _reads.clear()
         _counting = True

@@ -7,7 +7,6 @@ on the running IdP, file systems are small tmpfs mounts. Every MongoDB connectio
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import threading
@@ -18,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import kill_service
 from pymongo import MongoClient, monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
 
-from wif_notebook import mongod, services, stack
+from wif_notebook import mongod, stack
 from wif_notebook.idp.service import mint
 from wif_notebook.state import StateDir
 
@@ -106,12 +106,7 @@ class Kit:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill a service the hard way and wait until it is gone (the record stays behind)."""
-        pid = self.pid(name)
-        os.kill(pid, sig)
-        deadline = time.monotonic() + 10
-        while services.pid_alive(pid):
-            assert time.monotonic() < deadline, f"{name} (pid {pid}) survived signal {sig}"
-            time.sleep(0.02)
+        kill_service(self.pid(name), sig)
 
     def restart_mongod(self) -> None:
         mongod.stop_mongod(self.state)

@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+KERNEL_START_TIMEOUT = 120.0  # seconds
+
 
 async def run_cells(
     http: str, ws: str, token: str, cells: list[str], *, keep: bool = False
@@ -21,11 +23,15 @@ async def run_cells(
     from tornado.websocket import websocket_connect
 
     auth = {"Authorization": f"token {token}"}
+    # A room of kernels starting at once on two busy cores: tornado's 20 s defaults are too short.
+    patience = {"connect_timeout": KERNEL_START_TIMEOUT, "request_timeout": KERNEL_START_TIMEOUT}
     reply = await AsyncHTTPClient().fetch(
-        f"{http}api/kernels", method="POST", body=json.dumps({"name": "python3"}), headers=auth
+        f"{http}api/kernels", method="POST", body=json.dumps({"name": "python3"}), headers=auth, **patience
     )
     kernel = json.loads(reply.body)["id"]
-    conn = await websocket_connect(HTTPRequest(f"{ws}api/kernels/{kernel}/channels", headers=auth))
+    conn = await websocket_connect(
+        HTTPRequest(f"{ws}api/kernels/{kernel}/channels", headers=auth, **patience)
+    )
     session = uuid.uuid4().hex
     results = []
     try:
