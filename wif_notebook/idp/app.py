@@ -106,6 +106,37 @@ class OAuthError(Exception):
         self.headers = headers or {}
 
 
+class NotBasic(ValueError):
+    """An Authorization header of another scheme than Basic."""
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__(f"the Authorization scheme is {scheme!r}, not Basic")
+        self.scheme = scheme
+
+
+def basic_credentials(req: Request) -> tuple[str, str] | None:
+    """(client_id, client_secret) from ``Authorization: Basic …`` (client_secret_basic, RFC 6749
+    §2.3.1), None without the header; NotBasic for another scheme, ValueError (in plain words) for
+    Basic credentials that do not decode. Each token endpoint answers these in its own error shape."""
+    header = req.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise NotBasic(scheme)
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(
+            "the Basic Authorization header is not valid base64 of client_id:client_secret"
+        ) from exc
+    if ":" not in decoded:
+        raise ValueError("the Basic credentials need the form client_id:client_secret")
+    client_id, _, secret = decoded.partition(":")
+    # Both parts are form-urlencoded before they are joined.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 CATALOG_CHECK_SECONDS = 0.2
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -365,30 +396,18 @@ class IdentityProvider:
         return form
 
     def _basic_auth(self, req: Request) -> tuple[str, str] | None:
-        header = req.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
+        try:
+            return basic_credentials(req)
+        except NotBasic as exc:
             raise OAuthError(
                 "invalid_client",
-                f"the token endpoint accepts only HTTP Basic client authentication, not {scheme!r}; "
+                f"the token endpoint accepts only HTTP Basic client authentication, not {exc.scheme!r}; "
                 "send Authorization: Basic base64(client_id:client_secret) or use client_secret_post",
                 status=401,
                 headers={"WWW-Authenticate": 'Basic realm="wif-notebook"'},
-            )
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise OAuthError(
-                "invalid_request",
-                "the Basic Authorization header is not valid base64 of client_id:client_secret",
             ) from exc
-        if ":" not in decoded:
-            raise OAuthError("invalid_request", "the Basic credentials need the form client_id:client_secret")
-        client_id, _, secret = decoded.partition(":")
-        # RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
-        return unquote_plus(client_id), unquote_plus(secret)
+        except ValueError as exc:
+            raise OAuthError("invalid_request", str(exc)) from exc
 
     def token(self, issuer: Issuer, req: Request, log: dict[str, Any]) -> dict[str, Any]:
         form = self._form(req)

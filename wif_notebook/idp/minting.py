@@ -135,8 +135,9 @@ class Minter:
             "exp": now + lifetime,
             "iat": now,
             "nbf": now,
-            "jti": str(uuid.uuid4()),
         }
+        if issuer.id != "azure":  # Entra writes uti instead (entra.shape_claims)
+            claims["jti"] = str(uuid.uuid4())
         extra = dict(principal.claims)
         if issuer.id == "kit":
             claims["groups"] = list(principal.groups)

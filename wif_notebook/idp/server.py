@@ -68,8 +68,13 @@ class Headers(dict[str, str]):
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 # Query parameters whose values are safe to log; every other value is written as [redacted].
 LOGGABLE_QUERY = {"api-version", "resource", "client_id", "object_id", "audience", "format", "licenses"}
+
+
+# One encoder for every log line: json.dumps with arguments builds a new encoder per call.
+_LOG_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class RequestLog:
@@ -84,7 +89,7 @@ class RequestLog:
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        line = _LOG_JSON.encode(entry) + "\n"
         with self._lock:
             self._fh.write(line)
             self._fh.flush()
@@ -214,6 +219,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
     server_version = "wif-notebook-idp/0.1"
     timeout = 30  # a silent client loses its thread after this many seconds
     server: IdpHTTPServer
+    peer: str  # "ip:port" of the client
+    secure: bool  # the connection is TLS
 
     def setup(self) -> None:
         super().setup()
@@ -221,6 +228,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         # the client's delayed ACK add ~40 ms to every request after the first.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # What each request of this connection logs and checks, worked out once per connection.
+        self.peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        self.secure = isinstance(self.connection, ssl.SSLSocket)
 
     def handle_one_request(self) -> None:
         # Waiting for the next request on a kept-alive connection is bounded by the socket timeout;
@@ -232,7 +242,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         except (TimeoutError, OSError):
             self.close_connection = True
             return
-        self.server.request_started(self.connection, f"{self.client_address[0]}:{self.client_address[1]}")
+        self.server.request_started(self.connection, self.peer)
         try:
             super().handle_one_request()
         finally:
@@ -388,9 +398,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 query=query,
                 headers=self.headers,  # type: ignore[arg-type]  # Headers: lower-case names
                 body=body,
-                client=f"{host}:{self.client_address[1]}",
+                client=self.peer,
                 loopback=_is_loopback(host),
-                tls=isinstance(self.connection, ssl.SSLSocket),
+                tls=self.secure,
             )
             try:
                 assert self.server.app is not None
@@ -415,12 +425,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         # Status line, headers and body in one write: one TCP segment for small answers.
-        try:
-            phrase = HTTPStatus(response.status).phrase
-        except ValueError:
-            phrase = ""
         lines = [
-            f"HTTP/1.1 {response.status} {phrase}",
+            f"HTTP/1.1 {response.status} {_PHRASES.get(response.status, '')}",
             f"Server: {self.version_string()}",
             f"Date: {_http_date()}",
             f"Content-Type: {response.content_type}",
@@ -448,8 +454,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             "status": response.status,
             "grant": response.log.get("grant"),
             "principal": response.log.get("principal"),
-            "client": f"{self.client_address[0]}:{self.client_address[1]}",
-            "scheme": "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
+            "client": self.peer,
+            "scheme": "https" if self.secure else "http",
             # Who asked (the test mongod's JWKS fetcher, pymongo's IMDS client, curl...): no secrets.
             "user_agent": _clip(self.headers.get("User-Agent")) if self.headers else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -474,6 +480,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             pass
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same User-Agent with every request
 def _clip(value: str | None, limit: int = 200) -> str | None:
     """A header value for the log: bounded length, no control characters."""
     if value is None:
