@@ -288,7 +288,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         # gh-87389: "//host/path" would read as an absolute URI without a scheme.
         self.command, self.path = command, "/" + path.lstrip("/") if path.startswith("//") else path
 
-        headers = Headers()
+        # A plain dict while parsing (names are lower-cased here): Headers' case-folding lookups
+        # are for the handlers.
+        fields: dict[str, str] = {}
         last: str | None = None
         while True:
             line = self.rfile.readline(MAX_LINE + 1)
@@ -300,7 +302,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             text = line.decode("iso-8859-1").rstrip("\r\n")
             if text[:1] in (" ", "\t") and last is not None:
                 # Obsolete line folding (RFC 9112 §5.2): replaced by a space.
-                headers[last] = f"{headers[last]} {text.strip()}"
+                fields[last] = f"{fields[last]} {text.strip()}"
                 continue
             name, colon, value = text.partition(":")
             if not colon or not name or name != name.strip():
@@ -308,23 +310,23 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 return False
             last = name.lower()
             value = value.strip()
-            if last in headers:
-                if last in ("content-length", "transfer-encoding") and headers[last] != value:
+            if last in fields:
+                if last in ("content-length", "transfer-encoding") and fields[last] != value:
                     self.send_error(HTTPStatus.BAD_REQUEST, f"Conflicting {name} headers")
                     return False
             else:
-                if len(headers) >= MAX_HEADERS:
+                if len(fields) >= MAX_HEADERS:
                     self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
                     return False
-                headers[last] = value
-        self.headers = headers  # type: ignore[assignment]
+                fields[last] = value
+        self.headers = Headers(fields)  # type: ignore[assignment]
 
-        connection = headers.get("connection", "").lower()
+        connection = fields.get("connection", "").lower()
         if connection == "close":
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        if headers.get("expect", "").lower() == "100-continue" and number >= (1, 1):
+        if fields.get("expect", "").lower() == "100-continue" and number >= (1, 1):
             return bool(self.handle_expect_100())
         return True
 
@@ -344,7 +346,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         self._serve("PATCH")
 
     def _read_body(self) -> bytes | Response:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
             self.close_connection = True
             return json_response(
                 411,
@@ -354,7 +356,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 },
                 error="invalid_request",
             )
-        raw = self.headers.get("Content-Length")
+        raw = self.headers.get("content-length")
         if raw is None:
             return b""
         try:
@@ -457,7 +459,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             "client": self.peer,
             "scheme": "https" if self.secure else "http",
             # Who asked (the test mongod's JWKS fetcher, pymongo's IMDS client, curl...): no secrets.
-            "user_agent": _clip(self.headers.get("User-Agent")) if self.headers else None,
+            "user_agent": _clip(self.headers.get("user-agent")) if self.headers else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         for extra in ("error", "fault"):
