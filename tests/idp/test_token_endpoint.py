@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 import pytest
 
+from wif_notebook.idp.app import parse_form
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
 
 from .conftest import Idp, eventually
@@ -154,6 +157,35 @@ def test_repeated_parameter_and_wrong_content_type_are_invalid_request(idp: Idp)
     )
     assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
     assert "x-www-form-urlencoded" in reply.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "a=1&b=%2B+x",
+        "=x",
+        "a==b",
+        "a=%zz",
+        "a=%C3%A9%ff",
+        "+=+",
+        "a=&b=",
+        "a=&b",
+        "a",
+        "a=1&&b=2",
+        "a=1&",
+    ],
+)
+def test_token_forms_read_as_the_standard_library_reads_them(body: str) -> None:
+    def read(parse: Any) -> Any:
+        try:
+            return parse(body)
+        except ValueError as exc:
+            return str(exc)
+
+    assert read(parse_form) == read(
+        lambda text: parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    )
 
 
 def test_get_on_the_token_endpoint_is_405(idp: Idp) -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote_plus
 
 import jwt
 
@@ -104,6 +104,25 @@ class OAuthError(Exception):
         self.description = description
         self.status = status
         self.headers = headers or {}
+
+
+def _form_part(text: str) -> str:
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs as ``parse_qsl(text, keep_blank_values=True,
+    strict_parsing=True)`` reads them (blank values kept; a field without '=', an empty one
+    included, is ValueError "bad query field"), without its generic argument handling and with
+    no unquoting of parts that have nothing to unquote: every token request parses one."""
+    pairs = []
+    if text:
+        for part in text.split("&"):
+            name, eq, value = part.partition("=")
+            if not eq:
+                raise ValueError(f"bad query field: {part!r}")
+            pairs.append((_form_part(name), _form_part(value)))
+    return pairs
 
 
 class NotBasic(ValueError):
@@ -378,7 +397,7 @@ class IdentityProvider:
             )
         try:
             text = req.body.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+            pairs = parse_form(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise OAuthError(
                 "invalid_request",
