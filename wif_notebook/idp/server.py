@@ -156,7 +156,7 @@ class IdpHTTPServer(ThreadingHTTPServer):
                     with contextlib.suppress(OSError, ValueError):
                         self.request_log.write(
                             {
-                                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                                "time": _log_time(),
                                 "client": client,
                                 "error": f"request not complete within {self.request_deadline:g} s; "
                                 "connection closed",
@@ -207,7 +207,7 @@ class IdpHTTPServer(ThreadingHTTPServer):
         with contextlib.suppress(OSError, ValueError):
             self.request_log.write(
                 {
-                    "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "time": _log_time(),
                     "client": client,
                     "error": f"TLS handshake failed: {reason} (does the client trust the kit CA?)",
                 }
@@ -448,7 +448,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         if log is None:
             return
         entry: dict[str, Any] = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": _log_time(),
             "method": method,
             "path": path,
             "query": redact_query(query) if query else None,
@@ -492,6 +492,19 @@ def _clip(value: str | None, limit: int = 200) -> str | None:
 
 
 _date_cache: tuple[int, str] = (0, "")
+_log_second: tuple[int, str] = (0, "")
+
+
+def _log_time() -> str:
+    """Now in UTC as the log writes it, ``datetime.isoformat(timespec="milliseconds")``'s form
+    (2026-12-06T04:56:33.776+00:00), with the part up to the second formatted once per second."""
+    global _log_second
+    now = time.time()
+    second = int(now)
+    if _log_second[0] != second:
+        stamp = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _log_second = (second, stamp)
+    return f"{_log_second[1]}.{int((now - second) * 1000):03d}+00:00"
 
 
 def _http_date() -> str:
