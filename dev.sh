@@ -18,28 +18,27 @@ setup() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 }
 
-# Browser tests drive Debian's Chromium through Playwright (never a browser download).
-ensure_chromium() {
-  [[ -x /usr/bin/chromium ]] && return 0
+# install_debian PACKAGE TESTS NEED: as root, install Debian's PACKAGE for TESTS ("the browser tests");
+# otherwise say that TESTS need NEED and how to install it, and stop.
+install_debian() {
+  local package=$1 tests=$2 need=$3
   if [[ $(id -u) -eq 0 ]]; then
-    echo "dev.sh: installing Debian's chromium for the browser tests" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "dev.sh: installing Debian's $package for $tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
   else
-    echo "dev.sh: the browser tests need Debian's chromium: run 'sudo apt-get install chromium' and retry" >&2
+    echo "dev.sh: $tests need $need: run 'sudo apt-get install $package' and retry" >&2
     exit 1
   fi
 }
 
+# Browser tests drive Debian's Chromium through Playwright (never a browser download).
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] || install_debian chromium "the browser tests" "Debian's chromium"
+}
+
 # The exported shell scripts (wif export) are checked with Debian's shellcheck.
 ensure_shellcheck() {
-  command -v shellcheck >/dev/null && return 0
-  if [[ $(id -u) -eq 0 ]]; then
-    echo "dev.sh: installing Debian's shellcheck for the export tests" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
-  else
-    echo "dev.sh: the export tests need shellcheck: run 'sudo apt-get install shellcheck' and retry" >&2
-    exit 1
-  fi
+  command -v shellcheck >/dev/null || install_debian shellcheck "the export tests" shellcheck
 }
 
 # The real-client tests run the Node.js driver and mongosh from tests/clients (npm registry, lock file).

@@ -5,7 +5,8 @@
   on this machine;
 - the **test mongod** (``TestServer``) with authorization, SCRAM and MONGODB-OIDC for one issuer of
   the kit's IdP, durable storage in ``<workdir>/db`` and the kit's administrator;
-- ``oidc_options(token)``: pymongo options that log in with MONGODB-OIDC using a fixed token.
+- ``oidc_options(token)``: pymongo options that log in with MONGODB-OIDC using a fixed token;
+- ``save(result, path)``: the result written to ``benchmarks/results/`` and printed.
 
 ``spawn_bare()`` and ``spawn_test(...)`` start them by running this file with ``--serve``;
 ``running_servers(workdir)`` starts the kit's IdP, mints a lesson-app token and starts both servers,
@@ -210,6 +211,14 @@ def machine_info() -> dict[str, Any]:
         "pymongo": pymongo.version,
         "platform": platform.platform(),
     }
+
+
+def save(result: dict[str, Any], path: Path) -> int:
+    """Write ``result`` to ``path`` (``benchmarks/results/``) and print it; the benchmark's exit status."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 # -- logging in --------------------------------------------------------------------------------------

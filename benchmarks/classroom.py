@@ -28,7 +28,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from workshop.kernel_client import run_cells  # noqa: E402
+from workshop.shared_host import defaults_taken  # noqa: E402
 
 CELL_DEADLINE_S = 2.0
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -216,19 +216,7 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "classroom.json"))
     args = parser.parse_args()
-    # The kit's default ports are held here, so learners' kits take free ports as on a shared host
-    # and the real defaults (a developer's own kit) stay untouched.
-    with socket.socket() as idp_default, socket.socket() as mongod_default:
-        for sock in (idp_default, mongod_default):
-            sock.bind(("127.0.0.1", 0))
-            sock.listen()
-        env = dict(
-            os.environ,
-            PYTHONPATH=str(ROOT),
-            WIF_IDP_DEFAULT_PORT=str(idp_default.getsockname()[1]),
-            WIF_MONGOD_DEFAULT_PORT=str(mongod_default.getsockname()[1]),
-        )
-        env.pop("WIF_STATE_DIR", None)
+    with defaults_taken() as env:
         runs = []
         for n in args.learners:
             print(f"classroom with {n} learners ...", flush=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _harness import machine_info, oidc_options, running_servers  # noqa: E402
+from _harness import machine_info, oidc_options, running_servers, save  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "server_login.json"
@@ -106,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "met": test_rate / bare_rate >= 0.5,
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0
+    return save(result, RESULTS)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from wif_notebook import stack
 from wif_notebook.idp.service import idp_record, start_idp, stop_idp
 from wif_notebook.state import StateDir
@@ -25,7 +27,10 @@ def test_dev_sh_lab_runs_wif_lab() -> None:
     assert re.search(r'exec "\$VENV/bin/wif" lab .*-- --notebook-dir=notebooks', text)
 
 
-def test_ctrl_c_ends_jupyterlab_and_stops_only_what_wif_lab_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interrupt", ["process group", "wif lab alone"])
+def test_an_interrupt_ends_jupyterlab_and_stops_only_what_wif_lab_started(
+    tmp_path: Path, interrupt: str
+) -> None:
     state = StateDir(tmp_path / "state")
     start_idp(state)  # already running before: it must keep running
     out = tmp_path / "lab.out"
@@ -59,7 +64,10 @@ def test_ctrl_c_ends_jupyterlab_and_stops_only_what_wif_lab_started(tmp_path: Pa
             time.sleep(0.2)
         assert proc.poll() is None, out.read_text()[-3000:]
         assert stack.status(state)["mongod"]["running"]
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
+        if interrupt == "process group":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole job
+        else:
+            proc.send_signal(signal.SIGINT)  # a supervisor's interrupt: JupyterLab must end too
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from wif_notebook import services
-from wif_notebook.errors import ServiceError, StateError
-from wif_notebook.state import ServiceRecord, StateDir, default_state_path
+from wif_notebook.errors import ServiceError, StateError, TokenError
+from wif_notebook.state import ServiceRecord, StateDir, default_state_path, read_text
 
 
 def test_default_location_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -41,6 +41,16 @@ def test_private_files_are_0600_and_replaced_atomically(state: StateDir) -> None
     assert target.read_text() == "two"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in state.path.iterdir()] == ["secret.txt"]
+
+
+def test_a_file_that_cannot_be_read_names_the_reason_and_the_next_step(tmp_path: Path) -> None:
+    with pytest.raises(TokenError) as unreadable:
+        read_text(tmp_path, TokenError, f"cannot read {tmp_path}", "pass another file")
+    assert unreadable.value.what == f"cannot read {tmp_path}: Is a directory"
+    assert unreadable.value.hint == "pass another file"
+    with pytest.raises(TokenError) as missing:
+        read_text(tmp_path / "gone", TokenError, "cannot read it", "x", missing=("it is gone", "make it"))
+    assert (missing.value.what, missing.value.hint) == ("it is gone", "make it")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")

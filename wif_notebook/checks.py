@@ -336,11 +336,39 @@ def _login_as(
     )
 
 
+def _allowed(*attempts: tuple[str, Callable[[], object]]) -> list[str]:
+    """What of ``attempts`` the server lets the client do: 13 (Unauthorized) is a refusal; any other
+    error is not an answer to the question, so it stands."""
+    from pymongo.errors import OperationFailure
+
+    allowed = []
+    for what, attempt in attempts:
+        try:
+            attempt()
+        except OperationFailure as exc:
+            if exc.code != 13:
+                raise
+        else:
+            allowed.append(what)
+    return allowed
+
+
+def _remove_probes(state: StateDir, probe: dict[str, str], *namespaces: tuple[str, str]) -> None:
+    """Delete, as the administrator, the probe documents a check wrote; the verdict stands either way."""
+    from .authorization import admin_client
+
+    with contextlib.suppress(Exception):
+        admin = admin_client(state)
+        try:
+            for db, collection in namespaces:
+                admin[db][collection].delete_many(probe)
+        finally:
+            admin.close()
+
+
 def _least_privilege(answer: Any, state: StateDir) -> Verdict:
     """billing-api (groups billing-writers, reports-readers) may insert into shop.orders, nothing more."""
     from pymongo.errors import OperationFailure
-
-    from .authorization import admin_client
 
     client = _login_as(state, "billing-api", "least-privilege")
     probe = {"_wif_check": "least-privilege"}
@@ -351,18 +379,11 @@ def _least_privilege(answer: Any, state: StateDir) -> Verdict:
             if exc.code == 13:
                 return Verdict(False, "billing-api cannot insert into shop.orders yet (13 Unauthorized).")
             raise
-        too_much = []
-        for what, attempt in (
+        too_much = _allowed(
             ("insert into shop.payments", lambda: client.shop.payments.insert_one(dict(probe))),
             ("delete from shop.orders", lambda: client.shop.orders.delete_many(probe)),
             ("write to another database", lambda: client.billing.ledger.insert_one(dict(probe))),
-        ):
-            try:
-                attempt()
-                too_much.append(what)
-            except OperationFailure as exc:
-                if exc.code != 13:
-                    raise
+        )
         if too_much:
             return Verdict(
                 False,
@@ -373,13 +394,7 @@ def _least_privilege(answer: Any, state: StateDir) -> Verdict:
         return Verdict(True, "billing-api can insert into shop.orders and nothing else it does not need.")
     finally:
         client.close()
-        with contextlib.suppress(Exception):  # tidy up the probe documents; the verdict stands either way
-            admin = admin_client(state)
-            try:
-                for coll in (admin.shop.orders, admin.shop.payments, admin.billing.ledger):
-                    coll.delete_many(probe)
-            finally:
-                admin.close()
+        _remove_probes(state, probe, ("shop", "orders"), ("shop", "payments"), ("billing", "ledger"))
 
 
 def _my_callback_client(answer: Any, state: StateDir) -> Verdict:
@@ -764,29 +779,15 @@ def _capstone_privileges(state: StateDir, provider: Any, user: str) -> Verdict |
             if exc.code == 13:
                 return Verdict(False, f"2/3: {user} logs in but may not read shop.orders (13).")
             raise
-        too_much = []
-        for what, attempt in (
+        too_much = _allowed(
             ("insert into shop.orders", lambda: client.shop.orders.insert_one({"_wif_check": "capstone"})),
             ("read shop.payments", lambda: client.shop.payments.find_one()),
             ("read another database", lambda: client.inventory.items.find_one()),
-        ):
-            try:
-                attempt()
-                too_much.append(what)
-            except OperationFailure as exc:
-                if exc.code != 13:
-                    raise
+        )
     finally:
         client.close()
     if too_much:
-        from .authorization import admin_client
-
-        with contextlib.suppress(Exception):  # the probe document must not stay; the verdict stands anyway
-            admin = admin_client(state)
-            try:
-                admin.shop.orders.delete_many({"_wif_check": "capstone"})
-            finally:
-                admin.close()
+        _remove_probes(state, {"_wif_check": "capstone"}, ("shop", "orders"))
         return Verdict(
             False,
             "2/3: the workload can read shop.orders, but it can also " + ", ".join(too_much) + ".",

@@ -3,7 +3,10 @@
 It starts the IdP and the test mongod (``stack.up``), runs JupyterLab in the foreground, and when
 JupyterLab ends (Ctrl-C, its File ▸ Shut Down, or a SIGTERM) stops the services it started itself and
 says so; services that were already running keep running, and it says that too (``wif down`` stops
-them). Ctrl-C reaches JupyterLab, which asks for confirmation as usual; this process waits for it.
+them). In a terminal, Ctrl-C reaches JupyterLab itself (same process group), which asks for
+confirmation as usual; this process waits for it. Without a terminal (a supervisor, a test, a
+container's init) JupyterLab runs in a session of its own and this process passes each SIGINT on,
+so an interrupt meant for ``wif lab`` alone still ends JupyterLab, exactly once.
 """
 
 from __future__ import annotations
@@ -44,13 +47,23 @@ def _stop(state: StateDir, name: str) -> bool:
     return stop_mongod(state) if name == "mongod" else stop_idp(state)
 
 
-def _wait(proc: subprocess.Popen[bytes]) -> int:
-    """JupyterLab's exit status; Ctrl-C is JupyterLab's to handle (it asks, then stops)."""
+def _in_terminal() -> bool:
+    """Whether this process is the terminal's foreground job, so Ctrl-C reaches JupyterLab too."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):  # no terminal on stdin (or no stdin at all)
+        return False
+
+
+def _wait(proc: subprocess.Popen[bytes], *, forward: bool) -> int:
+    """JupyterLab's exit status. Ctrl-C is JupyterLab's to handle (it asks, then stops); without a
+    terminal it never saw the interrupt (its own session), so it is passed on."""
     while True:
         try:
             return proc.wait()
         except KeyboardInterrupt:
-            continue
+            if forward:
+                proc.send_signal(signal.SIGINT)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -61,10 +74,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     jupyter = [a for a in args.jupyter_args if a != "--"]
     if os.geteuid() == 0:
         jupyter.append("--allow-root")  # containers and Binder-like machines run as root
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", *jupyter])
+    terminal = _in_terminal()
+    # In a terminal JupyterLab stays in our process group: it reads its Ctrl-C confirmation there.
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", *jupyter], start_new_session=not terminal)
     previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
-        code = _wait(proc)
+        code = _wait(proc, forward=not terminal)
     finally:
         signal.signal(signal.SIGTERM, previous)
         for name, words in _SERVICES:

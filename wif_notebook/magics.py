@@ -74,6 +74,30 @@ def _show(obj: Any) -> None:
     display(obj)
 
 
+# What the first ``%wif_env --apply`` found in os.environ for each variable it has set since (None:
+# unset), so a later --apply for another principal takes back the variables that principal's host
+# would not have (an App Service's IDENTITY_ENDPOINT must not linger in an AKS pod's environment).
+_APPLIED_ENV: dict[str, str | None] = {}
+
+
+def _apply_env(env: dict[str, str]) -> list[str]:
+    """Set ``env`` in os.environ, restoring what the previous apply set and ``env`` does not name;
+    returns the names taken back."""
+    import os
+
+    dropped = sorted(k for k in _APPLIED_ENV if k not in env)
+    for name in dropped:
+        before = _APPLIED_ENV.pop(name)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    for name in env:
+        _APPLIED_ENV.setdefault(name, os.environ.get(name))
+    os.environ.update(env)
+    return dropped
+
+
 @magics_class
 class WifMagics(Magics):
     """The kit's magics; see each one's ``%magic?`` for its options."""
@@ -203,8 +227,6 @@ class WifMagics(Magics):
         unmodified vendor SDK code runs here. Secrets are masked in the output unless asked for."""
         args = parse_argstring(self.wif_env, line)
         with user_errors():
-            import os
-
             from .clouds import common_env, env_context, workload_exports
             from .idp.tokenfiles import render_exports
 
@@ -218,8 +240,10 @@ class WifMagics(Magics):
             }
             print(render_exports(shown), end="")
             if args.apply:
-                os.environ.update(env)
+                dropped = _apply_env(env)
                 print(f"# set in this kernel: {', '.join(env)}")
+                if dropped:
+                    print(f"# taken back (the previous --apply's, not this host's): {', '.join(dropped)}")
 
     # -- identity provider -----------------------------------------------------------------------
     @magic_arguments()

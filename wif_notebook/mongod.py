@@ -28,7 +28,7 @@ import yaml
 
 from . import ports
 from .errors import ConfigError, ServiceError
-from .state import ServiceRecord, StateDir
+from .state import ServiceRecord, StateDir, read_text
 
 SERVICE = "mongod"
 SERVER_MODULE = "wif_notebook.server"
@@ -210,17 +210,16 @@ def parse_config(text: str, *, source: str = "mongod.conf") -> MongodConfig:
 def load_config_file(path: str | os.PathLike[str]) -> MongodConfig:
     """Read and validate a mongod.conf."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(
+    text = read_text(
+        p,
+        ConfigError,
+        f"Error reading config file {p}",
+        "check the file's permissions",
+        missing=(
             f"Error reading config file: No such file or directory: {p}",
-            hint="write the kit's default with `wif mongod config` (or `wif up`)",
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(
-            f"Error reading config file {p}: {exc.strerror or exc}", hint="check the file's permissions"
-        ) from exc
+            "write the kit's default with `wif mongod config` (or `wif up`)",
+        ),
+    )
     return parse_config(text, source=str(p))
 
 
@@ -708,16 +707,7 @@ def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> Servi
         # Best effort (see enterprise_trust_note): OpenSSL-based clients read SSL_CERT_FILE.
         env["SSL_CERT_FILE"] = str(tls.ca_bundle(state))
     with open(out_path, "ab") as out:
-        os.chmod(out_path, 0o600)
-        proc = subprocess.Popen(
-            [str(binary), "--config", str(state.mongod_conf)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc = services.spawn_detached([str(binary), "--config", str(state.mongod_conf)], out, env=env)
     deadline = time.monotonic() + 60
     while not services.port_open(cfg.bind_ip.split(",")[0], cfg.port):
         if proc.poll() is not None or time.monotonic() > deadline:

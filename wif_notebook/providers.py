@@ -87,6 +87,12 @@ def providers_view(state: StateDir) -> ProvidersView:
     return ProvidersView(str(state.mongod_conf), [p.to_document() for p in cfg.oidc_providers])
 
 
+def _served_port(port: int, running: dict[str, Any]) -> int:
+    """The port a rewritten mongod.conf names: port 0 meant "any free port" once, so the file now
+    says which one the running server got, and its restart (and every client's URI) keeps it."""
+    return int(running["port"]) if port == 0 and running.get("running") else port
+
+
 def _write_providers(state: StateDir, entries: list[dict[str, Any]], change: str) -> ProvidersView:
     """Validate ``entries`` with the rule book, write mongod.conf (as edited), restart a running mongod."""
     import json
@@ -103,13 +109,15 @@ def _write_providers(state: StateDir, entries: list[dict[str, Any]], change: str
     params = dict(cfg.set_parameters)
     params["oidcIdentityProviders"] = json.dumps([p.to_document() for p in providers])
     cfg = replace(cfg, oidc_providers=providers, set_parameters=params)
+    running = mongod_status(state)
+    cfg = replace(cfg, port=_served_port(cfg.port, running))
     lines = render_config(cfg).splitlines(keepends=True)
     # Not the "Generated" marker: the kit must not regenerate a file the user changed on purpose.
     text = f"{EDITED_MARKER}; `%wif_mongod reset` restores the kit's default.\n" + "".join(lines[1:])
     parse_config(text, source=str(state.mongod_conf))
     state.write_private(state.mongod_conf, text)
     restarted = False
-    if mongod_status(state).get("running"):
+    if running.get("running"):
         start_mongod(state)  # restarts: the file is newer than the running server
         restarted = True
     return ProvidersView(
@@ -154,10 +162,11 @@ def restore_default_config(state: StateDir) -> ProvidersView:
     from .idp.service import idp_record
     from .mongod import default_config, mongod_status, start_mongod, write_config
 
-    port = _load_config(state).port
+    running = mongod_status(state)
+    port = _served_port(_load_config(state).port, running)
     write_config(state, default_config(state, idp_record(state), port=port))
     restarted = False
-    if mongod_status(state).get("running"):
+    if running.get("running"):
         start_mongod(state)
         restarted = True
     view = providers_view(state)

@@ -16,8 +16,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from .errors import ServiceError, StateError
 from .state import ServiceRecord, StateDir
@@ -66,6 +67,24 @@ def running_record(state: StateDir, name: str) -> ServiceRecord | None:
     return record
 
 
+def spawn_detached(
+    argv: Sequence[str], out: BinaryIO, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a session of its own, so it outlives the kernel or terminal that started it
+    and their Ctrl-C; no stdin; stdout and stderr appended to ``out``, made 0600 (it may hold secrets)."""
+    os.chmod(out.name, 0o600)
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
 def start(
     state: StateDir,
     name: str,
@@ -94,16 +113,7 @@ def start(
             "--state-dir)",
         ) from exc
     with out:
-        os.chmod(out_path, 0o600)
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=child_env,
-            close_fds=True,
-        )
+        proc = spawn_detached(argv, out, env=child_env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import StateError
+from .errors import StateError, WifError
 
 ENV_VAR = "WIF_STATE_DIR"
 
@@ -187,6 +187,20 @@ class StateDir:
                 f"cannot remove {path}: {exc.strerror or exc}",
                 hint="make the state directory writable (or choose another with --state-dir)",
             ) from exc
+
+
+def read_text(
+    path: Path, error: type[WifError], cannot: str, hint: str, *, missing: tuple[str, str] | None = None
+) -> str:
+    """The text of ``path``, or ``error`` saying ``{cannot}: {the system's reason}`` with ``hint``;
+    ``missing`` (what, hint) answers a file that does not exist, whose next step is often another."""
+    try:
+        return path.read_text()
+    except OSError as exc:
+        what, next_step = f"{cannot}: {exc.strerror or exc}", hint
+        if missing is not None and isinstance(exc, FileNotFoundError):
+            what, next_step = missing
+        raise error(what, hint=next_step) from exc
 
 
 def write_private(path: Path, data: str | bytes) -> None:

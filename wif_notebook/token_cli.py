@@ -27,7 +27,7 @@ from .oidc import (
     keyset_for,
     rule_by_id,
 )
-from .state import StateDir, write_private
+from .state import StateDir, read_text, write_private
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -122,13 +122,12 @@ def _read_token(arg: str) -> str:
         return sys.stdin.read().strip()
     path = Path(arg).expanduser()
     if _is_file(path):  # a file holding the token, e.g. `wif token billing-api > t.jwt`
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise TokenError(
-                f"cannot read the token file {path}: {exc.strerror or exc}",
-                hint="pass the token itself, a readable file holding it, or - to read it from stdin",
-            ) from exc
+        return read_text(
+            path,
+            TokenError,
+            f"cannot read the token file {path}",
+            "pass the token itself, a readable file holding it, or - to read it from stdin",
+        ).strip()
     return arg.strip()
 
 

@@ -45,7 +45,7 @@ from .oidc import (
     parse_compact,
 )
 from .redaction import redact_token as redact
-from .state import ServiceRecord, StateDir
+from .state import ServiceRecord, StateDir, read_text
 
 if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it for files/callbacks
     from .idp.principals import Principal
@@ -581,17 +581,16 @@ def token_file(path: str | os.PathLike[str] | None = None, *, environment: str =
         else:
             raise ConfigError(f"unknown environment {environment!r}", hint="use 'k8s' or 'test'")
     file = Path(path)
-    try:
-        text = file.read_text()
-    except FileNotFoundError as exc:
-        raise TokenError(
+    text = read_text(
+        file,
+        TokenError,
+        f"cannot read token file {file}",
+        "check its permissions",
+        missing=(
             f"token file {file} does not exist",
-            hint="start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
-        ) from exc
-    except OSError as exc:
-        raise TokenError(
-            f"cannot read token file {file}: {exc.strerror or exc}", hint="check its permissions"
-        ) from exc
+            "start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
+        ),
+    )
     if text != text.strip() and environment == "k8s":
         # pymongo's k8s reader does not strip: a trailing newline becomes part of the JWT.
         raise TokenError(

@@ -66,40 +66,26 @@ class PayloadRenderer extends Widget implements IRenderMime.IRenderer {
   }
 }
 
-function factory(mimeType: string, draw: Draw): IRenderMime.IRendererFactory {
+/** The mimeExtension entry of one payload: `wif-notebook:<name>-renderer`, drawn by `draw`. */
+function renderer(name: string, mimeType: string, draw: Draw): IRenderMime.IExtension {
   return {
-    safe: true,
-    mimeTypes: [mimeType],
-    defaultRank: 20,
-    createRenderer: () => new PayloadRenderer(mimeType, draw)
+    id: `wif-notebook:${name}-renderer`,
+    rendererFactory: {
+      safe: true,
+      mimeTypes: [mimeType],
+      defaultRank: 20,
+      createRenderer: () => new PayloadRenderer(mimeType, draw)
+    },
+    rank: 20,
+    dataType: 'json'
   };
 }
 
 const extensions: IRenderMime.IExtension[] = [
-  {
-    id: 'wif-notebook:token-renderer',
-    rendererFactory: factory(TOKEN_MIME, (d: ITokenPayload) => renderToken(d)),
-    rank: 20,
-    dataType: 'json'
-  },
-  {
-    id: 'wif-notebook:flow-renderer',
-    rendererFactory: factory(FLOW_MIME, (d: IFlowPayload) => renderFlow(d)),
-    rank: 20,
-    dataType: 'json'
-  },
-  {
-    id: 'wif-notebook:picture-renderer',
-    rendererFactory: factory(PICTURE_MIME, (d: IPicturePayload) => renderPicture(d)),
-    rank: 20,
-    dataType: 'json'
-  },
-  {
-    id: 'wif-notebook:status-renderer',
-    rendererFactory: factory(STATUS_MIME, (d: IStatusPayload) => renderStatus(d)),
-    rank: 20,
-    dataType: 'json'
-  }
+  renderer('token', TOKEN_MIME, (d: ITokenPayload) => renderToken(d)),
+  renderer('flow', FLOW_MIME, (d: IFlowPayload) => renderFlow(d)),
+  renderer('picture', PICTURE_MIME, (d: IPicturePayload) => renderPicture(d)),
+  renderer('status', STATUS_MIME, (d: IStatusPayload) => renderStatus(d))
 ];
 
 export default extensions;

@@ -1,9 +1,10 @@
 // A GitHub Actions job's login, unmodified vendor code: @actions/core's getIDToken(audience) reads
 // ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, and the Node.js driver calls it as its OIDC_CALLBACK.
 // tests/clouds/test_github.py runs it with `wif env --principal <workflow>`'s environment.
-// Prints one JSON line: the users and roles the server authenticated.
 import * as core from '@actions/core';
 import { MongoClient } from 'mongodb';
+
+import { printAuthenticated } from './authenticated.mjs';
 
 const [uri, audience] = process.argv.slice(2);
 const client = new MongoClient(uri, {
@@ -12,14 +13,4 @@ const client = new MongoClient(uri, {
   },
   serverSelectionTimeoutMS: 10000,
 });
-try {
-  const status = await client.db('admin').command({ connectionStatus: 1 });
-  console.log(JSON.stringify({
-    users: status.authInfo.authenticatedUsers,
-    roles: status.authInfo.authenticatedUserRoles,
-  }));
-} catch (error) {
-  console.log(JSON.stringify({ error: `${error.name}: ${error.message}` }));
-} finally {
-  await client.close();
-}
+await printAuthenticated(client);

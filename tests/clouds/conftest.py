@@ -18,8 +18,9 @@ from typing import Any
 
 import jwt
 import pytest
+from _support.kit import running_kit
 
-from wif_notebook import clouds, connect, stack, tls
+from wif_notebook import clouds, stack, tls
 from wif_notebook.state import StateDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +33,8 @@ _PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     """Running IdP and test mongod in a temporary state directory."""
-    state = StateDir(tmp_path_factory.mktemp("clouds") / "state")
-    stack.up(state, idp_port=0, port=0)
-    try:
+    with running_kit(tmp_path_factory.mktemp("clouds") / "state") as state:
         yield state
-    finally:
-        connect.close_all()
-        stack.down(state)
 
 
 def workload_env(state: StateDir, principal: str) -> dict[str, str]:

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_idp
 from pymongo import MongoClient
 
-from wif_notebook.idp.service import mint, start_idp, stop_idp
+from wif_notebook.idp.service import mint
 from wif_notebook.services import port_open
 from wif_notebook.state import StateDir
 
@@ -42,27 +43,16 @@ class Idp:
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    state = StateDir(tmp_path_factory.mktemp("data-idp") / "state")
-    record = start_idp(state)
-    kit = record.extra["issuers"]["kit"]
-    try:
-        # The servers here run in their own state directories, which do not trust this IdP's kit
-        # CA: they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    # The servers here run in their own state directories, which do not trust this IdP's kit CA:
+    # they use the plain-http form of the issuer (enableTestCommands) and tokens in that form.
+    with running_idp(tmp_path_factory.mktemp("data-idp") / "state") as (state, kit):
         yield Idp(state, kit["http_issuer"], kit["audience"])
-    finally:
-        stop_idp(state)
 
 
-def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
-    providers = [
-        {
-            "issuer": idp.issuer,
-            "audience": idp.audience,
-            "authNamePrefix": AUTH_PREFIX,
-            "authorizationClaim": "groups",
-            "supportsHumanFlows": False,
-        }
-    ]
+def mongod_conf(state: StateDir, providers: list[dict[str, Any]], db_path: Path | None = None) -> Path:
+    """A plain mongod.conf for a test server in ``state`` (as an administrator would write it, not
+    the kit's generated one): any free port, authorization, test commands, SCRAM and these OIDC
+    providers."""
     conf = state.path / "mongod.conf"
     state.path.mkdir(parents=True, exist_ok=True)
     conf.write_text(
@@ -84,6 +74,20 @@ setParameter:
 """
     )
     return conf
+
+
+def write_conf(state: StateDir, idp: Idp, db_path: Path | None = None) -> Path:
+    """The data plane's server: the kit issuer (plain http) for machine flows, roles from ``groups``."""
+    providers = [
+        {
+            "issuer": idp.issuer,
+            "audience": idp.audience,
+            "authNamePrefix": AUTH_PREFIX,
+            "authorizationClaim": "groups",
+            "supportsHumanFlows": False,
+        }
+    ]
+    return mongod_conf(state, providers, db_path)
 
 
 @dataclass

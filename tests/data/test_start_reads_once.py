@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +42,18 @@ sys.addaudithook(_hook)  # audit hooks cannot be removed: this one counts only w
 
 
 @pytest.fixture
-def counted_env(tmp_path: Path) -> Iterator[Path]:
+def counted_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
         SITECUSTOMIZE.format(snapshot=SNAPSHOT_FILE, journal=JOURNAL_PREFIX)
     )
     log = tmp_path / "server-opens.jsonl"
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "WIF_TEST_OPEN_LOG")}
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [saved["PYTHONPATH"]])])
-    os.environ["WIF_TEST_OPEN_LOG"] = str(log)
-    try:
-        yield log
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    )
+    monkeypatch.setenv("WIF_TEST_OPEN_LOG", str(log))
+    return log
 
 
 def test_a_restart_reads_the_snapshot_and_the_journal_once(tmp_path: Path, counted_env: Path) -> None:

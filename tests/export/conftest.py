@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from _support.kit import running_kit
 from clients.conftest import node
 from data.conftest import idp
 
-from wif_notebook import authorization, connect, stack
+from wif_notebook import authorization
 from wif_notebook.export import TARGETS, Export, export
 from wif_notebook.state import StateDir
 
@@ -25,9 +26,7 @@ __all__ = ["idp", "node"]  # fixtures shared with tests/data and tests/clients
 @pytest.fixture(scope="session")
 def built_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     """A running kit with a custom role, group roles of two providers and two $external users."""
-    state = StateDir(tmp_path_factory.mktemp("export") / "state")
-    stack.up(state, idp_port=0, port=0)
-    try:
+    with running_kit(tmp_path_factory.mktemp("export") / "state") as state:
         admin = authorization.admin_client(state)
         try:
             admin["shop"].command(
@@ -51,9 +50,6 @@ def built_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
         authorization.authorize(state, principal="orders-worker", roles=["readWrite@shop"])
         authorization.authorize(state, principal="gce-worker", roles=["read@reports"])
         yield state
-    finally:
-        connect.close_all()
-        stack.down(state)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from wif_notebook.idp.app import parse_form
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
 
-from .conftest import Idp, eventually
+from .conftest import Idp, Reply, eventually
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -140,23 +140,29 @@ def test_entra_rejects_a_scope_without_default_suffix(idp: Idp) -> None:
     assert "/.default" in reply.json()["error_description"]
 
 
-def test_repeated_parameter_and_wrong_content_type_are_invalid_request(idp: Idp) -> None:
-    path = idp.token_path("kit")
+@pytest.mark.parametrize(
+    ("content_type", "body", "says"),
+    [
+        (
+            "application/x-www-form-urlencoded",
+            b"grant_type=client_credentials&grant_type=password",
+            "'grant_type' appears more than once",
+        ),
+        ("application/json", b'{"grant_type":"client_credentials"}', "x-www-form-urlencoded"),
+    ],
+    ids=["repeated parameter", "json body"],
+)
+def test_repeated_parameter_and_wrong_content_type_are_invalid_request(
+    idp: Idp, content_type: str, body: bytes, says: str
+) -> None:
     reply = idp.request(
         "POST",
-        path,
-        body=b"grant_type=client_credentials&grant_type=password",
-        headers={"Content-Type": "application/x-www-form-urlencoded", **idp.basic("billing-api")},
+        idp.token_path("kit"),
+        body=body,
+        headers={"Content-Type": content_type, **idp.basic("billing-api")},
     )
     assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
-    reply = idp.request(
-        "POST",
-        path,
-        body=b'{"grant_type":"client_credentials"}',
-        headers={"Content-Type": "application/json", **idp.basic("billing-api")},
-    )
-    assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
-    assert "x-www-form-urlencoded" in reply.json()["error_description"]
+    assert says in reply.json()["error_description"]
 
 
 @pytest.mark.parametrize(
@@ -198,18 +204,31 @@ def _aks_token(idp: Idp, **extra: object) -> str:
     return str(idp.mint(principal="orders-worker", audience=AZURE_TOKEN_EXCHANGE_AUDIENCE, **extra)["token"])
 
 
-def test_kubernetes_token_is_exchanged_for_an_entra_token_by_client_assertion(idp: Idp) -> None:
-    entry = idp.catalog_entry("orders-identity")
-    reply = idp.post_form(
+def _entra_client_assertion(idp: Idp, assertion: str) -> Reply:
+    """Entra's client-credentials grant for orders-identity, authenticated by a client assertion."""
+    return idp.post_form(
         idp.token_path("azure"),
         {
             "grant_type": "client_credentials",
-            "client_id": entry["client_id"],
+            "client_id": idp.catalog_entry("orders-identity")["client_id"],
             "client_assertion_type": JWT_BEARER,
-            "client_assertion": _aks_token(idp),
+            "client_assertion": assertion,
             "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
         },
     )
+
+
+def _token_exchange(idp: Idp, issuer_id: str, subject_token: str) -> Reply:
+    """An RFC 8693 token exchange of a JWT subject token at one issuer's token endpoint."""
+    return idp.post_form(
+        idp.token_path(issuer_id),
+        {"grant_type": EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE},
+    )
+
+
+def test_kubernetes_token_is_exchanged_for_an_entra_token_by_client_assertion(idp: Idp) -> None:
+    entry = idp.catalog_entry("orders-identity")
+    reply = _entra_client_assertion(idp, _aks_token(idp))
     assert reply.status == 200, reply.body
     claims = idp.verify(reply.json()["access_token"], "azure", audience=AZURE_RESOURCE_APP_ID)
     assert claims["azp"] == entry["client_id"]
@@ -220,17 +239,7 @@ def test_kubernetes_token_is_exchanged_for_an_entra_token_by_client_assertion(id
     ("fault", "code"), [("bad-signature", 700027), ("unknown-kid", 700027), ("expired", 700024)]
 )
 def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fault: str, code: int) -> None:
-    entry = idp.catalog_entry("orders-identity")
-    reply = idp.post_form(
-        idp.token_path("azure"),
-        {
-            "grant_type": "client_credentials",
-            "client_id": entry["client_id"],
-            "client_assertion_type": JWT_BEARER,
-            "client_assertion": _aks_token(idp, fault=fault),
-            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
-        },
-    )
+    reply = _entra_client_assertion(idp, _aks_token(idp, fault=fault))
     assert reply.status == 401
     assert reply.json()["error"] == "invalid_client"
     assert reply.json()["error_codes"] == [code]
@@ -239,41 +248,19 @@ def test_a_client_assertion_that_does_not_verify_is_invalid_client(idp: Idp, fau
 def test_a_client_assertion_without_matching_federated_credential_is_refused(idp: Idp) -> None:
     # The service account's default audience is not api://AzureADTokenExchange.
     assertion = idp.mint(principal="orders-worker")["token"]
-    entry = idp.catalog_entry("orders-identity")
-    reply = idp.post_form(
-        idp.token_path("azure"),
-        {
-            "grant_type": "client_credentials",
-            "client_id": entry["client_id"],
-            "client_assertion_type": JWT_BEARER,
-            "client_assertion": assertion,
-            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
-        },
-    )
+    reply = _entra_client_assertion(idp, assertion)
     assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
     assert reply.json()["error_description"].startswith("AADSTS70021: No matching federated identity record")
 
 
 def test_a_garbage_assertion_is_a_malformed_jwt(idp: Idp) -> None:
-    reply = idp.post_form(
-        idp.token_path("azure"),
-        {
-            "grant_type": "client_credentials",
-            "client_id": idp.catalog_entry("orders-identity")["client_id"],
-            "client_assertion_type": JWT_BEARER,
-            "client_assertion": "not.a.jwt",
-            "scope": f"api://{AZURE_RESOURCE_APP_ID}/.default",
-        },
-    )
+    reply = _entra_client_assertion(idp, "not.a.jwt")
     assert (reply.status, reply.json()["error"]) == (400, "invalid_request")
     assert reply.json()["error_codes"] == [50027]
 
 
 def test_entra_has_no_rfc8693_token_exchange(idp: Idp) -> None:
-    reply = idp.post_form(
-        idp.token_path("azure"),
-        {"grant_type": EXCHANGE, "subject_token": _aks_token(idp), "subject_token_type": JWT_TYPE},
-    )
+    reply = _token_exchange(idp, "azure", _aks_token(idp))
     assert (reply.status, reply.json()["error"]) == (400, "unsupported_grant_type")
     assert reply.json()["error_codes"] == [70003]
 
@@ -305,14 +292,7 @@ def exchange_app(idp: Idp) -> str:
 def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject_token(
     idp: Idp, exchange_app: str
 ) -> None:
-    reply = idp.post_form(
-        idp.token_path("kit"),
-        {
-            "grant_type": EXCHANGE,
-            "subject_token": _aks_token(idp),
-            "subject_token_type": JWT_TYPE,
-        },
-    )
+    reply = _token_exchange(idp, "kit", _aks_token(idp))
     assert reply.status == 200, reply.body
     doc = reply.json()
     assert doc["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
@@ -321,14 +301,7 @@ def test_token_exchange_issues_a_token_for_the_principal_that_trusts_the_subject
 
 
 def test_token_exchange_with_a_forged_subject_token_is_invalid_grant(idp: Idp, exchange_app: str) -> None:
-    reply = idp.post_form(
-        idp.token_path("kit"),
-        {
-            "grant_type": EXCHANGE,
-            "subject_token": _aks_token(idp, fault="bad-signature"),
-            "subject_token_type": JWT_TYPE,
-        },
-    )
+    reply = _token_exchange(idp, "kit", _aks_token(idp, fault="bad-signature"))
     assert (reply.status, reply.json()["error"]) == (400, "invalid_grant")
     assert "does not verify" in reply.json()["error_description"]
 

@@ -20,6 +20,17 @@ from pytest_jupyter.jupyter_server import *  # noqa: F403
 from wif_notebook import stack
 from wif_notebook.state import StateDir
 
+# What the status payload says of both services before anything started (or after a stop).
+BOTH_DOWN = {"idp": {"running": False}, "mongod": {"running": False}}
+# Its entry for lesson 01 written under lessons/ with one of its two exercises passed.
+LESSON_01_HALF_DONE = {
+    "id": "01-what-is-wif",
+    "title": "What is WIF?",
+    "path": "lessons/01-what-is-wif.ipynb",
+    "done": 1,
+    "total": 2,
+}
+
 
 def write_lesson(
     folder: Path,

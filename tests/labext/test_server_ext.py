@@ -13,7 +13,7 @@ from wif_notebook import lessons
 from wif_notebook.jupyter_server_ext import _jupyter_server_extension_points
 from wif_notebook.state import StateDir
 
-from .conftest import write_lesson
+from .conftest import BOTH_DOWN, LESSON_01_HALF_DONE, write_lesson
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,17 +48,9 @@ async def test_status_endpoint_serves_the_status_payload(
     payload = await get_json(jp_fetch, "status")
     assert payload["version"] == 1
     assert payload["state_dir"] == str(state.path)
-    assert payload["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert payload["services"] == BOTH_DOWN
     # Relative to the Jupyter root, so the panel can open it with docmanager:open.
-    assert payload["lessons"] == [
-        {
-            "id": "01-what-is-wif",
-            "title": "What is WIF?",
-            "path": "lessons/01-what-is-wif.ipynb",
-            "done": 1,
-            "total": 2,
-        }
-    ]
+    assert payload["lessons"] == [LESSON_01_HALF_DONE]
 
 
 async def test_lessons_endpoint_lists_the_catalog(jp_fetch: Any, state: StateDir, lessons_dir: Path) -> None:
@@ -80,7 +72,7 @@ async def test_start_and_stop_change_what_status_reports(
     assert (await get_json(jp_fetch, "status"))["services"] == started["services"]
 
     stopped = await post_json(jp_fetch, "services", "stop")
-    assert stopped["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert stopped["services"] == BOTH_DOWN
     assert stopped_after.read_record("idp") is None
 
 
@@ -90,7 +82,7 @@ async def test_reset_stops_the_services_and_wipes_the_state_dir(
     await post_json(jp_fetch, "services", "start", body={"idp_port": 0, "port": 0})
     assert (stopped_after.path / "mongod.conf").exists()
     reset = await post_json(jp_fetch, "services", "reset")
-    assert reset["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert reset["services"] == BOTH_DOWN
     assert not (stopped_after.path / "mongod.conf").exists()
     assert not (stopped_after.path / "keys").exists()
 

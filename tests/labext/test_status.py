@@ -10,7 +10,7 @@ from wif_notebook import lessons, stack
 from wif_notebook.state import StateDir
 from wif_notebook.status import status_payload
 
-from .conftest import write_lesson
+from .conftest import BOTH_DOWN, LESSON_01_HALF_DONE, write_lesson
 
 
 def assert_contract_shape(payload: dict[str, Any]) -> None:
@@ -36,7 +36,7 @@ def test_status_of_a_fresh_state_dir_shows_both_services_down(state: StateDir, l
     payload = status_payload(state)
     assert_contract_shape(payload)
     assert payload["state_dir"] == str(state.path)
-    assert payload["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert payload["services"] == BOTH_DOWN
     assert payload["lessons"] == []
 
 
@@ -61,15 +61,7 @@ def test_status_after_wif_up_shows_ports_issuers_and_which_mongod(
     assert mongod["running"] is True and mongod["kind"] == "test-server"
     assert mongod["port"] == up["mongod"]["port"]
     assert mongod["mongodb_uri"] == up["mongodb_uri"]
-    assert payload["lessons"] == [
-        {
-            "id": "01-what-is-wif",
-            "title": "What is WIF?",
-            "path": "lessons/01-what-is-wif.ipynb",
-            "done": 1,
-            "total": 2,
-        }
-    ]
+    assert payload["lessons"] == [LESSON_01_HALF_DONE]
 
 
 def test_status_payload_never_carries_the_admin_password(stopped_after: StateDir, lessons_dir: Path) -> None:
@@ -85,4 +77,4 @@ def test_status_after_wif_down_shows_both_down_again(stopped_after: StateDir, le
     stack.up(stopped_after, idp_port=0, port=0)
     stack.down(stopped_after)
     payload = status_payload(stopped_after)
-    assert payload["services"] == {"idp": {"running": False}, "mongod": {"running": False}}
+    assert payload["services"] == BOTH_DOWN

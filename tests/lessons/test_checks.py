@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_kit
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook import checks, lessons, scenarios, stack, tokens
 from wif_notebook.authorization import admin_client, authorize
 from wif_notebook.checks import CheckResult, check, expected_error
-from wif_notebook.connect import KitCallback, close_all
+from wif_notebook.connect import KitCallback
 from wif_notebook.errors import ConfigError, TokenError
 from wif_notebook.idp.issuers import AZURE_GROUPS, AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
 from wif_notebook.idp.principals import find
@@ -24,13 +25,8 @@ from wif_notebook.state import StateDir
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
-    state = StateDir(tmp_path_factory.mktemp("checks") / "state")
-    stack.up(state, idp_port=0, port=0)
-    try:
+    with running_kit(tmp_path_factory.mktemp("checks") / "state") as state:
         yield state
-    finally:
-        close_all()
-        stack.down(state)
 
 
 def _run(kit: StateDir, lesson: str, exercise: str, answer: Any) -> CheckResult:
@@ -138,21 +134,19 @@ def test_least_privilege_is_checked_by_logging_in_as_billing_api(kit: StateDir) 
     _assert_right(_run(kit, lesson, "least-privilege", "billing-api"))
 
 
+def _logged_in_as(kit: StateDir, uri: str, principal: str) -> MongoClient[dict[str, Any]]:
+    """A learner's client whose OIDC callback fetches ``principal``'s token from the kit."""
+    callback = KitCallback(kit, principal)
+    return MongoClient(uri, authMechanism="MONGODB-OIDC", authMechanismProperties={"OIDC_CALLBACK": callback})
+
+
 def test_my_callback_right_and_wrong(kit: StateDir) -> None:
     uri = stack.status(kit)["mongodb_uri"].split("?")[0] + "?directConnection=true"
     with MongoClient(uri, serverSelectionTimeoutMS=5000) as anonymous:
         _assert_wrong(_run(kit, "06-connecting", "my-callback", anonymous), kit, mentions="not authenticated")
-    with MongoClient(
-        uri,
-        authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": KitCallback(kit, "lesson-app")},
-    ) as someone_else:
+    with _logged_in_as(kit, uri, "lesson-app") as someone_else:
         _assert_wrong(_run(kit, "06-connecting", "my-callback", someone_else), kit, mentions="kit/lesson-app")
-    with MongoClient(
-        uri,
-        authMechanism="MONGODB-OIDC",
-        authMechanismProperties={"OIDC_CALLBACK": KitCallback(kit, "billing-api")},
-    ) as right:
+    with _logged_in_as(kit, uri, "billing-api") as right:
         _assert_right(_run(kit, "06-connecting", "my-callback", right))
 
 

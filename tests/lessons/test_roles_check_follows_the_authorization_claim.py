@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+from _support.kit import running_kit
 
-from wif_notebook import stack
 from wif_notebook.checks import check
-from wif_notebook.connect import close_all
 from wif_notebook.providers import set_provider
 from wif_notebook.state import StateDir
 
@@ -20,9 +19,7 @@ LESSON = "03-inspecting-claims"
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     """billing-api also carries an app-roles claim, and the kit provider maps roles from it."""
-    state = StateDir(tmp_path_factory.mktemp("roles-claim") / "state")
-    stack.up(state, idp_port=0, port=0)
-    try:
+    with running_kit(tmp_path_factory.mktemp("roles-claim") / "state") as state:
         catalog = yaml.safe_load(state.principals_file.read_text())
         for entry in catalog["principals"]:
             if entry["name"] == "billing-api":
@@ -30,9 +27,6 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
         state.write_private(state.principals_file, yaml.safe_dump(catalog, sort_keys=False))
         set_provider(state, "kit", {"authorizationClaim": "roles"})
         yield state
-    finally:
-        close_all()
-        stack.down(state)
 
 
 def test_roles_come_from_the_configured_authorization_claim(kit: StateDir) -> None:

@@ -117,6 +117,23 @@ def test_test_server_starts_once_reports_itself_and_stops(state: StateDir, no_re
     assert stop_mongod(state) is False
 
 
+def test_editing_the_providers_of_a_server_on_any_free_port_keeps_its_port(
+    state: StateDir, no_real_mongod: Path
+) -> None:
+    from wif_notebook.providers import restore_default_config, set_provider
+
+    record = start_mongod(state, port=0)  # "any free port": the server chose one
+    try:
+        view = set_provider(state, "kit", {"audience": "api://another-audience"})
+        assert view.restarted
+        assert mongod_status(state)["port"] == record.port, "the restart moved every client's URI"
+        assert f"port: {record.port}" in state.mongod_conf.read_text()
+        restore_default_config(state)
+        assert mongod_status(state)["port"] == record.port
+    finally:
+        stop_mongod(state)
+
+
 def test_start_refuses_a_foreign_dbpath_before_writing_anything(
     state: StateDir, no_real_mongod: Path, tmp_path: Path
 ) -> None:

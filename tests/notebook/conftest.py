@@ -10,43 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_kit
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from wif_notebook import stack
 from wif_notebook.state import StateDir
-
-
-def _up(path: Path) -> StateDir:
-    state = StateDir(path)
-    stack.up(state, idp_port=0, port=0)
-    return state
-
-
-def _down(state: StateDir) -> None:
-    from wif_notebook import connect
-
-    connect.close_all()
-    stack.down(state)
 
 
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     """Running IdP and test mongod in a temporary state directory."""
-    state = _up(tmp_path_factory.mktemp("notebook") / "state")
-    try:
+    with running_kit(tmp_path_factory.mktemp("notebook") / "state") as state:
         yield state
-    finally:
-        _down(state)
 
 
 @pytest.fixture
 def fresh_kit(tmp_path: Path) -> Iterator[StateDir]:
     """A kit of its own, for tests that stop a service."""
-    state = _up(tmp_path / "state")
-    try:
+    with running_kit(tmp_path / "state") as state:
         yield state
-    finally:
-        _down(state)
 
 
 @pytest.fixture(autouse=True)

@@ -272,6 +272,27 @@ def test_wif_env_masks_the_secret_and_apply_sets_the_variables_in_the_kernel(
     assert f"export OIDC_CLIENT_SECRET={os.environ['OIDC_CLIENT_SECRET']}" in revealed.stdout
 
 
+def test_wif_env_apply_for_another_principal_takes_back_the_previous_ones_variables(
+    ip: InteractiveShell, kit: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setenv("IDENTITY_HEADER", "the notebook's own")  # set before any --apply: restored
+    for name in ("AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "OIDC_CLIENT_SECRET", "OIDC_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    with capture_output():
+        ip.run_line_magic("wif_env", "checkout-webapp --apply")
+    assert os.environ["IDENTITY_ENDPOINT"].startswith("http://localhost:")
+    assert os.environ["IDENTITY_HEADER"] != "the notebook's own"
+    with capture_output() as shown:
+        ip.run_line_magic("wif_env", "billing-api --apply")
+    taken_back = "AZURE_CLIENT_ID, IDENTITY_ENDPOINT, IDENTITY_HEADER"
+    assert f"# taken back (the previous --apply's, not this host's): {taken_back}" in shown.stdout
+    assert "IDENTITY_ENDPOINT" not in os.environ, "an App Service variable lingers after applying a kit app"
+    assert os.environ["IDENTITY_HEADER"] == "the notebook's own"
+    assert os.environ["OIDC_ISSUER"].startswith("https://localhost:")
+
+
 def test_unload_drops_the_magics_and_closes_clients(ip: InteractiveShell) -> None:
     run(ip, "%wif_connect --env azure -o c")
     ip.run_line_magic("unload_ext", "wif_notebook")

@@ -76,6 +76,8 @@ class Issuer:
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     status: int = 200
+    # An issuer that is slow to respond: each answer waits until the test opens the gate.
+    gate: threading.Event | None = None
 
     @property
     def issuer(self) -> str:
@@ -102,6 +104,8 @@ def tiny_issuer(path: str = "/kit") -> Iterator[Issuer]:
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             issuer = state["issuer"]
             issuer.requests.append((self.path, {k: v for k, v in self.headers.items()}))
+            if issuer.gate is not None:
+                issuer.gate.wait(timeout=30)
             if issuer.status != 200:
                 self._send(issuer.status, {"error": "server_error"})
             elif self.path == issuer.path + "/.well-known/openid-configuration":

@@ -18,22 +18,22 @@ from wif_notebook.oidc import (
 from .helpers import make_token, provider_for, rsa_key
 
 KEY = rsa_key()
-CORP = ProviderConfig(
-    issuer="https://corp.example",
-    audience="mongodb",
-    auth_name_prefix="corp",
-    client_id="cid",
-    authorization_claim="groups",
-    match_pattern="@corp\\.example$",
-)
-PARTNER = ProviderConfig(
-    issuer="https://partner.example",
-    audience="mongodb",
-    auth_name_prefix="partner",
-    client_id="cid2",
-    authorization_claim="groups",
-    match_pattern="@partner",
-)
+
+
+def human_provider(name: str, client_id: str, match_pattern: str) -> ProviderConfig:
+    """A human-flow entry for https://<name>.example, with prefix <name> and this matchPattern."""
+    return provider_for(
+        f"https://{name}.example",
+        audience="mongodb",
+        auth_name_prefix=name,
+        client_id=client_id,
+        match_pattern=match_pattern,
+        supports_human_flows=True,
+    )
+
+
+CORP = human_provider("corp", "cid", "@corp\\.example$")
+PARTNER = human_provider("partner", "cid2", "@partner")
 MACHINE = provider_for("https://machines.example")
 
 

@@ -157,6 +157,19 @@ def _mongod(t: str, log_id: int, ctx: str, msg: str, **attr: object) -> str:
     )
 
 
+def _oidc_login(t: str, ctx: str, principal: str, **attr: object) -> str:
+    """mongod's line for a MONGODB-OIDC login: "Authentication failed" (20249) where ``attr`` has an
+    error, else "Authentication succeeded" (20250) in $external."""
+    if "error" in attr:
+        log_id, msg = 20249, "Authentication failed"
+    else:
+        log_id, msg = 20250, "Authentication succeeded"
+        attr["authenticationDatabase"] = "$external"
+    return _mongod(
+        t, log_id, ctx, msg, mechanism="MONGODB-OIDC", speculative=False, principalName=principal, **attr
+    )
+
+
 def _idp(t: str, method: str, path: str, status: int, **extra: object) -> str:
     doc: dict[str, object] = {
         "time": f"2027-01-15T08:00:{t}+00:00",
@@ -181,39 +194,10 @@ MONGOD_LOG = [
     _mongod(
         "01.011", 51800, "conn2", "client metadata", doc={"driver": {"name": "PyMongo", "version": "4.20.1"}}
     ),
-    _mongod(
-        "01.020",
-        20250,
-        "conn2",
-        "Authentication succeeded",
-        mechanism="MONGODB-OIDC",
-        speculative=False,
-        principalName="kit/billing-api",
-        authenticationDatabase="$external",
-        extraInfo={"claims": {"sub": "billing-api"}},
-    ),
-    _mongod(
-        "05.020",
-        20250,
-        "conn2",
-        "Authentication succeeded",
-        mechanism="MONGODB-OIDC",
-        speculative=False,
-        principalName="kit/billing-api",
-        authenticationDatabase="$external",
-        extraInfo={},
-    ),
+    _oidc_login("01.020", "conn2", "kit/billing-api", extraInfo={"claims": {"sub": "billing-api"}}),
+    _oidc_login("05.020", "conn2", "kit/billing-api", extraInfo={}),
     _mongod("06.000", 22943, "listener", "Connection accepted", remote="127.0.0.1:5003", connectionId=3),
-    _mongod(
-        "06.002",
-        20249,
-        "conn3",
-        "Authentication failed",
-        mechanism="MONGODB-OIDC",
-        speculative=False,
-        principalName="",
-        error=FAILED,
-    ),
+    _oidc_login("06.002", "conn3", "", error=FAILED),
     _mongod("06.003", 22944, "conn3", "Connection ended", remote="127.0.0.1:5003", connectionId=3),
 ]
 IDP_LOG = [
@@ -420,14 +404,9 @@ def test_sequence_diagram_of_fixed_logs(logged: StateDir, tmp_path: Path) -> Non
 
 
 def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Path) -> None:
-    graph = plots.authorization_model(
-        CONNECTION_STATUS,
-        token=CLAIMS,
-        provider=PROVIDER,
-        roles_info=ROLES_INFO,
-        action="insert",
-        namespace="shop.orders",
-    )
+    # Everything the picture can know: the token, the provider entry and the roles' privileges.
+    known = {"token": CLAIMS, "provider": PROVIDER, "roles_info": ROLES_INFO}
+    graph = plots.authorization_model(CONNECTION_STATUS, **known, action="insert", namespace="shop.orders")
     hot = sorted(n.label for n in graph.nodes.values() if n.highlighted)
     assert hot == [
         "groups: billing-writers",
@@ -437,14 +416,7 @@ def test_authorization_graph_highlights_why_the_workload_may_insert(tmp_path: Pa
         "shop.*\ninsert (+20 more)",
     ]
     assert graph.notes[0] == "insert on shop.orders: allowed"
-    fig = plots.authorization_graph(
-        CONNECTION_STATUS,
-        token=CLAIMS,
-        provider=PROVIDER,
-        roles_info=ROLES_INFO,
-        action="insert",
-        namespace="shop.orders",
-    )
+    fig = plots.authorization_graph(CONNECTION_STATUS, **known, action="insert", namespace="shop.orders")
     check_image(fig.figure, "authorization_graph_insert", tmp_path)
     assert "insert on shop.orders: allowed." in fig.alt
     assert "roles: kit/billing-writers @ admin (highlighted)" in fig.alt

@@ -12,16 +12,16 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from oidc.helpers import Issuer, public_jwk, rsa_key, tiny_issuer
 from pymongo.errors import OperationFailure
 
 from wif_notebook.doctor import rule_for_reason
@@ -40,46 +40,33 @@ def compact(header: dict[str, Any], claims: dict[str, Any], sign: Any) -> str:
     return f"{signing_input}.{b64(sign(signing_input.encode()))}"
 
 
+@dataclass
 class AttackerJwks:
-    """An attacker's JWKS server on loopback that counts every request it gets."""
+    """An attacker's JWKS on a loopback server that records every request it gets."""
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.requests: list[str] = []
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwk = {**jwk, "kid": "attacker-1", "alg": "RS256", "use": "sig"}
-        outer = self
+    key: rsa.RSAPrivateKey
+    jwk: dict[str, Any]
+    server: Issuer
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                body = json.dumps({"keys": [outer.jwk]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def url(self) -> str:
+        return self.server.issuer + "/jwks"
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://localhost:{self.httpd.server_address[1]}/jwks.json"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    @property
+    def requests(self) -> list[tuple[str, dict[str, str]]]:
+        return self.server.requests
 
     def sign(self, data: bytes) -> bytes:
         return jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(data, self.key)
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture(scope="module")
 def attacker() -> Iterator[AttackerJwks]:
-    server = AttackerJwks()
-    yield server
-    server.close()
+    key = rsa_key()
+    jwk = {**public_jwk(key, kid="attacker-1"), "alg": "RS256", "use": "sig"}
+    with tiny_issuer("/attacker") as server:
+        server.jwks = {"keys": [jwk]}
+        yield AttackerJwks(key, jwk, server)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +97,11 @@ def forgeries(
     header, claims = genuine
     kid = header["kid"]
     pem = _issuer_public_pem(kit, kid)
+
+    def by_attacker(**fields: Any) -> str:
+        """The genuine claims under an RS256 header with ``fields``, signed with the attacker's key."""
+        return compact({"alg": "RS256", "typ": "JWT", **fields}, claims, attacker.sign)
+
     out = {
         "alg none": (compact({"alg": "none", "typ": "JWT", "kid": kid}, claims, lambda _: b""), "header.alg"),
         "HS256 keyed with the issuer's RSA public key": (
@@ -121,37 +113,13 @@ def forgeries(
             "header.alg",
         ),
         "jku to the attacker's JWKS, attacker kid": (
-            compact(
-                {"alg": "RS256", "typ": "JWT", "kid": "attacker-1", "jku": attacker.url},
-                claims,
-                attacker.sign,
-            ),
+            by_attacker(kid="attacker-1", jku=attacker.url),
             "key.kid",
         ),
-        "jku to the attacker's JWKS, the issuer's kid": (
-            compact({"alg": "RS256", "typ": "JWT", "kid": kid, "jku": attacker.url}, claims, attacker.sign),
-            "signature",
-        ),
-        "x5u to the attacker's keys": (
-            compact(
-                {"alg": "RS256", "typ": "JWT", "kid": "attacker-1", "x5u": attacker.url},
-                claims,
-                attacker.sign,
-            ),
-            "key.kid",
-        ),
-        "embedded jwk with the issuer's kid": (
-            compact({"alg": "RS256", "typ": "JWT", "kid": kid, "jwk": attacker.jwk}, claims, attacker.sign),
-            "signature",
-        ),
-        "embedded jwk with its own kid": (
-            compact(
-                {"alg": "RS256", "typ": "JWT", "kid": "attacker-1", "jwk": attacker.jwk},
-                claims,
-                attacker.sign,
-            ),
-            "key.kid",
-        ),
+        "jku to the attacker's JWKS, the issuer's kid": (by_attacker(kid=kid, jku=attacker.url), "signature"),
+        "x5u to the attacker's keys": (by_attacker(kid="attacker-1", x5u=attacker.url), "key.kid"),
+        "embedded jwk with the issuer's kid": (by_attacker(kid=kid, jwk=attacker.jwk), "signature"),
+        "embedded jwk with its own kid": (by_attacker(kid="attacker-1", jwk=attacker.jwk), "key.kid"),
     }
     odd_kids: dict[str, Any] = {
         "path traversal": "../../../../etc/passwd",
@@ -163,9 +131,7 @@ def forgeries(
         "a list": ["kid"],
     }
     for name, odd in odd_kids.items():
-        forged = compact({"alg": "RS256", "typ": "JWT", "kid": odd}, claims, attacker.sign)
-        rule = "header.kid" if not isinstance(odd, str) else "key.kid"
-        out[f"kid: {name}"] = (forged, rule)
+        out[f"kid: {name}"] = (by_attacker(kid=odd), "header.kid" if not isinstance(odd, str) else "key.kid")
     return out
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.kit import running_idp
 from pymongo import MongoClient, monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
-from wif_notebook.idp.service import mint, retire_key, rotate_keys, start_idp, stop_idp
+from wif_notebook.idp.service import mint, retire_key, rotate_keys
 from wif_notebook.mongod import MongodConfig
 from wif_notebook.oidc import parse_oidc_identity_providers
 from wif_notebook.server.authz import AuthzStore
@@ -56,13 +57,8 @@ class Idp:
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
-    state = StateDir(tmp_path_factory.mktemp("idp") / "state")
-    record = start_idp(state)
-    kit = record.extra["issuers"]["kit"]
-    try:
+    with running_idp(tmp_path_factory.mktemp("idp") / "state") as (state, kit):
         yield Idp(state, kit["issuer"], kit["audience"], kit["http_issuer"])
-    finally:
-        stop_idp(state)
 
 
 def kit_provider(idp: Idp, **overrides: Any) -> dict[str, Any]:
@@ -199,20 +195,17 @@ def token_file(tmp_path: Path, idp: Idp, monkeypatch: pytest.MonkeyPatch) -> Pat
     return path
 
 
-class MintingCallback(OIDCCallback):
-    """An OIDC_CALLBACK that asks the IdP for a token each time, counting its calls."""
+class CountingCallback(OIDCCallback):
+    """An OIDC_CALLBACK that records each call (its context and the token it returned)."""
 
-    def __init__(self, idp: Idp, principal: str = "lesson-app", *, lifetime: int | None = None) -> None:
-        self.idp = idp
-        self.principal = principal
-        self.lifetime = lifetime
+    def __init__(self) -> None:
         self.calls = 0
         self.contexts: list[OIDCCallbackContext] = []
         self.tokens: list[str] = []
         self._lock = threading.Lock()
 
     def next_token(self) -> str:
-        return self.idp.token(self.principal, lifetime=self.lifetime)
+        raise NotImplementedError
 
     def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
         with self._lock:
@@ -223,11 +216,24 @@ class MintingCallback(OIDCCallback):
         return OIDCCallbackResult(access_token=token)
 
 
-class ScriptedCallback(MintingCallback):
+class MintingCallback(CountingCallback):
+    """Asks the IdP for a token each time."""
+
+    def __init__(self, idp: Idp, principal: str = "lesson-app", *, lifetime: int | None = None) -> None:
+        super().__init__()
+        self.idp = idp
+        self.principal = principal
+        self.lifetime = lifetime
+
+    def next_token(self) -> str:
+        return self.idp.token(self.principal, lifetime=self.lifetime)
+
+
+class ScriptedCallback(CountingCallback):
     """Returns the given tokens in order (the last one repeats)."""
 
-    def __init__(self, idp: Idp, tokens: list[str]) -> None:
-        super().__init__(idp)
+    def __init__(self, *tokens: str) -> None:
+        super().__init__()
         self.script = list(tokens)
 
     def next_token(self) -> str:
@@ -266,8 +272,28 @@ class Events(monitoring.CommandListener):
             self.failures.clear()
 
 
-def fail_point(admin: MongoClient[Any], mode: Any, data: dict[str, Any]) -> None:
-    admin.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+def fail_command(
+    admin: MongoClient[Any],
+    app_name: str,
+    command: str,
+    *,
+    times: int = 1,
+    error_code: int | None = None,
+    close_connection: bool = False,
+) -> None:
+    """Arm the ``failCommand`` fail point: the next ``times`` ``command`` runs of clients named
+    ``app_name`` fail with ``error_code``, or have their connection closed."""
+    data: dict[str, Any] = {"failCommands": [command], "appName": app_name}
+    if error_code is not None:
+        data["errorCode"] = error_code
+    if close_connection:
+        data["closeConnection"] = True
+    admin.admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
+
+
+def retried_once(command: str) -> list[tuple[str, str]]:
+    """The events of a ``command`` that failed once and that the driver then ran again successfully."""
+    return [("started", command), ("failed", command), ("started", command), ("succeeded", command)]
 
 
 @pytest.fixture

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
+from oidc.helpers import Issuer, tiny_issuer
 from pymongo.errors import OperationFailure
 
 from wif_notebook.idp.service import idp_record, mint, start_idp, stop_idp
 from wif_notebook.oidc import RuleFailure, keyset_for
 from wif_notebook.state import StateDir
 
-from .conftest import Idp, ServerFactory, kit_provider
+from .conftest import Idp, ScriptedCallback, ServerFactory, kit_provider
 
 AUDIENCE = "api://slow"
 
@@ -29,14 +27,6 @@ def _token(issuer: str) -> str:
     now = int(time.time())
     claims = {"iss": issuer, "sub": "app", "aud": AUDIENCE, "exp": now + 600, "iat": now, "groups": ["g"]}
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unknown"})
-
-
-class _Fixed(OIDCCallback):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
-        return OIDCCallbackResult(access_token=self.token)
 
 
 def _provider(issuer: str) -> dict[str, Any]:
@@ -50,35 +40,15 @@ def _provider(issuer: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def slow_issuer() -> Iterator[str]:
-    """An OpenID issuer on localhost that takes 0.6 s to answer each request (and publishes no keys)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            time.sleep(0.6)
-            port = self.server.server_address[1]  # type: ignore[index]
-            issuer = f"http://localhost:{port}/slow"
-            doc: dict[str, Any] = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
-            if "openid" not in self.path:
-                doc = {"keys": []}
-            body = json.dumps(doc).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{httpd.server_address[1]}/slow"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def slow_issuer() -> Iterator[Issuer]:
+    """An OpenID issuer on localhost that holds every answer until the test opens its gate (and
+    publishes no keys)."""
+    with tiny_issuer("/slow") as issuer:
+        issuer.gate = threading.Event()
+        try:
+            yield issuer
+        finally:
+            issuer.gate.set()
 
 
 def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_server: ServerFactory) -> None:
@@ -90,7 +60,7 @@ def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_se
     [warning] = server.log_entries(7119501)
     assert warning["s"] == "W" and warning["attr"]["issuer"] == issuer
     assert server.client().admin.command("ping")["ok"] == 1.0
-    client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(issuer))})
+    client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(issuer))})
     with pytest.raises(OperationFailure) as info:
         client.admin.command("ping")
     assert info.value.code == 18
@@ -98,14 +68,23 @@ def test_unreachable_issuer_is_a_startup_warning_and_logins_fail_with_18(make_se
     assert issuer in failure["attr"]["error"]
 
 
-def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory, slow_issuer: str) -> None:
-    server = make_server([_provider(slow_issuer)])
-    other = server.client()
+def test_slow_issuer_does_not_stall_other_connections(
+    make_server: ServerFactory, slow_issuer: Issuer
+) -> None:
+    assert slow_issuer.gate is not None
+    slow_issuer.gate.set()  # the server's start-up fetch of discovery and JWKS answers at once
+    server = make_server([_provider(slow_issuer.issuer)])
+    slow_issuer.gate.clear()
+    asked = len(slow_issuer.requests)
+    # A blocked event loop would hold a ping until the issuer answers: it then times out instead.
+    other = server.client(socketTimeoutMS=10_000)
     other.admin.command("ping")
     results: dict[str, Any] = {}
 
     def slow_login() -> None:
-        client = server.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(_token(slow_issuer))})
+        client = server.oidc_client(
+            authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(_token(slow_issuer.issuer))}
+        )
         try:
             client.admin.command("ping")
         except OperationFailure as exc:
@@ -113,15 +92,14 @@ def test_slow_issuer_does_not_stall_other_connections(make_server: ServerFactory
 
     thread = threading.Thread(target=slow_login)
     thread.start()
-    time.sleep(0.3)  # the login now waits on the issuer (a just-in-time JWKS refresh for its kid)
-    # The just-in-time refresh takes 1.2 s (two slow requests); a blocked event loop would hold
-    # a ping that long.
-    slowest = 0.0
+    deadline = time.monotonic() + 20
+    while len(slow_issuer.requests) == asked:  # the login now waits on the issuer (a just-in-time
+        assert time.monotonic() < deadline, "the login never asked the issuer for its keys"
+        time.sleep(0.02)  # JWKS refresh for its unknown kid)
     for _ in range(5):
-        started = time.monotonic()
-        other.admin.command("ping")
-        slowest = max(slowest, time.monotonic() - started)
-    assert slowest < 0.6
+        assert other.admin.command("ping")["ok"] == 1.0
+    assert thread.is_alive() and "code" not in results, "the login finished without waiting for the issuer"
+    slow_issuer.gate.set()
     thread.join(timeout=20)
     assert results["code"] == 18
     assert "Unknown JWT keyId" in server.log_entries(20249)[0]["attr"]["error"]
@@ -150,7 +128,7 @@ def test_an_https_issuer_whose_certificate_is_not_trusted_is_refused_with_the_se
         [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], wait_for_keys=False
     )
     token = str(mint(stranger_idp, "lesson-app")["token"])
-    client = running.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    client = running.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(token)})
     with pytest.raises(OperationFailure) as info:
         client.test.command("ping")
     assert info.value.code == 18
@@ -167,5 +145,5 @@ def test_an_https_issuer_whose_certificate_is_not_trusted_is_refused_with_the_se
     trusting = make_server(
         [kit_provider(idp, issuer=kit["issuer"], audience=kit["audience"])], state=stranger_idp
     )
-    ok = trusting.oidc_client(authMechanismProperties={"OIDC_CALLBACK": _Fixed(token)})
+    ok = trusting.oidc_client(authMechanismProperties={"OIDC_CALLBACK": ScriptedCallback(token)})
     assert ok.test.command("ping")["ok"] == 1.0

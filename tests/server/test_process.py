@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from data.conftest import mongod_conf
 from pymongo import MongoClient
 
 from wif_notebook import services
 from wif_notebook.errors import ServiceError
+from wif_notebook.stack import administrator_uri
 from wif_notebook.state import StateDir
 
 from .conftest import Idp, kit_provider
@@ -19,36 +21,12 @@ from .conftest import Idp, kit_provider
 MODULE = "wif_notebook.server"
 
 
-def _write_conf(state: StateDir, providers: list[dict[str, Any]], **extra: str) -> Path:
-    conf = state.path / "mongod.conf"
-    text = f"""\
-net:
-  port: 0
-  bindIp: 127.0.0.1
-storage:
-  dbPath: {state.path / "db"}
-systemLog:
-  destination: file
-  path: {state.path / "logs" / "mongod.log"}
-security:
-  authorization: enabled
-setParameter:
-  enableTestCommands: 1
-  authenticationMechanisms: SCRAM-SHA-256,MONGODB-OIDC
-  oidcIdentityProviders: '{json.dumps(providers)}'
-"""
-    for key, value in extra.items():
-        text += f"  {key}: {value}\n"
-    conf.write_text(text)
-    return conf
-
-
 def test_server_process_announces_itself_serves_and_stops_cleanly(
     state: StateDir, idp: Idp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # This server's state directory is not the IdP's, so it does not trust that IdP's kit CA: it
     # uses the plain-http form of the issuer (enableTestCommands), and tokens in that form.
-    conf = _write_conf(state, [kit_provider(idp, issuer=idp.http_issuer)])
+    conf = mongod_conf(state, [kit_provider(idp, issuer=idp.http_issuer)])
     record = services.start(state, "mongod", MODULE, ["--config", str(conf)])
     try:
         extra = record.extra
@@ -59,7 +37,8 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
         assert oct(state.record_path("mongod").stat().st_mode & 0o777) == oct(0o600)
 
         admin: MongoClient[dict[str, Any]]
-        with MongoClient(extra["admin_uri"], serverSelectionTimeoutMS=5000) as admin:
+        assert "admin_uri" not in extra, "the administrator's password stays in admin.json alone"
+        with MongoClient(administrator_uri(state), serverSelectionTimeoutMS=5000) as admin:
             opts = admin.admin.command("getCmdLineOpts")
             assert opts["parsed"]["config"] == str(conf)
             assert opts["parsed"]["security"] == {"authorization": "enabled"}
@@ -87,7 +66,7 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
 
 
 def test_invalid_configuration_stops_the_start_with_mongods_message(state: StateDir) -> None:
-    conf = _write_conf(state, [{"issuer": "http://localhost:1/x", "audience": "a"}])
+    conf = mongod_conf(state, [{"issuer": "http://localhost:1/x", "audience": "a"}])
     with pytest.raises(ServiceError) as info:
         services.start(state, "mongod", MODULE, ["--config", str(conf)], timeout=15)
     assert "authNamePrefix" in str(info.value)

@@ -32,7 +32,7 @@ from pymongo.errors import AutoReconnect, ConfigurationError, OperationFailure
 
 from wif_notebook.idp.service import idp_record
 
-from .conftest import Events, Idp, MintingCallback, RunningServer, ServerFactory, fail_point
+from .conftest import Events, Idp, MintingCallback, RunningServer, ServerFactory, fail_command, retried_once
 
 APP = "prose-human"
 CLIENT_ID = "kit-notebook"
@@ -242,10 +242,10 @@ def test_3_1_speculative_authentication_uses_the_cached_token(single: RunningSer
     client = _human_client(single, callback)
     client.test.test.find_one()  # caches the access token
     admin = single.admin_client()
-    fail_point(admin, {"times": 1}, {"failCommands": ["find"], "closeConnection": True, "appName": APP})
+    fail_command(admin, APP, "find", close_connection=True)
     with pytest.raises(AutoReconnect):
         client.test.test.find_one()
-    fail_point(admin, {"times": 2}, {"failCommands": ["saslStart"], "errorCode": 18, "appName": APP})
+    fail_command(admin, APP, "saslStart", times=2, error_code=18)
     # The new connection authenticates inside hello (speculativeAuthenticate), never hitting saslStart.
     client.test.test.find_one()
     assert callback.calls == 1
@@ -256,11 +256,7 @@ def test_3_1_speculative_authentication_uses_the_cached_token(single: RunningSer
 def test_3_2_speculative_authentication_without_a_cached_token_fails(single: RunningServer, idp: Idp) -> None:
     callback = PrincipalCallback(idp, USER1)
     client = _human_client(single, callback)
-    fail_point(
-        single.admin_client(),
-        {"times": 2},
-        {"failCommands": ["saslStart"], "errorCode": 18, "appName": APP},
-    )
+    fail_command(single.admin_client(), APP, "saslStart", times=2, error_code=18)
     with pytest.raises(OperationFailure) as info:
         client.test.test.find_one()
     assert info.value.code == 18
@@ -274,15 +270,8 @@ def test_4_1_reauthentication_succeeds(single: RunningServer, idp: Idp) -> None:
     client = _human_client(single, callback, event_listeners=[events])
     client.test.test.find_one()
     events.clear()
-    fail_point(
-        single.admin_client(), {"times": 1}, {"failCommands": ["find"], "errorCode": 391, "appName": APP}
-    )
+    fail_command(single.admin_client(), APP, "find", error_code=391)
     client.test.test.find_one()
-    assert events.of("find") == [
-        ("started", "find"),
-        ("failed", "find"),
-        ("started", "find"),
-        ("succeeded", "find"),
-    ]
+    assert events.of("find") == retried_once("find")
     assert [f["code"] for f in events.failures] == [391]
     assert callback.calls == 2

@@ -16,7 +16,7 @@ from pymongo.auth_oidc_shared import _get_authenticator
 from pymongo.errors import ConfigurationError, OperationFailure
 from pymongo.synchronous.auth_oidc import _OIDCAuthenticator
 
-from .conftest import Events, Idp, MintingCallback, RunningServer, ScriptedCallback, fail_point
+from .conftest import Events, Idp, MintingCallback, RunningServer, ScriptedCallback, fail_command
 
 APP = "prose"
 
@@ -122,7 +122,7 @@ def test_3_1_poisoned_cache_is_replaced_after_an_18(oidc_server: RunningServer, 
 def test_3_2_callback_that_always_returns_an_invalid_token_fails_after_one_call(
     oidc_server: RunningServer, idp: Idp
 ) -> None:
-    callback = ScriptedCallback(idp, ["bad"])
+    callback = ScriptedCallback("bad")
     with pytest.raises(OperationFailure) as info:
         _client(oidc_server, callback).test.coll.find_one()
     assert info.value.code == 18
@@ -132,11 +132,7 @@ def test_3_2_callback_that_always_returns_an_invalid_token_fails_after_one_call(
 def test_3_3_other_sasl_errors_keep_the_cached_token(oidc_server: RunningServer, idp: Idp) -> None:
     callback = MintingCallback(idp)
     client = _client(oidc_server, callback)
-    fail_point(
-        oidc_server.admin_client(),
-        {"times": 1},
-        {"failCommands": ["saslStart"], "errorCode": 20, "appName": APP},
-    )
+    fail_command(oidc_server.admin_client(), APP, "saslStart", error_code=20)
     with pytest.raises(OperationFailure) as info:
         client.test.coll.find_one()
     assert info.value.code == 20
@@ -148,9 +144,7 @@ def test_3_3_other_sasl_errors_keep_the_cached_token(oidc_server: RunningServer,
 def test_4_1_reauthentication_succeeds(oidc_server: RunningServer, idp: Idp) -> None:
     callback = MintingCallback(idp)
     client = _client(oidc_server, callback)
-    fail_point(
-        oidc_server.admin_client(), {"times": 1}, {"failCommands": ["find"], "errorCode": 391, "appName": APP}
-    )
+    fail_command(oidc_server.admin_client(), APP, "find", error_code=391)
     client.test.coll.find_one()
     assert callback.calls == 2
 
@@ -159,14 +153,10 @@ def test_4_1_reauthentication_succeeds(oidc_server: RunningServer, idp: Idp) -> 
 def test_4_2_and_4_3_read_and_write_fail_when_reauthentication_fails(
     oidc_server: RunningServer, idp: Idp, operation: str
 ) -> None:
-    callback = ScriptedCallback(idp, [idp.token("lesson-app"), "bad"])
+    callback = ScriptedCallback(idp.token("lesson-app"), "bad")
     client = _client(oidc_server, callback)
     client.test.coll.find_one()
-    fail_point(
-        oidc_server.admin_client(),
-        {"times": 1},
-        {"failCommands": [operation], "errorCode": 391, "appName": APP},
-    )
+    fail_command(oidc_server.admin_client(), APP, operation, error_code=391)
     with pytest.raises(OperationFailure) as info:
         if operation == "find":
             client.test.coll.find_one()
@@ -189,11 +179,7 @@ def test_4_4_speculative_authentication_is_used_and_reauthentication_runs_sasl_s
     assert [e for e in oidc_server.log_entries(20250) if e["attr"]["mechanism"] == "MONGODB-OIDC"][0]["attr"][
         "speculative"
     ] is True
-    fail_point(
-        oidc_server.admin_client(),
-        {"times": 1},
-        {"failCommands": ["insert"], "errorCode": 391, "appName": APP},
-    )
+    fail_command(oidc_server.admin_client(), APP, "insert", error_code=391)
     client.test.coll.insert_one({"x": 2})
     assert callback.calls == 1
     assert ("started", "saslStart") in events.of("saslStart")
@@ -202,9 +188,7 @@ def test_4_4_speculative_authentication_is_used_and_reauthentication_runs_sasl_s
 def test_4_5_reauthentication_succeeds_inside_a_session(oidc_server: RunningServer, idp: Idp) -> None:
     callback = MintingCallback(idp)
     client = _client(oidc_server, callback)
-    fail_point(
-        oidc_server.admin_client(), {"times": 1}, {"failCommands": ["find"], "errorCode": 391, "appName": APP}
-    )
+    fail_command(oidc_server.admin_client(), APP, "find", error_code=391)
     with client.start_session() as session:
         assert client.test.coll.find_one({}, session=session) is None
     assert callback.calls == 2

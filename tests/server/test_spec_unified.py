@@ -14,7 +14,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from .conftest import Events, RunningServer, fail_point
+from .conftest import Events, RunningServer, fail_command, retried_once
 
 APP_NAME = "mongodb-oidc-no-retry"
 SENSITIVE = {"hello", "isMaster", "ismaster", "saslStart", "saslContinue"}
@@ -56,14 +56,9 @@ def test_read_commands_should_reauthenticate_and_retry_when_a_reauthentication_r
     runner: tuple[MongoClient[Any], MongoClient[Any], Events],
 ) -> None:
     admin, client0, events = runner
-    fail_point(admin, {"times": 1}, {"failCommands": ["find"], "errorCode": 391, "appName": APP_NAME})
+    fail_command(admin, APP_NAME, "find", error_code=391)
     assert list(client0.test.collName.find({})) == []
-    assert _observed(events) == [
-        ("started", "find"),
-        ("failed", "find"),
-        ("started", "find"),
-        ("succeeded", "find"),
-    ]
+    assert _observed(events) == retried_once("find")
     assert events.failures[0]["errmsg"] == "Failing command via 'failCommand' failpoint"
 
 
@@ -71,33 +66,21 @@ def test_write_commands_should_reauthenticate_and_retry_when_a_reauthentication_
     runner: tuple[MongoClient[Any], MongoClient[Any], Events],
 ) -> None:
     admin, client0, events = runner
-    fail_point(admin, {"times": 1}, {"failCommands": ["insert"], "errorCode": 391, "appName": APP_NAME})
+    fail_command(admin, APP_NAME, "insert", error_code=391)
     client0.test.collName.insert_one({"_id": 1, "x": 1})
-    assert _observed(events) == [
-        ("started", "insert"),
-        ("failed", "insert"),
-        ("started", "insert"),
-        ("succeeded", "insert"),
-    ]
+    assert _observed(events) == retried_once("insert")
 
 
 def test_handshake_with_cached_token_should_use_speculative_authentication(
     runner: tuple[MongoClient[Any], MongoClient[Any], Events], oidc_server: RunningServer
 ) -> None:
     admin, client0, events = runner
-    fail_point(
-        admin, {"times": 1}, {"failCommands": ["insert"], "closeConnection": True, "appName": APP_NAME}
-    )
+    fail_command(admin, APP_NAME, "insert", close_connection=True)
     with pytest.raises(AutoReconnect):
         client0.test.collName.insert_one({"_id": 1, "x": 1})
-    fail_point(admin, {"times": 1}, {"failCommands": ["saslStart"], "errorCode": 18, "appName": APP_NAME})
+    fail_command(admin, APP_NAME, "saslStart", error_code=18)
     client0.test.collName.insert_one({"_id": 2, "x": 2})
-    assert _observed(events) == [
-        ("started", "insert"),
-        ("failed", "insert"),
-        ("started", "insert"),
-        ("succeeded", "insert"),
-    ]
+    assert _observed(events) == retried_once("insert")
     speculative = [
         e
         for e in oidc_server.log_entries(20250)
@@ -112,7 +95,7 @@ def test_handshake_without_cached_token_should_not_use_speculative_authenticatio
     runner: tuple[MongoClient[Any], MongoClient[Any], Events],
 ) -> None:
     admin, client0, _ = runner
-    fail_point(admin, {"times": 1}, {"failCommands": ["saslStart"], "errorCode": 18, "appName": APP_NAME})
+    fail_command(admin, APP_NAME, "saslStart", error_code=18)
     with pytest.raises(OperationFailure) as info:
         client0.test.collName.insert_one({"_id": 1, "x": 1})
     assert info.value.code == 18

@@ -6,19 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _support.kit import running_idp
 
-from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import ServiceRecord, StateDir
 
 
 @pytest.fixture(scope="module")
 def idp_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
-    state = StateDir(Path(tmp_path_factory.mktemp("tokens")) / "state")
-    start_idp(state)
-    try:
+    with running_idp(tmp_path_factory.mktemp("tokens") / "state") as (state, _kit):
         yield state
-    finally:
-        stop_idp(state)
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +24,11 @@ def idp_record(idp_state: StateDir) -> ServiceRecord:
     record = idp_record(idp_state)
     assert record is not None
     return record
+
+
+@pytest.fixture
+def mongod_conf(idp_state: StateDir) -> Iterator[Path]:
+    """The state directory's mongod.conf for a test to write; removed after it, since the module's
+    other tests share the state directory and expect the IdP's defaults."""
+    yield idp_state.mongod_conf
+    idp_state.mongod_conf.unlink(missing_ok=True)

@@ -73,7 +73,7 @@ def test_claims_json_for_a_good_kubernetes_token(idp_state: StateDir) -> None:
 
 
 def test_claims_checks_against_the_state_directorys_mongod_conf(
-    idp_state: StateDir, idp_record: ServiceRecord
+    idp_state: StateDir, idp_record: ServiceRecord, mongod_conf: Path
 ) -> None:
     kit = idp_record.extra["issuers"]["kit"]
     providers = [
@@ -91,45 +91,39 @@ def test_claims_checks_against_the_state_directorys_mongod_conf(
         "  authenticationMechanisms: SCRAM-SHA-256,MONGODB-OIDC\n"
         f"  oidcIdentityProviders: '{json.dumps(providers)}'\n"
     )
-    idp_state.write_private(idp_state.mongod_conf, conf)
-    try:
-        token = wif(idp_state, "token", "billing-api").stdout.strip()
-        done = wif(idp_state, "claims", token, "--json")
-        report = json.loads(done.stdout)
-        assert done.returncode == 1
-        assert report["server"]["config"] == str(idp_state.mongod_conf)
-        failed = [r for r in report["rules"] if r["passed"] is False]
-        assert [r["rule"] for r in failed] == ["authorization_claim"]
-        assert failed[0]["detail"] == "InvalidJWT: Claim 'roles' not found on OIDC token"
-    finally:
-        idp_state.mongod_conf.unlink()
+    idp_state.write_private(mongod_conf, conf)
+    token = wif(idp_state, "token", "billing-api").stdout.strip()
+    done = wif(idp_state, "claims", token, "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert report["server"]["config"] == str(mongod_conf)
+    failed = [r for r in report["rules"] if r["passed"] is False]
+    assert [r["rule"] for r in failed] == ["authorization_claim"]
+    assert failed[0]["detail"] == "InvalidJWT: Claim 'roles' not found on OIDC token"
 
 
-def test_an_invalid_mongod_conf_is_reported_with_mongods_message(idp_state: StateDir) -> None:
+def _claims_under_an_invalid_conf(idp_state: StateDir, mongod_conf: Path) -> str:
+    """What `wif claims` prints for a good token when mongod.conf names a provider without audience."""
     conf = 'setParameter:\n  oidcIdentityProviders: \'[{"issuer": "http://localhost:1/kit"}]\'\n'
-    idp_state.write_private(idp_state.mongod_conf, conf)
-    try:
-        token = wif(idp_state, "token", "billing-api").stdout.strip()
-        done = wif(idp_state, "claims", token)
-        assert (
-            "is invalid: BSON field 'IDPConfiguration.audience' is missing but a required field"
-            in done.stdout
-        )
-    finally:
-        idp_state.mongod_conf.unlink()
+    idp_state.write_private(mongod_conf, conf)
+    token = wif(idp_state, "token", "billing-api").stdout.strip()
+    return wif(idp_state, "claims", token).stdout
 
 
-def test_an_invalid_mongod_conf_in_the_report_says_what_to_do_next(idp_state: StateDir) -> None:
-    conf = 'setParameter:\n  oidcIdentityProviders: \'[{"issuer": "http://localhost:1/kit"}]\'\n'
-    idp_state.write_private(idp_state.mongod_conf, conf)
-    try:
-        token = wif(idp_state, "token", "billing-api").stdout.strip()
-        lines = wif(idp_state, "claims", token).stdout.splitlines()
-        at = next(i for i, line in enumerate(lines) if line.startswith("server ") and "is invalid" in line)
-        assert lines[at + 1].strip().startswith("next step: ")
-        assert len(lines[at + 1].strip()) > len("next step: ")
-    finally:
-        idp_state.mongod_conf.unlink()
+def test_an_invalid_mongod_conf_is_reported_with_mongods_message(
+    idp_state: StateDir, mongod_conf: Path
+) -> None:
+    out = _claims_under_an_invalid_conf(idp_state, mongod_conf)
+    assert "is invalid: BSON field 'IDPConfiguration.audience' is missing but a required field" in out
+
+
+def test_an_invalid_mongod_conf_in_the_report_says_what_to_do_next(
+    idp_state: StateDir, mongod_conf: Path
+) -> None:
+    lines = _claims_under_an_invalid_conf(idp_state, mongod_conf).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("server ") and "is invalid" in line)
+    assert lines[at + 1].strip().startswith("next step: ")
+    assert len(lines[at + 1].strip()) > len("next step: ")
 
 
 def test_claims_of_garbage_fails_with_a_plain_message(idp_state: StateDir) -> None:

@@ -32,19 +32,19 @@ def test_without_mongod_conf_the_kit_default_for_the_running_idp(
     }
 
 
-def test_the_written_mongod_conf_is_what_counts(idp_state: StateDir, idp_record: ServiceRecord) -> None:
-    cfg = default_config(idp_state, idp_record)
-    write_config(idp_state, cfg)
-    try:
-        found = server_providers(idp_state)
-        assert found is not None and found.source == str(idp_state.mongod_conf)
-        on_disk = load_config_file(idp_state.mongod_conf).oidc_providers
-        assert [p.to_document() for p in found.providers] == [p.to_document() for p in on_disk]
-    finally:
-        idp_state.mongod_conf.unlink()
+def test_the_written_mongod_conf_is_what_counts(
+    idp_state: StateDir, idp_record: ServiceRecord, mongod_conf: Path
+) -> None:
+    write_config(idp_state, default_config(idp_state, idp_record))
+    found = server_providers(idp_state)
+    assert found is not None and found.source == str(mongod_conf)
+    on_disk = load_config_file(mongod_conf).oidc_providers
+    assert [p.to_document() for p in found.providers] == [p.to_document() for p in on_disk]
 
 
-def test_a_conf_the_server_would_refuse_is_refused_with_its_message(idp_state: StateDir) -> None:
+def test_a_conf_the_server_would_refuse_is_refused_with_its_message(
+    idp_state: StateDir, mongod_conf: Path
+) -> None:
     # Providers without MONGODB-OIDC among the mechanisms: a real mongod does not start.
     entry = {
         "issuer": "http://localhost:1/kit",
@@ -54,16 +54,13 @@ def test_a_conf_the_server_would_refuse_is_refused_with_its_message(idp_state: S
         "supportsHumanFlows": False,
     }
     conf = f"setParameter:\n  enableTestCommands: 1\n  oidcIdentityProviders: '{json.dumps([entry])}'\n"
-    idp_state.write_private(idp_state.mongod_conf, conf)
-    try:
-        with pytest.raises(ConfigError, match="Authentication mechanism 'MONGODB-OIDC' is not enabled"):
-            server_providers(idp_state)
-        token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-        report = token_cli.analyse(token, idp_state)  # wif claims says why nothing was checked
-        assert "MONGODB-OIDC' is not enabled" in report["server"]["error"]
-        assert display.verdict(token, idp_state) is None
-    finally:
-        idp_state.mongod_conf.unlink()
+    idp_state.write_private(mongod_conf, conf)
+    with pytest.raises(ConfigError, match="Authentication mechanism 'MONGODB-OIDC' is not enabled"):
+        server_providers(idp_state)
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+    report = token_cli.analyse(token, idp_state)  # wif claims says why nothing was checked
+    assert "MONGODB-OIDC' is not enabled" in report["server"]["error"]
+    assert display.verdict(token, idp_state) is None
 
 
 def test_neither_a_conf_nor_an_idp_means_no_providers(tmp_path: Path) -> None:

@@ -15,23 +15,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-CHROMIUM = os.environ.get("WIF_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps trying to reach Google's hosts, which
-# this offline machine refuses many times a second.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from _support.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 
 @dataclass
@@ -53,21 +42,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev.sh test does it as root)")
-    root = tmp_path_factory.mktemp("lab-root")
-    (root / "lessons").mkdir()
-    state_dir = tmp_path_factory.mktemp("lab-state") / "state"
-    home = tmp_path_factory.mktemp("lab-home")
+@contextmanager
+def running_lab(
+    python: str | Path, root: Path, state_dir: Path, home: Path, env: dict[str, str]
+) -> Iterator[Lab]:
+    """JupyterLab run by ``python`` on a free loopback port, serving ``root``, with the kit's state in
+    ``state_dir`` and Jupyter's config, runtime and workspaces (and ``lab.log``) under ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     token = secrets.token_hex(16)
     env = dict(
-        os.environ,
+        env,
         WIF_STATE_DIR=str(state_dir),
-        # The Workload Identity panel lists the lessons of this folder (empty until a test adds some).
-        WIF_LESSONS_DIR=str(root / "lessons"),
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),
@@ -75,7 +61,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     log = open(home / "lab.log", "wb")
     proc = subprocess.Popen(
         [
-            sys.executable,
+            str(python),
             "-m",
             "jupyterlab",
             "--no-browser",
@@ -90,6 +76,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
+        cwd=home,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -113,6 +100,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    require_chromium()
+    root = tmp_path_factory.mktemp("lab-root")
+    (root / "lessons").mkdir()
+    state_dir = tmp_path_factory.mktemp("lab-state") / "state"
+    # The Workload Identity panel lists the lessons of this folder (empty until a test adds some).
+    env = dict(os.environ, WIF_LESSONS_DIR=str(root / "lessons"))
+    try:
+        with running_lab(sys.executable, root, state_dir, tmp_path_factory.mktemp("lab-home"), env) as lab:
+            yield lab
+    finally:
         # Stop any kit services a notebook started under this state directory.
         subprocess.run(
             [sys.executable, "-m", "wif_notebook", "down", "--state-dir", str(state_dir)],

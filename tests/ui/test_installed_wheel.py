@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import secrets
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ import pytest
 
 from wif_notebook.tls import ROOTS_VARIABLES
 
-from .conftest import Lab, _free_port
+from .conftest import Lab, running_lab
 from .test_labextension import open_panel
 
 pytestmark = pytest.mark.timeout(300)
@@ -98,68 +95,22 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wheel_lab(installed: Path, tmp_path: Path) -> Iterator[Lab]:
     root = tmp_path / "root"
     root.mkdir()
-    home = tmp_path / "home"
-    port = _free_port()
-    token = secrets.token_hex(16)
-    env = _clean_env()
-    env.update(
-        WIF_STATE_DIR=str(tmp_path / "state"),
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),
-        # JupyterLab's own assets (themes, schemas) from this venv; extensions from the prefix.
-        JUPYTERLAB_DIR=str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
-    )
-    log = open(tmp_path / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [
-            str(installed),
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--ServerApp.port_retries=0",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail(f"JupyterLab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-    try:
-        yield Lab(url=url, token=token, root=root, state_dir=tmp_path / "state")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    # JupyterLab's own assets (themes, schemas) from this venv; extensions from the prefix.
+    env = dict(_clean_env(), JUPYTERLAB_DIR=str(Path(sys.prefix) / "share" / "jupyter" / "lab"))
+    with running_lab(installed, root, tmp_path / "state", tmp_path / "home", env) as lab:
+        yield lab
+
+
+def _focus_lesson(page: Any, lab: Lab) -> None:
+    """Open the Workload Identity panel and put the keyboard's focus on the lesson's entry."""
+    page.goto(lab.lab_url())
+    lesson = open_panel(page).locator(f'[data-lesson="{LESSON}"]')
+    lesson.wait_for(timeout=15_000)
+    lesson.focus()
 
 
 def test_a_lesson_installed_from_the_wheel_opens_from_the_panel(wheel_lab: Lab, page: Any) -> None:
-    page.goto(wheel_lab.lab_url())
-    panel = open_panel(page)
-    lesson = panel.locator(f'[data-lesson="{LESSON}"]')
-    lesson.wait_for(timeout=15_000)
-    lesson.focus()
+    _focus_lesson(page, wheel_lab)
     page.keyboard.press("Enter")
     page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("{LESSON}.ipynb")').wait_for(timeout=30_000)
     page.locator(".jp-NotebookPanel:visible .jp-MarkdownOutput").first.wait_for(timeout=30_000)
@@ -168,11 +119,7 @@ def test_a_lesson_installed_from_the_wheel_opens_from_the_panel(wheel_lab: Lab, 
 
 def test_a_lesson_that_cannot_be_copied_says_why_and_what_to_do(wheel_lab: Lab, page: Any) -> None:
     (wheel_lab.root / "wif-lessons").write_text("a file where the lessons folder would go")
-    page.goto(wheel_lab.lab_url())
-    panel = open_panel(page)
-    lesson = panel.locator(f'[data-lesson="{LESSON}"]')
-    lesson.wait_for(timeout=15_000)
-    lesson.focus()
+    _focus_lesson(page, wheel_lab)
     page.keyboard.press(" ")
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=15_000)

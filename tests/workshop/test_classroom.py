@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,25 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 from wif_notebook import ports
 
 from .kernel_client import run_cells
+from .shared_host import REPO, defaults_taken
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 LEARNERS = 5
-CHROMIUM = os.environ.get("WIF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def lesson_cell(startswith: str) -> str:
@@ -106,21 +96,10 @@ def _processes_of(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev.sh test does it as root)")
+    require_chromium()
     folder = tmp_path_factory.mktemp("classroom") / "room"
-    with socket.socket() as idp_default, socket.socket() as mongod_default:
-        for sock in (idp_default, mongod_default):
-            sock.bind(("127.0.0.1", 0))
-            sock.listen()
-        env = dict(
-            os.environ,
-            PYTHONPATH=str(REPO),
-            WIF_IDP_DEFAULT_PORT=str(idp_default.getsockname()[1]),
-            WIF_MONGOD_DEFAULT_PORT=str(mongod_default.getsockname()[1]),
-        )
-        env.pop("WIF_STATE_DIR", None)
-        env.pop("WIF_MONGOD", None)
+    with defaults_taken() as env:
+        env.pop("WIF_MONGOD", None)  # the kit's own test mongod, not a real one the caller may name
         result = wif(
             "classroom",
             "up",

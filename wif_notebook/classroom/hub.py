@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -38,7 +37,7 @@ from typing import Any
 
 from .. import ports, services
 from ..errors import ServiceError, StateError
-from ..state import StateDir, write_private
+from ..state import StateDir, read_text, write_private
 
 ENV_VAR = "WIF_CLASSROOM_DIR"
 PROXY_ENV = "WIF_CHP"  # an explicit configurable-http-proxy to use
@@ -97,13 +96,12 @@ def learner_state_dir(folder: Path, name: str) -> Path:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise StateError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            hint="run `wif classroom down`, then `wif classroom up` to write it again",
-        ) from exc
+    return read_text(
+        path,
+        StateError,
+        f"cannot read {path}",
+        "run `wif classroom down`, then `wif classroom up` to write it again",
+    ).strip()
 
 
 def _secret(path: Path, nbytes: int) -> str:
@@ -346,16 +344,8 @@ def up(
     logs.mkdir(exist_ok=True, mode=0o700)
     log_path = logs / "hub.log"
     with open(log_path, "ab") as out:
-        os.chmod(log_path, 0o600)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")],
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")]
+        proc = services.spawn_detached(argv, out, cwd=folder)
     deadline = time.monotonic() + START_TIMEOUT
     while not _hub_answers(public):
         if proc.poll() is not None or time.monotonic() > deadline:

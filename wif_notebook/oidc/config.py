@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .rules import RuleFailure
-from .tokenparse import bson_type_name, peek_issuer_and_audience
+from .tokenparse import peek_issuer_and_audience, wrong_type_text
 
 # mongod's minimum JWKS poll period (IDPJWKSRefresher::kRefreshMinPeriod).
 MIN_JWKS_POLL_SECS = 10
@@ -112,8 +112,7 @@ def _parse_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
         if not _type_ok(spec.kind, value):
             expected = _KIND_TYPE[spec.kind]
             raise ConfigError(
-                f"BSON field 'IDPConfiguration.{name}' is the wrong type '{bson_type_name(value)}', "
-                f"expected type '{expected}'",
+                wrong_type_text(f"IDPConfiguration.{name}", value, expected),
                 hint=f"give {name} a {'list of strings' if spec.kind == 'strings' else expected} value",
             )
         values[spec.attr] = int(value) if spec.kind == "int" else value

@@ -15,29 +15,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bson.int64 import Int64
+
 from .rules import RuleFailure
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_NUMBER_TYPES = "'[long, int, decimal, double]'"
+# What mongod names a field that takes any number.
+NUMBER_TYPES = "[long, int, decimal, double]"
+
+
+# mongod's type names (``typeName``) by Python type, first match wins: a bool is an int to Python,
+# so it comes first; an Int64 (what the server's BSON decoder gives an int64) is a long.
+_BSON_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"),
+    (bool, "bool"),
+    (Int64, "long"),
+    (float, "double"),
+    (str, "string"),
+    ((list, tuple), "array"),
+    (Mapping, "object"),
+)
 
 
 def bson_type_name(value: Any) -> str:
-    """The BSON type name mongod uses in its messages for a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
+    """The BSON type name mongod uses in its messages for a value: a decoded command field or a
+    JSON value (token claims, configuration)."""
+    if isinstance(value, int) and not isinstance(value, (bool, Int64)):
+        # A JSON number is stored as an int32 when it fits, else as an int64 (a decoded int32 fits).
         return "int" if -(2**31) <= value < 2**31 else "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
+    return next((name for kind, name in _BSON_TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 def b64url_decode(text: str) -> bytes:
@@ -99,13 +105,27 @@ def parse_compact(token: str) -> ParsedToken:
     return ParsedToken(header, claims, f"{head}.{body}".encode("ascii"), signature, (head, body, sig))
 
 
+def missing_field_text(field: str) -> str:
+    """``BSON field 'JWT.aud' is missing but a required field`` (``field`` is the dotted path)."""
+    return f"BSON field '{field}' is missing but a required field"
+
+
+def wrong_type_text(field: str, value: Any, expected: str) -> str:
+    """``BSON field 'JWT.exp' is the wrong type 'string', expected types '[long, int, decimal, double]'``.
+
+    ``field`` is the dotted path; ``expected`` a type name or mongod's bracketed list of them, which
+    it introduces as "types" rather than "type". The test server's command parsers say the same.
+    """
+    noun = "types" if expected.startswith("[") else "type"
+    return f"BSON field '{field}' is the wrong type '{bson_type_name(value)}', expected {noun} '{expected}'"
+
+
 def _missing(struct: str, name: str) -> str:
-    return f"IDLFailedToParse: BSON field '{struct}.{name}' is missing but a required field"
+    return f"IDLFailedToParse: {missing_field_text(f'{struct}.{name}')}"
 
 
 def _wrong_type(struct: str, name: str, value: Any, expected: str) -> str:
-    found = bson_type_name(value)
-    return f"TypeMismatch: BSON field '{struct}.{name}' is the wrong type '{found}', expected {expected}"
+    return f"TypeMismatch: {wrong_type_text(f'{struct}.{name}', value, expected)}"
 
 
 def _required_string(doc: Mapping[str, Any], struct: str, name: str, rule: str) -> str:
@@ -113,7 +133,7 @@ def _required_string(doc: Mapping[str, Any], struct: str, name: str, rule: str) 
         raise RuleFailure(rule, _missing(struct, name))
     value = doc[name]
     if not isinstance(value, str):
-        raise RuleFailure(rule, _wrong_type(struct, name, value, "type 'string'"))
+        raise RuleFailure(rule, _wrong_type(struct, name, value, "string"))
     return value
 
 
@@ -134,7 +154,7 @@ def check_header_typ(header: Mapping[str, Any]) -> str | None:
         return None
     typ = header["typ"]
     if not isinstance(typ, str):
-        raise RuleFailure("header.typ", _wrong_type("JWSHeader", "typ", typ, "type 'string'"))
+        raise RuleFailure("header.typ", _wrong_type("JWSHeader", "typ", typ, "string"))
     if typ != "JWT":
         raise RuleFailure("header.typ", "Location7095401: Unknown type of token")
     return typ
@@ -156,10 +176,10 @@ def check_body_aud(claims: Mapping[str, Any]) -> list[str]:
     if isinstance(aud, str):
         return [aud]
     if not isinstance(aud, list):
-        raise RuleFailure("body.aud", _wrong_type("JWT", "aud", aud, "types '[string, array]'"))
+        raise RuleFailure("body.aud", _wrong_type("JWT", "aud", aud, "[string, array]"))
     for i, item in enumerate(aud):
         if not isinstance(item, str):
-            raise RuleFailure("body.aud", _wrong_type("JWT", f"aud.{i}", item, "type 'string'"))
+            raise RuleFailure("body.aud", _wrong_type("JWT", f"aud.{i}", item, "string"))
     return list(aud)
 
 
@@ -168,7 +188,7 @@ def check_body_exp(claims: Mapping[str, Any]) -> float:
         raise RuleFailure("body.exp", _missing("JWT", "exp"))
     exp = claims["exp"]
     if not is_number(exp):
-        raise RuleFailure("body.exp", _wrong_type("JWT", "exp", exp, f"types {_NUMBER_TYPES}"))
+        raise RuleFailure("body.exp", _wrong_type("JWT", "exp", exp, NUMBER_TYPES))
     return float(exp)
 
 
@@ -178,7 +198,7 @@ def check_body_nbf(claims: Mapping[str, Any]) -> float | None:
         return None
     nbf = claims["nbf"]
     if not is_number(nbf):
-        raise RuleFailure("time.nbf", _wrong_type("JWT", "nbf", nbf, f"types {_NUMBER_TYPES}"))
+        raise RuleFailure("time.nbf", _wrong_type("JWT", "nbf", nbf, NUMBER_TYPES))
     return float(nbf)
 
 

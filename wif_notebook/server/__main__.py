@@ -2,7 +2,8 @@
 
 Reads mongod.conf (the same file a real Enterprise mongod would start with), creates the kit's
 SCRAM administrator on first start, binds ``net.bindIp:net.port`` (0 = a free port), then announces
-itself as service ``mongod`` with ``mongodb_uri``, ``oidc_uri`` and ``admin_uri``. SIGTERM and
+itself as service ``mongod`` with ``mongodb_uri`` and ``oidc_uri`` (the administrator's password
+stays in ``admin.json`` alone: ``stack.administrator_uri`` builds its URI on request). SIGTERM and
 SIGINT shut it down cleanly.
 """
 
@@ -13,7 +14,6 @@ import asyncio
 import errno
 import signal
 import sys
-import urllib.parse
 from pathlib import Path
 
 from .. import ports, services
@@ -37,19 +37,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def uris(host: str, port: int, admin: tuple[str, str]) -> dict[str, str]:
-    """The connection strings a service record carries (``directConnection``: one standalone)."""
+def uris(host: str, port: int) -> dict[str, str]:
+    """The connection strings a service record carries (``directConnection``: one standalone). No
+    password: a record is read by every status reader, and a secret belongs in one file only."""
     base = f"mongodb://{host}:{port}/"
-    user, password = (urllib.parse.quote(part, safe="") for part in admin)
     return {
         "mongodb_uri": f"{base}?directConnection=true",
         "oidc_uri": f"{base}?directConnection=true&authMechanism=MONGODB-OIDC",
-        "admin_uri": f"mongodb://{user}:{password}@{host}:{port}/"
-        "?directConnection=true&authSource=admin&authMechanism=SCRAM-SHA-256",
     }
 
 
-async def _serve(server: TestServer, state: StateDir, admin: tuple[str, str], config_path: Path) -> None:
+async def _serve(server: TestServer, state: StateDir, config_path: Path) -> None:
     port = await server.start()
     host = server.config.bind_ip.split(",")[0].strip() or "127.0.0.1"
     services.announce(
@@ -62,7 +60,7 @@ async def _serve(server: TestServer, state: StateDir, admin: tuple[str, str], co
         config_path=str(config_path),
         log_path=str(server.config.log_path) if server.config.log_path else None,
         db_path=str(server.config.db_path),
-        **uris(host, port, admin),
+        **uris(host, port),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         config.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = DataStore(config.db_path)
         authz = AuthzStore(config.db_path)
-        admin = authz.ensure_admin(state.path)
+        authz.ensure_admin(state.path)
         log = MongodLog(config.log_path) if config.log_path else MongodLog(stream=sys.stdout)
         server = TestServer(
             config,
@@ -110,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 100  # mongod's EXIT_UNCAUGHT, as for an unusable dbPath
     try:
-        asyncio.run(_serve(server, state, admin, config_path.absolute()))
+        asyncio.run(_serve(server, state, config_path.absolute()))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"error: {ports.port_in_use('mongod', config.port)}", file=sys.stderr)

@@ -332,6 +332,18 @@ class Requirement:
 
 
 # -- the store -------------------------------------------------------------------------------------
+def _copy_of(docs: dict[str, Document], db: str, name: str) -> Document | None:
+    """A copy of the user or role document ``name`` of ``db`` (callers may change it freely)."""
+    doc = docs.get(f"{db}.{name}")
+    return copy.deepcopy(doc) if doc is not None else None
+
+
+def _copies_of(docs: dict[str, Document], db: str | None, name_field: str) -> list[Document]:
+    """Copies of the user or role documents (of ``db`` only, when given), by database then name."""
+    chosen = [d for d in docs.values() if db is None or d["db"] == db]
+    return copy.deepcopy(sorted(chosen, key=lambda d: (d["db"], d[name_field])))
+
+
 class AuthzStore:
     """Users and user-defined roles persisted in ``<dbPath>/authz.json``. Thread-safe."""
 
@@ -395,13 +407,11 @@ class AuthzStore:
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, db: str, name: str) -> Document | None:
         with self._lock:
-            doc = self._users.get(f"{db}.{name}")
-            return copy.deepcopy(doc) if doc is not None else None
+            return _copy_of(self._users, db, name)
 
     def users(self, db: str | None = None) -> list[Document]:
         with self._lock:
-            docs = [d for d in self._users.values() if db is None or d["db"] == db]
-            return copy.deepcopy(sorted(docs, key=lambda d: (d["db"], d["user"])))
+            return _copies_of(self._users, db, "user")
 
     def insert_user(self, doc: Document) -> None:
         with self._lock:
@@ -429,13 +439,11 @@ class AuthzStore:
     def get_role(self, db: str, name: str) -> Document | None:
         """A user-defined role document (built-in roles have none)."""
         with self._lock:
-            doc = self._roles.get(f"{db}.{name}")
-            return copy.deepcopy(doc) if doc is not None else None
+            return _copy_of(self._roles, db, name)
 
     def roles(self, db: str | None = None) -> list[Document]:
         with self._lock:
-            docs = [d for d in self._roles.values() if db is None or d["db"] == db]
-            return copy.deepcopy(sorted(docs, key=lambda d: (d["db"], d["role"])))
+            return _copies_of(self._roles, db, "role")
 
     def role_exists(self, role: str, db: str) -> bool:
         with self._lock:
@@ -730,37 +738,33 @@ def check_privileges(
             raise denied()
 
 
+def names_asked(value: Any, db: str, key: str) -> list[tuple[str, str]] | None:
+    """The (name, db) pairs a usersInfo (``key`` "user") or rolesInfo (``key`` "role") asks for: one
+    or a list of ``"name"`` (on ``db``) or ``{<key>: name, db: db}``; None when an item is neither."""
+    refs: list[tuple[str, str]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            refs.append((item, db))
+        elif isinstance(item, dict) and isinstance(item.get(key), str):
+            refs.append((item[key], str(item.get("db", db))))
+        else:
+            return None
+    return refs
+
+
 def _looks_up_only_self(
     store: AuthzStore, users: list[AuthenticatedUser], db: str, command_name: str, cmd: Document
 ) -> bool:
     """usersInfo of one's own user, or rolesInfo of roles one holds, needs no privilege (mongod)."""
-    value = cmd.get(command_name)
-    items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(i, (int, float, bool)) for i in items):
+    key = "user" if command_name == "usersInfo" else "role"
+    refs = names_asked(cmd.get(command_name), db, key)
+    if not refs:  # nothing named, or not names (a number asks for every user or role of the db)
         return False
-    if command_name == "usersInfo":
+    if key == "user":
         mine = {(u.user, u.db) for u in users}
-        for item in items:
-            if isinstance(item, str):
-                ref = (item, db)
-            elif isinstance(item, dict) and "user" in item:
-                ref = (str(item["user"]), str(item.get("db", db)))
-            else:
-                return False
-            if ref not in mine:
-                return False
-        return True
-    held = set(store.expand_roles(_all_roles(store, users)))
-    for item in items:
-        if isinstance(item, str):
-            ref = (item, db)
-        elif isinstance(item, dict) and "role" in item:
-            ref = (str(item["role"]), str(item.get("db", db)))
-        else:
-            return False
-        if ref not in held:
-            return False
-    return True
+    else:
+        mine = set(store.expand_roles(_all_roles(store, users)))
+    return all(ref in mine for ref in refs)
 
 
 def redact_command(command_name: str, cmd: Document) -> Document:

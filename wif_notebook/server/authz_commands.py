@@ -10,6 +10,7 @@ follow mongod's user_management_commands.cpp. Each handler is a plain function o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bson.binary import Binary
@@ -20,6 +21,7 @@ from .authz import (
     builtin_role_names,
     connection_status,
     is_builtin_role,
+    names_asked,
     new_user_document,
     scram_sha256_credentials,
     user_mechanisms,
@@ -43,11 +45,13 @@ OK: Document = {"ok": 1.0}
 EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
 
 
-def _name_arg(cmd: Document, command_name: str) -> str:
-    value = cmd.get(command_name)
-    if not isinstance(value, str):
-        raise wrong_type(f"{command_name}.{command_name}", value, "string")
-    return value
+def _subject(ctx: CommandContext, cmd: Document) -> tuple[AuthzStore, str, str]:
+    """The store, the database and the user or role a management command names (its first field,
+    a string)."""
+    name = cmd.get(ctx.command_name)
+    if not isinstance(name, str):
+        raise wrong_type(f"{ctx.command_name}.{ctx.command_name}", name, "string")
+    return ctx.authz, ctx.db, name
 
 
 def _role_list(value: Any, db: str, command_name: str) -> list[tuple[str, str]]:
@@ -104,6 +108,14 @@ def _doc_refs(doc: Document) -> list[tuple[str, str]]:
     return [(str(r["role"]), str(r["db"])) for r in doc.get("roles", [])]
 
 
+def _names_asked(value: Any, db: str, key: str, errmsg: str) -> list[tuple[str, str]]:
+    """The (name, db) pairs a usersInfo/rolesInfo asks for; anything else is refused with ``errmsg``."""
+    refs = names_asked(value, db, key)
+    if refs is None:
+        raise CommandError(2, errmsg, "BadValue")
+    return refs
+
+
 def _user_not_found(name: str, db: str) -> CommandError:
     return CommandError(11, f'Could not find user "{name}" for db "{db}"', "UserNotFound")
 
@@ -111,9 +123,7 @@ def _user_not_found(name: str, db: str) -> CommandError:
 # -- users -----------------------------------------------------------------------------------------
 @command("createUser", privileges=CREATE_USER)
 def create_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "createUser")
+    store, db, name = _subject(ctx, cmd)
     if db == "local":
         raise CommandError(2, "Cannot create users in the local database", "BadValue")
     if "roles" not in cmd:
@@ -154,9 +164,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("updateUser", privileges=UPDATE_USER)
 def update_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "updateUser")
+    store, db, name = _subject(ctx, cmd)
     if cmd.get("mechanisms") is not None and not cmd.get("mechanisms"):
         raise CommandError(2, "mechanisms field must not be empty", "BadValue")
     has_update = any(k in cmd for k in ("pwd", "customData", "roles", "authenticationRestrictions"))
@@ -182,35 +190,54 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("dropUser", privileges=on_database("dropUser"))
 def drop_user(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    name = _name_arg(cmd, "dropUser")
-    if not store.remove_user(ctx.db, name):
-        raise CommandError(11, f"User '{name}@{ctx.db}' not found", "UserNotFound")
+    store, db, name = _subject(ctx, cmd)
+    if not store.remove_user(db, name):
+        raise CommandError(11, f"User '{name}@{db}' not found", "UserNotFound")
     return dict(OK)
 
 
-def _change_user_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, command_name)
-    roles = _roles_to_change(cmd, db, command_name)
+# Finds the user or role whose ``roles`` a grant/revoke changes, after mongod's checks for that kind:
+# (store, name, db, roles, grant) -> its document.
+_RoleHolder = Callable[[AuthzStore, str, str, list[tuple[str, str]], bool], Document]
+
+
+def _change_roles(
+    ctx: CommandContext,
+    cmd: Document,
+    holder: _RoleHolder,
+    save: Callable[[AuthzStore, Document], None],
+    *,
+    grant: bool,
+) -> Document:
+    """grantRolesTo*/revokeRolesFrom*: parse the name and roles, let ``holder`` check and find the
+    document, then store its roles granted or revoked."""
+    store, db, name = _subject(ctx, cmd)
+    roles = _roles_to_change(cmd, db, ctx.command_name)
+    doc = holder(store, name, db, roles, grant)
+    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
+    save(store, doc)
+    return dict(OK)
+
+
+def _user_holding(
+    store: AuthzStore, name: str, db: str, roles: list[tuple[str, str]], grant: bool
+) -> Document:
+    """The user must exist before its roles are looked at (for a grant and a revoke alike)."""
     doc = store.get_user(db, name)
     if doc is None:
         raise _user_not_found(name, db)
     _require_roles_exist(store, roles)
-    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
-    store.replace_user(doc)
-    return dict(OK)
+    return doc
 
 
 @command("grantRolesToUser", privileges=GRANT_ROLES)
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_user_roles(ctx, cmd, "grantRolesToUser", grant=True)
+    return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=True)
 
 
 @command("revokeRolesFromUser", privileges=REVOKE_ROLES)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_user_roles(ctx, cmd, "revokeRolesFromUser", grant=False)
+    return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=False)
 
 
 def _user_info(store: AuthzStore, doc: Document, cmd: Document) -> Document:
@@ -240,25 +267,16 @@ def users_info(ctx: CommandContext, cmd: Document) -> Document:
     store: AuthzStore = ctx.authz
     db = ctx.db
     value = cmd.get("usersInfo")
-    docs: list[Document] = []
+    docs: list[Document]
     if isinstance(value, dict) and value.get("forAllDBs"):
         docs = store.users()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         docs = store.users(db)
     else:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str):
-                name, udb = item, db
-            elif isinstance(item, dict) and isinstance(item.get("user"), str):
-                name, udb = item["user"], str(item.get("db", db))
-            else:
-                raise CommandError(
-                    2, "User name must be either a string or an object with user and db fields", "BadValue"
-                )
-            found = store.get_user(udb, name)
-            if found is not None:
-                docs.append(found)
+        refs = _names_asked(
+            value, db, "user", "User name must be either a string or an object with user and db fields"
+        )
+        docs = [found for name, udb in refs if (found := store.get_user(udb, name)) is not None]
     return {"users": [_user_info(store, d, cmd) for d in docs], "ok": 1.0}
 
 
@@ -340,15 +358,14 @@ def _check_grant_roles_to_role(store: AuthzStore, role: str, db: str, roles: lis
         )
 
 
-def _builtin_refusal(role: str, db: str) -> CommandError:
-    return CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
+def _refuse_builtin(role: str, db: str) -> None:
+    if is_builtin_role(role, db):
+        raise CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
 
 
 @command("createRole", privileges=CREATE_ROLE)
 def create_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "createRole")
+    store, db, name = _subject(ctx, cmd)
     if "privileges" not in cmd:
         raise missing_field("createRole.privileges")
     if "roles" not in cmd:
@@ -386,15 +403,12 @@ def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
 
 @command("updateRole", privileges=UPDATE_ROLE)
 def update_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, "updateRole")
+    store, db, name = _subject(ctx, cmd)
     if not any(k in cmd for k in ("roles", "privileges", "authenticationRestrictions")):
         raise CommandError(2, "Must specify at least one field to update in updateRole", "BadValue")
     privileges = _parse_privileges(cmd["privileges"], "updateRole") if "privileges" in cmd else None
     roles = _role_list(cmd["roles"], db, "updateRole") if "roles" in cmd else None
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+    _refuse_builtin(name, db)
     doc = _existing_role(store, name, db)
     if roles is not None:
         _check_grant_roles_to_role(store, name, db, roles)
@@ -408,51 +422,43 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("dropRole", privileges=on_database("dropRole"))
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
-    store: AuthzStore = ctx.authz
-    name = _name_arg(cmd, "dropRole")
-    if is_builtin_role(name, ctx.db):
-        raise _builtin_refusal(name, ctx.db)
-    _existing_role(store, name, ctx.db)
-    store.remove_role(ctx.db, name)
+    store, db, name = _subject(ctx, cmd)
+    _refuse_builtin(name, db)
+    _existing_role(store, name, db)
+    store.remove_role(db, name)
     return dict(OK)
 
 
-def _change_role_roles(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, command_name)
-    roles = _roles_to_change(cmd, db, command_name)
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+def _role_holding(
+    store: AuthzStore, name: str, db: str, roles: list[tuple[str, str]], grant: bool
+) -> Document:
+    """A built-in role is refused first; a grant then checks the granted roles (database, cycles,
+    existence); the role itself must exist."""
+    _refuse_builtin(name, db)
     if grant:
         _check_grant_roles_to_role(store, name, db, roles)
-    doc = _existing_role(store, name, db)
-    doc["roles"] = _granted_or_revoked(_doc_refs(doc), roles, grant)
-    store.replace_role(doc)
-    return dict(OK)
+    return _existing_role(store, name, db)
 
 
 @command("grantRolesToRole", privileges=GRANT_ROLES)
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_roles(ctx, cmd, "grantRolesToRole", grant=True)
+    return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=True)
 
 
 @command("revokeRolesFromRole", privileges=REVOKE_ROLES)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_roles(ctx, cmd, "revokeRolesFromRole", grant=False)
+    return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=False)
 
 
-def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: str, grant: bool) -> Document:
-    store: AuthzStore = ctx.authz
-    db = ctx.db
-    name = _name_arg(cmd, command_name)
+def _change_role_privileges(ctx: CommandContext, cmd: Document, grant: bool) -> Document:
+    store, db, name = _subject(ctx, cmd)
+    command_name = ctx.command_name
     if "privileges" not in cmd:
         raise missing_field(f"{command_name}.privileges")
     privileges = _parse_privileges(cmd["privileges"], command_name)
     if not privileges:
         raise CommandError(2, f'{command_name} command requires a non-empty "privileges" array', "BadValue")
-    if is_builtin_role(name, db):
-        raise _builtin_refusal(name, db)
+    _refuse_builtin(name, db)
     if grant:
         _check_privileges_target(name, db, privileges)
     doc = _existing_role(store, name, db)
@@ -475,12 +481,12 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, command_name: st
 
 @command("grantPrivilegesToRole", privileges=on_database("grantRole"))
 def grant_privileges_to_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_privileges(ctx, cmd, "grantPrivilegesToRole", grant=True)
+    return _change_role_privileges(ctx, cmd, grant=True)
 
 
 @command("revokePrivilegesFromRole", privileges=on_database("revokeRole"))
 def revoke_privileges_from_role(ctx: CommandContext, cmd: Document) -> Document:
-    return _change_role_privileges(ctx, cmd, "revokePrivilegesFromRole", grant=False)
+    return _change_role_privileges(ctx, cmd, grant=False)
 
 
 def _role_info(store: AuthzStore, role: str, db: str, cmd: Document) -> Document | None:
@@ -513,14 +519,7 @@ def roles_info(ctx: CommandContext, cmd: Document) -> Document:
             refs += [(r, db) for r in builtin_role_names(db)]
         refs += [(d["role"], d["db"]) for d in store.roles(db)]
     else:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str):
-                refs.append((item, db))
-            elif isinstance(item, dict) and isinstance(item.get("role"), str):
-                refs.append((item["role"], str(item.get("db", db))))
-            else:
-                raise CommandError(2, "Role names must be either strings or objects", "BadValue")
+        refs = _names_asked(value, db, "role", "Role names must be either strings or objects")
     roles = [info for r, d in refs if (info := _role_info(store, r, d, cmd)) is not None]
     return {"roles": roles, "ok": 1.0}
 

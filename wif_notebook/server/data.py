@@ -203,6 +203,17 @@ def engine_error(exc: Exception) -> CommandError:
     return CommandError(2, str(exc) or type(exc).__name__, "BadValue")
 
 
+def _unique_entries(info: CollectionInfo, doc: Document | None) -> Iterator[tuple[Index, Any, Any]]:
+    """(unique index, index key, ``doc``'s store key) for each entry ``doc`` has in the collection's
+    unique indexes; none for no document (an insert has no old one, a delete no new one)."""
+    if doc is None:
+        return
+    key = store_key(doc["_id"])
+    for index in info.unique_indexes():
+        for entry in index.keys_of(doc):
+            yield index, entry, key
+
+
 # -- the store -------------------------------------------------------------------------------------
 class DataStore:
     """Databases, collections and indexes: mongomock evaluates, this class stores and checks."""
@@ -487,24 +498,16 @@ class DataStore:
         self._log({"op": "del", "ns": info.ns, "id": doc["_id"]})
 
     def _index_add(self, info: CollectionInfo, doc: Document | None) -> None:
-        if doc is None:
-            return
-        key = store_key(doc["_id"])
-        for index in info.unique_indexes():
-            for k in index.keys_of(doc):
-                index.entries.setdefault(k, set()).add(key)
+        for index, entry, key in _unique_entries(info, doc):
+            index.entries.setdefault(entry, set()).add(key)
 
     def _index_remove(self, info: CollectionInfo, doc: Document | None) -> None:
-        if doc is None:
-            return
-        key = store_key(doc["_id"])
-        for index in info.unique_indexes():
-            for k in index.keys_of(doc):
-                holders = index.entries.get(k)
-                if holders is not None:
-                    holders.discard(key)
-                    if not holders:
-                        del index.entries[k]
+        for index, entry, key in _unique_entries(info, doc):
+            holders = index.entries.get(entry)
+            if holders is not None:
+                holders.discard(key)
+                if not holders:
+                    del index.entries[entry]
 
     # -- indexes -------------------------------------------------------------------------------
     def _rebuild_unique(self, info: CollectionInfo) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import bson
 from bson.int64 import Int64
 
+from ..oidc.tokenparse import NUMBER_TYPES, bson_type_name
 from .authz import Requirement, Resource, bson_to_string, privileges_grant, user_privileges
 from .cursors import CursorManager
 from .data import (
@@ -31,7 +32,7 @@ from .data import (
     run_pipeline,
 )
 from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
-from .idl import NUMBER_TYPES, bson_type_name, missing_field, wrong_type
+from .idl import missing_field, wrong_type
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
 
@@ -76,6 +77,26 @@ def _collection_name(ctx: CommandContext, cmd: Document, field: str | None = Non
     if not name or "\x00" in name or "$" in name or name.startswith(".") or name.endswith("."):
         raise CommandError(73, f"Invalid namespace specified '{ctx.db}.{name}'", "InvalidNamespace")
     return name
+
+
+def _collection_command(ctx: CommandContext, cmd: Document) -> tuple[DataStore, str]:
+    """The store and the collection a command names, once transaction fields are refused (mongod
+    checks those first)."""
+    _refuse_transactions(cmd)
+    return _store(ctx), _collection_name(ctx, cmd)
+
+
+def _existing_collection(
+    ctx: CommandContext, cmd: Document, missing: str
+) -> tuple[DataStore, CollectionInfo]:
+    """The store and the collection the command names, which must exist: else 26 NamespaceNotFound
+    with this command's own text (``missing``, where ``{ns}`` stands for the namespace)."""
+    store = _store(ctx)
+    name = _collection_name(ctx, cmd)
+    info = store.info(ctx.db, name)
+    if info is None:
+        raise CommandError(26, missing.format(ns=_ns(ctx, name)), "NamespaceNotFound")
+    return store, info
 
 
 def _number(cmd: Document, name: str, command_name: str) -> int | None:
@@ -169,9 +190,7 @@ def query_documents(
 
 @command("find", privileges=on_collection("find"))
 def find(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     filt = _document(cmd, "filter", "find") or {}
     projection = _document(cmd, "projection", "find")
     sort = _document(cmd, "sort", "find")
@@ -264,31 +283,49 @@ def _write_error(index: int, exc: Exception) -> Document:
     return out
 
 
-@command("insert", privileges=on_collection("insert"))
-def insert(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    documents, ordered = _write_batch(cmd, "insert", "documents")
-    n = 0
+def _write_statements(
+    ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Any], None]
+) -> list[Document]:
+    """What insert, update and delete share: refuse transactions, read the batch, ``write`` each
+    statement in one journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
+    the first). ``write(store, collection, index, statement)`` counts what it did itself."""
+    store, name = _collection_command(ctx, cmd)
+    statements, ordered = _write_batch(cmd, ctx.command_name, field)
     errors: list[Document] = []
     with store.journaled(sync=_sync(cmd)):
-        info, _ = store.ensure_collection(ctx.db, name) if documents else (store.info(ctx.db, name), False)
-        for index, raw in enumerate(documents):
+        for index, statement in enumerate(statements):
             try:
-                doc = _prepare_insert(raw)
-                assert info is not None
-                store.check_unique(info, doc, None)
-                store.put(info, doc, None)
-                n += 1
+                write(store, name, index, statement)
             except (CommandError, DuplicateKey) as exc:
                 errors.append(_write_error(index, exc))
                 if ordered:
                     break
-    reply: Document = {"n": n}
+    return errors
+
+
+def _write_reply(reply: Document, errors: list[Document]) -> Document:
+    """A write command's reply: its counts, and ``writeErrors`` when a statement failed."""
     if errors:
         reply["writeErrors"] = errors
     return reply
+
+
+@command("insert", privileges=on_collection("insert"))
+def insert(ctx: CommandContext, cmd: Document) -> Document:
+    n = 0
+
+    def write(store: DataStore, name: str, index: int, raw: Any) -> None:
+        nonlocal n
+        # Created before the first document is checked, so a batch whose documents are all refused
+        # still leaves the collection behind (a no-op once it exists).
+        info, _ = store.ensure_collection(ctx.db, name)
+        doc = _prepare_insert(raw)
+        store.check_unique(info, doc, None)
+        store.put(info, doc, None)
+        n += 1
+
+    errors = _write_statements(ctx, cmd, "documents", write)
+    return _write_reply({"n": n}, errors)
 
 
 def _put_upserted(store: DataStore, info: CollectionInfo, new: Document) -> Document:
@@ -358,74 +395,54 @@ def _update_one(
 
 @command("update", privileges=UPDATE)
 def update(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    updates, ordered = _write_batch(cmd, "update", "updates")
     n = modified = 0
     upserted: list[Document] = []
-    errors: list[Document] = []
-    with store.journaled(sync=_sync(cmd)):
-        for index, spec in enumerate(updates):
-            try:
-                if not isinstance(spec, dict):
-                    raise CommandError(14, "update statements must be objects", "TypeMismatch")
-                info = store.info(ctx.db, name)
-                if info is None:
-                    if not spec.get("upsert"):
-                        continue
-                    info, _ = store.ensure_collection(ctx.db, name)
-                matched, changed, upserted_id = _update_one(store, info, spec)
-                n += matched
-                modified += changed
-                if upserted_id is not None:
-                    n += 1
-                    upserted.append({"index": index, "_id": upserted_id})
-            except (CommandError, DuplicateKey) as exc:
-                errors.append(_write_error(index, exc))
-                if ordered:
-                    break
+
+    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+        nonlocal n, modified
+        if not isinstance(spec, dict):
+            raise CommandError(14, "update statements must be objects", "TypeMismatch")
+        info = store.info(ctx.db, name)
+        if info is None:
+            if not spec.get("upsert"):
+                return
+            info, _ = store.ensure_collection(ctx.db, name)
+        matched, changed, upserted_id = _update_one(store, info, spec)
+        n += matched
+        modified += changed
+        if upserted_id is not None:
+            n += 1
+            upserted.append({"index": index, "_id": upserted_id})
+
+    errors = _write_statements(ctx, cmd, "updates", write)
     reply: Document = {"n": n, "nModified": modified}
     if upserted:
         reply["upserted"] = upserted
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+    return _write_reply(reply, errors)
 
 
 @command("delete", privileges=on_collection("remove"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    deletes, ordered = _write_batch(cmd, "delete", "deletes")
     n = 0
-    errors: list[Document] = []
-    with store.journaled(sync=_sync(cmd)):
-        for index, spec in enumerate(deletes):
-            try:
-                if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
-                    raise missing_field("delete.deletes.q")
-                limit = spec.get("limit")
-                if limit not in (0, 1):
-                    raise CommandError(
-                        9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
-                    )
-                info = store.info(ctx.db, name)
-                if info is None:
-                    continue
-                q = spec["q"]
-                for doc in _run(store.matching, info, q, first=limit == 1):
-                    store.remove(info, doc)
-                    n += 1
-            except CommandError as exc:
-                errors.append(_write_error(index, exc))
-                if ordered:
-                    break
-    reply: Document = {"n": n}
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+
+    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+        nonlocal n
+        if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
+            raise missing_field("delete.deletes.q")
+        limit = spec.get("limit")
+        if limit not in (0, 1):
+            raise CommandError(
+                9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
+            )
+        info = store.info(ctx.db, name)
+        if info is None:
+            return
+        for doc in _run(store.matching, info, spec["q"], first=limit == 1):
+            store.remove(info, doc)
+            n += 1
+
+    errors = _write_statements(ctx, cmd, "deletes", write)
+    return _write_reply({"n": n}, errors)
 
 
 @command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
@@ -525,9 +542,7 @@ def _find_and_upsert(
 # -- count / distinct ------------------------------------------------------------------------------
 @command("count", privileges=on_collection("find"))
 def count(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     query = _document(cmd, "query", "count") or {}
     skip = _non_negative(cmd, "skip", "count") or 0
     limit = abs(_number(cmd, "limit", "count") or 0)
@@ -543,9 +558,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("distinct", privileges=on_collection("find"))
 def distinct(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     key = cmd.get("key")
     if not isinstance(key, str):
         raise wrong_type("distinct.key", key, "string")
@@ -696,9 +709,7 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 # -- catalog ---------------------------------------------------------------------------------------
 @command("create", privileges=on_collection("createCollection"))
 def create(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     if store.info(ctx.db, name) is not None:
         # mongod's text; whether 7.0 instead accepts a create with identical options is UNCONFIRMED.
         raise CommandError(48, f"Collection already exists. NS: {ctx.db}.{name}", "NamespaceExists")
@@ -714,9 +725,7 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("drop", privileges=on_collection("dropCollection"))
 def drop(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     with store.journaled(sync=_sync(cmd)):
         count = store.drop_collection(ctx.db, name)
     _cursors(ctx).drop_namespace(_ns(ctx, name))
@@ -879,9 +888,7 @@ def _same_options(a: Document, b: Document) -> bool:
 
 @command("createIndexes", privileges=on_collection("createIndex"))
 def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
+    store, name = _collection_command(ctx, cmd)
     raw = cmd.get("indexes")
     if not isinstance(raw, list) or not raw:
         raise CommandError(2, "Must specify at least one index to create", "BadValue")
@@ -938,27 +945,19 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
 
 @command("listIndexes", privileges=on_collection("listIndexes"))
 def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}", "NamespaceNotFound")
+    _, info = _existing_collection(ctx, cmd, "ns does not exist: {ns}")
     cursor_opts = _document(cmd, "cursor", "listIndexes") or {}
     batch_size = _non_negative(cursor_opts, "batchSize", "listIndexes.cursor")
     specs = [copy.deepcopy(i.spec) for i in info.indexes.values()]
     return _cursors(ctx).first_batch(
-        f"{ctx.db}.$cmd.listIndexes.{name}", specs, _owners(ctx), batch_size=batch_size
+        f"{ctx.db}.$cmd.listIndexes.{info.name}", specs, _owners(ctx), batch_size=batch_size
     )
 
 
 @command("dropIndexes", "deleteIndexes", privileges=on_collection("dropIndex"))
 def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"ns not found {ctx.db}.{name}", "NamespaceNotFound")
+    store, info = _existing_collection(ctx, cmd, "ns not found {ns}")
     which = cmd.get("index")
     count = len(info.indexes)
     if which == "*":
@@ -995,11 +994,7 @@ def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
 # -- statistics ------------------------------------------------------------------------------------
 @command("collStats", privileges=on_collection("collStats"))
 def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
-    store = _store(ctx)
-    name = _collection_name(ctx, cmd)
-    info = store.info(ctx.db, name)
-    if info is None:
-        raise CommandError(26, f"Collection [{ctx.db}.{name}] not found.", "NamespaceNotFound")
+    store, info = _existing_collection(ctx, cmd, "Collection [{ns}] not found.")
     scale = _number(cmd, "scale", "collStats") or 1
     docs = store.documents(info)
     size = sum(len(bson.encode(d)) for d in docs)

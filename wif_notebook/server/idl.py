@@ -1,56 +1,24 @@
 """mongod's IDL parser errors for command fields, shared by the command handlers.
 
 A command field of the wrong BSON type fails with ``TypeMismatch`` (14) and a required one that is
-absent with ``Location40414``, worded as mongod's generated parsers word them.
+absent with ``Location40414``, worded as mongod's generated parsers word them: the texts are the
+rule book's (``oidc.tokenparse``), which reports a token's or a provider's fields the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bson.int64 import Int64
-
+from ..oidc.tokenparse import missing_field_text, wrong_type_text
 from .registry import CommandError
-
-# What mongod names a field that takes any number.
-NUMBER_TYPES = "[long, int, decimal, double]"
-
-
-def bson_type_name(value: Any) -> str:
-    """The BSON type name mongod prints for a decoded command value (``typeName``)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Int64):
-        return "long"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def wrong_type(field: str, value: Any, expected: str) -> CommandError:
-    """``BSON field 'find.filter' is the wrong type 'int', expected type 'object'``.
-
-    ``field`` is the dotted path; ``expected`` a type name or mongod's bracketed list of them, which
-    it introduces as "types" rather than "type".
-    """
-    noun = "types" if expected.startswith("[") else "type"
-    return CommandError(
-        14,
-        f"BSON field '{field}' is the wrong type '{bson_type_name(value)}', expected {noun} '{expected}'",
-        "TypeMismatch",
-    )
+    """14 TypeMismatch: ``BSON field 'find.filter' is the wrong type 'int', expected type 'object'``
+    (see ``wrong_type_text`` for ``field`` and ``expected``)."""
+    return CommandError(14, wrong_type_text(field, value, expected), "TypeMismatch")
 
 
 def missing_field(field: str) -> CommandError:
-    """``BSON field 'insert.documents' is missing but a required field`` (``field`` is the dotted path)."""
-    return CommandError(40414, f"BSON field '{field}' is missing but a required field", "Location40414")
+    """40414: ``BSON field 'insert.documents' is missing but a required field`` (the dotted path)."""
+    return CommandError(40414, missing_field_text(field), "Location40414")

@@ -120,7 +120,8 @@ def _step(
     except AuthFailure as failure:
         # Every failure inside the mechanism reaches the client as 18; the reason goes to the log.
         conn.sasl = None
-        _log_failure(ctx, conversation, failure, speculative)
+        principal = failure.principal or conversation.principal
+        _log_outcome(ctx, conversation, speculative, principal, {}, error=failure.reason)
         raise CommandError(18, AUTH_FAILED, "AuthenticationFailed") from None
     if not result.done:
         conn.sasl = conversation
@@ -132,7 +133,7 @@ def _step(
         except CommandError as exc:
             _log_session_failure(ctx, conversation, result, exc, speculative)
             raise
-        _log_success(ctx, conversation, result, speculative)
+        _log_outcome(ctx, conversation, speculative, result.principal, result.extra_info)
     return {"conversationId": 1, "done": result.done, "payload": _encode_payload(result.payload, as_string)}
 
 
@@ -203,39 +204,29 @@ def _log_session_failure(
     )
 
 
-def _log_success(ctx: CommandContext, conversation: Any, result: StepResult, speculative: bool) -> None:
-    ctx.server.log.info(
-        "ACCESS",
-        ID_AUTH_SUCCEEDED,
-        "Authentication succeeded",
-        {
-            "mechanism": conversation.mechanism,
-            "speculative": speculative,
-            "principalName": result.principal,
-            "authenticationDatabase": ctx.db,
-            "remote": ctx.conn.remote,
-            "extraInfo": result.extra_info,
-        },
-        ctx=ctx.conn.ctx,
-    )
-
-
-def _log_failure(ctx: CommandContext, conversation: Any, failure: AuthFailure, speculative: bool) -> None:
-    ctx.server.log.info(
-        "ACCESS",
-        ID_AUTH_FAILED,
-        "Authentication failed",
-        {
-            "mechanism": conversation.mechanism,
-            "speculative": speculative,
-            "principalName": failure.principal or conversation.principal,
-            "authenticationDatabase": ctx.db,
-            "remote": ctx.conn.remote,
-            "extraInfo": {},
-            "error": failure.reason,
-        },
-        ctx=ctx.conn.ctx,
-    )
+def _log_outcome(
+    ctx: CommandContext,
+    conversation: Any,
+    speculative: bool,
+    principal: str,
+    extra_info: Document,
+    error: str | None = None,
+) -> None:
+    """mongod's "Authentication succeeded" record, or with ``error`` its "Authentication failed" one:
+    the same attributes in the same order, the failure's reason last."""
+    attrs: Document = {
+        "mechanism": conversation.mechanism,
+        "speculative": speculative,
+        "principalName": principal,
+        "authenticationDatabase": ctx.db,
+        "remote": ctx.conn.remote,
+        "extraInfo": extra_info,
+    }
+    if error is None:
+        ctx.server.log.info("ACCESS", ID_AUTH_SUCCEEDED, "Authentication succeeded", attrs, ctx=ctx.conn.ctx)
+    else:
+        attrs["error"] = error
+        ctx.server.log.info("ACCESS", ID_AUTH_FAILED, "Authentication failed", attrs, ctx=ctx.conn.ctx)
 
 
 # -- inside hello ----------------------------------------------------------------------------------

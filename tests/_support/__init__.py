@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (and benchmarks) that are not fixtures of one package."""
