@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl
 import jwt
 import pytest
 
+from wif_notebook.httpclient import Response
 from wif_notebook.idp.app import parse_form
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
 
-from .conftest import Idp, Reply, eventually
+from .conftest import Idp, eventually
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -204,7 +205,7 @@ def _aks_token(idp: Idp, **extra: object) -> str:
     return str(idp.mint(principal="orders-worker", audience=AZURE_TOKEN_EXCHANGE_AUDIENCE, **extra)["token"])
 
 
-def _entra_client_assertion(idp: Idp, assertion: str) -> Reply:
+def _entra_client_assertion(idp: Idp, assertion: str) -> Response:
     """Entra's client-credentials grant for orders-identity, authenticated by a client assertion."""
     return idp.post_form(
         idp.token_path("azure"),
@@ -218,7 +219,7 @@ def _entra_client_assertion(idp: Idp, assertion: str) -> Reply:
     )
 
 
-def _token_exchange(idp: Idp, issuer_id: str, subject_token: str) -> Reply:
+def _token_exchange(idp: Idp, issuer_id: str, subject_token: str) -> Response:
     """An RFC 8693 token exchange of a JWT subject token at one issuer's token endpoint."""
     return idp.post_form(
         idp.token_path(issuer_id),
