@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from wif_notebook.httpclient import Response
-from wif_notebook.idp.app import parse_form
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
+from wif_notebook.idp.messages import parse_form
 
 from .conftest import Idp, eventually
 

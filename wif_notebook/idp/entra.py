@@ -49,10 +49,11 @@ from .issuers import (
     ISSUERS,
 )
 from .keys import b64url
+from .messages import NO_STORE, OAuthError, Request, Response, basic_credentials, json_response
 from .principals import Principal
 
 if TYPE_CHECKING:
-    from .app import IdentityProvider, Request, Response
+    from .app import IdentityProvider
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TENANT_DOMAIN = "wifkit.onmicrosoft.com"  # the tenant's initial domain; MSAL may use it as the tenant
@@ -293,8 +294,6 @@ def _check_tenant(tenant: str) -> None:
 
 
 def _json(idp: IdentityProvider, req: Request, build: Any, *, method: str | None = None) -> Response:
-    from .app import json_response
-
     try:
         if method and req.method != method:
             raise EntraError(
@@ -423,8 +422,6 @@ class _Client:
 
 
 def token_endpoint(idp: IdentityProvider, req: Request, tenant: str, version: int) -> Response:
-    from .app import NO_STORE, json_response
-
     log: dict[str, Any] = {"issuer": "azure", "grant": None, "endpoint": f"v{version}"}
     try:
         doc = _token(idp, req, tenant, version, log)
@@ -439,8 +436,6 @@ def token_endpoint(idp: IdentityProvider, req: Request, tenant: str, version: in
 def _token(
     idp: IdentityProvider, req: Request, tenant: str, version: int, log: dict[str, Any]
 ) -> dict[str, Any]:
-    from .app import OAuthError
-
     if req.method != "POST":
         raise EntraError(
             400,
@@ -547,8 +542,6 @@ def _no_client_credential(hint: str = "") -> EntraError:
 
 
 def _basic(req: Request) -> tuple[str, str] | None:
-    from .app import basic_credentials
-
     try:
         return basic_credentials(req)
     except ValueError as exc:  # another scheme, or credentials that do not decode
@@ -810,7 +803,6 @@ def _unknown_resource_text(resource: str) -> str:
 
 def imds(idp: IdentityProvider, req: Request) -> Response:
     """``GET /metadata/identity/oauth2/token`` with ``Metadata: true``, as the Azure IMDS answers."""
-    from .app import json_response
 
     def error(status: int, code: str, description: str) -> Response:
         return json_response(
@@ -884,7 +876,6 @@ def app_service(idp: IdentityProvider, req: Request) -> Response:
     """``GET /MSI/token?resource=…&api-version=2019-08-01`` with ``X-IDENTITY-HEADER``, as the
     App Service / Functions identity endpoint answers (errors: ``statusCode`` and ``message``;
     their exact status codes are UNCONFIRMED, msal reads only the body)."""
-    from .app import json_response
 
     def error(status: int, message: str) -> Response:
         return json_response(
