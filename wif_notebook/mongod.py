@@ -515,7 +515,7 @@ def ensure_config(
     """The configuration to start with: the existing file, or the kit's default written now.
 
     A file the kit generated is rewritten when ``port`` or the running IdP's issuers changed; a file
-    the user wrote is never rewritten (a different ``port`` is then refused).
+    the user wrote is never rewritten (a different ``port`` is then refused; 0, any port, takes its own).
     """
     path = state.mongod_conf
     if not path.exists():
@@ -524,7 +524,9 @@ def ensure_config(
         return cfg
     cfg = load_config_file(path)
     if not is_generated(path):
-        if port is not None and port != cfg.port:
+        # Port 0 asks for "any free port": the file's own port is one (the kit writes the port a
+        # server got into a file it edits, so clients keep their URIs).
+        if port and port != cfg.port:
             raise ConfigError(
                 f"{path} says net.port {cfg.port}, not {port}",
                 hint=f"edit net.port in {path}, or start without --port",

@@ -25,7 +25,9 @@ from pathlib import Path
 from .errors import ServiceError
 from .state import StateDir
 
-PORTS_FILE = "ports.json"  # in the state directory: {"idp": 8123, "mongod": 27117}
+# In the state directory: {"idp": 8123, "mongod": 27117, "vendor-proxy": …} (the IdP's second
+# listener keeps its port here too: idp/vendorproxy.py).
+PORTS_FILE = "ports.json"
 
 # Stable defaults, so the URIs in a learner's notebook stay valid across `wif up`; 27017 is often
 # taken by a real mongod, hence 27117.

@@ -15,6 +15,11 @@ In-process clients use ``client_context(state)``: the default trust store plus t
 
 Keys are ECDSA P-256: a TLS handshake signed with P-256 costs a fraction of an RSA-2048 one, and
 every client the kit meets (OpenSSL, Node.js, Go, Java) accepts it.
+
+The CA is name-constrained (RFC 5280 §4.2.1.10, critical): it can vouch only for ``localhost``, the
+loopback addresses and the vendor hosts the cloud registry's loopback proxy answers for
+(``clouds.vendor_hosts``). Trusting it (``wif env``) therefore lets no one who reads its key
+impersonate any other site to a shell or kernel that trusts the bundle.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import StateError
@@ -98,7 +107,9 @@ def ensure(state: StateDir) -> KitTLS:
     directory = state.subdir(TLS_DIR)
     try:
         with _locked(directory):
-            if not (files.ca_cert.exists() and files.ca_key.exists()):
+            if not (
+                files.ca_cert.exists() and files.ca_key.exists() and _ca_covers_needed_names(files.ca_cert)
+            ):
                 _write_ca(files)
                 with contextlib.suppress(FileNotFoundError):
                     files.cert.unlink()  # a leaf of an older CA must not survive it
@@ -115,8 +126,10 @@ def ensure(state: StateDir) -> KitTLS:
 
 
 def _complete(files: KitTLS) -> bool:
-    return all(p.exists() for p in (files.ca_cert, files.ca_key)) and _leaf_fresh(
-        files.cert, files.key, files.ca_cert
+    return (
+        all(p.exists() for p in (files.ca_cert, files.ca_key))
+        and _leaf_fresh(files.cert, files.key, files.ca_cert)
+        and _ca_covers_needed_names(files.ca_cert)
     )
 
 
@@ -140,6 +153,121 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+# RFC 5280 §4.2.1.3, in x509.KeyUsage's order.
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _key_usage(*granted: str) -> x509.KeyUsage:
+    return x509.KeyUsage(**{usage: usage in granted for usage in _KEY_USAGES})
+
+
+def build_certificate(
+    public_key: CertificatePublicKeyTypes,
+    signing_key: CertificateIssuerPrivateKeyTypes,
+    subject: str | x509.Name,
+    *,
+    lifetime: datetime.timedelta,
+    issuer: x509.Certificate | None = None,
+    backdate: datetime.timedelta = datetime.timedelta(minutes=5),
+    serial: int | None = None,
+    ca: bool = False,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    permitted: Sequence[x509.GeneralName] = (),
+) -> x509.Certificate:
+    """The one X.509 builder of the kit: its CA (``ca=True``), TLS leaves for host names and
+    addresses (``dns``/``ips``: server authentication, signed by ``issuer`` = the CA and valid no
+    longer than it) and plain self-signed certificates (``issuer=None``, no names: the public keys
+    Google publishes at ``/oauth2/v1/certs``, an app registration's certificate in the tests).
+
+    ``signing_key`` is the issuer's private key (the subject's own when self-signed); ``backdate``
+    allows for clocks a little behind; ``serial`` defaults to a random one (RFC 5280 §4.1.2.2);
+    ``permitted`` (a CA only) are the only names it may certify (critical name constraints).
+    """
+    name = (
+        subject
+        if isinstance(subject, x509.Name)
+        else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    )
+    now = _now()
+    not_after = now + lifetime
+    if issuer is not None:
+        not_after = min(not_after, issuer.not_valid_after_utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer is not None else name)
+        .public_key(public_key)
+        .serial_number(serial if serial is not None else x509.random_serial_number())
+        .not_valid_before(now - backdate)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        if permitted:
+            builder = builder.add_extension(
+                x509.NameConstraints(permitted_subtrees=list(permitted), excluded_subtrees=None),
+                critical=True,
+            )
+    if dns or ips:
+        names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        builder = (
+            builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(_key_usage("digital_signature"), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _names_needed() -> tuple[list[str], list[str]]:
+    """The DNS names and addresses the kit CA must be able to certify: the IdP's leaf and the
+    vendor hosts of the registry's proxy."""
+    from . import clouds
+
+    return sorted({*LEAF_DNS, *clouds.vendor_hosts()}), list(LEAF_IPS)
+
+
+def _permitted_subtrees() -> list[x509.GeneralName]:
+    dns, ips = _names_needed()
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    return names + [x509.IPAddress(ipaddress.ip_network(ip)) for ip in ips]  # one address each
+
+
+def _ca_covers_needed_names(ca_cert: Path) -> bool:
+    """False only for a name-constrained CA that cannot certify a name the kit needs now (a
+    platform added a vendor host since): the CA is then made anew. A CA from before constraints
+    existed covers everything and is kept until ``wif reset``."""
+    try:
+        cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+        constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return True
+    except (OSError, ValueError):
+        return False
+    allowed = {
+        str(n.value).lower() for n in constraints.permitted_subtrees or [] if isinstance(n, x509.DNSName)
+    }
+    return set(_names_needed()[0]) <= allowed
+
+
 def _write_ca(files: KitTLS) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
@@ -148,32 +276,13 @@ def _write_ca(files: KitTLS) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
         ]
     )
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    cert = build_certificate(
+        key.public_key(),
+        key,
+        name,
+        lifetime=datetime.timedelta(days=CA_DAYS),
+        ca=True,
+        permitted=_permitted_subtrees(),
     )
     write_private(files.ca_key, _key_pem(key))
     write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
@@ -187,39 +296,14 @@ def _write_leaf(
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{files.ca_key} is not the kit CA's EC key")
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(min(now + datetime.timedelta(days=LEAF_DAYS), ca_cert.not_valid_after_utc))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    cert = build_certificate(
+        key.public_key(),
+        ca_key,
+        dns[0],
+        lifetime=datetime.timedelta(days=LEAF_DAYS),
+        issuer=ca_cert,
+        dns=dns,
+        ips=ips,
     )
     write_private(key_path, _key_pem(key))
     write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
@@ -27,6 +25,7 @@ from wif_notebook.clouds import EnvContext
 from wif_notebook.idp.keys import b64url
 from wif_notebook.idp.principals import Principal, find, render_seed
 from wif_notebook.state import StateDir
+from wif_notebook.tls import build_certificate
 
 RUNNER = Path(__file__).with_name("sdk_runner.py")
 VM_RESOURCE_ID = (
@@ -38,18 +37,7 @@ VM_RESOURCE_ID = (
 def _certificate(folder: Path) -> tuple[str, Path, str]:
     """A self-signed certificate for an app registration: (PEM, key file, x5t#S256)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cert-app")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = build_certificate(key.public_key(), key, "cert-app", lifetime=datetime.timedelta(days=1))
     key_path = folder / "cert-app.key"
     key_path.write_bytes(
         key.private_bytes(

@@ -3,7 +3,7 @@
 ``python sdk_runner.py '<json spec>'`` prints one JSON line: ``{"token": ...}`` or
 ``{"error": <exception class>, "module": ..., "message": ...}`` (msal: its result dict). The
 environment is the one ``wif env --principal NAME`` exports; the code below is what Microsoft's
-docs show, with one documented argument where noted.
+docs show; one row adds the one documented argument, ``disable_instance_discovery``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def _credential(spec: dict[str, Any]) -> Any:
     name = spec["credential"]
     kwargs = dict(spec.get("kwargs", {}))
     if spec.get("disable_instance_discovery"):
-        # MSAL would first ask the real login.microsoftonline.com about an authority host it does
-        # not know (unreachable offline); Microsoft documents this argument for such authorities.
+        # Without it, MSAL first asks login.microsoftonline.com about an authority host it does not
+        # know (answered by the kit's proxy, HTTPS_PROXY); Microsoft documents this argument for
+        # authorities outside its clouds (Azure Stack, private clouds), which skips that question.
         kwargs["disable_instance_discovery"] = True
     if name == "ClientAssertionCredential":
         fixed = spec.get("assertion")
@@ -54,11 +55,7 @@ def _msal(spec: dict[str, Any]) -> dict[str, Any]:
     import msal
 
     app = msal.ConfidentialClientApplication(
-        spec["client_id"],
-        client_credential=spec["client_secret"],
-        authority=spec["authority"],
-        # As disable_instance_discovery above: no call to the real instance discovery host.
-        instance_discovery=False,
+        spec["client_id"], client_credential=spec["client_secret"], authority=spec["authority"]
     )
     result: dict[str, Any] = app.acquire_token_for_client(scopes=[spec["scope"]])
     if "access_token" in result:

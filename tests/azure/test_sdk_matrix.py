@@ -132,17 +132,41 @@ def _sp_spec(kit: AzureKit, **change: str) -> dict[str, Any]:
         "client_secret": sp.client_secret,
         **change,
     }
-    return {
-        "credential": "ClientSecretCredential",
-        "kwargs": kwargs,
-        "scope": V2_SCOPE,
-        "disable_instance_discovery": True,
-    }
+    return {"credential": "ClientSecretCredential", "kwargs": kwargs, "scope": V2_SCOPE}
 
 
-def test_client_secret_credential(azure_kit: AzureKit) -> None:
-    result = azure_kit.run(_sp_spec(azure_kit), azure_kit.env_of("reports-sp"))
+INSTANCE_DISCOVERY = "https://login.microsoftonline.com/common/discovery/instance"
+
+
+def _run_and_log(kit: AzureKit, spec: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The SDK call's result, and the IdP's request log lines it added."""
+    log = kit.state.path / "logs" / "idp.log"
+    before = log.stat().st_size
+    result = kit.run(spec, env)
+    with log.open() as fh:
+        fh.seek(before)
+        return result, fh.read()
+
+
+def test_client_secret_credential_asks_instance_discovery_through_the_kits_proxy(
+    azure_kit: AzureKit,
+) -> None:
+    env = azure_kit.env_of("reports-sp")
+    assert env["HTTPS_PROXY"] == azure_kit.ctx.extra["vendor_proxy"]
+    assert "localhost" in env["NO_PROXY"].split(",")
+    result, logged = _run_and_log(azure_kit, _sp_spec(azure_kit), env)
     assert _logs_in_as(azure_kit, result, "reports-sp")["azpacr"] == "1"
+    assert f'"path":"{INSTANCE_DISCOVERY}"' in logged
+
+
+def test_client_secret_credential_with_the_documented_disable_instance_discovery(
+    azure_kit: AzureKit,
+) -> None:
+    # Without the proxy: the argument skips the question to login.microsoftonline.com altogether.
+    env = {k: v for k, v in azure_kit.env_of("reports-sp").items() if "proxy" not in k.lower()}
+    result, logged = _run_and_log(azure_kit, {**_sp_spec(azure_kit), "disable_instance_discovery": True}, env)
+    assert _logs_in_as(azure_kit, result, "reports-sp")["azpacr"] == "1"
+    assert "discovery/instance" not in logged
 
 
 @pytest.mark.parametrize(
@@ -165,8 +189,10 @@ def test_default_azure_credential_picks_the_service_principal_from_the_environme
 ) -> None:
     env = azure_kit.env_of("reports-sp")
     assert {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST"} <= set(env)
-    spec = {"credential": "DefaultAzureCredential", "scope": V2_SCOPE, "disable_instance_discovery": True}
-    _logs_in_as(azure_kit, azure_kit.run(spec, env), "reports-sp")
+    spec = {"credential": "DefaultAzureCredential", "scope": V2_SCOPE}
+    result, logged = _run_and_log(azure_kit, spec, env)
+    _logs_in_as(azure_kit, result, "reports-sp")
+    assert f'"path":"{INSTANCE_DISCOVERY}"' in logged
 
 
 def _assertion_spec(kit: AzureKit, shift: int = 0) -> dict[str, Any]:
@@ -242,7 +268,11 @@ def test_msal_confidential_client_application(azure_kit: AzureKit) -> None:
         "authority": f"{azure_kit.ctx.idp_https}/{AZURE_TENANT_ID}",
         "scope": V1_SCOPE,
     }
-    claims = _logs_in_as(azure_kit, azure_kit.run(spec, azure_kit.common_env()), "reports-sp")
+    # msal reads no AZURE_* variable; it gets the kit CA and the proxy from the same exports.
+    env = azure_kit.env_of("reports-sp")
+    result, logged = _run_and_log(azure_kit, spec, env)
+    claims = _logs_in_as(azure_kit, result, "reports-sp")
     assert claims["ver"] == "1.0" and claims["appid"] == sp.client_id
-    unknown = azure_kit.run({**spec, "scope": "api://not-in-the-tenant/.default"}, azure_kit.common_env())
+    assert f'"path":"{INSTANCE_DISCOVERY}"' in logged
+    unknown = azure_kit.run({**spec, "scope": "api://not-in-the-tenant/.default"}, env)
     assert unknown["result"]["error"] == "invalid_resource" and unknown["result"]["error_codes"] == [500011]

@@ -243,3 +243,92 @@ def test_wif_env_points_google_auth_at_the_metadata_server_of_the_principal(
     assert "export GCE_METADATA_HOST=run-checkout:@localhost:" in out
     assert "export GCE_METADATA_IP=localhost:" in out
     assert "export REQUESTS_CA_BUNDLE=" in out
+
+
+# Google's own verifiers with their fixed certificate URLs on www.googleapis.com, which the kit's
+# vendor-host proxy answers (HTTPS_PROXY from `wif env --principal`).
+VENDOR_CERTS = """
+import json, sys
+import google.auth.exceptions, google.auth.transport.requests
+from google.auth import compute_engine
+from google.oauth2 import id_token
+
+uri, audience = sys.argv[1:3]
+request = google.auth.transport.requests.Request()
+credentials = compute_engine.IDTokenCredentials(request, audience, use_metadata_identity_endpoint=True)
+credentials.refresh(request)
+out = {
+    "verify_token": id_token.verify_token(credentials.token, request, audience=audience),
+    "verify_token_v3": id_token.verify_token(
+        credentials.token, request, audience=audience, certs_url="https://www.googleapis.com/oauth2/v3/certs"
+    ),
+}
+try:
+    out["verify_oauth2_token"] = id_token.verify_oauth2_token(credentials.token, request, audience=audience)
+except google.auth.exceptions.GoogleAuthError as exc:
+    out["verify_oauth2_token"] = [type(exc).__module__ + "." + type(exc).__qualname__, str(exc)]
+print(json.dumps(out))
+"""
+
+
+def test_google_auths_verifiers_read_the_certificates_at_googles_own_url_through_the_kits_proxy(
+    kit: StateDir, tmp_path: Path
+) -> None:
+    log = kit.path / "logs" / "idp.log"
+    before = log.stat().st_size
+    audience = "https://orders.example.com"
+    result = json_result(run_workload(kit, "gce-worker", VENDOR_CERTS, audience, home=tmp_path))
+    with log.open() as fh:
+        fh.seek(before)
+        logged = fh.read()
+    # verify_token's default certs_url is https://www.googleapis.com/oauth2/v1/certs: the kit's
+    # PEM map answered there, and the signature and audience check passed.
+    claims = result["verify_token"]
+    assert claims["aud"] == audience and claims["sub"] == find(kit, "gce-worker").subject
+    assert result["verify_token_v3"] == claims
+    assert (
+        '"path":"https://www.googleapis.com/oauth2/v1/certs","query":null,"issuer":"gcp","status":200'
+        in logged
+    )
+    # verify_oauth2_token then insists on Google's own issuer (accounts.google.com). The kit's
+    # tokens name the kit's issuer, the URL a MongoDB server fetches their keys from, so Google's
+    # verifier refuses them with its own wrong-issuer error, after the signature check passed.
+    kind, message = result["verify_oauth2_token"]
+    assert kind == "google.auth.exceptions.GoogleAuthError"
+    assert message.startswith("Wrong issuer") and "accounts.google.com" in message
+    record = idp_record(kit)
+    assert record is not None and claims["iss"] == record.extra["issuers"]["gcp"]["issuer"]
+
+
+HTTP_CLIENTS = """
+import json, os, urllib.request
+import httpx, requests
+
+vendor = "https://www.googleapis.com/oauth2/v1/certs"  # through the kit's proxy (HTTPS_PROXY)
+kit = "https://" + os.environ["GCE_METADATA_IP"] + "/gcp/oauth2/v1/certs"  # the IdP itself (NO_PROXY)
+
+def seen_by(get):
+    try:
+        other = "reached: " + str(get("https://pypi.org/simple/"))[:40]
+    except Exception as exc:
+        other = str(exc)
+    return {"vendor": get(vendor), "kit": get(kit), "other": other}
+
+print(json.dumps({
+    "requests": seen_by(lambda url: requests.get(url, timeout=10).json()),
+    "httpx": seen_by(lambda url: httpx.get(url, timeout=10).json()),
+    "urllib": seen_by(lambda url: json.load(urllib.request.urlopen(url, timeout=10))),
+}))
+"""
+
+
+def test_requests_httpx_and_urllib_take_the_vendor_host_through_the_proxy_and_nothing_else(
+    kit: StateDir, tmp_path: Path
+) -> None:
+    result = json_result(run_workload(kit, "gce-worker", HTTP_CLIENTS, home=tmp_path))
+    assert set(result) == {"requests", "httpx", "urllib"}
+    for client, seen in result.items():
+        # The kit's certificates at Google's URL, the tunnel verified against the kit CA; the IdP
+        # itself reached directly; any other host refused by the proxy.
+        assert seen["kit"] and seen["vendor"] == seen["kit"], client
+        assert "403" in seen["other"], (client, seen["other"])

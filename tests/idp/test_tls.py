@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -156,6 +160,27 @@ def test_wif_env_for_a_kit_principal_gets_a_token_with_plain_requests_in_bash(id
     assert done.stdout.split() == [f"https://localhost:{idp.port}/kit/token", "Bearer", "True"]
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the curl command is not installed")
+def test_after_wif_env_curl_reaches_the_https_issuer_and_still_trusts_nothing_else(idp: Idp) -> None:
+    wif = f"{shlex.quote(PYTHON)} -m wif_notebook.cli"
+    discovery = f"https://localhost:{idp.port}/kit/.well-known/openid-configuration"
+    script = (
+        f'eval "$({wif} env --state-dir {shlex.quote(str(idp.state.path))})" && '
+        f"curl -sS --fail {shlex.quote(discovery)}"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CURL_CA_BUNDLE", "SSL_CERT_FILE")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).parents[2]), env.get("PYTHONPATH")) if p
+    )
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["issuer"] == f"https://localhost:{idp.port}/kit"
+    without = subprocess.run(["curl", "-sS", discovery], env=env, capture_output=True, text=True, timeout=60)
+    assert without.returncode == 60, (
+        "curl trusted the kit CA without wif env"
+    )  # CURLE_PEER_FAILED_VERIFICATION
+
+
 def test_wif_env_prints_the_ca_variables_and_keeps_secrets_for_principal_requests(
     idp: Idp, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,32 +219,54 @@ def test_every_explainer_checks_an_https_token_with_keys_fetched_through_the_kit
         assert passed.get("key.kid") is True and passed.get("signature") is True, (where, rules)
 
 
-def test_a_fixed_cloud_host_gets_a_kit_certificate_a_kit_client_accepts(tmp_path: Path) -> None:
-    """What a loopback proxy answering for login.microsoftonline.com presents: a leaf from the kit CA."""
-    import threading
-
-    state = StateDir(tmp_path / "state")
-    server_side = tls.host_context(state, ["login.microsoftonline.com"])
+@contextlib.contextmanager
+def _serving_once(server_side: ssl.SSLContext) -> Iterator[int]:
+    """A loopback TLS listener that presents ``server_side``'s certificate to one client."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
     def serve_one() -> None:
         conn, _ = listener.accept()
-        with server_side.wrap_socket(conn, server_side=True) as secured:
-            secured.sendall(b"ok")
+        with contextlib.suppress(ssl.SSLError, OSError):  # a client that refuses the certificate
+            with server_side.wrap_socket(conn, server_side=True) as secured:
+                secured.sendall(b"ok")
 
     thread = threading.Thread(target=serve_one, daemon=True)
     thread.start()
     try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_a_fixed_cloud_host_gets_a_kit_certificate_a_kit_client_accepts(tmp_path: Path) -> None:
+    """What a loopback proxy answering for login.microsoftonline.com presents: a leaf from the kit CA."""
+    state = StateDir(tmp_path / "state")
+    with _serving_once(tls.host_context(state, ["login.microsoftonline.com"])) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             with tls.client_context(state).wrap_socket(raw, server_hostname="login.microsoftonline.com") as c:
                 assert ("DNS", "login.microsoftonline.com") in c.getpeercert()["subjectAltName"]  # type: ignore[index,operator]
                 assert c.recv(2) == b"ok"
-    finally:
-        thread.join(10)
-        listener.close()
     key = tls.paths(state).dir / "hosts" / "login.microsoftonline.com-key.pem"
     assert key.stat().st_mode & 0o777 == 0o600
     issued = key.with_name("login.microsoftonline.com.pem").read_bytes()
     tls.host_context(state, ["login.microsoftonline.com"])
     assert key.with_name("login.microsoftonline.com.pem").read_bytes() == issued, "reused, not re-issued"
+
+
+def test_the_kit_ca_cannot_vouch_for_any_other_site_even_with_its_key(tmp_path: Path) -> None:
+    """Trusting the kit CA (wif env) must not let whoever reads its key impersonate another site:
+    a certificate it signs for a host outside its name constraints is refused by the client."""
+    state = StateDir(tmp_path / "state")
+    from cryptography import x509
+
+    ca = x509.load_pem_x509_certificate(tls.ensure(state).ca_cert.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    permitted = {str(n.value) for n in constraints.value.permitted_subtrees or []}
+    assert {"localhost", "login.microsoftonline.com", "www.googleapis.com", "127.0.0.1/32"} <= permitted
+    forged = tls.host_context(state, ["www.example.com"])  # signed by the kit CA's own key
+    with _serving_once(forged) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with pytest.raises(ssl.SSLCertVerificationError, match="permitted subtree violation"):
+                tls.client_context(state).wrap_socket(raw, server_hostname="www.example.com")

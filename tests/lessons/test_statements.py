@@ -149,3 +149,17 @@ def test_each_lesson_states_the_minutes_the_agenda_measured() -> None:
         stated = re.search(r"\*\*Time:\*\* (\d+) minutes", _sources(path.stem)[0])
         assert stated, path.name
         assert abs(int(stated.group(1)) - planned[path.stem]) <= 2, (path.name, planned[path.stem])
+
+
+def test_the_azure_lesson_says_why_a_service_principal_works_with_or_without_disable_instance_discovery() -> (
+    None
+):
+    text = _flat(_text("11-"))
+    # MSAL's question to the public cloud, answered by the kit's proxy; or skipped by the argument.
+    assert "https://login.microsoftonline.com/common/discovery/instance" in text
+    assert "sets `HTTPS_PROXY` to the kit's proxy" in text and "refuses every other host" in text
+    assert (
+        "Either way works" in text and "`disable_instance_discovery=True`, which skips the question" in text
+    )
+    # Never presented as something a real Azure host needs.
+    assert "On Azure the authority *is* `login.microsoftonline.com`, so it asks nothing" in text

@@ -233,6 +233,7 @@ def test_a_users_own_file_is_never_rewritten(state: StateDir) -> None:
     with pytest.raises(ConfigError) as err:
         ensure_config(state, port=1234)
     assert "net.port 28017" in err.value.what
+    assert ensure_config(state, port=0).port == 28017  # "any free port": the file's own is one
 
 
 def test_default_without_idp_uses_the_idps_default_port(state: StateDir) -> None:

@@ -278,17 +278,22 @@ def test_wif_env_apply_for_another_principal_takes_back_the_previous_ones_variab
     import os
 
     monkeypatch.setenv("IDENTITY_HEADER", "the notebook's own")  # set before any --apply: restored
-    for name in ("AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "OIDC_CLIENT_SECRET", "OIDC_ISSUER"):
+    proxies = ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy")
+    for name in ("AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "OIDC_CLIENT_SECRET", "OIDC_ISSUER", *proxies):
         monkeypatch.delenv(name, raising=False)
     with capture_output():
         ip.run_line_magic("wif_env", "checkout-webapp --apply")
     assert os.environ["IDENTITY_ENDPOINT"].startswith("http://localhost:")
     assert os.environ["IDENTITY_HEADER"] != "the notebook's own"
+    assert os.environ["HTTPS_PROXY"].startswith("http://127.0.0.1:")  # an Azure host's vendor-host proxy
     with capture_output() as shown:
         ip.run_line_magic("wif_env", "billing-api --apply")
-    taken_back = "AZURE_CLIENT_ID, IDENTITY_ENDPOINT, IDENTITY_HEADER"
+    taken_back = (
+        "AZURE_CLIENT_ID, HTTPS_PROXY, IDENTITY_ENDPOINT, IDENTITY_HEADER, NO_PROXY, https_proxy, no_proxy"
+    )
     assert f"# taken back (the previous --apply's, not this host's): {taken_back}" in shown.stdout
     assert "IDENTITY_ENDPOINT" not in os.environ, "an App Service variable lingers after applying a kit app"
+    assert not any(name in os.environ for name in proxies), "the kit app's host has no vendor-host proxy"
     assert os.environ["IDENTITY_HEADER"] == "the notebook's own"
     assert os.environ["OIDC_ISSUER"].startswith("https://localhost:")
 

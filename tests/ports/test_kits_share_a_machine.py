@@ -77,10 +77,15 @@ def test_three_kits_with_default_settings_come_up_on_their_own_ports_and_log_in(
     # The first kit gets the defaults; the others, finding them taken, get free ports.
     assert ups[0]["idp"]["port"] == int(defaults_env["WIF_IDP_DEFAULT_PORT"])
     assert ups[0]["mongod"]["port"] == int(defaults_env["WIF_MONGOD_DEFAULT_PORT"])
-    used = [p for up in ups for p in (up["idp"]["port"], up["mongod"]["port"])]
-    assert len(set(used)) == 6
+    used = [p for up in ups for p in (up["idp"]["port"], up["mongod"]["port"], up["ports"]["vendor-proxy"])]
+    assert len(set(used)) == 9
     for d, up in zip(kits, ups, strict=True):
-        assert up["ports"] == {"idp": up["idp"]["port"], "mongod": up["mongod"]["port"]}
+        # The IdP's vendor-host proxy (HTTPS_PROXY of `wif env --principal`) keeps its port too.
+        assert up["ports"] == {
+            "idp": up["idp"]["port"],
+            "mongod": up["mongod"]["port"],
+            "vendor-proxy": up["ports"]["vendor-proxy"],
+        }
         assert up["issuer"] == f"https://localhost:{up['idp']['port']}/kit"
         assert _login(d) == up["mongod"]["port"]
 
@@ -95,6 +100,8 @@ def test_a_kit_keeps_its_ports_across_a_restart_and_shows_them(
     again = json.loads(wif(second, "up", "--json", env=defaults_env).stdout)
     assert again["started"] == ["idp", "mongod"]
     assert (again["idp"]["port"], again["mongod"]["port"]) == (up["idp"]["port"], up["mongod"]["port"])
+    # A workload's HTTPS_PROXY (`wif env --principal`) stays valid across the restart.
+    assert again["ports"]["vendor-proxy"] == up["ports"]["vendor-proxy"]
     status = wif(second, "status", env=defaults_env).stdout
     assert f"idp {up['idp']['port']}, mongod {up['mongod']['port']}" in status
     exports = wif(second, "env", env=defaults_env).stdout

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +187,7 @@ def test_genuine_token_still_logs_in_after_the_forgeries(kit: RunningKit) -> Non
     kit.assert_serving()
 
 
-def test_huge_forged_token_is_refused_by_the_rule_book_in_well_under_a_second(
+def test_huge_forged_token_is_refused_by_the_rule_books_signature_check(
     kit: RunningKit, genuine: tuple[dict[str, Any], dict[str, Any]], provider: ProviderConfig
 ) -> None:
     header, claims = genuine
@@ -197,8 +196,7 @@ def test_huge_forged_token_is_refused_by_the_rule_book_in_well_under_a_second(
     assert len(token) > 1024 * 1024
     keys = keyset_for(kit.issuer, state=kit.state, allow_insecure_localhost=True)
     keys.refresh()
-    started = time.perf_counter()
+    # How fast is the benchmarks' business (benchmarks/server_login.py); here: refused, not crashed.
     with pytest.raises(RuleFailure) as info:
         validate_token(token, provider, keys)
     assert info.value.rule == "signature"
-    assert time.perf_counter() - started < 1.0

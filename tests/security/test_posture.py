@@ -49,7 +49,10 @@ def test_idp_and_test_mongod_listen_on_loopback_only_by_default(kit: RunningKit)
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to try")
-    for port in (idp_port, kit.port):
+    idp_record = kit.state.read_record("idp")
+    assert idp_record is not None
+    proxy_port = int(str(idp_record.extra["vendor_proxy"]).rsplit(":", 1)[1])  # the vendor-host proxy
+    for port in (idp_port, kit.port, proxy_port):
         with pytest.raises(OSError):
             socket.create_connection((address, port), timeout=2).close()
     assert not kit.mongod_log(9900002), "no bind warning for a loopback-only server"

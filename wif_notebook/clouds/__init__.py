@@ -7,7 +7,11 @@ Kubernetes, GitHub Actions) has exactly one module here that declares everything
 - the IdP endpoints that imitate the platform (``idp_handler``: a function of the IdP and a request
   that answers the platform's paths and returns ``None`` for any other path);
 - the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
-  which cloudsim and the loopback proxy answer for the kit;
+  which cloudsim answers for the kit;
+- the vendor's public https hosts its SDKs call at fixed URLs (``vendor_hosts``: MSAL's instance
+  discovery at ``login.microsoftonline.com``, Google's certificates at ``www.googleapis.com``), each
+  with the paths the kit answers there and the IdP path that answers each; the IdP's vendor-host
+  proxy (``idp/vendorproxy.py``, ``HTTPS_PROXY`` in ``wif env --principal``) serves exactly these;
 - the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``) and where pymongo
   reads its token on a real host (``connect_token_source``);
 - the environment variables a workload of a given principal has on its real host
@@ -111,6 +115,9 @@ class Cloud:
     # Principals added to the seed later: listed after every platform's ``seed_principals``.
     seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
+    # Vendor host → {path an SDK calls there: the IdP path that answers it}. A workload of this
+    # platform gets HTTPS_PROXY to the IdP's vendor-host proxy, which answers only these.
+    vendor_hosts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")
@@ -182,13 +189,14 @@ def common_env(ctx: EnvContext) -> dict[str, str]:
 
     ``REQUESTS_CA_BUNDLE`` (requests, so azure-core and google-auth's requests transport),
     ``SSL_CERT_FILE`` (OpenSSL's default verify file: urllib, httpx, aiohttp, Go) and
-    ``NODE_EXTRA_CA_CERTS`` (added to Node's built-in roots) all name the bundle of the roots trusted
-    before + the kit CA (``tls.public_roots_pem``), so nothing that was trusted stops being trusted.
-    No variable turns verification off.
+    ``NODE_EXTRA_CA_CERTS`` (added to Node's built-in roots) and ``CURL_CA_BUNDLE`` (the curl
+    command, which Debian's build reads instead of ``SSL_CERT_FILE``) all name the bundle of the
+    roots trusted before + the kit CA (``tls.public_roots_pem``), so nothing that was trusted stops
+    being trusted. No variable turns verification off.
     """
     env = {"WIF_STATE_DIR": str(ctx.state.path)}
     if ctx.ca_bundle is not None:
-        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"):
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"):
             env[name] = str(ctx.ca_bundle)
     return env
 
@@ -236,12 +244,40 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     cloud = for_principal(principal)
     if cloud is not None:
         env.update(cloud.workload_env(ctx, principal))
+        if cloud.vendor_hosts:
+            env.update(vendor_proxy_env(ctx))
     return env
 
 
+def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:
+    """``HTTPS_PROXY`` to the IdP's vendor-host proxy, for a workload whose SDKs call a vendor host
+    at a fixed URL (``Cloud.vendor_hosts``), and ``NO_PROXY`` for everything the workload reaches
+    directly: the IdP itself (``localhost``) and the metadata hosts. Both spellings, as programs
+    differ in which one they read first (requests, httpx and urllib read either).
+
+    Only https goes to the proxy (no ``HTTP_PROXY``): metadata endpoints stay plain http and
+    direct, as on a real host. The proxy refuses every host it does not answer for, so a program
+    run with these variables that calls another site fails with the proxy's 403 instead of
+    reaching it (see ``idp/vendorproxy.py``). Empty when the IdP runs no proxy.
+    """
+    proxy = ctx.extra.get("vendor_proxy")
+    if not isinstance(proxy, str) or not proxy:
+        return {}
+    direct = ",".join(("localhost", "127.0.0.1", "::1", *sorted(metadata_hosts())))
+    return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": direct, "no_proxy": direct}
+
+
 def metadata_hosts() -> frozenset[str]:
-    """Every fixed host any platform's SDK calls (cloudsim and the proxy answer only these)."""
+    """Every metadata host any platform's SDK calls at a fixed address (cloudsim answers only these)."""
     hosts: set[str] = set()
     for cloud in _load().values():
         hosts |= cloud.metadata_hosts
     return frozenset(hosts)
+
+
+def vendor_hosts() -> dict[str, Mapping[str, str]]:
+    """Every vendor host any platform's SDK calls at a fixed URL → {its path: the IdP path}."""
+    hosts: dict[str, Mapping[str, str]] = {}
+    for cloud in _load().values():
+        hosts.update(cloud.vendor_hosts)
+    return hosts

@@ -15,7 +15,10 @@ v1 issuer ``https://sts.windows.net/<tenant>/`` (trailing slash)      ``I/<tenan
 ``…/<tenant>/oauth2/v2.0/token``, ``…/<tenant>/oauth2/token``          ``I/<tenant>/oauth2/v2.0/token``,
                                                                      ``I/<tenant>/oauth2/token``
 ``…/<tenant>/discovery/v2.0/keys``, ``…/common/discovery/keys``       same paths under ``I``
-``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``
+``…/common/discovery/instance`` (MSAL's instance discovery)           ``I/common/discovery/instance``;
+                                                                     the real URL is answered by the
+                                                                     IdP's vendor-host proxy
+                                                                     (``HTTPS_PROXY``, ``vendor_hosts``)
 IMDS ``http://169.254.169.254/metadata/identity/oauth2/token``       ``http://localhost:<port>/…`` via
                                                                      ``AZURE_POD_IDENTITY_AUTHORITY_HOST``
                                                                      (azure-identity and msal honour
@@ -45,6 +48,7 @@ from . import Cloud, EnvContext
 if TYPE_CHECKING:
     from ..idp.principals import Principal
 
+INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
 AKS_TOKEN_FILE_KIND = "aks"
 
@@ -222,6 +226,9 @@ CLOUD = Cloud(
     seed_principals=_seed,
     token_methods={"managed-identity": "imds"},
     seed_principals_later=_seed_later,
+    # MSAL asks the public cloud's instance discovery about an authority host it does not know
+    # (the kit's https://localhost:<port>); the IdP's own endpoint answers it.
+    vendor_hosts={"login.microsoftonline.com": {INSTANCE_DISCOVERY_PATH: INSTANCE_DISCOVERY_PATH}},
 )
 
 

@@ -105,4 +105,12 @@ CLOUD = Cloud(
     authorization_claim=None,  # no groups in its tokens: $external users
     seed_principals=_seed,
     token_methods={"service-account": "gcp"},
+    # google-auth's verify_oauth2_token (and verify_token by default) reads Google's PEM map here;
+    # the v3 JWKS is the one certs_url=... names in Google's docs.
+    vendor_hosts={
+        "www.googleapis.com": {
+            "/oauth2/v1/certs": "/gcp/oauth2/v1/certs",
+            "/oauth2/v3/certs": "/gcp/oauth2/v3/certs",
+        }
+    },
 )

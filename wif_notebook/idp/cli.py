@@ -76,7 +76,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         "--principal",
         metavar="NAME",
         help="the environment that principal's workload has on its real host (SDK variables, CA "
-        "bundle, its client secret if it has one)",
+        "bundle, its client secret if it has one; HTTPS_PROXY to the kit's vendor-host proxy for "
+        "Azure and Google Cloud)",
     )
     json_flag(env)
     env.set_defaults(func=cmd_env)

@@ -114,28 +114,24 @@ def certificate_pem(key: SigningKey) -> str:
     """A self-signed X.509 certificate for a published key, as Google publishes its keys at
     ``/oauth2/v1/certs`` (google-auth's verifier reads the public key from it). Made once per key
     and process, again once it expired."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
+
+    from ..tls import build_certificate
 
     now = datetime.datetime.now(datetime.UTC)
     with _certs_lock:
         cached = _certs.get(key.kid)
         if cached is not None and cached[1] > now + datetime.timedelta(days=1):
             return cached[0]
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, key.kid)])
-        not_after = now + datetime.timedelta(days=CERT_DAYS)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.key.public_key())
-            .serial_number(int.from_bytes(hashlib.sha256(key.kid.encode()).digest()[:16], "big") >> 1)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(key.key, hashes.SHA256())
+        cert = build_certificate(
+            key.key.public_key(),
+            key.key,
+            key.kid,
+            lifetime=datetime.timedelta(days=CERT_DAYS),
+            backdate=datetime.timedelta(days=1),
+            serial=int.from_bytes(hashlib.sha256(key.kid.encode()).digest()[:16], "big") >> 1,
         )
+        not_after = cert.not_valid_after_utc
         pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
         _certs[key.kid] = (pem, not_after)
         return pem

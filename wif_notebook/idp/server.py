@@ -9,6 +9,8 @@ handshake record; an HTTP request starts with a letter). Issuers, discovery, JWK
 endpoints are ``https://localhost:<port>/...`` as in production, with the kit CA's certificate
 (``wif_notebook.tls``); metadata endpoints (IMDS, Google's metadata server) are plain http, as on a
 real host; the plain-http issuer form stays for the ``enableTestCommands`` lessons (idp/issuers.py).
+A second listener, the vendor-host proxy (``idp/vendorproxy.py``), answers ``CONNECT`` for the
+fixed vendor hosts the SDKs call (``HTTPS_PROXY`` in ``wif env --principal``).
 
 Why stdlib: no dependencies, fastest start, and it never shares the Jupyter kernel's event loop
 (identity-provider reference §7). Each request gets a thread; a slow or broken client ties up only
@@ -180,18 +182,9 @@ class IdpHTTPServer(ThreadingHTTPServer):
         if first[0] != TLS_RECORD_HANDSHAKE or self.ssl_context is None:
             super().finish_request(request, client_address)
             return
-        client = f"{client_address[0]}:{client_address[1]}"
-        secured = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        self.request_started(secured, client)
-        try:
-            secured.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            # A client that does not trust the kit CA ends here (it sends an alert); say so in the log.
-            self._log_tls_failure(client, exc)
-            secured.close()
+        secured = self.handshake(request, f"{client_address[0]}:{client_address[1]}", self.ssl_context)
+        if secured is None:
             return
-        finally:
-            self.request_finished(secured)
         try:
             super().finish_request(secured, client_address)
         finally:
@@ -199,6 +192,22 @@ class IdpHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 secured.shutdown(socket.SHUT_WR)
             secured.close()
+
+    def handshake(self, sock: socket.socket, client: str, context: ssl.SSLContext) -> ssl.SSLSocket | None:
+        """The server side of a TLS handshake on ``sock``, bounded by the request deadline; None
+        (and a line in the request log) when the client refuses it."""
+        secured = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.request_started(secured, client)
+        try:
+            secured.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            # A client that does not trust the kit CA ends here (it sends an alert); say so in the log.
+            self._log_tls_failure(client, exc)
+            secured.close()
+            return None
+        finally:
+            self.request_finished(secured)
+        return secured
 
     def _log_tls_failure(self, client: str, exc: BaseException) -> None:
         if self.request_log is None:
@@ -562,7 +571,11 @@ def serve(
     app = IdentityProvider(state, base_url)
     httpd.app = app
     httpd.request_log = RequestLog(state.subdir("logs") / "idp.log")
-    listeners = [httpd]
+    # Imported here: the vendor-host proxy builds on this module's server and handler classes.
+    from . import vendorproxy
+
+    proxy = vendorproxy.start(state, app, httpd.request_log)
+    listeners = [httpd, proxy]
     if metadata_bind is not None:
         metadata = IdpHTTPServer(metadata_bind, app, httpd.request_log)
         listeners.append(metadata)
@@ -580,7 +593,7 @@ def serve(
                 traceback.print_exc(file=sys.stderr)
 
     threading.Thread(target=refresh_loop, name="token-files", daemon=True).start()
-    services.announce(state, "idp", bound_port, host=host, **app.service_extra())
+    services.announce(state, "idp", bound_port, host=host, **app.service_extra(), vendor_proxy=proxy.url)
     services.exit_on_sigterm()
     print(f"wif idp: serving {base_url} (issuers: {', '.join(app.issuer_urls().values())})", flush=True)
     try:

@@ -6,6 +6,7 @@ back unchanged. The record's ``extra`` (a contract, docs/ARCHITECTURE.md) is::
     {"base_url": "http://localhost:<port>",          # the same port in the clear (metadata endpoints)
      "https_base_url": "https://localhost:<port>",   # TLS with the kit CA's certificate
      "issuer_scheme": "https",                        # the default issuer form (idp/issuers.py)
+     "vendor_proxy": "http://127.0.0.1:<port>",       # the vendor-host proxy (idp/vendorproxy.py)
      "issuers": {"kit": {"issuer": "https://localhost:<port>/kit",       # the default form
                          "audience": "api://mongodb-kit",
                          "https_issuer": "https://localhost:<port>/kit",
