@@ -5,19 +5,18 @@ import pytest
 from wif_notebook import clouds
 from wif_notebook.connect import connect
 from wif_notebook.errors import ConfigError
-from wif_notebook.idp.issuers import ISSUER_IDS
-from wif_notebook.idp.principals import KINDS
-from wif_notebook.tokens import METHODS
+from wif_notebook.idp.issuers import ISSUERS
+from wif_notebook.tokens import methods
 
 
 def test_every_kit_issuer_belongs_to_exactly_one_cloud() -> None:
-    for issuer_id in ISSUER_IDS:
+    for issuer_id in ISSUERS:
         owners = [c.id for c in clouds.clouds() if issuer_id in c.issuer_ids]
         assert len(owners) == 1, (issuer_id, owners)
 
 
 def test_every_principal_kind_belongs_to_exactly_one_cloud() -> None:
-    for kind in KINDS:
+    for kind in clouds.principal_kinds():
         owners = [c.id for c in clouds.clouds() if kind in c.principal_kinds]
         assert len(owners) == 1, (kind, owners)
 
@@ -46,19 +45,20 @@ def test_connect_accepts_the_environments_the_clouds_declare() -> None:
 
 
 def test_default_token_methods_are_obtain_methods_for_the_clouds_own_kinds() -> None:
-    declared = {kind: method for c in clouds.clouds() for kind, method in c.token_methods.items()}
+    declared = {kind: m for c in clouds.clouds() for kind, m in c.default_token_methods.items()}
     assert declared == {
         "managed-identity": "imds",
         "service-account": "gcp",
         "kubernetes-service-account": "k8s-file",
     }
     for cloud in clouds.clouds():
-        assert set(cloud.token_methods) <= set(cloud.principal_kinds), cloud.id
-        assert set(cloud.token_methods.values()) <= set(METHODS), cloud.id
+        assert set(cloud.default_token_methods) <= set(cloud.principal_kinds), cloud.id
+        assert set(cloud.default_token_methods.values()) <= set(cloud.token_methods), cloud.id
+    assert methods() == ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
 
 
 def test_every_connect_environment_says_where_pymongo_reads_its_token() -> None:
-    sources = {env: c.connect_token_source for env, c in clouds.connect_environments().items()}
+    sources = {env: c.connect.token_source for env, c in clouds.connect_environments().items() if c.connect}
     assert "OIDC_TOKEN_FILE" in sources["test"]
     assert "169.254.169.254" in sources["azure"]
     assert "metadata server" in sources["gcp"]

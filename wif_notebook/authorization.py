@@ -130,7 +130,7 @@ class _Grantee:
 
 def _group_role(state: StateDir, group: str, prefix: str) -> _Grantee:
     """The role ``<prefix>/<group value>`` a token's groups claim names, in admin."""
-    from .idp.issuers import AZURE_GROUPS
+    from .clouds import for_issuer
     from .oidc import auth_name
 
     provider = provider_for_prefix(state, prefix)
@@ -140,8 +140,9 @@ def _group_role(state: StateDir, group: str, prefix: str) -> _Grantee:
             hint=f"create its $external user instead: %wif_authorize --principal NAME --role ROLE@DB "
             f"(or --user {prefix}/<principal>)",
         )
-    value = AZURE_GROUPS.get(group, group) if prefix == "azure" else group
-    notes = [f"Entra puts group object ids in 'groups': {group} is {value}."] if value != group else []
+    cloud = for_issuer(prefix)  # the kit's authNamePrefix is its issuer's id
+    value = cloud.group_ids.get(group, group) if cloud else group
+    notes = [f"{cloud.group_ids_words}: {group} is {value}."] if cloud and value != group else []
     return _Grantee("role", auth_name(prefix, value), "admin", notes)
 
 

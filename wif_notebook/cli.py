@@ -48,6 +48,35 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def command(
+    sub: Any,
+    name: str,
+    help: str,
+    parent: argparse.ArgumentParser,
+    func: Handler,
+    *,
+    with_json: bool = False,
+) -> argparse.ArgumentParser:
+    """One sub-command: its parser (with ``parent``'s common options), ``--json`` if it has one,
+    and its handler; returned for the options of its own."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[parent])
+    if with_json:
+        json_flag(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def port_option(parser: argparse.ArgumentParser, flag: str, what: str, usual: int) -> None:
+    """A service's port option: None (the default) keeps this state directory's port (``ports.py``)."""
+    parser.add_argument(
+        flag,
+        type=port_arg,
+        default=None,
+        help=f"{what} (default: the one kept for this state directory, else {usual} if free, else any "
+        "free one; 0: any free port)",
+    )
+
+
 def port_arg(text: str) -> int:
     """An argparse ``type`` for TCP ports, so a typo fails before anything is written to mongod.conf."""
     try:

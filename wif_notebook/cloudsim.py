@@ -195,11 +195,13 @@ def enable(state: StateDir | None = None, *, principal: str | None = None) -> st
         from .idp.principals import find
 
         who = find(state, principal)
-        if who.kind not in ("managed-identity", "service-account"):
+        hosts = clouds.metadata_identities()
+        if who.kind not in {host.identity_kind for host in hosts.values()}:
+            titles = " or ".join(host.identity_title for host in hosts.values())
+            kinds = " or ".join(f"{host.identity_kind} ({i})" for i, host in hosts.items())
             raise ConfigError(
-                f"{who.name!r} is a {who.kind}, not an Azure managed identity or Google service account",
-                hint="use a principal with kind managed-identity (azure) or service-account (gcp); "
-                "%wif_idp principals lists them",
+                f"{who.name!r} is a {who.kind}, not an {titles}",
+                hint=f"use a principal with kind {kinds}; %wif_idp principals lists them",
             )
     target = f"http://{record.host}:{record.port}"
     with _lock:

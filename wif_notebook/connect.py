@@ -28,7 +28,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
@@ -39,7 +39,9 @@ from .errors import ConfigError, ServiceError, WifError
 from .providers import provider_for_prefix
 from .state import StateDir
 
-DEFAULT_PRINCIPAL = {"test": "lesson-app", "k8s": "orders-worker", "callback": "lesson-app"}
+if TYPE_CHECKING:
+    from .tokens import IssuedToken
+
 DEFAULT_TIMEOUT_MS = 10_000
 
 _counter = itertools.count(1)
@@ -100,11 +102,11 @@ class KitCallback(OIDCCallback):
         self.calls: list[Any] = []  # IssuedToken, newest last
         self.elapsed_ms: list[float] = []
 
-    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+    def obtain(self) -> IssuedToken:
+        """One token, as ``tokens.obtain`` gets it for this callback's principal."""
         from .tokens import obtain
 
-        started = time.perf_counter()
-        issued = obtain(
+        return obtain(
             self.principal,
             via=self.via,
             audience=self.audience,
@@ -112,6 +114,10 @@ class KitCallback(OIDCCallback):
             fault=self.fault,
             state=self.state,
         )
+
+    def fetch(self, context: OIDCCallbackContext) -> OIDCCallbackResult:
+        started = time.perf_counter()
+        issued = self.obtain()
         self.elapsed_ms.append(round((time.perf_counter() - started) * 1000, 2))
         self.calls.append(issued)
         expires_in = issued.expires_in
@@ -313,10 +319,10 @@ def _plan_kit(
 ) -> _Plan:
     """Prepare the environment a workload of kind ``env`` would have, inside this process."""
     from .idp.principals import find
-    from .tokens import obtain
 
+    plan = _connect_plan(env)  # with callback: the default environment's (``_plan``)
     if callback:
-        who = principal or DEFAULT_PRINCIPAL["callback"]
+        who = principal or plan.principal or ""
         find(state, who)  # a clear error for an unknown principal, before pymongo calls back
         cb = KitCallback(state, who, audience=resource, lifetime=lifetime, fault=fault)
         return _Plan(
@@ -324,47 +330,17 @@ def _plan_kit(
             f"OIDC_CALLBACK {cb!r}: wif_notebook.tokens.obtain() at the kit IdP on every call",
             callback=cb,
         )
-    if env in ("test", "k8s"):
-        who = principal or DEFAULT_PRINCIPAL[env]
-        p = find(state, who)
-        started = time.perf_counter()
-        kind = "oidc" if env == "test" else "serviceaccount"
-        if kind in p.token_files and resource is None and lifetime is None and fault is None:
-            # The IdP writes and refreshes this file itself, like a kubelet (tokens/ in the state dir).
-            from .idp.tokenfiles import token_file_path
-
-            path = token_file_path(state, kind)
-            token = path.read_text()
-            how = "the IdP's projected token file (refreshed by the IdP)"
-        else:
-            issued = obtain(who, audience=resource, lifetime=lifetime, fault=fault, state=state)
-            token = issued.token
-            path = _write_token_file(state, who, token)
-            how = f"a token for {who} ({issued.method}) written by the kit"
-        ms = round((time.perf_counter() - started) * 1000, 2)
-        if env == "test":
-            _setenv("OIDC_TOKEN_FILE", str(path))
-            source = f"OIDC_TOKEN_FILE={path}: {how}"
-        else:
-            _setenv("AZURE_FEDERATED_TOKEN_FILE", str(path))
-            # pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win over the Azure variable (reference §13).
-            _setenv("AWS_WEB_IDENTITY_TOKEN_FILE", None)
-            source = f"AZURE_FEDERATED_TOKEN_FILE={path}: {how}"
-        return _Plan(
-            {"ENVIRONMENT": env},
-            source,
-            token_ms=ms,
-            token_detail="token file prepared (pymongo reads it at each login)",
-            token=token,
-        )
-    # azure / gcp: pymongo's own code, metadata hosts answered by the kit IdP.
+    if plan.file is not None:
+        return _plan_token_file(state, plan, plan.file, principal, resource, lifetime, fault)
+    # A metadata environment (azure, gcp): pymongo's own code, metadata hosts answered by the kit IdP.
     if lifetime is not None or fault is not None:
         raise ConfigError(
             f"--lifetime and --fault need the IdP's mint; the {env} metadata endpoint issues normal tokens",
             hint="use --callback or --env test with --fault/--lifetime",
         )
     # The issuer (authNamePrefix in the kit's mongod.conf) the environment's platform owns.
-    issuer_id = clouds.connect_environments()[env].issuer_ids[0]
+    cloud = clouds.connect_environments()[env]
+    issuer_id = cloud.issuer_ids[0]
     audience = resource or _provider_audience(state, issuer_id) or _kit_issuer_audience(state, issuer_id)
     if audience is None:
         raise ConfigError(
@@ -372,16 +348,70 @@ def _plan_kit(
             hint="pass --resource with the audience mongod expects, or run %wif_up",
         )
     target = cloudsim.enable(state, principal=principal)
-    where = "Azure IMDS 169.254.169.254" if env == "azure" else "GCP metadata server (host 'metadata')"
+    service = cloud.metadata.service if cloud.metadata else plan.token_source
+    redirected = "(cloudsim: only metadata hosts redirected)"
     return _Plan(
         {"ENVIRONMENT": env, "TOKEN_RESOURCE": audience},
-        f"{where}, answered by the kit IdP at {target} (cloudsim: only metadata hosts redirected)",
+        f"{service}, answered by the kit IdP at {target} {redirected}",
         simulated=True,
         notes=[
             "The cloud host simulation stays on while this client may need new tokens; "
             "%wif_reset (or wif_notebook.cloudsim.disable()) switches it off."
         ],
     )
+
+
+def _plan_token_file(
+    state: StateDir,
+    plan: clouds.ConnectPlan,
+    file: clouds.ConnectFile,
+    principal: str | None,
+    resource: str | None,
+    lifetime: int | None,
+    fault: str | None,
+) -> _Plan:
+    """A token-file environment (test, k8s): point its variable at the principal's token file."""
+    from .idp.principals import find
+    from .tokens import obtain
+
+    who = principal or plan.principal or ""
+    p = find(state, who)
+    started = time.perf_counter()
+    if file.token_file in p.token_files and resource is None and lifetime is None and fault is None:
+        # The IdP writes and refreshes this file itself, like a kubelet (tokens/ in the state dir).
+        from .idp.tokenfiles import token_file_path
+
+        path = token_file_path(state, file.token_file)
+        token = path.read_text()
+        how = "the IdP's projected token file (refreshed by the IdP)"
+    else:
+        issued = obtain(who, audience=resource, lifetime=lifetime, fault=fault, state=state)
+        token = issued.token
+        path = _write_token_file(state, who, token)
+        how = f"a token for {who} ({issued.method}) written by the kit"
+    ms = round((time.perf_counter() - started) * 1000, 2)
+    _setenv(file.variable, str(path))
+    for variable in file.cleared:
+        _setenv(variable, None)
+    return _Plan(
+        {"ENVIRONMENT": plan.environment},
+        f"{file.variable}={path}: {how}",
+        token_ms=ms,
+        token_detail="token file prepared (pymongo reads it at each login)",
+        token=token,
+    )
+
+
+def _connect_plan(env: str) -> clouds.ConnectPlan:
+    """The plan of a known environment (``_check_token_source`` refused the others)."""
+    plan = clouds.connect_environments()[env].connect
+    assert plan is not None  # connect_environments lists only platforms with one
+    return plan
+
+
+def _default_env() -> str:
+    """The kit's default environment: the first one of the registry (the kit's own, ``test``)."""
+    return next(iter(clouds.connect_environments()))
 
 
 def _plan_real(env: str | None, principal: str | None, resource: str | None, callback: bool) -> _Plan:
@@ -393,7 +423,8 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
     if env is None:
         return _Plan({}, "as the URI's authMechanismProperties say (pymongo built-in)")
     props: dict[str, Any] = {"ENVIRONMENT": env}
-    if env in ("azure", "gcp"):
+    plan = _connect_plan(env)
+    if plan.token_resource:
         if not resource:
             raise ConfigError(
                 f"ENVIRONMENT:{env} needs TOKEN_RESOURCE (the audience the cluster expects)",
@@ -401,13 +432,13 @@ def _plan_real(env: str | None, principal: str | None, resource: str | None, cal
             )
         props["TOKEN_RESOURCE"] = resource
     elif resource:
+        without = [e for e in clouds.connect_environments() if not _connect_plan(e).token_resource]
         raise ConfigError(
-            f"TOKEN_RESOURCE is not allowed with ENVIRONMENT:{env}", hint="drop --resource for test and k8s"
+            f"TOKEN_RESOURCE is not allowed with ENVIRONMENT:{env}",
+            hint=f"drop --resource for {' and '.join(without)}",
         )
-    source = clouds.connect_environments()[env].connect_token_source
-    # On Azure a user-assigned managed identity is chosen by its client id, passed as the username.
-    username = principal if env == "azure" else None
-    return _Plan(props, source, username=username)
+    username = principal if plan.username_is_client_id else None
+    return _Plan(props, plan.token_source, username=username)
 
 
 def _redact_uri(uri: str) -> str:
@@ -444,7 +475,7 @@ def connect(
     if uri is None:
         uri = _kit_uri(port, env, principal, resource)
     attempt = _Attempt(
-        environment="callback" if callback else (env or ("test" if kit else "uri")),
+        environment="callback" if callback else (env or (_default_env() if kit else "uri")),
         principal=principal,
         resource=resource,
         kit=kit,
@@ -510,7 +541,7 @@ def _plan(
     fault: str | None,
 ) -> _Plan:
     if attempt.kit:
-        kit_env = attempt.environment if attempt.environment != "callback" else "test"
+        kit_env = attempt.environment if attempt.environment != "callback" else _default_env()
         return _plan_kit(state, kit_env, attempt.principal, attempt.resource, callback, lifetime, fault)
     if lifetime is not None or fault is not None:
         raise ConfigError(

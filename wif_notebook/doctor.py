@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import display
-from .clouds.azure import issuer_mixup_words
+from .clouds import issuer_mixup_words
 from .errors import ConfigError, WifError
 from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # mongod's log ids are named once, in server/log.py (constants only: reading a log starts no server).
+from .clouds import clouds, metadata_identities
 from .server.log import (
     ID_AUTH_FAILED,
     ID_AUTH_SUCCEEDED,
@@ -404,10 +405,9 @@ def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
     """(endpoint kind, issuer id) of one IdP request path."""
     from .idp.issuers import ISSUERS
 
-    if path == "/metadata/identity/oauth2/token":
-        return "imds", "azure"
-    if path.startswith("/computeMetadata/"):
-        return "gcp-metadata", "gcp"
+    for cloud in clouds():
+        if cloud.metadata is not None and path.startswith(cloud.metadata.path):
+            return cloud.metadata.endpoint, cloud.issuer_ids[0]
     if path == "/_wif/mint":
         return "mint", None
     if path.startswith("/_wif/"):
@@ -424,8 +424,6 @@ def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
 
 
 _IdpRequest = tuple[float, str, "str | None", dict[str, Any]]  # (time, endpoint kind, issuer id, entry)
-# Requests only a workload makes: endpoint kind -> label.
-_WORKLOAD_REQUESTS = {"imds": "GET Azure IMDS token", "gcp-metadata": "GET GCP metadata identity"}
 
 
 def _idp_requests(entries: Iterable[dict[str, Any]]) -> list[_IdpRequest]:
@@ -474,7 +472,9 @@ def _idp_request(requests: list[_IdpRequest], index: int) -> tuple[str, str, str
     if kind == "mint":
         fault = entry.get("fault")
         return "client", "mint token" + (f" (fault {fault})" if fault else ""), "idp.log"
-    label = _WORKLOAD_REQUESTS.get(kind, f"{entry.get('method')} {entry.get('path')}")
+    # Requests only a workload makes (a metadata host's token request) have their platform's label.
+    hosts = {host.endpoint: host.request for host in metadata_identities().values()}
+    label = hosts.get(kind, f"{entry.get('method')} {entry.get('path')}")
     return "client", label, "idp.log"
 
 

@@ -14,11 +14,13 @@ Errors are ``UsageError`` (IPython shows them without a traceback): the cause on
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import functools
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -29,21 +31,42 @@ from .clouds import connect_environments
 from .errors import WifError
 from .state import StateDir
 
+T = TypeVar("T")
+
 # Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
 SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
 
-TOKEN_METHODS = {
-    "client_credentials": "client_credentials",
-    "client-credentials": "client_credentials",
-    "imds": "imds",
-    "azure": "imds",
-    "gcp": "gcp",
-    "k8s": "k8s-file",
-    "k8s-file": "k8s-file",
-    "federated": "federated",
-    "mint": "mint",
-    "callback": "callback",
-}
+
+def _token_methods() -> dict[str, str]:
+    """``%wif_token --via`` names → ``tokens.obtain``'s methods: the generic ones, every platform's
+    own under its name and, for its first, the platform's id (``azure`` → imds, ``k8s`` → k8s-file),
+    and ``callback`` (the kit's OIDC callback). From the registry: tokens (and PyJWT) stay unloaded."""
+    from .clouds import clouds
+
+    names = {"client_credentials": "client_credentials", "client-credentials": "client_credentials"}
+    for cloud in clouds():
+        names.update({method: method for method in cloud.token_methods})
+        if cloud.token_methods:
+            names.setdefault(cloud.id, next(iter(cloud.token_methods)))
+    return {**names, "federated": "federated", "mint": "mint", "callback": "callback"}
+
+
+TOKEN_METHODS = _token_methods()
+
+
+def parsed_line_magic(
+    func: Callable[[Any, argparse.Namespace], T],
+) -> Callable[..., T]:
+    """A line magic of ``@argument``s: its line parsed into ``args`` first, a ``WifError`` shown as a
+    ``UsageError`` (``user_errors``)."""
+
+    @functools.wraps(func)
+    def magic(self: Any, line: str = "") -> T:
+        args = parse_argstring(magic, line)
+        with user_errors():
+            return func(self, args)
+
+    return line_magic(magic)
 
 
 @contextlib.contextmanager
@@ -150,27 +173,23 @@ class WifMagics(Magics):
     @magic_arguments()
     @argument("--idp-port", type=int, default=None, help="IdP port (0: any free port)")
     @argument("--port", type=int, default=None, help="mongod port (0: any free port)")
-    @line_magic
-    def wif_up(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_up(self, args: argparse.Namespace) -> None:
         """Start the mock IdP and the test mongod (idempotent); show where they are. This kernel then
         trusts the kit CA (REQUESTS_CA_BUNDLE, SSL_CERT_FILE), as after ``eval "$(wif env)"``."""
-        args = parse_argstring(self.wif_up, line)
-        with user_errors():
-            from . import stack
-            from .display import StatusView
+        from . import stack
+        from .display import StatusView
 
-            idp_port = (
-                args.idp_port if args.idp_port is not None else (None if self.idp_port < 0 else self.idp_port)
-            )
-            port = (
-                args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
-            )
-            stack.up(self.state, idp_port=idp_port, port=port)
-            from .clouds import trust_kit_in_this_process
+        idp_port = (
+            args.idp_port if args.idp_port is not None else (None if self.idp_port < 0 else self.idp_port)
+        )
+        port = args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
+        stack.up(self.state, idp_port=idp_port, port=port)
+        from .clouds import trust_kit_in_this_process
 
-            # The kernel is the workload's host: code in it reaches the https IdP unmodified.
-            trust_kit_in_this_process(self.state)
-            _show(StatusView.of(self.state))
+        # The kernel is the workload's host: code in it reaches the https IdP unmodified.
+        trust_kit_in_this_process(self.state)
+        _show(StatusView.of(self.state))
 
     @line_magic
     def wif_status(self, line: str = "") -> None:
@@ -220,77 +239,64 @@ class WifMagics(Magics):
     @argument("principal", nargs="?", default=None, help="a principal of the catalog (default: none)")
     @argument("--apply", action="store_true", help="also set the variables in this kernel's os.environ")
     @argument("--show-secret", action="store_true", help="print a client secret instead of masking it")
-    @line_magic
-    def wif_env(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_env(self, args: argparse.Namespace) -> None:
         """The export lines of ``wif env [--principal NAME]``: the kit CA bundle variables and what
         that principal's workload has on its real host; ``--apply`` sets them in this kernel so
         unmodified vendor SDK code runs here. Secrets are masked in the output unless asked for."""
-        args = parse_argstring(self.wif_env, line)
-        with user_errors():
-            from .clouds import common_env, env_context, workload_exports
-            from .idp.tokenfiles import render_exports
+        from .clouds import common_env, env_context, workload_exports
+        from .idp.tokenfiles import render_exports
 
-            if args.principal:
-                env = workload_exports(self.state, args.principal)
-            else:
-                env = common_env(env_context(self.state))
-            shown = {
-                k: v if args.show_secret or not k.endswith(SECRET_SUFFIXES) else "****"
-                for k, v in env.items()
-            }
-            print(render_exports(shown), end="")
-            if args.apply:
-                dropped = _apply_env(env)
-                print(f"# set in this kernel: {', '.join(env)}")
-                if dropped:
-                    print(f"# taken back (the previous --apply's, not this host's): {', '.join(dropped)}")
+        if args.principal:
+            env = workload_exports(self.state, args.principal)
+        else:
+            env = common_env(env_context(self.state))
+        shown = {
+            k: v if args.show_secret or not k.endswith(SECRET_SUFFIXES) else "****" for k, v in env.items()
+        }
+        print(render_exports(shown), end="")
+        if args.apply:
+            dropped = _apply_env(env)
+            print(f"# set in this kernel: {', '.join(env)}")
+            if dropped:
+                print(f"# taken back (the previous --apply's, not this host's): {', '.join(dropped)}")
 
     # -- identity provider -----------------------------------------------------------------------
     @magic_arguments()
     @argument("action", nargs="?", default="principals", choices=["principals", "rotate-keys", "retire-key"])
     @argument("--issuer", default=None, help="kit | azure | gcp | k8s (default: all)")
     @argument("--kid", default=None, help="retire-key: the key id (default: the oldest non-signing key)")
-    @line_magic
-    def wif_idp(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_idp(self, args: argparse.Namespace) -> None:
         """The mock IdP: list its principals, rotate or retire signing keys."""
-        args = parse_argstring(self.wif_idp, line)
-        with user_errors():
-            from .display import Panel
+        from .display import Panel
 
-            if args.action == "principals":
-                from .idp.principals import load_catalog
+        if args.action == "principals":
+            from .idp.principals import load_catalog
 
-                rows = [
-                    [p.name, p.kind, p.issuer_id, p.infrastructure, p.subject, ", ".join(p.groups) or "—"]
-                    for p in load_catalog(self.state)
-                ]
-                columns = ["name", "kind", "issuer", "runs on", "subject (sub)", "groups"]
-                _show(
-                    Panel(
-                        "Principals", table=(columns, rows), notes=["%wif_token NAME gets a token for one."]
-                    )
+            rows = [
+                [p.name, p.kind, p.issuer_id, p.infrastructure, p.subject, ", ".join(p.groups) or "—"]
+                for p in load_catalog(self.state)
+            ]
+            columns = ["name", "kind", "issuer", "runs on", "subject (sub)", "groups"]
+            _show(Panel("Principals", table=(columns, rows), notes=["%wif_token NAME gets a token for one."]))
+        elif args.action == "rotate-keys":
+            from .idp.service import rotate_keys
+
+            result = rotate_keys(self.state, args.issuer)
+            rows = [[i, r["kid"], r["alg"], ", ".join(r["published"])] for i, r in result["rotated"].items()]
+            _show(
+                Panel(
+                    "Signing keys rotated",
+                    table=(["issuer", "new kid", "alg", "published kids"], rows),
+                    notes=["New tokens carry the new kid; mongod fetches the JWKS again when it sees it."],
                 )
-            elif args.action == "rotate-keys":
-                from .idp.service import rotate_keys
+            )
+        else:
+            from .idp.service import retire_key
 
-                result = rotate_keys(self.state, args.issuer)
-                rows = [
-                    [i, r["kid"], r["alg"], ", ".join(r["published"])] for i, r in result["rotated"].items()
-                ]
-                _show(
-                    Panel(
-                        "Signing keys rotated",
-                        table=(["issuer", "new kid", "alg", "published kids"], rows),
-                        notes=[
-                            "New tokens carry the new kid; mongod fetches the JWKS again when it sees it."
-                        ],
-                    )
-                )
-            else:
-                from .idp.service import retire_key
-
-                result = retire_key(self.state, args.issuer, args.kid)
-                _show(Panel("Key retired", [(k, v) for k, v in result["retired"].items()]))
+            result = retire_key(self.state, args.issuer, args.kid)
+            _show(Panel("Key retired", [(k, v) for k, v in result["retired"].items()]))
 
     # -- tokens ----------------------------------------------------------------------------------
     @magic_arguments()
@@ -307,53 +313,42 @@ class WifMagics(Magics):
     )
     @argument("-o", "--output", default=None, help="store the IssuedToken in this variable")
     @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")
-    @line_magic
-    def wif_token(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_token(self, args: argparse.Namespace) -> None:
         """Obtain a token the way a workload does and show its claims and the server's verdict."""
-        args = parse_argstring(self.wif_token, line)
-        with user_errors():
-            from .display import TokenView
-            from .tokens import from_callback, obtain
+        from .connect import KitCallback
+        from .display import TokenView
+        from .tokens import from_callback
 
-            principal = args.principal or self.default_principal
-            audience = args.audience or self.default_audience or None
-            via = TOKEN_METHODS[args.via] if args.via else None
-            if via == "callback":
-                from .connect import KitCallback
-
-                cb = KitCallback(
-                    self.state, principal, audience=audience, lifetime=args.lifetime, fault=args.fault
-                )
-                issued = from_callback(cb)
-            else:
-                issued = obtain(
-                    principal,
-                    via=via,
-                    audience=audience,
-                    lifetime=args.lifetime,
-                    fault=args.fault,
-                    state=self.state,
-                )
-            self._store(args.output, issued)
-            _show(TokenView(issued, state=self.state, show_raw=args.show_raw or self.show_raw_tokens))
+        via = TOKEN_METHODS[args.via] if args.via else None
+        request = KitCallback(
+            self.state,
+            args.principal or self.default_principal,
+            audience=args.audience or self.default_audience or None,
+            via=None if via == "callback" else via,
+            lifetime=args.lifetime,
+            fault=args.fault,
+        )
+        # --via callback: through the kit's OIDC callback, as pymongo would call it.
+        issued = from_callback(request) if via == "callback" else request.obtain()
+        self._store(args.output, issued)
+        _show(TokenView(issued, state=self.state, show_raw=args.show_raw or self.show_raw_tokens))
 
     @magic_arguments()
     @argument("token", help="a token, or the name of a variable holding one (str or IssuedToken)")
     @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")
-    @line_magic
-    def wif_claims(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_claims(self, args: argparse.Namespace) -> None:
         """Decode a token: claims in plain words, validity window, and every rule of the server."""
-        args = parse_argstring(self.wif_claims, line)
-        with user_errors():
-            from .display import TokenView
+        from .display import TokenView
 
-            _show(
-                TokenView(
-                    self._resolve(args.token),
-                    state=self.state,
-                    show_raw=args.show_raw or self.show_raw_tokens,
-                )
+        _show(
+            TokenView(
+                self._resolve(args.token),
+                state=self.state,
+                show_raw=args.show_raw or self.show_raw_tokens,
             )
+        )
 
     # -- the server ------------------------------------------------------------------------------
     @magic_arguments()
@@ -365,43 +360,41 @@ class WifMagics(Magics):
     )
     @argument("fields", nargs="*", help="set: PREFIX key=value ...; add: key=value ...; remove: PREFIX")
     @argument("-n", type=int, default=20, help="logs: number of lines")
-    @line_magic
-    def wif_mongod(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_mongod(self, args: argparse.Namespace) -> None:
         """mongod: show or change oidcIdentityProviders (validated like mongod), start, stop, logs."""
-        args = parse_argstring(self.wif_mongod, line)
-        with user_errors():
-            from . import mongod
-            from . import providers as api
-            from .display import LogView, StatusView
+        from . import mongod
+        from . import providers as api
+        from .display import LogView, StatusView
 
-            state = self.state
-            if args.action == "show":
-                _show(api.providers_view(state))
-            elif args.action == "set":
-                if len(args.fields) < 2:
-                    raise UsageError(
-                        "set needs a provider and at least one change\n"
-                        "  next step: %wif_mongod set kit audience=api://mongodb-kit"
-                    )
-                _show(api.set_provider(state, args.fields[0], self._pairs(args.fields[1:])))
-            elif args.action == "add":
-                _show(api.add_provider(state, self._pairs(args.fields)))
-            elif args.action == "remove":
-                if len(args.fields) != 1:
-                    raise UsageError("remove needs one provider\n  next step: %wif_mongod remove gcp")
-                _show(api.remove_provider(state, args.fields[0]))
-            elif args.action == "reset":
-                _show(api.restore_default_config(state))
-            elif args.action == "start":
-                mongod.start_mongod(state, None if self.mongod_port < 0 else self.mongod_port)
-                _show(StatusView.of(state))
-            elif args.action == "stop":
-                mongod.stop_mongod(state)
-                _show(StatusView.of(state))
-            elif args.action == "status":
-                _show(StatusView.of(state))
-            else:
-                _show(LogView(mongod.mongod_logs(state, args.n)))
+        state = self.state
+        if args.action == "show":
+            _show(api.providers_view(state))
+        elif args.action == "set":
+            if len(args.fields) < 2:
+                raise UsageError(
+                    "set needs a provider and at least one change\n"
+                    "  next step: %wif_mongod set kit audience=api://mongodb-kit"
+                )
+            _show(api.set_provider(state, args.fields[0], self._pairs(args.fields[1:])))
+        elif args.action == "add":
+            _show(api.add_provider(state, self._pairs(args.fields)))
+        elif args.action == "remove":
+            if len(args.fields) != 1:
+                raise UsageError("remove needs one provider\n  next step: %wif_mongod remove gcp")
+            _show(api.remove_provider(state, args.fields[0]))
+        elif args.action == "reset":
+            _show(api.restore_default_config(state))
+        elif args.action == "start":
+            mongod.start_mongod(state, None if self.mongod_port < 0 else self.mongod_port)
+            _show(StatusView.of(state))
+        elif args.action == "stop":
+            mongod.stop_mongod(state)
+            _show(StatusView.of(state))
+        elif args.action == "status":
+            _show(StatusView.of(state))
+        else:
+            _show(LogView(mongod.mongod_logs(state, args.n)))
 
     @staticmethod
     def _pairs(fields: list[str]) -> dict[str, Any]:
@@ -424,26 +417,29 @@ class WifMagics(Magics):
     @argument(
         "--prefix", default=None, help="authNamePrefix (default: kit for groups, the principal's issuer)"
     )
-    @argument("--role", "-r", action="append", default=[], help="inherit ROLE@DB (repeatable)")
-    @argument("--privilege", action="append", default=[], help="DB[.COLL]:ACTION[,ACTION] (repeatable)")
-    @line_magic
-    def wif_authorize(self, line: str = "") -> None:
+    @argument(
+        "--role",
+        "-r",
+        dest="roles",
+        metavar="ROLE",
+        action="append",
+        default=[],
+        help="inherit ROLE@DB (repeatable)",
+    )
+    @argument(
+        "--privilege",
+        dest="privileges",
+        metavar="PRIVILEGE",
+        action="append",
+        default=[],
+        help="DB[.COLL]:ACTION[,ACTION] (repeatable)",
+    )
+    @parsed_line_magic
+    def wif_authorize(self, args: argparse.Namespace) -> None:
         """Authorize a workload: createRole "<prefix>/<group>" in admin, or an $external user."""
-        args = parse_argstring(self.wif_authorize, line)
-        with user_errors():
-            from .authorization import authorize
+        from .authorization import authorize
 
-            _show(
-                authorize(
-                    self.state,
-                    group=args.group,
-                    user=args.user,
-                    principal=args.principal,
-                    prefix=args.prefix,
-                    roles=args.role,
-                    privileges=args.privilege,
-                )
-            )
+        _show(authorize(self.state, **vars(args)))  # the magic's options are authorize's parameters
 
     # -- connecting and diagnosing ---------------------------------------------------------------
     @magic_arguments()
@@ -457,44 +453,32 @@ class WifMagics(Magics):
     )
     @argument("--fault", default=None, help="kit: a fault preset for the token (test, k8s, callback)")
     @argument("-o", "--output", default=None, help="store the MongoClient in this variable")
-    @line_magic
-    def wif_connect(self, line: str = "") -> Any:
+    @parsed_line_magic
+    def wif_connect(self, args: argparse.Namespace) -> Any:
         """Log in with MONGODB-OIDC; show who the client is, where its token came from, and timings."""
-        args = parse_argstring(self.wif_connect, line)
-        with user_errors():
-            from .connect import connect
+        from .connect import connect
 
-            conn = connect(
-                args.uri,
-                env=args.env,
-                principal=args.principal,
-                callback=args.callback,
-                resource=args.resource,
-                state=self.state,
-                timeout_ms=self.connect_timeout_ms,
-                lifetime=args.lifetime,
-                fault=args.fault,
-            )
-            _show(conn)
-            if args.output:
-                self._store(args.output, conn.client)
-                return None
-            return conn.client
+        # The magic's arguments but --output are connect's parameters.
+        options = {name: value for name, value in vars(args).items() if name != "output"}
+        conn = connect(**options, state=self.state, timeout_ms=self.connect_timeout_ms)
+        _show(conn)
+        if args.output:
+            self._store(args.output, conn.client)
+            return None
+        return conn.client
 
     @magic_arguments()
     @argument("token", nargs="?", default=None, help="a token or a variable (default: the last failure)")
-    @line_magic
-    def wif_doctor(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_doctor(self, args: argparse.Namespace) -> None:
         """Why did (or would) the login fail? The failing rule in plain words, and the fix."""
-        args = parse_argstring(self.wif_doctor, line)
-        with user_errors():
-            from .doctor import diagnose
+        from .doctor import diagnose
 
-            token = self._resolve(args.token) if args.token else None
-            failure: Any = None
-            if token is None:
-                failure = self._last_failure()
-            _show(diagnose(token, state=self.state, last_failure=failure))
+        token = self._resolve(args.token) if args.token else None
+        failure: Any = None
+        if token is None:
+            failure = self._last_failure()
+        _show(diagnose(token, state=self.state, last_failure=failure))
 
     @staticmethod
     def _last_failure() -> Any:
@@ -524,22 +508,20 @@ class WifMagics(Magics):
         help="every client's traffic (default: only the last %%wif_connect's connection)",
     )
     @argument("--all", action="store_true", help="the whole log, every client")
-    @line_magic
-    def wif_flow(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_flow(self, args: argparse.Namespace) -> None:
         """The authentication exchange (client, mongod, IdP) rebuilt from the services' logs."""
-        args = parse_argstring(self.wif_flow, line)
-        with user_errors():
-            from .flow import collect
+        from .flow import collect
 
-            since: float | None = None
-            start, app_name = self._last_connect()
-            if args.since is not None:
-                since = time.time() - args.since
-            elif not args.all and args.conn is None:
-                since = start
-            if args.all or args.all_clients:
-                app_name = None
-            _show(collect(self.state, since=since, conn=args.conn, app_name=app_name))
+        since: float | None = None
+        start, app_name = self._last_connect()
+        if args.since is not None:
+            since = time.time() - args.since
+        elif not args.all and args.conn is None:
+            since = start
+        if args.all or args.all_clients:
+            app_name = None
+        _show(collect(self.state, since=since, conn=args.conn, app_name=app_name))
 
     @staticmethod
     def _last_connect() -> tuple[float | None, str | None]:
@@ -559,15 +541,13 @@ class WifMagics(Magics):
     @argument("target", help="enterprise | atlas | azure | gcp | k8s")
     @argument("--out", default=None, help="also write the files into this folder")
     @argument("-o", "--output", default=None, help="store the Export (files, placeholders) in this variable")
-    @line_magic
-    def wif_export(self, line: str = "") -> None:
+    @parsed_line_magic
+    def wif_export(self, args: argparse.Namespace) -> None:
         """Production artifacts from what you built in the kit; unknown values are named placeholders."""
-        args = parse_argstring(self.wif_export, line)
-        with user_errors():
-            from .export import export
+        from .export import export
 
-            result = export(self.state, args.target)
-            if args.out:
-                result.write(args.out)
-            self._store(args.output, result)
-            _show(result)
+        result = export(self.state, args.target)
+        if args.out:
+            result.write(args.out)
+        self._store(args.output, result)
+        _show(result)

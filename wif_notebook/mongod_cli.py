@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from . import mongod, stack
-from .cli import json_flag, port_arg, print_doc, print_json, state_from
+from .cli import command, port_arg, port_option, print_doc, print_json, state_from
 from .idp.issuers import DEFAULT_ISSUER_SCHEME, ISSUER_SCHEMES
 from .idp.service import DEFAULT_PORT as IDP_DEFAULT_PORT
 from .idp.service import idp_record
@@ -22,37 +22,17 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     sub = m.add_subparsers(dest="mongod_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("config", help="write (if missing) and print mongod.conf", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_config)
-    p = sub.add_parser("start", help="start mongod with mongod.conf (idempotent)", parents=[parent])
+    command(sub, "config", "write (if missing) and print mongod.conf", parent, cmd_config, with_json=True)
+    p = command(sub, "start", "start mongod with mongod.conf (idempotent)", parent, cmd_start, with_json=True)
     p.add_argument("--port", type=port_arg, default=None, help="net.port (0: any free port)")
-    json_flag(p)
-    p.set_defaults(func=cmd_start)
-    p = sub.add_parser("stop", help="stop mongod", parents=[parent])
-    p.set_defaults(func=cmd_stop)
-    p = sub.add_parser("status", help="which mongod runs, where", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_status)
-    p = sub.add_parser("logs", help="the last lines of mongod's JSON log", parents=[parent])
+    command(sub, "stop", "stop mongod", parent, cmd_stop)
+    command(sub, "status", "which mongod runs, where", parent, cmd_status, with_json=True)
+    p = command(sub, "logs", "the last lines of mongod's JSON log", parent, cmd_logs)
     p.add_argument("-n", type=int, default=20, help="number of lines (default 20)")
-    p.set_defaults(func=cmd_logs)
 
-    p = subparsers.add_parser("up", help="start the IdP and mongod (idempotent)", parents=[parent])
-    p.add_argument(
-        "--idp-port",
-        type=port_arg,
-        default=None,
-        help=f"IdP port (default: kept for this state directory, else {IDP_DEFAULT_PORT} if free, else "
-        "any free one; 0: any free port)",
-    )
-    p.add_argument(
-        "--port",
-        type=port_arg,
-        default=None,
-        help=f"mongod port (default: kept for this state directory, else {mongod.DEFAULT_PORT} if free, "
-        "else any free one; 0: any)",
-    )
+    p = command(subparsers, "up", "start the IdP and mongod (idempotent)", parent, cmd_up, with_json=True)
+    port_option(p, "--idp-port", "IdP port", IDP_DEFAULT_PORT)
+    port_option(p, "--port", "mongod port", mongod.DEFAULT_PORT)
     p.add_argument(
         "--issuer-scheme",
         choices=ISSUER_SCHEMES,
@@ -60,16 +40,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         help="issuer form tokens and mongod.conf use: https (default, production shape) or http "
         "(enableTestCommands only, e.g. a real mongod that does not trust the kit CA)",
     )
-    json_flag(p)
-    p.set_defaults(func=cmd_up)
-    p = subparsers.add_parser("down", help="stop mongod and the IdP", parents=[parent])
-    p.set_defaults(func=cmd_down)
-    p = subparsers.add_parser("status", help="show the IdP and mongod", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_status_all)
-    p = subparsers.add_parser("reset", help="stop both and wipe the state directory", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_reset)
+    command(subparsers, "down", "stop mongod and the IdP", parent, cmd_down)
+    command(subparsers, "status", "show the IdP and mongod", parent, cmd_status_all, with_json=True)
+    command(subparsers, "reset", "stop both and wipe the state directory", parent, cmd_reset, with_json=True)
 
 
 # -- wif mongod ... --------------------------------------------------------------------------------

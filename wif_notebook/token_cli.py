@@ -17,7 +17,7 @@ from typing import Any
 
 from . import tokens
 from .cli import json_flag, print_json, state_from
-from .clouds.azure import issuer_mixup_words
+from .clouds import issuer_mixup_words
 from .errors import ConfigError, TokenError, WifError
 from .mongod import server_providers as mongod_server_providers
 from .oidc import (
@@ -52,7 +52,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--via",
-        choices=list(tokens.METHODS),
+        choices=list(tokens.methods()),
         help="how to obtain it (default: the way this kind of principal does); federated: the "
         "Kubernetes token of the workload traded for an Entra token (orders-identity or orders-worker)",
     )

@@ -33,8 +33,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The platforms' own ways of obtaining a token live in clouds/; lessons call them by these names.
+from .clouds.azure import imds_token as azure_imds  # noqa: F401
+from .clouds.gcp import metadata_token as gcp_metadata  # noqa: F401
+from .clouds.k8s import token_path as k8s_token_path  # noqa: F401
 from .errors import ConfigError, ServiceError, TokenError
 from .httpclient import DEFAULT_TIMEOUT, Client, Response
+from .idp.issuers import ISSUERS
 from .oidc import (
     KeySetCache,
     ProviderConfig,
@@ -49,13 +54,6 @@ from .state import ServiceRecord, StateDir, read_text
 
 if TYPE_CHECKING:  # the IdP package is imported lazily: tokens work without it for files/callbacks
     from .idp.principals import Principal
-
-METHODS = ("client_credentials", "imds", "gcp", "k8s-file", "federated", "mint")
-# pymongo's built-in integrations, spec order for k8s (mongodb-oidc reference §13).
-K8S_TOKEN_VARIABLES = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
-K8S_DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-IMDS_PATH = "/metadata/identity/oauth2/token"
-GCP_IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/{account}/identity"
 
 
 @dataclass(frozen=True)
@@ -215,7 +213,8 @@ def _str_or_none(value: Any) -> str | None:
 # -- talking to the kit IdP ---------------------------------------------------------------------
 
 
-def _idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
+def running_idp(state: StateDir | None) -> tuple[StateDir, ServiceRecord]:
+    """The state directory (default: ``WIF_STATE_DIR``) and its IdP's record; the IdP must run."""
     from .idp.service import require_idp
 
     state = state if state is not None else StateDir()
@@ -232,7 +231,8 @@ def _service_url(record: ServiceRecord) -> str:
     return f"http://{record.host}:{record.port}"
 
 
-def _principal(state: StateDir, name: str | Principal) -> Principal:
+def resolve_principal(state: StateDir, name: str | Principal) -> Principal:
+    """A catalog principal by name (a ``Principal`` is taken as it is)."""
     from .idp.principals import find
 
     return find(state, name) if isinstance(name, str) else name
@@ -261,6 +261,19 @@ def _http(
 ) -> Response:
     """One request through the kit's HTTP client (kit CA trusted, loopback never proxied)."""
     return Client(state=state, timeout=timeout).request(method, url, headers=headers, data=data)
+
+
+def ask_host(
+    what: str, path: str, headers: Mapping[str, str], *, state: StateDir, timeout: float
+) -> tuple[str, Response]:
+    """GET one of the host endpoints the IdP answers for (Azure IMDS, Google's metadata server) as
+    a workload on that host does; any answer but 200 is a TokenError quoting it. (url, response)."""
+    _state, record = running_idp(state)
+    url = f"{_service_url(record)}{path}"
+    response = _http("GET", url, headers=headers, timeout=timeout, state=state)
+    if response.status != 200:
+        raise _http_error(what, url, response)
+    return url, response
 
 
 def _http_error(what: str, url: str, response: Response) -> TokenError:
@@ -321,12 +334,12 @@ def client_credentials(
     """RFC 6749 §4.4 client credentials at the principal's issuer (token endpoint from discovery).
 
     ``auth`` is ``"basic"`` (client_secret_basic, the RFC's recommendation) or ``"post"``
-    (client_secret_post). For the Entra-shaped issuer the audience is requested as
-    ``<audience>/.default``, as MSAL does.
+    (client_secret_post). From an issuer that takes it as a scope (Entra's) the audience is
+    requested as ``<audience>/.default``, as MSAL does.
     """
     started = time.perf_counter()
-    state, record = _idp(state)
-    who = _principal(state, principal)
+    state, record = running_idp(state)
+    who = resolve_principal(state, principal)
     if not who.client_secret:
         raise ConfigError(
             f"principal {who.name!r} ({who.kind}) has no client secret, so it cannot use client credentials",
@@ -337,7 +350,7 @@ def client_credentials(
     if not isinstance(token_endpoint, str):
         raise TokenError(f"the discovery document of {issuer} has no token_endpoint", hint="fix the issuer")
     form = {"grant_type": "client_credentials"}
-    if who.issuer_id == "azure":
+    if ISSUERS[who.issuer_id].audience_as_scope:
         # Entra needs the resource in every app-only request (AADSTS900144 without it).
         form["scope"] = (audience or who.default_audience).removesuffix("/.default") + "/.default"
     elif audience:
@@ -426,8 +439,8 @@ def federated(
     from .idp.tokenfiles import TOKEN_FILES, token_file_path
 
     started = time.perf_counter()
-    state, record = _idp(state)
-    identity, workload, cred = _federated_pair(state, _principal(state, principal))
+    state, record = running_idp(state)
+    identity, workload, cred = _federated_pair(state, resolve_principal(state, principal))
     if isinstance(assertion, IssuedToken):
         assertion = assertion.token
     if assertion is None:
@@ -436,7 +449,7 @@ def federated(
                 f"no principal of the catalog is the workload {identity.name!r} trusts ({cred.subject})",
                 hint="pass the workload's token as assertion=..., or add that workload to principals.yaml",
             )
-        aks_audience = TOKEN_FILES["aks"][1]
+        aks_audience = TOKEN_FILES["aks"].audience
         if "aks" in workload.token_files and cred.audience == aks_audience:
             assertion = token_file(token_file_path(state, "aks")).token
         else:
@@ -452,7 +465,7 @@ def federated(
         "client_assertion": assertion.strip(),
     }
     wanted = audience or identity.default_audience
-    if identity.issuer_id == "azure":
+    if ISSUERS[identity.issuer_id].audience_as_scope:
         form["scope"] = wanted.removesuffix("/.default") + "/.default"
     else:
         form["audience"] = wanted
@@ -482,104 +495,27 @@ def federated(
     )
 
 
-def azure_imds(
-    resource: str,
-    *,
-    principal: str | Principal | None = None,
-    state: StateDir | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> IssuedToken:
-    """An Azure managed-identity token, requested exactly as pymongo's ``ENVIRONMENT:azure`` does.
-
-    ``principal`` picks a user-assigned identity by its client id (the connection-string username
-    in pymongo); without it the VM's default identity answers.
-    """
-    started = time.perf_counter()
-    state, record = _idp(state)
-    query = f"api-version=2018-02-01&resource={urllib.parse.quote(resource)}"
-    name = None
-    if principal is not None:
-        who = _principal(state, principal)
-        name = who.name
-        query += f"&client_id={urllib.parse.quote(who.client_id)}"
-    url = f"{_service_url(record)}{IMDS_PATH}?{query}"
-    response = _http(
-        "GET", url, headers={"Accept": "application/json", "Metadata": "true"}, timeout=timeout, state=state
-    )
-    if response.status != 200:
-        raise _http_error("Azure IMDS token request", url, response)
-    try:
-        doc = response.json()
-    except ValueError as exc:
-        raise TokenError(f"Azure IMDS at {url} did not return JSON", hint="check the IdP's log") from exc
-    token = doc.get("access_token") if isinstance(doc, dict) else None
-    if not token or not doc.get("expires_in"):
-        # pymongo raises the same way (ValueError "Azure IMDS response must contain ...").
-        raise TokenError("Azure IMDS response must contain access_token and expires_in", hint="check the IdP")
-    return IssuedToken.build(str(token), method="imds", source=url, started=started, principal=name)
-
-
-def gcp_metadata(
-    audience: str,
-    *,
-    principal: str | Principal | None = None,
-    full: bool = False,
-    state: StateDir | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> IssuedToken:
-    """A Google service-account ID token from the metadata server, as ``ENVIRONMENT:gcp`` asks for it.
-
-    The body is the raw JWT. ``principal`` names a service account (default: the instance's);
-    ``full`` adds ``format=full`` (the ``google.compute_engine`` block; pymongo does not send it).
-    """
-    started = time.perf_counter()
-    state, record = _idp(state)
-    account, name = "default", None
-    if principal is not None:
-        who = _principal(state, principal)
-        account, name = who.claims.get("email") or who.client_id, who.name
-    query = f"audience={urllib.parse.quote(audience)}" + ("&format=full" if full else "")
-    path = GCP_IDENTITY_PATH.format(account=urllib.parse.quote(account, safe="@"))
-    url = f"{_service_url(record)}{path}?{query}"
-    response = _http("GET", url, headers={"Metadata-Flavor": "Google"}, timeout=timeout, state=state)
-    if response.status != 200:
-        raise _http_error("GCP metadata identity request", url, response)
-    return IssuedToken.build(
-        response.body.decode("utf-8"), method="gcp", source=url, started=started, principal=name
-    )
-
-
-def k8s_token_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where ``ENVIRONMENT:k8s`` reads: AZURE_FEDERATED_TOKEN_FILE, AWS_WEB_IDENTITY_TOKEN_FILE, default path.
-
-    That is the spec's order; pymongo 4.20 lets AWS win when both are set (reference §13).
-    """
-    env = os.environ if environ is None else environ
-    for variable in K8S_TOKEN_VARIABLES:
-        if env.get(variable):
-            return Path(env[variable])
-    return Path(K8S_DEFAULT_TOKEN_PATH)
-
-
 def token_file(path: str | os.PathLike[str] | None = None, *, environment: str = "k8s") -> IssuedToken:
-    """Read a token file as the driver does: ``environment`` ``"k8s"`` or ``"test"`` (OIDC_TOKEN_FILE).
+    """Read a token file as the driver does in a token-file ``environment`` (``"k8s"``, ``"test"``:
+    OIDC_TOKEN_FILE; each platform's ``ConnectPlan`` says how its reader works).
 
     ``path`` overrides the environment variables.
     """
+    from . import clouds
+
     started = time.perf_counter()
+    readers = {
+        env: c.connect
+        for env, c in clouds.connect_environments().items()
+        if c.connect and c.connect.token_path
+    }
+    reader = readers.get(environment)
     if path is None:
-        if environment == "test":
-            value = os.environ.get("OIDC_TOKEN_FILE")
-            if not value:
-                raise ConfigError(
-                    'MONGODB-OIDC with an "test" provider requires "OIDC_TOKEN_FILE" to be set',
-                    hint="run `eval $(wif env)` or pass the path of a token file",
-                )
-            path = value
-        elif environment == "k8s":
-            path = k8s_token_path()
-        else:
-            raise ConfigError(f"unknown environment {environment!r}", hint="use 'k8s' or 'test'")
+        if reader is None or reader.token_path is None:
+            raise ConfigError(
+                f"unknown environment {environment!r}", hint=f"use {' or '.join(map(repr, sorted(readers)))}"
+            )
+        path = reader.token_path(os.environ)
     file = Path(path)
     text = read_text(
         file,
@@ -591,16 +527,15 @@ def token_file(path: str | os.PathLike[str] | None = None, *, environment: str =
             "start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
         ),
     )
-    if text != text.strip() and environment == "k8s":
-        # pymongo's k8s reader does not strip: a trailing newline becomes part of the JWT.
+    if text != text.strip() and reader is not None and reader.verbatim:
+        # A reader that does not strip (pymongo's k8s): a trailing newline becomes part of the JWT.
         raise TokenError(
             f"token file {file} ends with whitespace; "
-            "pymongo's ENVIRONMENT:k8s would send it as part of the JWT",
+            f"pymongo's ENVIRONMENT:{environment} would send it as part of the JWT",
             hint="write the token without a trailing newline",
         )
-    return IssuedToken.build(
-        text, method="k8s-file" if environment == "k8s" else "file", source=str(file), started=started
-    )
+    method = reader.file_method if reader is not None else "file"
+    return IssuedToken.build(text, method=method, source=str(file), started=started)
 
 
 def kit_token_file(
@@ -609,8 +544,8 @@ def kit_token_file(
     """The projected token file the kit IdP writes for ``principal`` (its first, or ``kind``)."""
     from .idp.tokenfiles import TOKEN_FILES, token_file_path
 
-    state, _record = _idp(state)
-    who = _principal(state, principal)
+    state, _record = running_idp(state)
+    who = resolve_principal(state, principal)
     kinds = list(who.token_files)
     if not kinds:
         raise ConfigError(
@@ -684,7 +619,7 @@ def mint(
     from .idp.service import mint as admin_mint
 
     started = time.perf_counter()
-    state, record = _idp(state)
+    state, record = running_idp(state)
     answer = admin_mint(state, principal, audience=audience, lifetime=lifetime, fault=fault, timeout=timeout)
     return IssuedToken.build(
         str(answer["token"]),
@@ -707,13 +642,14 @@ def obtain(
 ) -> IssuedToken:
     """A token for a catalog principal, the way its kind of workload gets one (or ``via``).
 
-    Defaults: client secret → client_credentials; Azure managed identity → imds; Google service
-    account → gcp; Kubernetes service account → k8s-file. A fault or lifetime needs the mint.
+    Defaults: the principal's platform's method for its kind (``clouds/``: Azure managed identity →
+    imds, Google service account → gcp, Kubernetes service account → k8s-file), else
+    client_credentials. A fault or lifetime needs the mint.
     """
     from . import clouds
 
-    state, _record = _idp(state)
-    who = _principal(state, principal)
+    state, _record = running_idp(state)
+    who = resolve_principal(state, principal)
     cloud = clouds.for_principal(who)
     if via is None and fault is None and lifetime is None and cloud and cloud.workload_token:
         # A platform of the registry with its own way (e.g. GitHub Actions' ID-token request).
@@ -726,9 +662,11 @@ def obtain(
         if fault is not None or lifetime is not None:
             via = "mint"
         else:  # the platform's default for the kind (clouds/ ``token_methods``)
-            via = (cloud.token_methods.get(who.kind) if cloud else None) or "client_credentials"
-    if via not in METHODS:
-        raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(METHODS)}")
+            via = (cloud.default_token_methods.get(who.kind) if cloud else None) or "client_credentials"
+    cloud_methods = clouds.token_methods()
+    known = methods()
+    if via not in known:
+        raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(known)}")
     if via != "mint" and (fault is not None or lifetime is not None):
         raise ConfigError(
             f"--fault and --lifetime need the IdP's mint, not {via}",
@@ -738,18 +676,17 @@ def obtain(
         return mint(who.name, audience=audience, lifetime=lifetime, fault=fault, state=state)
     if via == "client_credentials":
         return client_credentials(who, audience=audience, state=state)
-    if via == "imds":
-        return azure_imds(audience or who.default_audience, principal=who, state=state)
-    if via == "gcp":
-        return gcp_metadata(audience or who.default_audience, principal=who, state=state)
     if via == "federated":
         return federated(who, audience=audience, state=state)
-    if audience is not None:
-        raise ConfigError(
-            "a projected token file has a fixed audience",
-            hint="drop --audience, or use --via mint for another audience",
-        )
-    return kit_token_file(who, state=state)
+    return cloud_methods[via](state, who, audience)
+
+
+def methods() -> tuple[str, ...]:
+    """``obtain``'s methods: client credentials, every platform's own (``clouds/``, registry
+    order), the federated exchange and the mint."""
+    from . import clouds
+
+    return ("client_credentials", *clouds.token_methods(), "federated", "mint")
 
 
 # -- verifying and explaining -------------------------------------------------------------------

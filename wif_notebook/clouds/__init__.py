@@ -3,30 +3,37 @@
 Each platform the kit emulates (the kit's own test issuer, Microsoft Entra ID / Azure, Google Cloud,
 Kubernetes, GitHub Actions) has exactly one module here that declares everything about it:
 
-- which of the IdP's issuers it owns (``idp/issuers.py`` ids) and the principal kinds it hosts;
+- its issuers (``issuers``: the shape of each, ``idp/issuers.py``'s ``Issuer``) and the principal
+  kinds it hosts, each with the issuer it requires and the catalog's rules (``principal_kinds``);
 - the IdP endpoints that imitate the platform (``idp_handler``: a function of the IdP and a request
-  that answers the platform's paths and returns ``None`` for any other path);
-- the hosts its SDKs call at fixed addresses (``metadata_hosts``: IMDS, the Google metadata server),
+  that answers the platform's paths and returns ``None`` for any other path), and how its tokens'
+  claims look (``shape_claims``);
+- the endpoint its hosts have at a fixed address (``metadata``: IMDS, the Google metadata server),
   which cloudsim answers for the kit;
 - the vendor's public https hosts its SDKs call at fixed URLs (``vendor_hosts``: MSAL's instance
   discovery at ``login.microsoftonline.com``, Google's certificates at ``www.googleapis.com``), each
   with the paths the kit answers there and the IdP path that answers each; the IdP's vendor-host
   proxy (``idp/vendorproxy.py``, ``HTTPS_PROXY`` in ``wif env --principal``) serves exactly these;
-- the pymongo ``ENVIRONMENT`` a workload on it uses (``connect_environment``) and where pymongo
-  reads its token on a real host (``connect_token_source``);
+- the pymongo ``ENVIRONMENT`` a workload on it uses, where pymongo reads its token on a real host
+  and how ``connect()`` prepares it in the kit (``connect``: a ``ConnectPlan``);
+- the projected token files its workloads can have (``token_files``) and what ``wif env`` exports
+  for each;
 - the environment variables a workload of a given principal has on its real host
   (``workload_env``), which ``wif env --principal NAME`` prints after the common part
   (``common_env``: the CA bundle variables, so the SDKs trust the kit CA and nothing less);
-- how such a workload gets its token when pymongo has no built-in way (``workload_token``), and
-  which of ``tokens.obtain``'s methods each principal kind uses by default (``token_methods``);
+- how such a workload gets its token: ``tokens.obtain``'s methods it brings (``token_methods``),
+  which one each principal kind uses by default (``default_token_methods``) and, when pymongo has
+  no built-in way, the workload's own (``workload_token``);
 - the claim a MongoDB server maps to roles for its tokens (``authorization_claim``, mongod.conf);
 - the principals a fresh catalog gets for it (``seed_principals``, principals.yaml; those added to
   the kit later, ``seed_principals_later``, come after every platform's first ones, so a fresh
   catalog keeps the order it has always had);
-- issuers it publishes besides its ``issuer_ids`` (``extra_issuers``: Entra's v1 issuer shares the
-  ``azure`` keys), which the IdP's service record lists and mongod.conf trusts by default.
+- issuers it publishes besides its own (``extra_issuers``: Entra's v1 issuer shares the ``azure``
+  keys), which the IdP's service record lists and mongod.conf trusts by default, and plain words
+  for the issuer mistakes typical of it (``explain_issuer``).
 
-Adding a platform is adding one module and one line in ``_MODULES`` below; nothing else changes.
+Adding a platform is adding one module and one line in ``_MODULES`` below (or, outside this
+package, naming the module in ``WIF_EXTRA_CLOUDS``); nothing else changes.
 The modules import nothing from ``idp.app`` at import time, so the IdP can read this registry
 without an import cycle.
 """
@@ -34,16 +41,19 @@ without an import cycle.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..idp.issuers import Issuer
     from ..idp.principals import Principal
     from ..state import StateDir
+    from ..tokens import IssuedToken
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,31 @@ class EnvContext:
         return ISSUERS[issuer_id].issuer_url(self.idp_https)
 
 
+V = TypeVar("V")
 IdpHandler = Callable[[Any, Any], Any]  # (IdentityProvider, Request) -> Response | None
 WorkloadEnv = Callable[[EnvContext, "Principal"], dict[str, str]]
 WorkloadToken = Callable[[EnvContext, "Principal", str | None], str]  # (ctx, principal, audience) -> JWT
 SeedPrincipals = Callable[[], list[tuple[str, dict[str, Any]]]]  # (comment, principals.yaml entry)
+TokenMethod = Callable[["StateDir", "Principal", str | None], "IssuedToken"]  # audience None: its default
+ExplainIssuer = Callable[[str, Any, list[tuple[str, str]]], str | None]  # (iss, aud, configured)
 ExtraIssuers = Callable[[str], dict[str, tuple[str, str]]]  # IdP base URL -> id -> (issuer, audience)
+
+
+class RegistryView(Mapping[str, V]):
+    """One of the registry's tables (``issuers``, ``token_files``) as a mapping that reads through
+    on each use: a module can hold it as a constant while the cloud modules load on first use."""
+
+    def __init__(self, table: Callable[[], Mapping[str, V]]) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> V:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 def _no_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -86,51 +116,225 @@ def _no_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     return {}
 
 
+# (the file, the principal it is written for, the catalog, the IdP's http base URL) -> variables
+TokenFileExports = Callable[[Path, "Principal", list["Principal"], str], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class PrincipalKind:
+    """A kind of workload identity a platform hosts (principals.yaml ``kind``) and the catalog's
+    rules for it."""
+
+    issuer: str | None  # the issuer its principals must belong to (None: any)
+    client_secret: bool = False  # it authenticates with a client secret, so the catalog must give one
+    subject_is_name: bool = False  # its subject defaults to its name (else the catalog must give one)
+    # A subject it cannot have → (what is wrong, the next step); None: the subject is fine.
+    check_subject: Callable[[str], tuple[str, str] | None] | None = None
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """A projected token file the IdP writes (``tokens/``, 0600, no trailing newline) for each
+    principal whose ``token_files`` names it, refreshed like a kubelet's."""
+
+    path: str  # under tokens/ (mirrors the pod path)
+    audience: str | None = None  # None: the principal's audience
+    # What plain ``wif env`` exports for the file once it exists (None: nothing).
+    exports: TokenFileExports | None = None
+    # Exported only when ``wif env --platform`` names this kind (one cloud's variables at a time).
+    platform: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectFile:
+    """How ``connect()`` prepares a token-file environment in this process: the kit points
+    ``variable`` at the principal's ``token_file`` (or at a token it writes), and unsets the
+    variables pymongo would read first (``cleared``)."""
+
+    token_file: str
+    variable: str
+    cleared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetadataHost:
+    """The endpoint a platform's hosts have at a fixed address (Azure IMDS, Google's metadata
+    server): its SDKs (and pymongo's built-in environment) call it for the host's identity."""
+
+    hosts: frozenset[str]  # the fixed hosts: cloudsim and the loopback proxy answer only these
+    # The flow picture: the path (prefix) of its token request, its endpoint name and its label.
+    path: str
+    endpoint: str
+    request: str
+    identity_kind: str  # the principal kind it answers for (cloudsim, the IdP's metadata-default)
+    identity_title: str  # that kind in words
+    service: str  # the endpoint in words (connect's plan)
+
+
+@dataclass(frozen=True)
+class ProductionIssuer:
+    """A real issuer that kit issuers of the platform stand for (``wif export``)."""
+
+    kind: str  # export's name for it: entra-v2, google, kubernetes, ...
+    issuer: str  # the production issuer URL; placeholders allowed (<TENANT_ID>)
+    title: str
+    # The real issuer's host, recognised in a provider typed in, and what its path must end with.
+    public_host: str = ""
+    public_path_suffix: str = ""
+    # A kit issuer stands for it by its path's shape (a regex: Entra's tenant paths) or by the IdP's
+    # id for it (or its first path segment); neither: any kit issuer no other one claims.
+    kit_path: str = ""
+    kit_name: Callable[[str], bool] | None = None
+    # An issuer that is a placeholder (``<CLUSTER_ISSUER_URL>``): what it means, where to find it.
+    meaning: str = ""
+    how_to_find: str = ""
+
+
+# What ``wif export`` replaces of a platform's kit-only values: (value, its placeholder) — value
+# None: a placeholder only; or (value, replacement text) for a value with no placeholder of its own.
+ExportValues = Callable[[list["Principal"]], list[tuple[str | None, Any]]]
+
+
+@dataclass(frozen=True)
+class ClaimsDraft:
+    """A token being minted, for a platform's ``shape_claims``: the common claims so far (``iss``,
+    ``sub``, ``aud``, ``exp``, ``iat``, ``nbf``, ``jti``) to shape like the platform's, the
+    principal's own claims (added after shaping, so they win; a shaper may take some out), and the
+    request's options."""
+
+    claims: dict[str, Any]
+    extra: dict[str, Any]
+    principal: Principal
+    audience: str
+    base_url: str  # the IdP's, in the form the token's issuer uses
+    catalog: Callable[[], list[Principal]]
+    gcp_full: bool = False  # Google's identity?format=full: the instance's facts
+    acr: str | None = None  # Entra: the authentication context asked for
+
+
+ShapeClaims = Callable[[ClaimsDraft], None]
+
+
+@dataclass(frozen=True)
+class ConnectPlan:
+    """How a workload of the platform logs in with pymongo's built-in ``ENVIRONMENT`` (``connect()``
+    and ``%wif_connect --env`` accept exactly these)."""
+
+    environment: str  # pymongo's ENVIRONMENT
+    token_source: str  # where pymongo reads the token on a real host, in words
+    # Who ``connect(env=...)`` logs in as in the kit when no principal is named.
+    principal: str | None = None
+    # A token-file environment (pymongo reads a file); None: the token comes from ``Cloud.metadata``.
+    file: ConnectFile | None = None
+    # pymongo requires TOKEN_RESOURCE for this environment (and refuses it for the others).
+    token_resource: bool = False
+    # A real host picks a user-assigned identity by its client id, passed as the connection's username.
+    username_is_client_id: bool = False
+    # A token-file environment's reader (``tokens.token_file``): where it finds the file in an
+    # environment, whether it sends the file as it is (whitespace would become part of the JWT),
+    # and the method its tokens are labelled with.
+    token_path: Callable[[Mapping[str, str]], Path] | None = None
+    verbatim: bool = False
+    file_method: str = "file"
+
+
 @dataclass(frozen=True)
 class Cloud:
     """Everything the kit knows about one workload platform (see the module docstring)."""
 
     id: str
     title: str
-    issuer_ids: tuple[str, ...] = ()
-    principal_kinds: tuple[str, ...] = ()
-    metadata_hosts: frozenset[str] = frozenset()
-    connect_environment: str | None = None
-    # Where pymongo's built-in ``connect_environment`` reads a token on a real host (connect's plan).
-    connect_token_source: str = ""
+    issuers: tuple[Issuer, ...] = ()
+    principal_kinds: Mapping[str, PrincipalKind] = field(default_factory=dict)
+    metadata: MetadataHost | None = None
+    connect: ConnectPlan | None = None
     idp_handler: IdpHandler | None = None
+    # Shapes a token of its issuers like the platform's (None: the common claims and the principal's).
+    shape_claims: ShapeClaims | None = None
     workload_env: WorkloadEnv = _no_env
     # The claim a MongoDB server maps to roles (mongod.conf ``authorizationClaim``); None: the
     # platform's tokens carry no groups, so the server looks up $external users
     # (``useAuthorizationClaim: false``).
     authorization_claim: str | None = "groups"
+    # Group name → the value its tokens' groups claim carries for it (Entra: the group's object id),
+    # and those words for a note (``%wif_authorize --group NAME`` maps the name to the value).
+    group_ids: Mapping[str, str] = field(default_factory=dict)
+    group_ids_words: str = ""
     # How a workload of the platform gets its token from what its host has (``workload_env``), for
     # platforms pymongo has no built-in environment for (``tokens.obtain`` uses it by default).
     workload_token: WorkloadToken | None = None
-    # principal kind → the ``tokens.obtain`` method (``tokens.METHODS``) its workload uses by default
-    # (a kind not listed: client credentials at the token endpoint).
-    token_methods: Mapping[str, str] = field(default_factory=dict)
+    # ``tokens.obtain``'s ``via`` methods this platform brings: name → (state, principal, audience).
+    token_methods: Mapping[str, TokenMethod] = field(default_factory=dict)
+    # principal kind → the method of ``token_methods`` its workload uses by default (a kind not
+    # listed: client credentials at the token endpoint).
+    default_token_methods: Mapping[str, str] = field(default_factory=dict)
+    # The projected token files this platform's workloads can have (principals' ``token_files``).
+    token_files: Mapping[str, TokenFile] = field(default_factory=dict)
     # Principals the seeded catalog gets for this platform: (comment, principals.yaml entry) pairs.
     seed_principals: SeedPrincipals | None = None
     # Principals added to the seed later: listed after every platform's ``seed_principals``.
     seed_principals_later: SeedPrincipals | None = None
     extra_issuers: ExtraIssuers = _no_issuers
+    # ``wif export``: the production issuers its kit issuers stand for, and its kit-only values.
+    production_issuers: tuple[ProductionIssuer, ...] = ()
+    export_values: ExportValues | None = None
+    # Plain words for a token of the platform that a configured (issuer, audience) refuses because
+    # of a mistake typical of the platform (Entra: v1/v2, the trailing slash); None: not that.
+    explain_issuer: ExplainIssuer | None = None
     # Vendor host → {path an SDK calls there: the IdP path that answers it}. A workload of this
     # platform gets HTTPS_PROXY to the IdP's vendor-host proxy, which answers only these.
     vendor_hosts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
+    @property
+    def issuer_ids(self) -> tuple[str, ...]:
+        return tuple(issuer.id for issuer in self.issuers)
+
 
 _MODULES = ("kit", "azure", "gcp", "k8s", "github")
-_CLOUDS: dict[str, Cloud] = {}
+# Extra platforms outside this package: importable module names, comma-separated, each with a
+# ``CLOUD``; listed after the built-in ones. An environment variable, so the IdP and every other
+# kit process started from here load the same platforms.
+EXTRA_CLOUDS_VARIABLE = "WIF_EXTRA_CLOUDS"
+_loaded: tuple[tuple[str, ...], dict[str, Cloud], dict[str, Issuer]] | None = None
+
+
+def _registry() -> tuple[dict[str, Cloud], dict[str, Issuer]]:
+    global _loaded
+    names = (
+        *(f"{__name__}.{name}" for name in _MODULES),
+        *(n.strip() for n in os.environ.get(EXTRA_CLOUDS_VARIABLE, "").split(",") if n.strip()),
+    )
+    if _loaded is None or _loaded[0] != names:
+        found: dict[str, Cloud] = {}
+        for name in names:
+            cloud: Cloud = importlib.import_module(name).CLOUD
+            found[cloud.id] = cloud
+        _loaded = (names, found, {i.id: i for c in found.values() for i in c.issuers})
+    return _loaded[1], _loaded[2]
 
 
 def _load() -> dict[str, Cloud]:
-    if not _CLOUDS:
-        for name in _MODULES:
-            module = importlib.import_module(f"{__name__}.{name}")
-            cloud: Cloud = module.CLOUD
-            _CLOUDS[cloud.id] = cloud
-    return _CLOUDS
+    return _registry()[0]
+
+
+def issuers() -> dict[str, Issuer]:
+    """Every platform's issuers by id, in registry order (``idp.issuers.ISSUERS`` reads this)."""
+    return _registry()[1]
+
+
+def principal_kinds() -> dict[str, PrincipalKind]:
+    """Every principal kind of every platform, in registry order."""
+    return {kind: issuer for c in _load().values() for kind, issuer in c.principal_kinds.items()}
+
+
+def token_files() -> dict[str, TokenFile]:
+    """Every projected token file a principal can list, by kind, in registry order."""
+    return {kind: f for c in _load().values() for kind, f in c.token_files.items()}
+
+
+def token_methods() -> dict[str, TokenMethod]:
+    """Every platform's ``tokens.obtain`` methods by name, in registry order."""
+    return {name: m for c in _load().values() for name, m in c.token_methods.items()}
 
 
 def clouds() -> list[Cloud]:
@@ -148,7 +352,7 @@ def get(cloud_id: str) -> Cloud:
 def connect_environments() -> dict[str, Cloud]:
     """pymongo ``ENVIRONMENT`` → the platform a workload using it runs on, in registry order
     (``wif connect --env`` / ``%wif_connect --env`` accept exactly these)."""
-    return {c.connect_environment: c for c in _load().values() if c.connect_environment is not None}
+    return {c.connect.environment: c for c in _load().values() if c.connect is not None}
 
 
 def for_issuer(issuer_id: str) -> Cloud | None:
@@ -249,6 +453,31 @@ def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:
     return env
 
 
+def production_issuers() -> list[ProductionIssuer]:
+    """Every platform's production issuers, in registry order (``wif export``)."""
+    return [p for c in _load().values() for p in c.production_issuers]
+
+
+def metadata_identities() -> dict[str, MetadataHost]:
+    """The metadata endpoints that answer for a host's identity, by platform id (azure, gcp)."""
+    return {c.id: c.metadata for c in _load().values() if c.metadata is not None}
+
+
+def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
+    """For the explainers (`wif claims`, the doctor): what a platform says about a token's issuer
+    against ``oidcIdentityProviders`` entries (``explain_issuer``), as a sentence to append (with a
+    leading space), or ''."""
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        return ""
+    configured = [(p.issuer, p.audience) for p in providers]
+    for cloud in _load().values():
+        words = cloud.explain_issuer(iss, claims.get("aud"), configured) if cloud.explain_issuer else None
+        if words:
+            return f" {words}"
+    return ""
+
+
 def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:
     """``HTTPS_PROXY`` to the IdP's vendor-host proxy, for a workload whose SDKs call a vendor host
     at a fixed URL (``Cloud.vendor_hosts``), and ``NO_PROXY`` for everything the workload reaches
@@ -271,7 +500,8 @@ def metadata_hosts() -> frozenset[str]:
     """Every metadata host any platform's SDK calls at a fixed address (cloudsim answers only these)."""
     hosts: set[str] = set()
     for cloud in _load().values():
-        hosts |= cloud.metadata_hosts
+        if cloud.metadata is not None:
+            hosts |= cloud.metadata.hosts
     return frozenset(hosts)
 
 

@@ -33,20 +33,27 @@ mongod trusts both issuers by default: ``azure`` (v2, audience the resource appl
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import TokenError
+from ..httpclient import DEFAULT_TIMEOUT
 from ..idp.issuers import (
     AZURE_GROUPS,
+    AZURE_RESOURCE_APP_ID,
     AZURE_TENANT_ID,
     AZURE_TOKEN_EXCHANGE_AUDIENCE,
     AZURE_V1_RESOURCE_APP_ID,
+    Issuer,
 )
-from . import Cloud, EnvContext
+from . import ClaimsDraft, Cloud, ConnectPlan, EnvContext, MetadataHost, PrincipalKind, ProductionIssuer
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from ..state import StateDir
+    from ..tokens import IssuedToken
 
 INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
@@ -58,6 +65,19 @@ def _idp_handler(idp: Any, req: Any) -> Any:
     from ..idp import entra
 
     return entra.handle(idp, req)
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    from ..idp import entra
+
+    entra.shape_claims(
+        draft.claims,
+        draft.principal,
+        draft.audience,
+        base_url=draft.base_url,
+        catalog=draft.catalog(),
+        acr=draft.acr,
+    )
 
 
 def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
@@ -120,6 +140,54 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     if not principal.system_assigned:
         env["AZURE_CLIENT_ID"] = principal.client_id
     return env
+
+
+IMDS_PATH = "/metadata/identity/oauth2/token"
+
+
+def imds_token(
+    resource: str,
+    *,
+    principal: str | Principal | None = None,
+    state: StateDir | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> IssuedToken:
+    """An Azure managed-identity token, requested exactly as pymongo's ``ENVIRONMENT:azure`` does
+    (``tokens.azure_imds``).
+
+    ``principal`` picks a user-assigned identity by its client id (the connection-string username
+    in pymongo); without it the VM's default identity answers.
+    """
+    from .. import tokens
+
+    started = time.perf_counter()
+    state, _record = tokens.running_idp(state)
+    query = f"api-version=2018-02-01&resource={urllib.parse.quote(resource)}"
+    name = None
+    if principal is not None:
+        who = tokens.resolve_principal(state, principal)
+        name = who.name
+        query += f"&client_id={urllib.parse.quote(who.client_id)}"
+    url, response = tokens.ask_host(
+        "Azure IMDS token request",
+        f"{IMDS_PATH}?{query}",
+        {"Accept": "application/json", "Metadata": "true"},
+        state=state,
+        timeout=timeout,
+    )
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise TokenError(f"Azure IMDS at {url} did not return JSON", hint="check the IdP's log") from exc
+    token = doc.get("access_token") if isinstance(doc, dict) else None
+    if not token or not doc.get("expires_in"):
+        # pymongo raises the same way (ValueError "Azure IMDS response must contain ...").
+        raise TokenError("Azure IMDS response must contain access_token and expires_in", hint="check the IdP")
+    return tokens.IssuedToken.build(str(token), method="imds", source=url, started=started, principal=name)
+
+
+def _imds_method(state: StateDir, principal: Principal, audience: str | None) -> IssuedToken:
+    return imds_token(audience or principal.default_audience, principal=principal, state=state)
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
@@ -212,26 +280,6 @@ def _seed_later() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-CLOUD = Cloud(
-    id="azure",
-    title="Microsoft Entra ID / Azure",
-    issuer_ids=("azure",),
-    principal_kinds=("service-principal", "managed-identity"),
-    metadata_hosts=frozenset({"169.254.169.254"}),
-    connect_environment="azure",
-    connect_token_source="Azure IMDS at 169.254.169.254 (pymongo built-in)",
-    idp_handler=_idp_handler,
-    workload_env=workload_env,
-    extra_issuers=extra_issuers,
-    seed_principals=_seed,
-    token_methods={"managed-identity": "imds"},
-    seed_principals_later=_seed_later,
-    # MSAL asks the public cloud's instance discovery about an authority host it does not know
-    # (the kit's https://localhost:<port>); the IdP's own endpoint answers it.
-    vendor_hosts={"login.microsoftonline.com": {INSTANCE_DISCOVERY_PATH: INSTANCE_DISCOVERY_PATH}},
-)
-
-
 # -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
@@ -302,11 +350,157 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
     return None
 
 
-def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
-    """For the explainers (`wif claims`, the doctor): `explain_issuer_mixup` of a token's claims
-    against ``oidcIdentityProviders`` entries, as a sentence to append (with a leading space), or ''."""
-    iss = claims.get("iss")
-    if not isinstance(iss, str):
-        return ""
-    words = explain_issuer_mixup(iss, claims.get("aud"), [(p.issuer, p.audience) for p in providers])
-    return f" {words}" if words else ""
+def _export_values(principals: list[Principal]) -> list[tuple[str | None, Any]]:
+    """The kit's tenant, resource application, group object ids and each principal's ids, as the
+    placeholders ``wif export`` writes for them (with where to find the real ones)."""
+    from ..export._kit import upper_name
+    from ..export._model import Placeholder
+
+    values: list[tuple[str | None, Any]] = [
+        (
+            AZURE_TENANT_ID,
+            Placeholder(
+                "TENANT_ID",
+                "your Microsoft Entra tenant (directory) id",
+                "az account show --query tenantId -o tsv",
+            ),
+        ),
+        (
+            AZURE_RESOURCE_APP_ID,
+            Placeholder(
+                "API_APP_CLIENT_ID",
+                "application (client) id of the Entra app registration that stands for your MongoDB "
+                "deployment: the audience of its tokens",
+                "printed by the script of wif export azure (az ad app create ... --query appId)",
+            ),
+        ),
+    ]
+    for group, object_id in AZURE_GROUPS.items():
+        values.append(
+            (
+                object_id,
+                Placeholder(
+                    f"{upper_name(group)}_GROUP_ID",
+                    f"object id of the Entra security group {group}",
+                    f"az ad group show --group {group} --query id -o tsv",
+                ),
+            )
+        )
+    for p in principals:
+        stem = upper_name(p.name)
+        if p.issuer_id == "azure" and p.kind == "managed-identity":
+            values.append(
+                (
+                    p.client_id,
+                    Placeholder(
+                        f"{stem}_CLIENT_ID",
+                        f"client id of the managed identity {p.name}",
+                        f"az identity show -g RESOURCE_GROUP -n {p.name} --query clientId -o tsv",
+                    ),
+                )
+            )
+            values.append(
+                (
+                    p.subject,
+                    Placeholder(
+                        f"{stem}_PRINCIPAL_ID",
+                        f"object (principal) id of the managed identity {p.name}: its tokens' sub and oid",
+                        f"az identity show -g RESOURCE_GROUP -n {p.name} --query principalId -o tsv",
+                    ),
+                )
+            )
+        elif p.issuer_id == "azure":
+            values.append(
+                (
+                    p.client_id,
+                    Placeholder(
+                        f"{stem}_CLIENT_ID",
+                        f"application (client) id of the app registration {p.name}",
+                        f"az ad app list --display-name {p.name} --query [0].appId -o tsv",
+                    ),
+                )
+            )
+            values.append(
+                (
+                    p.subject,
+                    Placeholder(
+                        f"{stem}_OBJECT_ID",
+                        f"object id of the service principal of {p.name}: its tokens' sub and oid",
+                        f"az ad sp show --id {stem}_CLIENT_ID --query id -o tsv",
+                    ),
+                )
+            )
+    return values
+
+
+CLOUD = Cloud(
+    id="azure",
+    title="Microsoft Entra ID / Azure",
+    issuers=(
+        Issuer(
+            id="azure",
+            title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
+            route_base=f"/{AZURE_TENANT_ID}",
+            issuer_suffix="/v2.0",
+            jwks_path="/discovery/v2.0/keys",
+            token_path="/oauth2/v2.0/token",
+            # Entra v2.0 access tokens always carry the resource application's client id as aud.
+            default_audience=AZURE_RESOURCE_APP_ID,
+            audience_as_scope=True,
+        ),
+    ),
+    # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
+    production_issuers=(
+        ProductionIssuer(
+            "entra-v2",
+            "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
+            "Microsoft Entra ID, v2.0 tokens",
+            public_host="login.microsoftonline.com",
+            public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
+            kit_path=rf"/{_GUID}/v2\.0/?$",
+        ),
+        ProductionIssuer(
+            "entra-v1",
+            "https://sts.windows.net/<TENANT_ID>/",
+            "Microsoft Entra ID, v1.0 tokens",
+            public_host="sts.windows.net",
+            kit_path=rf"/{_GUID}/$",
+        ),
+    ),
+    principal_kinds={
+        # Entra app registration with a client secret
+        "service-principal": PrincipalKind("azure", client_secret=True),
+        # Azure managed identity: IMDS, or federated credentials (AKS)
+        "managed-identity": PrincipalKind("azure"),
+    },
+    metadata=MetadataHost(
+        frozenset({"169.254.169.254"}),
+        IMDS_PATH,
+        "imds",
+        "GET Azure IMDS token",
+        "managed-identity",
+        "Azure managed identity",
+        "Azure IMDS 169.254.169.254",
+    ),
+    connect=ConnectPlan(
+        "azure",
+        "Azure IMDS at 169.254.169.254 (pymongo built-in)",
+        token_resource=True,
+        username_is_client_id=True,
+    ),
+    idp_handler=_idp_handler,
+    shape_claims=_shape_claims,
+    workload_env=workload_env,
+    group_ids=AZURE_GROUPS,
+    group_ids_words="Entra puts group object ids in 'groups'",
+    extra_issuers=extra_issuers,
+    explain_issuer=explain_issuer_mixup,
+    export_values=_export_values,
+    seed_principals=_seed,
+    token_methods={"imds": _imds_method},
+    default_token_methods={"managed-identity": "imds"},
+    seed_principals_later=_seed_later,
+    # MSAL asks the public cloud's instance discovery about an authority host it does not know
+    # (the kit's https://localhost:<port>); the IdP's own endpoint answers it.
+    vendor_hosts={"login.microsoftonline.com": {INSTANCE_DISCOVERY_PATH: INSTANCE_DISCOVERY_PATH}},
+)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import TokenError
-from . import Cloud, EnvContext, common_env
+from ..idp.issuers import path_issuer
+from . import Cloud, EnvContext, PrincipalKind, ProductionIssuer, common_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -161,8 +162,23 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="github",
     title="GitHub Actions (OIDC ID tokens)",
-    issuer_ids=("github",),
-    principal_kinds=("github-workflow",),
+    # No token endpoint in GitHub's discovery: idp/github.py answers every other path.
+    issuers=(
+        path_issuer(
+            "github", "GitHub Actions (workflow ID tokens)", "/.well-known/jwks", "api://mongodb-kit-github"
+        ),
+    ),
+    production_issuers=(
+        ProductionIssuer(
+            "github",
+            "https://token.actions.githubusercontent.com",
+            "GitHub Actions",
+            public_host="token.actions.githubusercontent.com",
+            kit_name=lambda name: "github" in name,
+        ),
+    ),
+    # A GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN.
+    principal_kinds={"github-workflow": PrincipalKind("github")},
     idp_handler=_idp_handler,
     workload_env=_workload_env,
     workload_token=_workload_token,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import Cloud, EnvContext
+from ..errors import ConfigError
+from ..idp.issuers import path_issuer
+from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
+    from . import ClaimsDraft, EnvContext
 
 
 def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
@@ -28,6 +33,29 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     if "oidc" in principal.token_files:
         env["OIDC_TOKEN_FILE"] = str(token_file_path(ctx.state, "oidc"))
     return env
+
+
+def _oidc_token_file(
+    path: Path, owner: Principal, principals: list[Principal], base_url: str
+) -> dict[str, str]:
+    return {"OIDC_TOKEN_FILE": str(path)}
+
+
+def _oidc_token_path(environ: Mapping[str, str]) -> Path:
+    """Where ``ENVIRONMENT:test`` reads its token: the file ``OIDC_TOKEN_FILE`` names."""
+    value = environ.get("OIDC_TOKEN_FILE")
+    if not value:
+        raise ConfigError(
+            'MONGODB-OIDC with an "test" provider requires "OIDC_TOKEN_FILE" to be set',
+            hint="run `eval $(wif env)` or pass the path of a token file",
+        )
+    return Path(value)
+
+
+def _shape_claims(draft: ClaimsDraft) -> None:
+    """A plain OAuth server's access token: the principal's groups and its client id."""
+    draft.claims["groups"] = list(draft.principal.groups)
+    draft.claims["client_id"] = draft.principal.client_id
 
 
 def _seed() -> list[tuple[str, dict[str, Any]]]:
@@ -81,10 +109,31 @@ def _seed() -> list[tuple[str, dict[str, Any]]]:
 CLOUD = Cloud(
     id="kit",
     title="the kit's own OAuth 2.0 server (lessons, client credentials)",
-    issuer_ids=("kit",),
-    principal_kinds=("client-credentials",),
-    connect_environment="test",
-    connect_token_source="the file named by OIDC_TOKEN_FILE (pymongo built-in)",
+    issuers=(
+        path_issuer("kit", "kit (plain OAuth 2.0 server for the lessons)", "/jwks", "api://mongodb-kit"),
+    ),
+    # Any kit issuer no other platform claims stands for your own identity provider.
+    production_issuers=(
+        ProductionIssuer(
+            "idp",
+            "<YOUR_IDP_ISSUER_URL>",
+            "your own identity provider",
+            meaning="the https issuer URL of the identity provider that takes the place of the kit's own "
+            "issuer",
+            how_to_find="the `issuer` field of your IdP's /.well-known/openid-configuration",
+        ),
+    ),
+    # Client id + secret at a token endpoint: a principal of any issuer can be one.
+    principal_kinds={"client-credentials": PrincipalKind(None, client_secret=True, subject_is_name=True)},
+    token_files={"oidc": TokenFile("oidc/token", exports=_oidc_token_file)},  # ENVIRONMENT:test
+    connect=ConnectPlan(
+        "test",
+        "the file named by OIDC_TOKEN_FILE (pymongo built-in)",
+        principal="lesson-app",
+        file=ConnectFile("oidc", "OIDC_TOKEN_FILE"),
+        token_path=_oidc_token_path,
+    ),
+    shape_claims=_shape_claims,
     workload_env=workload_env,
     seed_principals=_seed,
 )

@@ -10,11 +10,13 @@ kit issuer by the production issuer it stands for (``PRODUCTION_ISSUERS``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import clouds
+from ..clouds import RegistryView
 from ..errors import ConfigError, WifError
 from ..idp.principals import Principal
 from ..oidc import ProviderConfig
@@ -22,67 +24,18 @@ from ..state import StateDir
 from ._model import Placeholder
 
 # -- issuers -------------------------------------------------------------------------------------------
-# The production issuer each kind of kit issuer stands for (real-clouds reference §1, §5, §6, §7).
-# Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
-PRODUCTION_ISSUERS: dict[str, str] = {
-    "entra-v2": "https://login.microsoftonline.com/<TENANT_ID>/v2.0",
-    "entra-v1": "https://sts.windows.net/<TENANT_ID>/",
-    "google": "https://accounts.google.com",
-    "kubernetes": "<CLUSTER_ISSUER_URL>",
-    "github": "https://token.actions.githubusercontent.com",
-    "idp": "<YOUR_IDP_ISSUER_URL>",
-}
-KIND_TITLES: dict[str, str] = {
-    "entra-v2": "Microsoft Entra ID, v2.0 tokens",
-    "entra-v1": "Microsoft Entra ID, v1.0 tokens",
-    "google": "Google",
-    "kubernetes": "a Kubernetes cluster's service-account issuer",
-    "github": "GitHub Actions",
-    "idp": "your own identity provider",
-    "production": "an issuer outside the kit (kept as configured)",
-}
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# The production issuer each kind of kit issuer stands for, and the kinds' titles: what the platforms
+# declare (``clouds/``, ``Cloud.production_issuers``; real-clouds reference §1, §5, §6, §7).
+PRODUCTION_ISSUERS: Mapping[str, str] = RegistryView(
+    lambda: {p.kind: p.issuer for p in clouds.production_issuers()}
+)
+KIND_TITLES: Mapping[str, str] = RegistryView(
+    lambda: {
+        **{p.kind: p.title for p in clouds.production_issuers()},
+        "production": "an issuer outside the kit (kept as configured)",
+    }
+)
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-_PUBLIC_HOSTS = {
-    "login.microsoftonline.com": "entra-v2",
-    "sts.windows.net": "entra-v1",
-    "accounts.google.com": "google",
-    "token.actions.githubusercontent.com": "github",
-}
-
-FIXED_PLACEHOLDERS: dict[str, Placeholder] = {
-    p.name: p
-    for p in (
-        Placeholder(
-            "TENANT_ID",
-            "your Microsoft Entra tenant (directory) id",
-            "az account show --query tenantId -o tsv",
-        ),
-        Placeholder(
-            "API_APP_CLIENT_ID",
-            "application (client) id of the Entra app registration that stands for your MongoDB "
-            "deployment: the audience of its tokens",
-            "printed by the script of wif export azure (az ad app create ... --query appId)",
-        ),
-        Placeholder(
-            "CLUSTER_ISSUER_URL",
-            "your Kubernetes cluster's service-account issuer URL (the `iss` of its projected tokens)",
-            "AKS: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv; "
-            "EKS: aws eks describe-cluster --name CLUSTER --query cluster.identity.oidc.issuer; "
-            "any cluster: kubectl get --raw /.well-known/openid-configuration (field issuer)",
-        ),
-        Placeholder(
-            "YOUR_IDP_ISSUER_URL",
-            "the https issuer URL of the identity provider that takes the place of the kit's own issuer",
-            "the `issuer` field of your IdP's /.well-known/openid-configuration",
-        ),
-        Placeholder(
-            "PROJECT_ID",
-            "your Google Cloud project id",
-            "gcloud config get-value project",
-        ),
-    )
-}
 
 
 def is_kit_issuer(issuer: str) -> bool:
@@ -97,23 +50,23 @@ def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
     ``…/<tenant>/`` (the trailing slash), else by the IdP's id for it (``gcp``, ``k8s``, ...).
     """
     parts = urlsplit(issuer)
+    known = clouds.production_issuers()
     if not is_kit_issuer(issuer):
-        kind = _PUBLIC_HOSTS.get((parts.hostname or "").lower())
-        if kind == "entra-v2" and not parts.path.rstrip("/").endswith("/v2.0"):
-            kind = "production"  # login.microsoftonline.com without /v2.0: keep what was configured
-        return kind or "production"
-    if re.search(rf"/{_GUID}/v2\.0/?$", parts.path):
-        return "entra-v2"
-    if re.search(rf"/{_GUID}/$", parts.path):
-        return "entra-v1"
+        host = (parts.hostname or "").lower()
+        for real in known:
+            if real.public_host == host:
+                # e.g. login.microsoftonline.com without /v2.0: keep what was configured
+                suffix_ok = parts.path.rstrip("/").endswith(real.public_path_suffix)
+                return real.kind if suffix_ok else "production"
+        return "production"
+    for real in known:
+        if real.kit_path and re.search(real.kit_path, parts.path):
+            return real.kind
     name = (issuer_id or parts.path.strip("/").split("/")[0]).lower()
-    if name in ("gcp", "google"):
-        return "google"
-    if name in ("k8s", "kubernetes", "aks", "eks", "gke"):
-        return "kubernetes"
-    if "github" in name:
-        return "github"
-    return "idp"
+    for real in known:
+        if real.kit_name is not None and real.kit_name(name):
+            return real.kind
+    return next(real.kind for real in known if real.kit_name is None and not real.kit_path)
 
 
 @dataclass(frozen=True)
@@ -171,81 +124,23 @@ def upper_name(name: str) -> str:
 
 
 def _substitutions(principals: list[Principal]) -> tuple[list[tuple[str, str]], dict[str, Placeholder]]:
-    from ..idp.issuers import AZURE_GROUPS, AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
-
-    found: dict[str, Placeholder] = dict(FIXED_PLACEHOLDERS)
-    pairs: list[tuple[str, str]] = [
-        (AZURE_TENANT_ID, "<TENANT_ID>"),
-        (AZURE_RESOURCE_APP_ID, "<API_APP_CLIENT_ID>"),
-    ]
-
-    def add(value: str, p: Placeholder) -> None:
-        found[p.name] = p
-        pairs.append((value, p.token))
-
-    for group, object_id in AZURE_GROUPS.items():
-        add(
-            object_id,
-            Placeholder(
-                f"{upper_name(group)}_GROUP_ID",
-                f"object id of the Entra security group {group}",
-                f"az ad group show --group {group} --query id -o tsv",
-            ),
-        )
-    for p in principals:
-        stem = upper_name(p.name)
-        if p.issuer_id == "azure" and p.kind == "managed-identity":
-            add(
-                p.client_id,
-                Placeholder(
-                    f"{stem}_CLIENT_ID",
-                    f"client id of the managed identity {p.name}",
-                    f"az identity show -g RESOURCE_GROUP -n {p.name} --query clientId -o tsv",
-                ),
-            )
-            add(
-                p.subject,
-                Placeholder(
-                    f"{stem}_PRINCIPAL_ID",
-                    f"object (principal) id of the managed identity {p.name}: its tokens' sub and oid",
-                    f"az identity show -g RESOURCE_GROUP -n {p.name} --query principalId -o tsv",
-                ),
-            )
-        elif p.issuer_id == "azure":
-            add(
-                p.client_id,
-                Placeholder(
-                    f"{stem}_CLIENT_ID",
-                    f"application (client) id of the app registration {p.name}",
-                    f"az ad app list --display-name {p.name} --query [0].appId -o tsv",
-                ),
-            )
-            add(
-                p.subject,
-                Placeholder(
-                    f"{stem}_OBJECT_ID",
-                    f"object id of the service principal of {p.name}: its tokens' sub and oid",
-                    f"az ad sp show --id {stem}_CLIENT_ID --query id -o tsv",
-                ),
-            )
-        elif p.issuer_id == "gcp":
-            email = p.client_id
-            add(
-                p.subject,
-                Placeholder(
-                    f"{stem}_UNIQUE_ID",
-                    f"unique id of the Google service account {p.name}: its ID tokens' sub",
-                    f"gcloud iam service-accounts describe {p.name}@PROJECT_ID.iam.gserviceaccount.com "
-                    "--format='value(uniqueId)'",
-                ),
-            )
-            local, _, domain = email.partition("@")
-            project = domain.removesuffix(".iam.gserviceaccount.com")
-            if project and project != domain:
-                pairs.append((f"@{project}.iam.gserviceaccount.com", "@<PROJECT_ID>.iam.gserviceaccount.com"))
-                pairs.append((f"{project}.svc.id.goog", "<PROJECT_ID>.svc.id.goog"))
+    """Every platform's kit-only values (``Cloud.export_values``) → (value, replacement) pairs,
+    longest first, and the placeholders by name."""
+    found = {
+        real.issuer[1:-1]: Placeholder(real.issuer[1:-1], real.meaning, real.how_to_find)
+        for real in clouds.production_issuers()
+        if real.issuer.startswith("<")
+    }
+    pairs: list[tuple[str, str]] = []
+    for cloud in clouds.clouds():
+        for value, what in cloud.export_values(principals) if cloud.export_values else []:
+            if isinstance(what, Placeholder):
+                found[what.name] = what
+                what = what.token
+            if value:
+                pairs.append((value, what))
     unique = sorted(set(pairs), key=lambda pair: -len(pair[0]))
-    return [pair for pair in unique if pair[0]], found
+    return unique, found
 
 
 def _issuer_ids(state: StateDir) -> dict[str, str]:
@@ -272,7 +167,7 @@ def production_providers(
         else:
             issuer = PRODUCTION_ISSUERS[kind]
             distinct = {p.issuer for p, k in zip(providers, kinds, strict=True) if k == kind}
-            if kind in ("kubernetes", "idp") and len(distinct) > 1:
+            if issuer.startswith("<") and len(distinct) > 1:  # a placeholder issuer: one each
                 issuer = issuer[:-1] + f"_{upper_name(provider.auth_name_prefix)}>"
         out.append(ProductionProvider(provider, kind, issuer, sub(provider.audience)))
     return out
@@ -305,9 +200,7 @@ def snapshot(state: StateDir) -> KitSnapshot:
     for p in snap.providers:
         name = p.issuer[1:-1]
         if p.issuer.startswith("<") and name not in snap.placeholders:
-            base = FIXED_PLACEHOLDERS[
-                "CLUSTER_ISSUER_URL" if p.kind == "kubernetes" else "YOUR_IDP_ISSUER_URL"
-            ]
+            base = snap.placeholders[PRODUCTION_ISSUERS[p.kind][1:-1]]
             snap.placeholders[name] = Placeholder(
                 name, f"{base.meaning} (provider {p.prefix})", base.how_to_find
             )

@@ -753,17 +753,20 @@ class IdentityProvider:
     def admin_metadata_default(self, body: dict[str, Any]) -> Response:
         cloud = self._opt_str(body, "cloud")
         name = self._opt_str(body, "principal")
-        kinds = {"azure": "managed-identity", "gcp": "service-account"}
-        if cloud not in kinds or not name:
-            raise ConfigError(
-                'send {"cloud": "azure"|"gcp", "principal": NAME}',
-                hint="the principal must be a managed identity (azure) or a service account (gcp)",
+        hosts = clouds.metadata_identities()
+        if cloud not in hosts or not name:
+            choices = "|".join(f'"{c}"' for c in hosts)
+            kinds = " or ".join(
+                f"a {host.identity_kind.replace('-', ' ')} ({i})" for i, host in hosts.items()
             )
-        principal = find_in(self.principals(), name, "principals.yaml")
-        if principal.kind != kinds[cloud]:
             raise ConfigError(
-                f"{name!r} is a {principal.kind}, not a {kinds[cloud]}",
-                hint=f"pick a principal of kind {kinds[cloud]}",
+                f'send {{"cloud": {choices}, "principal": NAME}}', hint=f"the principal must be {kinds}"
+            )
+        kind = hosts[cloud].identity_kind
+        principal = find_in(self.principals(), name, "principals.yaml")
+        if principal.kind != kind:
+            raise ConfigError(
+                f"{name!r} is a {principal.kind}, not a {kind}", hint=f"pick a principal of kind {kind}"
             )
         self._metadata_default[cloud] = name
         return json_response(200, {"cloud": cloud, "principal": name}, grant="metadata-default")

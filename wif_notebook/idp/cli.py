@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .. import services, tls
-from ..cli import json_flag, port_arg, print_json, state_from
+from ..cli import command, json_flag, port_option, print_json, state_from
 from ..clouds import common_env, env_context, workload_exports
 from ..stack import mongodb_uri
 from .faults import FAULTS
@@ -14,7 +14,7 @@ from .issuers import ISSUERS
 from .keys import SUPPORTED_ALGS
 from .principals import load_catalog
 from .service import DEFAULT_PORT, idp_record, require_idp, retire_key, rotate_keys, start_idp, stop_idp
-from .tokenfiles import PLATFORMS, env_exports, render_exports
+from .tokenfiles import env_exports, platforms, render_exports
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -22,43 +22,22 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     sub = idp.add_subparsers(dest="idp_command", metavar="ACTION")
     idp.set_defaults(func=lambda args: (idp.print_help(), 2)[1])
 
-    p = sub.add_parser("start", help="start the IdP (idempotent)", parents=[parent])
-    p.add_argument(
-        "--port",
-        type=port_arg,
-        default=None,
-        help=f"port (default: the one kept for this state directory, else {DEFAULT_PORT} if free, else "
-        "any free one; 0 = any free)",
+    p = command(sub, "start", "start the IdP (idempotent)", parent, cmd_start, with_json=True)
+    port_option(p, "--port", "port", DEFAULT_PORT)
+    command(sub, "stop", "stop the IdP", parent, cmd_stop)
+    command(sub, "status", "is it running, where, with which keys", parent, cmd_status, with_json=True)
+    command(sub, "principals", "list the principals catalog", parent, cmd_principals, with_json=True)
+    p = command(
+        sub, "rotate-keys", "add a signing key; old keys stay published", parent, cmd_rotate, with_json=True
     )
-    json_flag(p)
-    p.set_defaults(func=cmd_start)
-
-    p = sub.add_parser("stop", help="stop the IdP", parents=[parent])
-    p.set_defaults(func=cmd_stop)
-
-    p = sub.add_parser("status", help="is it running, where, with which keys", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("principals", help="list the principals catalog", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_principals)
-
-    p = sub.add_parser("rotate-keys", help="add a signing key; old keys stay published", parents=[parent])
     p.add_argument("--issuer", choices=list(ISSUERS), help="only this issuer (default: all)")
     p.add_argument("--alg", choices=list(SUPPORTED_ALGS), default="RS256")
-    json_flag(p)
-    p.set_defaults(func=cmd_rotate)
-
-    p = sub.add_parser("retire-key", help="stop publishing an old key", parents=[parent])
+    p = command(sub, "retire-key", "stop publishing an old key", parent, cmd_retire, with_json=True)
     p.add_argument("--issuer", choices=list(ISSUERS), help="only this issuer (default: all)")
     p.add_argument("--kid", help="the key to retire (default: the oldest one that does not sign)")
-    json_flag(p)
-    p.set_defaults(func=cmd_retire)
-
-    p = sub.add_parser("faults", help="list the fault presets of `wif token --fault`", parents=[parent])
-    json_flag(p)
-    p.set_defaults(func=cmd_faults)
+    command(
+        sub, "faults", "list the fault presets of `wif token --fault`", parent, cmd_faults, with_json=True
+    )
 
     env = subparsers.add_parser(
         "env",
@@ -68,7 +47,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     env.add_argument(
         "--platform",
-        choices=list(PLATFORMS),
+        choices=platforms(),
         default="aks",
         help="which cloud's token-file variable to export (default aks)",
     )

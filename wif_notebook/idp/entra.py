@@ -194,7 +194,8 @@ def shape_claims(
             azpacr=acr,
         )
         common["ver"] = "2.0"
-    claims.update(common)  # no jti: Entra writes uti instead (Minter.claims_for leaves it out)
+    claims.update(common)
+    claims.pop("jti", None)  # Entra writes uti, not jti
     if principal.groups:
         claims["groups"] = list(principal.groups)
     if principal.roles:

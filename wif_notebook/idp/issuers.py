@@ -14,6 +14,9 @@ Entra ID lives at the root of the origin, because MSAL takes the first path segm
 as the tenant; its paths (v1 and v2 discovery, tokens, keys, instance discovery) are answered by
 ``idp/entra.py``, and the mapping from Microsoft's hosts to the kit's URLs is in ``clouds/azure.py``.
 
+Each platform's module in ``clouds/`` declares its issuers (``Cloud.issuers``); this module keeps
+what every issuer shares (``Issuer``, ``path_issuer``) and ``ISSUERS``, the registry's issuers by id.
+
 Two forms of every issuer, on the IdP's one port:
 
 - **https** (the default): ``https://localhost:<port>/...``, the production shape; a real mongod
@@ -35,7 +38,11 @@ configuration; it is never derived from a request's Host header.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .. import clouds
+from ..clouds import RegistryView
 
 ISSUER_SCHEMES = ("https", "http")
 DEFAULT_ISSUER_SCHEME = "https"
@@ -72,6 +79,8 @@ class Issuer:
     token_path: str  # relative to route_base
     default_audience: str
     typ: str | None = "JWT"  # Kubernetes service-account tokens carry no typ
+    # The token endpoint takes the resource as ``scope=<resource>/.default`` (Entra), not ``audience``.
+    audience_as_scope: bool = False
 
     def issuer_url(self, base_url: str) -> str:
         return f"{base_url}{self.route_base}{self.issuer_suffix}"
@@ -95,54 +104,22 @@ class Issuer:
         }
 
 
-ISSUERS: dict[str, Issuer] = {
-    "kit": Issuer(
-        id="kit",
-        title="kit (plain OAuth 2.0 server for the lessons)",
-        route_base="/kit",
+def path_issuer(
+    issuer_id: str, title: str, jwks_path: str, default_audience: str, *, typ: str | None = "JWT"
+) -> Issuer:
+    """An issuer at ``B/<id>`` with its token endpoint at ``B/<id>/token``: the shape of every kit
+    issuer but Entra's (which lives at the origin's root, under its tenant)."""
+    return Issuer(
+        id=issuer_id,
+        title=title,
+        route_base=f"/{issuer_id}",
         issuer_suffix="",
-        jwks_path="/jwks",
+        jwks_path=jwks_path,
         token_path="/token",
-        default_audience="api://mongodb-kit",
-    ),
-    "azure": Issuer(
-        id="azure",
-        title="Microsoft Entra ID tenant (v2.0 tokens; v1.0 per resource application)",
-        route_base=f"/{AZURE_TENANT_ID}",
-        issuer_suffix="/v2.0",
-        jwks_path="/discovery/v2.0/keys",
-        token_path="/oauth2/v2.0/token",
-        # Entra v2.0 access tokens always carry the resource application's client id as aud.
-        default_audience=AZURE_RESOURCE_APP_ID,
-    ),
-    "gcp": Issuer(
-        id="gcp",
-        title="Google (service-account ID tokens)",
-        route_base="/gcp",
-        issuer_suffix="",
-        jwks_path="/oauth2/v3/certs",
-        token_path="/token",
-        default_audience="api://mongodb-kit-gcp",
-    ),
-    "k8s": Issuer(
-        id="k8s",
-        title="Kubernetes cluster (projected service-account tokens)",
-        route_base="/k8s",
-        issuer_suffix="",
-        jwks_path="/openid/v1/jwks",
-        token_path="/token",
-        default_audience="api://mongodb-kit-k8s",
-        typ=None,
-    ),
-    "github": Issuer(
-        id="github",
-        title="GitHub Actions (workflow ID tokens)",
-        route_base="/github",
-        issuer_suffix="",
-        jwks_path="/.well-known/jwks",
-        token_path="/token",  # none in GitHub's discovery: idp/github.py answers every other path
-        default_audience="api://mongodb-kit-github",
-    ),
-}
+        default_audience=default_audience,
+        typ=typ,
+    )
 
-ISSUER_IDS = tuple(ISSUERS)
+
+# Every platform's issuers by id, in registry order, as the cloud modules declare them.
+ISSUERS: Mapping[str, Issuer] = RegistryView(clouds.issuers)

@@ -2,7 +2,7 @@
 
 Every token carries ``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``nbf`` and ``jti`` (but Google's,
 see gcp) and a header ``{alg, kid, typ: "JWT"}`` (Kubernetes tokens carry no ``typ``, like the real
-ones). On top:
+ones). On top, what the issuer's platform shapes (``Cloud.shape_claims`` in ``clouds/``):
 
 - kit:   ``groups`` (always an array, possibly empty), ``client_id``
 - azure: Entra ID access-token claims, v1 or v2 as the resource application accepts
@@ -11,6 +11,8 @@ ones). On top:
 - gcp:   Google ID-token claims (``azp``, ``email``, ``email_verified``; ``google.compute_engine``
   only with ``format=full``), and no ``nbf`` or ``jti``, as Google's own
 - k8s:   ``aud`` as an array and the ``kubernetes.io`` block (namespace, serviceaccount, pod, node)
+
+and last the principal's own ``claims`` from the catalog.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import clouds
+from ..clouds import ClaimsDraft
 from ..errors import ConfigError
-from . import entra
 from .faults import FAULTS, Fault, FaultContext
 from .issuers import ISSUERS
 from .keys import KeyStore, b64url, sign
@@ -89,10 +92,6 @@ def _b64json(doc: dict[str, Any]) -> str:
     return b64url(COMPACT_JSON.encode(doc).encode())
 
 
-def _stable_uid(*parts: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "wif-notebook:" + ":".join(parts)))
-
-
 class Minter:
     """Signs tokens for principals, at issuers rooted at ``base_url`` (``https://localhost:<port>``, or
     the same port's http form: idp/issuers.py)."""
@@ -132,44 +131,14 @@ class Minter:
             "exp": now + lifetime,
             "iat": now,
             "nbf": now,
+            "jti": str(uuid.uuid4()),
         }
-        if issuer.id != "azure":  # Entra writes uti instead (entra.shape_claims)
-            claims["jti"] = str(uuid.uuid4())
         extra = dict(principal.claims)
-        if issuer.id == "kit":
-            claims["groups"] = list(principal.groups)
-            claims["client_id"] = principal.client_id
-        elif issuer.id == "azure":
-            entra.shape_claims(
-                claims, principal, audience, base_url=self.base_url, catalog=self.catalog(), acr=acr
+        cloud = clouds.for_issuer(issuer.id)
+        if cloud is not None and cloud.shape_claims is not None:
+            cloud.shape_claims(
+                ClaimsDraft(claims, extra, principal, audience, self.base_url, self.catalog, gcp_full, acr)
             )
-        elif issuer.id == "gcp":
-            email = str(extra.pop("email", principal.client_id))
-            extra.pop("google", None)  # the instance's facts: only in format=full tokens
-            # Google's ID tokens carry neither nbf nor jti (a fault preset may still set nbf).
-            del claims["nbf"], claims["jti"]
-            claims.update({"azp": principal.subject, "email": email, "email_verified": True})
-            if gcp_full:
-                from .google import compute_engine_block
-
-                claims["google"] = {"compute_engine": compute_engine_block(principal)}
-            if principal.groups:
-                claims["groups"] = list(principal.groups)
-        elif issuer.id == "k8s":
-            namespace, sa = principal.k8s_namespace_and_name
-            pod_hash = hashlib.sha256(principal.subject.encode()).hexdigest()
-            claims["aud"] = [audience]
-            claims["kubernetes.io"] = {
-                "namespace": namespace,
-                "node": {"name": "kit-node-1", "uid": _stable_uid("node", "kit-node-1")},
-                "pod": {
-                    "name": f"{sa}-{pod_hash[:10]}-{pod_hash[10:15]}",
-                    "uid": _stable_uid("pod", principal.subject),
-                },
-                "serviceaccount": {"name": sa, "uid": _stable_uid("sa", principal.subject)},
-            }
-            if principal.groups:
-                claims["groups"] = list(principal.groups)
         claims.update(extra)
         return claims
 

@@ -17,27 +17,15 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 import yaml
 
+from .. import clouds
 from ..errors import ConfigError
 from ..state import StateDir
 from .google import GKE_ANNOTATION
-from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUER_IDS, ISSUERS
-
-# kind → the issuer it must belong to (None: any issuer)
-KINDS: dict[str, str | None] = {
-    "client-credentials": None,  # client id + secret at a token endpoint
-    "service-principal": "azure",  # Entra app registration with a client secret
-    "managed-identity": "azure",  # Azure managed identity: IMDS, or federated credentials (AKS)
-    "service-account": "gcp",  # Google service account: the metadata server
-    "kubernetes-service-account": "k8s",  # projected token files
-    "github-workflow": "github",  # a GitHub Actions job: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN
-}
-
-# Projected token files a Kubernetes service account can have written for it (tokens/ folder).
-TOKEN_FILE_KINDS = ("serviceaccount", "aks", "eks", "oidc")
+from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 
 FIELDS = (
     "name",
@@ -62,7 +50,8 @@ FIELDS = (
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_K8S_SUBJECT = re.compile(r"^system:serviceaccount:([a-z0-9-]+):([a-z0-9.-]+)$")
+# A Kubernetes service account's subject: system:serviceaccount:<namespace>:<name>.
+SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:([a-z0-9-]+):([a-z0-9.-]+)$")
 
 
 @dataclass(frozen=True)
@@ -132,8 +121,22 @@ class Principal:
 
     @property
     def k8s_namespace_and_name(self) -> tuple[str, str]:
-        match = _K8S_SUBJECT.match(self.subject)
+        match = SERVICE_ACCOUNT_SUBJECT.match(self.subject)
         return (match.group(1), match.group(2)) if match else ("default", self.name)
+
+
+class _ClientFields(TypedDict):
+    client_id: str
+    client_secret: str | None
+
+
+class _EntraFields(TypedDict):
+    """Entra ID fields: app roles, the app's accessTokenAcceptedVersion, system-assigned, certificates."""
+
+    roles: list[str]
+    access_token_version: int
+    system_assigned: bool
+    certificates: list[str]
 
 
 # -- the seed --------------------------------------------------------------------------------------
@@ -192,8 +195,6 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     """The seeded principals with freshly generated ids and secrets, each with a comment: every
     platform's ``seed_principals`` in registry order, then every platform's
     ``seed_principals_later`` (``clouds/``)."""
-    from .. import clouds
-
     entries: list[tuple[str, dict[str, Any]]] = []
     for cloud in clouds.clouds():
         if cloud.seed_principals is not None:
@@ -254,40 +255,11 @@ def parse_catalog(text: str, source: str = "principals.yaml") -> list[Principal]
             hint=f"{fix}; the file starts with `principals:` followed by `- name: ...` entries",
         )
     item_lines, field_lines = _line_map(text)
-    principals: list[Principal] = []
-    seen_names: dict[str, int] = {}
-    seen_clients: dict[tuple[str, str], str] = {}
-    token_file_owner: dict[str, str] = {}
-    for i, raw in enumerate(doc["principals"]):
-        principals.append(
-            _parse_item(
-                raw,
-                i,
-                item_lines.get(i, 0),
-                field_lines,
-                source,
-                fix,
-                seen_names,
-                seen_clients,
-                token_file_owner,
-            )
-        )
-    return principals
-
-
-def _parse_item(
-    raw: Any,
-    i: int,
-    line: int,
-    field_lines: dict[tuple[int, str], int],
-    source: str,
-    fix: str,
-    seen_names: dict[str, int],
-    seen_clients: dict[tuple[str, str], str],
-    token_file_owner: dict[str, str],
-) -> Principal:
-    seen = _Seen(seen_names, seen_clients, token_file_owner)
-    return _ItemParser(raw, i, line, field_lines, source, fix, seen).parse()
+    seen = _Seen({}, {}, {})
+    return [
+        _ItemParser(raw, i, item_lines.get(i, 0), field_lines, source, fix, seen).parse()
+        for i, raw in enumerate(doc["principals"])
+    ]
 
 
 @dataclass
@@ -340,7 +312,7 @@ class _ItemParser:
         if unknown:
             self.fail(unknown[0], "is not a known field", f"known fields: {', '.join(FIELDS)}")
         name, kind, issuer_id = self.identity()
-        client_id, client_secret = self.client(name, kind, issuer_id)
+        client = self.client(name, kind, issuer_id)
         subject = self.subject(name, kind)
         groups, claims = self.groups_and_claims()
         audience = self.text_field("audience", default=ISSUERS[issuer_id].default_audience)
@@ -350,14 +322,13 @@ class _ItemParser:
         default = raw.get("default", False)
         if not isinstance(default, bool):
             self.fail("default", f"must be true or false, got {default!r}", "write `default: true`")
-        roles, version, system_assigned, certificates = self.entra(kind)
+        entra = self.entra(kind)
         return Principal(
             name=name,
             kind=kind,
             issuer_id=issuer_id,
             infrastructure=self.text_field("infrastructure"),
-            client_id=client_id,
-            client_secret=client_secret,
+            **client,
             subject=subject,
             groups=groups,
             claims=claims,
@@ -367,13 +338,10 @@ class _ItemParser:
             token_files=token_files,
             annotations=annotations,
             default=default,
-            roles=roles,
-            access_token_version=version,
-            system_assigned=system_assigned,
-            certificates=certificates,
+            **entra,
         )
 
-    def entra(self, kind: str) -> tuple[list[str], int, bool, list[str]]:
+    def entra(self, kind: str) -> _EntraFields:
         """Entra ID fields: roles, access_token_version, system_assigned, certificates."""
         raw, fail = self.raw, self.fail
         roles = raw.get("roles", []) or []
@@ -402,7 +370,12 @@ class _ItemParser:
                 "must be a list of PEM certificates",
                 "paste each certificate as a `|` block starting with -----BEGIN CERTIFICATE-----",
             )
-        return list(roles), int(version), system_assigned, list(certificates)
+        return _EntraFields(
+            roles=list(roles),
+            access_token_version=int(version),
+            system_assigned=system_assigned,
+            certificates=list(certificates),
+        )
 
     def identity(self) -> tuple[str, str, str]:
         """name (unique), kind, issuer (the one the kind requires)."""
@@ -414,20 +387,22 @@ class _ItemParser:
             fail("name", f"repeats the name of the principal on line {seen_names[name]}", "rename one")
         seen_names[name] = self.line
         kind = self.text_field("kind", required=True)
-        if kind not in KINDS:
-            fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+        kinds = clouds.principal_kinds()
+        if kind not in kinds:
+            fail("kind", f"{kind!r} is not a known kind", f"use one of {', '.join(kinds)}")
         issuer_id = self.text_field("issuer", required=True)
         if issuer_id not in ISSUERS:
-            fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUER_IDS)}")
-        if KINDS[kind] is not None and KINDS[kind] != issuer_id:
-            fail("issuer", f"must be {KINDS[kind]!r} for kind {kind!r}", f"write `issuer: {KINDS[kind]}`")
+            fail("issuer", f"{issuer_id!r} is not an issuer", f"use one of {', '.join(ISSUERS)}")
+        required = kinds[kind].issuer
+        if required is not None and required != issuer_id:
+            fail("issuer", f"must be {required!r} for kind {kind!r}", f"write `issuer: {required}`")
         return name, kind, issuer_id
 
-    def client(self, name: str, kind: str, issuer_id: str) -> tuple[str, str | None]:
+    def client(self, name: str, kind: str, issuer_id: str) -> _ClientFields:
         """client_id (unique per issuer) and client_secret (required for secret-holding kinds)."""
         client_id = self.text_field("client_id", default=name)
         client_secret = self.text_field("client_secret") or None
-        if kind in ("client-credentials", "service-principal") and not client_secret:
+        if clouds.principal_kinds()[kind].client_secret and not client_secret:
             self.fail(None, f"of kind {kind!r} has no client_secret", "add `client_secret: <random text>`")
         key = (issuer_id, client_id)
         if key in self.seen.clients:
@@ -435,18 +410,16 @@ class _ItemParser:
                 "client_id", f"{client_id!r} is already used by {self.seen.clients[key]!r}", "pick another"
             )
         self.seen.clients[key] = name
-        return client_id, client_secret
+        return _ClientFields(client_id=client_id, client_secret=client_secret)
 
     def subject(self, name: str, kind: str) -> str:
-        subject = self.text_field("subject", default=name if kind == "client-credentials" else "")
-        if not subject and kind != "client-credentials":
+        rules = clouds.principal_kinds()[kind]
+        subject = self.text_field("subject", default=name if rules.subject_is_name else "")
+        if not subject and not rules.subject_is_name:
             self.fail(None, "has no subject", "add `subject: ...` (the token's sub)")
-        if kind == "kubernetes-service-account" and not _K8S_SUBJECT.match(subject):
-            self.fail(
-                "subject",
-                f"{subject!r} is not a service-account subject",
-                "write `subject: system:serviceaccount:<namespace>:<name>`",
-            )
+        wrong = rules.check_subject(subject) if rules.check_subject else None
+        if wrong is not None:
+            self.fail("subject", *wrong)
         return subject
 
     def groups_and_claims(self) -> tuple[list[str], dict[str, Any]]:
@@ -497,10 +470,11 @@ class _ItemParser:
 
     def token_files(self, name: str) -> list[str]:
         token_files = self.raw.get("token_files", []) or []
-        if not isinstance(token_files, list) or any(t not in TOKEN_FILE_KINDS for t in token_files):
+        known = clouds.token_files()  # the projected token files the platforms declare
+        if not isinstance(token_files, list) or any(t not in known for t in token_files):
             self.fail(
                 "token_files",
-                f"must list some of {', '.join(TOKEN_FILE_KINDS)}, got {token_files!r}",
+                f"must list some of {', '.join(known)}, got {token_files!r}",
                 "write `token_files: [serviceaccount, aks]`",
             )
         owner = self.seen.token_file_owner

@@ -13,33 +13,32 @@ kind               path under tokens/ (mirrors the pod path)        audience
 ``eks``            eks.amazonaws.com/serviceaccount/token           ``sts.amazonaws.com``
 ``oidc``           oidc/token                                       the principal's audience
 =================  ===============================================  ===========================
+
+Each platform declares its files (``clouds/``, ``Cloud.token_files``: the kit ``oidc``, Kubernetes
+the others) and what ``wif env`` exports for each; this module writes them and reads the table.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
+from .. import clouds
+from ..clouds import RegistryView, TokenFile
 from ..state import StateDir
-from .issuers import AZURE_TENANT_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, ISSUERS
 from .minting import Minter
 from .principals import Principal
 
 TOKEN_FILE_LIFETIME = 3600
 DEFAULT_REFRESH_SECONDS = 600.0
 
-TOKEN_FILES: dict[str, tuple[str, str | None]] = {
-    "serviceaccount": ("kubernetes.io/serviceaccount/token", None),
-    "aks": ("azure/tokens/azure-identity-token", AZURE_TOKEN_EXCHANGE_AUDIENCE),
-    "eks": ("eks.amazonaws.com/serviceaccount/token", EKS_AUDIENCE),
-    "oidc": ("oidc/token", None),
-}
-
-PLATFORMS = ("aks", "eks")
+# kind → its file and audience, as the platforms declare them (``clouds/``, ``Cloud.token_files``).
+TOKEN_FILES: Mapping[str, TokenFile] = RegistryView(clouds.token_files)
 
 
 def token_file_path(state: StateDir, kind: str) -> Path:
-    return state.tokens_dir / TOKEN_FILES[kind][0]
+    return state.tokens_dir / TOKEN_FILES[kind].path
 
 
 def _private_dirs(state: StateDir, folder: Path) -> None:
@@ -55,8 +54,7 @@ def write_token_files(state: StateDir, minter: Minter, principals: list[Principa
     written: dict[str, Path] = {}
     for principal in principals:
         for kind in principal.token_files:
-            _, audience = TOKEN_FILES[kind]
-            minted = minter.mint(principal, audience=audience, lifetime=TOKEN_FILE_LIFETIME)
+            minted = minter.mint(principal, audience=TOKEN_FILES[kind].audience, lifetime=TOKEN_FILE_LIFETIME)
             path = token_file_path(state, kind)
             _private_dirs(state, path.parent)
             state.write_private(path, minted.token)  # no trailing newline, on purpose
@@ -64,47 +62,28 @@ def write_token_files(state: StateDir, minter: Minter, principals: list[Principa
     return written
 
 
-def federated_client_for(
-    principals: list[Principal], subject_owner: Principal, base_url: str
-) -> Principal | None:
-    """The Azure principal whose federated credential trusts ``subject_owner``'s AKS token."""
-    k8s_url = ISSUERS[subject_owner.issuer_id].issuer_url(base_url)
-    for p in principals:
-        for cred in p.federated_credentials:
-            issuer = ISSUERS[cred.issuer].issuer_url(base_url) if cred.issuer in ISSUERS else cred.issuer
-            if (
-                issuer == k8s_url
-                and cred.subject == subject_owner.subject
-                and cred.audience == AZURE_TOKEN_EXCHANGE_AUDIENCE
-            ):
-                return p
-    return None
-
-
 def env_exports(
     state: StateDir, principals: list[Principal], base_url: str, *, platform: str = "aks"
 ) -> dict[str, str]:
-    """The environment a workload would see: token-file variables for ``platform`` (aks or eks)
-    plus OIDC_TOKEN_FILE. Only files that exist are exported.
+    """The environment a workload would see: the variables of each token file that exists (what its
+    platform declares, ``TokenFile.exports``), of the platform-selected ones only ``platform``'s.
 
     pymongo lets AWS_WEB_IDENTITY_TOKEN_FILE win when both it and AZURE_FEDERATED_TOKEN_FILE are
     set (the spec says Azure first), so exactly one platform's variable is exported."""
     env: dict[str, str] = {"WIF_STATE_DIR": str(state.path), "WIF_IDP_URL": base_url}
     owners = {kind: p for p in principals for kind in p.token_files}
-    if "oidc" in owners and token_file_path(state, "oidc").exists():
-        env["OIDC_TOKEN_FILE"] = str(token_file_path(state, "oidc"))
-    if platform == "aks" and "aks" in owners and token_file_path(state, "aks").exists():
-        env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
-        env["AZURE_TENANT_ID"] = AZURE_TENANT_ID
-        env["AZURE_AUTHORITY_HOST"] = base_url  # Entra lives at the root of the IdP (clouds/azure.py)
-        client = federated_client_for(principals, owners["aks"], base_url)
-        if client is not None:
-            env["AZURE_CLIENT_ID"] = client.client_id
-    if platform == "eks" and "eks" in owners and token_file_path(state, "eks").exists():
-        namespace, sa = owners["eks"].k8s_namespace_and_name
-        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
-        env["AWS_ROLE_ARN"] = f"arn:aws:iam::111122223333:role/{namespace}-{sa}"
+    for kind, file in TOKEN_FILES.items():
+        path = token_file_path(state, kind)
+        if file.exports is None or kind not in owners or (file.platform and kind != platform):
+            continue
+        if path.exists():
+            env.update(file.exports(path, owners[kind], principals, base_url))
     return env
+
+
+def platforms() -> list[str]:
+    """The token files ``wif env --platform`` chooses between (aks, eks)."""
+    return [kind for kind, file in TOKEN_FILES.items() if file.platform]
 
 
 def render_exports(env: dict[str, str]) -> str:

@@ -30,7 +30,7 @@ from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackRes
 from ..errors import ConfigError, ServiceError, TokenError
 from ..oidc import ProviderConfig, RuleResult
 from ..state import StateDir
-from ..tokens import IssuedToken
+from ..tokens import IssuedToken, methods
 from ._common import ErrorArea, claims_table, esc, guarded, status_line, table, verdict_table
 
 if TYPE_CHECKING:
@@ -131,7 +131,8 @@ class Wizard(w.VBox):
         # 2 token
         self.method = w.Dropdown(
             description="method",
-            options=[DEFAULT_METHOD, "client_credentials", "imds", "gcp", "k8s-file", "mint"],
+            # Every method but the federated exchange (it needs a pair of principals).
+            options=[DEFAULT_METHOD, *(m for m in methods() if m != "federated")],
             style={"description_width": "90px"},
             layout=w.Layout(width="420px"),
         )

@@ -1,0 +1,134 @@
+"""Adding a platform is one module: a throwaway one, registered through ``WIF_EXTRA_CLOUDS``,
+appears in the principal kinds, ``wif env --principal``, ``tokens.obtain``'s methods, ``%wif_token
+--via`` and the connect environments, and the IdP (its own process) serves its issuer, without
+any other file of the kit knowing it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wif_notebook import clouds, tokens
+from wif_notebook.cli import main
+from wif_notebook.connect import connect
+from wif_notebook.errors import ConfigError
+from wif_notebook.idp.service import start_idp, stop_idp
+from wif_notebook.magics import _token_methods
+from wif_notebook.state import StateDir
+
+# A made-up workload platform: an OAuth issuer at B/acme, workloads configured with two variables,
+# tokens shaped its way, a token method of its own (client credentials at the platform's issuer, as
+# its agent does).
+ACME_MODULE = """
+from wif_notebook.clouds import Cloud, ConnectPlan, PrincipalKind
+from wif_notebook.idp.issuers import path_issuer
+
+
+def _env(ctx, principal):
+    return {"ACME_ISSUER": ctx.issuer("acme"), "ACME_WORKLOAD": principal.client_id}
+
+
+def _shape(draft):
+    draft.claims["groups"] = list(draft.principal.groups)
+    draft.claims["acme_region"] = "eu-1"
+
+
+def _agent_token(state, principal, audience):
+    from wif_notebook import tokens
+
+    return tokens.client_credentials(principal, audience=audience, state=state)
+
+
+def _seed():
+    return [
+        (
+            "An Acme workload.",
+            {
+                "name": "acme-worker",
+                "kind": "acme-workload",
+                "issuer": "acme",
+                "infrastructure": "Acme Cloud",
+                "client_id": "acme-worker",
+                "client_secret": "not-a-real-secret-0123456789",
+                "subject": "acme-worker",
+                "groups": ["acme-readers"],
+            },
+        )
+    ]
+
+
+CLOUD = Cloud(
+    id="acme",
+    title="Acme Cloud",
+    issuers=(path_issuer("acme", "Acme Cloud (workload tokens)", "/keys", "api://mongodb-kit-acme"),),
+    principal_kinds={"acme-workload": PrincipalKind("acme", client_secret=True)},
+    connect=ConnectPlan("acme", "the Acme agent"),
+    shape_claims=_shape,
+    workload_env=_env,
+    token_methods={"acme-agent": _agent_token},
+    default_token_methods={"acme-workload": "acme-agent"},
+    seed_principals_later=_seed,
+)
+"""
+
+
+@pytest.fixture
+def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
+    """The IdP started with the extra platform registered (the IdP process inherits the variable)."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "acme_cloud.py").write_text(ACME_MODULE)
+    monkeypatch.syspath_prepend(str(modules))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(clouds.EXTRA_CLOUDS_VARIABLE, "acme_cloud")
+    state = StateDir(tmp_path / "state")
+    monkeypatch.setenv("WIF_STATE_DIR", str(state.path))
+    start_idp(state, 0)
+    try:
+        yield state
+    finally:
+        stop_idp(state)
+
+
+def _wif(*argv: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(argv)) == 0
+    return out.getvalue()
+
+
+def test_an_extra_platform_module_is_all_the_kit_needs(acme: StateDir) -> None:
+    assert clouds.principal_kinds()["acme-workload"].issuer == "acme"
+    assert "acme-worker" in _wif("idp", "principals")
+
+    exports = _wif("env", "--principal", "acme-worker")
+    assert "export ACME_WORKLOAD=acme-worker\n" in exports
+    issuer = next(line for line in exports.splitlines() if line.startswith("export ACME_ISSUER="))
+    assert issuer.endswith("/acme")
+
+    assert "acme-agent" in tokens.methods()
+    assert _token_methods()["acme"] == "acme-agent"  # %wif_token --via acme
+    issued = tokens.obtain("acme-worker", state=acme)  # the platform's default method
+    claims = tokens.decode(issued.token).claims
+    assert claims["iss"] == issuer.removeprefix("export ACME_ISSUER=")
+    assert (claims["sub"], claims["groups"], claims["acme_region"]) == (
+        "acme-worker",
+        ["acme-readers"],
+        "eu-1",
+    )
+    assert issued.principal == "acme-worker"
+
+    assert "acme" in clouds.connect_environments()
+    with pytest.raises(ConfigError) as info:
+        connect(env="aws")
+    assert info.value.hint == "use one of test, azure, gcp, k8s, acme"
+
+
+def test_without_the_module_the_kit_knows_only_its_own_platforms() -> None:
+    assert "acme" not in clouds.connect_environments()
+    assert "acme-workload" not in clouds.principal_kinds()
