@@ -25,11 +25,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 from .errors import ServiceError
 from .state import StateDir
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.11
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_USER_AGENT = "wif-notebook"
@@ -72,6 +75,15 @@ class Response:
 
 
 Transport = Callable[[Request], Response]
+
+
+class SendOptions(TypedDict, total=False):
+    """What ``Client.send`` takes beside the method and URL (``Client.request`` passes them on)."""
+
+    headers: Mapping[str, str] | None
+    data: bytes | None
+    timeout: float | None
+    max_bytes: int
 
 
 class TransportError(Exception):
@@ -203,18 +215,11 @@ class Client:
         )
 
     def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
-        timeout: float | None = None,
-        hint: str | None = None,
+        self, method: str, url: str, *, hint: str | None = None, **options: Unpack[SendOptions]
     ) -> Response:
-        """One request; no answer at all is a ServiceError naming the URL, the reason and ``hint``."""
+        """``send``, but no answer at all is a ServiceError naming the URL, the reason and ``hint``."""
         try:
-            return self.send(method, url, headers=headers, data=data, timeout=timeout)
+            return self.send(method, url, **options)
         except TransportError as exc:
             if exc.kind == "tls":
                 next_step = tls_hint(self.state)

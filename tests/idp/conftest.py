@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -16,22 +14,12 @@ import jwt
 import pytest
 import yaml
 
+from wif_notebook.httpclient import Client, Response
 from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import ServiceRecord, StateDir
-from wif_notebook.tls import client_context
 
 # Paths a real host serves in the clear (metadata servers) or the kit only on loopback (admin).
 PLAIN_HTTP_PATHS = ("/metadata/", "/computeMetadata/", "/_wif/")
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 class Idp:
@@ -43,6 +31,7 @@ class Idp:
         self.record = record
         self.base_url: str = record.extra["https_base_url"]
         self.port = record.port
+        self.client = Client(state=state)
 
     def issuer(self, issuer_id: str) -> str:
         return str(self.record.extra["issuers"][issuer_id]["issuer"])
@@ -51,34 +40,19 @@ class Idp:
         return str(self.record.extra["issuers"][issuer_id]["audience"])
 
     def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-        tls: bool | None = None,
-    ) -> Reply:
-        if tls is None:
-            tls = not path.startswith(PLAIN_HTTP_PATHS)
-        conn: http.client.HTTPConnection = (
-            http.client.HTTPSConnection(
-                "localhost", self.port, timeout=10, context=client_context(self.state)
-            )
-            if tls
-            else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        )
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        finally:
-            conn.close()
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Response:
+        """Through the kit's own HTTP client: over TLS trusting the kit CA, but metadata and admin
+        paths in the clear, as their clients call them."""
+        base = f"http://127.0.0.1:{self.port}" if path.startswith(PLAIN_HTTP_PATHS) else self.base_url
+        return self.client.send(method, base + path, headers=headers, data=body)
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Response:
         return self.request("GET", path, headers=headers)
 
-    def post_form(self, path: str, form: dict[str, str], *, headers: dict[str, str] | None = None) -> Reply:
+    def post_form(
+        self, path: str, form: dict[str, str], *, headers: dict[str, str] | None = None
+    ) -> Response:
         return self.request(
             "POST",
             path,
@@ -86,7 +60,7 @@ class Idp:
             body=urlencode(form).encode(),
         )
 
-    def post_json(self, path: str, doc: dict[str, Any]) -> Reply:
+    def post_json(self, path: str, doc: dict[str, Any]) -> Response:
         return self.request(
             "POST", path, headers={"Content-Type": "application/json"}, body=json.dumps(doc).encode()
         )
@@ -141,11 +115,11 @@ T = TypeVar("T")
 
 
 def eventually(probe: Callable[[], T], *, status: int | None = None, timeout: float = 3.0) -> T:
-    """Call ``probe`` until it returns something truthy (or a Reply with ``status``)."""
+    """Call ``probe`` until it returns something truthy (or a Response with ``status``)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
-        ok = value.status == status if isinstance(value, Reply) and status is not None else bool(value)
+        ok = value.status == status if isinstance(value, Response) and status is not None else bool(value)
         if ok or time.monotonic() > deadline:
             assert ok, f"still {value!r} after {timeout} s"
             return value

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 import pytest
 
+from wif_notebook.httpclient import Response
 from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TOKEN_EXCHANGE_AUDIENCE
+from wif_notebook.idp.messages import parse_form
 
-from .conftest import Idp, Reply, eventually
+from .conftest import Idp, eventually
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -162,6 +166,35 @@ def test_repeated_parameter_and_wrong_content_type_are_invalid_request(
     assert says in reply.json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "a=1&b=%2B+x",
+        "=x",
+        "a==b",
+        "a=%zz",
+        "a=%C3%A9%ff",
+        "+=+",
+        "a=&b=",
+        "a=&b",
+        "a",
+        "a=1&&b=2",
+        "a=1&",
+    ],
+)
+def test_token_forms_read_as_the_standard_library_reads_them(body: str) -> None:
+    def read(parse: Any) -> Any:
+        try:
+            return parse(body)
+        except ValueError as exc:
+            return str(exc)
+
+    assert read(parse_form) == read(
+        lambda text: parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    )
+
+
 def test_get_on_the_token_endpoint_is_405(idp: Idp) -> None:
     reply = idp.get(idp.token_path("kit"))
     assert reply.status == 405
@@ -172,7 +205,7 @@ def _aks_token(idp: Idp, **extra: object) -> str:
     return str(idp.mint(principal="orders-worker", audience=AZURE_TOKEN_EXCHANGE_AUDIENCE, **extra)["token"])
 
 
-def _entra_client_assertion(idp: Idp, assertion: str) -> Reply:
+def _entra_client_assertion(idp: Idp, assertion: str) -> Response:
     """Entra's client-credentials grant for orders-identity, authenticated by a client assertion."""
     return idp.post_form(
         idp.token_path("azure"),
@@ -186,7 +219,7 @@ def _entra_client_assertion(idp: Idp, assertion: str) -> Reply:
     )
 
 
-def _token_exchange(idp: Idp, issuer_id: str, subject_token: str) -> Reply:
+def _token_exchange(idp: Idp, issuer_id: str, subject_token: str) -> Response:
     """An RFC 8693 token exchange of a JWT subject token at one issuer's token endpoint."""
     return idp.post_form(
         idp.token_path(issuer_id),

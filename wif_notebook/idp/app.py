@@ -16,16 +16,12 @@ to do; nothing a client sends can stop the server.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
@@ -35,6 +31,16 @@ from ..state import StateDir
 from .faults import FAULTS
 from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS, Issuer
 from .keys import SUPPORTED_ALGS, KeyStore
+from .messages import (
+    NO_STORE,
+    NotBasic,
+    OAuthError,
+    Request,
+    Response,
+    basic_credentials,
+    json_response,
+    parse_form,
+)
 from .minting import Minter, check_lifetime
 from .principals import Principal, find_in, load_catalog
 from .tokenfiles import write_token_files
@@ -51,64 +57,7 @@ GRANT_TYPES = ("client_credentials", TOKEN_EXCHANGE)
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    client: str  # "ip:port"
-    loopback: bool
-    tls: bool = False  # arrived over TLS: issuer endpoints answer in the https form
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    # For the request log (never a token or a secret).
-    log: dict[str, Any] = field(default_factory=dict)
-
-
-# One encoder for every answer: json.dumps with arguments builds a new encoder per call.
-COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-
-
-def json_response(status: int, doc: Any, *, headers: dict[str, str] | None = None, **log: Any) -> Response:
-    body = COMPACT_JSON.encode(doc).encode()
-    return Response(status, body, "application/json", dict(headers or {}), dict(log))
-
-
-def text_response(
-    status: int,
-    text: str,
-    *,
-    content_type: str = "text/plain; charset=utf-8",
-    headers: dict[str, str] | None = None,
-    **log: Any,
-) -> Response:
-    return Response(status, text.encode(), content_type, dict(headers or {}), dict(log))
-
-
-class OAuthError(Exception):
-    """An RFC 6749 §5.2 error response."""
-
-    def __init__(
-        self, error: str, description: str, *, status: int = 400, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
-        self.status = status
-        self.headers = headers or {}
-
-
 CATALOG_CHECK_SECONDS = 0.2
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class IdentityProvider:
@@ -347,7 +296,7 @@ class IdentityProvider:
             )
         try:
             text = req.body.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+            pairs = parse_form(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise OAuthError(
                 "invalid_request",
@@ -365,30 +314,18 @@ class IdentityProvider:
         return form
 
     def _basic_auth(self, req: Request) -> tuple[str, str] | None:
-        header = req.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
+        try:
+            return basic_credentials(req)
+        except NotBasic as exc:
             raise OAuthError(
                 "invalid_client",
-                f"the token endpoint accepts only HTTP Basic client authentication, not {scheme!r}; "
+                f"the token endpoint accepts only HTTP Basic client authentication, not {exc.scheme!r}; "
                 "send Authorization: Basic base64(client_id:client_secret) or use client_secret_post",
                 status=401,
                 headers={"WWW-Authenticate": 'Basic realm="wif-notebook"'},
-            )
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise OAuthError(
-                "invalid_request",
-                "the Basic Authorization header is not valid base64 of client_id:client_secret",
             ) from exc
-        if ":" not in decoded:
-            raise OAuthError("invalid_request", "the Basic credentials need the form client_id:client_secret")
-        client_id, _, secret = decoded.partition(":")
-        # RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
-        return unquote_plus(client_id), unquote_plus(secret)
+        except ValueError as exc:
+            raise OAuthError("invalid_request", str(exc)) from exc
 
     def token(self, issuer: Issuer, req: Request, log: dict[str, Any]) -> dict[str, Any]:
         form = self._form(req)

@@ -25,8 +25,6 @@ them. IMDS and App Service answer in their own, simpler shapes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -36,7 +34,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography import x509
@@ -51,10 +49,11 @@ from .issuers import (
     ISSUERS,
 )
 from .keys import b64url
+from .messages import NO_STORE, OAuthError, Request, Response, basic_credentials, json_response
 from .principals import Principal
 
 if TYPE_CHECKING:
-    from .app import IdentityProvider, Request, Response
+    from .app import IdentityProvider
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TENANT_DOMAIN = "wifkit.onmicrosoft.com"  # the tenant's initial domain; MSAL may use it as the tenant
@@ -121,14 +120,31 @@ def resource_apps(catalog: list[Principal]) -> list[ResourceApp]:
     return apps
 
 
+def _resource_key(name: str) -> str:
+    # Entra ignores the case of URIs and one trailing slash (``https://management.azure.com`` works).
+    return name.rstrip("/").lower()
+
+
+# The resource index of the last catalog snapshot asked about: the IdP keeps one catalog list until
+# principals.yaml changes, so a token request looks its resource up in a dict instead of building
+# every app of the tenant and comparing each of its names (twice per token).
+_index: tuple[list[Principal], dict[str, ResourceApp]] | None = None
+
+
 def find_resource(catalog: list[Principal], requested: str) -> ResourceApp | None:
-    """The resource application a requested ``resource`` (or scope without ``/.default``) names.
-    Entra ignores the case of URIs and one trailing slash (``https://management.azure.com`` works)."""
-    want = requested.rstrip("/").lower()
-    for app in resource_apps(catalog):
-        if any(name.rstrip("/").lower() == want for name in app.names()):
-            return app
-    return None
+    """The resource application a requested ``resource`` (or scope without ``/.default``) names
+    (the first one, in ``resource_apps`` order, with that name)."""
+    global _index
+    cached = _index
+    if cached is not None and cached[0] is catalog:
+        index = cached[1]
+    else:
+        index = {}
+        for app in resource_apps(catalog):
+            for name in app.names():
+                index.setdefault(_resource_key(name), app)
+        _index = (catalog, index)
+    return index.get(_resource_key(requested))
 
 
 def v1_issuer(base_url: str) -> str:
@@ -157,14 +173,15 @@ def shape_claims(
     version = app.token_version if app else 2
     # 1 = client secret, 2 = certificate, client assertion or managed identity (Entra docs).
     acr = acr or ("1" if principal.client_secret else "2")
+    fresh = secrets.token_bytes(58)  # aio, rh and uti: one read of the system's random source
     common = {
-        "aio": b64url(secrets.token_bytes(24)),
+        "aio": b64url(fresh[:24]),
         "idp": v1_issuer(base_url),  # app-only tokens name the tenant's v1 issuer as idp
         "idtyp": "app",
         "oid": principal.subject,
-        "rh": "0." + b64url(secrets.token_bytes(18)) + ".",
+        "rh": "0." + b64url(fresh[24:42]) + ".",
         "tid": AZURE_TENANT_ID,
-        "uti": b64url(secrets.token_bytes(16)),
+        "uti": b64url(fresh[42:]),
     }
     if version == 1:
         claims.update(iss=v1_issuer(base_url), aud=requested, appid=principal.client_id, appidacr=acr)
@@ -278,8 +295,6 @@ def _check_tenant(tenant: str) -> None:
 
 
 def _json(idp: IdentityProvider, req: Request, build: Any, *, method: str | None = None) -> Response:
-    from .app import json_response
-
     try:
         if method and req.method != method:
             raise EntraError(
@@ -408,8 +423,6 @@ class _Client:
 
 
 def token_endpoint(idp: IdentityProvider, req: Request, tenant: str, version: int) -> Response:
-    from .app import NO_STORE, json_response
-
     log: dict[str, Any] = {"issuer": "azure", "grant": None, "endpoint": f"v{version}"}
     try:
         doc = _token(idp, req, tenant, version, log)
@@ -424,8 +437,6 @@ def token_endpoint(idp: IdentityProvider, req: Request, tenant: str, version: in
 def _token(
     idp: IdentityProvider, req: Request, tenant: str, version: int, log: dict[str, Any]
 ) -> dict[str, Any]:
-    from .app import OAuthError
-
     if req.method != "POST":
         raise EntraError(
             400,
@@ -532,20 +543,12 @@ def _no_client_credential(hint: str = "") -> EntraError:
 
 
 def _basic(req: Request) -> tuple[str, str] | None:
-    header = req.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        decoded = ""
-    if scheme.lower() != "basic" or ":" not in decoded:
+        return basic_credentials(req)
+    except ValueError as exc:  # another scheme, or credentials that do not decode
         raise _no_client_credential(
             hint="send Authorization: Basic base64(client_id:client_secret), or the secret in the form"
-        )
-    client_id, _, secret = decoded.partition(":")
-    return unquote_plus(client_id), unquote_plus(secret)
+        ) from exc
 
 
 def _authenticate(
@@ -801,7 +804,6 @@ def _unknown_resource_text(resource: str) -> str:
 
 def imds(idp: IdentityProvider, req: Request) -> Response:
     """``GET /metadata/identity/oauth2/token`` with ``Metadata: true``, as the Azure IMDS answers."""
-    from .app import json_response
 
     def error(status: int, code: str, description: str) -> Response:
         return json_response(
@@ -875,7 +877,6 @@ def app_service(idp: IdentityProvider, req: Request) -> Response:
     """``GET /MSI/token?resource=…&api-version=2019-08-01`` with ``X-IDENTITY-HEADER``, as the
     App Service / Functions identity endpoint answers (errors: ``statusCode`` and ``message``;
     their exact status codes are UNCONFIRMED, msal reads only the body)."""
-    from .app import json_response
 
     def error(status: int, message: str) -> Response:
         return json_response(

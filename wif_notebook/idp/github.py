@@ -25,10 +25,11 @@ from urllib.parse import parse_qsl, quote
 
 from .issuers import ISSUERS
 from .keys import b64url
+from .messages import NO_STORE, Request, Response, json_response
 
 if TYPE_CHECKING:
     from ..state import StateDir
-    from .app import IdentityProvider, Request, Response
+    from .app import IdentityProvider
     from .principals import Principal
 
 ISSUER_ID = "github"
@@ -77,8 +78,6 @@ def handle(idp: IdentityProvider, req: Request) -> Response | None:
     path = req.path
     if path != ROUTE_BASE and not path.startswith(ROUTE_BASE + "/"):
         return None
-    from .app import json_response
-
     rest = path[len(ROUTE_BASE) :]
     if _ISSUER.routes().get(rest) == "jwks":
         return None  # the issuers' JWKS endpoint (app.py) serves GitHub's keys too
@@ -109,8 +108,6 @@ def discovery(base_url: str) -> dict[str, Any]:
 
 
 def _id_token(idp: IdentityProvider, req: Request, workflow: str) -> Response:
-    from .app import NO_STORE, json_response
-
     def error(status: int, message: str, code: str) -> Response:
         return json_response(status, {"message": message}, issuer=ISSUER_ID, grant="actions", error=code)
 

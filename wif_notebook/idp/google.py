@@ -36,8 +36,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from .messages import Request, Response, json_response, text_response
+
 if TYPE_CHECKING:
-    from .app import IdentityProvider, Request, Response
+    from .app import IdentityProvider
     from .keys import SigningKey
     from .principals import Principal
 
@@ -136,8 +138,6 @@ def certificate_pem(key: SigningKey) -> str:
 
 
 def v1_certs(idp: IdentityProvider) -> Response:
-    from .app import json_response
-
     keys = idp.keys.issuer("gcp")
     doc = {kid: certificate_pem(k) for kid in keys.published_kids() if (k := keys.find(kid)) is not None}
     return json_response(200, doc, headers={"Cache-Control": "public, max-age=21600"}, issuer="gcp")
@@ -245,8 +245,6 @@ def _service_account(idp: IdentityProvider, req: Request, account: str) -> Princ
 
 
 def _metadata(idp: IdentityProvider, req: Request, rest: str) -> Response:
-    from .app import text_response
-
     def error(status: int, text: str, code: str) -> Response:
         return text_response(status, text + "\n", headers=_FLAVOR, issuer="gcp", grant="metadata", error=code)
 
@@ -264,8 +262,6 @@ def _metadata(idp: IdentityProvider, req: Request, rest: str) -> Response:
 
 
 def _text(value: str, **log: Any) -> Response:
-    from .app import text_response
-
     # The real server labels plain values application/text.
     return text_response(
         200, value, content_type="application/text", headers=_FLAVOR, issuer="gcp", grant="metadata", **log
@@ -306,8 +302,6 @@ def _answer(idp: IdentityProvider, req: Request, rest: str, query: dict[str, str
 
 
 def _account_leaf(idp: IdentityProvider, principal: Principal, leaf: str, query: dict[str, str]) -> Response:
-    from .app import json_response
-
     email = email_of(principal)
     if leaf == "" and query.get("recursive", "").lower() == "true":
         info = {"aliases": ["default"], "email": email, "scopes": list(DEFAULT_SCOPES)}
@@ -347,8 +341,6 @@ def _account_leaf(idp: IdentityProvider, principal: Principal, leaf: str, query:
 
 
 def _identity(idp: IdentityProvider, principal: Principal, query: dict[str, str]) -> Response:
-    from .app import text_response
-
     audience = query.get("audience", "")
     if not audience:
         raise _MetadataError(400, "non-empty audience parameter required", "invalid_request")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .issuers import ISSUERS
+from .messages import Request, Response, json_response
 
 if TYPE_CHECKING:
-    from .app import IdentityProvider, Request, Response
+    from .app import IdentityProvider
 
 ISSUER_ID = "k8s"
 _ISSUER = ISSUERS[ISSUER_ID]
@@ -25,8 +26,6 @@ def handle(idp: IdentityProvider, req: Request) -> Response | None:
     """The registry's ``idp_handler`` for Kubernetes: the discovery document, nothing else."""
     if req.path != DISCOVERY_PATH or req.method != "GET":
         return None
-    from .app import json_response
-
     keys = idp.keys.issuer(ISSUER_ID)
     # The API server lists the algorithms of the keys it verifies with (RS256 unless rotated to ES256).
     algs = sorted({k.alg for kid in keys.published_kids() if (k := keys.find(kid)) is not None})

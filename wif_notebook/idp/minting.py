@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from ..errors import ConfigError
 from .faults import FAULTS, Fault, FaultContext
 from .issuers import ISSUERS
 from .keys import KeyStore, b64url, sign
+from .messages import COMPACT_JSON
 from .principals import Principal
 
 DEFAULT_LIFETIME = 3600
@@ -88,11 +88,8 @@ def lookup_fault(name: str | None) -> Fault | None:
     return fault
 
 
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per json.dumps
-
-
 def _b64json(doc: dict[str, Any]) -> str:
-    return b64url(_COMPACT_JSON.encode(doc).encode())
+    return b64url(COMPACT_JSON.encode(doc).encode())
 
 
 class Minter:

@@ -70,8 +70,13 @@ class Headers(dict[str, str]):
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 # Query parameters whose values are safe to log; every other value is written as [redacted].
 LOGGABLE_QUERY = {"api-version", "resource", "client_id", "object_id", "audience", "format", "licenses"}
+
+
+# One encoder for every log line: json.dumps with arguments builds a new encoder per call.
+_LOG_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class RequestLog:
@@ -86,7 +91,7 @@ class RequestLog:
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        line = _LOG_JSON.encode(entry) + "\n"
         with self._lock:
             self._fh.write(line)
             self._fh.flush()
@@ -153,7 +158,7 @@ class IdpHTTPServer(ThreadingHTTPServer):
                     with contextlib.suppress(OSError, ValueError):
                         self.request_log.write(
                             {
-                                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                                "time": _log_time(),
                                 "client": client,
                                 "error": f"request not complete within {self.request_deadline:g} s; "
                                 "connection closed",
@@ -211,7 +216,7 @@ class IdpHTTPServer(ThreadingHTTPServer):
         with contextlib.suppress(OSError, ValueError):
             self.request_log.write(
                 {
-                    "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "time": _log_time(),
                     "client": client,
                     "error": f"TLS handshake failed: {reason} (does the client trust the kit CA?)",
                 }
@@ -223,6 +228,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
     server_version = "wif-notebook-idp/0.1"
     timeout = 30  # a silent client loses its thread after this many seconds
     server: IdpHTTPServer
+    peer: str  # "ip:port" of the client
+    secure: bool  # the connection is TLS
 
     def setup(self) -> None:
         super().setup()
@@ -230,6 +237,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         # the client's delayed ACK add ~40 ms to every request after the first.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # What each request of this connection logs and checks, worked out once per connection.
+        self.peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        self.secure = isinstance(self.connection, ssl.SSLSocket)
 
     def handle_one_request(self) -> None:
         # Waiting for the next request on a kept-alive connection is bounded by the socket timeout;
@@ -241,7 +251,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         except (TimeoutError, OSError):
             self.close_connection = True
             return
-        self.server.request_started(self.connection, f"{self.client_address[0]}:{self.client_address[1]}")
+        self.server.request_started(self.connection, self.peer)
         try:
             super().handle_one_request()
         finally:
@@ -287,7 +297,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         # gh-87389: "//host/path" would read as an absolute URI without a scheme.
         self.command, self.path = command, "/" + path.lstrip("/") if path.startswith("//") else path
 
-        headers = Headers()
+        # A plain dict while parsing (names are lower-cased here): Headers' case-folding lookups
+        # are for the handlers.
+        fields: dict[str, str] = {}
         last: str | None = None
         while True:
             line = self.rfile.readline(MAX_LINE + 1)
@@ -299,7 +311,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             text = line.decode("iso-8859-1").rstrip("\r\n")
             if text[:1] in (" ", "\t") and last is not None:
                 # Obsolete line folding (RFC 9112 §5.2): replaced by a space.
-                headers[last] = f"{headers[last]} {text.strip()}"
+                fields[last] = f"{fields[last]} {text.strip()}"
                 continue
             name, colon, value = text.partition(":")
             if not colon or not name or name != name.strip():
@@ -307,23 +319,23 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 return False
             last = name.lower()
             value = value.strip()
-            if last in headers:
-                if last in ("content-length", "transfer-encoding") and headers[last] != value:
+            if last in fields:
+                if last in ("content-length", "transfer-encoding") and fields[last] != value:
                     self.send_error(HTTPStatus.BAD_REQUEST, f"Conflicting {name} headers")
                     return False
             else:
-                if len(headers) >= MAX_HEADERS:
+                if len(fields) >= MAX_HEADERS:
                     self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
                     return False
-                headers[last] = value
-        self.headers = headers  # type: ignore[assignment]
+                fields[last] = value
+        self.headers = Headers(fields)  # type: ignore[assignment]
 
-        connection = headers.get("connection", "").lower()
+        connection = fields.get("connection", "").lower()
         if connection == "close":
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        if headers.get("expect", "").lower() == "100-continue" and number >= (1, 1):
+        if fields.get("expect", "").lower() == "100-continue" and number >= (1, 1):
             return bool(self.handle_expect_100())
         return True
 
@@ -343,7 +355,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         self._serve("PATCH")
 
     def _read_body(self) -> bytes | Response:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
             self.close_connection = True
             return json_response(
                 411,
@@ -353,7 +365,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 },
                 error="invalid_request",
             )
-        raw = self.headers.get("Content-Length")
+        raw = self.headers.get("content-length")
         if raw is None:
             return b""
         try:
@@ -397,9 +409,9 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
                 query=query,
                 headers=self.headers,  # type: ignore[arg-type]  # Headers: lower-case names
                 body=body,
-                client=f"{host}:{self.client_address[1]}",
+                client=self.peer,
                 loopback=_is_loopback(host),
-                tls=isinstance(self.connection, ssl.SSLSocket),
+                tls=self.secure,
             )
             try:
                 assert self.server.app is not None
@@ -424,12 +436,8 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         # Status line, headers and body in one write: one TCP segment for small answers.
-        try:
-            phrase = HTTPStatus(response.status).phrase
-        except ValueError:
-            phrase = ""
         lines = [
-            f"HTTP/1.1 {response.status} {phrase}",
+            f"HTTP/1.1 {response.status} {_PHRASES.get(response.status, '')}",
             f"Server: {self.version_string()}",
             f"Date: {_http_date()}",
             f"Content-Type: {response.content_type}",
@@ -449,7 +457,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
         if log is None:
             return
         entry: dict[str, Any] = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": _log_time(),
             "method": method,
             "path": path,
             "query": redact_query(query) if query else None,
@@ -457,10 +465,10 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             "status": response.status,
             "grant": response.log.get("grant"),
             "principal": response.log.get("principal"),
-            "client": f"{self.client_address[0]}:{self.client_address[1]}",
-            "scheme": "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
+            "client": self.peer,
+            "scheme": "https" if self.secure else "http",
             # Who asked (the test mongod's JWKS fetcher, pymongo's IMDS client, curl...): no secrets.
-            "user_agent": _clip(self.headers.get("User-Agent")) if self.headers else None,
+            "user_agent": _clip(self.headers.get("user-agent")) if self.headers else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         for extra in ("error", "fault"):
@@ -483,6 +491,7 @@ class IdpRequestHandler(BaseHTTPRequestHandler):
             pass
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same User-Agent with every request
 def _clip(value: str | None, limit: int = 200) -> str | None:
     """A header value for the log: bounded length, no control characters."""
     if value is None:
@@ -492,6 +501,19 @@ def _clip(value: str | None, limit: int = 200) -> str | None:
 
 
 _date_cache: tuple[int, str] = (0, "")
+_log_second: tuple[int, str] = (0, "")
+
+
+def _log_time() -> str:
+    """Now in UTC as the log writes it, ``datetime.isoformat(timespec="milliseconds")``'s form
+    (2026-12-06T04:56:33.776+00:00), with the part up to the second formatted once per second."""
+    global _log_second
+    now = time.time()
+    second = int(now)
+    if _log_second[0] != second:
+        stamp = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _log_second = (second, stamp)
+    return f"{_log_second[1]}.{int((now - second) * 1000):03d}+00:00"
 
 
 def _http_date() -> str:
