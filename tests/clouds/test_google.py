@@ -271,20 +271,25 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.parametrize(
+    ("workload", "account"),
+    [("gce-worker", "gce-worker"), ("recommender-ksa", "gke-recommender")],
+    ids=["on a Compute Engine VM", "in a GKE pod mapped to a Google service account"],
+)
 def test_google_auths_verifiers_read_the_certificates_at_googles_own_url_through_the_kits_proxy(
-    kit: StateDir, tmp_path: Path
+    kit: StateDir, tmp_path: Path, workload: str, account: str
 ) -> None:
     log = kit.path / "logs" / "idp.log"
     before = log.stat().st_size
     audience = "https://orders.example.com"
-    result = json_result(run_workload(kit, "gce-worker", VENDOR_CERTS, audience, home=tmp_path))
+    result = json_result(run_workload(kit, workload, VENDOR_CERTS, audience, home=tmp_path))
     with log.open() as fh:
         fh.seek(before)
         logged = fh.read()
     # verify_token's default certs_url is https://www.googleapis.com/oauth2/v1/certs: the kit's
     # PEM map answered there, and the signature and audience check passed.
     claims = result["verify_token"]
-    assert claims["aud"] == audience and claims["sub"] == find(kit, "gce-worker").subject
+    assert claims["aud"] == audience and claims["sub"] == find(kit, account).subject
     assert result["verify_token_v3"] == claims
     assert (
         '"path":"https://www.googleapis.com/oauth2/v1/certs","query":null,"issuer":"gcp","status":200'

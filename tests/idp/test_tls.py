@@ -133,9 +133,32 @@ def test_reset_rotates_the_kit_ca(tmp_path: Path) -> None:
     assert x509.load_pem_x509_certificate(leaf).issuer == x509.load_pem_x509_certificate(second).subject
 
 
+def _without_kit_trust() -> dict[str, str]:
+    """This environment without any CA bundle variable, and with the kit on the Python path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).parents[2]), env.get("PYTHONPATH")) if p
+    )
+    return env
+
+
+def _after_wif_env(idp: Idp, command: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """``command`` in bash after ``eval "$(wif env [OPTIONS])"``, as a learner's shell runs it."""
+    wif = f"{shlex.quote(PYTHON)} -m wif_notebook.cli env --state-dir {shlex.quote(str(idp.state.path))}"
+    script = f'eval "$({wif} {" ".join(map(shlex.quote, options))})" && {command}'
+    done = subprocess.run(
+        ["bash", "-c", script], env=_without_kit_trust(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_wif_env_for_a_kit_principal_gets_a_token_with_plain_requests_in_bash(idp: Idp) -> None:
     pytest.importorskip("requests")
-    wif = f"{shlex.quote(PYTHON)} -m wif_notebook.cli"
     program = (
         "import os, requests\n"
         "issuer = os.environ['OIDC_ISSUER']\n"
@@ -147,35 +170,20 @@ def test_wif_env_for_a_kit_principal_gets_a_token_with_plain_requests_in_bash(id
         "token = answer.json()\n"
         "print(doc['token_endpoint'], token['token_type'], len(token['access_token']) > 100)\n"
     )
-    script = (
-        f'eval "$({wif} env --state-dir {shlex.quote(str(idp.state.path))} --principal billing-api)" && '
-        f"{shlex.quote(PYTHON)} -c {shlex.quote(program)}"
+    done = _after_wif_env(
+        idp, f"{shlex.quote(PYTHON)} -c {shlex.quote(program)}", "--principal", "billing-api"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).parents[2]), env.get("PYTHONPATH")) if p
-    )
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [f"https://localhost:{idp.port}/kit/token", "Bearer", "True"]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the curl command is not installed")
 def test_after_wif_env_curl_reaches_the_https_issuer_and_still_trusts_nothing_else(idp: Idp) -> None:
-    wif = f"{shlex.quote(PYTHON)} -m wif_notebook.cli"
     discovery = f"https://localhost:{idp.port}/kit/.well-known/openid-configuration"
-    script = (
-        f'eval "$({wif} env --state-dir {shlex.quote(str(idp.state.path))})" && '
-        f"curl -sS --fail {shlex.quote(discovery)}"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("CURL_CA_BUNDLE", "SSL_CERT_FILE")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).parents[2]), env.get("PYTHONPATH")) if p
-    )
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = _after_wif_env(idp, f"curl -sS --fail {shlex.quote(discovery)}")
     assert json.loads(done.stdout)["issuer"] == f"https://localhost:{idp.port}/kit"
-    without = subprocess.run(["curl", "-sS", discovery], env=env, capture_output=True, text=True, timeout=60)
+    without = subprocess.run(
+        ["curl", "-sS", discovery], env=_without_kit_trust(), capture_output=True, timeout=60
+    )
     assert without.returncode == 60, (
         "curl trusted the kit CA without wif env"
     )  # CURLE_PEER_FAILED_VERIFICATION

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..idp.issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, EKS_AUDIENCE, ISSUERS, path_issuer
-from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile
+from . import Cloud, ConnectFile, ConnectPlan, PrincipalKind, ProductionIssuer, TokenFile, vendor_proxy_env
 
 if TYPE_CHECKING:
     from ..idp.principals import Principal
@@ -179,6 +179,9 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
         )
     if GKE_ANNOTATION in principal.annotations:
         env.update(metadata_env(ctx, principal.name))
+    if GKE_ANNOTATION in principal.annotations or "aks" in files:
+        # The pod's Google or Microsoft SDK calls their vendor hosts as it does on any of their hosts.
+        env.update(vendor_proxy_env(ctx))
     return env
 
 
