@@ -61,6 +61,8 @@ def write_lesson(
         meta["wif"] = {"lesson": lesson}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    for number, cell in enumerate(cells):
+        cell["id"] = f"cell-{number}"  # nbformat 4.5 requires one per cell
     path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": cells}))
     return path
 
