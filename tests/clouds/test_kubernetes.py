@@ -104,9 +104,17 @@ def test_an_eks_pod_has_the_irsa_variables_and_an_sts_audience_token(kit: StateD
     on_eks = replace(find(kit, "orders-worker"), token_files=["eks"])
     env = clouds.get("k8s").workload_env(ctx, on_eks)
     assert "AZURE_FEDERATED_TOKEN_FILE" not in env
-    assert env["AWS_ROLE_ARN"].startswith("arn:aws:iam::")
+    assert env["AWS_ROLE_ARN"] == "arn:aws:iam::111122223333:role/shop-orders-worker"
     claims = jwt.decode(open(env["AWS_WEB_IDENTITY_TOKEN_FILE"]).read(), options={"verify_signature": False})
     assert claims["aud"] == [EKS_AUDIENCE]
+    # The role its eks.amazonaws.com/role-arn annotation names, as the pod-identity webhook injects.
+    annotated = replace(
+        on_eks, annotations={"eks.amazonaws.com/role-arn": "arn:aws:iam::444455556666:role/orders"}
+    )
+    assert (
+        clouds.get("k8s").workload_env(ctx, annotated)["AWS_ROLE_ARN"]
+        == "arn:aws:iam::444455556666:role/orders"
+    )
 
 
 def test_a_gke_pod_sees_the_metadata_server_of_its_google_service_account(kit: StateDir) -> None:

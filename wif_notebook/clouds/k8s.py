@@ -84,11 +84,17 @@ def _eks_token_file(
     path: Path, owner: Principal, principals: list[Principal], base_url: str
 ) -> dict[str, str]:
     """What the EKS pod-identity webhook injects for the file's service account."""
-    namespace, sa = owner.k8s_namespace_and_name
     return {
         "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
-        "AWS_ROLE_ARN": f"arn:aws:iam::111122223333:role/{namespace}-{sa}",
+        "AWS_ROLE_ARN": _eks_role_arn(owner),
     }
+
+
+def _eks_role_arn(account: Principal) -> str:
+    """The IAM role an EKS service account assumes: its annotation's, else one named after the
+    account in AWS's documentation account (111122223333)."""
+    namespace, sa = account.k8s_namespace_and_name
+    return account.annotations.get(EKS_ROLE_ANNOTATION, f"arn:aws:iam::111122223333:role/{namespace}-{sa}")
 
 
 def _service_account_subject(subject: str) -> tuple[str, str] | None:
@@ -172,11 +178,8 @@ def _workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
             env["AZURE_CLIENT_ID"] = client.client_id
     elif "eks" in files:
         # What the EKS pod-identity webhook injects (role from the account's annotation).
-        namespace, sa = principal.k8s_namespace_and_name
         env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file_path(state, "eks"))
-        env["AWS_ROLE_ARN"] = principal.annotations.get(
-            EKS_ROLE_ANNOTATION, f"arn:aws:iam::111122223333:role/{namespace}-{sa}"
-        )
+        env["AWS_ROLE_ARN"] = _eks_role_arn(principal)
     if GKE_ANNOTATION in principal.annotations:
         env.update(metadata_env(ctx, principal.name))
     if GKE_ANNOTATION in principal.annotations or "aks" in files:
