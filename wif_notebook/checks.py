@@ -707,22 +707,15 @@ def _connection_strings(answer: Any, state: StateDir) -> Verdict:
 @contextlib.contextmanager
 def _as_the_aks_pod(state: StateDir) -> Iterator[None]:
     """This process's environment as the AKS pod's: AZURE_FEDERATED_TOKEN_FILE names its projected token."""
-    import os
-
+    from .environ import temporarily
     from .idp.tokenfiles import token_file_path
 
-    names = ("AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file_path(state, "aks"))
-    os.environ.pop("AWS_WEB_IDENTITY_TOKEN_FILE", None)  # pymongo lets it win over the Azure variable
-    try:
+    pod = {
+        "AZURE_FEDERATED_TOKEN_FILE": str(token_file_path(state, "aks")),
+        "AWS_WEB_IDENTITY_TOKEN_FILE": None,  # pymongo lets it win over the Azure variable
+    }
+    with temporarily(pod):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _capstone_provider(state: StateDir) -> Any:

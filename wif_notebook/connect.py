@@ -35,6 +35,7 @@ from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackRes
 
 from . import clouds, cloudsim, display
 from .driver_errors import explain_error, first_line
+from .environ import EnvChanges
 from .errors import ConfigError, ServiceError, WifError
 from .providers import provider_for_prefix
 from .state import StateDir
@@ -195,7 +196,7 @@ class Connection:
 
 _connections: dict[str, Connection] = {}
 _last_failure: Failure | None = None
-_env_set: dict[str, str | None] = {}  # variables connect() set → their previous value
+_env_set = EnvChanges()  # the token-file variables connect() set, restored by close_all
 
 
 def connections() -> list[Connection]:
@@ -219,29 +220,12 @@ def close_all() -> int:
     with _lock:
         items = list(_connections.values())
         _connections.clear()
-        saved = dict(_env_set)
-        _env_set.clear()
     for conn in items:
         conn.close()
     cloudsim.disable()
-    for name, previous in saved.items():
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+    _env_set.restore()
     record_failure(None)
     return len(items)
-
-
-def _setenv(name: str, value: str | None) -> None:
-    """Set (or, with None, remove) a variable pymongo reads, remembering the original for close_all."""
-    with _lock:
-        if name not in _env_set:
-            _env_set[name] = os.environ.get(name)
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 # -- the kit's side --------------------------------------------------------------------------------
@@ -390,9 +374,9 @@ def _plan_token_file(
         path = _write_token_file(state, who, token)
         how = f"a token for {who} ({issued.method}) written by the kit"
     ms = round((time.perf_counter() - started) * 1000, 2)
-    _setenv(file.variable, str(path))
+    _env_set.set(file.variable, str(path))
     for variable in file.cleared:
-        _setenv(variable, None)
+        _env_set.set(variable, None)
     return _Plan(
         {"ENVIRONMENT": plan.environment},
         f"{file.variable}={path}: {how}",

@@ -28,6 +28,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Int, Unicode
 
 from .clouds import connect_environments
+from .environ import EnvChanges
 from .errors import WifError
 from .state import StateDir
 
@@ -97,27 +98,17 @@ def _show(obj: Any) -> None:
     display(obj)
 
 
-# What the first ``%wif_env --apply`` found in os.environ for each variable it has set since (None:
-# unset), so a later --apply for another principal takes back the variables that principal's host
-# would not have (an App Service's IDENTITY_ENDPOINT must not linger in an AKS pod's environment).
-_APPLIED_ENV: dict[str, str | None] = {}
+# The variables ``%wif_env --apply`` set, with what the kernel had before: a later --apply for
+# another principal takes back those that principal's host would not have (an App Service's
+# IDENTITY_ENDPOINT must not linger in an AKS pod's environment).
+_applied_env = EnvChanges()
 
 
 def _apply_env(env: dict[str, str]) -> list[str]:
     """Set ``env`` in os.environ, restoring what the previous apply set and ``env`` does not name;
     returns the names taken back."""
-    import os
-
-    dropped = sorted(k for k in _APPLIED_ENV if k not in env)
-    for name in dropped:
-        before = _APPLIED_ENV.pop(name)
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-    for name in env:
-        _APPLIED_ENV.setdefault(name, os.environ.get(name))
-    os.environ.update(env)
+    dropped = _applied_env.restore(sorted(n for n in _applied_env.names if n not in env))
+    _applied_env.update(env)
     return dropped
 
 

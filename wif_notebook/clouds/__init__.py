@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..environ import EnvChanges
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -414,28 +415,17 @@ def trust_kit_in_this_process(state: StateDir) -> dict[str, str]:
     bundle in ``SSL_CERT_FILE`` stays trusted). ``forget_kit_trust`` puts the previous values back
     (``%wif_reset`` deletes the bundle). Returns what was set.
     """
-    import os
-
     applied = {k: v for k, v in common_env(env_context(state)).items() if k != "WIF_STATE_DIR"}
-    for name in applied:
-        _before_kit_trust.setdefault(name, os.environ.get(name))
-    os.environ.update(applied)
+    _kit_trust.update(applied)
     return applied
 
 
 def forget_kit_trust() -> None:
     """Undo ``trust_kit_in_this_process``: the variables get the values they had before."""
-    import os
-
-    for name, value in _before_kit_trust.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    _before_kit_trust.clear()
+    _kit_trust.restore()
 
 
-_before_kit_trust: dict[str, str | None] = {}
+_kit_trust = EnvChanges()
 
 
 def workload_exports(state: StateDir, principal_name: str) -> dict[str, str]:

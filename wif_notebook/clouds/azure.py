@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TokenError
 from ..httpclient import DEFAULT_TIMEOUT
-from ..idp import entra  # the IdP side of this platform (its handler and Entra's claim shapes)
 from ..idp.issuers import (
     AZURE_GROUPS,
     AZURE_RESOURCE_APP_ID,
@@ -61,11 +60,17 @@ INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
 AKS_TOKEN_FILE_KIND = "aks"
 
 
+# idp.entra (this platform's IdP side) is imported where it is used: it brings PyJWT and the
+# catalog, which the registry's readers (``%load_ext wif_notebook``, cloudsim) must not pay for.
 def _idp_handler(idp: Any, req: Any) -> Any:
+    from ..idp import entra
+
     return entra.handle(idp, req)
 
 
 def _shape_claims(draft: ClaimsDraft) -> None:
+    from ..idp import entra
+
     entra.shape_claims(
         draft.claims,
         draft.principal,
@@ -105,6 +110,7 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     A user-assigned identity also gets ``AZURE_CLIENT_ID``, as Azure's docs tell its users to set
     for ``DefaultAzureCredential``; a system-assigned one needs no id.
     """
+    from ..idp.entra import identity_header
     from ..idp.tokenfiles import token_file_path
 
     env: dict[str, str] = {}
@@ -129,7 +135,7 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
         }
     if _hosted_on_app_service(principal):
         env["IDENTITY_ENDPOINT"] = f"{ctx.idp_http}/MSI/token"
-        env["IDENTITY_HEADER"] = entra.identity_header(ctx.state)
+        env["IDENTITY_HEADER"] = identity_header(ctx.state)
     else:
         env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = ctx.idp_http
     if not principal.system_assigned:
@@ -137,7 +143,7 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
     return env
 
 
-IMDS_PATH = entra.IMDS_PATH
+IMDS_PATH = "/metadata/identity/oauth2/token"  # on 169.254.169.254; idp.entra answers it
 
 
 def imds_token(

@@ -40,6 +40,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..clouds.azure import IMDS_PATH
 from ..state import StateDir
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
@@ -59,7 +60,6 @@ JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TENANT_DOMAIN = "wifkit.onmicrosoft.com"  # the tenant's initial domain; MSAL may use it as the tenant
 # Tenant words that name no tenant: fine for sign-in discovery, refused for app-only tokens.
 MULTI_TENANT = ("common", "organizations", "consumers")
-IMDS_PATH = "/metadata/identity/oauth2/token"
 APP_SERVICE_PATH = "/MSI/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.

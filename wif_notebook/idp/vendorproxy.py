@@ -37,7 +37,8 @@ from urllib.parse import urlsplit
 from .. import clouds, ports
 from ..state import StateDir
 from ..tls import host_context
-from .app import IdentityProvider, Response, json_response
+from .app import IdentityProvider
+from .messages import Response, json_response
 from .server import IdpHTTPServer, IdpRequestHandler, RequestLog
 
 PORT_NAME = "vendor-proxy"  # its key in ports.json
