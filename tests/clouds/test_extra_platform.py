@@ -105,6 +105,8 @@ def _wif(*argv: str) -> str:
 def test_an_extra_platform_module_is_all_the_kit_needs(acme: StateDir) -> None:
     assert clouds.principal_kinds()["acme-workload"].issuer == "acme"
     assert "acme-worker" in _wif("idp", "principals")
+    header = (acme.path / "principals.yaml").read_text().split("principals:\n", 1)[0]
+    assert "| acme-workload" in header and "| github | acme   (which issuer" in header
 
     exports = _wif("env", "--principal", "acme-worker")
     assert "export ACME_WORKLOAD=acme-worker\n" in exports

@@ -148,9 +148,8 @@ _HEADER = """\
 #
 # Fields of a principal:
 #   name          short friendly name, used by `wif token NAME` and the admin endpoints
-#   kind          client-credentials | service-principal | managed-identity | service-account
-#                 | kubernetes-service-account | github-workflow
-#   issuer        kit | azure | gcp | k8s | github   (which issuer signs its tokens)
+#   kind          <KINDS>
+#   issuer        <ISSUERS>   (which issuer signs its tokens)
 #   infrastructure  where the workload runs (MongoDB's built-in authentication table)
 #   client_id, client_secret   for the token endpoint (client_secret_basic or client_secret_post)
 #   subject       the token's `sub` (the principal name a MongoDB server sees by default)
@@ -160,7 +159,7 @@ _HEADER = """\
 #   federated_credentials   tokens from another issuer that may stand in for this principal:
 #                 - {issuer: k8s, subject: "system:serviceaccount:NS:NAME", audience: api://AzureADTokenExchange}
 #   token_files   projected token files written for a Kubernetes service account:
-#                 serviceaccount | aks | eks | oidc
+#                 <TOKEN_FILES>
 #   annotations   the account's annotations on its platform, e.g. GKE Workload Identity:
 #                 {iam.gke.io/gcp-service-account: NAME@PROJECT.iam.gserviceaccount.com}
 #   default       true: the identity the Azure IMDS / GCP metadata server answers for by default
@@ -205,9 +204,31 @@ def seed_entries() -> list[tuple[str, dict[str, Any]]]:
     return entries
 
 
+def _choices(values: list[str], indent: int) -> str:
+    """``a | b | c`` for the header, wrapped at 100 columns under the field's column."""
+    lines = [values[0]]
+    for value in values[1:]:
+        if indent + len(lines[-1]) + len(value) + 3 > 100:
+            lines.append(f"| {value}")
+        else:
+            lines[-1] += f" | {value}"
+    return "\n#                 ".join(lines)
+
+
+def _header() -> str:
+    """The catalog's header: its field list, with the kinds, issuers and token files the cloud
+    registry declares (a new platform's appear without editing this module)."""
+    column = len("#   kind          ")
+    return (
+        _HEADER.replace("<KINDS>", _choices(list(clouds.principal_kinds()), column))
+        .replace("<ISSUERS>", _choices([i for c in clouds.clouds() for i in c.issuer_ids], column))
+        .replace("<TOKEN_FILES>", _choices(list(clouds.token_files()), column))
+    )
+
+
 def render_seed() -> str:
     """The commented YAML text of a fresh catalog."""
-    parts = [_HEADER, "principals:\n"]
+    parts = [_header(), "principals:\n"]
     for comment, entry in seed_entries():
         parts.append(f"\n  # {comment}\n")
         dumped = yaml.safe_dump([entry], sort_keys=False, default_flow_style=None, width=100)
