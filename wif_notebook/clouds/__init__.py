@@ -296,21 +296,24 @@ _MODULES = ("kit", "azure", "gcp", "k8s", "github")
 # ``CLOUD``; listed after the built-in ones. An environment variable, so the IdP and every other
 # kit process started from here load the same platforms.
 EXTRA_CLOUDS_VARIABLE = "WIF_EXTRA_CLOUDS"
-_loaded: tuple[tuple[str, ...], dict[str, Cloud], dict[str, Issuer]] | None = None
+# (the variable's value it was loaded for, the platforms, their issuers): the IdP asks on every
+# request, so the registry is rebuilt only when the variable changes.
+_loaded: tuple[str, dict[str, Cloud], dict[str, Issuer]] | None = None
 
 
 def _registry() -> tuple[dict[str, Cloud], dict[str, Issuer]]:
     global _loaded
-    names = (
-        *(f"{__name__}.{name}" for name in _MODULES),
-        *(n.strip() for n in os.environ.get(EXTRA_CLOUDS_VARIABLE, "").split(",") if n.strip()),
-    )
-    if _loaded is None or _loaded[0] != names:
+    extra = os.environ.get(EXTRA_CLOUDS_VARIABLE, "")
+    if _loaded is None or _loaded[0] != extra:
+        names = (
+            *(f"{__name__}.{name}" for name in _MODULES),
+            *(n.strip() for n in extra.split(",") if n.strip()),
+        )
         found: dict[str, Cloud] = {}
         for name in names:
             cloud: Cloud = importlib.import_module(name).CLOUD
             found[cloud.id] = cloud
-        _loaded = (names, found, {i.id: i for c in found.values() for i in c.issuers})
+        _loaded = (extra, found, {i.id: i for c in found.values() for i in c.issuers})
     return _loaded[1], _loaded[2]
 
 
