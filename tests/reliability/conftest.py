@@ -6,7 +6,6 @@ on the running IdP, file systems are small tmpfs mounts. Every MongoDB connectio
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from _support.kit import kill_service
+from _support.logs import json_lines
 from pymongo import MongoClient, monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
@@ -144,12 +144,12 @@ class Kit:
 
     def mongod_log(self, log_id: int | None = None) -> list[dict[str, Any]]:
         path = self.state.logs_dir / "mongod.log"
-        entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        entries = json_lines(path)
         return [e for e in entries if log_id is None or e.get("id") == log_id]
 
     def idp_log(self) -> list[dict[str, Any]]:
         path = self.state.logs_dir / "idp.log"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return json_lines(path)
 
     def close(self) -> None:
         for client in self.clients:

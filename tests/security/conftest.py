@@ -3,7 +3,6 @@ plus raw-socket helpers for feeding the server bytes no driver would send."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.logs import json_lines
 from pymongo import MongoClient
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 from pymongo.errors import OperationFailure
@@ -98,7 +98,7 @@ class RunningKit:
 
     def mongod_log(self, log_id: int | None = None) -> list[dict[str, Any]]:
         path = self.state.logs_dir / "mongod.log"
-        entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        entries = json_lines(path)
         return [e for e in entries if log_id is None or e.get("id") == log_id]
 
     def rss_kb(self) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from _support.logs import json_lines
 
 from wif_notebook.idp.app import IdentityProvider
 from wif_notebook.idp.server import IdpHTTPServer, RequestLog
@@ -93,7 +93,7 @@ def test_idp_cuts_off_a_client_trickling_its_request_after_the_deadline(
             closed = sock.recv(100) == b""
         took = time.monotonic() - started
     assert closed and took < 4, f"still connected after {took:.1f} s"
-    log = [json.loads(line) for line in (state.logs_dir / "idp.log").read_text().splitlines()]
+    log = json_lines(state.logs_dir / "idp.log")
     assert any("request not complete within 1 s" in str(e.get("error")) for e in log)
 
 

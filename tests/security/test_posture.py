@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
+from _support.logs import json_lines
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
@@ -102,7 +103,7 @@ def test_test_mongod_warns_loudly_when_asked_to_bind_beyond_loopback(state: Stat
     services.start(state, "mongod", "wif_notebook.server", ["--config", str(conf)])
     try:
         out = _read_until(state.logs_dir / "mongod.out", "WARNING")
-        log = [json.loads(line) for line in (state.logs_dir / "mongod.log").read_text().splitlines()]
+        log = json_lines(state.logs_dir / "mongod.log")
     finally:
         services.stop(state, "mongod")
     assert "wif mongod: WARNING: net.bindIp 0.0.0.0 listens beyond this machine" in out

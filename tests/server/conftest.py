@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _support.kit import running_idp
+from _support.logs import json_lines
 from pymongo import MongoClient, monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
@@ -90,7 +91,7 @@ class RunningServer:
         return self.server.config.log_path
 
     def log_entries(self, log_id: int | None = None) -> list[dict[str, Any]]:
-        entries = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        entries = json_lines(self.log_path)
         return [e for e in entries if log_id is None or e["id"] == log_id]
 
     def client(self, **kwargs: Any) -> MongoClient[Any]:

@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from _support.logs import json_lines
+
 from wif_notebook.mongod import MongodConfig
 from wif_notebook.oidc import parse_oidc_identity_providers
 from wif_notebook.server.authz import AuthzStore
@@ -79,7 +81,7 @@ def _server(tmp_path: Path) -> tuple[TestServer, dict[str, FakeKeySet]]:
 
 
 def _log(tmp_path: Path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "mongod.log").read_text().splitlines()]
+    return json_lines(tmp_path / "mongod.log")
 
 
 def test_polled_issuer_is_refreshed_every_jwks_poll_secs_and_others_never(tmp_path: Path) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.logs import json_lines
 from data.conftest import mongod_conf
 from pymongo import MongoClient
 
@@ -57,7 +57,7 @@ def test_server_process_announces_itself_serves_and_stops_cleanly(
         assert services.stop(state, "mongod")
     assert state.read_record("mongod") is None
     log_path = Path(extra["log_path"])
-    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    lines = json_lines(log_path)
     assert lines[-1]["msg"] in ("Shutting down", "Connection ended")
     assert any(e["msg"] == "Shutting down" for e in lines)
     assert any(e["id"] == 20250 and e["attr"]["mechanism"] == "MONGODB-OIDC" for e in lines)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.logs import json_lines
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook import tokens
@@ -125,7 +125,7 @@ def test_federated_credential_trades_the_pods_token_for_an_entra_token(
 
 def _idp_log(state: StateDir) -> list[dict[str, Any]]:
     path = state.logs_dir / "idp.log"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return json_lines(path)
 
 
 def test_federated_from_the_workload_side_and_through_obtain(idp_state: StateDir) -> None:
