@@ -80,3 +80,12 @@ def test_an_interrupt_ends_jupyterlab_and_stops_only_what_wif_lab_started(
     assert not stack.status(state)["mongod"]["running"]
     assert idp_record(state) is not None
     stop_idp(state)
+
+
+def test_with_stdin_closed_wif_lab_runs_jupyterlab_as_without_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wif_notebook import lab_cli
+
+    monkeypatch.setattr(sys, "stdin", None)  # what `wif lab <&-` gives Python
+    assert lab_cli._in_terminal() is False

@@ -1001,7 +1001,8 @@ def _atlas_users(answer: Any, state: StateDir) -> Verdict:
         names = _atlas_option(words, "--username", "-u")
         roles = _atlas_option(words, "--role")
         if types != [oidc_type]:
-            problems.append(f"{who}: --oidcType is not {types[0] if types else 'given'}")
+            given = types[0] if types else "missing"
+            problems.append(f"{who}: --oidcType should be {oidc_type}, not {given}")
             hint = "a group of the IdP is IDP_GROUP, one workload identity is USER"
         if names != [username]:
             problems.append(f"{who}: the user name is not what Atlas will look for")

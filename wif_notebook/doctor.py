@@ -26,7 +26,7 @@ from typing import Any
 from . import display
 from .clouds import issuer_mixup_words
 from .errors import ConfigError, WifError
-from .oidc import RULES, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .oidc import RULE_IDS, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
@@ -216,10 +216,16 @@ class _LoggedFailure:
 
 
 def find_logged_failure(
-    state: StateDir, *, app_name: str | None = None, since: float | None = None
+    state: StateDir,
+    *,
+    app_name: str | None = None,
+    since: float | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> _LoggedFailure | None:
-    """The newest 'Authentication failed' record for ``app_name``'s connections (or since ``since``)."""
-    records = log_records(state)
+    """The newest 'Authentication failed' record for ``app_name``'s connections (or since ``since``),
+    in ``records`` (default: the log as it is now, ``log_records``)."""
+    if records is None:
+        records = log_records(state)
     ctxs = _app_contexts(records, app_name) if app_name else set()
     chosen = None
     for e in records:
@@ -330,7 +336,7 @@ def _rule_words(
     words = _WORDS.get(rule)
     if words is not None:
         return words(facts)
-    r = rule_by_id(rule) if rule in {x.id for x in RULES} else None
+    r = rule_by_id(rule) if rule in RULE_IDS else None
     title = r.title if r else SITUATIONS.get(rule, rule)
     explanation = (r.checks if r else "") + (f" The server logged: {reason}" if reason else "")
     return f"Rule {rule} failed: {title}", explanation.strip(), [r.fix] if r else []
@@ -711,14 +717,17 @@ def _logged_failure(case: _Case) -> _LoggedFailure | None:
     failure = case.failure
     logged = None
     if failure is not None and case.kit_failure:
+        records = log_records(case.state)  # read once for both questions below
         app = getattr(failure, "app_name", None)
-        logged = find_logged_failure(case.state, app_name=app, since=getattr(failure, "started_at", None))
+        since = getattr(failure, "started_at", None)
+        logged = find_logged_failure(case.state, app_name=app, since=since, records=records)
         if logged is None and app:
-            logged = find_logged_failure(case.state, since=failure.started_at)
+            logged = find_logged_failure(case.state, since=failure.started_at, records=records)
     elif failure is None and case.raw is None:
-        logged = find_logged_failure(case.state, since=time.time() - 24 * 3600)
+        records = log_records(case.state)
+        logged = find_logged_failure(case.state, since=time.time() - 24 * 3600, records=records)
         if logged is not None and any(
-            e.get("id") == ID_AUTH_SUCCEEDED and _epoch(e) > logged.at for e in log_records(case.state)
+            e.get("id") == ID_AUTH_SUCCEEDED and _epoch(e) > logged.at for e in records
         ):
             logged = None  # a later login worked: the failure is history
     if logged is not None:

@@ -49,9 +49,11 @@ def _stop(state: StateDir, name: str) -> bool:
 
 def _in_terminal() -> bool:
     """Whether this process is the terminal's foreground job, so Ctrl-C reaches JupyterLab too."""
+    if sys.stdin is None:  # started with stdin closed
+        return False
     try:
         return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except (OSError, ValueError):  # no terminal on stdin (or no stdin at all)
+    except (OSError, ValueError):  # no terminal on stdin
         return False
 
 
@@ -75,10 +77,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if os.geteuid() == 0:
         jupyter.append("--allow-root")  # containers and Binder-like machines run as root
     terminal = _in_terminal()
-    # In a terminal JupyterLab stays in our process group: it reads its Ctrl-C confirmation there.
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", *jupyter], start_new_session=not terminal)
-    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    previous = signal.getsignal(signal.SIGTERM)
     try:
+        # In a terminal JupyterLab stays in our process group: it reads its Ctrl-C confirmation there.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", *jupyter], start_new_session=not terminal
+        )
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         code = _wait(proc, forward=not terminal)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -663,14 +663,13 @@ def _start(state: StateDir, port: int | None, *, explicit: bool) -> ServiceRecor
             "the kit's test server runs as a standalone; replication and sharding are not supported",
             hint=f"remove the replication/sharding sections from {state.mongod_conf}",
         )
-    from .server.authz import AuthzStore
     from .server.storage import check_db_path
 
     # Refuse a foreign dbPath before anything writes to it (its listing only: the server reads the
-    # kit's data files, once, when it opens them, and refuses corrupt ones).
+    # kit's data files, once, when it opens them, and refuses corrupt ones). The server creates the
+    # administrator itself, after it has taken mongod.lock and before it binds, so a refused start
+    # writes nothing and no client can connect before the administrator exists.
     check_db_path(cfg.db_path)
-    # The administrator exists before the first client can connect (the server reads the same store).
-    AuthzStore(cfg.db_path).ensure_admin(state.path)
     return services.start(state, SERVICE, SERVER_MODULE, ["--config", str(state.mongod_conf)])
 
 

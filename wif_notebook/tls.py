@@ -258,10 +258,10 @@ def _ca_covers_needed_names(ca_cert: Path) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
         constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, OSError, ValueError):
+        # Unconstrained, or unreadable: an unreadable CA is reported where it is used (signing the
+        # leaf names the file and the next step), never silently replaced.
         return True
-    except (OSError, ValueError):
-        return False
     allowed = {
         str(n.value).lower() for n in constraints.permitted_subtrees or [] if isinstance(n, x509.DNSName)
     }

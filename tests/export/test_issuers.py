@@ -27,6 +27,7 @@ T = AZURE_TENANT_ID
         (f"https://sts.windows.net/{T}/", None, "entra-v1"),
         ("https://accounts.google.com", None, "google"),
         ("https://idp.example.com/", None, "production"),
+        ("urn:example:issuer", None, "production"),  # no host: a real issuer kept as configured
     ],
 )
 def test_issuer_kind_comes_from_its_shape(issuer: str, issuer_id: str | None, kind: str) -> None:

@@ -448,7 +448,9 @@ def test_atlas_users_are_a_group_by_object_id_and_a_user_by_sub(kit: StateDir) -
     }
     _assert_wrong(_run(kit, lesson, "atlas-users", by_name), kit, mentions="user name")
     swapped = {**right, "gce-worker": right["gce-worker"].replace("USER", "IDP_GROUP")}
-    _assert_wrong(_run(kit, lesson, "atlas-users", swapped), kit, mentions="oidcType")
+    _assert_wrong(
+        _run(kit, lesson, "atlas-users", swapped), kit, mentions="oidcType should be USER, not IDP_GROUP"
+    )
     no_role = {**right, "gce-worker": right["gce-worker"].replace(" --role read@shop", "")}
     _assert_wrong(_run(kit, lesson, "atlas-users", no_role), kit, mentions="role read@shop")
     _assert_right(_run(kit, lesson, "atlas-users", right))

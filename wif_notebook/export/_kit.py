@@ -54,7 +54,7 @@ def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
     if not is_kit_issuer(issuer):
         host = (parts.hostname or "").lower()
         for real in known:
-            if real.public_host == host:
+            if real.public_host and real.public_host == host:
                 # e.g. login.microsoftonline.com without /v2.0: keep what was configured
                 suffix_ok = parts.path.rstrip("/").endswith(real.public_path_suffix)
                 return real.kind if suffix_ok else "production"
@@ -66,7 +66,7 @@ def classify_issuer(issuer: str, issuer_id: str | None = None) -> str:
     for real in known:
         if real.kit_name is not None and real.kit_name(name):
             return real.kind
-    return next(real.kind for real in known if real.kit_name is None and not real.kit_path)
+    return next((real.kind for real in known if real.kit_name is None and not real.kit_path), "production")
 
 
 @dataclass(frozen=True)
