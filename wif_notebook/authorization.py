@@ -180,26 +180,35 @@ def _create_or_update(
     if grantee.kind == "role":
         verbs, exists = ("createRole", "updateRole"), 51002  # RoleAlreadyExists
         fields: dict[str, Any] = {"privileges": privilege_docs, "roles": role_refs}
-        command = (
-            f"db.getSiblingDB('admin').createRole({{role: {name!r}, privileges: {privilege_docs}, "
-            f"roles: {role_refs}}})"
-        )
     else:
         verbs, exists = ("createUser", "updateUser"), 51003  # UserAlreadyExists
         fields = {"roles": role_refs}
-        command = f"db.getSiblingDB('$external').createUser({{user: {name!r}, roles: {role_refs}}})"
     client = admin_client(state)
     try:
         target = client[grantee.db]
         try:
             target.command(verbs[0], name, **fields)
+            created = True
         except OperationFailure as exc:
             if exc.code != exists:
                 raise
             target.command(verbs[1], name, **fields)
-            return False, command
+            created = False
     except PyMongoError as exc:
         raise explain_error(exc, kit=True) from exc
     finally:
         client.close()
-    return True, command
+    return created, _mongosh(grantee, verbs[0] if created else verbs[1], fields)
+
+
+def _mongosh(grantee: _Grantee, verb: str, fields: dict[str, Any]) -> str:
+    """The mongosh command that does what was done (JSON values: mongosh reads true, not True)."""
+    import json
+
+    if verb.startswith("create"):
+        key = "role" if grantee.kind == "role" else "user"
+        body = json.dumps({key: grantee.name, **fields})
+        return f"db.getSiblingDB({json.dumps(grantee.db)}).{verb}({body})"
+    return (
+        f"db.getSiblingDB({json.dumps(grantee.db)}).{verb}({json.dumps(grantee.name)}, {json.dumps(fields)})"
+    )

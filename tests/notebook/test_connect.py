@@ -132,6 +132,16 @@ def test_authorize_maps_a_group_to_a_role_that_then_allows_writes(kit: StateDir)
     assert lesson.client.wifnb.things.find_one() == {"_id": 1}
     again = authorization.authorize(kit, group="lesson-readers", roles=["readWrite@wifnb"])
     assert again.created is False
+    # What mongosh would run to do the same: an update now, in mongosh's JSON (true, not True).
+    assert again.command.startswith('db.getSiblingDB("admin").updateRole("kit/lesson-readers", ')
+    assert "True" not in done.command and '"privileges": [{"resource"' in done.command
+
+
+def test_a_group_role_for_entra_v1_is_named_by_the_groups_object_id_as_for_v2(kit: StateDir) -> None:
+    v2 = authorization.authorize(kit, group="inventory-readers", prefix="azure", roles=["read@inventory"])
+    v1 = authorization.authorize(kit, group="inventory-readers", prefix="azure-v1", roles=["read@inventory"])
+    object_id = v2.name.split("/", 1)[1]
+    assert object_id != "inventory-readers" and v1.name == f"azure-v1/{object_id}"
 
 
 def test_set_provider_is_validated_with_mongods_message(kit: StateDir) -> None:

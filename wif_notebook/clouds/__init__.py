@@ -360,9 +360,10 @@ def connect_environments() -> dict[str, Cloud]:
 
 
 def for_issuer(issuer_id: str) -> Cloud | None:
-    """The platform that owns a kit issuer id (``azure`` → Azure), or None."""
+    """The platform that owns a kit issuer id (``azure`` and Entra's v1 ``azure-v1`` → Azure), or None."""
     for cloud in _load().values():
-        if issuer_id in cloud.issuer_ids:
+        # The ids of a platform's extra issuers do not depend on the base URL they are built for.
+        if issuer_id in cloud.issuer_ids or issuer_id in cloud.extra_issuers(""):
             return cloud
     return None
 
