@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import mongod, ports
-from .errors import StateError
+from .errors import StateError, WifError
 from .idp.issuers import DEFAULT_ISSUER_SCHEME
 from .state import ServiceRecord, StateDir
 
@@ -147,7 +147,14 @@ def up(
             f"the IdP already runs on port {idp.port}, not {idp_port}",
             hint="stop it first (`wif down`), or leave out --idp-port",
         )
-    record = mongod.start_mongod(state, port)
+    try:
+        record = mongod.start_mongod(state, port)
+    except WifError:
+        if not before["idp"]:
+            from .idp.service import stop_idp
+
+            stop_idp(state)  # a refused `up` leaves nothing half-started behind
+        raise
     return {
         "state_dir": str(state.path),
         "issuer": _kit_issuer(idp),

@@ -140,6 +140,8 @@ def test_an_explicit_busy_port_names_the_port_its_holder_and_the_next_step(
     assert "Traceback" not in result.stderr
     assert f"on port {busy}: it is held by pid {os.getpid()}" in result.stderr
     assert f"next step: leave out {option} and the kit picks a free port" in result.stderr
+    status = json.loads(wif(kits[0], "status", "--json", env=defaults_env).stdout)
+    assert not status["idp"]["running"] and not status["mongod"]["running"], "a refused up left a service"
 
 
 def test_the_idp_process_itself_reports_a_busy_port_without_a_traceback(tmp_path: Path) -> None:
