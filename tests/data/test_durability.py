@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.logs import json_lines
 from pymongo import WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -140,6 +141,29 @@ def test_a_torn_last_journal_record_is_ignored(mongod: MongodProcess) -> None:
     assert ids == list(range(10))
     log = (mongod.state.path / "logs" / "mongod.log").read_text()
     assert "Dropped the torn last record of the journal" in log
+
+
+def test_a_start_after_a_kill_warns_of_an_unclean_shutdown_and_one_after_a_clean_stop_does_not(
+    mongod: MongodProcess,
+) -> None:
+    log_path = mongod.state.path / "logs" / "mongod.log"
+    lock_path = mongod.state.path / "db" / "mongod.lock"
+
+    def unclean_warnings() -> list[dict[str, Any]]:
+        return [e for e in json_lines(log_path) if e["id"] == 22271]
+
+    assert mongod.proc is not None
+    assert lock_path.read_text() == f"{mongod.proc.pid}\n"  # the running server's
+    mongod.kill9()
+    mongod.start()
+    (warning,) = unclean_warnings()
+    assert warning["s"] == "W" and warning["c"] == "STORAGE"
+    assert warning["msg"] == "Detected unclean shutdown - Lock file is not empty."
+    assert warning["attr"] == {"lockFile": str(lock_path)}
+    assert mongod.stop() == 0
+    assert lock_path.read_text() == ""  # a clean stop empties it
+    mongod.start()
+    assert len(unclean_warnings()) == 1
 
 
 def test_a_second_server_on_the_same_dbpath_is_refused_and_changes_nothing(

@@ -213,6 +213,8 @@ class Storage:
         self.records: list[Document] = []
         self.torn_bytes = 0
         self.journal_bytes = 0
+        # mongod.lock still held a pid: the last server on this dbPath did not stop cleanly.
+        self.unclean_shutdown = False
         self._lock_fd: int | None = None
         self._journal_fd: int | None = None
         self._dirty = False  # appended without fsync (w:0 / j:false)
@@ -253,6 +255,8 @@ class Storage:
                 code_name="DBPathInUse",
             ) from exc
         self._lock_fd = fd
+        # A clean stop empties the file (_unlock); mongod reads it the same way (createLockFile).
+        self.unclean_shutdown = os.fstat(fd).st_size > 0
 
     def _unlock(self) -> None:
         """A clean shutdown: mongod empties the lock file, then releases it."""
