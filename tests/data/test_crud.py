@@ -242,6 +242,16 @@ def test_delete_one_and_many(admin: MongoClient[Any], db_name: str) -> None:
     assert coll.delete_many({"missing": 1}).deleted_count == 0
 
 
+def test_a_delete_limit_that_is_not_a_number_reads_as_0_and_deletes_every_match(
+    admin: MongoClient[Any], db_name: str
+) -> None:
+    """mongod reads ``limit`` as a double (readMultiDeleteProperty), and a bool is no number: its
+    0 means every match, though true == 1 to Python."""
+    db = admin[db_name]
+    db.c.insert_many([{"_id": i, "k": 1} for i in range(3)])
+    assert db.command("delete", "c", deletes=[{"q": {"k": 1}, "limit": True}])["n"] == 3
+
+
 class _InBody(SON[str, Any]):
     """A command that pymongo sends whole in the OP_MSG body: it moves a write command's statements
     into a document sequence (by popping them), which holds documents only. In the body, as a
