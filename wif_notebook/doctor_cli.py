@@ -31,7 +31,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     state = state_from(args)
     token = read_token(args.token, command="doctor") if args.token else None
-    result = diagnose(token or None, state=state)
+    result = diagnose(token or None, state=state, terminal=True)
     note = None
     if result.ok and not token:
         # Nothing failed in mongod's log; but `wif claims` may just have refused a token.
@@ -39,7 +39,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if shown is not None:
             from .tokens import redact
 
-            result = diagnose(shown, state=state)
+            result = diagnose(shown, state=state, terminal=True)
             note = (
                 f"No failed login in mongod's log; this is the token `wif claims` refused last "
                 f"({redact(shown)}). Pass a token to diagnose another."

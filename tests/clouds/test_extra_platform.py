@@ -134,15 +134,10 @@ def test_an_extra_platform_module_is_all_the_kit_needs(acme: StateDir) -> None:
 def test_a_platform_registered_after_load_ext_is_known_to_the_magics(acme: StateDir) -> None:
     """The magics read the registry when they run, not when the extension loaded (this module
     imported them before the fixture named the platform)."""
+    from _support.shell import magic_shell
     from IPython.core.error import UsageError
-    from IPython.core.getipython import get_ipython
-    from IPython.testing.globalipapp import start_ipython
 
-    start_ipython()  # once per process; later calls return None and keep the same shell
-    ip = get_ipython()
-    assert ip is not None
-    ip.run_line_magic("load_ext", "wif_notebook")
-    ip.run_line_magic("config", f"WifMagics.state_dir = {str(acme.path)!r}")
+    ip = magic_shell(acme)
     ip.run_line_magic("wif_token", "acme-worker --via acme -o acme_token")
     issued = ip.user_ns["acme_token"]  # the platform's agent: client credentials at its issuer
     assert (issued.principal, tokens.decode(issued.token).claims["acme_region"]) == ("acme-worker", "eu-1")
