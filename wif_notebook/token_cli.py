@@ -107,7 +107,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 # What a token argument may be (`wif claims`, `wif doctor`): said when it is none of them.
-TOKEN_ARGUMENT_HINT = "pass the token itself, the path of a file holding it, or - to read it from stdin"
+_TOKEN_ARGUMENT_HINT = "pass the token itself, the path of a file holding it, or - to read it from stdin"
 
 
 def _is_file(path: Path) -> bool:
@@ -139,8 +139,8 @@ def read_token(arg: str, *, command: str) -> str:
             path,
             TokenError,
             f"cannot read the token file {path}",
-            TOKEN_ARGUMENT_HINT,
-            missing=(f"the token file {path} does not exist", TOKEN_ARGUMENT_HINT),
+            _TOKEN_ARGUMENT_HINT,
+            missing=(f"the token file {path} does not exist", _TOKEN_ARGUMENT_HINT),
         ).strip()
     return arg.strip()
 
