@@ -10,6 +10,7 @@ token.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -105,6 +106,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# What a token argument may be (`wif claims`, `wif doctor`): said when it is none of them.
+_TOKEN_ARGUMENT_HINT = "pass the token itself, the path of a file holding it, or - to read it from stdin"
+
+
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
@@ -112,21 +117,30 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _read_token(arg: str) -> str:
+def _names_a_path(arg: str) -> bool:
+    """An argument written as a path (``/tmp/t.jwt``, ``~/t``, ``./t``), which no JWT is: base64url
+    has no ``/`` and a JWT starts with ``eyJ``."""
+    return not arg.startswith("eyJ") and ("/" in arg or os.sep in arg or arg.startswith("~"))
+
+
+def read_token(arg: str, *, command: str) -> str:
+    """The token a command's ``TOKEN|-`` argument gives: the JWT itself, the content of a file
+    holding it (e.g. ``wif token billing-api -o t.jwt``), or stdin for ``-``."""
     if arg == "-":
         if sys.stdin.isatty():
             raise TokenError(
                 "no token given",
-                hint="pass the token as an argument, or pipe it: `wif token billing-api | wif claims -`",
+                hint=f"pass the token as an argument, or pipe it: `wif token billing-api | wif {command} -`",
             )
         return sys.stdin.read().strip()
     path = Path(arg).expanduser()
-    if _is_file(path):  # a file holding the token, e.g. `wif token billing-api > t.jwt`
+    if _is_file(path) or _names_a_path(arg):
         return read_text(
             path,
             TokenError,
             f"cannot read the token file {path}",
-            "pass the token itself, a readable file holding it, or - to read it from stdin",
+            _TOKEN_ARGUMENT_HINT,
+            missing=(f"the token file {path} does not exist", _TOKEN_ARGUMENT_HINT),
         ).strip()
     return arg.strip()
 
@@ -250,7 +264,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    token = _read_token(args.token)
+    token = read_token(args.token, command="claims")
     state = state_from(args)
     try:
         report = analyse(token, state)

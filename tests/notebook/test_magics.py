@@ -63,13 +63,13 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'wif_notebook')\n"
-        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt')\n"
+        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt', 'wif_notebook.clouds')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "print(sorted(ip.magics_manager.magics['line']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy, magics = out.splitlines()
-    assert heavy == "[]"
+    assert heavy == "[]"  # nor the cloud registry: it loads when a magic first needs it
     for name in (
         "wif_up", "wif_status", "wif_reset", "wif_idp", "wif_token", "wif_claims", "wif_mongod",
         "wif_authorize", "wif_connect", "wif_doctor", "wif_flow",
@@ -125,6 +125,25 @@ def test_wif_token_every_method(ip: InteractiveShell, via: str) -> None:
     _no_raw_jwt([bundle])
 
 
+def test_wif_token_loads_the_driver_only_for_the_callback(kit: StateDir) -> None:
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'wif_notebook')\n"
+        f'ip.run_line_magic("config", "WifMagics.state_dir = {str(kit.path)!r}")\n'
+        "ip.run_line_magic('wif_token', 'lesson-app -o t')\n"
+        "print(ip.user_ns['t'].method, 'pymongo' in sys.modules)\n"
+        "ip.run_line_magic('wif_token', 'lesson-app --via callback -o t')\n"
+        "print(ip.user_ns['t'].method, 'pymongo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert [line for line in out.splitlines() if line.endswith(("True", "False"))] == [
+        "client_credentials False",
+        "callback True",
+    ]
+
+
 def test_show_raw_is_explicit(ip: InteractiveShell) -> None:
     _, [bundle] = run(ip, "%wif_token lesson-app --show-raw -o raw")
     token = ip.user_ns["raw"].token
@@ -175,8 +194,12 @@ def test_unreachable_server_is_a_usage_error(ip: InteractiveShell) -> None:
 
 
 def test_argument_errors_are_usage_errors(ip: InteractiveShell) -> None:
-    with pytest.raises(UsageError, match="invalid choice: 'bogus'"):
+    with pytest.raises(UsageError) as info:
         run(ip, "%wif_connect --env bogus")
+    assert str(info.value) == "unknown environment 'bogus'\n  next step: use one of test, azure, gcp, k8s"
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_token lesson-app --via bogus")
+    assert str(info.value).startswith("unknown --via 'bogus'\n  next step: use one of azure, callback,")
     with pytest.raises(UsageError, match="exactly one of --group, --user or --principal"):
         run(ip, "%wif_authorize --role read@test")
     with pytest.raises(UsageError, match="no principal named 'nobody'"):
