@@ -154,14 +154,22 @@ class WifMagics(Magics):
             self.shell.user_ns[name] = value  # type: ignore[union-attr]
 
     def _resolve(self, text: str) -> Any:
-        """A variable of the user's namespace, or the text itself (a token pasted in)."""
+        """A variable of the user's namespace, the token in a file (``%wif_token ... -o`` in a
+        terminal, ``t.jwt``), or the text itself (a token pasted in)."""
         text = text.strip()
         ns = self.shell.user_ns if self.shell is not None else {}
         if text.isidentifier() and text in ns:
             return ns[text]
+        if not text.startswith("eyJ"):
+            from .token_cli import read_token_file
+
+            from_file = read_token_file(text)
+            if from_file is not None:
+                return from_file
         if text.isidentifier() and not text.startswith("eyJ"):
             raise UsageError(
-                f"no variable named {text!r}\n  next step: pass a token or the name of a variable"
+                f"no variable named {text!r}\n  next step: pass a token, the name of a variable or "
+                "the path of a file holding a token"
             )
         return text
 

@@ -162,6 +162,19 @@ def test_wif_claims_of_a_variable_and_of_a_pasted_token(ip: InteractiveShell) ->
     assert str(info.value).startswith("no variable named 'no_such_variable'")
 
 
+def test_wif_claims_and_wif_doctor_read_a_token_file(ip: InteractiveShell, tmp_path: Path) -> None:
+    run(ip, "%wif_token billing-api --fault expired -o old")
+    saved = tmp_path / "t.jwt"
+    saved.write_text(ip.user_ns["old"].token + "\n")
+    _, [bundle] = run(ip, f"%wif_claims {saved}")
+    assert bundle[TOKEN_MIME]["verdict"]["ok"] is False and "time.exp" in bundle["text/plain"]
+    _, [diagnosis] = run(ip, f"%wif_doctor {saved}")
+    assert "time.exp" in diagnosis["text/plain"]
+    with pytest.raises(UsageError) as info:
+        run(ip, f"%wif_claims {tmp_path / 'missing.jwt'}")
+    assert str(info.value).startswith(f"the token file {tmp_path / 'missing.jwt'} does not exist\n")
+
+
 def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
     client, [bundle] = run(ip, "%wif_connect")
     assert (

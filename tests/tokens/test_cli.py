@@ -149,6 +149,11 @@ def test_claims_and_doctor_of_a_missing_file_say_the_file_does_not_exist(
             f"wif: the token file {missing} does not exist",
             "  next step: pass the token itself, the path of a file holding it, or - to read it from stdin",
         ]
+    # A bare file name (after `wif token ... -o t.jwt` in another folder) is a file, not a token.
+    done = wif(idp_state, "claims", "t.jwt")
+    assert done.stderr.splitlines()[0] == "wif: the token file t.jwt does not exist", done.stderr
+    # An opaque (non-JWT) token is still explained as one.
+    assert "not a JWT" in wif(idp_state, "claims", "opaque-token-value").stderr
 
 
 def test_doctor_reads_a_token_saved_to_a_file(idp_state: StateDir, tmp_path: Path) -> None:
