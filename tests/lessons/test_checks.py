@@ -412,15 +412,19 @@ def test_google_user_is_named_after_the_unique_id(kit: StateDir) -> None:
     _assert_right(_run(kit, lesson, "google-user", f"gcp/{who.subject}"))
 
 
+# The right answer to the EKS exercise: the cluster's issuer, the token file's aud, $external users.
+EKS_ENTRY = {
+    "issuer": checks.EKS_ISSUER,
+    "audience": "sts.amazonaws.com",
+    "authNamePrefix": "eks",
+    "useAuthorizationClaim": False,
+    "supportsHumanFlows": False,
+}
+
+
 def test_eks_entry_takes_the_token_files_audience(kit: StateDir) -> None:
     lesson = "13-kubernetes"
-    right = {
-        "issuer": checks.EKS_ISSUER,
-        "audience": "sts.amazonaws.com",
-        "authNamePrefix": "eks",
-        "useAuthorizationClaim": False,
-        "supportsHumanFlows": False,
-    }
+    right = dict(EKS_ENTRY)
     _assert_wrong(_run(kit, lesson, "eks-entry", {**right, "audience": "api://mongodb"}), kit, mentions="aud")
     groups = {**right, "useAuthorizationClaim": True, "authorizationClaim": "groups"}
     _assert_wrong(_run(kit, lesson, "eks-entry", groups), kit, mentions="no groups")
@@ -444,29 +448,14 @@ def test_google_user_refused_by_mongod_says_so_with_the_servers_reason(kit: Stat
 
 
 def test_eks_entry_refused_for_its_principal_claim_quotes_the_server(kit: StateDir) -> None:
-    entry = {
-        "issuer": checks.EKS_ISSUER,
-        "audience": "sts.amazonaws.com",
-        "authNamePrefix": "eks",
-        "useAuthorizationClaim": False,
-        "supportsHumanFlows": False,
-        "principalName": "email",
-    }
-    result = _run(kit, "13-kubernetes", "eks-entry", entry)
+    result = _run(kit, "13-kubernetes", "eks-entry", {**EKS_ENTRY, "principalName": "email"})
     assert result.passed is False
     assert "Unable to find principal claim 'email' in token body" in result.message
 
 
 def test_eks_entry_without_the_token_file_says_the_file_is_missing_and_how_to_get_it(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")  # no IdP has written token files here
-    entry = {
-        "issuer": checks.EKS_ISSUER,
-        "audience": "sts.amazonaws.com",
-        "authNamePrefix": "eks",
-        "useAuthorizationClaim": False,
-        "supportsHumanFlows": False,
-    }
-    result = check("13-kubernetes", "eks-entry", entry, state=state)
+    result = check("13-kubernetes", "eks-entry", EKS_ENTRY, state=state)
     assert result.passed is False
     assert f"token file {token_file_path(state, 'eks')} does not exist" in result.message
     assert result.hint is not None and "wif idp start" in result.hint
