@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from .oidc import ProviderConfig
 
 
-def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any]:
-    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``), logged in.
+def admin_client(
+    state: StateDir, *, timeout_ms: int = 5_000, app_name: str | None = None
+) -> MongoClient[Any]:
+    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``), logged in;
+    ``app_name``: the appName its connections announce (mongod's log names it).
 
     It logs in here, not at its first command, so that a refused login is explained as the
     administrator's password refused (code 18 here is never a token), wherever the client is used.
@@ -31,7 +34,10 @@ def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any
 
     uri = administrator_uri(state)
     client: MongoClient[Any] = MongoClient(
-        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        appName=app_name,  # None: pymongo's default (no application name)
     )
     try:
         client.admin.command("ping")  # pymongo authenticates the connection before any command
