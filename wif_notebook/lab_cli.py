@@ -73,6 +73,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     up = stack.up(state, idp_port=args.idp_port, port=args.port)
     started = set(up["started"])
     print(f"wif lab: {', '.join(sorted(started)) or 'nothing'} started; state {up['state_dir']}")
+    if up["idp"].get("note"):
+        print(f"wif lab: note: {up['idp']['note']}")
     jupyter = [a for a in args.jupyter_args if a != "--"]
     if os.geteuid() == 0:
         jupyter.append("--allow-root")  # containers and Binder-like machines run as root

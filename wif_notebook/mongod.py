@@ -707,23 +707,23 @@ def _start_enterprise(state: StateDir, cfg: MongodConfig, binary: Path) -> Servi
     if https_issuers:
         # Best effort (see enterprise_trust_note): OpenSSL-based clients read SSL_CERT_FILE.
         env["SSL_CERT_FILE"] = str(tls.ca_bundle(state))
-    with open(out_path, "ab") as out:
-        proc = services.spawn_detached([str(binary), "--config", str(state.mongod_conf)], out, env=env)
-    deadline = time.monotonic() + 60
-    while not services.port_open(cfg.bind_ip.split(",")[0], cfg.port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise ServiceError(
-                f"MongoDB Enterprise mongod ({binary}) did not start: {services._tail(out_path)}",
-                hint=f"read {out_path} and {cfg.log_path}; fix {state.mongod_conf} and start again",
-            )
-        time.sleep(0.1)
+    proc = services.spawn_detached([str(binary), "--config", str(state.mongod_conf)], out_path, env=env)
+    host = cfg.bind_ip.split(",")[0]
+    services.wait_started(
+        proc,
+        out_path,
+        lambda: services.port_open(host, cfg.port) or None,
+        what=f"MongoDB Enterprise mongod ({binary})",
+        # A real mongod writes why it stopped to its own log, not to its output.
+        next_step=f"read {cfg.log_path} too; fix {state.mongod_conf} and start again",
+        timeout=60,
+        interval=0.1,
+    )
     record = ServiceRecord(
         name=SERVICE,
         pid=proc.pid,
         port=cfg.port,
-        host=cfg.bind_ip.split(",")[0],
+        host=host,
         started_at=time.time(),
         extra={
             "kind": "enterprise",

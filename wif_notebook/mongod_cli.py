@@ -120,6 +120,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
         others = ", ".join(i for i in idp.get("issuers", {}) if i != "kit")
         print(f"idp          running  {idp.get('https_base_url') or idp['base_url']} (pid {idp['pid']})")
         print(f"issuer       {doc.get('issuer')}" + (f"   (also {others}: --json)" if others else ""))
+        if idp.get("note"):
+            print(f"             note: {idp['note']}")
     else:
         print("idp          stopped")
     if doc.get("ca_file"):

@@ -16,14 +16,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, TypeVar
 
 from .errors import ServiceError, StateError
 from .state import ServiceRecord, StateDir
 
 START_TIMEOUT = 20.0
+T = TypeVar("T")
+# Where a detached child's folder is chosen: a kit's state directory, or a classroom's.
+_OTHER_FOLDER = "--state-dir, or `wif classroom up --dir`"
 
 # Children started by this process, kept so they can be reaped (and so Popen does not warn that a
 # detached service "is still running" when the parent forgets it).
@@ -68,20 +71,80 @@ def running_record(state: StateDir, name: str) -> ServiceRecord | None:
 
 
 def spawn_detached(
-    argv: Sequence[str], out: BinaryIO, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    argv: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a session of its own, so it outlives the kernel or terminal that started it
-    and their Ctrl-C; no stdin; stdout and stderr appended to ``out``, made 0600 (it may hold secrets)."""
-    os.chmod(out.name, 0o600)
-    return subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        close_fds=True,
+    and their Ctrl-C; no stdin; stdout and stderr appended to ``log_path``, made 0600 (it may hold
+    secrets). A log that cannot be opened is a ``StateError`` naming it. ``wait_started`` waits for
+    the child and reports a failed start."""
+    try:
+        out = open(log_path, "ab")  # noqa: SIM115 - closed below, once the child holds it
+    except OSError as exc:
+        raise StateError(
+            f"cannot write {log_path}: {exc.strerror or exc}",
+            hint=f"{log_path.parent} must be writable and have free space (or choose another "
+            f"folder: {_OTHER_FOLDER})",
+        ) from exc
+    with out:
+        os.chmod(log_path, 0o600)
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def wait_started(
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    ready: Callable[[], T | None],
+    *,
+    what: str,
+    next_step: str,
+    timeout: float = START_TIMEOUT,
+    stop: Callable[[], object] | None = None,
+    interval: float = 0.02,
+) -> T:
+    """Wait until ``ready()`` gives a value (the child of ``spawn_detached`` serves) and return it.
+
+    The one report of a failed start: a child that exits first, or is not ready within ``timeout``,
+    is stopped (``stop``, else SIGTERM then SIGKILL) and ``what`` fails with the last lines of its
+    log and the next step (the child's own, when it printed one last; else "read the log" and
+    ``next_step``), or with the reason its log's folder cannot be written (a full disk swallowed
+    the child's own message).
+    """
+    deadline = time.monotonic() + timeout
+    while (code := proc.poll()) is None and time.monotonic() < deadline:
+        value = ready()
+        if value is not None:
+            _CHILDREN[proc.pid] = proc
+            return value
+        time.sleep(interval)
+    (stop or (lambda: _terminate(proc.pid)))()
+    proc.wait()
+    if code is None:
+        raise ServiceError(
+            f"{what} did not start within {timeout:.0f} s: {_tail(log_path)}",
+            hint=f"read {log_path}; on a busy machine, try again",
+        )
+    problem = _unwritable(log_path.parent)
+    if problem is not None:
+        raise StateError(
+            f"{what} exited during start (status {code}): cannot write in {log_path.parent}: {problem}",
+            hint="free some space on that file system (or make it writable), or choose another "
+            f"folder ({_OTHER_FOLDER}), then start again",
+        )
+    said, child_hint = _split_child_hint(_tail(log_path))
+    raise ServiceError(
+        f"{what} exited during start (status {code}): {said}",
+        hint=f"{child_hint} (the whole output is in {log_path})"
+        if child_hint
+        else f"read {log_path} for the whole output; {next_step}",
     )
 
 
@@ -99,51 +162,25 @@ def start(
     if existing is not None:
         return existing
     state.remove_record(name)
-    logs = state.subdir("logs")
-    out_path = logs / f"{name}.out"
     argv = [sys.executable, "-m", module, "--state-dir", str(state.path), *args]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    try:
-        out = open(out_path, "ab")  # noqa: SIM115 - closed below, once the child holds it
-    except OSError as exc:
-        raise StateError(
-            f"cannot write {out_path}: {exc.strerror or exc}",
-            hint="the state directory must be writable and have free space (or choose another with "
-            "--state-dir)",
-        ) from exc
-    with out:
-        proc = spawn_detached(argv, out, env=child_env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
-            problem = _unwritable(state)
-            if problem is not None:
-                # The child's own message went to the log it could not write (a full disk).
-                raise StateError(
-                    f"the {name} service exited during start (status {code}): cannot write in "
-                    f"{state.path}: {problem}",
-                    hint="free some space on that file system (or make it writable), or choose another "
-                    "state directory with --state-dir, then start again",
-                )
-            what, child_hint = _split_child_hint(_tail(out_path))
-            raise ServiceError(
-                f"the {name} service exited during start (status {code}): {what}",
-                hint=f"{child_hint} (the whole output is in {out_path})"
-                if child_hint
-                else f"read {out_path} for the whole output; fix the cause and start it again",
-            )
+    out_path = state.subdir("logs") / f"{name}.out"
+    proc = spawn_detached(argv, out_path, env=child_env)
+
+    def announced() -> ServiceRecord | None:
         record = state.read_record(name)
         if record is not None and record.pid == proc.pid and port_open(record.host, record.port):
-            _CHILDREN[proc.pid] = proc
             return record
-        time.sleep(0.02)
-    _terminate(proc.pid)
-    proc.wait()
-    raise ServiceError(
-        f"the {name} service did not start within {timeout:.0f} s: {_tail(out_path)}",
-        hint=f"read {out_path}; on a busy machine, try again",
+        return None
+
+    return wait_started(
+        proc,
+        out_path,
+        announced,
+        what=f"the {name} service",
+        next_step="fix the cause and start it again",
+        timeout=timeout,
     )
 
 
@@ -176,9 +213,9 @@ def _terminate(pid: int, *, timeout: float = 10.0) -> None:
     _CHILDREN.pop(pid, None)
 
 
-def _unwritable(state: StateDir) -> str | None:
-    """Why a small file cannot be written in the state directory (full, read-only), or None."""
-    probe = state.path / f".write-probe-{os.getpid()}"
+def _unwritable(folder: Path) -> str | None:
+    """Why a small file cannot be written in ``folder`` (full, read-only), or None."""
+    probe = folder / f".write-probe-{os.getpid()}"
     try:
         with open(probe, "wb") as fh:
             fh.write(b"\0" * 4096)

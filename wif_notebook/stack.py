@@ -73,6 +73,8 @@ def _idp_info(record: ServiceRecord | None) -> dict[str, Any]:
         "https_base_url": record.extra.get("https_base_url"),
         "issuer_scheme": record.extra.get("issuer_scheme"),
         "issuers": record.extra.get("issuers", {}),
+        # News of this start (``service.start_idp``): the vendor-host proxy moved to another port.
+        **({"note": record.extra["vendor_proxy_note"]} if "vendor_proxy_note" in record.extra else {}),
     }
 
 

@@ -51,17 +51,19 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
 
 def mongod_conf(state: StateDir, providers: list[dict[str, Any]], db_path: Path | None = None) -> Path:
     """A plain mongod.conf for a test server in ``state`` (as an administrator would write it, not
-    the kit's generated one): any free port, authorization, test commands, SCRAM and these OIDC
-    providers."""
+    the kit's generated one, its dbPath created): any free port, authorization, test commands, SCRAM
+    and these OIDC providers."""
     conf = state.path / "mongod.conf"
-    state.path.mkdir(parents=True, exist_ok=True)
+    db_path = db_path or state.path / "db"
+    # As for mongod, whoever starts the server creates its dbPath (`wif mongod start` does).
+    db_path.mkdir(parents=True, exist_ok=True)
     conf.write_text(
         f"""\
 net:
   port: 0
   bindIp: 127.0.0.1
 storage:
-  dbPath: {db_path or state.path / "db"}
+  dbPath: {db_path}
 systemLog:
   destination: file
   path: {state.path / "logs" / "mongod.log"}

@@ -265,6 +265,50 @@ def test_find_and_modify_returns_before_or_after_and_upserts(admin: MongoClient[
     assert both.value.code == 9
 
 
+@pytest.mark.parametrize(
+    ("fields", "code", "message"),
+    [
+        # mongod's IDL parser types every field first (in the command's order), so a wrong-typed
+        # sort is reported even when the update/remove rules are broken too
+        ({"sort": 5}, 14, "BSON field 'findAndModify.sort' is the wrong type 'int', expected type 'object'"),
+        (
+            {"remove": True, "update": {"$set": {"x": 1}}, "fields": "x"},
+            14,
+            "BSON field 'findAndModify.fields' is the wrong type 'string', expected type 'object'",
+        ),
+        (
+            {"remove": "yes"},
+            14,
+            "BSON field 'findAndModify.remove' is the wrong type 'string', "
+            "expected types '[bool, long, int, decimal, double]'",
+        ),
+        ({"update": 5}, 9, "Update argument must be either an object or an array"),
+        ({}, 9, "Either an update or remove=true must be specified"),
+        ({"remove": True, "upsert": True}, 9, "Cannot specify both upsert=true and remove=true "),
+        (
+            {"remove": 1, "new": True},
+            9,
+            "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
+        ),
+        ({"remove": True, "arrayFilters": [{"i": 1}]}, 9, "Cannot specify arrayFilters and remove=true"),
+        (
+            {"update": [{"$set": {"x": 1}}], "arrayFilters": [{"i": 1}]},
+            9,
+            "Cannot specify arrayFilters and a pipeline update",
+        ),
+    ],
+)
+def test_find_and_modify_checks_field_types_before_the_rules_between_them(
+    admin: MongoClient[Any], db_name: str, fields: dict[str, Any], code: int, message: str
+) -> None:
+    db = admin[db_name]
+    db.counters.replace_one({"_id": "a"}, {"_id": "a"}, upsert=True)  # the parameters share a database
+    with pytest.raises(OperationFailure) as refused:
+        db.command({"findAndModify": "counters", "query": {"_id": "a"}, **fields})
+    assert (refused.value.code, refused.value.details["errmsg"]) == (code, message)
+    assert db.counters.find_one() == {"_id": "a"}
+
+
 def test_bulk_write_mixes_operations_and_reports_counts(admin: MongoClient[Any], db_name: str) -> None:
     coll = admin[db_name].c
     result = coll.bulk_write(

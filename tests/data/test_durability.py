@@ -3,6 +3,7 @@ lock file, and dbPaths the kit refuses (corrupt, foreign) and leaves untouched."
 
 from __future__ import annotations
 
+import fcntl
 import random
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.logs import json_lines
 from pymongo import WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -141,6 +143,29 @@ def test_a_torn_last_journal_record_is_ignored(mongod: MongodProcess) -> None:
     assert "Dropped the torn last record of the journal" in log
 
 
+def test_a_start_after_a_kill_warns_of_an_unclean_shutdown_and_one_after_a_clean_stop_does_not(
+    mongod: MongodProcess,
+) -> None:
+    log_path = mongod.state.path / "logs" / "mongod.log"
+    lock_path = mongod.state.path / "db" / "mongod.lock"
+
+    def unclean_warnings() -> list[dict[str, Any]]:
+        return [e for e in json_lines(log_path) if e["id"] == 22271]
+
+    assert mongod.proc is not None
+    assert lock_path.read_text() == f"{mongod.proc.pid}\n"  # the running server's
+    mongod.kill9()
+    mongod.start()
+    (warning,) = unclean_warnings()
+    assert warning["s"] == "W" and warning["c"] == "STORAGE"
+    assert warning["msg"] == "Detected unclean shutdown - Lock file is not empty."
+    assert warning["attr"] == {"lockFile": str(lock_path)}
+    assert mongod.stop() == 0
+    assert lock_path.read_text() == ""  # a clean stop empties it
+    mongod.start()
+    assert len(unclean_warnings()) == 1
+
+
 def test_a_second_server_on_the_same_dbpath_is_refused_and_changes_nothing(
     mongod: MongodProcess, idp: Idp, tmp_path: Path
 ) -> None:
@@ -156,6 +181,39 @@ def test_a_second_server_on_the_same_dbpath_is_refused_and_changes_nothing(
     assert "next step:" in result.stderr
     assert (db_path / "authz.json").read_bytes() == before  # the first server's users are intact
     assert mongod.admin().admin.command("ping")["ok"] == 1.0
+
+
+def test_a_missing_dbpath_is_refused_with_mongods_message_and_not_created(tmp_path: Path, idp: Idp) -> None:
+    state = StateDir(tmp_path / "state")
+    conf = write_conf(state, idp)
+    mistyped = tmp_path / "dtaa" / "db"
+    conf.write_text(conf.read_text().replace(str(state.path / "db"), str(mistyped)))
+    result = _run_server(state, conf)
+    assert result.returncode == 100
+    assert (
+        f"Data directory {mistyped} not found. Create the missing directory or specify another path "
+        "using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in "
+        "the configuration file."
+    ) in result.stderr
+    assert "next step:" in result.stderr
+    assert not mistyped.parent.exists()
+    assert state.read_record("mongod") is None
+
+
+def test_a_second_server_is_refused_while_the_first_still_replays_its_journal(
+    tmp_path: Path, idp: Idp
+) -> None:
+    # A first server mid-replay holds the lock and has not yet written its pid (mongod writes it once
+    # its storage engine has recovered): held here, the file empty, as that server leaves it.
+    state = StateDir(tmp_path / "state")
+    conf = write_conf(state, idp)
+    lock_path = state.path / "db" / "mongod.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = _run_server(state, conf)
+    assert result.returncode == 100
+    assert f"Unable to lock the lock file: {lock_path} (Resource temporarily unavailable)" in result.stderr
+    assert lock_path.read_text() == ""  # the refused server wrote nothing, its pid included
 
 
 def test_a_corrupt_dbpath_is_refused_and_left_untouched(mongod: MongodProcess) -> None:

@@ -394,6 +394,37 @@ def test_enterprise_mongod_is_started_with_the_same_file_and_reported(
     assert mongod_status(state)["running"] is False
 
 
+def test_an_enterprise_mongod_that_exits_at_start_is_reported_with_its_status_and_words(
+    state: StateDir, no_real_mongod: Path
+) -> None:
+    # A stand-in that refuses its options as mongod does (EXIT_BADOPTIONS) before it logs anything.
+    script = no_real_mongod / "mongod"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "if '--version' in sys.argv:\n"
+        f"    sys.stdout.write({ENTERPRISE_7011!r})\n"
+        "    sys.exit(0)\n"
+        "print('Unrecognized option: storage.bogus', file=sys.stderr)\n"
+        "print(\"try 'mongod --help' for more information\", file=sys.stderr)\n"
+        "sys.exit(2)\n"
+    )
+    script.chmod(0o755)
+    with pytest.raises(ServiceError) as refused:
+        start_mongod(state, port=0)
+    out_path = state.path / "logs" / "mongod.out"
+    assert refused.value.what == (
+        f"MongoDB Enterprise mongod ({script}) exited during start (status 2): "
+        "Unrecognized option: storage.bogus | try 'mongod --help' for more information"
+    )
+    assert refused.value.hint == (
+        f"read {out_path} for the whole output; read {state.path / 'logs' / 'mongod.log'} too; "
+        f"fix {state.mongod_conf} and start again"
+    )
+    assert out_path.stat().st_mode & 0o777 == 0o600
+    assert mongod_status(state)["running"] is False
+
+
 def test_start_applies_a_changed_config_by_restarting(state: StateDir, no_real_mongod: Path) -> None:
     first = start_mongod(state, port=0)
     try:

@@ -159,3 +159,25 @@ def test_the_idp_process_itself_reports_a_busy_port_without_a_traceback(tmp_path
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr
     assert f"cannot start the IdP on port {busy}: it is held by pid {os.getpid()}" in result.stderr
+
+
+def test_a_vendor_proxy_whose_kept_port_is_taken_moves_and_wif_up_says_which_exports_went_stale(
+    kits: list[Path], defaults_env: dict[str, str]
+) -> None:
+    kit = kits[0]
+    first = json.loads(wif(kit, "idp", "start", "--json", env=defaults_env).stdout)
+    kept = ports.kept_ports(StateDir(kit))["vendor-proxy"]
+    assert first["vendor_proxy"] == f"http://127.0.0.1:{kept}"
+    wif(kit, "idp", "stop", env=defaults_env)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", kept))
+        squatter.listen()
+        result = wif(kit, "up", env=defaults_env)
+    assert result.returncode == 0, result.stderr
+    moved = ports.kept_ports(StateDir(kit))["vendor-proxy"]
+    assert moved != kept
+    for said in (result.stdout, (kit / "logs" / "idp.out").read_text()):
+        assert f"vendor-host proxy's port {kept} was taken, so it listens at http://127.0.0.1:{moved}" in said
+        assert 'run eval "$(wif env --principal NAME)" again' in said
+    exports = wif(kit, "env", "--principal", "reports-sp", env=defaults_env).stdout
+    assert f"HTTPS_PROXY=http://127.0.0.1:{moved}" in exports

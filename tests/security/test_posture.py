@@ -96,6 +96,7 @@ def test_idp_warns_loudly_when_asked_to_bind_beyond_loopback(tmp_path: Path) -> 
 
 def test_test_mongod_warns_loudly_when_asked_to_bind_beyond_loopback(state: StateDir) -> None:
     conf = state.path / "mongod.conf"
+    (state.path / "db").mkdir()
     conf.write_text(
         f"net:\n  port: 0\n  bindIp: 0.0.0.0\nstorage:\n  dbPath: {state.path / 'db'}\n"
         f"systemLog:\n  destination: file\n  path: {state.path / 'logs' / 'mongod.log'}\n"

@@ -68,6 +68,7 @@ def _server(tmp_path: Path) -> tuple[TestServer, dict[str, FakeKeySet]]:
         enable_test_commands=True,
         oidc_providers=parse_oidc_identity_providers(json.dumps(providers), enable_test_commands=True),
     )
+    config.db_path.mkdir()
     caches: dict[str, FakeKeySet] = {}
 
     def factory(issuer: str) -> FakeKeySet:

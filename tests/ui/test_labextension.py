@@ -40,7 +40,8 @@ TOKEN_PAYLOAD: dict[str, Any] = {
         {"claim": "sub", "value": "billing-api", "meaning": "the workload this token names"},
         {"claim": "aud", "value": "api://other", "meaning": "who the token is for"},
     ],
-    "validity": {"iat": NOW - 60, "nbf": None, "exp": NOW + 300, "now": NOW, "reauth_at": NOW + 240},
+    # A fresh token: iat and now fall on one spot of the timeline.
+    "validity": {"iat": NOW, "nbf": None, "exp": NOW + 300, "now": NOW, "reauth_at": NOW + 240},
     "verdict": {
         "provider": {"issuer": "http://localhost:8123/kit", "audience": "api://mongodb-kit"},
         "ok": False,
@@ -147,12 +148,32 @@ def test_a_token_output_shows_its_parts_claims_and_the_verdict(lab: Lab, page: A
     assert "Rejected at rule body.aud" in token.locator(".wif-Verdict").inner_text()
     assert "wif-Rule--fail" in (token.locator('[data-rule="body.aud"]').get_attribute("class") or "")
     assert token.locator('[data-marker="now"]').count() == 1
+    _assert_timeline_labels_clear_of_each_other(token)
     # The rich view replaced the HTML fallback rather than sitting next to it.
     assert page.locator(".html-fallback").count() == 0
     flow = page.locator(".jp-OutputArea-output .wif-Flow svg")
     flow.wait_for(timeout=10_000)
     assert flow.locator(".wif-Flow-message").count() == 4
     assert "AuthenticationFailed (code 18)" in flow.locator('[data-kind="error"]').inner_html()
+
+
+def _assert_timeline_labels_clear_of_each_other(token: Any) -> None:
+    """iat's label stays above the line; now's, on the same spot, goes below it, clear of the line,
+    of iat's label and of the legend (the bar leaves room for the rows below it)."""
+
+    def box(selector: str) -> dict[str, float]:
+        found = token.locator(selector).bounding_box()
+        assert found is not None, selector
+        return dict(found)
+
+    line = box(".wif-Timeline")
+    iat, now = box('[data-marker="iat"] span'), box('[data-marker="now"] span')
+    legend = box(".wif-Timeline-legend")
+    assert token.locator('[data-marker="now"]').get_attribute("data-row") == "1"
+    line_bottom = line["y"] + line["height"]
+    assert iat["y"] + iat["height"] <= line_bottom
+    assert now["y"] >= line_bottom
+    assert now["y"] + now["height"] <= legend["y"]
 
 
 def test_the_panel_lists_the_lessons_with_progress_and_opens_one(lab: Lab, page: Any) -> None:

@@ -343,19 +343,18 @@ def up(
     logs = folder / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
     log_path = logs / "hub.log"
-    with open(log_path, "ab") as out:
-        argv = [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")]
-        proc = services.spawn_detached(argv, out, cwd=folder)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _hub_answers(public):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop_processes(folder, proc.pid)
-            raise ServiceError(
-                f"JupyterHub did not start: {services._tail(log_path)}",
-                hint=f"read {log_path}; fix the cause and run `wif classroom up` again",
-            )
-        time.sleep(0.2)
-    services._CHILDREN[proc.pid] = proc
+    argv = [sys.executable, "-m", "jupyterhub", "-f", str(folder / "jupyterhub_config.py")]
+    proc = services.spawn_detached(argv, log_path, cwd=folder)
+    services.wait_started(
+        proc,
+        log_path,
+        lambda: _hub_answers(public) or None,
+        what="JupyterHub",
+        next_step="fix the cause and run `wif classroom up` again",
+        timeout=START_TIMEOUT,
+        stop=lambda: _stop_processes(folder, proc.pid),
+        interval=0.2,
+    )
     record = {"pid": proc.pid, "port": public, "learners": names, "started_at": time.time()}
     write_private(folder / RECORD, json.dumps(record, indent=2))
     return describe(folder, record, show_passwords=show_passwords)

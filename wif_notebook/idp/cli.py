@@ -82,6 +82,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     for issuer_id, info in record.extra["issuers"].items():
         print(f"  {issuer_id:6} issuer {info['issuer']}  audience {info['audience']}")
     print(f'  trust the kit CA {tls.paths(state).ca_cert} elsewhere with: eval "$(wif env)"')
+    if record.extra.get("vendor_proxy_note"):
+        print(f"  note: {record.extra['vendor_proxy_note']}")
     return 0
 
 

@@ -23,7 +23,9 @@ one that owns the keys. ``mint`` is the one mint path (``tokens.mint`` wraps its
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import ports, services
 from ..errors import ServiceError, TokenError
@@ -56,6 +58,9 @@ def start_idp(
     existing = idp_record(state)
     if existing is not None:
         return existing
+    from .vendorproxy import PORT_NAME
+
+    kept_proxy = ports.kept_ports(state).get(PORT_NAME)
     avoid: set[int] = set()
     while True:
         chosen = ports.choose(state, SERVICE, avoid=frozenset(avoid)) if port is None else port
@@ -75,7 +80,20 @@ def start_idp(
                 continue
             raise
         ports.keep(state, SERVICE, record.port)
+        return _note_proxy_move(record, kept_proxy)
+
+
+def _note_proxy_move(record: ServiceRecord, kept_port: int | None) -> ServiceRecord:
+    """The record, with ``vendor_proxy_note`` in its ``extra`` when the vendor-host proxy could not
+    have its kept port back (``vendorproxy.start`` moved it), for the caller to show: a workload's
+    shell that exported the old ``HTTPS_PROXY`` is stale. Not written to the record's file: it is
+    news of this start only."""
+    from .vendorproxy import moved_words
+
+    url = record.extra.get("vendor_proxy")
+    if kept_port is None or not isinstance(url, str) or urlsplit(url).port == kept_port:
         return record
+    return replace(record, extra={**record.extra, "vendor_proxy_note": moved_words(kept_port, url)})
 
 
 def stop_idp(state: StateDir) -> bool:

@@ -178,9 +178,21 @@ class TunnelRequestHandler(IdpRequestHandler):
         super()._log(method, f"https://{self.vendor_host}{self.vendor_path}", query, response, started)
 
 
+def moved_words(old_port: int, new_url: str) -> str:
+    """What a move of the proxy means for the shells that exported its old address, and what to do
+    (the IdP's own output and whoever started it, ``service.start_idp``, say the same)."""
+    return (
+        f"the vendor-host proxy's port {old_port} was taken, so it listens at {new_url} now: an "
+        f"HTTPS_PROXY exported earlier by `wif env --principal` still points at port {old_port}, and "
+        "a workload run with it cannot reach the vendor hosts; next step: in those shells, run "
+        'eval "$(wif env --principal NAME)" again'
+    )
+
+
 def start(state: StateDir, app: IdentityProvider, log: RequestLog | None) -> VendorProxyServer:
     """Bind the proxy on 127.0.0.1 (the port kept for this state directory if it is free, so the
-    ``HTTPS_PROXY`` a workload was given stays valid across restarts) and serve it in a thread."""
+    ``HTTPS_PROXY`` a workload was given stays valid across restarts) and serve it in a thread. When
+    the kept port is taken it moves to a free one, and says so on the IdP's output."""
     routes = clouds.vendor_hosts()
     kept = ports.kept_ports(state).get(PORT_NAME)
     try:
@@ -189,6 +201,7 @@ def start(state: StateDir, app: IdentityProvider, log: RequestLog | None) -> Ven
         if not kept:
             raise
         server = VendorProxyServer(("127.0.0.1", 0), app, log, state=state, routes=routes)
+        print(f"wif idp: WARNING: {moved_words(kept, server.url)}", flush=True)
     ports.keep(state, PORT_NAME, server.server_address[1])
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="idp-vendor-proxy", daemon=True

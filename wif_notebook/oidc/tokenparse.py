@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 
 from .rules import RuleFailure
@@ -31,6 +32,7 @@ _BSON_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (bool, "bool"),
     (Int64, "long"),
     (float, "double"),
+    (Decimal128, "decimal"),
     (str, "string"),
     ((list, tuple), "array"),
     (Mapping, "object"),

@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         state = StateDir(args.state_dir)
         config_path = Path(args.config) if args.config else state.mongod_conf
         config = load_config_file(config_path)
-        # The data store opens first: it refuses a foreign or corrupt dbPath (reading its files once)
-        # and takes mongod.lock before the users are touched, so a refused start changes nothing.
-        config.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The data store opens first: it refuses a missing, foreign or corrupt dbPath (reading its
+        # files once) and takes mongod.lock before the users are touched, so a refused start changes
+        # nothing. Like mongod, it never creates the dbPath: the launcher does (start_mongod).
         data = DataStore(config.db_path)
         authz = AuthzStore(config.db_path)
         authz.ensure_admin(state.path)

@@ -53,11 +53,13 @@ from .log import (
     ID_SLOW_QUERY,
     ID_STARTING,
     ID_TEST_SERVER,
+    ID_UNCLEAN_SHUTDOWN,
     ID_USERS_INVALIDATED,
     ID_WAITING_FOR_CONNECTIONS,
     MongodLog,
 )
 from .registry import AuthenticatedUser, CommandContext, CommandError, Document, lookup
+from .storage import LOCK_FILE
 
 # Handlers register themselves when their modules are imported.
 HANDLER_MODULES = (commands, sasl, authz_commands, data_commands)
@@ -209,6 +211,14 @@ class TestServer:
                 "configuration is unrestricted",
                 ctx="initandlisten",
                 startup_warning=True,
+            )
+        if self.data.unclean_shutdown:
+            self.log.warning(
+                "STORAGE",
+                ID_UNCLEAN_SHUTDOWN,
+                "Detected unclean shutdown - Lock file is not empty.",
+                {"lockFile": str(self.config.db_path / LOCK_FILE)},
+                ctx="initandlisten",
             )
         if self.data.recovered_torn_bytes:
             self.log.warning(

@@ -229,6 +229,7 @@ class DataStore:
         self._collections: dict[tuple[str, str], Any] = {}
         self.storage: Storage | None = None
         self.recovered_torn_bytes = 0  # bytes of a torn last journal record dropped at start
+        self.unclean_shutdown = False  # mongod.lock was not empty: the last server was killed
         self._undo: list[tuple[str, Any, Document | None]] | None = None
         self._ops: list[Document] = []
         self._stop_flusher = threading.Event()
@@ -239,6 +240,7 @@ class DataStore:
             self._replay(self.storage.records)
             self.storage.records = []
             self.recovered_torn_bytes = self.storage.torn_bytes
+            self.unclean_shutdown = self.storage.unclean_shutdown
             self._flusher = threading.Thread(target=self._flush_loop, name="wif-journal-flush", daemon=True)
             self._flusher.start()
         else:

@@ -32,7 +32,7 @@ from .data import (
     run_pipeline,
 )
 from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
-from .idl import missing_field, wrong_type
+from .idl import SAFE_BOOL, FieldType, check_field_types, missing_field, update_modification, wrong_type
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
 
@@ -450,12 +450,13 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
-    query = _document(cmd, "query", "findAndModify") or {}
+    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
     _check_find_and_modify(cmd)
+    query = cmd.get("query") or {}
     info = store.info(ctx.db, name)
-    target = _find_one(store, info, query, _document(cmd, "sort", "findAndModify"))
+    target = _find_one(store, info, query, cmd.get("sort"))
     coll = store.collection(ctx.db, name)
-    fields = _document(cmd, "fields", "findAndModify")
+    fields = cmd.get("fields")
 
     def shown(doc: Document | None) -> Document | None:
         return None if doc is None else _run(lambda: project(coll, doc, fields))
@@ -486,17 +487,46 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
         }
 
 
+# findAndModify's fields as mongod's IDL declares them (write_ops.idl), checked before the rules
+# between them (_check_find_and_modify, mongod's validate()).
+_FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
+    "query": "object",
+    "fields": "object",
+    "sort": "object",
+    "collation": "object",
+    "arrayFilters": "array",
+    "remove": SAFE_BOOL,
+    "update": update_modification,
+    "upsert": SAFE_BOOL,
+    "new": SAFE_BOOL,
+    "bypassDocumentValidation": SAFE_BOOL,
+    "let": "object",
+}
+
+
 def _check_find_and_modify(cmd: Document) -> None:
-    """Exactly one of update and remove; remove takes neither upsert nor new (mongod's order)."""
+    """Exactly one of update and remove; remove takes neither upsert, new nor arrayFilters, nor does
+    a pipeline update take arrayFilters (mongod's validate(): its order and texts, the trailing
+    space of the upsert one included)."""
     remove, update_spec = bool(cmd.get("remove")), cmd.get("update")
-    if remove and update_spec is not None:
-        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
     if not remove and update_spec is None:
         raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
-    if remove and cmd.get("upsert"):
-        raise CommandError(9, "Cannot specify both upsert=true and remove=true", "FailedToParse")
-    if remove and cmd.get("new"):
-        raise CommandError(9, "Cannot specify both new=true and remove=true", "FailedToParse")
+    if not remove:
+        if isinstance(update_spec, list) and cmd.get("arrayFilters") is not None:
+            raise CommandError(9, "Cannot specify arrayFilters and a pipeline update", "FailedToParse")
+        return
+    if update_spec is not None:
+        raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
+    if cmd.get("upsert"):
+        raise CommandError(9, "Cannot specify both upsert=true and remove=true ", "FailedToParse")
+    if cmd.get("new"):
+        raise CommandError(
+            9,
+            "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
+            "FailedToParse",
+        )
+    if cmd.get("arrayFilters") is not None:
+        raise CommandError(9, "Cannot specify arrayFilters and remove=true", "FailedToParse")
 
 
 def _find_one(

@@ -83,9 +83,22 @@ def foreign_files(db_path: Path) -> list[str]:
 
 
 def check_db_path(db_path: Path) -> None:
-    """Refuse a foreign dbPath before anything writes to it. Reads only the folder's listing: whether
-    the kit's own files are intact is found out once, when the server opens them (``Storage.open``)."""
+    """Refuse a missing or foreign dbPath before anything writes to it. Reads only the folder's
+    listing: whether the kit's own files are intact is found out once, when the server opens them
+    (``Storage.open``). As mongod, the server never creates its dbPath: whoever starts it does
+    (``mongod.start_mongod`` creates the kit's own), so a mistyped path is not silently filled."""
     db_path = Path(db_path)
+    if not db_path.exists():
+        # mongod's initAndListen text (NonExistentPath, 29).
+        raise StorageError(
+            f"Data directory {db_path} not found. Create the missing directory or specify another path "
+            "using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option "
+            "in the configuration file.",
+            hint=f"create it (mkdir -p {db_path}) or correct storage.dbPath in mongod.conf; "
+            "`wif mongod start` creates the kit's own dbPath",
+            code=29,
+            code_name="NonExistentPath",
+        )
     foreign = foreign_files(db_path)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
@@ -200,6 +213,8 @@ class Storage:
         self.records: list[Document] = []
         self.torn_bytes = 0
         self.journal_bytes = 0
+        # mongod.lock still held a pid: the last server on this dbPath did not stop cleanly.
+        self.unclean_shutdown = False
         self._lock_fd: int | None = None
         self._journal_fd: int | None = None
         self._dirty = False  # appended without fsync (w:0 / j:false)
@@ -207,9 +222,11 @@ class Storage:
     # -- open / close ----------------------------------------------------------------------------
     def open(self) -> None:
         """Lock, then read the snapshot and the journal (once: the only time they are decoded). A
-        corrupt dbPath is refused with nothing written, the lock file's content included."""
+        missing, foreign or corrupt dbPath is refused with nothing written, the lock file's content
+        included. The pid goes into mongod.lock once the data is read, as mongod writes it once its
+        storage engine has recovered (``writePid`` after the engine's ``create``); the flock, taken
+        first, is what refuses a second server meanwhile."""
         check_db_path(self.db_path)
-        self.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock()
         try:
             self._load()
@@ -238,6 +255,8 @@ class Storage:
                 code_name="DBPathInUse",
             ) from exc
         self._lock_fd = fd
+        # A clean stop empties the file (_unlock); mongod reads it the same way (createLockFile).
+        self.unclean_shutdown = os.fstat(fd).st_size > 0
 
     def _unlock(self) -> None:
         """A clean shutdown: mongod empties the lock file, then releases it."""

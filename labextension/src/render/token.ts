@@ -157,7 +157,8 @@ function renderValidity(v: IValidity | null): HTMLElement {
   }
   marks.push(['now', now]);
   const rows = labelRows(marks.map(([, t]) => (t - lo) / span));
-  bar.style.marginBottom = `${20 + 16 * Math.max(...rows)}px`;
+  // Which row each label takes and how many there are; style/base.css turns rows into places.
+  bar.style.setProperty('--wif-label-rows', String(Math.max(...rows)));
   marks.forEach(([name, t], i) => {
     const m = h(
       'div',
@@ -165,10 +166,7 @@ function renderValidity(v: IValidity | null): HTMLElement {
       h('span', {}, name)
     );
     m.style.left = pct(t);
-    if (rows[i] > 0) {
-      // Row 1 sits under the line, each further row 16 px lower (the bar leaves room below).
-      (m.firstElementChild as HTMLElement).style.top = `${34 + 16 * (rows[i] - 1)}px`;
-    }
+    m.style.setProperty('--wif-label-row', String(rows[i]));
     if ((t - lo) / span > 0.85) {
       // Near the right edge the label goes to the marker's left so it stays inside the output.
       m.classList.add('wif-Timeline-marker--end');
