@@ -248,6 +248,15 @@ def test_wif_authorize_then_the_doctor_finds_nothing_wrong(ip: InteractiveShell)
     assert doctor["text/plain"].startswith("wif doctor: OK")
 
 
+def test_wif_authorize_with_an_unknown_prefix_is_refused_naming_the_known_ones(ip: InteractiveShell) -> None:
+    # No provider has authNamePrefix "kti": a role "kti/lesson-readers" is one no token would ever name.
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_authorize --group lesson-readers --prefix kti --role read@test")
+    text = str(info.value)
+    assert "no oidcIdentityProviders entry with authNamePrefix 'kti'" in text
+    assert "use one of: kit, " in text and "gcp" in text
+
+
 def test_wif_flow_shows_the_exchange_of_the_last_connect(ip: InteractiveShell) -> None:
     run(ip, "%wif_connect")
     _, [bundle] = run(ip, "%wif_flow")

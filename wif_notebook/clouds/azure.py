@@ -305,7 +305,9 @@ def _entra_issuer(url: str) -> _EntraIssuer | None:
 
 def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[str, str]]) -> str | None:
     """Plain words for an Entra token that no configured ``(issuer, audience)`` accepts because of
-    a v1/v2 mix-up or a missing or extra trailing slash; None when that is not the mistake.
+    a v1/v2 mix-up, or which of Entra's issuers ends with a slash when the configured one differs
+    only by it (the rule book says that it does: ``oidc.issuer_slash_words``); None when that is not
+    the mistake.
 
     mongod compares ``iss`` and ``aud`` character for character. Entra v1 tokens say
     ``https://sts.windows.net/<tenant>/`` (with the slash) and carry the requested resource as
@@ -313,24 +315,18 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
     and carry the application id. Which one a workload gets is the *resource* application's choice
     (``accessTokenAcceptedVersion``), not the endpoint it called.
     """
+    from ..oidc import issuer_slash_words
+
     auds = token_aud if isinstance(token_aud, list) else [token_aud]
-    for issuer, _audience in configured:
-        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
-            which = (
-                "the token's issuer ends with '/' and the configured one does not"
-                if token_iss.endswith("/")
-                else "the configured issuer ends with '/' and the token's does not"
-            )
-            return (
-                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
-                f"the trailing slash: {which}, and mongod compares issuers exactly. Entra v1.0 "
-                "issuers end with a slash (https://sts.windows.net/<tenant>/), v2.0 issuers do not "
-                "(https://login.microsoftonline.com/<tenant>/v2.0): set issuer to "
-                f"{token_iss!r}."
-            )
     mine = _entra_issuer(token_iss)
     if mine is None or mine.version is None:
         return None
+    if issuer_slash_words(token_iss, [issuer for issuer, _ in configured]) is not None:
+        return (
+            f"This is an Entra v{mine.version}.0 token: v1.0 issuers end with a slash "
+            "(https://sts.windows.net/<tenant>/), v2.0 issuers do not "
+            "(https://login.microsoftonline.com/<tenant>/v2.0)."
+        )
     for issuer, audience in configured:
         theirs = _entra_issuer(issuer)
         if theirs is None or theirs.tenant != mine.tenant or theirs.version in (None, mine.version):
