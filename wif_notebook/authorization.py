@@ -181,7 +181,15 @@ def _external_user(state: StateDir, user: str | None, principal: str | None, pre
         name = user_name(provider, token_principal(state, principal, provider)[0])
     else:
         assert user is not None
-        name = user if "/" in user or prefix is None else auth_name(prefix, user)
+        if "/" not in user and prefix is None:
+            raise ConfigError(
+                f"the user {user!r} has no provider prefix: an $external user of MONGODB-OIDC is named "
+                "<authNamePrefix>/<principal>",
+                hint=f"write --user PREFIX/{user} (prefixes: "
+                + ", ".join(p.auth_name_prefix for p in providers)
+                + "), or add --prefix PREFIX, or name a kit principal with --principal",
+            )
+        name = user if "/" in user else auth_name(prefix or "", user)
         provider = require_provider(providers, name.split("/", 1)[0])
     notes = []
     if provider.use_authorization_claim:

@@ -47,6 +47,11 @@ def test_a_user_under_an_unknown_prefix_is_refused_naming_the_known_ones(kit: St
     assert info.value.what == "mongod.conf has no oidcIdentityProviders entry with authNamePrefix 'nope'"
     assert "use one of: kit, " in (info.value.hint or "")
     assert _external_users(kit) == before
+    with pytest.raises(ConfigError) as info:
+        authorization.authorize(kit, user="someone", roles=["read@test"])
+    assert info.value.what.startswith("the user 'someone' has no provider prefix")
+    assert "--user PREFIX/someone (prefixes: kit, " in (info.value.hint or "")
+    assert _external_users(kit) == before
 
 
 def test_a_refused_administrator_password_is_not_called_a_token_rejection(kit: StateDir) -> None:
