@@ -73,6 +73,10 @@ class IdentityProvider:
         self.https_base_url = f"https://{authority}"
         self.http_base_url = f"http://{authority}"
         self.keys = KeyStore(state)
+        # The registry's issuers, read once: an IdP serves the platforms registered when its process
+        # started (WIF_EXTRA_CLOUDS is read from its environment then), and a lookup through
+        # ISSUERS would read the environment again on every request.
+        self.issuers: dict[str, Issuer] = dict(ISSUERS)
         self.minters = {
             "https": Minter(self.keys, self.https_base_url, self.principals),
             "http": Minter(self.keys, self.http_base_url, self.principals),
@@ -85,7 +89,7 @@ class IdentityProvider:
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
         # The registry's IdP handlers, read once: a request asks each in turn (one call each).
         self._cloud_handlers = [c.idp_handler for c in clouds.clouds() if c.idp_handler is not None]
-        for issuer_id in ISSUERS:
+        for issuer_id in self.issuers:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
 
@@ -112,7 +116,7 @@ class IdentityProvider:
             return self._catalog
 
     def issuer_urls(self) -> dict[str, str]:
-        return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
+        return {i: iss.issuer_url(self.base_url) for i, iss in self.issuers.items()}
 
     def base_for(self, req: Request) -> str:
         """The base an issuer endpoint answers with: the form the request arrived in."""
@@ -124,7 +128,7 @@ class IdentityProvider:
 
     def is_own_issuer(self, url: Any) -> Issuer | None:
         """The issuer ``url`` names in either form, or None."""
-        for issuer in ISSUERS.values():
+        for issuer in self.issuers.values():
             if url in (issuer.issuer_url(self.https_base_url), issuer.issuer_url(self.http_base_url)):
                 return issuer
         return None
@@ -140,7 +144,7 @@ class IdentityProvider:
                 "https_issuer": iss.issuer_url(self.https_base_url),
                 "http_issuer": iss.issuer_url(self.http_base_url),
             }
-            for i, iss in ISSUERS.items()
+            for i, iss in self.issuers.items()
         }
         for cloud in clouds.clouds():
             https_forms = cloud.extra_issuers(self.https_base_url)
@@ -181,7 +185,7 @@ class IdentityProvider:
             **self.service_extra(),
             "discovery": {
                 i: f"{iss.issuer_url(self.base_for(req))}/.well-known/openid-configuration"
-                for i, iss in ISSUERS.items()
+                for i, iss in self.issuers.items()
             },
             # Metadata endpoints are plain http, as on a real host.
             "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
@@ -206,7 +210,7 @@ class IdentityProvider:
     # -- issuers ----------------------------------------------------------------------------------
     def _issuer_for_path(self, path: str) -> tuple[Issuer, str] | None:
         first = path.lstrip("/").split("/", 1)[0]
-        issuer = ISSUERS.get(first)
+        issuer = self.issuers.get(first)
         if issuer is None:
             return None
         if not path.startswith(issuer.route_base + "/") and path != issuer.route_base:
@@ -503,8 +507,8 @@ class IdentityProvider:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         for cred in principal.federated_credentials:
-            if cred.issuer in ISSUERS:
-                matches = self.is_own_issuer(claims.get("iss")) is ISSUERS[cred.issuer]
+            if cred.issuer in self.issuers:
+                matches = self.is_own_issuer(claims.get("iss")) is self.issuers[cred.issuer]
             else:
                 matches = cred.issuer == claims.get("iss")
             if matches and cred.subject == claims.get("sub") and cred.audience in auds:
@@ -696,9 +700,9 @@ class IdentityProvider:
     def _issuer_ids(self, body: dict[str, Any]) -> list[str]:
         issuer = self._opt_str(body, "issuer")
         if issuer is None:
-            return list(ISSUERS)
-        if issuer not in ISSUERS:
-            raise ConfigError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(ISSUERS)}")
+            return list(self.issuers)
+        if issuer not in self.issuers:
+            raise ConfigError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(self.issuers)}")
         return [issuer]
 
     def admin_mint(self, body: dict[str, Any]) -> Response:
@@ -777,7 +781,7 @@ class IdentityProvider:
     def admin_keys(self, body: dict[str, Any]) -> Response:
         doc = {
             i: {"active": self.keys.issuer(i).active.kid, "published": self.keys.issuer(i).published_kids()}
-            for i in ISSUERS
+            for i in self.issuers
         }
         return json_response(200, {"issuers": doc})
 

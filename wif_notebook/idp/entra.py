@@ -64,6 +64,7 @@ APP_SERVICE_PATH = "/MSI/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.
 ERROR_URI = "https://login.microsoftonline.com/error?code={code}"
+_V2_ISSUER = ISSUERS["azure"]  # read once: a registry lookup reads the environment
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -154,7 +155,7 @@ def v1_issuer(base_url: str) -> str:
 
 def v2_issuer(base_url: str) -> str:
     """The kit's stand-in for ``https://login.microsoftonline.com/<tenant>/v2.0``."""
-    return ISSUERS["azure"].issuer_url(base_url.rstrip("/"))
+    return _V2_ISSUER.issuer_url(base_url.rstrip("/"))
 
 
 def shape_claims(
