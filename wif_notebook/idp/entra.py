@@ -25,7 +25,6 @@ them. IMDS and App Service answer in their own, simpler shapes.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -38,8 +37,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..clouds.azure import IMDS_PATH
 from ..state import StateDir
@@ -688,27 +685,11 @@ def _aud_text(aud: Any) -> str:
     return ",".join(aud) if isinstance(aud, list) else str(aud)
 
 
-def certificate_thumbprints(pem: str) -> tuple[str, str, Any]:
-    """(x5t, x5t#S256, public key) of a PEM certificate, as Entra indexes an app's certificates."""
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    der = cert.public_bytes(Encoding.DER)
-    return (
-        b64url(hashlib.sha1(der).digest()),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
-        b64url(hashlib.sha256(der).digest()),
-        cert.public_key(),
-    )
-
-
 def _check_certificate_assertion(
     idp: IdentityProvider, assertion: str, header: dict[str, Any], principal: Principal
 ) -> None:
-    by_thumbprint = {}
-    for pem in principal.certificates:
-        x5t, x5t256, key = certificate_thumbprints(pem)
-        by_thumbprint[x5t] = key
-        by_thumbprint[x5t256] = key
     presented = header.get("x5t#S256") or header.get("x5t") or header.get("kid")
-    key = by_thumbprint.get(str(presented))
+    key = principal.certificate_keys.get(str(presented))
     if key is None:
         raise EntraError(
             401,
