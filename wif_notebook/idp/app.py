@@ -29,7 +29,7 @@ from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
-from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS, Issuer
+from .issuers import ISSUERS, Issuer
 from .keys import SUPPORTED_ALGS, KeyStore
 from .messages import (
     NO_STORE,
@@ -58,6 +58,15 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
 CATALOG_CHECK_SECONDS = 0.2
+
+
+def _untrusted(issuer: Issuer, claims: dict[str, Any]) -> str:
+    """Why a verified assertion or subject_token stands in for no principal (RFC 7523, RFC 8693)."""
+    return (
+        f"no principal of issuer {issuer.id!r} trusts tokens of {claims.get('iss')!r} for subject "
+        f"{claims.get('sub')!r} with audience {claims.get('aud')!r}; add a federated_credentials entry "
+        "with this issuer, subject and audience to the principal in principals.yaml"
+    )
 
 
 class IdentityProvider:
@@ -391,7 +400,7 @@ class IdentityProvider:
         if defaults and len(scopes) > 1:
             raise OAuthError(
                 "invalid_scope",
-                "a '<resource>/.default' scope cannot be combined with other scopes (AADSTS70011); "
+                "a '<resource>/.default' scope cannot be combined with other scopes; "
                 "send only the '/.default' scope",
             )
         named = [
@@ -448,12 +457,8 @@ class IdentityProvider:
         if not principal.client_secret:
             raise OAuthError(
                 "invalid_client",
-                f"client {client_id!r} ({principal.kind}) has no client secret; it gets tokens "
-                + (
-                    "from the Azure IMDS endpoint or with a federated client_assertion"
-                    if principal.kind == "managed-identity"
-                    else "from its platform, not with a secret"
-                ),
+                f"client {client_id!r} ({principal.kind}) has no client secret; it gets tokens from its "
+                "platform, not with a secret",
                 status=401,
                 headers=challenge if basic else {},
             )
@@ -541,15 +546,7 @@ class IdentityProvider:
                 )
         matching = [p for p in candidates if self._credential_matches(p, claims)]
         if not matching:
-            aud = claims.get("aud")
-            raise OAuthError(
-                "invalid_client",
-                "AADSTS70021: No matching federated identity record found for presented assertion. "
-                f"Assertion issuer: {claims.get('iss')!r}, subject: {claims.get('sub')!r}, audience: "
-                f"{aud!r}. Add a federated_credentials entry with this issuer, subject and audience "
-                f"({AZURE_TOKEN_EXCHANGE_AUDIENCE}) to the principal in principals.yaml",
-                status=401,
-            )
+            raise OAuthError("invalid_client", _untrusted(issuer, claims), status=401)
         if len(matching) > 1:
             raise OAuthError(
                 "invalid_request",
@@ -589,12 +586,7 @@ class IdentityProvider:
         candidates = [client] if client is not None else self._principals_at(issuer)
         matching = [p for p in candidates if self._credential_matches(p, claims)]
         if not matching:
-            raise OAuthError(
-                "invalid_grant",
-                f"no principal of issuer {issuer.id!r} trusts tokens of {claims.get('iss')!r} for subject "
-                f"{claims.get('sub')!r} with audience {claims.get('aud')!r}; add a federated_credentials "
-                "entry to the principal in principals.yaml",
-            )
+            raise OAuthError("invalid_grant", _untrusted(issuer, claims))
         if len(matching) > 1:
             raise OAuthError(
                 "invalid_request",
