@@ -29,7 +29,7 @@ from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
-from .issuers import ISSUERS, Issuer
+from .issuers import ISSUERS, Issuer, issuer_table
 from .keys import SUPPORTED_ALGS, KeyStore
 from .messages import (
     NO_STORE,
@@ -146,25 +146,16 @@ class IdentityProvider:
         """What the service record publishes (a contract, idp/service.py): both base URLs, the
         default issuer form, and per issuer its default-form URL, both forms and its audience; a
         cloud's extra issuers (Entra's v1 issuer ``azure-v1``) are listed the same way."""
+        https_forms, http_forms = issuer_table(self.https_base_url), issuer_table(self.http_base_url)
         issuers = {
             i: {
-                "issuer": iss.issuer_url(self.base_url),
-                "audience": iss.default_audience,
-                "https_issuer": iss.issuer_url(self.https_base_url),
-                "http_issuer": iss.issuer_url(self.http_base_url),
+                "issuer": issuer,
+                "audience": audience,
+                "https_issuer": https_forms[i][0],
+                "http_issuer": http_forms[i][0],
             }
-            for i, iss in self.issuers.items()
+            for i, (issuer, audience) in issuer_table(self.base_url).items()
         }
-        for cloud in clouds.clouds():
-            https_forms = cloud.extra_issuers(self.https_base_url)
-            http_forms = cloud.extra_issuers(self.http_base_url)
-            for extra_id, (issuer, audience) in cloud.extra_issuers(self.base_url).items():
-                issuers[extra_id] = {
-                    "issuer": issuer,
-                    "audience": audience,
-                    "https_issuer": https_forms[extra_id][0],
-                    "http_issuer": http_forms[extra_id][0],
-                }
         return {
             "base_url": self.http_base_url,
             "https_base_url": self.https_base_url,

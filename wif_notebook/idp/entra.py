@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from ..clouds.azure import IMDS_PATH
+from ..clouds.azure import GUID, IMDS_PATH, v1_issuer
 from ..state import StateDir
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
@@ -64,7 +64,7 @@ APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.
 ERROR_URI = "https://login.microsoftonline.com/error?code={code}"
 _V2_ISSUER = ISSUERS["azure"]  # read once: a registry lookup reads the environment
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_GUID = re.compile(rf"^{GUID}$")
 
 
 # -- the tenant's resource applications ------------------------------------------------------------
@@ -145,11 +145,6 @@ def find_resource(catalog: list[Principal], requested: str) -> ResourceApp | Non
                 index.setdefault(_resource_key(name), app)
         _index = (catalog, index)
     return index.get(_resource_key(requested))
-
-
-def v1_issuer(base_url: str) -> str:
-    """The kit's stand-in for ``https://sts.windows.net/<tenant>/`` (trailing slash included)."""
-    return f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/"
 
 
 def v2_issuer(base_url: str) -> str:

@@ -193,8 +193,8 @@ class Minter:
         header: dict[str, Any] = {"alg": key.alg, "kid": kid}
         if issuer.typ:
             header["typ"] = issuer.typ
-        if claims.get("ver") == "1.0" and issuer.id == "azure":
-            header["x5t"] = kid  # v1 tokens repeat the key id as x5t (Entra docs)
+        if claims.get("ver") in issuer.x5t_for_versions:
+            header["x5t"] = kid
         if preset is not None:
             if preset.edit_claims is not None:
                 preset.edit_claims(claims, FaultContext(clock, seconds, self.base_url))
