@@ -94,7 +94,7 @@ class Principal:
     certificates: list[str] = field(default_factory=list)
     # The certificates' public keys by thumbprint (x5t and x5t#S256), as Entra indexes an app's
     # certificates: read once, when the catalog loads.
-    certificate_keys: dict[str, Any] = field(default_factory=dict, repr=False)
+    certificate_keys: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def public(self) -> dict[str, Any]:
         """Everything but the secret (for listings and the admin endpoint)."""
