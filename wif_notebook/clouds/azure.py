@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ..tokens import IssuedToken
 
 INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
+# A GUID as Entra writes tenant, application and object ids (a regular expression, unanchored).
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
 AKS_TOKEN_FILE_KIND = "aks"
 
@@ -81,9 +83,14 @@ def _shape_claims(draft: ClaimsDraft) -> None:
     )
 
 
+def v1_issuer(base_url: str) -> str:
+    """The kit's stand-in for ``https://sts.windows.net/<tenant>/`` (trailing slash included)."""
+    return f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/"
+
+
 def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     """Entra's v1 issuer, published next to the ``azure`` (v2) issuer: same tenant, same keys."""
-    return {"azure-v1": (f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/", f"api://{AZURE_V1_RESOURCE_APP_ID}")}
+    return {"azure-v1": (v1_issuer(base_url), f"api://{AZURE_V1_RESOURCE_APP_ID}")}
 
 
 def _hosted_on_app_service(principal: Principal) -> bool:
@@ -282,9 +289,8 @@ def _seed_later() -> list[tuple[str, dict[str, Any]]]:
 
 
 # -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
-_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{_GUID})(?P<rest>/v2\.0|/)?/?$")
+_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{GUID})(?P<rest>/v2\.0|/)?/?$")
 
 
 @dataclass(frozen=True)
@@ -444,6 +450,7 @@ CLOUD = Cloud(
             # Entra v2.0 access tokens always carry the resource application's client id as aud.
             default_audience=AZURE_RESOURCE_APP_ID,
             audience_as_scope=True,
+            x5t_for_versions=("1.0",),  # v1.0 tokens repeat the key id as x5t (Entra docs)
         ),
     ),
     # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
@@ -454,14 +461,14 @@ CLOUD = Cloud(
             "Microsoft Entra ID, v2.0 tokens",
             public_host="login.microsoftonline.com",
             public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
-            kit_path=rf"/{_GUID}/v2\.0/?$",
+            kit_path=rf"/{GUID}/v2\.0/?$",
         ),
         ProductionIssuer(
             "entra-v1",
             "https://sts.windows.net/<TENANT_ID>/",
             "Microsoft Entra ID, v1.0 tokens",
             public_host="sts.windows.net",
-            kit_path=rf"/{_GUID}/$",
+            kit_path=rf"/{GUID}/$",
         ),
     ),
     principal_kinds={
