@@ -41,6 +41,18 @@ ensure_shellcheck() {
   command -v shellcheck >/dev/null || install_debian shellcheck "the export tests" shellcheck
 }
 
+# npm_ci_when_stale DIR WHAT: install DIR's npm packages (WHAT, in words) from its lock file, only when
+# DIR/node_modules is missing or package-lock.json is newer than the install: npm ci deletes
+# node_modules first and is slow (offline: very), so a start with a current install must not run it.
+npm_ci_when_stale() {
+  local dir=$1 what=$2 installed=$1/node_modules
+  # npm writes node_modules/.package-lock.json last, so its time is the install's when it is there.
+  [[ -e $installed/.package-lock.json ]] && installed=$installed/.package-lock.json
+  [[ -e $installed && ! $dir/package-lock.json -nt $installed ]] && return 0
+  echo "dev.sh: installing $what into $dir (npm ci)" >&2
+  npm ci --prefix "$dir" --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 # The real-client tests run the Node.js driver and mongosh from tests/clients (npm registry, lock file).
 # npm 11 skips install scripts by default; mongosh works without its optional native addons.
 ensure_node_clients() {
@@ -49,18 +61,16 @@ ensure_node_clients() {
       "(or install them from https://nodejs.org) and retry" >&2
     exit 1
   fi
-  # npm ci starts from scratch; skip it while the installed tree is newer than the lock file.
-  [[ tests/clients/node_modules/.package-lock.json -nt tests/clients/package-lock.json ]] && return 0
-  echo "dev.sh: installing the Node.js driver and mongosh into tests/clients (npm ci, about a minute)" >&2
-  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error >/dev/null
+  npm_ci_when_stale tests/clients "the Node.js driver and mongosh (about a minute)"
 }
 
 # `wif classroom` runs JupyterHub behind configurable-http-proxy, an npm package (classroom/, lock file).
 ensure_classroom_proxy() {
-  [[ classroom/node_modules/.package-lock.json -nt classroom/package-lock.json ]] && return 0
-  echo "dev.sh: installing configurable-http-proxy into classroom/ (npm ci)" >&2
-  npm ci --prefix classroom --no-audit --no-fund --loglevel=error >/dev/null
+  npm_ci_when_stale classroom configurable-http-proxy
 }
+
+# Sourced (tests/test_dev_sh.py reads the functions above): define them, run nothing.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 cmd=${1:-}
 shift || true

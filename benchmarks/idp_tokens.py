@@ -17,12 +17,21 @@ untimed token, so any --seconds is valid (a connection idle while the others run
           device_code: two requests per token. It runs with --skip-id-token --skip-refresh-token so
           it signs one JWT per token, like the kit.
 
+- floor:  a reference, not a token endpoint: a bare https responder in its own process on the kit's
+          own TLS certificate (one thread per connection, as the IdP), which reads a request by its
+          Content-Length and answers a fixed Entra-sized token with a fresh RSA-2048 signature and
+          the IdP's response headers. No routing, no authentication, no claims, no log: what CPython,
+          ``ssl`` and one signature leave as the ceiling of any Python https token endpoint on this
+          machine, measured with the same client in the same rounds.
+
 Every token counted is a real RS256 JWT; the first one of each server is verified against that
-server's JWKS before timing starts.
+server's JWKS (the floor's against its one key) before timing starts.
 
     npm install --prefix benchmarks          # once: installs the anchor from benchmarks/package.json
     .venv/bin/python benchmarks/idp_tokens.py [--seconds 2] [--rounds 5] \\
         [--output benchmarks/results/idp_tokens.json]
+
+(``--serve-floor STATE_DIR`` is how the script starts the floor in its own process.)
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -140,9 +150,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def kit_server() -> Iterator[tuple[Server, Server, Server]]:
+def kit_server() -> Iterator[tuple[Server, Server, Server, Any]]:
     """The kit IdP reached over https (the default issuer form) and over plain http, one port; and
-    its Entra v2.0 token endpoint over https."""
+    its Entra v2.0 token endpoint over https; and the kit's state directory (its TLS certificate)."""
     sys.path.insert(0, str(HERE.parent))
     from wif_notebook.idp.issuers import AZURE_RESOURCE_APP_ID, AZURE_TENANT_ID
     from wif_notebook.idp.service import start_idp, stop_idp
@@ -222,7 +232,7 @@ def kit_server() -> Iterator[tuple[Server, Server, Server]]:
                     "sample_claims": sorted(entra_claims),
                 },
             )
-            yield entra, https_server, server
+            yield entra, https_server, server, state
             secure.close()
             entra_client.close()
             # Informative only (the anchor has no ES256): the same endpoint after
@@ -240,6 +250,131 @@ def kit_server() -> Iterator[tuple[Server, Server, Server]]:
             client.close()
         finally:
             stop_idp(state)
+
+
+# -- the floor: a bare https responder that signs ---------------------------------------------------
+FLOOR_RESPONSE_HEADERS = "Cache-Control: no-store\r\nPragma: no-cache\r\n"  # as the Entra token answer
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _floor_connection(sock: socket.socket, context: ssl.SSLContext, key: Any, signing_input: bytes) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    pad, sha = padding.PKCS1v15(), hashes.SHA256()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the IdP
+    try:
+        conn = context.wrap_socket(sock, server_side=True)
+    except (ssl.SSLError, OSError):
+        sock.close()
+        return
+    head = (
+        "HTTP/1.1 200 OK\r\nServer: floor\r\nDate: {date}\r\nContent-Type: application/json\r\n"
+        "Content-Length: {length}\r\n" + FLOOR_RESPONSE_HEADERS + "\r\n"
+    )
+    pending = b""
+    with conn:
+        while True:
+            while b"\r\n\r\n" not in pending:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                pending += data
+            end = pending.index(b"\r\n\r\n") + 4
+            length = 0
+            for line in pending[:end].split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(pending) < end + length:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                pending += data
+            pending = pending[end + length :]
+            token = signing_input.decode() + "." + _b64url(key.sign(signing_input, pad, sha))
+            body = json.dumps({"token_type": "Bearer", "expires_in": 3599, "access_token": token}).encode()
+            date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+            conn.sendall(head.format(date=date, length=len(body)).encode() + body)
+
+
+def serve_floor(state_dir: str) -> None:
+    """The floor's process: print its port and its JWKS (one line each), then serve until killed."""
+    sys.path.insert(0, str(HERE.parent))
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from wif_notebook.state import StateDir
+    from wif_notebook.tls import server_context
+
+    context = server_context(StateDir(state_dir))  # the IdP's own certificate and TLS settings
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA",
+        "kid": "floor",
+        "alg": "RS256",
+        "n": _b64url(numbers.n.to_bytes(256, "big")),
+        "e": _b64url(numbers.e.to_bytes(3, "big")),
+    }
+    # A signing input the size of an Entra v2 token's (header and about 900 bytes of claims).
+    claims = {"aud": "api://floor", "iss": "https://localhost/floor", "pad": "x" * 760}
+    signing_input = (
+        _b64url(json.dumps({"alg": "RS256", "kid": "floor", "typ": "JWT"}).encode())
+        + "."
+        + _b64url(json.dumps(claims).encode())
+    ).encode()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(socket.SOMAXCONN)
+    print(listener.getsockname()[1], flush=True)
+    print(json.dumps({"keys": [jwk]}), flush=True)
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(
+            target=_floor_connection, args=(sock, context, key, signing_input), daemon=True
+        ).start()
+
+
+@contextlib.contextmanager
+def floor_server(state: Any) -> Iterator[Server]:
+    """The floor in its own process, on the TLS certificate of the kit's ``state``."""
+    from wif_notebook.tls import client_context
+
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-floor", str(state.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port, jwks = proc.stdout.readline(), proc.stdout.readline()
+        if not port.strip():
+            raise RuntimeError("the floor did not start")
+        client = Client(int(port), client_context(state))
+        body = urlencode({"grant_type": "client_credentials"}).encode()
+
+        def one() -> str:
+            return str(client.request("POST", "/token", body, FORM)["access_token"])
+
+        verify_with_jwks(one(), json.loads(jwks))
+        yield Server(
+            "floor_https",
+            one,
+            client,
+            {
+                "server": "reference only: a bare Python https responder (kit TLS certificate, a thread per "
+                "connection) that answers a fixed Entra-sized token with a fresh RS256 RSA-2048 signature",
+                "flow": "any POST with a Content-Length body, one persistent TLS connection (1 request per "
+                "token); no routing, authentication, claims or log",
+                "requests_per_token": 1,
+            },
+        )
+        client.close()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def free_port() -> int:
@@ -347,20 +482,30 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per server, alternating (default 5)")
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed run before each (default 0.5)")
     parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    parser.add_argument("--serve-floor", metavar="STATE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return 0
     load_before = os.getloadavg()[0]  # other work on the machine skews both sides
-    with kit_server() as (entra, kit_https, kit), anchor_server() as anchor:
-        for server in (entra, kit_https, kit, anchor):
+    with (
+        kit_server() as (entra, kit_https, kit, state),
+        floor_server(state) as floor,
+        anchor_server() as anchor,
+    ):
+        servers = (entra, kit_https, kit, floor, anchor)
+        for server in servers:
             run_for(args.warmup, server.one)
         # Alternate rounds, so a burst of other load on the machine hits every server alike;
         # each server's rate is the median of its rounds.
         for _ in range(args.rounds):
-            for server in (entra, kit_https, kit, anchor):
+            for server in servers:
                 server.run(args.seconds)
         load_after = os.getloadavg()[0]
         anchor_report = anchor.report()
         https_report = kit_https.report()
         entra_report = entra.report()
+        floor_report = floor.report()
     signatures = rsa_signatures_per_second(args.seconds)
     kit_report = kit.report()  # after the informative ES256 run
     ratio = kit_report["tokens_per_second"] / anchor_report["tokens_per_second"]
@@ -387,6 +532,14 @@ def main() -> int:
         # What TLS costs on a kept-alive connection: the https endpoint learners use over plain http.
         "ratio_kit_https_over_kit": round(
             https_report["tokens_per_second"] / kit_report["tokens_per_second"], 2
+        ),
+        "floor_https": floor_report,
+        "ratio_floor_https_over_anchor": round(
+            floor_report["tokens_per_second"] / anchor_report["tokens_per_second"], 2
+        ),
+        # How much of the ceiling a Python https endpoint can reach the Entra path reaches.
+        "ratio_entra_https_over_floor": round(
+            entra_report["tokens_per_second"] / floor_report["tokens_per_second"], 2
         ),
         "rsa2048_signatures_per_second": round(signatures, 1),
         "ceiling_ratio_signature_only_over_anchor": round(signatures / anchor_report["tokens_per_second"], 2),

@@ -5,7 +5,7 @@ privileges given as ``ROLE@DB`` and ``DB[.COLL]:ACTIONS``; ``admin_client`` is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
@@ -13,16 +13,38 @@ from pymongo.errors import OperationFailure, PyMongoError
 from . import display
 from .driver_errors import explain_error
 from .errors import ConfigError
-from .providers import provider_for_prefix
+from .providers import configured_providers, require_provider
 from .state import StateDir
 
+if TYPE_CHECKING:
+    from .oidc import ProviderConfig
 
-def admin_client(state: StateDir, *, timeout_ms: int = 5_000) -> MongoClient[Any]:
-    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``)."""
+
+def admin_client(
+    state: StateDir, *, timeout_ms: int = 5_000, app_name: str | None = None
+) -> MongoClient[Any]:
+    """A SCRAM-SHA-256 client as the kit's administrator (``stack.administrator_uri``), logged in;
+    ``app_name``: the appName its connections announce (mongod's log names it).
+
+    It logs in here, not at its first command, so that a refused login is explained as the
+    administrator's password refused (code 18 here is never a token), wherever the client is used.
+    """
+    from .server.authz import ADMIN_FILE
     from .stack import administrator_uri
 
     uri = administrator_uri(state)
-    return MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    client: MongoClient[Any] = MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        appName=app_name,  # None: pymongo's default (no application name)
+    )
+    try:
+        client.admin.command("ping")  # pymongo authenticates the connection before any command
+    except PyMongoError as exc:
+        client.close()
+        raise explain_error(exc, kit=True, admin_credentials=state.path / ADMIN_FILE) from exc
+    return client
 
 
 def parse_role(text: str, default_db: str = "admin") -> dict[str, str]:
@@ -133,8 +155,8 @@ def _group_role(state: StateDir, group: str, prefix: str) -> _Grantee:
     from .clouds import for_issuer
     from .oidc import auth_name
 
-    provider = provider_for_prefix(state, prefix)
-    if provider is not None and not provider.use_authorization_claim:
+    provider = require_provider(configured_providers(state), prefix)
+    if not provider.use_authorization_claim:
         raise ConfigError(
             f"the '{prefix}' provider has useAuthorizationClaim: false, so groups give no roles",
             hint=f"create its $external user instead: %wif_authorize --principal NAME --role ROLE@DB "
@@ -148,28 +170,52 @@ def _group_role(state: StateDir, group: str, prefix: str) -> _Grantee:
 
 def _external_user(state: StateDir, user: str | None, principal: str | None, prefix: str | None) -> _Grantee:
     """The ``$external`` user ``<prefix>/<principal name>`` for a kit principal, or the user named."""
-    from .oidc import auth_name
+    from .oidc import auth_name, user_name
 
+    providers = configured_providers(state)
     if principal:
         from .idp.principals import find
 
-        who = find(state, principal)
-        prefix = prefix or who.issuer_id
-        provider = provider_for_prefix(state, prefix)
-        claim = provider.principal_name if provider is not None else "sub"
-        value = who.subject if claim == "sub" else str(who.claims.get(claim, who.subject))
-        name = auth_name(prefix, value)
+        prefix = prefix or find(state, principal).issuer_id
+        provider = require_provider(providers, prefix)
+        name = user_name(provider, token_principal(state, principal, provider)[0])
     else:
         assert user is not None
-        name = user if "/" in user or prefix is None else auth_name(prefix, user)
-        provider = provider_for_prefix(state, name.split("/", 1)[0])
+        if "/" not in user and prefix is None:
+            raise ConfigError(
+                f"the user {user!r} has no provider prefix: an $external user of MONGODB-OIDC is named "
+                "<authNamePrefix>/<principal>",
+                hint=f"write --user PREFIX/{user} (prefixes: "
+                + ", ".join(p.auth_name_prefix for p in providers)
+                + "), or add --prefix PREFIX, or name a kit principal with --principal",
+            )
+        name = user if "/" in user else auth_name(prefix or "", user)
+        provider = require_provider(providers, name.split("/", 1)[0])
     notes = []
-    if provider is not None and provider.use_authorization_claim:
+    if provider.use_authorization_claim:
         notes.append(
             f"The '{provider.auth_name_prefix}' provider takes roles from the token's "
             f"'{provider.authorization_claim}' claim: this user document is not consulted at login."
         )
     return _Grantee("user", name, "$external", notes)
+
+
+def token_principal(state: StateDir, principal: str, provider: ProviderConfig) -> tuple[str, dict[str, Any]]:
+    """The principal mongod reads from the token the IdP issues ``principal`` for ``provider``'s
+    audience (the rule book's ``check_principal``), and that token's claims; a ConfigError with the
+    server's reason when mongod would refuse the token for its principal claim."""
+    from .oidc import RuleFailure, check_principal
+    from .tokens import mint
+
+    claims = mint(principal, audience=provider.audience, state=state).claims
+    try:
+        return check_principal(claims, provider), claims
+    except RuleFailure as failure:
+        raise ConfigError(
+            f"mongod refuses {principal}'s token for the '{provider.auth_name_prefix}' provider: "
+            f"{failure.message}",
+            hint=f"{failure.hint} (%wif_mongod set {provider.auth_name_prefix} principalName=CLAIM)",
+        ) from failure
 
 
 def _create_or_update(

@@ -113,15 +113,9 @@ def _norm(text: Any) -> str:
 
 def _provider(state: StateDir, prefix: str) -> Any:
     """The running configuration's provider entry with ``authNamePrefix`` ``prefix``."""
-    from .providers import provider_for_prefix
+    from .providers import configured_providers, require_provider
 
-    provider = provider_for_prefix(state, prefix)
-    if provider is not None:
-        return provider
-    raise ConfigError(
-        f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
-        hint="restore the kit's configuration with %wif_mongod reset, then run the check again",
-    )
+    return require_provider(configured_providers(state), prefix)
 
 
 def _choice(expected: str, accepted: tuple[str, ...], wrong: Mapping[str, str]) -> Callable[..., Verdict]:
@@ -720,30 +714,26 @@ def _as_the_aks_pod(state: StateDir) -> Iterator[None]:
 
 def _capstone_provider(state: StateDir) -> Any:
     """1/3: the entry that trusts the cluster for the pod's token, or a Verdict saying what is missing."""
-    from .idp.tokenfiles import token_file_path
-    from .mongod import server_providers
-    from .stack import status
-    from .tokens import decode
+    from .oidc import RuleFailure, select_provider_for_token
+    from .providers import configured_providers
 
-    cluster = status(state)["idp"]["issuers"]["k8s"]["issuer"]
-    aud = decode(token_file_path(state, "aks").read_text().strip()).claims.get("aud")
-    audience = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
-    found = server_providers(state)
-    entries = [p for p in (found.providers if found else []) if p.issuer == cluster]
-    if not entries:
+    try:
+        # The entry a one-step login picks for the pod's token (by its iss and single aud).
+        provider = select_provider_for_token(configured_providers(state), _token_file(state, "aks").token)
+    except RuleFailure as failure:
+        if failure.rule == "audience":
+            return Verdict(
+                False,
+                "1/3: the entry for the cluster expects another aud than the pod token's "
+                f"({failure.message}).",
+                hint="use the aud of the token in AZURE_FEDERATED_TOKEN_FILE as the entry's audience",
+            )
         return Verdict(
             False,
             "1/3: the server does not trust the cluster yet: no oidcIdentityProviders entry has the pod "
             "token's issuer.",
             hint="decode the pod's token (its iss and aud), then %wif_mongod add issuer=... audience=... "
             "authNamePrefix=... useAuthorizationClaim=false supportsHumanFlows=false",
-        )
-    provider = next((p for p in entries if p.audience == audience), None)
-    if provider is None:
-        return Verdict(
-            False,
-            f"1/3: the entry for the cluster expects aud {entries[0].audience!r}, not the pod token's.",
-            hint="use the aud of the token in AZURE_FEDERATED_TOKEN_FILE as the entry's audience",
         )
     if provider.use_authorization_claim:
         return Verdict(
@@ -901,20 +891,19 @@ def _entra_v1_entry(answer: Any, state: StateDir) -> Verdict:
 
 
 def _google_user(answer: Any, state: StateDir) -> Verdict:
-    from .idp.principals import find
+    from .authorization import token_principal
     from .oidc import user_name
 
     provider = _provider(state, "gcp")
-    who = find(state, "run-checkout")
-    claim = provider.principal_name
-    value = who.subject if claim == "sub" else str(who.claims.get(claim, ""))
+    value, claims = token_principal(state, "run-checkout", provider)
     expected = user_name(provider, value)
+    claim = provider.principal_name
     given = str(answer).strip()
     if given == expected:
         return Verdict(
             True, f"{expected} in $external: the gcp provider names users after the token's {claim}."
         )
-    email = who.claims.get("email")
+    email = claims.get("email")
     if email and given.endswith(str(email)):
         return Verdict(
             False,
@@ -930,20 +919,20 @@ EKS_ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1
 
 
 def _eks_entry(answer: Any, state: StateDir) -> Verdict:
-    from .idp.tokenfiles import token_file_path
-    from .tokens import decode
+    from .oidc import RuleFailure, check_audience, check_principal
 
     entry = _production_entry(answer)
     if isinstance(entry, Verdict):
         return entry
     if entry.issuer != EKS_ISSUER:
         return Verdict(False, "The issuer is not the EKS cluster's OIDC issuer given above.")
-    aud = decode(token_file_path(state, "eks").read_text().strip()).claims.get("aud")
-    audience = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
-    if entry.audience != audience:
+    claims = _token_file(state, "eks").claims
+    try:
+        audience = check_audience(claims, entry)
+    except RuleFailure as failure:
         return Verdict(
             False,
-            f"The pods' tokens do not carry aud {entry.audience!r}.",
+            f"mongod would refuse the pods' tokens: {failure.message}",
             hint="decode the EKS token file (AWS_WEB_IDENTITY_TOKEN_FILE) and copy its aud",
         )
     if entry.use_authorization_claim:
@@ -952,7 +941,20 @@ def _eks_entry(answer: Any, state: StateDir) -> Verdict:
             "Service-account tokens carry no groups claim.",
             hint="useAuthorizationClaim: false, and a $external user per service account",
         )
+    try:
+        check_principal(claims, entry)
+    except RuleFailure as failure:
+        return Verdict(False, f"mongod would refuse the pods' tokens: {failure.message}", hint=failure.hint)
     return Verdict(True, f"The EKS issuer, aud {audience}, and $external users: the pods' own tokens log in.")
+
+
+def _token_file(state: StateDir, kind: str) -> Any:
+    """The kit's projected token file ``kind`` (aks, eks), read as a pod reads it (an IssuedToken); a
+    missing file is a TokenError saying so and how to get it written (the IdP writes them)."""
+    from .idp.tokenfiles import token_file_path
+    from .tokens import token_file
+
+    return token_file(token_file_path(state, kind))
 
 
 # Ids Atlas gives the workload identity providers of the lesson (24 hex digits, as Atlas prints them).

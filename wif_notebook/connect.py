@@ -369,7 +369,7 @@ def _plan_token_file(
         token = path.read_text()
         how = "the IdP's projected token file (refreshed by the IdP)"
     else:
-        issued = obtain(who, audience=resource, lifetime=lifetime, fault=fault, state=state)
+        issued = obtain(p, audience=resource, lifetime=lifetime, fault=fault, state=state)
         token = issued.token
         path = _write_token_file(state, who, token)
         how = f"a token for {who} ({issued.method}) written by the kit"

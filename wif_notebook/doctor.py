@@ -11,7 +11,9 @@
    authorization behind it (the ``$external`` user or the role documents) through the administrator.
 
 The result names the failing rule (a rule id of the rule book, or one of the situations in
-``SITUATIONS``) with the fix, or says that nothing failed and lists what was checked.
+``SITUATIONS``) with the fix, or says that nothing failed and lists what was checked. The fixes name
+commands in the syntax of where the diagnosis is read (``NextSteps``): the magics in a notebook,
+the ``wif`` command in a terminal (``diagnose(..., terminal=True)``, as ``wif doctor`` asks).
 """
 
 from __future__ import annotations
@@ -63,6 +65,54 @@ class Check:
     name: str
     passed: bool | None
     detail: str
+
+
+@dataclass(frozen=True)
+class NextSteps:
+    """The commands a diagnosis names, in the syntax of where it is read: the magics in a notebook,
+    the ``wif`` command in a terminal; where the command line has no equivalent, the terminal gets
+    what does the same there (the mongod.conf edit, the public Python API's call)."""
+
+    state: StateDir
+    terminal: bool = False
+
+    def wif(self, line: str) -> str:
+        """A command both have: ``token X`` → ``%wif_token X`` (notebook), ```wif token X``` (terminal)."""
+        if self.terminal:
+            return f"`wif {line}`"
+        name, _, rest = line.partition(" ")
+        return f"%wif_{name} {rest}".rstrip()
+
+    def provider(self, prefix: str | None, fields: dict[str, Any]) -> str:
+        """Change the oidcIdentityProviders entry ``prefix`` (None: add one) to have ``fields``."""
+        if not self.terminal:
+            pairs = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in fields.items())
+            return f"%wif_mongod set {prefix} {pairs}" if prefix else f"%wif_mongod add {pairs}"
+        where = f"in its '{prefix}' entry" if prefix else "as a new entry"
+        return (
+            f"edit oidcIdentityProviders in {self.state.mongod_conf} ({json.dumps(fields)[1:-1]} {where}), "
+            "then restart mongod: `wif mongod stop && wif mongod start`"
+        )
+
+    def authorize(self, **options: Any) -> str:
+        """``%wif_authorize`` with ``authorization.authorize``'s options (group, user, prefix, roles,
+        privileges); in a terminal, that call of the public Python API."""
+        if self.terminal:
+            call = ", ".join(f"{k}={v!r}" for k, v in options.items())
+            return (
+                f'`python -c "import wif_notebook as w; '
+                f'w.authorize(w.StateDir({str(self.state.path)!r}), {call})"`'
+            )
+        flags = {"roles": "--role", "privileges": "--privilege"}
+        parts = []
+        for name, value in options.items():
+            for item in value if isinstance(value, list) else [value]:
+                parts.append(f"{flags.get(name, '--' + name)} {item}")
+        return "%wif_authorize " + " ".join(parts)
+
+    @property
+    def log_in_again(self) -> str:
+        return "the login again" if self.terminal else "%wif_connect again"
 
 
 @dataclass
@@ -254,7 +304,9 @@ def find_logged_failure(
     )
 
 
-def _providers(state: StateDir, checks: list[Check]) -> tuple[list[ProviderConfig] | None, bool]:
+def _providers(
+    state: StateDir, checks: list[Check], steps: NextSteps
+) -> tuple[list[ProviderConfig] | None, bool]:
     from .mongod import server_providers
 
     try:
@@ -263,7 +315,7 @@ def _providers(state: StateDir, checks: list[Check]) -> tuple[list[ProviderConfi
         checks.append(Check("mongod.conf", False, f"{exc.what} ({exc.hint})"))
         return None, False
     if found is None:
-        checks.append(Check("mongod.conf", None, "not written yet (%wif_up writes it)"))
+        checks.append(Check("mongod.conf", None, f"not written yet ({steps.wif('up')} writes it)"))
         return None, True
     shown = "; ".join(f"{p.auth_name_prefix}: {p.issuer} (audience {p.audience})" for p in found.providers)
     checks.append(Check("oidcIdentityProviders", bool(found.providers), shown or "empty"))
@@ -275,13 +327,7 @@ def _service_checks(state: StateDir, checks: list[Check]) -> tuple[bool, bool]:
     from .mongod import mongod_status
 
     idp = idp_record(state)
-    checks.append(
-        Check(
-            "identity provider",
-            idp is not None,
-            f"running at {idp.extra.get('base_url')}" if idp else "stopped",
-        )
-    )
+    checks.append(Check("identity provider", idp is not None, _idp_detail(idp.extra) if idp else "stopped"))
     status = mongod_status(state)
     running = bool(status.get("running"))
     checks.append(
@@ -292,6 +338,17 @@ def _service_checks(state: StateDir, checks: list[Check]) -> tuple[bool, bool]:
         )
     )
     return idp is not None, running
+
+
+def _idp_detail(extra: dict[str, Any]) -> str:
+    """Where the IdP is, as it is: one port, its issuers in one form (https unless started with
+    ``--issuer-scheme http``), the same paths answering in the other."""
+    https, http = extra.get("https_base_url"), extra.get("base_url")
+    if not https:
+        return f"running at {http}"
+    if extra.get("issuer_scheme") == "http":
+        return f"running at {http} (issuers are http: --issuer-scheme http); the same port answers {https}"
+    return f"running at {https} (issuers are https); the same port answers {http} in the clear"
 
 
 # -- plain words per rule --------------------------------------------------------------------------
@@ -313,6 +370,7 @@ class _Facts:
     providers: Sequence[ProviderConfig]
     principal: str | None
     reason: str
+    steps: NextSteps
 
     @property
     def iss(self) -> Any:
@@ -329,10 +387,15 @@ class _Facts:
 
 
 def _rule_words(
-    rule: str, claims: dict[str, Any], providers: Sequence[ProviderConfig], principal: str | None, reason: str
+    rule: str,
+    claims: dict[str, Any],
+    providers: Sequence[ProviderConfig],
+    principal: str | None,
+    reason: str,
+    steps: NextSteps,
 ) -> _Words:
     """(title, explanation, fixes) for a failed rule, with this token's and configuration's values."""
-    facts = _Facts(claims, providers, principal, reason)
+    facts = _Facts(claims, providers, principal, reason, steps)
     words = _WORDS.get(rule)
     if words is not None:
         return words(facts)
@@ -360,10 +423,14 @@ def _audience_words(f: _Facts) -> _Words:
         f"The token says aud = '{got}', but the server's oidcIdentityProviders entry for issuer "
         f"'{f.iss}' expects audience '{configured}'. Both sides must name the same audience.",
         [
-            f"Ask the identity provider for the configured audience: %wif_token {f.who} --audience "
-            f"{configured} (pymongo: TOKEN_RESOURCE:{configured}; %wif_connect --resource {configured}).",
-            f"Or change the provider's audience in mongod.conf to the token's: %wif_mongod set {prefix} "
-            f"audience={got} (the server restarts with it).",
+            "Ask the identity provider for the configured audience: "
+            + f.steps.wif(f"token {f.who} --audience {configured}")
+            + f" (pymongo: TOKEN_RESOURCE:{configured}"
+            + ("" if f.steps.terminal else f"; %wif_connect --resource {configured}")
+            + ").",
+            "Or change the provider's audience in mongod.conf to the token's: "
+            + f.steps.provider(prefix, {"audience": got})
+            + ("." if f.steps.terminal else " (the server restarts with it)."),
         ],
     )
 
@@ -376,9 +443,10 @@ def _provider_words(f: _Facts) -> _Words:
         "For a workload (one-step) login the server picks the entry whose issuer equals iss."
         + issuer_mixup_words(f.claims, f.providers),
         [
-            "Use a token from a configured issuer (%wif_token PRINCIPAL).",
-            f"Or add an entry for this issuer: %wif_mongod add issuer={f.iss} audience=<aud> "
-            "authNamePrefix=<name>.",
+            f"Use a token from a configured issuer ({f.steps.wif('token PRINCIPAL')}).",
+            "Or add an entry for this issuer: "
+            + f.steps.provider(None, {"issuer": f.iss, "audience": "<aud>", "authNamePrefix": "<name>"})
+            + ".",
         ],
     )
 
@@ -399,8 +467,14 @@ def _expired_words(f: _Facts) -> _Words:
         "The token has expired",
         f"The token's exp passed{when}. mongod allows no clock skew for expiry.",
         [
-            "Fetch a fresh token (%wif_token / %wif_connect fetch one each time). A driver does this by "
-            "itself only if its token source returns a new token: a token file must be refreshed.",
+            "Fetch a fresh token ("
+            + (
+                f"{f.steps.wif('token')} fetches one each time"
+                if f.steps.terminal
+                else "%wif_token / %wif_connect fetch one each time"
+            )
+            + "). A driver does this by itself only if its token source returns a new token: a token "
+            "file must be refreshed.",
         ],
     )
 
@@ -415,10 +489,11 @@ def _external_user_words(f: _Facts) -> _Words:
         f"The token itself is valid, but the '{prefix}' provider has useAuthorizationClaim: false, so "
         f"the server looks up the user '{user}' in $external for the roles — and it does not exist.",
         [
-            f"Create it: %wif_authorize --user {user} --role readWrite@test "
+            f"Create it: {f.steps.authorize(user=user, roles=['readWrite@test'])} "
             "(db.getSiblingDB('$external').createUser({user: ..., roles: [...]})).",
-            f"Or map groups instead: set useAuthorizationClaim true with an authorizationClaim "
-            f"(%wif_mongod set {prefix} useAuthorizationClaim=true authorizationClaim=groups).",
+            "Or map groups instead: set useAuthorizationClaim true with an authorizationClaim ("
+            + f.steps.provider(prefix, {"useAuthorizationClaim": True, "authorizationClaim": "groups"})
+            + ").",
         ],
     )
 
@@ -457,7 +532,7 @@ def _token_rules(
 
 
 def _check_authorization(
-    state: StateDir, token: str, providers: Sequence[ProviderConfig], checks: list[Check]
+    state: StateDir, token: str, providers: Sequence[ProviderConfig], checks: list[Check], steps: NextSteps
 ) -> tuple[str, str, list[str]] | None:
     """After the token passes: does the user / do the roles exist? (title, why, fixes) if not."""
     from .authorization import admin_client
@@ -479,7 +554,8 @@ def _check_authorization(
             found = client["$external"].command("usersInfo", user).get("users", [])
             checks.append(Check(f"$external user {user}", bool(found), "exists" if found else "missing"))
             if not found:
-                return _rule_words("external-user", claims, providers, None, f'Could not find user "{user}"')
+                reason = f'Could not find user "{user}"'
+                return _rule_words("external-user", claims, providers, None, reason, steps)
             return None
         missing = []
         for role in roles:
@@ -495,8 +571,9 @@ def _check_authorization(
                 f"'{provider.authorization_claim}' claim — but no such role exists in admin, so they grant "
                 "nothing and every command fails with 13 (Unauthorized).",
                 [
-                    f"Create the role: %wif_authorize --group {group} --prefix {provider.auth_name_prefix} "
-                    "--role readWrite@test (createRole in admin).",
+                    "Create the role: "
+                    + steps.authorize(group=group, prefix=provider.auth_name_prefix, roles=["readWrite@test"])
+                    + " (createRole in admin).",
                 ],
             )
         if not roles:
@@ -525,7 +602,7 @@ def _from_exception(exc: BaseException) -> Any:
     )
 
 
-def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnosis:
+def _unauthorized(state: StateDir, failure: Any, checks: list[Check], steps: NextSteps) -> Diagnosis:
     """A 13 on a command: which user, which roles, which exist, what the command needed."""
     from .authorization import admin_client
     from .connect import connections
@@ -542,7 +619,7 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
             "role-missing",
             SITUATIONS["role-missing"],
             f"The workload is logged in but may not run {command} on {db}: none of its roles grants it (13).",
-            [f"Grant a role that allows it: %wif_authorize --group GROUP --role readWrite@{db}."],
+            [f"Grant a role that allows it: {steps.authorize(group='GROUP', roles=[f'readWrite@{db}'])}."],
             evidence,
             checks,
         )
@@ -576,7 +653,7 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
             "The token's role was never created",
             f"{conn.user} authenticated fine and holds role {missing[0]} (from its token's groups), but "
             f"that role does not exist in admin, so it grants nothing: {command} on {db} got 13.",
-            [f"Create it: %wif_authorize --group {group} --prefix {prefix} --role readWrite@{db}."],
+            [f"Create it: {steps.authorize(group=group, prefix=prefix, roles=[f'readWrite@{db}'])}."],
             evidence,
             checks,
         )
@@ -586,8 +663,9 @@ def _unauthorized(state: StateDir, failure: Any, checks: list[Check]) -> Diagnos
         SITUATIONS["role-missing"],
         f"{conn.user} authenticated, but none of its roles grants {command} on {db} (13).",
         [
-            f"Add the privilege to its role: %wif_authorize --group GROUP --privilege {db}:{command}, "
-            f"or inherit a built-in role: --role readWrite@{db}."
+            "Add the privilege to its role: "
+            + steps.authorize(group="GROUP", privileges=[f"{db}:{command}"])
+            + f", or inherit a built-in role: {steps.authorize(group='GROUP', roles=[f'readWrite@{db}'])}."
         ],
         evidence,
         checks,
@@ -606,6 +684,7 @@ class _Case:
     mongod_up: bool
     failure: Any  # connect.Failure (an exception is converted) or None
     raw: str | None  # the token, when there is one
+    steps: NextSteps
     evidence: list[tuple[str, str]] = field(default_factory=list)
     results: list[RuleResult] = field(default_factory=list)
     claims: dict[str, Any] = field(default_factory=dict)
@@ -627,20 +706,24 @@ class _Case:
         return Diagnosis(False, rule, title, why, fixes, self.evidence, self.checks, self.results)
 
 
-def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: Any = None) -> Diagnosis:
+def diagnose(
+    token: Any = None, *, state: StateDir | None = None, last_failure: Any = None, terminal: bool = False
+) -> Diagnosis:
     """Name the failing rule and the fix for ``token`` and/or ``last_failure`` (see the module doc).
 
     ``token``: a JWT string or ``IssuedToken``. ``last_failure``: ``connect.Failure`` or an exception.
     With neither, the newest authentication failure in mongod's log (if any) is diagnosed.
+    ``terminal``: the fixes name ``wif`` commands instead of magics (``NextSteps``).
     """
-    case = _gather(token, state if state is not None else StateDir(), last_failure)
+    state = state if state is not None else StateDir()
+    case = _gather(token, state, last_failure, NextSteps(state, terminal))
     if isinstance(case, Diagnosis):
         return case
     found = _service_problem(case)
     if found is not None:
         return found
     if case.failure is not None and case.code == 13:
-        return _unauthorized(case.state, case.failure, case.checks)
+        return _unauthorized(case.state, case.failure, case.checks, case.steps)
     logged = _logged_failure(case)
     rule = _token_verdict(case)
     return (
@@ -651,13 +734,13 @@ def diagnose(token: Any = None, *, state: StateDir | None = None, last_failure: 
     )
 
 
-def _gather(token: Any, state: StateDir, last_failure: Any) -> _Case | Diagnosis:
+def _gather(token: Any, state: StateDir, last_failure: Any, steps: NextSteps) -> _Case | Diagnosis:
     """The services, mongod.conf, the failure and the token; a Diagnosis when the configuration is bad."""
     from .tokens import IssuedToken
 
     checks: list[Check] = []
     idp_up, mongod_up = _service_checks(state, checks)
-    providers, test_commands = _providers(state, checks)
+    providers, test_commands = _providers(state, checks, steps)
     if providers is None and not test_commands:
         return Diagnosis(
             False,
@@ -671,7 +754,7 @@ def _gather(token: Any, state: StateDir, last_failure: Any) -> _Case | Diagnosis
     raw = token.token if isinstance(token, IssuedToken) else (str(token).strip() if token else None)
     if raw is None and failure is not None and getattr(failure, "token", None):
         raw = failure.token
-    return _Case(state, checks, providers or [], test_commands, idp_up, mongod_up, failure, raw)
+    return _Case(state, checks, providers or [], test_commands, idp_up, mongod_up, failure, raw, steps)
 
 
 def _service_problem(case: _Case) -> Diagnosis | None:
@@ -693,7 +776,10 @@ def _service_problem(case: _Case) -> Diagnosis | None:
                 if not case.mongod_up
                 else f"pymongo said: {failure.message}"
             ),
-            ["Start it: %wif_up (or %wif_mongod start), then %wif_status shows where it listens."],
+            [
+                f"Start it: {case.steps.wif('up')} (or {case.steps.wif('mongod start')}), then "
+                f"{case.steps.wif('status')} shows where it listens."
+            ],
             said,
             case.checks,
         )
@@ -704,7 +790,7 @@ def _service_problem(case: _Case) -> Diagnosis | None:
             SITUATIONS["idp-down"],
             "Workloads cannot get tokens (token endpoint, Azure IMDS, GCP metadata, token files) and "
             "mongod cannot fetch new signing keys (discovery, JWKS) while the IdP is stopped.",
-            ["Start it: %wif_up (or `wif idp start`)."],
+            [f"Start it: {case.steps.wif('up')} (or `wif idp start`)."],
             said,
             case.checks,
         )
@@ -764,7 +850,8 @@ def _from_the_log(case: _Case, logged: _LoggedFailure | None, rule: str | None) 
         return _failed_reauthentication(case, logged)
     if log_rule == "external-user" and rule is None:
         return case.diagnosis(
-            "external-user", *_rule_words("external-user", case.claims, case.providers, None, reason)
+            "external-user",
+            *_rule_words("external-user", case.claims, case.providers, None, reason, case.steps),
         )
     if log_rule is not None:
         rule = log_rule
@@ -772,13 +859,14 @@ def _from_the_log(case: _Case, logged: _LoggedFailure | None, rule: str | None) 
             case.claims = _claims_named_in(reason)
     if rule is not None:
         principal = getattr(case.failure, "principal", None)
-        return case.diagnosis(rule, *_rule_words(rule, case.claims, case.providers, principal, reason))
+        words = _rule_words(rule, case.claims, case.providers, principal, reason, case.steps)
+        return case.diagnosis(rule, *words)
     if logged is not None:
         return case.diagnosis(
             "unknown",
             SITUATIONS["unknown"],
             f"The server refused the login and logged: {reason}",
-            ["Read the server's log around it: %wif_mongod logs"],
+            [f"Read the server's log around it: {case.steps.wif('mongod logs')}"],
         )
     return None
 
@@ -790,7 +878,7 @@ def _claims_named_in(reason: str) -> dict[str, Any]:
 
 
 def _failed_reauthentication(case: _Case, logged: _LoggedFailure) -> Diagnosis:
-    _title, why, fixes = _rule_words("time.exp", case.claims, case.providers, None, logged.reason)
+    _title, why, fixes = _rule_words("time.exp", case.claims, case.providers, None, logged.reason, case.steps)
     return case.diagnosis(
         "time.exp",
         SITUATIONS["reauth"],
@@ -818,7 +906,7 @@ def _before_the_token_checks(case: _Case) -> Diagnosis | None:
         else "unknown",
         SITUATIONS["token-source"],
         f"The login did not reach the server's token checks: {failure.message}",
-        [getattr(error, "hint", None) or "Check the token source, then try %wif_connect again."],
+        [getattr(error, "hint", None) or f"Check the token source, then try {case.steps.log_in_again}."],
         [("error", failure.message[:300])],
         case.checks,
     )
@@ -828,7 +916,7 @@ def _authorization_problem(case: _Case) -> Diagnosis | None:
     """A token that passes: do its user / roles exist?"""
     if case.raw is None or not case.mongod_up:
         return None
-    problem = _check_authorization(case.state, case.raw, case.providers, case.checks)
+    problem = _check_authorization(case.state, case.raw, case.providers, case.checks, case.steps)
     if problem is None:
         return None
     title, why, fixes = problem

@@ -3,6 +3,8 @@ and the next step (``explain_error``), for every place that talks to a server th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
@@ -14,12 +16,20 @@ from pymongo.errors import (
 from .errors import ConfigError, ServiceError, TokenError, WifError
 
 
-def explain_error(exc: BaseException, *, kit: bool = True, where: str = "") -> WifError:
-    """A pymongo (or kit) error as a WifError: the cause in one line and the next step."""
+def explain_error(
+    exc: BaseException, *, kit: bool = True, where: str = "", admin_credentials: Path | None = None
+) -> WifError:
+    """A pymongo (or kit) error as a WifError: the cause in one line and the next step.
+
+    ``admin_credentials``: the client logged in as the kit's administrator with the SCRAM-SHA-256
+    credentials of this file (``authorization.admin_client``), so a code 18 is that password refused,
+    not a token."""
     if isinstance(exc, WifError):
         return exc
     if isinstance(exc, OperationFailure):
         code = exc.code
+        if code == 18 and admin_credentials is not None:
+            return _administrator_refused(admin_credentials)
         if code == 18:
             return TokenError(
                 "authentication failed: the server rejected the token",
@@ -66,6 +76,19 @@ def explain_error(exc: BaseException, *, kit: bool = True, where: str = "") -> W
             )
         return ServiceError(f"MongoDB connection failed: {detail[:300]}", hint="run %wif_doctor")
     return WifError(f"{type(exc).__name__}: {first_line(exc)}", hint="run %wif_doctor")
+
+
+def _administrator_refused(admin_credentials: Path) -> WifError:
+    # The test server sets the administrator's password from admin.json whenever it starts
+    # (server/authz.py ensure_admin); a real Enterprise mongod keeps the one it was created with.
+    return ServiceError(
+        "the server refused the kit administrator's login (SCRAM-SHA-256, code 18): the password in "
+        f"{admin_credentials} is not the administrator's password on this server",
+        hint="restart the test mongod, which sets the administrator's password from that file "
+        "(%wif_mongod stop, then %wif_mongod start; `wif mongod stop` / `wif mongod start`); on a real "
+        "Enterprise mongod write its administrator's password into that file; or start over with "
+        "%wif_reset then %wif_up",
+    )
 
 
 def first_line(exc: BaseException) -> str:

@@ -37,8 +37,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .clouds import clouds
+
 # mongod's log ids are named once, in server/log.py (constants only: reading a log starts no server).
-from .clouds import clouds, metadata_identities
 from .server.log import (
     ID_AUTH_FAILED,
     ID_AUTH_SUCCEEDED,
@@ -401,32 +402,48 @@ def _mongod_events(entries: Iterable[dict[str, Any]]) -> tuple[list[_Event], dic
     return reader.events, reader.auths
 
 
-def _idp_endpoint(path: str, method: str, grant: Any) -> tuple[str, str | None]:
-    """(endpoint kind, issuer id) of one IdP request path."""
-    from .idp.issuers import ISSUERS
+@dataclass(frozen=True)
+class _IdpPaths:
+    """What the cloud registry says about the IdP's paths, read once per flow, not per log line."""
 
-    for cloud in clouds():
-        if cloud.metadata is not None and path.startswith(cloud.metadata.path):
-            return cloud.metadata.endpoint, cloud.issuer_ids[0]
-    if path == "/_wif/mint":
-        return "mint", None
-    if path.startswith("/_wif/"):
-        return "admin", None
-    for issuer in ISSUERS.values():
-        base = issuer.route_base
-        if path.startswith(base + "/") or path == base:
-            kind = issuer.routes().get(path[len(base) :])
-            if kind is not None:
-                return kind, issuer.id
-    if method == "POST" and grant:
-        return "token", None
-    return "other", None
+    metadata: tuple[tuple[str, str, str], ...]  # (path prefix, endpoint kind, issuer id) per metadata host
+    issuers: tuple[tuple[str, dict[str, str], str], ...]  # (route base, {sub-path: kind}, issuer id)
+    labels: dict[str, str]  # a metadata endpoint kind → its token request in words
+
+    @classmethod
+    def from_registry(cls) -> _IdpPaths:
+        from .idp.issuers import ISSUERS
+
+        hosts = [(c.metadata, c.issuer_ids[0]) for c in clouds() if c.metadata is not None]
+        return cls(
+            metadata=tuple((host.path, host.endpoint, issuer_id) for host, issuer_id in hosts),
+            issuers=tuple((i.route_base, i.routes(), i.id) for i in ISSUERS.values()),
+            labels={host.endpoint: host.request for host, _ in hosts},
+        )
+
+    def endpoint(self, path: str, method: str, grant: Any) -> tuple[str, str | None]:
+        """(endpoint kind, issuer id) of one IdP request path."""
+        for prefix, kind, issuer_id in self.metadata:
+            if path.startswith(prefix):
+                return kind, issuer_id
+        if path == "/_wif/mint":
+            return "mint", None
+        if path.startswith("/_wif/"):
+            return "admin", None
+        for base, routes, issuer_id in self.issuers:
+            if path.startswith(base + "/") or path == base:
+                found = routes.get(path[len(base) :])
+                if found is not None:
+                    return found, issuer_id
+        if method == "POST" and grant:
+            return "token", None
+        return "other", None
 
 
 _IdpRequest = tuple[float, str, "str | None", dict[str, Any]]  # (time, endpoint kind, issuer id, entry)
 
 
-def _idp_requests(entries: Iterable[dict[str, Any]]) -> list[_IdpRequest]:
+def _idp_requests(entries: Iterable[dict[str, Any]], paths: _IdpPaths) -> list[_IdpRequest]:
     """The IdP's logged requests that belong to the exchange (not the kit's own admin calls)."""
     requests: list[_IdpRequest] = []
     for entry in entries:
@@ -434,7 +451,7 @@ def _idp_requests(entries: Iterable[dict[str, Any]]) -> list[_IdpRequest]:
         path = entry.get("path")
         if at is None or not isinstance(path, str):
             continue
-        kind, issuer_id = _idp_endpoint(path, str(entry.get("method", "")), entry.get("grant"))
+        kind, issuer_id = paths.endpoint(path, str(entry.get("method", "")), entry.get("grant"))
         if kind != "admin":
             requests.append((at, kind, issuer_id or entry.get("issuer"), entry))
     return requests
@@ -452,7 +469,7 @@ def _discovery_sender(requests: list[_IdpRequest], index: int) -> str:
     return "mongod"
 
 
-def _idp_request(requests: list[_IdpRequest], index: int) -> tuple[str, str, str]:
+def _idp_request(requests: list[_IdpRequest], index: int, paths: _IdpPaths) -> tuple[str, str, str]:
     """(sender, label, source) of one IdP request."""
     _, kind, issuer_id, entry = requests[index]
     agent = str(entry.get("user_agent") or "")
@@ -473,8 +490,7 @@ def _idp_request(requests: list[_IdpRequest], index: int) -> tuple[str, str, str
         fault = entry.get("fault")
         return "client", "mint token" + (f" (fault {fault})" if fault else ""), "idp.log"
     # Requests only a workload makes (a metadata host's token request) have their platform's label.
-    hosts = {host.endpoint: host.request for host in metadata_identities().values()}
-    label = hosts.get(kind, f"{entry.get('method')} {entry.get('path')}")
+    label = paths.labels.get(kind, f"{entry.get('method')} {entry.get('path')}")
     return "client", label, "idp.log"
 
 
@@ -498,10 +514,11 @@ def _idp_reply(
 
 
 def _idp_events(entries: Iterable[dict[str, Any]]) -> list[_Event]:
-    requests = _idp_requests(entries)
+    paths = _IdpPaths.from_registry()
+    requests = _idp_requests(entries, paths)
     events: list[_Event] = []
     for index, (at, kind, _, entry) in enumerate(requests):
-        sender, label, source = _idp_request(requests, index)
+        sender, label, source = _idp_request(requests, index, paths)
         who = f"principal {entry['principal']}; " if entry.get("principal") else ""
         events.append(_Event(at, 2 * index, _msg(sender, "idp", label, f"{who}{source}")))
         replied, reply = _idp_reply(at, kind, entry, sender, source)

@@ -27,9 +27,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Int, Unicode
 
-from .clouds import connect_environments
 from .environ import EnvChanges
-from .errors import WifError
+from .errors import ConfigError, WifError
 from .state import StateDir
 
 T = TypeVar("T")
@@ -41,7 +40,8 @@ SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
 def _token_methods() -> dict[str, str]:
     """``%wif_token --via`` names → ``tokens.obtain``'s methods: the generic ones, every platform's
     own under its name and, for its first, the platform's id (``azure`` → imds, ``k8s`` → k8s-file),
-    and ``callback`` (the kit's OIDC callback). From the registry: tokens (and PyJWT) stay unloaded."""
+    and ``callback`` (the kit's OIDC callback). Read from the registry at each call, so a platform
+    named in ``WIF_EXTRA_CLOUDS`` after ``%load_ext`` is there, and tokens (PyJWT) stay unloaded."""
     from .clouds import clouds
 
     names = {"client_credentials": "client_credentials", "client-credentials": "client_credentials"}
@@ -52,7 +52,12 @@ def _token_methods() -> dict[str, str]:
     return {**names, "federated": "federated", "mint": "mint", "callback": "callback"}
 
 
-TOKEN_METHODS = _token_methods()
+def _token_method(via: str) -> str:
+    """The ``tokens.obtain`` method (or ``callback``) a ``--via`` name stands for."""
+    methods = _token_methods()
+    if via not in methods:
+        raise ConfigError(f"unknown --via {via!r}", hint=f"use one of {', '.join(sorted(methods))}")
+    return methods[via]
 
 
 def parsed_line_magic(
@@ -149,14 +154,22 @@ class WifMagics(Magics):
             self.shell.user_ns[name] = value  # type: ignore[union-attr]
 
     def _resolve(self, text: str) -> Any:
-        """A variable of the user's namespace, or the text itself (a token pasted in)."""
+        """A variable of the user's namespace, the token in a file (``%wif_token ... -o`` in a
+        terminal, ``t.jwt``), or the text itself (a token pasted in)."""
         text = text.strip()
         ns = self.shell.user_ns if self.shell is not None else {}
         if text.isidentifier() and text in ns:
             return ns[text]
+        if not text.startswith("eyJ"):
+            from .token_cli import read_token_file
+
+            from_file = read_token_file(text)
+            if from_file is not None:
+                return from_file
         if text.isidentifier() and not text.startswith("eyJ"):
             raise UsageError(
-                f"no variable named {text!r}\n  next step: pass a token or the name of a variable"
+                f"no variable named {text!r}\n  next step: pass a token, the name of a variable or "
+                "the path of a file holding a token"
             )
         return text
 
@@ -255,7 +268,7 @@ class WifMagics(Magics):
     # -- identity provider -----------------------------------------------------------------------
     @magic_arguments()
     @argument("action", nargs="?", default="principals", choices=["principals", "rotate-keys", "retire-key"])
-    @argument("--issuer", default=None, help="kit | azure | gcp | k8s (default: all)")
+    @argument("--issuer", default=None, help="an issuer id, e.g. kit or azure (default: all)")
     @argument("--kid", default=None, help="retire-key: the key id (default: the oldest non-signing key)")
     @parsed_line_magic
     def wif_idp(self, args: argparse.Namespace) -> None:
@@ -298,30 +311,34 @@ class WifMagics(Magics):
     @argument(
         "--via",
         default=None,
-        choices=sorted(TOKEN_METHODS),
         help="how: client_credentials, imds (Azure), gcp, k8s (token file), federated (a Kubernetes "
-        "token traded for an Entra token), mint, callback",
+        "token traded for an Entra token), mint, callback, or a method of another registered platform",
     )
     @argument("-o", "--output", default=None, help="store the IssuedToken in this variable")
     @argument("--show-raw", action="store_true", help="show the raw token (it is a credential!)")
     @parsed_line_magic
     def wif_token(self, args: argparse.Namespace) -> None:
         """Obtain a token the way a workload does and show its claims and the server's verdict."""
-        from .connect import KitCallback
         from .display import TokenView
-        from .tokens import from_callback
 
-        via = TOKEN_METHODS[args.via] if args.via else None
-        request = KitCallback(
-            self.state,
-            args.principal or self.default_principal,
-            audience=args.audience or self.default_audience or None,
-            via=None if via == "callback" else via,
-            lifetime=args.lifetime,
-            fault=args.fault,
-        )
-        # --via callback: through the kit's OIDC callback, as pymongo would call it.
-        issued = from_callback(request) if via == "callback" else request.obtain()
+        via = _token_method(args.via) if args.via else None
+        request: dict[str, Any] = {
+            "audience": args.audience or self.default_audience or None,
+            "lifetime": args.lifetime,
+            "fault": args.fault,
+            "state": self.state,
+        }
+        principal = args.principal or self.default_principal
+        if via == "callback":
+            # Through the kit's OIDC callback, as pymongo would call it (so pymongo is needed here only).
+            from .connect import KitCallback
+            from .tokens import from_callback
+
+            issued = from_callback(KitCallback(principal=principal, **request))
+        else:
+            from .tokens import obtain
+
+            issued = obtain(principal, via=via, **request)
         self._store(args.output, issued)
         _show(TokenView(issued, state=self.state, show_raw=args.show_raw or self.show_raw_tokens))
 
@@ -435,7 +452,9 @@ class WifMagics(Magics):
     # -- connecting and diagnosing ---------------------------------------------------------------
     @magic_arguments()
     @argument("uri", nargs="?", default=None, help="a MongoDB URI (default: the kit's test mongod)")
-    @argument("--env", "-e", default=None, choices=list(connect_environments()), help="pymongo ENVIRONMENT")
+    # No argparse choices: connect() checks the name against the registry as it is at the call
+    # (a platform named in WIF_EXTRA_CLOUDS after %load_ext counts) and lists the valid ones.
+    @argument("--env", "-e", default=None, help="pymongo ENVIRONMENT: test, azure, gcp, k8s, ...")
     @argument("--principal", "-p", default=None, help="the workload identity (kit) / client id (real Azure)")
     @argument("--callback", action="store_true", help="OIDC_CALLBACK that obtains tokens from the kit IdP")
     @argument("--resource", "-r", default=None, help="TOKEN_RESOURCE / the audience to ask for")

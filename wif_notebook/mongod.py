@@ -447,18 +447,11 @@ def _issuers_of(state: StateDir, idp_record: ServiceRecord | None) -> dict[str, 
                 out[str(issuer_id)] = {"issuer": str(info["issuer"]), "audience": str(info["audience"])}
         if out:
             return out
-    from .clouds import clouds
-    from .idp.issuers import ISSUERS
+    from .idp.issuers import issuer_table
 
     # The IdP's default issuer form (idp/issuers.py) on the port kept for this state directory.
     base = f"https://localhost:{ports.kept_ports(state).get('idp') or ports.default_port('idp')}"
-    found = {
-        i: {"issuer": iss.issuer_url(base), "audience": iss.default_audience} for i, iss in ISSUERS.items()
-    }
-    for cloud in clouds():  # issuers a cloud publishes besides its own ids (Entra's v1 issuer)
-        for extra_id, (issuer, audience) in cloud.extra_issuers(base).items():
-            found[extra_id] = {"issuer": issuer, "audience": audience}
-    return found
+    return {i: {"issuer": url, "audience": audience} for i, (url, audience) in issuer_table(base).items()}
 
 
 @dataclass(frozen=True)

@@ -641,14 +641,18 @@ def _identity_node(
     provider: ProviderConfig | None,
 ) -> str:
     """Column 0: the authenticated user (from the server), or the user the token would log in as."""
-    from .oidc import user_name
+    from .oidc import RuleFailure, check_principal, user_name
 
     users = list(auth_info.get("authenticatedUsers", [])) if auth_info else []
     if users:
         return graph.add("user", 0, f"{users[0].get('user')}\n@ {users[0].get('db')}")
     if claims is not None and provider is not None:
-        principal = claims.get(provider.principal_name)
-        return graph.add("user", 0, f"{user_name(provider, str(principal))}\n@ $external")
+        try:
+            user = user_name(provider, check_principal(claims, provider))
+        except RuleFailure as failure:
+            graph.notes.append(f"mongod refuses this token: {failure.message}")
+            return graph.add("user", 0, "refused by mongod")
+        return graph.add("user", 0, f"{user}\n@ $external")
     if claims is not None:
         return graph.add("user", 0, f"sub {claims.get('sub')}")
     graph.notes.append("connectionStatus shows no authenticated user")
@@ -659,36 +663,32 @@ def _token_roles(
     graph: AuthorizationGraph, ident: str, claims: dict[str, Any] | None, provider: ProviderConfig | None
 ) -> list[Ref]:
     """Columns 1-2: the authorization claim's values and the admin roles they name (rule book)."""
-    from .oidc import RuleFailure, auth_name, role_names
+    from .oidc import RuleFailure, claim_roles
 
     if claims is None:
         return []
-    if provider is not None and not provider.use_authorization_claim:
+    if provider is None:
+        # No configuration to name roles with: the groups claim's values alone.
+        values = claims.get("groups")
+        for value in values if isinstance(values, list) else []:
+            graph.link(ident, graph.add(f"claim:{value}", 1, f"groups: {value}"))
+        return []
+    if not provider.use_authorization_claim:
         graph.notes.append(
             "useAuthorizationClaim is false: roles come from the $external user document, not the token"
         )
         return []
-    claim_name = (provider.authorization_claim if provider is not None else None) or "groups"
-    values = claims.get(claim_name)
-    if values is None:
-        graph.notes.append(f"the token has no '{claim_name}' claim: it grants no roles")
-        return []
-    if not isinstance(values, list):
-        graph.notes.append(f"'{claim_name}' is not an array of strings: mongod refuses the token")
+    try:
+        roles = claim_roles(provider, claims)
+    except RuleFailure as failure:  # a missing or malformed claim: mongod refuses the token
+        graph.notes.append(f"mongod refuses this token: {failure.message}")
         return []
     direct: list[Ref] = []
-    for value in values:
-        node = graph.add(f"claim:{value}", 1, f"{claim_name}: {value}")
+    for value, role in roles.items():
+        node = graph.add(f"claim:{value}", 1, f"{provider.authorization_claim}: {value}")
         graph.link(ident, node)
-        if provider is not None:
-            role = auth_name(provider.auth_name_prefix, str(value))
-            graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
-            direct.append((role, "admin"))
-    if provider is not None:
-        try:
-            role_names(provider, claims)
-        except RuleFailure as failure:  # a malformed claim: say so on the picture
-            graph.notes.append(failure.message)
+        graph.link(node, graph.add(f"role:{role}@admin", 2, f"{role}\n@ admin"))
+        direct.append((role, "admin"))
     return direct
 
 

@@ -1,26 +1,49 @@
 """The server's ``oidcIdentityProviders`` as the kit edits them: read (``providers_view``,
-``provider_for_prefix``), change (``set_provider``, ``add_provider``, ``remove_provider``), validated by
-the rule book before mongod.conf is written and a running mongod restarted; ``restore_default_config``
-goes back to the kit's generated file."""
+``configured_providers``, ``provider_for_prefix``, ``require_provider``), change (``set_provider``,
+``add_provider``, ``remove_provider``), validated by the rule book before mongod.conf is written and a
+running mongod restarted; ``restore_default_config`` goes back to the kit's generated file.
+
+Each operation reads mongod.conf and the IdP's record once and works on what it read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import display
 from .errors import ConfigError
 from .state import StateDir
 
+if TYPE_CHECKING:
+    from .mongod import MongodConfig
+    from .oidc import ProviderConfig
 
-def provider_for_prefix(state: StateDir, prefix: str) -> Any | None:
-    """The running configuration's entry with ``authNamePrefix`` ``prefix`` (None: no such entry)."""
+
+def configured_providers(state: StateDir) -> list[ProviderConfig]:
+    """The running configuration's entries (``mongod.server_providers``); empty when there is none."""
     from .mongod import server_providers
 
     found = server_providers(state)
+    return list(found.providers) if found is not None else []
+
+
+def provider_for_prefix(state: StateDir, prefix: str) -> ProviderConfig | None:
+    """The running configuration's entry with ``authNamePrefix`` ``prefix`` (None: no such entry)."""
+    return next((p for p in configured_providers(state) if p.auth_name_prefix == prefix), None)
+
+
+def require_provider(providers: Sequence[ProviderConfig], prefix: str) -> ProviderConfig:
+    """The entry with ``authNamePrefix`` ``prefix``; a ConfigError naming the known prefixes when no
+    entry has it (a user or role under another prefix is one no token ever logs in as)."""
+    found = next((p for p in providers if p.auth_name_prefix == prefix), None)
     if found is None:
-        return None
-    return next((p for p in found.providers if p.auth_name_prefix == prefix), None)
+        known = ", ".join(p.auth_name_prefix for p in providers) or "none"
+        raise ConfigError(
+            f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
+            hint=f"use one of: {known} (%wif_mongod shows them; %wif_mongod reset restores the kit's)",
+        )
+    return found
 
 
 EDITED_MARKER = "# Edited with wif-notebook (%wif_mongod)"
@@ -40,11 +63,16 @@ def parse_field_value(name: str, text: str) -> Any:
         return text
 
 
-def _load_config(state: StateDir) -> Any:
+def _load_config(state: StateDir) -> MongodConfig:
+    """mongod.conf as the launcher would start it (``ensure_config``), read once per operation."""
     from .idp.service import idp_record
     from .mongod import ensure_config
 
     return ensure_config(state, idp_record=idp_record(state))
+
+
+def _documents(cfg: MongodConfig) -> list[dict[str, Any]]:
+    return [p.to_document() for p in cfg.oidc_providers]
 
 
 @dataclass
@@ -83,8 +111,7 @@ class ProvidersView:
 
 
 def providers_view(state: StateDir) -> ProvidersView:
-    cfg = _load_config(state)
-    return ProvidersView(str(state.mongod_conf), [p.to_document() for p in cfg.oidc_providers])
+    return ProvidersView(str(state.mongod_conf), _documents(_load_config(state)))
 
 
 def _served_port(port: int, running: dict[str, Any]) -> int:
@@ -93,15 +120,17 @@ def _served_port(port: int, running: dict[str, Any]) -> int:
     return int(running["port"]) if port == 0 and running.get("running") else port
 
 
-def _write_providers(state: StateDir, entries: list[dict[str, Any]], change: str) -> ProvidersView:
-    """Validate ``entries`` with the rule book, write mongod.conf (as edited), restart a running mongod."""
+def _write_providers(
+    state: StateDir, cfg: MongodConfig, entries: list[dict[str, Any]], change: str
+) -> ProvidersView:
+    """Validate ``entries`` with the rule book, write mongod.conf (``cfg``, the file as read, with
+    these entries), restart a running mongod."""
     import json
     from dataclasses import replace
 
-    from .mongod import mongod_status, parse_config, render_config, start_mongod
+    from .mongod import mongod_status, parse_config, render_config
     from .oidc import parse_oidc_identity_providers
 
-    cfg = _load_config(state)
     # ConfigError carries the message a real mongod would print for this value.
     providers = parse_oidc_identity_providers(
         json.dumps(entries), enable_test_commands=cfg.enable_test_commands
@@ -116,59 +145,62 @@ def _write_providers(state: StateDir, entries: list[dict[str, Any]], change: str
     text = f"{EDITED_MARKER}; `%wif_mongod reset` restores the kit's default.\n" + "".join(lines[1:])
     parse_config(text, source=str(state.mongod_conf))
     state.write_private(state.mongod_conf, text)
-    restarted = False
-    if running.get("running"):
-        start_mongod(state)  # restarts: the file is newer than the running server
-        restarted = True
     return ProvidersView(
-        str(state.mongod_conf), [p.to_document() for p in providers], change=change, restarted=restarted
+        str(state.mongod_conf), _documents(cfg), change=change, restarted=_restart_if_running(state, running)
     )
+
+
+def _restart_if_running(state: StateDir, running: dict[str, Any]) -> bool:
+    """Restart a mongod that was running (it applies the newer file); whether it was restarted."""
+    from .mongod import start_mongod
+
+    if not running.get("running"):
+        return False
+    start_mongod(state)  # restarts: the file is newer than the running server
+    return True
 
 
 def set_provider(state: StateDir, prefix: str, changes: dict[str, Any]) -> ProvidersView:
     """Change fields of the entry with ``authNamePrefix`` ``prefix`` (value None removes a field)."""
-    entries = providers_view(state).entries
-    entry = next((e for e in entries if e.get("authNamePrefix") == prefix), None)
-    if entry is None:
-        known = ", ".join(str(e.get("authNamePrefix")) for e in entries) or "none"
-        raise ConfigError(
-            f"no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
-            hint=f"use one of: {known} (%wif_mongod shows them)",
-        )
+    cfg = _load_config(state)
+    require_provider(cfg.oidc_providers, prefix)
+    entries = _documents(cfg)
+    entry = next(e for e in entries if e.get("authNamePrefix") == prefix)
     for name, value in changes.items():
         if value is None:
             entry.pop(name, None)
         else:
             entry[name] = value
     shown = ", ".join(f"{k}={v!r}" for k, v in changes.items())
-    return _write_providers(state, entries, f"{prefix}: set {shown}")
+    return _write_providers(state, cfg, entries, f"{prefix}: set {shown}")
 
 
 def add_provider(state: StateDir, entry: dict[str, Any]) -> ProvidersView:
-    entries = providers_view(state).entries + [dict(entry)]
-    return _write_providers(state, entries, f"added the entry for {entry.get('issuer')}")
+    cfg = _load_config(state)
+    entries = _documents(cfg) + [dict(entry)]
+    return _write_providers(state, cfg, entries, f"added the entry for {entry.get('issuer')}")
 
 
 def remove_provider(state: StateDir, prefix: str) -> ProvidersView:
-    entries = providers_view(state).entries
-    kept = [e for e in entries if e.get("authNamePrefix") != prefix]
-    if len(kept) == len(entries):
-        raise ConfigError(f"no entry with authNamePrefix {prefix!r}", hint="%wif_mongod shows the entries")
-    return _write_providers(state, kept, f"removed {prefix}")
+    cfg = _load_config(state)
+    require_provider(cfg.oidc_providers, prefix)
+    kept = [e for e in _documents(cfg) if e.get("authNamePrefix") != prefix]
+    return _write_providers(state, cfg, kept, f"removed {prefix}")
 
 
 def restore_default_config(state: StateDir) -> ProvidersView:
     """Write the kit's generated mongod.conf again (keeping the port) and restart a running mongod."""
     from .idp.service import idp_record
-    from .mongod import default_config, mongod_status, start_mongod, write_config
+    from .mongod import default_config, ensure_config, mongod_status, write_config
 
+    record = idp_record(state)
     running = mongod_status(state)
-    port = _served_port(_load_config(state).port, running)
-    write_config(state, default_config(state, idp_record(state), port=port))
-    restarted = False
-    if running.get("running"):
-        start_mongod(state)
-        restarted = True
-    view = providers_view(state)
-    view.change, view.restarted = "restored the kit's default configuration", restarted
-    return view
+    port = _served_port(ensure_config(state, idp_record=record).port, running)
+    cfg = default_config(state, record, port=port)
+    write_config(state, cfg)
+    return ProvidersView(
+        str(state.mongod_conf),
+        _documents(cfg),
+        change="restored the kit's default configuration",
+        restarted=_restart_if_running(state, running),
+    )

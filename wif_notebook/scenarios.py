@@ -56,22 +56,10 @@ def _issuers(state: StateDir) -> dict[str, dict[str, str]]:
     return dict(issuers)
 
 
-def _entry(state: StateDir, prefix: str) -> dict[str, Any]:
-    from .providers import providers_view
-
-    for entry in providers_view(state).entries:
-        if entry.get("authNamePrefix") == prefix:
-            return dict(entry)
-    raise ConfigError(
-        f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
-        hint="restore the kit's configuration with %wif_mongod reset, then run this cell again",
-    )
-
-
 def _gcp_site_audience(state: StateDir) -> str:
-    from .providers import set_provider
+    from .providers import configured_providers, require_provider, set_provider
 
-    if _entry(state, "gcp").get("audience") != SHOP_GCP_AUDIENCE:
+    if require_provider(configured_providers(state), "gcp").audience != SHOP_GCP_AUDIENCE:
         set_provider(state, "gcp", {"audience": SHOP_GCP_AUDIENCE})
     return (
         "The platform team has configured the server's gcp provider with the audience they chose for "
@@ -80,10 +68,10 @@ def _gcp_site_audience(state: StateDir) -> str:
 
 
 def _issuer_with_slash(state: StateDir) -> str:
-    from .providers import set_provider
+    from .providers import configured_providers, require_provider, set_provider
 
     issuer = _issuers(state)["azure"]["issuer"]
-    if _entry(state, "azure").get("issuer") != issuer + "/":
+    if require_provider(configured_providers(state), "azure").issuer != issuer + "/":
         set_provider(state, "azure", {"issuer": issuer + "/"})
     return (
         "A colleague 'tidied up' the server's configuration this morning and restarted it. "

@@ -10,6 +10,8 @@ token.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -105,6 +107,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# What a token argument may be (`wif claims`, `wif doctor`): said when it is none of them.
+_TOKEN_ARGUMENT_HINT = "pass the token itself, the path of a file holding it, or - to read it from stdin"
+
+
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
@@ -112,23 +118,46 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _read_token(arg: str) -> str:
+# A file name's extension (``t.jwt``, ``token.txt``): a JWT has two dots and starts with ``eyJ``.
+_FILE_EXTENSION = re.compile(r"^[^.\s]+\.[A-Za-z][A-Za-z0-9]{0,5}$")
+
+
+def _names_a_path(arg: str) -> bool:
+    """An argument written as a path (``/tmp/t.jwt``, ``~/t``, ``./t``) or as a file name with an
+    extension (``t.jwt``), which no JWT is: base64url has no ``/`` and a JWT starts with ``eyJ``."""
+    if arg.startswith("eyJ"):
+        return False
+    return "/" in arg or os.sep in arg or arg.startswith("~") or bool(_FILE_EXTENSION.match(arg))
+
+
+def read_token(arg: str, *, command: str) -> str:
+    """The token a command's ``TOKEN|-`` argument gives: the JWT itself, the content of a file
+    holding it (e.g. ``wif token billing-api -o t.jwt``), or stdin for ``-``."""
     if arg == "-":
         if sys.stdin.isatty():
             raise TokenError(
                 "no token given",
-                hint="pass the token as an argument, or pipe it: `wif token billing-api | wif claims -`",
+                hint=f"pass the token as an argument, or pipe it: `wif token billing-api | wif {command} -`",
             )
         return sys.stdin.read().strip()
+    from_file = read_token_file(arg)
+    return from_file if from_file is not None else arg.strip()
+
+
+def read_token_file(arg: str) -> str | None:
+    """The token in the file ``arg`` names (an existing file, or an argument written as a path or
+    a file name); None when ``arg`` is written as a token. A missing or unreadable file is a
+    TokenError saying so."""
     path = Path(arg).expanduser()
-    if _is_file(path):  # a file holding the token, e.g. `wif token billing-api > t.jwt`
-        return read_text(
-            path,
-            TokenError,
-            f"cannot read the token file {path}",
-            "pass the token itself, a readable file holding it, or - to read it from stdin",
-        ).strip()
-    return arg.strip()
+    if not (_is_file(path) or _names_a_path(arg)):
+        return None
+    return read_text(
+        path,
+        TokenError,
+        f"cannot read the token file {path}",
+        _TOKEN_ARGUMENT_HINT,
+        missing=(f"the token file {path} does not exist", _TOKEN_ARGUMENT_HINT),
+    ).strip()
 
 
 def analyse(token: str, state: StateDir) -> dict[str, Any]:
@@ -250,7 +279,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    token = _read_token(args.token)
+    token = read_token(args.token, command="claims")
     state = state_from(args)
     try:
         report = analyse(token, state)

@@ -504,16 +504,13 @@ def token_file(path: str | os.PathLike[str] | None = None, *, environment: str =
     from . import clouds
 
     started = time.perf_counter()
-    readers = {
-        env: c.connect
-        for env, c in clouds.connect_environments().items()
-        if c.connect and c.connect.token_path
-    }
-    reader = readers.get(environment)
+    plans = {env: c.connect for env, c in clouds.connect_environments().items() if c.connect is not None}
+    reader = plans.get(environment)
     if path is None:
         if reader is None or reader.token_path is None:
+            readers = sorted(env for env, plan in plans.items() if plan.token_path is not None)
             raise ConfigError(
-                f"unknown environment {environment!r}", hint=f"use {' or '.join(map(repr, sorted(readers)))}"
+                f"unknown environment {environment!r}", hint=f"use {' or '.join(map(repr, readers))}"
             )
         path = reader.token_path(os.environ)
     file = Path(path)
@@ -527,7 +524,7 @@ def token_file(path: str | os.PathLike[str] | None = None, *, environment: str =
             "start the IdP (`wif idp start`) which writes the token files, and `eval $(wif env)`",
         ),
     )
-    if text != text.strip() and reader is not None and reader.verbatim:
+    if reader is not None and reader.verbatim and text != text.strip():
         # A reader that does not strip (pymongo's k8s): a trailing newline becomes part of the JWT.
         raise TokenError(
             f"token file {file} ends with whitespace; "
@@ -632,7 +629,7 @@ def mint(
 
 
 def obtain(
-    principal: str,
+    principal: str | Principal,
     *,
     via: str | None = None,
     audience: str | None = None,
@@ -640,7 +637,8 @@ def obtain(
     fault: str | None = None,
     state: StateDir | None = None,
 ) -> IssuedToken:
-    """A token for a catalog principal, the way its kind of workload gets one (or ``via``).
+    """A token for a catalog principal (its name, or the ``Principal`` already read), the way its
+    kind of workload gets one (or ``via``).
 
     Defaults: the principal's platform's method for its kind (``clouds/``: Azure managed identity →
     imds, Google service account → gcp, Kubernetes service account → k8s-file), else
@@ -664,7 +662,7 @@ def obtain(
         else:  # the platform's default for the kind (clouds/ ``token_methods``)
             via = (cloud.default_token_methods.get(who.kind) if cloud else None) or "client_credentials"
     cloud_methods = clouds.token_methods()
-    known = methods()
+    known = _method_names(cloud_methods)
     if via not in known:
         raise ConfigError(f"unknown method {via!r}", hint=f"use one of {', '.join(known)}")
     if via != "mint" and (fault is not None or lifetime is not None):
@@ -686,7 +684,11 @@ def methods() -> tuple[str, ...]:
     order), the federated exchange and the mint."""
     from . import clouds
 
-    return ("client_credentials", *clouds.token_methods(), "federated", "mint")
+    return _method_names(clouds.token_methods())
+
+
+def _method_names(cloud_methods: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("client_credentials", *cloud_methods, "federated", "mint")
 
 
 # -- verifying and explaining -------------------------------------------------------------------

@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 from wif_notebook import doctor, providers, tokens
+from wif_notebook.clouds import issuer_mixup_words
 from wif_notebook.clouds.azure import explain_issuer_mixup
+from wif_notebook.oidc import ProviderConfig
 
 from .conftest import AzureKit
 
@@ -16,18 +18,31 @@ V2 = f"https://login.microsoftonline.com/{TENANT}/v2.0"
 APP = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
 
 
+def _words(iss: str, aud: str, issuer: str, audience: str) -> str:
+    """What `wif claims` and the doctor append for a token against one configured entry."""
+    entry = ProviderConfig(issuer=issuer, audience=audience, auth_name_prefix="p")
+    return issuer_mixup_words({"iss": iss, "aud": aud}, [entry])
+
+
 def test_a_v1_issuer_configured_without_its_trailing_slash_is_named_as_such() -> None:
-    text = explain_issuer_mixup(V1, f"api://{APP}", [(V1.rstrip("/"), f"api://{APP}")])
-    assert text is not None
+    text = _words(V1, f"api://{APP}", V1.rstrip("/"), f"api://{APP}")
     assert "differ only by the trailing slash" in text
     assert "the token's issuer ends with '/' and the configured one does not" in text
     assert f"set issuer to {V1!r}" in text
+    assert "This is an Entra v1.0 token: v1.0 issuers end with a slash" in text
 
 
 def test_an_extra_slash_after_v2_0_is_named_too() -> None:
-    text = explain_issuer_mixup(V2, APP, [(V2 + "/", APP)])
-    assert text is not None
+    text = _words(V2, APP, V2 + "/", APP)
     assert "the configured issuer ends with '/' and the token's does not" in text
+    assert "This is an Entra v2.0 token" in text
+
+
+def test_a_trailing_slash_on_any_other_issuer_is_named_without_entra_words() -> None:
+    google = "https://accounts.google.com"
+    text = _words(google, "mongodb", google + "/", "mongodb")
+    assert "differ only by the trailing slash" in text and f"set issuer to {google!r}" in text
+    assert "Entra" not in text and "v1.0" not in text
 
 
 def test_a_v1_token_against_a_v2_configuration_says_which_setting_decides() -> None:

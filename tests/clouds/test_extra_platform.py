@@ -131,6 +131,21 @@ def test_an_extra_platform_module_is_all_the_kit_needs(acme: StateDir) -> None:
     assert info.value.hint == "use one of test, azure, gcp, k8s, acme"
 
 
+def test_a_platform_registered_after_load_ext_is_known_to_the_magics(acme: StateDir) -> None:
+    """The magics read the registry when they run, not when the extension loaded (this module
+    imported them before the fixture named the platform)."""
+    from _support.shell import magic_shell
+    from IPython.core.error import UsageError
+
+    ip = magic_shell(acme)
+    ip.run_line_magic("wif_token", "acme-worker --via acme -o acme_token")
+    issued = ip.user_ns["acme_token"]  # the platform's agent: client credentials at its issuer
+    assert (issued.principal, tokens.decode(issued.token).claims["acme_region"]) == ("acme-worker", "eu-1")
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("wif_connect", "--env aws")
+    assert str(info.value) == "unknown environment 'aws'\n  next step: use one of test, azure, gcp, k8s, acme"
+
+
 def test_without_the_module_the_kit_knows_only_its_own_platforms() -> None:
     assert "acme" not in clouds.connect_environments()
     assert "acme-workload" not in clouds.principal_kinds()

@@ -104,3 +104,30 @@ def test_error_line_number_points_at_the_field() -> None:
     line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "groups: 5")
     with pytest.raises(ConfigError, match=f"line {line}:"):
         parse_catalog(text)
+
+
+CERT_APP = """
+  - name: cert-app
+    kind: service-principal
+    issuer: azure
+    client_id: 91a2b3c4-d5e6-4f70-8192-9c0d1e2f3a4b
+    client_secret: not-a-real-secret-0123456789
+    subject: a2b3c4d5-e6f7-4081-9203-0d1e2f3a4b5c
+    certificates:
+      - |
+        -----BEGIN CERTIFICATE-----
+        MIIBnot-a-certificate
+        -----END CERTIFICATE-----
+"""
+
+
+def test_a_certificate_that_cannot_be_read_is_named_when_the_catalog_loads() -> None:
+    text = render_seed() + CERT_APP
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "- |")
+    with pytest.raises(ConfigError) as info:
+        parse_catalog(text, "principals.yaml")
+    assert str(info.value).startswith(
+        f"principals.yaml line {line}: principal 'cert-app' field 'certificates' certificate 1 of 1 "
+        "is not a readable PEM certificate"
+    )
+    assert "-----BEGIN CERTIFICATE-----" in (info.value.hint or "")

@@ -3,6 +3,7 @@ the resource application, Entra's error shape and codes, IMDS selectors and App 
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote
@@ -253,3 +254,35 @@ def test_app_service_endpoint_needs_its_identity_header(idp: Idp) -> None:
     assert "expires_in" not in doc and int(doc["expires_on"]) > time.time()
     assert doc["resource"] == V2_RESOURCE and doc["token_type"] == "Bearer"
     assert _claims(doc["access_token"])["aud"] == AZURE_RESOURCE_APP_ID
+
+
+def test_app_service_checks_the_identity_header_the_state_directory_holds_now(idp: Idp) -> None:
+    # The IdP keeps the value between requests, but a value written over it (by another kit
+    # process that created the file at the same moment, say) is the one it checks from then on.
+    path = f"/MSI/token?api-version=2019-08-01&resource={V2_RESOURCE}"
+    old = identity_header(idp.state)
+    assert idp.get(path, headers={"X-IDENTITY-HEADER": old}).status == 200
+    new = secrets.token_hex(16)
+    idp.state.write_private(idp.state.path / "azure" / "identity-header", new)
+    assert identity_header(idp.state) == new
+    assert idp.get(path, headers={"X-IDENTITY-HEADER": new}).status == 200
+    assert idp.get(path, headers={"X-IDENTITY-HEADER": old}).status == 401
+
+
+@pytest.mark.parametrize("endpoint", ["imds", "app-service"])
+def test_managed_identity_endpoints_name_an_unknown_resource_as_entra_does(idp: Idp, endpoint: str) -> None:
+    resource = "api://not-in-this-tenant"
+    if endpoint == "imds":
+        doc = idp.get(f"{IMDS}&resource={resource}", headers={"Metadata": "true"}).json()
+        message = doc["error_description"]
+        assert doc["error"] == "invalid_resource"
+    else:
+        path = f"/MSI/token?api-version=2019-08-01&resource={resource}"
+        doc = idp.get(path, headers={"X-IDENTITY-HEADER": identity_header(idp.state)}).json()
+        message = doc["message"]
+        assert doc["statusCode"] == 400
+    token_endpoint = idp.post_form(f"/{T}/oauth2/v2.0/token", _secret_form(idp, scope=f"{resource}/.default"))
+    # The same AADSTS500011 text as the token endpoint's, with what to ask for instead.
+    assert message == token_endpoint.json()["error_description"].split("\r\n")[0]
+    assert message.startswith(f"AADSTS500011: The resource principal named {resource} was not found")
+    assert f"e.g. {V2_RESOURCE}" in message

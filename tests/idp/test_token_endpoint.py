@@ -320,3 +320,39 @@ def test_kubernetes_tokens_have_no_typ_and_an_audience_array(idp: Idp) -> None:
     assert claims["sub"] == "system:serviceaccount:shop:orders-worker"
     assert claims["kubernetes.io"]["namespace"] == "shop"
     assert claims["kubernetes.io"]["serviceaccount"]["name"] == "orders-worker"
+
+
+def test_a_kit_client_assertion_no_principal_trusts_says_what_to_add_in_the_kits_words(idp: Idp) -> None:
+    # RFC 7523 at a kit issuer: no AADSTS code (that is Entra's endpoint's), the same words as a
+    # token exchange nobody trusts.
+    assertion = _aks_token(idp)
+    reply = idp.post_form(
+        idp.token_path("gcp"),
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion,
+        },
+    )
+    assert (reply.status, reply.json()["error"]) == (401, "invalid_client")
+    claims = jwt.decode(assertion, options={"verify_signature": False})
+    assert reply.json()["error_description"] == (
+        f"no principal of issuer 'gcp' trusts tokens of {claims['iss']!r} for subject {claims['sub']!r} "
+        f"with audience {claims['aud']!r}; add a federated_credentials entry with this issuer, subject "
+        "and audience to the principal in principals.yaml"
+    )
+    exchanged = _token_exchange(idp, "gcp", assertion)
+    assert (exchanged.status, exchanged.json()["error"]) == (400, "invalid_grant")
+    assert exchanged.json()["error_description"] == reply.json()["error_description"]
+
+
+def test_a_default_scope_with_other_scopes_at_a_kit_issuer_names_no_entra_code(idp: Idp) -> None:
+    reply = idp.post_form(
+        idp.token_path("kit"),
+        {"grant_type": "client_credentials", "scope": "api://reports/.default openid"},
+        headers=idp.basic("billing-api"),
+    )
+    assert (reply.status, reply.json()["error"]) == (400, "invalid_scope")
+    assert reply.json()["error_description"] == (
+        "a '<resource>/.default' scope cannot be combined with other scopes; send only the '/.default' scope"
+    )

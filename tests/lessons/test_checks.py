@@ -412,21 +412,53 @@ def test_google_user_is_named_after_the_unique_id(kit: StateDir) -> None:
     _assert_right(_run(kit, lesson, "google-user", f"gcp/{who.subject}"))
 
 
+# The right answer to the EKS exercise: the cluster's issuer, the token file's aud, $external users.
+EKS_ENTRY = {
+    "issuer": checks.EKS_ISSUER,
+    "audience": "sts.amazonaws.com",
+    "authNamePrefix": "eks",
+    "useAuthorizationClaim": False,
+    "supportsHumanFlows": False,
+}
+
+
 def test_eks_entry_takes_the_token_files_audience(kit: StateDir) -> None:
     lesson = "13-kubernetes"
-    right = {
-        "issuer": checks.EKS_ISSUER,
-        "audience": "sts.amazonaws.com",
-        "authNamePrefix": "eks",
-        "useAuthorizationClaim": False,
-        "supportsHumanFlows": False,
-    }
+    right = dict(EKS_ENTRY)
     _assert_wrong(_run(kit, lesson, "eks-entry", {**right, "audience": "api://mongodb"}), kit, mentions="aud")
     groups = {**right, "useAuthorizationClaim": True, "authorizationClaim": "groups"}
     _assert_wrong(_run(kit, lesson, "eks-entry", groups), kit, mentions="no groups")
     people = {**right, "supportsHumanFlows": True, "clientId": "x"}
     _assert_wrong(_run(kit, lesson, "eks-entry", people), kit, mentions="people")
     _assert_right(_run(kit, lesson, "eks-entry", right))
+
+
+def test_google_user_refused_by_mongod_says_so_with_the_servers_reason(kit: StateDir) -> None:
+    # principalName names a claim Google's tokens do not carry: mongod refuses run-checkout's token,
+    # so no user name is right; the check says why instead of naming a user.
+    set_provider(kit, "gcp", {"principalName": "preferred_username"})
+    try:
+        result = _run(kit, "12-google-cloud", "google-user", "gcp/run-checkout")
+    finally:
+        restore_default_config(kit)
+    assert result.passed is False
+    assert "mongod refuses run-checkout's token for the 'gcp' provider" in result.message
+    assert "Unable to find principal claim 'preferred_username' in token body" in result.message
+    assert result.hint is not None and "principalName" in result.hint
+
+
+def test_eks_entry_refused_for_its_principal_claim_quotes_the_server(kit: StateDir) -> None:
+    result = _run(kit, "13-kubernetes", "eks-entry", {**EKS_ENTRY, "principalName": "email"})
+    assert result.passed is False
+    assert "Unable to find principal claim 'email' in token body" in result.message
+
+
+def test_eks_entry_without_the_token_file_says_the_file_is_missing_and_how_to_get_it(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")  # no IdP has written token files here
+    result = check("13-kubernetes", "eks-entry", EKS_ENTRY, state=state)
+    assert result.passed is False
+    assert f"token file {token_file_path(state, 'eks')} does not exist" in result.message
+    assert result.hint is not None and "wif idp start" in result.hint
 
 
 CREATE = "atlas dbusers create"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from _support.kit import running_kit
+from _support.shell import magic_shell as shell_on
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
 
 from wif_notebook.state import StateDir
@@ -43,14 +44,7 @@ def _isolated_registry() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def magic_shell(kit: StateDir) -> Any:
     """A real IPython shell with the extension loaded, on the session kit."""
-    from IPython.core.getipython import get_ipython
-    from IPython.testing.globalipapp import start_ipython
-
-    start_ipython()  # once per process; later calls return None and keep the same shell
-    shell = get_ipython()
-    assert shell is not None
-    shell.run_line_magic("load_ext", "wif_notebook")
-    shell.run_line_magic("config", f"WifMagics.state_dir = {str(kit.path)!r}")
+    shell = shell_on(kit)
     shell.run_line_magic("config", "WifMagics.show_raw_tokens = False")
     return shell
 

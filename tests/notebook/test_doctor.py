@@ -137,3 +137,33 @@ def test_wif_doctor_command_prints_the_diagnosis_and_exits_1(
     assert main(["doctor", "--state-dir", str(kit.path), "-"]) == 1
     out = capsys.readouterr().out
     assert "FAILED [time.exp]" in out and token not in out
+
+
+def test_wif_doctor_in_a_terminal_names_wif_commands_and_the_notebook_names_magics(
+    kit: StateDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = tokens.mint("billing-api", fault="wrong-audience", state=kit).token
+    monkeypatch.setattr("sys.stdin", io.StringIO(token))
+    assert main(["doctor", "--state-dir", str(kit.path), "-"]) == 1
+    out = capsys.readouterr().out
+    assert "%wif_" not in out
+    assert "`wif token billing-api --audience api://mongodb-kit`" in out
+    assert f"edit oidcIdentityProviders in {kit.mongod_conf}" in out
+    assert "`wif mongod stop && wif mongod start`" in out
+    in_a_notebook = str(diagnose(token, state=kit))
+    assert "%wif_token billing-api --audience api://mongodb-kit" in in_a_notebook
+    assert "`wif token" not in in_a_notebook
+
+
+def test_the_doctor_shows_the_idp_as_it_is_https_issuers_on_a_port_that_also_answers_http(
+    kit: StateDir,
+) -> None:
+    from wif_notebook.idp.service import idp_record
+
+    record = idp_record(kit)
+    assert record is not None
+    [idp] = [c for c in diagnose(state=kit).checks if c.name == "identity provider"]
+    assert idp.detail == (
+        f"running at https://localhost:{record.port} (issuers are https); "
+        f"the same port answers http://localhost:{record.port} in the clear"
+    )

@@ -63,13 +63,13 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'wif_notebook')\n"
-        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt')\n"
+        "heavy = ('pymongo', 'matplotlib', 'ipywidgets', 'yaml', 'jwt', 'wif_notebook.clouds')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "print(sorted(ip.magics_manager.magics['line']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy, magics = out.splitlines()
-    assert heavy == "[]"
+    assert heavy == "[]"  # nor the cloud registry: it loads when a magic first needs it
     for name in (
         "wif_up", "wif_status", "wif_reset", "wif_idp", "wif_token", "wif_claims", "wif_mongod",
         "wif_authorize", "wif_connect", "wif_doctor", "wif_flow",
@@ -125,6 +125,25 @@ def test_wif_token_every_method(ip: InteractiveShell, via: str) -> None:
     _no_raw_jwt([bundle])
 
 
+def test_wif_token_loads_the_driver_only_for_the_callback(kit: StateDir) -> None:
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'wif_notebook')\n"
+        f'ip.run_line_magic("config", "WifMagics.state_dir = {str(kit.path)!r}")\n'
+        "ip.run_line_magic('wif_token', 'lesson-app -o t')\n"
+        "print(ip.user_ns['t'].method, 'pymongo' in sys.modules)\n"
+        "ip.run_line_magic('wif_token', 'lesson-app --via callback -o t')\n"
+        "print(ip.user_ns['t'].method, 'pymongo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert [line for line in out.splitlines() if line.endswith(("True", "False"))] == [
+        "client_credentials False",
+        "callback True",
+    ]
+
+
 def test_show_raw_is_explicit(ip: InteractiveShell) -> None:
     _, [bundle] = run(ip, "%wif_token lesson-app --show-raw -o raw")
     token = ip.user_ns["raw"].token
@@ -141,6 +160,19 @@ def test_wif_claims_of_a_variable_and_of_a_pasted_token(ip: InteractiveShell) ->
     with pytest.raises(UsageError) as info:
         run(ip, "%wif_claims no_such_variable")
     assert str(info.value).startswith("no variable named 'no_such_variable'")
+
+
+def test_wif_claims_and_wif_doctor_read_a_token_file(ip: InteractiveShell, tmp_path: Path) -> None:
+    run(ip, "%wif_token billing-api --fault expired -o old")
+    saved = tmp_path / "t.jwt"
+    saved.write_text(ip.user_ns["old"].token + "\n")
+    _, [bundle] = run(ip, f"%wif_claims {saved}")
+    assert bundle[TOKEN_MIME]["verdict"]["ok"] is False and "time.exp" in bundle["text/plain"]
+    _, [diagnosis] = run(ip, f"%wif_doctor {saved}")
+    assert "time.exp" in diagnosis["text/plain"]
+    with pytest.raises(UsageError) as info:
+        run(ip, f"%wif_claims {tmp_path / 'missing.jwt'}")
+    assert str(info.value).startswith(f"the token file {tmp_path / 'missing.jwt'} does not exist\n")
 
 
 def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
@@ -175,8 +207,12 @@ def test_unreachable_server_is_a_usage_error(ip: InteractiveShell) -> None:
 
 
 def test_argument_errors_are_usage_errors(ip: InteractiveShell) -> None:
-    with pytest.raises(UsageError, match="invalid choice: 'bogus'"):
+    with pytest.raises(UsageError) as info:
         run(ip, "%wif_connect --env bogus")
+    assert str(info.value) == "unknown environment 'bogus'\n  next step: use one of test, azure, gcp, k8s"
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_token lesson-app --via bogus")
+    assert str(info.value).startswith("unknown --via 'bogus'\n  next step: use one of azure, callback,")
     with pytest.raises(UsageError, match="exactly one of --group, --user or --principal"):
         run(ip, "%wif_authorize --role read@test")
     with pytest.raises(UsageError, match="no principal named 'nobody'"):
@@ -210,6 +246,15 @@ def test_wif_authorize_then_the_doctor_finds_nothing_wrong(ip: InteractiveShell)
     run(ip, "%wif_token lesson-app -o good")
     _, [doctor] = run(ip, "%wif_doctor good")
     assert doctor["text/plain"].startswith("wif doctor: OK")
+
+
+def test_wif_authorize_with_an_unknown_prefix_is_refused_naming_the_known_ones(ip: InteractiveShell) -> None:
+    # No provider has authNamePrefix "kti": a role "kti/lesson-readers" is one no token would ever name.
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_authorize --group lesson-readers --prefix kti --role read@test")
+    text = str(info.value)
+    assert "no oidcIdentityProviders entry with authNamePrefix 'kti'" in text
+    assert "use one of: kit, " in text and "gcp" in text
 
 
 def test_wif_flow_shows_the_exchange_of_the_last_connect(ip: InteractiveShell) -> None:

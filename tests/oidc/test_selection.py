@@ -104,6 +104,16 @@ def test_one_step_login_with_unknown_issuer() -> None:
     assert info.value.message == "NoSuchKey: Unknown Identity Provider 'https://evil.example'"
 
 
+def test_one_step_login_for_an_issuer_configured_with_a_trailing_slash_says_so() -> None:
+    slashed = provider_for("https://accounts.google.com/", audience="mongodb")
+    with pytest.raises(RuleFailure) as info:
+        select_provider_for_token([CORP, slashed], _token("https://accounts.google.com", "mongodb"))
+    assert info.value.rule == "provider"
+    assert info.value.hint is not None
+    assert "differ only by the trailing slash: the configured issuer ends with '/'" in info.value.hint
+    assert "Entra" not in info.value.hint  # the rule is every issuer's, not one cloud's
+
+
 def test_one_step_login_with_unknown_audience() -> None:
     with pytest.raises(RuleFailure) as info:
         select_provider_for_token([CORP], _token("https://corp.example", "other"))

@@ -16,6 +16,7 @@ from wif_notebook.oidc import (
     RuleFailure,
     explain_token,
     first_failure,
+    rule_by_id,
     server_failure,
     validate_token,
 )
@@ -238,6 +239,23 @@ def test_issuer_mismatch(idp: Issuer, keys: KeySetCache) -> None:
         "issuer",
         "Location7070201: Token issuer does not match identity provider issuer",
     )
+
+
+def test_an_issuer_differing_only_by_its_trailing_slash_is_named_in_the_hint(
+    idp: Issuer, keys: KeySetCache
+) -> None:
+    other = provider_for(idp.issuer + "/")
+    with pytest.raises(RuleFailure) as info:
+        validate_token(sign(good_claims(idp.issuer)), other, keys)
+    assert info.value.hint == (
+        f"The token's issuer {idp.issuer!r} and the configured issuer {idp.issuer + '/'!r} differ only by "
+        "the trailing slash: the configured issuer ends with '/' and the token's does not, and mongod "
+        f"compares issuers exactly: set issuer to {idp.issuer!r}."
+    )
+    # Any other issuer keeps the rule's own fix.
+    with pytest.raises(RuleFailure) as info:
+        validate_token(sign(good_claims(idp.issuer)), provider_for("https://elsewhere.example"), keys)
+    assert info.value.hint == rule_by_id("issuer").fix
 
 
 def test_two_audiences(idp: Issuer, provider: ProviderConfig, keys: KeySetCache) -> None:

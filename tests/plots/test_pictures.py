@@ -7,6 +7,7 @@ difference (matplotlib.testing.compare). Regenerate with WIF_UPDATE_BASELINES=1 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -438,6 +439,21 @@ def test_authorization_graph_from_a_token_and_its_provider(tmp_path: Path) -> No
         "kit/reports-readers\n@ admin",
     ]
     assert graph.nodes["user"].label == "kit/billing-api\n@ $external"
+
+
+def test_authorization_graph_of_a_token_mongod_refuses_says_so_with_the_servers_reason() -> None:
+    # No groups claim while the provider takes roles from it: mongod refuses the token (it does
+    # not log it in with no roles); a principalName claim the token lacks: refused too.
+    no_groups = {k: v for k, v in CLAIMS.items() if k != "groups"}
+    graph = plots.authorization_model(no_groups, provider=PROVIDER)
+    assert "mongod refuses this token: InvalidJWT: Claim 'groups' not found on OIDC token" in graph.notes
+    assert graph.column(2) == []
+    by_email = dataclasses.replace(PROVIDER, principal_name="email")
+    graph = plots.authorization_model(CLAIMS, provider=by_email)
+    assert graph.nodes["user"].label == "refused by mongod"
+    assert "mongod refuses this token: InvalidJWT: Unable to find principal claim 'email' in token body" in (
+        graph.notes
+    )
 
 
 def test_sequence_diagram_shows_logged_failures_in_red_where_they_happened(tmp_path: Path) -> None:

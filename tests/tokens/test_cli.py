@@ -136,3 +136,29 @@ def test_unknown_principal_exits_1_with_the_known_names(idp_state: StateDir) -> 
     done = wif(idp_state, "token", "nobody")
     assert done.returncode == 1 and done.stdout == ""
     assert "billing-api" in done.stderr
+
+
+def test_claims_and_doctor_of_a_missing_file_say_the_file_does_not_exist(
+    idp_state: StateDir, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such.jwt"
+    for command in ("claims", "doctor"):
+        done = wif(idp_state, command, str(missing))
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr.splitlines() == [
+            f"wif: the token file {missing} does not exist",
+            "  next step: pass the token itself, the path of a file holding it, or - to read it from stdin",
+        ]
+    # A bare file name (after `wif token ... -o t.jwt` in another folder) is a file, not a token.
+    done = wif(idp_state, "claims", "t.jwt")
+    assert done.stderr.splitlines()[0] == "wif: the token file t.jwt does not exist", done.stderr
+    # An opaque (non-JWT) token is still explained as one.
+    assert "not a JWT" in wif(idp_state, "claims", "opaque-token-value").stderr
+
+
+def test_doctor_reads_a_token_saved_to_a_file(idp_state: StateDir, tmp_path: Path) -> None:
+    saved = tmp_path / "t.jwt"
+    saved.write_text(wif(idp_state, "token", "billing-api", "--fault", "expired").stdout)
+    done = wif(idp_state, "doctor", str(saved))
+    assert done.returncode == 1
+    assert done.stdout.startswith("wif doctor: FAILED [time.exp]"), done.stdout + done.stderr

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 
 import pytest
 from pymongo.errors import OperationFailure
 
+from wif_notebook.server.authz import ADMIN_FILE
 from wif_notebook.state import StateDir
 from wif_notebook.widgets import Wizard
 
@@ -111,6 +113,25 @@ def test_a_token_without_groups_cannot_be_authorized_and_says_what_to_do(wizard:
         assert exc.code == 13
     else:
         raise AssertionError("a workload without roles could write")
+
+
+def test_a_refused_administrator_password_is_said_as_such_not_as_a_token_problem(
+    wizard: Wizard, kit: Kit
+) -> None:
+    wizard.principal.value = "billing-api"
+    wizard.database.value = "shop"
+    for key in ("identity", "token", "claims", "server"):
+        assert wizard.run(key), (key, wizard.steps[key].errors.what)
+    admin_file = kit.state.path / ADMIN_FILE
+    saved = admin_file.read_text()
+    kit.state.write_private(admin_file, json.dumps({**json.loads(saved), "password": "not-the-password"}))
+    try:
+        assert not wizard.run("authorize")
+    finally:
+        kit.state.write_private(admin_file, saved)
+    errors = wizard.steps["authorize"].errors
+    assert (errors.what or "").startswith("the server refused the kit administrator's login")
+    assert "%wif_mongod stop" in (errors.hint or "")
 
 
 def test_without_running_services_the_token_step_says_to_start_them(tmp_path: object) -> None:

@@ -458,18 +458,23 @@ def metadata_identities() -> dict[str, MetadataHost]:
 
 
 def issuer_mixup_words(claims: Mapping[str, Any], providers: Sequence[Any]) -> str:
-    """For the explainers (`wif claims`, the doctor): what a platform says about a token's issuer
-    against ``oidcIdentityProviders`` entries (``explain_issuer``), as a sentence to append (with a
+    """For the explainers (`wif claims`, the doctor): the rule book's words for an issuer that differs
+    from a configured one only by a trailing slash (``oidc.issuer_slash_words``), then what a
+    platform says about its own issuers (``explain_issuer``), as sentences to append (with a
     leading space), or ''."""
+    from ..oidc import issuer_slash_words
+
     iss = claims.get("iss")
     if not isinstance(iss, str):
         return ""
+    words = [issuer_slash_words(iss, [p.issuer for p in providers])]
     configured = [(p.issuer, p.audience) for p in providers]
     for cloud in _load().values():
-        words = cloud.explain_issuer(iss, claims.get("aud"), configured) if cloud.explain_issuer else None
-        if words:
-            return f" {words}"
-    return ""
+        said = cloud.explain_issuer(iss, claims.get("aud"), configured) if cloud.explain_issuer else None
+        if said:
+            words.append(said)
+            break
+    return "".join(f" {w}" for w in words if w)
 
 
 def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:

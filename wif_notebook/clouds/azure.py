@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ..tokens import IssuedToken
 
 INSTANCE_DISCOVERY_PATH = "/common/discovery/instance"
+# A GUID as Entra writes tenant, application and object ids (a regular expression, unanchored).
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Where the AKS webhook mounts the projected token (AZURE_FEDERATED_TOKEN_FILE) on a real pod.
 AKS_TOKEN_FILE_KIND = "aks"
 
@@ -81,9 +83,14 @@ def _shape_claims(draft: ClaimsDraft) -> None:
     )
 
 
+def v1_issuer(base_url: str) -> str:
+    """The kit's stand-in for ``https://sts.windows.net/<tenant>/`` (trailing slash included)."""
+    return f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/"
+
+
 def extra_issuers(base_url: str) -> dict[str, tuple[str, str]]:
     """Entra's v1 issuer, published next to the ``azure`` (v2) issuer: same tenant, same keys."""
-    return {"azure-v1": (f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/", f"api://{AZURE_V1_RESOURCE_APP_ID}")}
+    return {"azure-v1": (v1_issuer(base_url), f"api://{AZURE_V1_RESOURCE_APP_ID}")}
 
 
 def _hosted_on_app_service(principal: Principal) -> bool:
@@ -282,9 +289,8 @@ def _seed_later() -> list[tuple[str, dict[str, Any]]]:
 
 
 # -- explaining Entra issuer mistakes (for `wif claims` and the doctor) ----------------------------
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # v1: https://sts.windows.net/<tenant>/ (kit: <origin>/<tenant>/); v2: …/<tenant>/v2.0
-_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{_GUID})(?P<rest>/v2\.0|/)?/?$")
+_ENTRA_ISSUER = re.compile(rf"^(?P<origin>https?://[^/]+)/(?P<tenant>{GUID})(?P<rest>/v2\.0|/)?/?$")
 
 
 @dataclass(frozen=True)
@@ -305,7 +311,9 @@ def _entra_issuer(url: str) -> _EntraIssuer | None:
 
 def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[str, str]]) -> str | None:
     """Plain words for an Entra token that no configured ``(issuer, audience)`` accepts because of
-    a v1/v2 mix-up or a missing or extra trailing slash; None when that is not the mistake.
+    a v1/v2 mix-up, or which of Entra's issuers ends with a slash when the configured one differs
+    only by it (the rule book says that it does: ``oidc.issuer_slash_words``); None when that is not
+    the mistake.
 
     mongod compares ``iss`` and ``aud`` character for character. Entra v1 tokens say
     ``https://sts.windows.net/<tenant>/`` (with the slash) and carry the requested resource as
@@ -313,24 +321,18 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
     and carry the application id. Which one a workload gets is the *resource* application's choice
     (``accessTokenAcceptedVersion``), not the endpoint it called.
     """
+    from ..oidc import issuer_slash_words
+
     auds = token_aud if isinstance(token_aud, list) else [token_aud]
-    for issuer, _audience in configured:
-        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
-            which = (
-                "the token's issuer ends with '/' and the configured one does not"
-                if token_iss.endswith("/")
-                else "the configured issuer ends with '/' and the token's does not"
-            )
-            return (
-                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
-                f"the trailing slash: {which}, and mongod compares issuers exactly. Entra v1.0 "
-                "issuers end with a slash (https://sts.windows.net/<tenant>/), v2.0 issuers do not "
-                "(https://login.microsoftonline.com/<tenant>/v2.0): set issuer to "
-                f"{token_iss!r}."
-            )
     mine = _entra_issuer(token_iss)
     if mine is None or mine.version is None:
         return None
+    if issuer_slash_words(token_iss, [issuer for issuer, _ in configured]) is not None:
+        return (
+            f"This is an Entra v{mine.version}.0 token: v1.0 issuers end with a slash "
+            "(https://sts.windows.net/<tenant>/), v2.0 issuers do not "
+            "(https://login.microsoftonline.com/<tenant>/v2.0)."
+        )
     for issuer, audience in configured:
         theirs = _entra_issuer(issuer)
         if theirs is None or theirs.tenant != mine.tenant or theirs.version in (None, mine.version):
@@ -448,6 +450,7 @@ CLOUD = Cloud(
             # Entra v2.0 access tokens always carry the resource application's client id as aud.
             default_audience=AZURE_RESOURCE_APP_ID,
             audience_as_scope=True,
+            x5t_for_versions=("1.0",),  # v1.0 tokens repeat the key id as x5t (Entra docs)
         ),
     ),
     # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.
@@ -458,14 +461,14 @@ CLOUD = Cloud(
             "Microsoft Entra ID, v2.0 tokens",
             public_host="login.microsoftonline.com",
             public_path_suffix="/v2.0",  # without it: not the v2.0 issuer (kept as configured)
-            kit_path=rf"/{_GUID}/v2\.0/?$",
+            kit_path=rf"/{GUID}/v2\.0/?$",
         ),
         ProductionIssuer(
             "entra-v1",
             "https://sts.windows.net/<TENANT_ID>/",
             "Microsoft Entra ID, v1.0 tokens",
             public_host="sts.windows.net",
-            kit_path=rf"/{_GUID}/$",
+            kit_path=rf"/{GUID}/$",
         ),
     ),
     principal_kinds={

@@ -29,7 +29,7 @@ from .. import clouds
 from ..errors import ConfigError, WifError
 from ..state import StateDir
 from .faults import FAULTS
-from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS, Issuer
+from .issuers import ISSUERS, Issuer, issuer_table
 from .keys import SUPPORTED_ALGS, KeyStore
 from .messages import (
     NO_STORE,
@@ -60,6 +60,15 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 CATALOG_CHECK_SECONDS = 0.2
 
 
+def _untrusted(issuer: Issuer, claims: dict[str, Any]) -> str:
+    """Why a verified assertion or subject_token stands in for no principal (RFC 7523, RFC 8693)."""
+    return (
+        f"no principal of issuer {issuer.id!r} trusts tokens of {claims.get('iss')!r} for subject "
+        f"{claims.get('sub')!r} with audience {claims.get('aud')!r}; add a federated_credentials entry "
+        "with this issuer, subject and audience to the principal in principals.yaml"
+    )
+
+
 class IdentityProvider:
     """The IdP's state inside its process: keys, catalog (reread when the file changes), minter."""
 
@@ -73,6 +82,10 @@ class IdentityProvider:
         self.https_base_url = f"https://{authority}"
         self.http_base_url = f"http://{authority}"
         self.keys = KeyStore(state)
+        # The registry's issuers, read once: an IdP serves the platforms registered when its process
+        # started (WIF_EXTRA_CLOUDS is read from its environment then), and a lookup through
+        # ISSUERS would read the environment again on every request.
+        self.issuers: dict[str, Issuer] = dict(ISSUERS)
         self.minters = {
             "https": Minter(self.keys, self.https_base_url, self.principals),
             "http": Minter(self.keys, self.http_base_url, self.principals),
@@ -85,7 +98,7 @@ class IdentityProvider:
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
         # The registry's IdP handlers, read once: a request asks each in turn (one call each).
         self._cloud_handlers = [c.idp_handler for c in clouds.clouds() if c.idp_handler is not None]
-        for issuer_id in ISSUERS:
+        for issuer_id in self.issuers:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
 
@@ -112,7 +125,7 @@ class IdentityProvider:
             return self._catalog
 
     def issuer_urls(self) -> dict[str, str]:
-        return {i: iss.issuer_url(self.base_url) for i, iss in ISSUERS.items()}
+        return {i: iss.issuer_url(self.base_url) for i, iss in self.issuers.items()}
 
     def base_for(self, req: Request) -> str:
         """The base an issuer endpoint answers with: the form the request arrived in."""
@@ -124,7 +137,7 @@ class IdentityProvider:
 
     def is_own_issuer(self, url: Any) -> Issuer | None:
         """The issuer ``url`` names in either form, or None."""
-        for issuer in ISSUERS.values():
+        for issuer in self.issuers.values():
             if url in (issuer.issuer_url(self.https_base_url), issuer.issuer_url(self.http_base_url)):
                 return issuer
         return None
@@ -133,25 +146,16 @@ class IdentityProvider:
         """What the service record publishes (a contract, idp/service.py): both base URLs, the
         default issuer form, and per issuer its default-form URL, both forms and its audience; a
         cloud's extra issuers (Entra's v1 issuer ``azure-v1``) are listed the same way."""
+        https_forms, http_forms = issuer_table(self.https_base_url), issuer_table(self.http_base_url)
         issuers = {
             i: {
-                "issuer": iss.issuer_url(self.base_url),
-                "audience": iss.default_audience,
-                "https_issuer": iss.issuer_url(self.https_base_url),
-                "http_issuer": iss.issuer_url(self.http_base_url),
+                "issuer": issuer,
+                "audience": audience,
+                "https_issuer": https_forms[i][0],
+                "http_issuer": http_forms[i][0],
             }
-            for i, iss in ISSUERS.items()
+            for i, (issuer, audience) in issuer_table(self.base_url).items()
         }
-        for cloud in clouds.clouds():
-            https_forms = cloud.extra_issuers(self.https_base_url)
-            http_forms = cloud.extra_issuers(self.http_base_url)
-            for extra_id, (issuer, audience) in cloud.extra_issuers(self.base_url).items():
-                issuers[extra_id] = {
-                    "issuer": issuer,
-                    "audience": audience,
-                    "https_issuer": https_forms[extra_id][0],
-                    "http_issuer": http_forms[extra_id][0],
-                }
         return {
             "base_url": self.http_base_url,
             "https_base_url": self.https_base_url,
@@ -181,7 +185,7 @@ class IdentityProvider:
             **self.service_extra(),
             "discovery": {
                 i: f"{iss.issuer_url(self.base_for(req))}/.well-known/openid-configuration"
-                for i, iss in ISSUERS.items()
+                for i, iss in self.issuers.items()
             },
             # Metadata endpoints are plain http, as on a real host.
             "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
@@ -206,7 +210,7 @@ class IdentityProvider:
     # -- issuers ----------------------------------------------------------------------------------
     def _issuer_for_path(self, path: str) -> tuple[Issuer, str] | None:
         first = path.lstrip("/").split("/", 1)[0]
-        issuer = ISSUERS.get(first)
+        issuer = self.issuers.get(first)
         if issuer is None:
             return None
         if not path.startswith(issuer.route_base + "/") and path != issuer.route_base:
@@ -387,7 +391,7 @@ class IdentityProvider:
         if defaults and len(scopes) > 1:
             raise OAuthError(
                 "invalid_scope",
-                "a '<resource>/.default' scope cannot be combined with other scopes (AADSTS70011); "
+                "a '<resource>/.default' scope cannot be combined with other scopes; "
                 "send only the '/.default' scope",
             )
         named = [
@@ -444,12 +448,8 @@ class IdentityProvider:
         if not principal.client_secret:
             raise OAuthError(
                 "invalid_client",
-                f"client {client_id!r} ({principal.kind}) has no client secret; it gets tokens "
-                + (
-                    "from the Azure IMDS endpoint or with a federated client_assertion"
-                    if principal.kind == "managed-identity"
-                    else "from its platform, not with a secret"
-                ),
+                f"client {client_id!r} ({principal.kind}) has no client secret; it gets tokens from its "
+                "platform, not with a secret",
                 status=401,
                 headers=challenge if basic else {},
             )
@@ -503,8 +503,8 @@ class IdentityProvider:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         for cred in principal.federated_credentials:
-            if cred.issuer in ISSUERS:
-                matches = self.is_own_issuer(claims.get("iss")) is ISSUERS[cred.issuer]
+            if cred.issuer in self.issuers:
+                matches = self.is_own_issuer(claims.get("iss")) is self.issuers[cred.issuer]
             else:
                 matches = cred.issuer == claims.get("iss")
             if matches and cred.subject == claims.get("sub") and cred.audience in auds:
@@ -537,15 +537,7 @@ class IdentityProvider:
                 )
         matching = [p for p in candidates if self._credential_matches(p, claims)]
         if not matching:
-            aud = claims.get("aud")
-            raise OAuthError(
-                "invalid_client",
-                "AADSTS70021: No matching federated identity record found for presented assertion. "
-                f"Assertion issuer: {claims.get('iss')!r}, subject: {claims.get('sub')!r}, audience: "
-                f"{aud!r}. Add a federated_credentials entry with this issuer, subject and audience "
-                f"({AZURE_TOKEN_EXCHANGE_AUDIENCE}) to the principal in principals.yaml",
-                status=401,
-            )
+            raise OAuthError("invalid_client", _untrusted(issuer, claims), status=401)
         if len(matching) > 1:
             raise OAuthError(
                 "invalid_request",
@@ -585,12 +577,7 @@ class IdentityProvider:
         candidates = [client] if client is not None else self._principals_at(issuer)
         matching = [p for p in candidates if self._credential_matches(p, claims)]
         if not matching:
-            raise OAuthError(
-                "invalid_grant",
-                f"no principal of issuer {issuer.id!r} trusts tokens of {claims.get('iss')!r} for subject "
-                f"{claims.get('sub')!r} with audience {claims.get('aud')!r}; add a federated_credentials "
-                "entry to the principal in principals.yaml",
-            )
+            raise OAuthError("invalid_grant", _untrusted(issuer, claims))
         if len(matching) > 1:
             raise OAuthError(
                 "invalid_request",
@@ -696,9 +683,9 @@ class IdentityProvider:
     def _issuer_ids(self, body: dict[str, Any]) -> list[str]:
         issuer = self._opt_str(body, "issuer")
         if issuer is None:
-            return list(ISSUERS)
-        if issuer not in ISSUERS:
-            raise ConfigError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(ISSUERS)}")
+            return list(self.issuers)
+        if issuer not in self.issuers:
+            raise ConfigError(f"no issuer {issuer!r}", hint=f"use one of {', '.join(self.issuers)}")
         return [issuer]
 
     def admin_mint(self, body: dict[str, Any]) -> Response:
@@ -777,7 +764,7 @@ class IdentityProvider:
     def admin_keys(self, body: dict[str, Any]) -> Response:
         doc = {
             i: {"active": self.keys.issuer(i).active.kid, "published": self.keys.issuer(i).published_kids()}
-            for i in ISSUERS
+            for i in self.issuers
         }
         return json_response(200, {"issuers": doc})
 

@@ -25,7 +25,6 @@ them. IMDS and App Service answer in their own, simpler shapes.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -33,14 +32,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..clouds.azure import IMDS_PATH
+from ..clouds.azure import GUID, IMDS_PATH, v1_issuer
 from ..state import StateDir
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
@@ -55,6 +53,7 @@ from .principals import Principal
 
 if TYPE_CHECKING:
     from .app import IdentityProvider
+    from .minting import Minted
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TENANT_DOMAIN = "wifkit.onmicrosoft.com"  # the tenant's initial domain; MSAL may use it as the tenant
@@ -64,7 +63,8 @@ APP_SERVICE_PATH = "/MSI/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.
 ERROR_URI = "https://login.microsoftonline.com/error?code={code}"
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_V2_ISSUER = ISSUERS["azure"]  # read once: a registry lookup reads the environment
+_GUID = re.compile(rf"^{GUID}$")
 
 
 # -- the tenant's resource applications ------------------------------------------------------------
@@ -147,14 +147,9 @@ def find_resource(catalog: list[Principal], requested: str) -> ResourceApp | Non
     return index.get(_resource_key(requested))
 
 
-def v1_issuer(base_url: str) -> str:
-    """The kit's stand-in for ``https://sts.windows.net/<tenant>/`` (trailing slash included)."""
-    return f"{base_url.rstrip('/')}/{AZURE_TENANT_ID}/"
-
-
 def v2_issuer(base_url: str) -> str:
     """The kit's stand-in for ``https://login.microsoftonline.com/<tenant>/v2.0``."""
-    return ISSUERS["azure"].issuer_url(base_url.rstrip("/"))
+    return _V2_ISSUER.issuer_url(base_url.rstrip("/"))
 
 
 def shape_claims(
@@ -218,15 +213,18 @@ class EntraError(Exception):
         self.message = message
         self.hint = hint
 
+    def text(self) -> str:
+        """``AADSTSnnnn: message`` and the kit's next step, as error descriptions carry it."""
+        text = f"AADSTS{self.code}: {self.message}"
+        return f"{text} (wif-notebook: {self.hint})" if self.hint else text
+
 
 def entra_error_doc(exc: EntraError, correlation_id: str | None = None) -> dict[str, Any]:
     """Entra's error body; the kit's next step goes after the message, before the trace lines."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
     trace = str(uuid.uuid4())
     correlation = correlation_id if correlation_id and _GUID.match(correlation_id) else str(uuid.uuid4())
-    text = f"AADSTS{exc.code}: {exc.message}"
-    if exc.hint:
-        text += f" (wif-notebook: {exc.hint})"
+    text = exc.text()
     return {
         "error": exc.error,
         "error_description": (
@@ -238,6 +236,21 @@ def entra_error_doc(exc: EntraError, correlation_id: str | None = None) -> dict[
         "correlation_id": correlation,
         "error_uri": ERROR_URI.format(code=exc.code),
     }
+
+
+def _unknown_resource(resource: str) -> EntraError:
+    """AADSTS500011, as the token endpoints and the managed-identity endpoints answer a resource
+    that is not an application of the tenant."""
+    return EntraError(
+        400,
+        "invalid_resource",
+        500011,
+        f"The resource principal named {resource} was not found in the tenant named {AZURE_TENANT_ID}. "
+        "This can happen if the application has not been installed by the administrator of the tenant "
+        "or consented to by any user in the tenant. You might have sent your authentication request to "
+        "the wrong tenant.",
+        hint=f"ask for the resource your MongoDB server's audience names, e.g. api://{AZURE_RESOURCE_APP_ID}",
+    )
 
 
 def _missing(name: str) -> EntraError:
@@ -475,16 +488,7 @@ def _token(
     client = _authenticate(idp, req, form, catalog, tenant)
     log["principal"] = client.principal.name
     if find_resource(catalog, requested) is None:
-        raise EntraError(
-            400,
-            "invalid_resource",
-            500011,
-            f"The resource principal named {requested} was not found in the tenant named {AZURE_TENANT_ID}. "
-            "This can happen if the application has not been installed by the administrator of the tenant "
-            "or consented to by any user in the tenant. You might have sent your authentication request to "
-            "the wrong tenant.",
-            hint=f"ask for the resource your MongoDB server's audience names, e.g. api://{AZURE_RESOURCE_APP_ID}",
-        )
+        raise _unknown_resource(requested)
     # The token's issuer is in the form the request arrived in (https, or http for test mode).
     minted = idp.minter_for(req).mint(client.principal, audience=requested, acr=client.acr)
     exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
@@ -676,27 +680,11 @@ def _aud_text(aud: Any) -> str:
     return ",".join(aud) if isinstance(aud, list) else str(aud)
 
 
-def certificate_thumbprints(pem: str) -> tuple[str, str, Any]:
-    """(x5t, x5t#S256, public key) of a PEM certificate, as Entra indexes an app's certificates."""
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    der = cert.public_bytes(Encoding.DER)
-    return (
-        b64url(hashlib.sha1(der).digest()),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
-        b64url(hashlib.sha256(der).digest()),
-        cert.public_key(),
-    )
-
-
 def _check_certificate_assertion(
     idp: IdentityProvider, assertion: str, header: dict[str, Any], principal: Principal
 ) -> None:
-    by_thumbprint = {}
-    for pem in principal.certificates:
-        x5t, x5t256, key = certificate_thumbprints(pem)
-        by_thumbprint[x5t] = key
-        by_thumbprint[x5t256] = key
     presented = header.get("x5t#S256") or header.get("x5t") or header.get("kid")
-    key = by_thumbprint.get(str(presented))
+    key = principal.certificate_keys.get(str(presented))
     if key is None:
         raise EntraError(
             401,
@@ -794,12 +782,15 @@ def host_identity(idp: IdentityProvider, catalog: list[Principal], query: dict[s
     return chosen
 
 
-def _unknown_resource_text(resource: str) -> str:
-    return (
-        f"AADSTS500011: The resource principal named {resource} was not found in the tenant named "
-        f"{AZURE_TENANT_ID}. Use the resource your MongoDB server's audience names, e.g. "
-        f"api://{AZURE_RESOURCE_APP_ID}"
-    )
+def _host_token(idp: IdentityProvider, query: dict[str, str], resource: str) -> tuple[Principal, Minted]:
+    """The token both managed-identity endpoints (IMDS, App Service) answer with: for the identity
+    the query names (IdentityNotFound) and a resource of the tenant (EntraError AADSTS500011)."""
+    catalog = idp.principals()  # one snapshot for the whole request
+    principal = host_identity(idp, catalog, query)
+    audience = resource.removesuffix("/.default")
+    if find_resource(catalog, audience) is None:
+        raise _unknown_resource(resource)
+    return principal, idp.minter.mint(principal, audience=audience, acr="2")
 
 
 def imds(idp: IdentityProvider, req: Request) -> Response:
@@ -835,14 +826,12 @@ def imds(idp: IdentityProvider, req: Request) -> Response:
             "Required query variable 'resource' is missing; add resource=<the audience your MongoDB "
             f"server expects, e.g. api://{AZURE_RESOURCE_APP_ID}>",
         )
-    catalog = idp.principals()  # one snapshot for the whole request
     try:
-        principal = host_identity(idp, catalog, query)
+        principal, minted = _host_token(idp, query, resource)
     except IdentityNotFound as exc:
         return error(400, "invalid_request", str(exc))
-    if find_resource(catalog, resource.removesuffix("/.default")) is None:
-        return error(400, "invalid_resource", _unknown_resource_text(resource))
-    minted = idp.minter.mint(principal, audience=resource.removesuffix("/.default"), acr="2")
+    except EntraError as exc:
+        return error(exc.status, exc.error, exc.text())
     exp, nbf, iat = (int(minted.claims[k]) for k in ("exp", "nbf", "iat"))
     # Every value is a JSON string, as the real IMDS sends them.
     doc = {
@@ -859,17 +848,30 @@ def imds(idp: IdentityProvider, req: Request) -> Response:
     return json_response(200, doc, issuer="azure", grant="imds", principal=principal.name)
 
 
+# The value of each state directory's IDENTITY_HEADER file, with the file's stamp when read: an App
+# Service request compares with it after a stat, and reads the file again only once it changed
+# (another kit process created it, or it was deleted and created anew).
+_identity_headers: dict[Path, tuple[tuple[int, int, int], str]] = {}
+
+
 def identity_header(state: StateDir) -> str:
     """The value of ``IDENTITY_HEADER`` for this state directory (created once, 0600); the IdP
     checks it and `wif env --principal` exports it, as App Service gives it to its workloads."""
-    path = state.subdir("azure") / "identity-header"
+    path = state.path / "azure" / "identity-header"
     try:
-        value = str(path.read_text()).strip()
+        st = path.stat()
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = _identity_headers.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        value = path.read_text().strip()
     except FileNotFoundError:
         value = ""
     if not value:
         value = secrets.token_hex(16)
-        state.write_private(path, value)
+        state.write_private(state.subdir("azure") / path.name, value)
+        return value
+    _identity_headers[path] = (stamp, value)
     return value
 
 
@@ -898,14 +900,12 @@ def app_service(idp: IdentityProvider, req: Request) -> Response:
     resource = query.get("resource", "")
     if not resource:
         return error(400, "The resource parameter is missing")
-    catalog = idp.principals()
     try:
-        principal = host_identity(idp, catalog, query)
+        principal, minted = _host_token(idp, query, resource)
     except IdentityNotFound as exc:
         return error(400, f"Unable to load the proper Managed Identity. {exc}")
-    if find_resource(catalog, resource.removesuffix("/.default")) is None:
-        return error(400, _unknown_resource_text(resource))
-    minted = idp.minter.mint(principal, audience=resource.removesuffix("/.default"), acr="2")
+    except EntraError as exc:
+        return error(exc.status, exc.text())
     doc = {
         "access_token": minted.token,
         "expires_on": str(int(minted.claims["exp"])),

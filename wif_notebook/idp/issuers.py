@@ -81,6 +81,8 @@ class Issuer:
     typ: str | None = "JWT"  # Kubernetes service-account tokens carry no typ
     # The token endpoint takes the resource as ``scope=<resource>/.default`` (Entra), not ``audience``.
     audience_as_scope: bool = False
+    # Values of a token's ``ver`` claim for which its header repeats the key id as ``x5t`` (Entra v1.0).
+    x5t_for_versions: tuple[str, ...] = ()
 
     def issuer_url(self, base_url: str) -> str:
         return f"{base_url}{self.route_base}{self.issuer_suffix}"
@@ -123,3 +125,12 @@ def path_issuer(
 
 # Every platform's issuers by id, in registry order, as the cloud modules declare them.
 ISSUERS: Mapping[str, Issuer] = RegistryView(clouds.issuers)
+
+
+def issuer_table(base_url: str) -> dict[str, tuple[str, str]]:
+    """Every issuer the IdP publishes at ``base_url``: id → (issuer URL, default audience), the
+    registry's issuers and then each platform's extra ones (Entra's v1 ``azure-v1``)."""
+    table = {i: (iss.issuer_url(base_url), iss.default_audience) for i, iss in ISSUERS.items()}
+    for cloud in clouds.clouds():
+        table.update(cloud.extra_issuers(base_url))
+    return table

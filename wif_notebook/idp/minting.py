@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clouds
-from ..clouds import ClaimsDraft
+from ..clouds import ClaimsDraft, ShapeClaims
 from ..errors import ConfigError
 from .faults import FAULTS, Fault, FaultContext
-from .issuers import ISSUERS
+from .issuers import ISSUERS, Issuer
 from .keys import KeyStore, b64url, sign
 from .messages import COMPACT_JSON
 from .principals import Principal
@@ -104,9 +104,18 @@ class Minter:
         # The catalog is where Entra's resource applications (and their token versions) are.
         self.catalog = catalog or list
         self._headers: dict[tuple[str, str, str | None, str | None], str] = {}  # encoded JOSE headers
+        # The registry's issuers and each one's claim shaper, read once: a minter serves the platforms
+        # registered when it was made (as its IdP does), and looking them up per token would read the
+        # environment (WIF_EXTRA_CLOUDS) and walk the platforms on every token.
+        self.issuers: dict[str, Issuer] = dict(ISSUERS)
+        self._shapers: dict[str, ShapeClaims] = {}
+        for issuer_id in self.issuers:
+            cloud = clouds.for_issuer(issuer_id)
+            if cloud is not None and cloud.shape_claims is not None:
+                self._shapers[issuer_id] = cloud.shape_claims
 
     def issuer_url(self, issuer_id: str) -> str:
-        return ISSUERS[issuer_id].issuer_url(self.base_url)
+        return self.issuers[issuer_id].issuer_url(self.base_url)
 
     def audience_for(self, principal: Principal, requested: str | None) -> str:
         return requested or principal.default_audience
@@ -122,7 +131,7 @@ class Minter:
         acr: str | None = None,
     ) -> dict[str, Any]:
         """The claims of a good token for ``principal``, shaped like its issuer's."""
-        issuer = ISSUERS[principal.issuer_id]
+        issuer = self.issuers[principal.issuer_id]
         iss = issuer.issuer_url(self.base_url)
         claims: dict[str, Any] = {
             "iss": iss,
@@ -134,11 +143,9 @@ class Minter:
             "jti": str(uuid.uuid4()),
         }
         extra = dict(principal.claims)
-        cloud = clouds.for_issuer(issuer.id)
-        if cloud is not None and cloud.shape_claims is not None:
-            cloud.shape_claims(
-                ClaimsDraft(claims, extra, principal, audience, self.base_url, self.catalog, gcp_full, acr)
-            )
+        shape = self._shapers.get(issuer.id)
+        if shape is not None:
+            shape(ClaimsDraft(claims, extra, principal, audience, self.base_url, self.catalog, gcp_full, acr))
         claims.update(extra)
         return claims
 
@@ -158,7 +165,7 @@ class Minter:
         preset = fault if isinstance(fault, Fault) else lookup_fault(fault)
         seconds = check_lifetime(lifetime)
         clock = int(time.time() if now is None else now)
-        issuer = ISSUERS[principal.issuer_id]
+        issuer = self.issuers[principal.issuer_id]
         claims = self.claims_for(
             principal,
             self.audience_for(principal, audience),
@@ -186,8 +193,8 @@ class Minter:
         header: dict[str, Any] = {"alg": key.alg, "kid": kid}
         if issuer.typ:
             header["typ"] = issuer.typ
-        if claims.get("ver") == "1.0" and issuer.id == "azure":
-            header["x5t"] = kid  # v1 tokens repeat the key id as x5t (Entra docs)
+        if claims.get("ver") in issuer.x5t_for_versions:
+            header["x5t"] = kid
         if preset is not None:
             if preset.edit_claims is not None:
                 preset.edit_claims(claims, FaultContext(clock, seconds, self.base_url))

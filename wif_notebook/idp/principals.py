@@ -13,6 +13,7 @@ lesson can show that built-in authentication is the same metadata request on eac
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import uuid
@@ -23,7 +24,7 @@ import yaml
 
 from .. import clouds
 from ..errors import ConfigError
-from ..state import StateDir
+from ..state import StateDir, read_text
 from .google import GKE_ANNOTATION
 from .issuers import AZURE_TOKEN_EXCHANGE_AUDIENCE, ISSUERS
 
@@ -91,6 +92,9 @@ class Principal:
     access_token_version: int = 1
     system_assigned: bool = False
     certificates: list[str] = field(default_factory=list)
+    # The certificates' public keys by thumbprint (x5t and x5t#S256), as Entra indexes an app's
+    # certificates: read once, when the catalog loads.
+    certificate_keys: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def public(self) -> dict[str, Any]:
         """Everything but the secret (for listings and the admin endpoint)."""
@@ -125,6 +129,24 @@ class Principal:
         return (match.group(1), match.group(2)) if match else ("default", self.name)
 
 
+def certificate_thumbprints(pem: str) -> tuple[str, str, Any]:
+    """(x5t, x5t#S256, public key) of a PEM certificate, as Entra indexes an app's certificates;
+    ValueError if it cannot be read."""
+    # Imported here: only a catalog with certificates pays for loading cryptography.
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from .keys import b64url
+
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    der = cert.public_bytes(Encoding.DER)
+    return (
+        b64url(hashlib.sha1(der).digest()),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
+        b64url(hashlib.sha256(der).digest()),
+        cert.public_key(),
+    )
+
+
 class _ClientFields(TypedDict):
     client_id: str
     client_secret: str | None
@@ -137,6 +159,7 @@ class _EntraFields(TypedDict):
     access_token_version: int
     system_assigned: bool
     certificates: list[str]
+    certificate_keys: dict[str, Any]
 
 
 # -- the seed --------------------------------------------------------------------------------------
@@ -391,11 +414,24 @@ class _ItemParser:
                 "must be a list of PEM certificates",
                 "paste each certificate as a `|` block starting with -----BEGIN CERTIFICATE-----",
             )
+        keys: dict[str, Any] = {}
+        for n, pem in enumerate(certificates, 1):
+            try:
+                x5t, x5t_s256, key = certificate_thumbprints(pem)
+            except ValueError:
+                fail(
+                    "certificates",
+                    f"certificate {n} of {len(certificates)} is not a readable PEM certificate",
+                    "paste the whole certificate, from -----BEGIN CERTIFICATE----- to "
+                    "-----END CERTIFICATE-----, as a `|` block (`openssl x509 -in CERT.pem` prints it)",
+                )
+            keys[x5t] = keys[x5t_s256] = key
         return _EntraFields(
             roles=list(roles),
             access_token_version=int(version),
             system_assigned=system_assigned,
             certificates=list(certificates),
+            certificate_keys=keys,
         )
 
     def identity(self) -> tuple[str, str, str]:
@@ -531,13 +567,12 @@ def ensure_catalog(state: StateDir) -> None:
 def load_catalog(state: StateDir) -> list[Principal]:
     """The catalog of ``state``, seeded on first use."""
     ensure_catalog(state)
-    try:
-        text = state.principals_file.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read {state.principals_file}: {exc.strerror or exc}",
-            hint="check its permissions, or delete it to get a fresh seeded catalog",
-        ) from exc
+    text = read_text(
+        state.principals_file,
+        ConfigError,
+        f"cannot read {state.principals_file}",
+        "check its permissions, or delete it to get a fresh seeded catalog",
+    )
     return parse_catalog(text, str(state.principals_file))
 
 

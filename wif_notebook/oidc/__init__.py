@@ -3,12 +3,15 @@
 - ``ProviderConfig`` / ``parse_oidc_identity_providers``: the ``oidcIdentityProviders`` parameter
   with the server's defaults and validation messages;
 - ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
+  ``issuer_slash_words``: the issuer rules' hint for an issuer that differs only by a trailing slash;
 - ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh; ``keyset_for``:
   the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
 - ``server_failure`` / ``first_failure``: the verdict order, which failure the server reports first;
-- ``auth_name`` / ``user_name`` / ``role_names``: ``<authNamePrefix>/<principal>`` and
-  ``<authNamePrefix>/<group>``.
+- ``check_audience`` / ``check_principal``: a token's audience and principal against one entry,
+  or the server's refusal;
+- ``auth_name`` / ``user_name`` / ``claim_roles`` / ``role_names``: ``<authNamePrefix>/<principal>``
+  and ``<authNamePrefix>/<group>``.
 
 The test server enforces these functions; ``wif claims`` and the doctor explain with them.
 """
@@ -19,6 +22,8 @@ from .config import (
     auth_name,
     check_principal_matches_hint,
     check_token_for_hinted_provider,
+    claim_roles,
+    issuer_slash_words,
     parse_oidc_identity_providers,
     role_names,
     select_provider_for_hint,
@@ -42,6 +47,8 @@ from .validate import (
     SUPPORTED_ALGORITHMS,
     KeySource,
     ValidatedToken,
+    check_audience,
+    check_principal,
     explain_token,
     first_failure,
     server_failure,
@@ -66,12 +73,16 @@ __all__ = [
     "ValidatedToken",
     "auth_name",
     "b64url_decode",
+    "check_audience",
+    "check_principal",
     "check_principal_matches_hint",
     "check_token_for_hinted_provider",
+    "claim_roles",
     "discovery_url",
     "endpoint_is_secure",
     "explain_token",
     "first_failure",
+    "issuer_slash_words",
     "jwk_thumbprint",
     "keyset_for",
     "load_jwk",

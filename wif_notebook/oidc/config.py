@@ -366,7 +366,11 @@ def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -
     issuer, audience = peek_issuer_and_audience(token)
     by_issuer = [p for p in providers if p.issuer == issuer]
     if not by_issuer:
-        raise RuleFailure("provider", f"NoSuchKey: Unknown Identity Provider '{issuer}'")
+        raise RuleFailure(
+            "provider",
+            f"NoSuchKey: Unknown Identity Provider '{issuer}'",
+            hint=issuer_slash_words(issuer, [p.issuer for p in providers]),
+        )
     for provider in by_issuer:
         if provider.audience == audience:
             return provider
@@ -374,6 +378,24 @@ def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -
     raise RuleFailure(
         "audience", f"NoSuchKey: Unknown audience name '{audience}' for Identity Provider '{issuer}'"
     )
+
+
+def issuer_slash_words(token_iss: str, issuers: Sequence[str]) -> str | None:
+    """The issuer rules' hint when the token's issuer and a configured one differ only by a trailing
+    slash (the server compares issuers character for character); None when none does."""
+    for issuer in issuers:
+        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
+            which = (
+                "the token's issuer ends with '/' and the configured one does not"
+                if token_iss.endswith("/")
+                else "the configured issuer ends with '/' and the token's does not"
+            )
+            return (
+                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
+                f"the trailing slash: {which}, and mongod compares issuers exactly: set issuer to "
+                f"{token_iss!r}."
+            )
+    return None
 
 
 def auth_name(prefix: str, value: str) -> str:
@@ -386,14 +408,13 @@ def user_name(provider: ProviderConfig, principal: str) -> str:
     return auth_name(provider.auth_name_prefix, principal)
 
 
-def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]:
-    """The admin roles a token grants: ``<authNamePrefix>/<value>`` for each authorization-claim string.
-
-    Empty when ``useAuthorizationClaim`` is false (roles then come from the $external user
-    document). Sorted and de-duplicated, as the server keeps them in a set.
-    """
+def claim_roles(provider: ProviderConfig, claims: Mapping[str, Any]) -> dict[str, str]:
+    """Each authorization-claim string and the admin role it names, ``<authNamePrefix>/<value>``,
+    in the claim's order; the server's refusal (``RuleFailure``) when the claim is missing or not an
+    array of strings. Empty when ``useAuthorizationClaim`` is false (roles then come from the
+    $external user document)."""
     if not provider.use_authorization_claim:
-        return []
+        return {}
     claim = provider.authorization_claim or ""
     if claim not in claims:
         raise RuleFailure("authorization_claim", f"InvalidJWT: Claim '{claim}' not found on OIDC token")
@@ -402,4 +423,10 @@ def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]
         raise RuleFailure(
             "authorization_claim", f"InvalidJWT: Authorization claim '{claim}' must be an array of strings"
         )
-    return sorted({auth_name(provider.auth_name_prefix, item) for item in value})
+    return {item: auth_name(provider.auth_name_prefix, item) for item in value}
+
+
+def role_names(provider: ProviderConfig, claims: Mapping[str, Any]) -> list[str]:
+    """The admin roles a token grants (``claim_roles``), sorted and de-duplicated, as the server
+    keeps them in a set."""
+    return sorted(set(claim_roles(provider, claims).values()))

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from jwt.algorithms import get_default_algorithms
 
-from .config import ProviderConfig, role_names, select_provider_for_token, user_name
+from .config import ProviderConfig, issuer_slash_words, role_names, select_provider_for_token, user_name
 from .keys import LoadedKey
 from .rules import RULES, RuleFailure, RuleResult
 from .tokenparse import (
@@ -114,8 +114,13 @@ def check_signature(parsed: ParsedToken, alg: str, key: LoadedKey) -> None:
 
 
 def check_issuer(claims: dict[str, Any], provider: ProviderConfig) -> None:
-    if check_body_iss(claims) != provider.issuer:
-        raise RuleFailure("issuer", "Location7070201: Token issuer does not match identity provider issuer")
+    issuer = check_body_iss(claims)
+    if issuer != provider.issuer:
+        raise RuleFailure(
+            "issuer",
+            "Location7070201: Token issuer does not match identity provider issuer",
+            hint=issuer_slash_words(issuer, [provider.issuer]),
+        )
 
 
 def check_audience(claims: dict[str, Any], provider: ProviderConfig) -> str:

@@ -337,21 +337,20 @@ class Wizard(w.VBox):
 
     def _grants(self) -> tuple[list[str], str | None]:
         """(roles in admin the token grants, or [] ; the $external user when roles come from the user)."""
-        from ..oidc import role_names, user_name
+        from ..oidc import check_principal, role_names, user_name
 
         p, token = self.progress.provider, self.progress.token
         assert p is not None and token is not None
         if p.use_authorization_claim:
             return role_names(p, token.claims), None
-        return [], user_name(p, str(token.claims.get(p.principal_name)))
+        # RuleFailure (mongod's reason) when the token lacks the principalName claim.
+        return [], user_name(p, check_principal(token.claims, p))
 
     def _admin_client(self) -> MongoClient[Any]:
-        from pymongo import MongoClient
+        from ..authorization import admin_client
 
-        from ..stack import administrator_uri
-
-        uri = administrator_uri(self.state_dir)  # ServiceError: mongod stopped or no administrator
-        return MongoClient(uri, serverSelectionTimeoutMS=5000, appName=f"{WIZARD_APP_NAME}-admin")
+        # ServiceError: mongod stopped, no administrator, or its password refused.
+        return admin_client(self.state_dir, app_name=f"{WIZARD_APP_NAME}-admin")
 
     def _authorize(self) -> None:
         self._require("server")
