@@ -12,7 +12,7 @@ import pytest
 
 from wif_notebook import services
 from wif_notebook.errors import ServiceError, StateError, TokenError
-from wif_notebook.state import ServiceRecord, StateDir, default_state_path, read_text
+from wif_notebook.state import ServiceRecord, StateDir, create_private_once, default_state_path, read_text
 
 
 def test_default_location_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -41,6 +41,14 @@ def test_private_files_are_0600_and_replaced_atomically(state: StateDir) -> None
     assert target.read_text() == "two"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in state.path.iterdir()] == ["secret.txt"]
+
+
+def test_a_file_created_once_keeps_its_first_value_and_is_0600(state: StateDir) -> None:
+    path = state.path / "keys" / "once.secret"
+    assert create_private_once(path, lambda: "first") == "first"
+    assert create_private_once(path, lambda: "second") == "first"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["once.secret"]  # no temp file left behind
 
 
 def test_a_file_that_cannot_be_read_names_the_reason_and_the_next_step(tmp_path: Path) -> None:

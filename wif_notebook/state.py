@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,35 @@ def read_text(
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Atomically replace ``path`` with ``data``, mode 0600."""
+    _put_private(path, data, replace=True)
+
+
+def create_private_once(path: Path, make: Callable[[], str]) -> str:
+    """The text of ``path``, created 0600 with ``make()`` if it does not exist yet.
+
+    Two processes creating it at once both return the same text: the file appears complete and
+    only once (a hard link of a written temp file, which fails if the name exists), so the first
+    creator wins and the other reads back what the file holds instead of its own value.
+    """
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _cannot_write(path, exc, "read") from exc
+    try:
+        _put_private(path, make(), replace=False)
+    except FileExistsError:
+        pass  # another process created it first: its value is the one
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise _cannot_write(path, exc, "read") from exc
+
+
+def _put_private(path: Path, data: str | bytes, *, replace: bool) -> None:
+    """Write ``data`` to a 0600 temp file beside ``path``, then move it to ``path`` (replacing it,
+    or only if nothing is there yet: FileExistsError otherwise)."""
     raw = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -215,15 +245,23 @@ def write_private(path: Path, data: str | bytes) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
+            if replace:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+        finally:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            raise
+    except FileExistsError:
+        raise
     except OSError as exc:
-        raise StateError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="check the free space and permissions of the state directory",
-        ) from exc
+        raise _cannot_write(path, exc) from exc
+
+
+def _cannot_write(path: Path, exc: OSError, verb: str = "write") -> StateError:
+    return StateError(
+        f"cannot {verb} {path}: {exc.strerror or exc}",
+        hint="check the free space and permissions of the state directory",
+    )

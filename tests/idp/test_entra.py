@@ -4,7 +4,10 @@ the resource application, Entra's error shape and codes, IMDS selectors and App 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +21,7 @@ from wif_notebook.idp.issuers import (
     AZURE_TOKEN_EXCHANGE_AUDIENCE,
     AZURE_V1_RESOURCE_APP_ID,
 )
+from wif_notebook.state import StateDir
 
 from .conftest import Idp
 
@@ -257,8 +261,8 @@ def test_app_service_endpoint_needs_its_identity_header(idp: Idp) -> None:
 
 
 def test_app_service_checks_the_identity_header_the_state_directory_holds_now(idp: Idp) -> None:
-    # The IdP keeps the value between requests, but a value written over it (by another kit
-    # process that created the file at the same moment, say) is the one it checks from then on.
+    # The IdP keeps the value between requests, but a value written over it (the file deleted and
+    # created anew by another kit process, say) is the one it checks from then on.
     path = f"/MSI/token?api-version=2019-08-01&resource={V2_RESOURCE}"
     old = identity_header(idp.state)
     assert idp.get(path, headers={"X-IDENTITY-HEADER": old}).status == 200
@@ -286,3 +290,20 @@ def test_managed_identity_endpoints_name_an_unknown_resource_as_entra_does(idp: 
     assert message == token_endpoint.json()["error_description"].split("\r\n")[0]
     assert message.startswith(f"AADSTS500011: The resource principal named {resource} was not found")
     assert f"e.g. {V2_RESOURCE}" in message
+
+
+def test_an_identity_header_created_by_several_creators_at_once_is_the_one_each_hands_out(
+    tmp_path: Path,
+) -> None:
+    # The IdP's first App Service request and `wif env --principal checkout-webapp` can create the
+    # file at the same moment: each must hand out the value the file ends up holding.
+    state = StateDir(tmp_path / "state")
+    start = threading.Barrier(8)
+
+    def create() -> str:
+        start.wait()
+        return identity_header(state)
+
+    with ThreadPoolExecutor(8) as pool:
+        values = set(pool.map(lambda _: create(), range(8)))
+    assert values == {(state.path / "azure" / "identity-header").read_text()}

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 
 from ..clouds.azure import GUID, IMDS_PATH, v1_issuer
-from ..state import StateDir
+from ..state import StateDir, create_private_once
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
     AZURE_TENANT_ID,
@@ -857,21 +857,22 @@ _identity_headers: dict[Path, tuple[tuple[int, int, int], str]] = {}
 def identity_header(state: StateDir) -> str:
     """The value of ``IDENTITY_HEADER`` for this state directory (created once, 0600); the IdP
     checks it and `wif env --principal` exports it, as App Service gives it to its workloads."""
-    path = state.path / "azure" / "identity-header"
+    path = state.subdir("azure") / "identity-header"
     try:
         st = path.stat()
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         known = _identity_headers.get(path)
-        if known is not None and known[0] == stamp:
+        if known is not None and known[0] == (st.st_ino, st.st_mtime_ns, st.st_size):
             return known[1]
-        value = path.read_text().strip()
     except FileNotFoundError:
-        value = ""
-    if not value:
+        pass
+    # Created once: the IdP and `wif env` may create it at the same moment, and each must end up
+    # with the value the file holds (the first one), or an exported header would be refused.
+    value = create_private_once(path, lambda: secrets.token_hex(16)).strip()
+    if not value:  # emptied by hand: a header App Service never gives, so make a new one
         value = secrets.token_hex(16)
-        state.write_private(state.subdir("azure") / path.name, value)
-        return value
-    _identity_headers[path] = (stamp, value)
+        state.write_private(path, value)
+    st = path.stat()
+    _identity_headers[path] = ((st.st_ino, st.st_mtime_ns, st.st_size), value)
     return value
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
+from ..state import create_private_once
 from .issuers import ISSUERS
 from .keys import b64url
 from .messages import NO_STORE, Request, Response, json_response
@@ -55,10 +56,8 @@ def _secret_path(state: StateDir) -> Path:
 
 def request_token(state: StateDir, workflow: str) -> str:
     """The ``ACTIONS_ID_TOKEN_REQUEST_TOKEN`` of a job of ``workflow`` (the secret made on first use)."""
-    path = _secret_path(state)
-    if not path.exists():
-        state.write_private(path, secrets.token_urlsafe(32))
-    key = path.read_bytes().strip()
+    # Created once, so two processes making it at the same moment hand out tokens of the same key.
+    key = create_private_once(_secret_path(state), lambda: secrets.token_urlsafe(32)).strip().encode()
     return b64url(hmac.new(key, workflow.encode(), hashlib.sha256).digest())
 
 
