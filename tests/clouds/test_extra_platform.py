@@ -17,7 +17,8 @@ from wif_notebook import clouds, tokens
 from wif_notebook.cli import main
 from wif_notebook.connect import connect
 from wif_notebook.errors import ConfigError
-from wif_notebook.idp.service import start_idp, stop_idp
+from wif_notebook.httpclient import Client
+from wif_notebook.idp.service import require_idp, start_idp, stop_idp
 from wif_notebook.magics import _token_methods
 from wif_notebook.state import StateDir
 
@@ -77,18 +78,79 @@ CLOUD = Cloud(
 """
 
 
-@pytest.fixture
-def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
-    """The IdP started with the extra platform registered (the IdP process inherits the variable)."""
+# A platform whose issuer lives under a route that is not its id (as Entra's lives under its
+# tenant), two segments deep, and whose hosts have a metadata endpoint of their own.
+EDGE_MODULE = """
+from wif_notebook.clouds import Cloud, MetadataHost
+from wif_notebook.idp.issuers import Issuer
+from wif_notebook.idp.messages import json_response
+
+IDENTITY_PATH = "/edge-metadata/v1/identity"
+
+
+def _handler(idp, req):
+    if req.path == IDENTITY_PATH:
+        return json_response(200, {"host": "edge-box-1"})
+    return None
+
+
+CLOUD = Cloud(
+    id="edge",
+    title="Edge Cloud",
+    issuers=(
+        Issuer(
+            id="edge",
+            title="Edge Cloud tenant",
+            route_base="/tenants/edge-7",
+            issuer_suffix="/oidc",
+            jwks_path="/oidc/keys",
+            token_path="/oidc/token",
+            default_audience="api://edge",
+        ),
+    ),
+    metadata=MetadataHost(
+        frozenset({"metadata.edge.internal"}),
+        IDENTITY_PATH,
+        "edge-metadata",
+        "GET Edge identity",
+        "edge-host",
+        "Edge host identity",
+        "the Edge metadata endpoint",
+    ),
+    idp_handler=_handler,
+)
+"""
+
+
+def _register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> StateDir:
+    """Register the platform module ``name`` and start the IdP with it (the IdP process inherits
+    the variable); its state directory."""
     modules = tmp_path / "modules"
     modules.mkdir()
-    (modules / "acme_cloud.py").write_text(ACME_MODULE)
+    (modules / f"{name}.py").write_text(text)
     monkeypatch.syspath_prepend(str(modules))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv(clouds.EXTRA_CLOUDS_VARIABLE, "acme_cloud")
+    monkeypatch.setenv(clouds.EXTRA_CLOUDS_VARIABLE, name)
     state = StateDir(tmp_path / "state")
     monkeypatch.setenv("WIF_STATE_DIR", str(state.path))
     start_idp(state, 0)
+    return state
+
+
+@pytest.fixture
+def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
+    """The IdP started with the Acme platform registered."""
+    state = _register(tmp_path, monkeypatch, "acme_cloud", ACME_MODULE)
+    try:
+        yield state
+    finally:
+        stop_idp(state)
+
+
+@pytest.fixture
+def edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
+    """The IdP started with the Edge platform registered."""
+    state = _register(tmp_path, monkeypatch, "edge_cloud", EDGE_MODULE)
     try:
         yield state
     finally:
@@ -149,3 +211,34 @@ def test_a_platform_registered_after_load_ext_is_known_to_the_magics(acme: State
 def test_without_the_module_the_kit_knows_only_its_own_platforms() -> None:
     assert "acme" not in clouds.connect_environments()
     assert "acme-workload" not in clouds.principal_kinds()
+
+
+def test_an_extra_platforms_issuer_is_served_at_its_route_even_when_that_is_not_its_id(
+    edge: StateDir,
+) -> None:
+    record = require_idp(edge)
+    issuer = record.extra["issuers"]["edge"]["issuer"]
+    assert issuer == f"{record.extra['https_base_url']}/tenants/edge-7/oidc"
+    client = Client(state=edge)
+    discovery = client.get(f"{issuer}/.well-known/openid-configuration").json()
+    assert (discovery["issuer"], discovery["jwks_uri"]) == (issuer, f"{issuer}/keys")
+    assert client.get(discovery["jwks_uri"]).json()["keys"]
+    assert client.get(f"{record.extra['https_base_url']}/edge/.well-known/openid-configuration").status == 404
+
+
+def test_the_idp_index_lists_the_metadata_endpoints_the_registry_declares(edge: StateDir) -> None:
+    base = require_idp(edge).extra["base_url"]
+    client = Client(state=edge)
+    metadata = client.get(f"{base}/").json()["metadata"]
+    assert metadata == {
+        cloud.id: {name: f"{base}{path}" for name, path in cloud.metadata.paths().items()}
+        for cloud in clouds.clouds()
+        if cloud.metadata is not None
+    }
+    assert metadata["edge"] == {"edge-metadata": f"{base}/edge-metadata/v1/identity"}
+    assert metadata["azure"] == {
+        "imds": f"{base}/metadata/identity/oauth2/token",
+        "app-service": f"{base}/MSI/token",
+    }
+    # The platform's own handler answers its endpoint.
+    assert client.get(metadata["edge"]["edge-metadata"]).json() == {"host": "edge-box-1"}

@@ -170,6 +170,13 @@ class MetadataHost:
     identity_kind: str  # the principal kind it answers for (cloudsim, the IdP's metadata-default)
     identity_title: str  # that kind in words
     service: str  # the endpoint in words (connect's plan)
+    # The platform's other host-identity endpoints, at an address the host's variables name rather
+    # than a fixed one (App Service's IDENTITY_ENDPOINT): endpoint name → the IdP path that answers.
+    others: Mapping[str, str] = field(default_factory=dict)
+
+    def paths(self) -> dict[str, str]:
+        """Every host-identity endpoint of the platform: endpoint name → the IdP path (its prefix)."""
+        return {self.endpoint: self.path, **self.others}
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,9 @@ class Cloud:
     principal_kinds: Mapping[str, PrincipalKind] = field(default_factory=dict)
     metadata: MetadataHost | None = None
     connect: ConnectPlan | None = None
+    # Asked for the paths under the first segments the platform declares (its issuers' routes, its
+    # metadata and vendor-host paths: ``path_owners``) and for paths under no platform's segment
+    # (Entra's tenant words, the root), never for another platform's.
     idp_handler: IdpHandler | None = None
     # Shapes a token of its issuers like the platform's (None: the common claims and the principal's).
     shape_claims: ShapeClaims | None = None
@@ -493,6 +503,26 @@ def vendor_proxy_env(ctx: EnvContext) -> dict[str, str]:
         return {}
     direct = ",".join(("localhost", "127.0.0.1", "::1", *sorted(metadata_hosts())))
     return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": direct, "no_proxy": direct}
+
+
+def path_owners() -> dict[str, list[Cloud]]:
+    """First path segment of an IdP path → the platforms that declare a path under it, in registry
+    order: their issuers' routes, their host-identity endpoints (``MetadataHost.paths``) and the
+    IdP paths their vendor hosts map to. The IdP asks only these platforms' handlers for such a
+    path (and the issuers routed there), so a request runs one lookup, not every handler."""
+    owners: dict[str, list[Cloud]] = {}
+    for cloud in _load().values():
+        paths = [issuer.route_base for issuer in cloud.issuers]
+        paths += cloud.metadata.paths().values() if cloud.metadata is not None else ()
+        paths += [idp_path for answers in cloud.vendor_hosts.values() for idp_path in answers.values()]
+        for segment in dict.fromkeys(first_segment(path) for path in paths):
+            owners.setdefault(segment, []).append(cloud)
+    return owners
+
+
+def first_segment(path: str) -> str:
+    """The first segment of a URL path (``/kit/token`` → ``kit``; ``/`` → ``''``)."""
+    return path.lstrip("/").split("/", 1)[0]
 
 
 def metadata_hosts() -> frozenset[str]:

@@ -141,7 +141,7 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
             "AZURE_FEDERATED_TOKEN_FILE": str(token_file_path(ctx.state, AKS_TOKEN_FILE_KIND)),
         }
     if _hosted_on_app_service(principal):
-        env["IDENTITY_ENDPOINT"] = f"{ctx.idp_http}/MSI/token"
+        env["IDENTITY_ENDPOINT"] = f"{ctx.idp_http}{APP_SERVICE_PATH}"
         env["IDENTITY_HEADER"] = identity_header(ctx.state)
     else:
         env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = ctx.idp_http
@@ -151,6 +151,7 @@ def workload_env(ctx: EnvContext, principal: Principal) -> dict[str, str]:
 
 
 IMDS_PATH = "/metadata/identity/oauth2/token"  # on 169.254.169.254; idp.entra answers it
+APP_SERVICE_PATH = "/MSI/token"  # IDENTITY_ENDPOINT's path on App Service; idp.entra answers it
 
 
 def imds_token(
@@ -485,6 +486,7 @@ CLOUD = Cloud(
         "managed-identity",
         "Azure managed identity",
         "Azure IMDS 169.254.169.254",
+        others={"app-service": APP_SERVICE_PATH},
     ),
     connect=ConnectPlan(
         "azure",

@@ -96,8 +96,18 @@ class IdentityProvider:
         self._catalog_stamp: tuple[float, int] | None = None
         self._catalog_checked = 0.0
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
-        # The registry's IdP handlers, read once: a request asks each in turn (one call each).
-        self._cloud_handlers = [c.idp_handler for c in clouds.clouds() if c.idp_handler is not None]
+        # The registry's routes, read once. A path's first segment picks the platforms' handlers to
+        # ask (those that declare it; under no platform's segment, every handler) and the issuers
+        # routed there, longest route first. An issuer's route need not be its id (Entra's tenant).
+        everyone = tuple(c.idp_handler for c in clouds.clouds() if c.idp_handler is not None)
+        self._routes: dict[str, tuple[tuple[clouds.IdpHandler, ...], tuple[Issuer, ...]]] = {}
+        for segment, owners in clouds.path_owners().items():
+            routed = [i for i in self.issuers.values() if clouds.first_segment(i.route_base) == segment]
+            self._routes[segment] = (
+                tuple(c.idp_handler for c in owners if c.idp_handler is not None),
+                tuple(sorted(routed, key=lambda i: -len(i.route_base))),
+            )
+        self._unrouted: tuple[tuple[clouds.IdpHandler, ...], tuple[Issuer, ...]] = (everyone, ())
         for issuer_id in self.issuers:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
@@ -171,13 +181,14 @@ class IdentityProvider:
         path = req.path
         if path.startswith("/_wif/"):
             return self.admin(req)
-        for handler in self._cloud_handlers:
+        handlers, issuers = self._routes.get(clouds.first_segment(path), self._unrouted)
+        for handler in handlers:
             answer: Response | None = handler(self, req)
             if answer is not None:
                 return answer
         if path in ("", "/"):
             return self.index(req)
-        return self.issuer_endpoint(req)
+        return self.issuer_endpoint(req, issuers)
 
     def index(self, req: Request) -> Response:
         doc = {
@@ -187,11 +198,12 @@ class IdentityProvider:
                 i: f"{iss.issuer_url(self.base_for(req))}/.well-known/openid-configuration"
                 for i, iss in self.issuers.items()
             },
-            # Metadata endpoints are plain http, as on a real host.
-            "azure_imds": f"{self.http_base_url}/metadata/identity/oauth2/token",
-            "azure_app_service": f"{self.http_base_url}/MSI/token",
-            "gcp_metadata": f"{self.http_base_url}/computeMetadata/v1/instance/service-accounts/default"
-            "/identity",
+            # Each platform's host-identity endpoints, as the registry declares them; plain http, as
+            # on a real host.
+            "metadata": {
+                cloud_id: {name: f"{self.http_base_url}{path}" for name, path in host.paths().items()}
+                for cloud_id, host in clouds.metadata_identities().items()
+            },
         }
         return json_response(200, doc)
 
@@ -208,17 +220,17 @@ class IdentityProvider:
         )
 
     # -- issuers ----------------------------------------------------------------------------------
-    def _issuer_for_path(self, path: str) -> tuple[Issuer, str] | None:
-        first = path.lstrip("/").split("/", 1)[0]
-        issuer = self.issuers.get(first)
-        if issuer is None:
-            return None
-        if not path.startswith(issuer.route_base + "/") and path != issuer.route_base:
-            return None
-        return issuer, path[len(issuer.route_base) :]
+    @staticmethod
+    def _issuer_for_path(path: str, issuers: tuple[Issuer, ...]) -> tuple[Issuer, str] | None:
+        """The issuer whose route ``path`` is under (of those routed at its first segment) and the
+        rest of the path, or None."""
+        for issuer in issuers:
+            if path.startswith(issuer.route_base + "/") or path == issuer.route_base:
+                return issuer, path[len(issuer.route_base) :]
+        return None
 
-    def issuer_endpoint(self, req: Request) -> Response:
-        found = self._issuer_for_path(req.path)
+    def issuer_endpoint(self, req: Request, issuers: tuple[Issuer, ...]) -> Response:
+        found = self._issuer_for_path(req.path, issuers)
         if found is None:
             return self._not_found(req)
         issuer, rest = found

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from ..clouds.azure import GUID, IMDS_PATH, v1_issuer
+from ..clouds.azure import APP_SERVICE_PATH, GUID, IMDS_PATH, v1_issuer
 from ..state import StateDir, create_private_once
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
@@ -59,7 +59,6 @@ JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TENANT_DOMAIN = "wifkit.onmicrosoft.com"  # the tenant's initial domain; MSAL may use it as the tenant
 # Tenant words that name no tenant: fine for sign-in discovery, refused for app-only tokens.
 MULTI_TENANT = ("common", "organizations", "consumers")
-APP_SERVICE_PATH = "/MSI/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Microsoft's page that explains each code: real, and useful to a learner reading an error.
 ERROR_URI = "https://login.microsoftonline.com/error?code={code}"
