@@ -41,6 +41,26 @@ def _isolated_registry() -> Iterator[None]:
     connect.close_all()
 
 
+@pytest.fixture
+def lesson_readers_role(kit: StateDir) -> Iterator[str]:
+    """The role the ``lesson-readers`` group maps to on the session kit (``kit/lesson-readers``),
+    absent when the test starts and removed again when it ends (with the documents it let the test
+    write), so a test that creates it does not depend on which test ran before it."""
+    from wif_notebook.authorization import admin_client
+
+    name = "kit/lesson-readers"
+
+    def forget() -> None:
+        with admin_client(kit) as client:
+            if client.admin.command("rolesInfo", name)["roles"]:
+                client.admin.command("dropRole", name)
+            client.drop_database("wifnb")
+
+    forget()
+    yield name
+    forget()
+
+
 @pytest.fixture(scope="module")
 def magic_shell(kit: StateDir) -> Any:
     """A real IPython shell with the extension loaded, on the session kit."""

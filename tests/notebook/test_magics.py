@@ -240,9 +240,11 @@ def test_wif_mongod_changes_the_audience_and_the_doctor_sees_it(ip: InteractiveS
     assert "last 5 lines" in logs["text/html"]
 
 
-def test_wif_authorize_then_the_doctor_finds_nothing_wrong(ip: InteractiveShell) -> None:
+def test_wif_authorize_then_the_doctor_finds_nothing_wrong(
+    ip: InteractiveShell, lesson_readers_role: str
+) -> None:
     _, [done] = run(ip, "%wif_authorize --group lesson-readers --role readWrite@test")
-    assert "kit/lesson-readers@admin" in done["text/plain"]
+    assert f"{lesson_readers_role}@admin" in done["text/plain"]
     run(ip, "%wif_token lesson-app -o good")
     _, [doctor] = run(ip, "%wif_doctor good")
     assert doctor["text/plain"].startswith("wif doctor: OK")
