@@ -5,7 +5,7 @@ Routes (``B`` = ``https://localhost:<port>``, or ``http://`` on the same port: s
 - ``<issuer>/.well-known/openid-configuration``, the issuer's JWKS and token endpoint (issuers.py)
 - each cloud's own endpoints (Entra ID, Azure IMDS and App Service in ``entra.py``, the Google
   metadata server, the GitHub Actions token request, ...): ``Cloud.idp_handler`` of the cloud
-  registry (``wif_notebook/clouds``), asked in registry order
+  registry (``wif_notebook/clouds``); a path's first segment picks which (``clouds.path_owners``)
 - ``/_wif/...``  admin endpoints (mint, rotate-keys, retire-key, principals, keys, token-files,
   metadata-default), loopback only
 
