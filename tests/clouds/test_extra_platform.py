@@ -81,8 +81,10 @@ CLOUD = Cloud(
 # A platform whose issuer lives under a route that is not its id (as Entra's lives under its
 # tenant), two segments deep, and whose hosts have a metadata endpoint of their own.
 EDGE_MODULE = """
+from dataclasses import replace
+
 from wif_notebook.clouds import Cloud, MetadataHost
-from wif_notebook.idp.issuers import Issuer
+from wif_notebook.idp.issuers import path_issuer
 from wif_notebook.idp.messages import json_response
 
 IDENTITY_PATH = "/edge-metadata/v1/identity"
@@ -98,14 +100,11 @@ CLOUD = Cloud(
     id="edge",
     title="Edge Cloud",
     issuers=(
-        Issuer(
-            id="edge",
-            title="Edge Cloud tenant",
+        replace(
+            path_issuer("edge", "Edge Cloud tenant", "/oidc/keys", "api://edge"),
             route_base="/tenants/edge-7",
             issuer_suffix="/oidc",
-            jwks_path="/oidc/keys",
             token_path="/oidc/token",
-            default_audience="api://edge",
         ),
     ),
     metadata=MetadataHost(
@@ -122,9 +121,10 @@ CLOUD = Cloud(
 """
 
 
-def _register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> StateDir:
-    """Register the platform module ``name`` and start the IdP with it (the IdP process inherits
-    the variable); its state directory."""
+@contextlib.contextmanager
+def _registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> Iterator[StateDir]:
+    """The platform module ``name`` registered and the IdP running with it (the IdP process
+    inherits the variable); its state directory."""
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / f"{name}.py").write_text(text)
@@ -134,27 +134,22 @@ def _register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: 
     state = StateDir(tmp_path / "state")
     monkeypatch.setenv("WIF_STATE_DIR", str(state.path))
     start_idp(state, 0)
-    return state
+    try:
+        yield state
+    finally:
+        stop_idp(state)
 
 
 @pytest.fixture
 def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
-    """The IdP started with the Acme platform registered."""
-    state = _register(tmp_path, monkeypatch, "acme_cloud", ACME_MODULE)
-    try:
+    with _registered(tmp_path, monkeypatch, "acme_cloud", ACME_MODULE) as state:
         yield state
-    finally:
-        stop_idp(state)
 
 
 @pytest.fixture
 def edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateDir]:
-    """The IdP started with the Edge platform registered."""
-    state = _register(tmp_path, monkeypatch, "edge_cloud", EDGE_MODULE)
-    try:
+    with _registered(tmp_path, monkeypatch, "edge_cloud", EDGE_MODULE) as state:
         yield state
-    finally:
-        stop_idp(state)
 
 
 def _wif(*argv: str) -> str:
