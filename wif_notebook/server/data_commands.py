@@ -42,11 +42,12 @@ from .idl import (
     missing_field,
     multi_delete,
     optional_bool,
+    pipeline_stages,
     update_modification,
     wrong_type,
 )
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
-from .registry import CommandContext, CommandError, Document, command
+from .registry import CommandContext, CommandError, Document, Parser, command
 
 
 def _store(ctx: CommandContext) -> DataStore:
@@ -224,6 +225,10 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
                     "Location15974",
                 )
     info = store.info(ctx.db, name)
+    hint = cmd.get("hint")
+    if info is not None and isinstance(hint, (str, dict)):
+        # A missing collection needs no plan (mongod answers with no documents), so no index.
+        info.check_hint(hint)
     docs = query_documents(store, info, filt, projection, sort, skip, limit)
     if limit and batch_size is not None and limit <= batch_size:
         single_batch = True
@@ -304,23 +309,27 @@ _WRITE_FIELDS: dict[str, dict[str, FieldType]] = {
 }
 
 
-def _write_batch(cmd: Document, command_name: str, field: str) -> tuple[list[Document], bool]:
-    """A write command's statements and whether the batch is ``ordered`` (stops at the first
-    error; the default), once the whole command is parsed as mongod parses it: a malformed field
-    or statement anywhere fails the command before any statement runs. A null statement is
-    skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
-    check_field_types(cmd, command_name, _WRITE_FIELDS[command_name])
-    statements = cmd.get(field)
-    if statements is None:
-        raise missing_field(f"{command_name}.{field}")
-    present = [s for s in statements if s is not None]
-    if not 1 <= len(present) <= MAX_WRITE_BATCH_SIZE:
-        raise CommandError(
-            16,
-            f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}. Got {len(present)} operations.",
-            "InvalidLength",
-        )
-    return present, cmd.get("ordered") is not False
+def _write_parser(command_name: str, field: str) -> Parser:
+    """mongod's parse of a write command (its Invocation parses the whole request, as
+    write_ops.idl declares it, and checks the batch size): a malformed field or statement anywhere
+    fails the command before any statement runs, and before the privilege check. A null statement
+    is skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
+    fields = _WRITE_FIELDS[command_name]
+
+    def parse(cmd: Document) -> None:
+        check_field_types(cmd, command_name, fields)
+        statements = cmd.get(field)
+        if statements is None:
+            raise missing_field(f"{command_name}.{field}")
+        count = sum(1 for s in statements if s is not None)
+        if not 1 <= count <= MAX_WRITE_BATCH_SIZE:
+            raise CommandError(
+                16,
+                f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}. Got {count} operations.",
+                "InvalidLength",
+            )
+
+    return parse
 
 
 def _prepare_insert(doc: Document) -> Document:
@@ -352,12 +361,13 @@ def _write_error(index: int, exc: Exception) -> Document:
 def _write_statements(
     ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Document], None]
 ) -> list[Document]:
-    """What insert, update and delete share: refuse transactions, parse the whole command
-    (``_write_batch``: nothing runs if any of it is malformed), ``write`` each statement in one
-    journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
-    the first). ``write(store, collection, index, statement)`` counts what it did itself."""
+    """What insert, update and delete share, once the command parsed (``_write_parser``): refuse
+    transactions, ``write`` each statement in one journaled unit, and collect mongod's
+    ``writeErrors`` (an ``ordered`` batch, the default, stops at the first).
+    ``write(store, collection, index, statement)`` counts what it did itself."""
     store, name = _collection_command(ctx, cmd)
-    statements, ordered = _write_batch(cmd, ctx.command_name, field)
+    statements = [s for s in cmd[field] if s is not None]
+    ordered = cmd.get("ordered") is not False
     errors: list[Document] = []
     with store.journaled(sync=_sync(cmd)):
         for index, statement in enumerate(statements):
@@ -377,7 +387,7 @@ def _write_reply(reply: Document, errors: list[Document]) -> Document:
     return reply
 
 
-@command("insert", privileges=on_collection("insert"))
+@command("insert", privileges=on_collection("insert"), parse=_write_parser("insert", "documents"))
 def insert(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
@@ -409,7 +419,8 @@ def _update_one(
     info: CollectionInfo,
     spec: Document,
 ) -> tuple[int, int, Any]:
-    """One update statement, parsed (``_write_batch``): (matched, modified, upserted _id or None)."""
+    """One update statement, parsed (``_write_parser``): (matched, modified, upserted _id or None)."""
+    info.check_hint(spec.get("hint"))
     q, u = spec["q"], spec["u"]
     multi = bool(spec.get("multi"))
     upsert = bool(spec.get("upsert"))
@@ -455,7 +466,7 @@ def _update_one(
     return len(matches), modified, None
 
 
-@command("update", privileges=UPDATE)
+@command("update", privileges=UPDATE, parse=_write_parser("update", "updates"))
 def update(ctx: CommandContext, cmd: Document) -> Document:
     n = modified = 0
     upserted: list[Document] = []
@@ -481,7 +492,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     return _write_reply(reply, errors)
 
 
-@command("delete", privileges=on_collection("remove"))
+@command("delete", privileges=on_collection("remove"), parse=_write_parser("delete", "deletes"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
@@ -490,6 +501,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
         info = store.info(ctx.db, name)
         if info is None:
             return
+        info.check_hint(spec.get("hint"))
         for doc in _run(store.matching, info, spec["q"], first=not multi_delete(spec["limit"])):
             store.remove(info, doc)
             n += 1
@@ -498,15 +510,41 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     return _write_reply({"n": n}, errors)
 
 
-@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
+# findAndModify's fields as mongod's IDL declares them (write_ops.idl), checked before the rules
+# between them (_check_find_and_modify, mongod's validate()).
+_FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
+    "query": "object",
+    "fields": "object",
+    "sort": "object",
+    "collation": "object",
+    "hint": index_hint,
+    "arrayFilters": array_of("findAndModify.arrayFilters"),
+    "remove": SAFE_BOOL,
+    "update": update_modification,
+    "upsert": SAFE_BOOL,
+    "new": SAFE_BOOL,
+    "bypassDocumentValidation": SAFE_BOOL,
+    "let": "object",
+}
+
+
+def _parse_find_and_modify(cmd: Document) -> None:
+    """mongod's parse of findAndModify (a TypedCommand: the IDL request); the rules between its
+    fields (``_check_find_and_modify``, mongod's validate()) run in the command, after the
+    privilege check."""
+    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
+
+
+@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY, parse=_parse_find_and_modify)
 def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
-    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
     _check_find_and_modify(cmd)
     query = cmd.get("query") or {}
     info = store.info(ctx.db, name)
+    if info is not None:
+        info.check_hint(cmd.get("hint"))
     target = _find_one(store, info, query, cmd.get("sort"))
     coll = store.collection(ctx.db, name)
     fields = cmd.get("fields")
@@ -538,24 +576,6 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
             "lastErrorObject": {"n": 1, "updatedExisting": True},
             "value": shown(after if cmd.get("new") else before),
         }
-
-
-# findAndModify's fields as mongod's IDL declares them (write_ops.idl), checked before the rules
-# between them (_check_find_and_modify, mongod's validate()).
-_FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
-    "query": "object",
-    "fields": "object",
-    "sort": "object",
-    "collation": "object",
-    "hint": index_hint,
-    "arrayFilters": array_of("findAndModify.arrayFilters"),
-    "remove": SAFE_BOOL,
-    "update": update_modification,
-    "upsert": SAFE_BOOL,
-    "new": SAFE_BOOL,
-    "bypassDocumentValidation": SAFE_BOOL,
-    "let": "object",
-}
 
 
 def _check_find_and_modify(cmd: Document) -> None:
@@ -608,7 +628,11 @@ def _find_and_upsert(
     nothing = {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
     if not cmd.get("upsert"):
         return nothing
-    info, _ = store.ensure_collection(ctx.db, name)
+    info, created = store.ensure_collection(ctx.db, name)
+    if created:
+        # mongod creates the collection before it plans the upsert's query (the hint is checked
+        # here, on the new collection, and the collection stays).
+        info.check_hint(cmd.get("hint"))
     new = _run(
         lambda: store.apply_update(
             None, query, cmd.get("update"), array_filters=cmd.get("arrayFilters"), upsert=True
@@ -693,8 +717,9 @@ def _pipeline(cmd: Document) -> list[Document]:
     pipeline = cmd.get("pipeline")
     if not isinstance(pipeline, list):
         raise wrong_type("aggregate.pipeline", pipeline, "array")
+    pipeline_stages(pipeline)
     for stage in pipeline:
-        if not isinstance(stage, dict) or len(stage) != 1:
+        if len(stage) != 1:
             raise CommandError(
                 40323,
                 "A pipeline stage specification object must contain exactly one field.",
