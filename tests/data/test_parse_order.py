@@ -69,13 +69,24 @@ def _refusal(db: Any, cmd: dict[str, Any]) -> tuple[int, str]:
             14,
             "BSON field 'findAndModify.query' is the wrong type 'int', expected type 'object'",
         ),
+        (
+            {"aggregate": "w", "pipeline": [{"$match": {}}, {"$frobnicate": {}}], "cursor": {}},
+            40324,
+            "Unrecognized pipeline stage name: '$frobnicate'",
+        ),
+        (
+            {"aggregate": "w", "pipeline": []},
+            9,
+            "The 'cursor' option is required, except for aggregate with the explain argument",
+        ),
     ],
 )
 def test_a_user_without_the_privilege_gets_the_parse_error_of_a_malformed_command(
     no_roles: MongoClient[Any], cmd: dict[str, Any], code: int, message: str
 ) -> None:
-    """mongod parses a typed command (its Command::parse) before it checks privileges, so a user
-    who may not run it still learns what is malformed, as the administrator would."""
+    """mongod parses a typed command and aggregate (its Command::parse) before it checks
+    privileges, so a user who may not run it still learns what is malformed, as the administrator
+    would."""
     assert _refusal(no_roles.lessons, cmd) == (code, message)
 
 
@@ -86,6 +97,7 @@ def test_a_user_without_the_privilege_gets_the_parse_error_of_a_malformed_comman
         {"update": "w", "updates": [{"q": {}, "u": {"$set": {"v": 1}}}]},
         {"delete": "w", "deletes": [{"q": {}, "limit": 0}]},
         {"findAndModify": "w", "query": {}, "remove": True},
+        {"aggregate": "w", "pipeline": [{"$match": {}}], "cursor": {}},
     ],
 )
 def test_a_user_without_the_privilege_gets_13_for_a_well_formed_command(

@@ -696,24 +696,11 @@ KNOWN_STAGES = set(PIPELINE_STAGES) | {
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
-@command("aggregate", privileges=AGGREGATE)
-def aggregate(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    pipeline = _pipeline(cmd)
-    stage_names = [next(iter(s)) for s in pipeline]
-    batch_size = _aggregate_cursor(cmd)
-    _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
-    name = _collection_name(ctx, cmd)
-    out_target, pipeline = _split_out(ctx, pipeline, stage_names)
-    docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
-    if out_target is not None:
-        _replace_collection(_store(ctx), out_target[0], out_target[1], docs, sync=_sync(cmd))
-        docs = []
-    return _cursors(ctx).first_batch(_ns(ctx, name), docs, _owners(ctx), batch_size=batch_size)
-
-
-def _pipeline(cmd: Document) -> list[Document]:
-    """The pipeline, checked stage by stage as mongod parses it."""
+def _parse_aggregate(cmd: Document) -> None:
+    """mongod's parse of aggregate (PipelineCommand::parse: the request as aggregate_command.idl
+    declares it, then the lite-parsed pipeline), before the privilege check: the pipeline an
+    array of one-field documents naming known stages, and a ``cursor`` unless it is an explain,
+    its batchSize not negative."""
     pipeline = cmd.get("pipeline")
     if not isinstance(pipeline, list):
         raise wrong_type("aggregate.pipeline", pipeline, "array")
@@ -725,32 +712,44 @@ def _pipeline(cmd: Document) -> list[Document]:
                 "A pipeline stage specification object must contain exactly one field.",
                 "Location40323",
             )
-    stage_names = [next(iter(s)) for s in pipeline]
-    for stage_name in stage_names:
-        if stage_name not in KNOWN_STAGES:
-            raise CommandError(40324, f"Unrecognized pipeline stage name: '{stage_name}'", "Location40324")
-    if "$changeStream" in stage_names:
-        raise CommandError(
-            40573, "The $changeStream stage is only supported on replica sets", "Location40573"
-        )
-    return pipeline
-
-
-def _aggregate_cursor(cmd: Document) -> int | None:
-    """The cursor's batchSize; ``cursor`` is required and ``explain`` is not served."""
-    explain = bool(cmd.get("explain"))
+        if next(iter(stage)) not in KNOWN_STAGES:
+            raise CommandError(
+                40324, f"Unrecognized pipeline stage name: '{next(iter(stage))}'", "Location40324"
+            )
     cursor_opts = cmd.get("cursor")
-    if not isinstance(cursor_opts, dict) and not explain:
+    if not isinstance(cursor_opts, dict) and not cmd.get("explain"):
         raise CommandError(
             9,
             "The 'cursor' option is required, except for aggregate with the explain argument",
             "FailedToParse",
         )
-    if explain:
+    if isinstance(cursor_opts, dict):
+        _non_negative(cursor_opts, "batchSize", "aggregate.cursor")
+
+
+@command("aggregate", privileges=AGGREGATE, parse=_parse_aggregate)
+def aggregate(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    pipeline: list[Document] = cmd["pipeline"]
+    stage_names = [next(iter(s)) for s in pipeline]
+    if "$changeStream" in stage_names:
+        raise CommandError(
+            40573, "The $changeStream stage is only supported on replica sets", "Location40573"
+        )
+    if cmd.get("explain"):
         raise CommandError(
             2, "explain is not supported by the kit's test server (it has no query planner)", "BadValue"
         )
-    return _non_negative(cursor_opts, "batchSize", "aggregate.cursor") if cursor_opts else None
+    cursor_opts: Document = cmd["cursor"]
+    _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
+    name = _collection_name(ctx, cmd)
+    out_target, pipeline = _split_out(ctx, pipeline, stage_names)
+    docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
+    if out_target is not None:
+        _replace_collection(_store(ctx), out_target[0], out_target[1], docs, sync=_sync(cmd))
+        docs = []
+    batch_size = _non_negative(cursor_opts, "batchSize", "aggregate.cursor")
+    return _cursors(ctx).first_batch(_ns(ctx, name), docs, _owners(ctx), batch_size=batch_size)
 
 
 def _refuse_database_aggregation(target: Any, stage_names: list[str]) -> None:
