@@ -146,7 +146,7 @@ def test_update_and_delete_with_a_hint_naming_no_index_are_write_errors_2(books:
     assert books.find_one({"_id": 1}) == {"_id": 1, "title": "a"}
 
 
-def test_find_and_find_and_modify_with_a_hint_naming_no_index_fail_with_2(books: Any) -> None:
+def test_find_find_and_modify_count_and_aggregate_with_a_hint_naming_no_index_fail_with_2(books: Any) -> None:
     ns = books.full_name
     with pytest.raises(OperationFailure) as find:
         list(books.find({}).hint("no_such_index"))
@@ -155,6 +155,11 @@ def test_find_and_find_and_modify_with_a_hint_naming_no_index_fail_with_2(books:
         books.find_one_and_update({"_id": 1}, {"$set": {"v": 1}}, hint=[("title", -1)])
     assert (fam.value.code, fam.value.details["errmsg"]) == (2, NO_HINT.format(ns=ns))
     assert books.find_one({"_id": 1}) == {"_id": 1, "title": "a"}
+    for cmd in (
+        {"count": "books", "hint": "no_such_index"},
+        {"aggregate": "books", "pipeline": [], "cursor": {}, "hint": {"author": 1}},
+    ):
+        assert _refusal(books.database, cmd) == (2, NO_HINT.format(ns=ns))
 
 
 def test_a_hint_naming_an_index_by_name_or_key_or_natural_order_is_used(books: Any) -> None:
@@ -162,6 +167,8 @@ def test_a_hint_naming_an_index_by_name_or_key_or_natural_order_is_used(books: A
     books.update_one({"_id": 2}, {"$set": {"v": 2}}, hint=[("title", 1)])
     assert [d["_id"] for d in books.find({"v": {"$gt": 0}}).hint([("$natural", 1)])] == [1, 2]
     assert books.find_one_and_delete({"_id": 2}, hint="_id_") == {"_id": 2, "title": "b", "v": 2}
+    assert books.database.command("count", "books", hint="by_title")["n"] == 1
+    assert list(books.aggregate([{"$project": {"_id": 1}}], hint="by_title")) == [{"_id": 1}]
     assert books.delete_one({"_id": 1}, hint=[("_id", 1)]).deleted_count == 1
 
 

@@ -148,12 +148,13 @@ class CollectionInfo:
         return [i for i in self.indexes.values() if i.unique]
 
     def check_hint(self, hint: Any) -> None:
-        """A statement's ``hint`` (parsed: a name or a key pattern) must name an index of this
-        collection, as mongod's query planner requires when the statement runs: ``{}`` is no hint
-        and ``{$natural: ±1}`` a collection scan. Else mongod's 2 BadValue, the planner's reason in
-        the context mongod gives it; mongod prints the canonical query (filter tree, sort,
-        projection) after the namespace, which the kit, having no query planner, leaves out."""
-        if hint is None or hint == {} or (isinstance(hint, dict) and "$natural" in hint):
+        """A ``hint`` naming an index (a string) or a key pattern (a document) must name an index of
+        this collection, as mongod's query planner requires when the statement runs: ``{}`` is no
+        hint and ``{$natural: ±1}`` a collection scan; any other value is the command parser's to
+        refuse. Else mongod's 2 BadValue, the planner's reason in the context mongod gives it;
+        mongod prints the canonical query (filter tree, sort, projection) after the namespace, which
+        the kit, having no query planner, leaves out."""
+        if not isinstance(hint, (str, dict)) or (isinstance(hint, dict) and (not hint or "$natural" in hint)):
             return
         for index in self.indexes.values():
             # A key pattern matches field by field, in order; 1 and 1.0 are the same direction.

@@ -225,10 +225,8 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
                     "Location15974",
                 )
     info = store.info(ctx.db, name)
-    hint = cmd.get("hint")
-    if info is not None and isinstance(hint, (str, dict)):
-        # A missing collection needs no plan (mongod answers with no documents), so no index.
-        info.check_hint(hint)
+    if info is not None:  # a missing collection needs no plan, so no index (mongod answers [])
+        info.check_hint(cmd.get("hint"))
     docs = query_documents(store, info, filt, projection, sort, skip, limit)
     if limit and batch_size is not None and limit <= batch_size:
         single_batch = True
@@ -657,6 +655,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
     info = store.info(ctx.db, name)
     if info is None:
         return {"n": 0}
+    info.check_hint(cmd.get("hint"))
     n = store.count(info) if not query else len(_run(lambda: store.matching(info, query)))
     n = max(0, n - skip)
     if limit:
@@ -743,6 +742,9 @@ def aggregate(ctx: CommandContext, cmd: Document) -> Document:
     cursor_opts: Document = cmd["cursor"]
     _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
     name = _collection_name(ctx, cmd)
+    info = _store(ctx).info(ctx.db, name)
+    if info is not None:
+        info.check_hint(cmd.get("hint"))
     out_target, pipeline = _split_out(ctx, pipeline, stage_names)
     docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
     if out_target is not None:
