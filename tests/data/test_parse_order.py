@@ -108,6 +108,47 @@ def test_a_user_without_the_privilege_gets_13_for_a_well_formed_command(
     assert message.startswith(f'not authorized on lessons to execute command {{ {next(iter(cmd))}: "w"')
 
 
+@pytest.mark.parametrize(
+    ("db", "cmd", "code", "message"),
+    [
+        (
+            "$external",
+            {"createUser": "kit/x"},
+            40414,
+            "BSON field 'createUser.roles' is missing but a required field",
+        ),
+        (
+            "$external",
+            {"grantRolesToUser": "kit/x", "roles": 5},
+            14,
+            "BSON field 'grantRolesToUser.roles' is the wrong type 'int', expected type 'array'",
+        ),
+        (
+            "admin",
+            {"createRole": "r", "privileges": [{"actions": ["find"]}], "roles": []},
+            40414,
+            "BSON field 'privilege.resource' is missing but a required field",
+        ),
+        (
+            "admin",
+            {"dropRole": 7},
+            14,
+            "BSON field 'dropRole.dropRole' is the wrong type 'int', expected type 'string'",
+        ),
+        ("$external", {"createUser": "kit/x", "roles": []}, 13, None),
+    ],
+)
+def test_user_and_role_management_commands_parse_before_their_privileges(
+    no_roles: MongoClient[Any], db: str, cmd: dict[str, Any], code: int, message: str | None
+) -> None:
+    """The user and role management commands are typed commands in mongod: a malformed one is
+    refused with its parse error even to a user who may not manage users; a well-formed one with 13."""
+    refused_code, errmsg = _refusal(no_roles[db], cmd)
+    assert refused_code == code
+    if message is not None:
+        assert errmsg == message
+
+
 def test_find_checks_the_privilege_before_it_parses_as_mongod_7_0_does(no_roles: MongoClient[Any]) -> None:
     """find parses its request in run() in 7.0 (8.0 moved it to parse()): a malformed find from a
     user without the privilege is refused with 13, not with the parse error."""
