@@ -418,7 +418,6 @@ def _update_one(
     spec: Document,
 ) -> tuple[int, int, Any]:
     """One update statement, parsed (``_write_parser``): (matched, modified, upserted _id or None)."""
-    info.check_hint(spec.get("hint"))
     q, u = spec["q"], spec["u"]
     multi = bool(spec.get("multi"))
     upsert = bool(spec.get("upsert"))
@@ -445,6 +444,8 @@ def _update_one(
             raise CommandError(
                 9, "multi update is not supported for replacement-style update", "FailedToParse"
             )
+    # mongod plans the statement (the hint) once its update parsed (ParsedUpdate, just above).
+    info.check_hint(spec.get("hint"))
     matches = _run(lambda: store.matching(info, q, first=not multi))
     if not matches:
         if not upsert:
