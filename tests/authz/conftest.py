@@ -29,13 +29,15 @@ def admin_user(store: AuthzStore, tmp_path: Path) -> AuthenticatedUser:
 
 @pytest.fixture
 def run(store: AuthzStore, admin_user: AuthenticatedUser) -> Run:
-    """Run a command as the server does: privilege check, then the registered handler."""
+    """Run a command as the server does: its parse, the privilege check, then the handler."""
 
     def _run(db: str, cmd: dict[str, Any], users: list[AuthenticatedUser] | None = None) -> dict[str, Any]:
         name = next(iter(cmd))
         spec = lookup(name)
         assert spec is not None, f"{name} is not registered"
         who = [admin_user] if users is None else users
+        if spec.parse is not None:
+            spec.parse(cmd)
         check_privileges(store, who, db, spec.name, cmd)
         ctx = CommandContext(
             server=None, conn=None, db=db, command_name=spec.name, users=who, authz=store, config=None

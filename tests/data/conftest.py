@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from _support.kit import running_idp
+from bson import SON
 from pymongo import MongoClient
 
 from wif_notebook.idp.service import mint
@@ -183,6 +184,15 @@ class MongodProcess:
         return self.client(
             authMechanism="MONGODB-OIDC", authMechanismProperties={"ENVIRONMENT": "test"}, **kwargs
         )
+
+
+class InBody(SON[str, Any]):
+    """A command that pymongo sends whole in the OP_MSG body: it moves a write command's statements
+    into a document sequence (by popping them), which holds documents only. In the body, as a
+    driver that sends no sequences frames them, any value reaches the server."""
+
+    def pop(self, key: str, *default: Any) -> Any:
+        raise KeyError(key)
 
 
 @pytest.fixture

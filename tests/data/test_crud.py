@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from bson import SON, Binary, Decimal128, ObjectId, Regex
+from bson import Binary, Decimal128, ObjectId, Regex
 from bson.int64 import Int64
 from pymongo import (
     ASCENDING,
@@ -22,7 +22,7 @@ from pymongo import (
 )
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 
-from .conftest import MongodProcess
+from .conftest import InBody, MongodProcess
 
 
 @pytest.fixture(scope="module")
@@ -252,15 +252,6 @@ def test_a_delete_limit_that_is_not_a_number_reads_as_0_and_deletes_every_match(
     assert db.command("delete", "c", deletes=[{"q": {"k": 1}, "limit": True}])["n"] == 3
 
 
-class _InBody(SON[str, Any]):
-    """A command that pymongo sends whole in the OP_MSG body: it moves a write command's statements
-    into a document sequence (by popping them), which holds documents only. In the body, as a
-    driver that sends no sequences frames them, any value reaches the server."""
-
-    def pop(self, key: str, *default: Any) -> Any:
-        raise KeyError(key)
-
-
 # A valid first statement of each command: it would change the collection {_id: 1, v: 0}.
 _FIRST = {
     "insert": ("documents", {"_id": 2}),
@@ -331,7 +322,7 @@ def test_a_malformed_statement_fails_the_whole_write_before_any_runs(
     db.w.insert_one({"_id": 1, "v": 0})
     field, first = _FIRST[command]
     with pytest.raises(OperationFailure) as refused:
-        db.command(_InBody({command: "w", field: [first, second]}))
+        db.command(InBody({command: "w", field: [first, second]}))
     assert (refused.value.code, refused.value.details["errmsg"]) == (code, message)
     assert list(db.w.find()) == [{"_id": 1, "v": 0}]
 
@@ -369,7 +360,7 @@ def test_a_malformed_write_command_is_refused_with_mongods_text(
     db.drop_collection("w")
     db.w.insert_one({"_id": 1, "v": 0})
     with pytest.raises(OperationFailure) as refused:
-        db.command(_InBody(cmd))
+        db.command(InBody(cmd))
     assert (refused.value.code, refused.value.details["errmsg"]) == (code, message)
     assert list(db.w.find()) == [{"_id": 1, "v": 0}]
 

@@ -4,7 +4,8 @@ createUser, updateUser, dropUser, usersInfo, grantRolesToUser, revokeRolesFromUs
 updateRole, dropRole, grantRolesToRole, revokeRolesFromRole, grantPrivilegesToRole,
 revokePrivilegesFromRole, rolesInfo and connectionStatus. Validation order, error codes and messages
 follow mongod's user_management_commands.cpp. Each handler is a plain function over
-``ctx.authz`` (the ``AuthzStore``), ``ctx.db`` and ``ctx.users``; the privilege check has already run.
+``ctx.authz`` (the ``AuthzStore``), ``ctx.db`` and ``ctx.users``; the command's parse
+(``_management_parser``, as mongod's typed commands parse) and the privilege check have already run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .privileges import (
     USERS_INFO,
     on_database,
 )
-from .registry import CommandContext, CommandError, Document, command
+from .registry import CommandContext, CommandError, Document, Parser, command
 
 OK: Document = {"ok": 1.0}
 EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' database"
@@ -47,11 +48,31 @@ EXTERNAL_PWD = "Cannot set the password for users defined on the '$external' dat
 
 def _subject(ctx: CommandContext, cmd: Document) -> tuple[AuthzStore, str, str]:
     """The store, the database and the user or role a management command names (its first field,
-    a string)."""
-    name = cmd.get(ctx.command_name)
-    if not isinstance(name, str):
-        raise wrong_type(f"{ctx.command_name}.{ctx.command_name}", name, "string")
+    a string: ``_management_parser`` checked it)."""
+    name: str = cmd[ctx.command_name]
     return ctx.authz, ctx.db, name
+
+
+def _management_parser(command_name: str, *required: str) -> Parser:
+    """mongod's parse of a user or role management command (a TypedCommand of
+    user_management_commands.idl, parsed before its privileges are checked): its own value a name,
+    the fields it requires present (in the IDL's order), ``roles`` a list of role names and
+    ``privileges`` a list of privilege documents, each with a resource and actions. What the names
+    and actions mean (an existing role, a known action) is checked when the command runs."""
+
+    def parse(cmd: Document) -> None:
+        name = cmd.get(command_name)
+        if not isinstance(name, str):
+            raise wrong_type(f"{command_name}.{command_name}", name, "string")
+        for field in required:
+            if field not in cmd:
+                raise missing_field(f"{command_name}.{field}")
+        if "roles" in cmd:
+            _role_list(cmd["roles"], "", command_name)
+        if "privileges" in cmd:
+            _privilege_shapes(cmd["privileges"], command_name)
+
+    return parse
 
 
 def _role_list(value: Any, db: str, command_name: str) -> list[tuple[str, str]]:
@@ -80,9 +101,7 @@ def _require_roles_exist(store: AuthzStore, roles: list[tuple[str, str]]) -> Non
 
 
 def _roles_to_change(cmd: Document, db: str, command_name: str) -> list[tuple[str, str]]:
-    """The required, non-empty ``roles`` of a grantRolesTo*/revokeRolesFrom* command."""
-    if "roles" not in cmd:
-        raise missing_field(f"{command_name}.roles")
+    """The non-empty ``roles`` of a grantRolesTo*/revokeRolesFrom* command (required: parsed)."""
     roles = _role_list(cmd["roles"], db, command_name)
     if not roles:
         raise CommandError(2, f'{command_name} command requires a non-empty "roles" array', "BadValue")
@@ -121,13 +140,11 @@ def _user_not_found(name: str, db: str) -> CommandError:
 
 
 # -- users -----------------------------------------------------------------------------------------
-@command("createUser", privileges=CREATE_USER)
+@command("createUser", privileges=CREATE_USER, parse=_management_parser("createUser", "roles"))
 def create_user(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
     if db == "local":
         raise CommandError(2, "Cannot create users in the local database", "BadValue")
-    if "roles" not in cmd:
-        raise missing_field("createUser.roles")
     if "\0" in name:
         raise CommandError(2, "Username cannot contain NULL characters", "BadValue")
     external = db == "$external"
@@ -162,7 +179,7 @@ def create_user(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("updateUser", privileges=UPDATE_USER)
+@command("updateUser", privileges=UPDATE_USER, parse=_management_parser("updateUser"))
 def update_user(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
     if cmd.get("mechanisms") is not None and not cmd.get("mechanisms"):
@@ -188,7 +205,7 @@ def update_user(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("dropUser", privileges=on_database("dropUser"))
+@command("dropUser", privileges=on_database("dropUser"), parse=_management_parser("dropUser"))
 def drop_user(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
     if not store.remove_user(db, name):
@@ -230,12 +247,14 @@ def _user_holding(
     return doc
 
 
-@command("grantRolesToUser", privileges=GRANT_ROLES)
+@command("grantRolesToUser", privileges=GRANT_ROLES, parse=_management_parser("grantRolesToUser", "roles"))
 def grant_roles_to_user(ctx: CommandContext, cmd: Document) -> Document:
     return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=True)
 
 
-@command("revokeRolesFromUser", privileges=REVOKE_ROLES)
+@command(
+    "revokeRolesFromUser", privileges=REVOKE_ROLES, parse=_management_parser("revokeRolesFromUser", "roles")
+)
 def revoke_roles_from_user(ctx: CommandContext, cmd: Document) -> Document:
     return _change_roles(ctx, cmd, _user_holding, AuthzStore.replace_user, grant=False)
 
@@ -281,16 +300,24 @@ def users_info(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- roles -----------------------------------------------------------------------------------------
-def _parse_privileges(value: Any, command_name: str) -> list[Document]:
+def _privilege_shapes(value: Any, command_name: str) -> list[Document]:
+    """``privileges`` as IDL parses it: a list of documents, each with a resource and actions."""
     if not isinstance(value, list):
         raise wrong_type(f"{command_name}.privileges", value, "array")
-    privileges: list[Document] = []
-    unknown: list[str] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("resource"), dict):
             raise missing_field("privilege.resource")
         if not isinstance(item.get("actions"), list):
             raise missing_field("privilege.actions")
+    return value
+
+
+def _parse_privileges(value: Any, command_name: str) -> list[Document]:
+    """Parsed privileges (``_privilege_shapes``) resolved: resource patterns checked, actions known,
+    privileges on one resource merged."""
+    privileges: list[Document] = []
+    unknown: list[str] = []
+    for item in _privilege_shapes(value, command_name):
         resource = item["resource"]
         if resource.get("cluster") is True:
             res: Document = {"cluster": True}
@@ -363,13 +390,9 @@ def _refuse_builtin(role: str, db: str) -> None:
         raise CommandError(2, f"{role}@{db} is a built-in role and cannot be modified", "BadValue")
 
 
-@command("createRole", privileges=CREATE_ROLE)
+@command("createRole", privileges=CREATE_ROLE, parse=_management_parser("createRole", "privileges", "roles"))
 def create_role(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
-    if "privileges" not in cmd:
-        raise missing_field("createRole.privileges")
-    if "roles" not in cmd:
-        raise missing_field("createRole.roles")
     if not name:
         raise CommandError(2, "Role name must be non-empty", "BadValue")
     if db == "local":
@@ -401,7 +424,7 @@ def _existing_role(store: AuthzStore, role: str, db: str) -> Document:
     return doc
 
 
-@command("updateRole", privileges=UPDATE_ROLE)
+@command("updateRole", privileges=UPDATE_ROLE, parse=_management_parser("updateRole"))
 def update_role(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
     if not any(k in cmd for k in ("roles", "privileges", "authenticationRestrictions")):
@@ -420,7 +443,7 @@ def update_role(ctx: CommandContext, cmd: Document) -> Document:
     return dict(OK)
 
 
-@command("dropRole", privileges=on_database("dropRole"))
+@command("dropRole", privileges=on_database("dropRole"), parse=_management_parser("dropRole"))
 def drop_role(ctx: CommandContext, cmd: Document) -> Document:
     store, db, name = _subject(ctx, cmd)
     _refuse_builtin(name, db)
@@ -440,12 +463,14 @@ def _role_holding(
     return _existing_role(store, name, db)
 
 
-@command("grantRolesToRole", privileges=GRANT_ROLES)
+@command("grantRolesToRole", privileges=GRANT_ROLES, parse=_management_parser("grantRolesToRole", "roles"))
 def grant_roles_to_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=True)
 
 
-@command("revokeRolesFromRole", privileges=REVOKE_ROLES)
+@command(
+    "revokeRolesFromRole", privileges=REVOKE_ROLES, parse=_management_parser("revokeRolesFromRole", "roles")
+)
 def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_roles(ctx, cmd, _role_holding, AuthzStore.replace_role, grant=False)
 
@@ -453,8 +478,6 @@ def revoke_roles_from_role(ctx: CommandContext, cmd: Document) -> Document:
 def _change_role_privileges(ctx: CommandContext, cmd: Document, grant: bool) -> Document:
     store, db, name = _subject(ctx, cmd)
     command_name = ctx.command_name
-    if "privileges" not in cmd:
-        raise missing_field(f"{command_name}.privileges")
     privileges = _parse_privileges(cmd["privileges"], command_name)
     if not privileges:
         raise CommandError(2, f'{command_name} command requires a non-empty "privileges" array', "BadValue")
@@ -479,12 +502,20 @@ def _change_role_privileges(ctx: CommandContext, cmd: Document, grant: bool) -> 
     return dict(OK)
 
 
-@command("grantPrivilegesToRole", privileges=on_database("grantRole"))
+@command(
+    "grantPrivilegesToRole",
+    privileges=on_database("grantRole"),
+    parse=_management_parser("grantPrivilegesToRole", "privileges"),
+)
 def grant_privileges_to_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_privileges(ctx, cmd, grant=True)
 
 
-@command("revokePrivilegesFromRole", privileges=on_database("revokeRole"))
+@command(
+    "revokePrivilegesFromRole",
+    privileges=on_database("revokeRole"),
+    parse=_management_parser("revokePrivilegesFromRole", "privileges"),
+)
 def revoke_privileges_from_role(ctx: CommandContext, cmd: Document) -> Document:
     return _change_role_privileges(ctx, cmd, grant=False)
 

@@ -7,9 +7,11 @@ every command is a plain handler in the ``registry``. For each command, as mongo
    ``enableTestCommands``; admin-only commands refuse other databases);
 2. with ``security.authorization`` on and a command that requires authentication: an expired
    session (token ``exp`` reached, or the signing key removed/changed by a JWKS refresh) → 391, no
-   user → 13 "Command <name> requires authentication", then ``authz.check_privileges`` → 13;
-3. the ``failCommand`` failpoint (block, close the connection, or answer its error);
-4. the handler; blocking ones (SASL: JWKS fetch, signature check) run in a thread pool, so one slow
+   user → 13 "Command <name> requires authentication" (mongod's checkAuthorizationImplPreParse);
+3. the command's parse, for a command mongod parses before its privileges (``CommandSpec.parse``),
+   then ``authz.check_privileges`` → 13 (mongod's _parseCommand, then _initiateCommand);
+4. the ``failCommand`` failpoint (block, close the connection, or answer its error);
+5. the handler; blocking ones (SASL: JWKS fetch, signature check) run in a thread pool, so one slow
    login never stalls other connections.
 
 A malformed message is logged and closes only its own connection, as mongod does.
@@ -590,7 +592,8 @@ class TestServer:
             if spec.admin_only and db != "admin":
                 raise CommandError(13, f"{spec.name} may only be run against the admin database.")
             self._check_session(conn)
-            if self.config.authorization and spec.requires_auth:
+            checked = self.config.authorization and spec.requires_auth
+            if checked:
                 if conn.expired_user is not None:
                     raise CommandError(
                         391,
@@ -599,6 +602,9 @@ class TestServer:
                     )
                 if not conn.users:
                     raise CommandError(13, f"Command {spec.name} requires authentication", "Unauthorized")
+            if spec.parse is not None:
+                spec.parse(cmd)
+            if checked:
                 check_privileges(self.authz, conn.users, db, spec.name, cmd, body=kind0)
             namespace = _namespace(db, cmd)
             action = self.failpoints.check(spec.name, conn.app_name, namespace)

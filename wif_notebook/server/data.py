@@ -147,6 +147,28 @@ class CollectionInfo:
     def unique_indexes(self) -> list[Index]:
         return [i for i in self.indexes.values() if i.unique]
 
+    def check_hint(self, hint: Any) -> None:
+        """A ``hint`` naming an index (a string) or a key pattern (a document) must name an index of
+        this collection, as mongod's query planner requires when the statement runs: ``{}`` is no
+        hint and ``{$natural: ±1}`` a collection scan; any other value is the command parser's to
+        refuse. Else mongod's 2 BadValue, the planner's reason in the context mongod gives it;
+        mongod prints the canonical query (filter tree, sort, projection) after the namespace, which
+        the kit, having no query planner, leaves out."""
+        if not isinstance(hint, (str, dict)) or (isinstance(hint, dict) and (not hint or "$natural" in hint)):
+            return
+        for index in self.indexes.values():
+            # A key pattern matches field by field, in order; 1 and 1.0 are the same direction.
+            if hint == index.name or (
+                isinstance(hint, dict) and list(hint.items()) == list(index.key.items())
+            ):
+                return
+        raise CommandError(
+            2,
+            f"error processing query: ns={self.ns} planner returned error :: caused by :: "
+            "hint provided does not correspond to an existing index",
+            "BadValue",
+        )
+
 
 def _id_index_spec() -> Document:
     return {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}

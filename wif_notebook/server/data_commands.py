@@ -42,11 +42,12 @@ from .idl import (
     missing_field,
     multi_delete,
     optional_bool,
+    pipeline_stages,
     update_modification,
     wrong_type,
 )
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
-from .registry import CommandContext, CommandError, Document, command
+from .registry import CommandContext, CommandError, Document, Parser, command
 
 
 def _store(ctx: CommandContext) -> DataStore:
@@ -224,6 +225,8 @@ def find(ctx: CommandContext, cmd: Document) -> Document:
                     "Location15974",
                 )
     info = store.info(ctx.db, name)
+    if info is not None:  # a missing collection needs no plan, so no index (mongod answers [])
+        info.check_hint(cmd.get("hint"))
     docs = query_documents(store, info, filt, projection, sort, skip, limit)
     if limit and batch_size is not None and limit <= batch_size:
         single_batch = True
@@ -304,23 +307,27 @@ _WRITE_FIELDS: dict[str, dict[str, FieldType]] = {
 }
 
 
-def _write_batch(cmd: Document, command_name: str, field: str) -> tuple[list[Document], bool]:
-    """A write command's statements and whether the batch is ``ordered`` (stops at the first
-    error; the default), once the whole command is parsed as mongod parses it: a malformed field
-    or statement anywhere fails the command before any statement runs. A null statement is
-    skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
-    check_field_types(cmd, command_name, _WRITE_FIELDS[command_name])
-    statements = cmd.get(field)
-    if statements is None:
-        raise missing_field(f"{command_name}.{field}")
-    present = [s for s in statements if s is not None]
-    if not 1 <= len(present) <= MAX_WRITE_BATCH_SIZE:
-        raise CommandError(
-            16,
-            f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}. Got {len(present)} operations.",
-            "InvalidLength",
-        )
-    return present, cmd.get("ordered") is not False
+def _write_parser(command_name: str, field: str) -> Parser:
+    """mongod's parse of a write command (its Invocation parses the whole request, as
+    write_ops.idl declares it, and checks the batch size): a malformed field or statement anywhere
+    fails the command before any statement runs, and before the privilege check. A null statement
+    is skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
+    fields = _WRITE_FIELDS[command_name]
+
+    def parse(cmd: Document) -> None:
+        check_field_types(cmd, command_name, fields)
+        statements = cmd.get(field)
+        if statements is None:
+            raise missing_field(f"{command_name}.{field}")
+        count = sum(1 for s in statements if s is not None)
+        if not 1 <= count <= MAX_WRITE_BATCH_SIZE:
+            raise CommandError(
+                16,
+                f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}. Got {count} operations.",
+                "InvalidLength",
+            )
+
+    return parse
 
 
 def _prepare_insert(doc: Document) -> Document:
@@ -352,12 +359,13 @@ def _write_error(index: int, exc: Exception) -> Document:
 def _write_statements(
     ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Document], None]
 ) -> list[Document]:
-    """What insert, update and delete share: refuse transactions, parse the whole command
-    (``_write_batch``: nothing runs if any of it is malformed), ``write`` each statement in one
-    journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
-    the first). ``write(store, collection, index, statement)`` counts what it did itself."""
+    """What insert, update and delete share, once the command parsed (``_write_parser``): refuse
+    transactions, ``write`` each statement in one journaled unit, and collect mongod's
+    ``writeErrors`` (an ``ordered`` batch, the default, stops at the first).
+    ``write(store, collection, index, statement)`` counts what it did itself."""
     store, name = _collection_command(ctx, cmd)
-    statements, ordered = _write_batch(cmd, ctx.command_name, field)
+    statements = [s for s in cmd[field] if s is not None]
+    ordered = cmd.get("ordered") is not False
     errors: list[Document] = []
     with store.journaled(sync=_sync(cmd)):
         for index, statement in enumerate(statements):
@@ -377,7 +385,7 @@ def _write_reply(reply: Document, errors: list[Document]) -> Document:
     return reply
 
 
-@command("insert", privileges=on_collection("insert"))
+@command("insert", privileges=on_collection("insert"), parse=_write_parser("insert", "documents"))
 def insert(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
@@ -409,7 +417,7 @@ def _update_one(
     info: CollectionInfo,
     spec: Document,
 ) -> tuple[int, int, Any]:
-    """One update statement, parsed (``_write_batch``): (matched, modified, upserted _id or None)."""
+    """One update statement, parsed (``_write_parser``): (matched, modified, upserted _id or None)."""
     q, u = spec["q"], spec["u"]
     multi = bool(spec.get("multi"))
     upsert = bool(spec.get("upsert"))
@@ -436,6 +444,8 @@ def _update_one(
             raise CommandError(
                 9, "multi update is not supported for replacement-style update", "FailedToParse"
             )
+    # mongod plans the statement (the hint) once its update parsed (ParsedUpdate, just above).
+    info.check_hint(spec.get("hint"))
     matches = _run(lambda: store.matching(info, q, first=not multi))
     if not matches:
         if not upsert:
@@ -455,7 +465,7 @@ def _update_one(
     return len(matches), modified, None
 
 
-@command("update", privileges=UPDATE)
+@command("update", privileges=UPDATE, parse=_write_parser("update", "updates"))
 def update(ctx: CommandContext, cmd: Document) -> Document:
     n = modified = 0
     upserted: list[Document] = []
@@ -481,7 +491,7 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     return _write_reply(reply, errors)
 
 
-@command("delete", privileges=on_collection("remove"))
+@command("delete", privileges=on_collection("remove"), parse=_write_parser("delete", "deletes"))
 def delete(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
@@ -490,6 +500,7 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
         info = store.info(ctx.db, name)
         if info is None:
             return
+        info.check_hint(spec.get("hint"))
         for doc in _run(store.matching, info, spec["q"], first=not multi_delete(spec["limit"])):
             store.remove(info, doc)
             n += 1
@@ -498,15 +509,41 @@ def delete(ctx: CommandContext, cmd: Document) -> Document:
     return _write_reply({"n": n}, errors)
 
 
-@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY)
+# findAndModify's fields as mongod's IDL declares them (write_ops.idl), checked before the rules
+# between them (_check_find_and_modify, mongod's validate()).
+_FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
+    "query": "object",
+    "fields": "object",
+    "sort": "object",
+    "collation": "object",
+    "hint": index_hint,
+    "arrayFilters": array_of("findAndModify.arrayFilters"),
+    "remove": SAFE_BOOL,
+    "update": update_modification,
+    "upsert": SAFE_BOOL,
+    "new": SAFE_BOOL,
+    "bypassDocumentValidation": SAFE_BOOL,
+    "let": "object",
+}
+
+
+def _parse_find_and_modify(cmd: Document) -> None:
+    """mongod's parse of findAndModify (a TypedCommand: the IDL request); the rules between its
+    fields (``_check_find_and_modify``, mongod's validate()) run in the command, after the
+    privilege check."""
+    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
+
+
+@command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY, parse=_parse_find_and_modify)
 def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store = _store(ctx)
     name = _collection_name(ctx, cmd, ctx.command_name if ctx.command_name in cmd else "findandmodify")
-    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
     _check_find_and_modify(cmd)
     query = cmd.get("query") or {}
     info = store.info(ctx.db, name)
+    if info is not None:
+        info.check_hint(cmd.get("hint"))
     target = _find_one(store, info, query, cmd.get("sort"))
     coll = store.collection(ctx.db, name)
     fields = cmd.get("fields")
@@ -538,24 +575,6 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
             "lastErrorObject": {"n": 1, "updatedExisting": True},
             "value": shown(after if cmd.get("new") else before),
         }
-
-
-# findAndModify's fields as mongod's IDL declares them (write_ops.idl), checked before the rules
-# between them (_check_find_and_modify, mongod's validate()).
-_FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
-    "query": "object",
-    "fields": "object",
-    "sort": "object",
-    "collation": "object",
-    "hint": index_hint,
-    "arrayFilters": array_of("findAndModify.arrayFilters"),
-    "remove": SAFE_BOOL,
-    "update": update_modification,
-    "upsert": SAFE_BOOL,
-    "new": SAFE_BOOL,
-    "bypassDocumentValidation": SAFE_BOOL,
-    "let": "object",
-}
 
 
 def _check_find_and_modify(cmd: Document) -> None:
@@ -608,7 +627,11 @@ def _find_and_upsert(
     nothing = {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
     if not cmd.get("upsert"):
         return nothing
-    info, _ = store.ensure_collection(ctx.db, name)
+    info, created = store.ensure_collection(ctx.db, name)
+    if created:
+        # mongod creates the collection before it plans the upsert's query (the hint is checked
+        # here, on the new collection, and the collection stays).
+        info.check_hint(cmd.get("hint"))
     new = _run(
         lambda: store.apply_update(
             None, query, cmd.get("update"), array_filters=cmd.get("arrayFilters"), upsert=True
@@ -633,6 +656,7 @@ def count(ctx: CommandContext, cmd: Document) -> Document:
     info = store.info(ctx.db, name)
     if info is None:
         return {"n": 0}
+    info.check_hint(cmd.get("hint"))
     n = store.count(info) if not query else len(_run(lambda: store.matching(info, query)))
     n = max(0, n - skip)
     if limit:
@@ -672,60 +696,63 @@ KNOWN_STAGES = set(PIPELINE_STAGES) | {
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
-@command("aggregate", privileges=AGGREGATE)
-def aggregate(ctx: CommandContext, cmd: Document) -> Document:
-    _refuse_transactions(cmd)
-    pipeline = _pipeline(cmd)
-    stage_names = [next(iter(s)) for s in pipeline]
-    batch_size = _aggregate_cursor(cmd)
-    _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
-    name = _collection_name(ctx, cmd)
-    out_target, pipeline = _split_out(ctx, pipeline, stage_names)
-    docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
-    if out_target is not None:
-        _replace_collection(_store(ctx), out_target[0], out_target[1], docs, sync=_sync(cmd))
-        docs = []
-    return _cursors(ctx).first_batch(_ns(ctx, name), docs, _owners(ctx), batch_size=batch_size)
-
-
-def _pipeline(cmd: Document) -> list[Document]:
-    """The pipeline, checked stage by stage as mongod parses it."""
+def _parse_aggregate(cmd: Document) -> None:
+    """mongod's parse of aggregate (PipelineCommand::parse: the request as aggregate_command.idl
+    declares it, then the lite-parsed pipeline), before the privilege check: the pipeline an
+    array of one-field documents naming known stages, and a ``cursor`` unless it is an explain,
+    its batchSize not negative."""
     pipeline = cmd.get("pipeline")
     if not isinstance(pipeline, list):
         raise wrong_type("aggregate.pipeline", pipeline, "array")
+    pipeline_stages(pipeline)
     for stage in pipeline:
-        if not isinstance(stage, dict) or len(stage) != 1:
+        if len(stage) != 1:
             raise CommandError(
                 40323,
                 "A pipeline stage specification object must contain exactly one field.",
                 "Location40323",
             )
-    stage_names = [next(iter(s)) for s in pipeline]
-    for stage_name in stage_names:
-        if stage_name not in KNOWN_STAGES:
-            raise CommandError(40324, f"Unrecognized pipeline stage name: '{stage_name}'", "Location40324")
-    if "$changeStream" in stage_names:
-        raise CommandError(
-            40573, "The $changeStream stage is only supported on replica sets", "Location40573"
-        )
-    return pipeline
-
-
-def _aggregate_cursor(cmd: Document) -> int | None:
-    """The cursor's batchSize; ``cursor`` is required and ``explain`` is not served."""
-    explain = bool(cmd.get("explain"))
+        if next(iter(stage)) not in KNOWN_STAGES:
+            raise CommandError(
+                40324, f"Unrecognized pipeline stage name: '{next(iter(stage))}'", "Location40324"
+            )
     cursor_opts = cmd.get("cursor")
-    if not isinstance(cursor_opts, dict) and not explain:
+    if not isinstance(cursor_opts, dict) and not cmd.get("explain"):
         raise CommandError(
             9,
             "The 'cursor' option is required, except for aggregate with the explain argument",
             "FailedToParse",
         )
-    if explain:
+    if isinstance(cursor_opts, dict):
+        _non_negative(cursor_opts, "batchSize", "aggregate.cursor")
+
+
+@command("aggregate", privileges=AGGREGATE, parse=_parse_aggregate)
+def aggregate(ctx: CommandContext, cmd: Document) -> Document:
+    _refuse_transactions(cmd)
+    pipeline: list[Document] = cmd["pipeline"]
+    stage_names = [next(iter(s)) for s in pipeline]
+    if "$changeStream" in stage_names:
+        raise CommandError(
+            40573, "The $changeStream stage is only supported on replica sets", "Location40573"
+        )
+    if cmd.get("explain"):
         raise CommandError(
             2, "explain is not supported by the kit's test server (it has no query planner)", "BadValue"
         )
-    return _non_negative(cursor_opts, "batchSize", "aggregate.cursor") if cursor_opts else None
+    cursor_opts: Document = cmd["cursor"]
+    _refuse_database_aggregation(cmd.get("aggregate"), stage_names)
+    name = _collection_name(ctx, cmd)
+    info = _store(ctx).info(ctx.db, name)
+    if info is not None:
+        info.check_hint(cmd.get("hint"))
+    out_target, pipeline = _split_out(ctx, pipeline, stage_names)
+    docs = _evaluate(ctx, name, rewrite_pipeline(pipeline), stage_names)
+    if out_target is not None:
+        _replace_collection(_store(ctx), out_target[0], out_target[1], docs, sync=_sync(cmd))
+        docs = []
+    batch_size = _non_negative(cursor_opts, "batchSize", "aggregate.cursor")
+    return _cursors(ctx).first_batch(_ns(ctx, name), docs, _owners(ctx), batch_size=batch_size)
 
 
 def _refuse_database_aggregation(target: Any, stage_names: list[str]) -> None:

@@ -98,10 +98,20 @@ def array_of(
     return check
 
 
+def pipeline_stages(value: list[Any]) -> None:
+    """A pipeline's stages (mongod's parsePipelineFromBSON, for an aggregate's pipeline and a
+    pipeline-style update alike): each one a document, else 14."""
+    if not all(isinstance(stage, dict) for stage in value):
+        raise CommandError(14, "Each element of the 'pipeline' array must be an object", "TypeMismatch")
+
+
 def update_modification(value: Any) -> None:
-    """An update (IDL's ``update_modification``): a document or a pipeline, else mongod's 9."""
+    """An update (IDL's ``update_modification``): a document or a pipeline of documents, else
+    mongod's 9 (14 for a stage that is not a document)."""
     if not isinstance(value, (dict, list)):
         raise CommandError(9, "Update argument must be either an object or an array", "FailedToParse")
+    if isinstance(value, list):
+        pipeline_stages(value)
 
 
 def index_hint(value: Any) -> None:

@@ -1,9 +1,11 @@
 """Command handlers and the context they run in (a contract inside the server package).
 
 A handler is a plain function ``(ctx, cmd) -> reply document`` registered under its command name(s).
-It raises ``CommandError`` for a mongod error reply. The connection loop owns parsing, the failpoint
-check, the 391 expiry check and the privilege check (``authz``) before a handler runs. Each
-registration declares the command's privileges next to the handler; an undeclared one is refused.
+It raises ``CommandError`` for a mongod error reply. The connection loop owns decoding, the 391
+expiry and authentication checks, the command's parse, the privilege check (``authz``) and the
+failpoint check before a handler runs. Each registration declares the command's privileges next to
+the handler (an undeclared one is refused) and, for a command mongod parses before it checks
+privileges, the parser that does it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class AuthenticatedUser:
 
 
 Handler = Callable[[Any, Document], Document]
+# mongod's Command::parse for one command: raises its parse error (``CommandError``), returns nothing.
+Parser = Callable[[Document], None]
 # (db, command document) -> the authz.Requirement list mongod checks for that command.
 PrivilegeRule = Callable[[str, Document], list[Any]]
 
@@ -117,6 +121,11 @@ class CommandSpec:
     privileges: Privileges | None  # None: registered without a declaration, refused to everyone
     admin_only: bool  # must run on the admin database (mongod's adminOnly())
     test_only: bool  # only with enableTestCommands
+    # What mongod's Command::parse checks (an IDL-typed command parses its whole request there):
+    # run once the user is authenticated, before the privilege check, so a malformed command gets
+    # its parse error even from a user who may not run it. None: mongod parses the command in its
+    # run(), after the privilege check (a BasicCommand, or find in 7.0), and so does the handler.
+    parse: Parser | None = None
 
     @property
     def requires_auth(self) -> bool:
@@ -131,16 +140,19 @@ def command(
     privileges: Privileges | None = None,
     admin_only: bool = False,
     test_only: bool = False,
+    parse: Parser | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` under each name (first is canonical). Names match case-insensitively
     where mongod does (``isMaster``/``ismaster``); register each spelling a client may send.
 
     ``privileges`` declares what the command needs (``server.privileges``); leaving it out does not
-    mean "allowed": ``authz.check_privileges`` refuses an undeclared command to every user."""
+    mean "allowed": ``authz.check_privileges`` refuses an undeclared command to every user.
+    ``parse`` is what mongod checks before the privileges (``CommandSpec.parse``); the handler then
+    gets a command that parsed."""
 
     def deco(handler: Handler) -> Handler:
         for n in names:
-            COMMANDS[n] = CommandSpec(names[0], handler, privileges, admin_only, test_only)
+            COMMANDS[n] = CommandSpec(names[0], handler, privileges, admin_only, test_only, parse)
         return handler
 
     return deco
