@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,13 +98,13 @@ class NextSteps:
 
     def authorize(self, **options: Any) -> str:
         """``%wif_authorize`` with ``authorization.authorize``'s options (group, user, prefix, roles,
-        privileges); in a terminal, that call of the public Python API."""
+        privileges); in a terminal, that call of the public Python API, run by the interpreter wif
+        runs in (``python`` on PATH may be another one) and printing what it created."""
         if self.terminal:
-            call = ", ".join(f"{k}={v!r}" for k, v in options.items())
-            return (
-                f'`python -c "import wif_notebook as w; '
-                f'w.authorize(w.StateDir({str(self.state.path)!r}), {call})"`'
-            )
+            args = [f"w.StateDir({str(self.state.path)!r})"] + [f"{k}={v!r}" for k, v in options.items()]
+            call = ", ".join(args)
+            code = f"import wif_notebook as w; print(w.authorize({call}))"
+            return f"`{shlex.quote(sys.executable)} -c {shlex.quote(code)}`"
         flags = {"roles": "--role", "privileges": "--privilege"}
         parts = []
         for name, value in options.items():

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from pymongo.errors import OperationFailure
 
 from wif_notebook import authorization, connect, tokens
 from wif_notebook.cli import main
-from wif_notebook.doctor import diagnose, rule_for_reason
+from wif_notebook.doctor import NextSteps, diagnose, rule_for_reason
 from wif_notebook.idp.faults import FAULTS
 from wif_notebook.idp.service import stop_idp
 from wif_notebook.mongod import stop_mongod
@@ -88,6 +91,21 @@ def test_missing_external_user_when_use_authorization_claim_is_false(kit: StateD
     assert result.rule == "external-user"
     assert "useAuthorizationClaim: false" in result.explanation
     assert "%wif_authorize --user gcp/" in result.fixes[0]
+
+
+def test_the_terminal_authorize_step_runs_as_printed_and_says_what_it_created(
+    fresh_kit: StateDir, tmp_path: Path
+) -> None:
+    # A state path with a quote and a dollar sign, and a PATH whose `python` (if any) is not wif's.
+    odd = tmp_path / 'the "$HOME" kit'
+    odd.symlink_to(fresh_kit.path)
+    step = NextSteps(StateDir(odd), terminal=True).authorize(user="gcp/someone", roles=["read@test"])
+    assert step.startswith("`") and step.endswith("`")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["bash", "-c", step[1:-1]], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Authorized gcp/someone" in done.stdout
+    assert "gcp/someone@$external (created)" in done.stdout
 
 
 def test_role_not_created_explains_the_13(kit: StateDir) -> None:
