@@ -172,7 +172,26 @@ def test_wif_claims_and_wif_doctor_read_a_token_file(ip: InteractiveShell, tmp_p
     assert "time.exp" in diagnosis["text/plain"]
     with pytest.raises(UsageError) as info:
         run(ip, f"%wif_claims {tmp_path / 'missing.jwt'}")
-    assert str(info.value).startswith(f"the token file {tmp_path / 'missing.jwt'} does not exist\n")
+    assert str(info.value) == (
+        f"the token file {tmp_path / 'missing.jwt'} does not exist\n"
+        "  next step: pass a token, the name of a variable holding one, or the path of a file holding a token"
+    )
+    empty = tmp_path / "empty.jwt"
+    empty.write_text("")
+    for magic in ("claims", "doctor"):
+        with pytest.raises(UsageError) as info:
+            run(ip, f"%wif_{magic} {empty}")
+        assert str(info.value).startswith(f"the token file {empty} is empty\n"), magic
+
+
+def test_wif_claims_of_an_attribute_says_to_pass_the_variable(ip: InteractiveShell) -> None:
+    run(ip, "%wif_token billing-api -o tok")
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_claims tok.token")
+    assert str(info.value) == (
+        "'tok.token' is neither a variable nor a token file\n"
+        "  next step: tok is a variable: pass the variable itself (%wif_claims tok)"
+    )
 
 
 def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
