@@ -30,7 +30,15 @@ from typing import Any
 from . import display
 from .clouds import issuer_mixup_words
 from .errors import ConfigError, WifError
-from .oidc import RULE_IDS, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .oidc import (
+    RULE_IDS,
+    ProviderConfig,
+    RuleResult,
+    first_failure,
+    rule_by_id,
+    rule_for_message,
+    slash_twin,
+)
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
@@ -439,17 +447,30 @@ def _audience_words(f: _Facts) -> _Words:
 
 def _provider_words(f: _Facts) -> _Words:
     configured = ", ".join(p.issuer for p in f.providers) or "none"
+    use_configured = f"a token from a configured issuer ({f.steps.wif('token PRINCIPAL')})."
+    twin = slash_twin(f.iss, [p.issuer for p in f.providers])
+    entry = next((p for p in f.providers if p.issuer == twin), None) if twin else None
+    if entry is not None:
+        # One character apart: the fix is that entry's issuer, not a near-duplicate entry.
+        fixes = [
+            f"Set the '{entry.auth_name_prefix}' entry's issuer to the token's: "
+            + f.steps.provider(entry.auth_name_prefix, {"issuer": f.iss})
+            + ".",
+            "Or use " + use_configured,
+        ]
+    else:
+        fixes = [
+            "Use " + use_configured,
+            "Or add an entry for this issuer: "
+            + f.steps.provider(None, {"issuer": f.iss, "audience": "<aud>", "authNamePrefix": "<name>"})
+            + ".",
+        ]
     return (
         "No identity provider is configured for the token's issuer",
         f"The token was issued by '{f.iss}', but the server trusts only: {configured}. "
         "For a workload (one-step) login the server picks the entry whose issuer equals iss."
         + issuer_mixup_words(f.claims, f.providers),
-        [
-            f"Use a token from a configured issuer ({f.steps.wif('token PRINCIPAL')}).",
-            "Or add an entry for this issuer: "
-            + f.steps.provider(None, {"issuer": f.iss, "audience": "<aud>", "authNamePrefix": "<name>"})
-            + ".",
-        ],
+        fixes,
     )
 
 
