@@ -559,14 +559,13 @@ def _check_authorization(
 ) -> tuple[str, str, list[str]] | None:
     """After the token passes: does the user / do the roles exist? (title, why, fixes) if not."""
     from .authorization import admin_client
-    from .oidc import role_names, select_provider_for_token, user_name
+    from .oidc import check_principal, role_names, select_provider_for_token, user_name
     from .tokens import decode
 
     try:
         provider = select_provider_for_token(providers, token)
         claims = decode(token).claims
-        principal_value = str(claims.get(provider.principal_name, ""))
-        user = user_name(provider, principal_value)
+        user = user_name(provider, check_principal(claims, provider))
         roles = role_names(provider, claims)
         client = admin_client(state)
     except WifError as exc:
