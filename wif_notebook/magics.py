@@ -195,12 +195,14 @@ class WifMagics(Magics):
             args.idp_port if args.idp_port is not None else (None if self.idp_port < 0 else self.idp_port)
         )
         port = args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
-        stack.up(self.state, idp_port=idp_port, port=port)
+        started = stack.up(self.state, idp_port=idp_port, port=port)
         from .clouds import trust_kit_in_this_process
 
         # The kernel is the workload's host: code in it reaches the https IdP unmodified.
         trust_kit_in_this_process(self.state)
-        _show(StatusView.of(self.state))
+        # News of this start only (the vendor-host proxy moved), as `wif up` prints it.
+        note = started["idp"].get("note")
+        _show(StatusView.of(self.state, notes=[note] if note else []))
 
     @line_magic
     def wif_status(self, line: str = "") -> None:

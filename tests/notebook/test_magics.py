@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from wif_notebook import connect, lessons
+from wif_notebook import connect, lessons, ports
+from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import StateDir
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
@@ -290,9 +293,21 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
     import os
 
     before = os.environ.get("SSL_CERT_FILE")
+    # A first start keeps a vendor-host proxy port, which another program then holds.
+    own = StateDir(tmp_path / "own")
+    start_idp(own, 0)
+    stop_idp(own)
+    kept = ports.kept_ports(own)["vendor-proxy"]
     try:
-        _, [up] = run(ip, "%wif_up")
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", kept))
+            squatter.listen()
+            _, [up] = run(ip, "%wif_up")
         assert up[STATUS_MIME]["services"]["mongod"]["running"]
+        # As `wif up` says: the proxy moved, so an HTTPS_PROXY exported earlier is stale.
+        moved = ports.kept_ports(own)["vendor-proxy"]
+        note = f"the vendor-host proxy's port {kept} was taken, so it listens at http://127.0.0.1:{moved}"
+        assert note in up["text/plain"] and html.escape(note) in up["text/html"]
         # The kernel now trusts this kit's CA, as a shell does after eval "$(wif env)".
         bundle = str(tmp_path / "own" / "tls" / "ca-bundle.pem")
         assert os.environ["SSL_CERT_FILE"] == os.environ["REQUESTS_CA_BUNDLE"] == bundle
