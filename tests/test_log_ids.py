@@ -33,3 +33,28 @@ def test_no_module_but_the_server_log_defines_a_log_id() -> None:
             if value in IDS:
                 again.append(f"{path.relative_to(PACKAGE.parent)}:{line} = {value}")
     assert again == [], f"import the id from wif_notebook.server.log instead: {again}"
+
+
+def _literal_ids_in_log_calls(tree: ast.Module) -> list[tuple[int, int]]:
+    """(value, line) of every ``<x>.info/warning/error/log(component, <int literal>, ...)``: a log id
+    written in place instead of named in ``server/log.py``."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("info", "warning", "error", "log")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and type(node.args[1].value) is int
+        ):
+            found.append((node.args[1].value, node.lineno))
+    return found
+
+
+def test_every_log_call_names_its_id() -> None:
+    literal = []
+    for path in PACKAGE.rglob("*.py"):
+        for value, line in _literal_ids_in_log_calls(ast.parse(path.read_text(), str(path))):
+            literal.append(f"{path.relative_to(PACKAGE.parent)}:{line} logs id {value}")
+    assert literal == [], f"name the id in wif_notebook/server/log.py (ID_...) and import it: {literal}"

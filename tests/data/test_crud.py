@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from bson import Binary, Decimal128, ObjectId, Regex
+from bson import SON, Binary, Decimal128, ObjectId, Regex
 from bson.int64 import Int64
 from pymongo import (
     ASCENDING,
@@ -242,6 +242,158 @@ def test_delete_one_and_many(admin: MongoClient[Any], db_name: str) -> None:
     assert coll.delete_many({"missing": 1}).deleted_count == 0
 
 
+def test_a_delete_limit_that_is_not_a_number_reads_as_0_and_deletes_every_match(
+    admin: MongoClient[Any], db_name: str
+) -> None:
+    """mongod reads ``limit`` as a double (readMultiDeleteProperty), and a bool is no number: its
+    0 means every match, though true == 1 to Python."""
+    db = admin[db_name]
+    db.c.insert_many([{"_id": i, "k": 1} for i in range(3)])
+    assert db.command("delete", "c", deletes=[{"q": {"k": 1}, "limit": True}])["n"] == 3
+
+
+class _InBody(SON[str, Any]):
+    """A command that pymongo sends whole in the OP_MSG body: it moves a write command's statements
+    into a document sequence (by popping them), which holds documents only. In the body, as a
+    driver that sends no sequences frames them, any value reaches the server."""
+
+    def pop(self, key: str, *default: Any) -> Any:
+        raise KeyError(key)
+
+
+# A valid first statement of each command: it would change the collection {_id: 1, v: 0}.
+_FIRST = {
+    "insert": ("documents", {"_id": 2}),
+    "update": ("updates", {"q": {"_id": 1}, "u": {"$set": {"v": 1}}}),
+    "delete": ("deletes", {"q": {"_id": 1}, "limit": 1}),
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "second", "code", "message"),
+    [
+        ("update", {"q": {}, "u": 5}, 9, "Update argument must be either an object or an array"),
+        ("update", {"q": {}, "u": None}, 9, "Update argument must be either an object or an array"),
+        (
+            "update",
+            {"q": 5, "u": {}},
+            14,
+            "BSON field 'update.updates.q' is the wrong type 'int', expected type 'object'",
+        ),
+        ("update", {"u": {}}, 40414, "BSON field 'update.updates.q' is missing but a required field"),
+        (
+            "update",
+            {"q": None, "u": {}},
+            40414,
+            "BSON field 'update.updates.q' is missing but a required field",
+        ),
+        ("update", {"q": {}}, 40414, "BSON field 'update.updates.u' is missing but a required field"),
+        (
+            "update",
+            {"q": {}, "u": {}, "multi": 1},
+            14,
+            "BSON field 'update.updates.multi' is the wrong type 'int', expected type 'bool'",
+        ),
+        (
+            "update",
+            {"q": {}, "u": {}, "mutli": True},
+            40415,
+            "BSON field 'update.updates.mutli' is an unknown field.",
+        ),
+        (
+            "update",
+            {"q": {}, "u": {"$set": {"a.$[i]": 1}}, "arrayFilters": [7]},
+            14,
+            "BSON field 'update.updates.arrayFilters.0' is the wrong type 'int', expected type 'object'",
+        ),
+        ("update", {"q": {}, "u": {}, "hint": 5}, 9, "Hint must be a string or an object"),
+        ("update", 5, 14, "BSON field 'update.updates.1' is the wrong type 'int', expected type 'object'"),
+        ("delete", {"q": {}, "limit": 2}, 9, "The limit field in delete objects must be 0 or 1. Got 2"),
+        ("delete", {"q": {}, "limit": 0.5}, 9, "The limit field in delete objects must be 0 or 1. Got 0.5"),
+        ("delete", {"q": {}}, 40414, "BSON field 'delete.deletes.limit' is missing but a required field"),
+        (
+            "delete",
+            {"q": "all", "limit": 0},
+            14,
+            "BSON field 'delete.deletes.q' is the wrong type 'string', expected type 'object'",
+        ),
+        ("insert", 5, 14, "BSON field 'insert.documents.1' is the wrong type 'int', expected type 'object'"),
+    ],
+)
+def test_a_malformed_statement_fails_the_whole_write_before_any_runs(
+    admin: MongoClient[Any], db_name: str, command: str, second: Any, code: int, message: str
+) -> None:
+    """mongod parses the whole command (write_ops.idl) before it executes a statement: the
+    malformed second statement is the command's error, not a write error, and the valid first one
+    never ran."""
+    db = admin[db_name]
+    db.drop_collection("w")  # the parameters share a database
+    db.w.insert_one({"_id": 1, "v": 0})
+    field, first = _FIRST[command]
+    with pytest.raises(OperationFailure) as refused:
+        db.command(_InBody({command: "w", field: [first, second]}))
+    assert (refused.value.code, refused.value.details["errmsg"]) == (code, message)
+    assert list(db.w.find()) == [{"_id": 1, "v": 0}]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "code", "message"),
+    [
+        (
+            {"update": "w", "updates": [{"q": {}, "u": {"$set": {"v": 1}}}], "ordered": "yes"},
+            14,
+            "BSON field 'update.ordered' is the wrong type 'string', expected type 'bool'",
+        ),
+        (
+            {"delete": "w", "deletes": 5},
+            14,
+            "BSON field 'delete.deletes' is the wrong type 'int', expected type 'array'",
+        ),
+        ({"update": "w"}, 40414, "BSON field 'update.updates' is missing but a required field"),
+        (
+            {"insert": "w", "documents": []},
+            16,
+            "Write batch sizes must be between 1 and 100000. Got 0 operations.",
+        ),
+        (
+            {"delete": "w", "deletes": [None]},
+            16,
+            "Write batch sizes must be between 1 and 100000. Got 0 operations.",
+        ),
+    ],
+)
+def test_a_malformed_write_command_is_refused_with_mongods_text(
+    admin: MongoClient[Any], db_name: str, cmd: dict[str, Any], code: int, message: str
+) -> None:
+    db = admin[db_name]
+    db.drop_collection("w")
+    db.w.insert_one({"_id": 1, "v": 0})
+    with pytest.raises(OperationFailure) as refused:
+        db.command(_InBody(cmd))
+    assert (refused.value.code, refused.value.details["errmsg"]) == (code, message)
+    assert list(db.w.find()) == [{"_id": 1, "v": 0}]
+
+
+def test_a_statement_that_parses_but_cannot_apply_is_a_write_error_of_its_own(
+    admin: MongoClient[Any], db_name: str
+) -> None:
+    """Only parsing is all-or-nothing: an update mixing operators and fields is refused when it
+    runs, as a write error at its index, after the statements before it were applied."""
+    db = admin[db_name]
+    db.w.insert_one({"_id": 1, "v": 0})
+    reply = db.command(
+        "update",
+        "w",
+        updates=[
+            {"q": {"_id": 1}, "u": {"$set": {"v": 1}}},
+            {"q": {"_id": 1}, "u": {"$set": {"a": 1}, "b": 2}},
+        ],
+    )
+    assert (reply["n"], reply["nModified"]) == (1, 1)
+    assert [(e["index"], e["code"]) for e in reply["writeErrors"]] == [(1, 9)]
+    assert list(db.w.find()) == [{"_id": 1, "v": 1}]
+
+
 def test_find_and_modify_returns_before_or_after_and_upserts(admin: MongoClient[Any], db_name: str) -> None:
     db = admin[db_name]
     coll = db.counters
@@ -283,6 +435,14 @@ def test_find_and_modify_returns_before_or_after_and_upserts(admin: MongoClient[
             "expected types '[bool, long, int, decimal, double]'",
         ),
         ({"update": 5}, 9, "Update argument must be either an object or an array"),
+        # IDL hands a null to a field's own parser: an update, a hint
+        ({"update": None}, 9, "Update argument must be either an object or an array"),
+        ({"update": {"$set": {"x": 1}}, "hint": None}, 9, "Hint must be a string or an object"),
+        (
+            {"update": {"$set": {"a.$[i]": 1}}, "arrayFilters": [7]},
+            14,
+            "BSON field 'findAndModify.arrayFilters.0' is the wrong type 'int', expected type 'object'",
+        ),
         ({}, 9, "Either an update or remove=true must be specified"),
         ({"remove": True, "upsert": True}, 9, "Cannot specify both upsert=true and remove=true "),
         (

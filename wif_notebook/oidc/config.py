@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .rules import RuleFailure
-from .tokenparse import peek_issuer_and_audience, wrong_type_text
+from .tokenparse import peek_issuer_and_audience, unknown_field_text, wrong_type_text
 
 # mongod's minimum JWKS poll period (IDPJWKSRefresher::kRefreshMinPeriod).
 MIN_JWKS_POLL_SECS = 10
@@ -106,7 +106,7 @@ def _parse_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
             # IDL-strict server does, is the safer teaching choice: a misspelt field such as
             # "authorisationClaim" would otherwise be silently ignored.
             raise ConfigError(
-                f"BSON field 'IDPConfiguration.{name}' is an unknown field.",
+                unknown_field_text(f"IDPConfiguration.{name}"),
                 hint=f"remove or correct {name!r}; known fields: {', '.join(_FIELDS)}",
             )
         if not _type_ok(spec.kind, value):

@@ -112,6 +112,11 @@ def missing_field_text(field: str) -> str:
     return f"BSON field '{field}' is missing but a required field"
 
 
+def unknown_field_text(field: str) -> str:
+    """``BSON field 'IDPConfiguration.authorisationClaim' is an unknown field.`` (a strict struct)."""
+    return f"BSON field '{field}' is an unknown field."
+
+
 def wrong_type_text(field: str, value: Any, expected: str) -> str:
     """``BSON field 'JWT.exp' is the wrong type 'string', expected types '[long, int, decimal, double]'``.
 

@@ -17,6 +17,7 @@ from typing import Any
 from bson.int64 import Int64
 
 from . import sasl, wire
+from .idl import MAX_WRITE_BATCH_SIZE
 from .log import ID_CLIENT_METADATA, ID_FAILPOINT_SET
 from .privileges import AUTHENTICATED, NO_AUTH, on_cluster
 from .registry import CommandContext, CommandError, Document, command
@@ -27,7 +28,6 @@ GIT_VERSION = "wif-notebook-test-server"
 MIN_WIRE_VERSION = 0
 MAX_WIRE_VERSION = 21  # 7.0 (reference §2.6)
 LOGICAL_SESSION_TIMEOUT_MINUTES = 30
-MAX_WRITE_BATCH_SIZE = 100_000
 MAX_INCOMING_CONNECTIONS = 838_860  # mongod's default net.maxIncomingConnections on Linux
 
 

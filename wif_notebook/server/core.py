@@ -53,6 +53,7 @@ from .log import (
     ID_SLOW_QUERY,
     ID_STARTING,
     ID_TEST_SERVER,
+    ID_TORN_JOURNAL_RECORD,
     ID_UNCLEAN_SHUTDOWN,
     ID_USERS_INVALIDATED,
     ID_WAITING_FOR_CONNECTIONS,
@@ -223,7 +224,7 @@ class TestServer:
         if self.data.recovered_torn_bytes:
             self.log.warning(
                 "STORAGE",
-                9900101,  # the kit's own id: its journal, not WiredTiger's
+                ID_TORN_JOURNAL_RECORD,
                 "Dropped the torn last record of the journal (a crash during an unacknowledged write)",
                 {"bytes": self.data.recovered_torn_bytes, "dbPath": str(self.config.db_path)},
                 ctx="initandlisten",

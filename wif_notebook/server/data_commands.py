@@ -32,7 +32,19 @@ from .data import (
     run_pipeline,
 )
 from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
-from .idl import SAFE_BOOL, FieldType, check_field_types, missing_field, update_modification, wrong_type
+from .idl import (
+    MAX_WRITE_BATCH_SIZE,
+    SAFE_BOOL,
+    FieldType,
+    array_of,
+    check_field_types,
+    index_hint,
+    missing_field,
+    multi_delete,
+    optional_bool,
+    update_modification,
+    wrong_type,
+)
 from .privileges import AGGREGATE, AUTHENTICATED, FIND_AND_MODIFY, UPDATE, on_collection, on_database
 from .registry import CommandContext, CommandError, Document, command
 
@@ -246,18 +258,72 @@ def kill_cursors(ctx: CommandContext, cmd: Document) -> Document:
 
 
 # -- writes ----------------------------------------------------------------------------------------
-def _write_batch(cmd: Document, command_name: str, field: str) -> tuple[list[Any], bool]:
-    """A write command's statements (a required array) and whether the batch is ``ordered`` (stops
-    at the first error; the default)."""
+# The fields insert, update and delete share (write_ops.idl's WriteCommandRequestBase).
+_WRITE_COMMAND_FIELDS: dict[str, FieldType] = {
+    "bypassDocumentValidation": SAFE_BOOL,
+    "ordered": "bool",
+    "stmtId": "int",
+    "stmtIds": "array",
+}
+
+# Each command's fields as write_ops.idl declares them; a statement is a strict struct, and mongod
+# parses every one before the first is executed. Not declared (so refused as unknown): the internal
+# sampleId and $_allowShardKeyUpdatesWithoutFullShardKeyInQuery, which a driver never sends.
+_WRITE_FIELDS: dict[str, dict[str, FieldType]] = {
+    "insert": {**_WRITE_COMMAND_FIELDS, "documents": array_of("insert.documents")},
+    "update": {
+        **_WRITE_COMMAND_FIELDS,
+        "updates": array_of(
+            "update.updates",
+            {
+                "q": "object",
+                "u": update_modification,
+                "c": "object",
+                "arrayFilters": array_of("update.updates.arrayFilters"),
+                "hint": index_hint,
+                "multi": "bool",
+                "upsert": "bool",
+                "upsertSupplied": optional_bool("upsertSupplied"),
+                "collation": "object",
+            },
+            ("q", "u"),
+        ),
+        "let": "object",
+        "runtimeConstants": "object",
+    },
+    "delete": {
+        **_WRITE_COMMAND_FIELDS,
+        "deletes": array_of(
+            "delete.deletes",
+            {"q": "object", "limit": multi_delete, "hint": index_hint, "collation": "object"},
+            ("q", "limit"),
+        ),
+        "let": "object",
+        "runtimeConstants": "object",
+    },
+}
+
+
+def _write_batch(cmd: Document, command_name: str, field: str) -> tuple[list[Document], bool]:
+    """A write command's statements and whether the batch is ``ordered`` (stops at the first
+    error; the default), once the whole command is parsed as mongod parses it: a malformed field
+    or statement anywhere fails the command before any statement runs. A null statement is
+    skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
+    check_field_types(cmd, command_name, _WRITE_FIELDS[command_name])
     statements = cmd.get(field)
-    if not isinstance(statements, list):
+    if statements is None:
         raise missing_field(f"{command_name}.{field}")
-    return statements, cmd.get("ordered", True) is not False
+    present = [s for s in statements if s is not None]
+    if not 1 <= len(present) <= MAX_WRITE_BATCH_SIZE:
+        raise CommandError(
+            16,
+            f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}. Got {len(present)} operations.",
+            "InvalidLength",
+        )
+    return present, cmd.get("ordered") is not False
 
 
-def _prepare_insert(doc: Any) -> Document:
-    if not isinstance(doc, dict):
-        raise CommandError(14, "documents to insert must be objects", "TypeMismatch")
+def _prepare_insert(doc: Document) -> Document:
     if "_id" not in doc:
         # mongod puts a generated _id first.
         doc = {"_id": new_object_id(), **doc}
@@ -284,10 +350,11 @@ def _write_error(index: int, exc: Exception) -> Document:
 
 
 def _write_statements(
-    ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Any], None]
+    ctx: CommandContext, cmd: Document, field: str, write: Callable[[DataStore, str, int, Document], None]
 ) -> list[Document]:
-    """What insert, update and delete share: refuse transactions, read the batch, ``write`` each
-    statement in one journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
+    """What insert, update and delete share: refuse transactions, parse the whole command
+    (``_write_batch``: nothing runs if any of it is malformed), ``write`` each statement in one
+    journaled unit, and collect mongod's ``writeErrors`` (an ordered batch stops at
     the first). ``write(store, collection, index, statement)`` counts what it did itself."""
     store, name = _collection_command(ctx, cmd)
     statements, ordered = _write_batch(cmd, ctx.command_name, field)
@@ -314,7 +381,7 @@ def _write_reply(reply: Document, errors: list[Document]) -> Document:
 def insert(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
-    def write(store: DataStore, name: str, index: int, raw: Any) -> None:
+    def write(store: DataStore, name: str, index: int, raw: Document) -> None:
         nonlocal n
         # Created before the first document is checked, so a batch whose documents are all refused
         # still leaves the collection behind (a no-op once it exists).
@@ -342,13 +409,8 @@ def _update_one(
     info: CollectionInfo,
     spec: Document,
 ) -> tuple[int, int, Any]:
-    """One update statement: (matched, modified, upserted _id or None)."""
-    q = spec.get("q")
-    u = spec.get("u")
-    if not isinstance(q, dict):
-        raise missing_field("update.updates.q")
-    if not isinstance(u, (dict, list)):
-        raise missing_field("update.updates.u")
+    """One update statement, parsed (``_write_batch``): (matched, modified, upserted _id or None)."""
+    q, u = spec["q"], spec["u"]
     multi = bool(spec.get("multi"))
     upsert = bool(spec.get("upsert"))
     array_filters = spec.get("arrayFilters")
@@ -398,10 +460,8 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
     n = modified = 0
     upserted: list[Document] = []
 
-    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+    def write(store: DataStore, name: str, index: int, spec: Document) -> None:
         nonlocal n, modified
-        if not isinstance(spec, dict):
-            raise CommandError(14, "update statements must be objects", "TypeMismatch")
         info = store.info(ctx.db, name)
         if info is None:
             if not spec.get("upsert"):
@@ -425,19 +485,12 @@ def update(ctx: CommandContext, cmd: Document) -> Document:
 def delete(ctx: CommandContext, cmd: Document) -> Document:
     n = 0
 
-    def write(store: DataStore, name: str, index: int, spec: Any) -> None:
+    def write(store: DataStore, name: str, index: int, spec: Document) -> None:
         nonlocal n
-        if not isinstance(spec, dict) or not isinstance(spec.get("q"), dict):
-            raise missing_field("delete.deletes.q")
-        limit = spec.get("limit")
-        if limit not in (0, 1):
-            raise CommandError(
-                9, f"The limit field in delete objects must be 0 or 1. Got {limit}", "FailedToParse"
-            )
         info = store.info(ctx.db, name)
         if info is None:
             return
-        for doc in _run(store.matching, info, spec["q"], first=limit == 1):
+        for doc in _run(store.matching, info, spec["q"], first=not multi_delete(spec["limit"])):
             store.remove(info, doc)
             n += 1
 
@@ -494,7 +547,8 @@ _FIND_AND_MODIFY_FIELDS: dict[str, FieldType] = {
     "fields": "object",
     "sort": "object",
     "collation": "object",
-    "arrayFilters": "array",
+    "hint": index_hint,
+    "arrayFilters": array_of("findAndModify.arrayFilters"),
     "remove": SAFE_BOOL,
     "update": update_modification,
     "upsert": SAFE_BOOL,

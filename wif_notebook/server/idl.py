@@ -1,24 +1,33 @@
 """mongod's IDL parser errors for command fields, shared by the command handlers.
 
-A command field of the wrong BSON type fails with ``TypeMismatch`` (14) and a required one that is
-absent with ``Location40414``, worded as mongod's generated parsers word them: the texts are the
-rule book's (``oidc.tokenparse``), which reports a token's or a provider's fields the same way.
+A command field of the wrong BSON type fails with ``TypeMismatch`` (14), a required one that is
+absent with ``Location40414`` and, in a strict struct (a write statement), an undeclared one with
+``Location40415``, worded as mongod's generated parsers word them: the texts are the rule book's
+(``oidc.tokenparse``), which reports a token's or a provider's fields the same way. The custom
+deserializers of write_ops.idl (an update, a delete's limit, a hint) are here too, with their texts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..oidc.tokenparse import bson_type_name, missing_field_text, wrong_type_text
+from bson.decimal128 import Decimal128
+
+from ..oidc.tokenparse import bson_type_name, missing_field_text, unknown_field_text, wrong_type_text
 from .registry import CommandError
 
 # IDL's ``safeBool``: a bool or any number, read as its truth value.
 SAFE_BOOL = "[bool, long, int, decimal, double]"
 
+# write_ops::kMaxWriteBatchSize: the most statements one insert, update or delete may carry (hello
+# reports it as maxWriteBatchSize).
+MAX_WRITE_BATCH_SIZE = 100_000
+
 # How a field is declared: its BSON type name, mongod's bracketed list of them, or a parser of its own
-# (IDL's custom deserializers) that raises mongod's error for a value it refuses.
-FieldType = str | Callable[[Any], None]
+# (IDL's custom deserializers) that raises mongod's error for a value it refuses (what it returns is
+# the parsed value, unused by the check).
+FieldType = str | Callable[[Any], object]
 
 
 def wrong_type(field: str, value: Any, expected: str) -> CommandError:
@@ -32,21 +41,101 @@ def missing_field(field: str) -> CommandError:
     return CommandError(40414, missing_field_text(field), "Location40414")
 
 
-def check_field_types(cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType]) -> None:
+def check_field_types(
+    cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType], *, strict: bool = False
+) -> None:
     """What mongod's generated parser checks before a command runs: each declared field's type, in
     the order the command lists its fields, so the first wrong one is the one reported. A null is
-    an optional field left out (IDL skips it), as is a field ``fields`` does not declare."""
+    an optional field left out (IDL skips it) unless the field has a parser of its own, which IDL
+    hands the null to. A field ``fields`` does not declare is skipped, or refused when ``strict``
+    (40415, as a strict struct refuses it; a command's own generic arguments are not declared)."""
     for name, value in cmd.items():
         declared = fields.get(name)
-        if declared is None or value is None:
+        if declared is None:
+            if strict:
+                raise CommandError(40415, unknown_field_text(f"{struct}.{name}"), "Location40415")
             continue
         if callable(declared):
             declared(value)
-        elif bson_type_name(value) not in declared.strip("[]").split(", "):
+        elif value is not None and bson_type_name(value) not in declared.strip("[]").split(", "):
             raise wrong_type(f"{struct}.{name}", value, declared)
+
+
+def check_struct(
+    doc: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType], required: Iterable[str]
+) -> None:
+    """A strict IDL struct (an entry of a write command's statements): its fields as
+    ``check_field_types(strict=True)`` checks them, then the first ``required`` field that is absent
+    (a null one too, unless its own parser took it)."""
+    check_field_types(doc, struct, fields, strict=True)
+    for name in required:
+        if doc.get(name) is None and not (name in doc and callable(fields[name])):
+            raise missing_field(f"{struct}.{name}")
+
+
+def array_of(
+    path: str, fields: Mapping[str, FieldType] | None = None, required: Iterable[str] = ()
+) -> Callable[[Any], None]:
+    """IDL's ``array<object>`` (``fields`` None) or ``array<Struct>`` field at ``path``: an array whose
+    entries are objects (``BSON field 'update.updates.0' is the wrong type 'int', expected type
+    'object'``), each a strict struct when ``fields`` declares one. A null array is left to the
+    required-field check and a null entry is skipped, as IDL skips them."""
+    needed = tuple(required)
+
+    def check(value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, list):
+            raise wrong_type(path, value, "array")
+        for index, entry in enumerate(value):
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                raise wrong_type(f"{path}.{index}", entry, "object")
+            if fields is not None:
+                check_struct(entry, path, fields, needed)
+
+    return check
 
 
 def update_modification(value: Any) -> None:
     """An update (IDL's ``update_modification``): a document or a pipeline, else mongod's 9."""
     if not isinstance(value, (dict, list)):
         raise CommandError(9, "Update argument must be either an object or an array", "FailedToParse")
+
+
+def index_hint(value: Any) -> None:
+    """A hint (IDL's ``indexHint``): an index name or a key pattern, else mongod's 9 (a null too)."""
+    if not isinstance(value, (str, dict)):
+        raise CommandError(9, "Hint must be a string or an object", "FailedToParse")
+
+
+def multi_delete(value: Any) -> bool:
+    """A delete statement's ``limit`` (write_ops' readMultiDeleteProperty): 0 deletes every match
+    (True: multi), 1 the first; anything else is mongod's 9. mongod reads the value as a double, and
+    any value that is not a number (a bool, a string, a null) reads as 0."""
+    if isinstance(value, (int, float, Decimal128)) and not isinstance(value, bool):
+        limit = float(value.to_decimal()) if isinstance(value, Decimal128) else float(value)
+    else:
+        limit = 0.0
+    if limit not in (0.0, 1.0):
+        # mongod streams the double with printf's %g: 2.0 is "2", 0.5 is "0.5".
+        raise CommandError(
+            9, f"The limit field in delete objects must be 0 or 1. Got {limit:g}", "FailedToParse"
+        )
+    return limit == 0.0
+
+
+def optional_bool(name: str) -> Callable[[Any], None]:
+    """IDL's ``optionalBool`` (OptionalBool::parseFromBSON): a bool, else mongod's 14 naming the
+    field alone, not its path."""
+
+    def check(value: Any) -> None:
+        if not isinstance(value, bool):
+            raise CommandError(
+                14,
+                f"Field '{name}' should be a boolean value, but found: {bson_type_name(value)}",
+                "TypeMismatch",
+            )
+
+    return check
