@@ -118,7 +118,7 @@ def authorize(
     if len(chosen) != 1:
         raise ConfigError(
             "say what to authorize: exactly one of --group, --user or --principal",
-            hint="e.g. %wif_authorize --group lesson-readers --role read@test",
+            hint="e.g. --group lesson-readers --role read@test (wif authorize, or %wif_authorize)",
         )
     role_refs = [parse_role(r) for r in roles]
     privilege_docs = [parse_privilege(p) for p in privileges]

@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "wif_notebook.idp.cli",
     "wif_notebook.token_cli",
     "wif_notebook.mongod_cli",
+    "wif_notebook.authorize_cli",
     "wif_notebook.doctor_cli",
     "wif_notebook.selftest",
     "wif_notebook.classroom.cli",

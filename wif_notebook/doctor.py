@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,20 +104,15 @@ class NextSteps:
         )
 
     def authorize(self, **options: Any) -> str:
-        """``%wif_authorize`` with ``authorization.authorize``'s options (group, user, prefix, roles,
-        privileges); in a terminal, that call of the public Python API, run by the interpreter wif
-        runs in (``python`` on PATH may be another one) and printing what it created."""
-        if self.terminal:
-            args = [f"w.StateDir({str(self.state.path)!r})"] + [f"{k}={v!r}" for k, v in options.items()]
-            call = ", ".join(args)
-            code = f"import wif_notebook as w; print(w.authorize({call}))"
-            return f"`{shlex.quote(sys.executable)} -c {shlex.quote(code)}`"
+        """``%wif_authorize`` (notebook) or ``wif authorize`` (terminal) with
+        ``authorization.authorize``'s options (group, user, prefix, roles, privileges)."""
         flags = {"roles": "--role", "privileges": "--privilege"}
         parts = []
         for name, value in options.items():
             for item in value if isinstance(value, list) else [value]:
-                parts.append(f"{flags.get(name, '--' + name)} {item}")
-        return "%wif_authorize " + " ".join(parts)
+                text = str(item)
+                parts.append(f"{flags.get(name, '--' + name)} {shlex.quote(text) if self.terminal else text}")
+        return f"`wif authorize {' '.join(parts)}`" if self.terminal else "%wif_authorize " + " ".join(parts)
 
     @property
     def log_in_again(self) -> str:

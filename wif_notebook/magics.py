@@ -28,11 +28,13 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Int, Unicode
 
+from .authorize_cli import OPTIONS as AUTHORIZE_OPTIONS
 from .environ import EnvChanges
 from .errors import ConfigError, WifError
 from .state import StateDir
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
 SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
@@ -61,6 +63,17 @@ def _token_method(via: str) -> str:
     if via not in methods:
         raise ConfigError(f"unknown --via {via!r}", hint=f"use one of {', '.join(sorted(methods))}")
     return methods[via]
+
+
+def with_options(options: tuple[tuple[tuple[str, ...], dict[str, Any]], ...]) -> Callable[[F], F]:
+    """``@argument`` for each option a command-line command declares too (in its order)."""
+
+    def decorate(func: F) -> F:
+        for flags, keywords in reversed(options):
+            func = argument(*flags, **keywords)(func)
+        return func
+
+    return decorate
 
 
 def parsed_line_magic(
@@ -428,29 +441,7 @@ class WifMagics(Magics):
         return out
 
     @magic_arguments()
-    @argument("--group", "-g", default=None, help="map this group (authorization claim value) to a role")
-    @argument("--user", "-u", default=None, help="create this $external user (PREFIX/PRINCIPAL)")
-    @argument("--principal", "-p", default=None, help="create the $external user of this catalog principal")
-    @argument(
-        "--prefix", default=None, help="authNamePrefix (default: kit for groups, the principal's issuer)"
-    )
-    @argument(
-        "--role",
-        "-r",
-        dest="roles",
-        metavar="ROLE",
-        action="append",
-        default=[],
-        help="inherit ROLE@DB (repeatable)",
-    )
-    @argument(
-        "--privilege",
-        dest="privileges",
-        metavar="PRIVILEGE",
-        action="append",
-        default=[],
-        help="DB[.COLL]:ACTION[,ACTION] (repeatable)",
-    )
+    @with_options(AUTHORIZE_OPTIONS)  # the same options as `wif authorize`, declared once
     @parsed_line_magic
     def wif_authorize(self, args: argparse.Namespace) -> None:
         """Authorize a workload: createRole "<prefix>/<group>" in admin, or an $external user."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,19 +94,27 @@ def test_missing_external_user_when_use_authorization_claim_is_false(kit: StateD
     assert "%wif_authorize --user gcp/" in result.fixes[0]
 
 
-def test_the_terminal_authorize_step_runs_as_printed_and_says_what_it_created(
-    fresh_kit: StateDir, tmp_path: Path
-) -> None:
-    # A state path with a quote and a dollar sign, and a PATH whose `python` (if any) is not wif's.
-    odd = tmp_path / 'the "$HOME" kit'
-    odd.symlink_to(fresh_kit.path)
-    step = NextSteps(StateDir(odd), terminal=True).authorize(user="gcp/someone", roles=["read@test"])
-    assert step.startswith("`") and step.endswith("`")
-    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+def test_the_terminal_authorize_step_is_a_wif_command_that_runs_as_printed(fresh_kit: StateDir) -> None:
+    steps = NextSteps(fresh_kit, terminal=True)
+    step = steps.authorize(user="gcp/someone", roles=["read@test"])
+    assert step == "`wif authorize --user gcp/someone --role read@test`"
+    # As a terminal runs it: wif on PATH (the interpreter's own, not whatever `python` is first).
+    env = {
+        **os.environ,
+        "WIF_STATE_DIR": str(fresh_kit.path),
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+    }
     done = subprocess.run(["bash", "-c", step[1:-1]], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Authorized gcp/someone" in done.stdout
     assert "gcp/someone@$external (created)" in done.stdout
+    # A refused one says what failed and what to do, never a traceback.
+    refused = steps.authorize(user="nope/someone", roles=["read@test"])
+    done = subprocess.run(["bash", "-c", refused[1:-1]], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first == "wif: mongod.conf has no oidcIdentityProviders entry with authNamePrefix 'nope'"
+    assert "next step: use one of: kit, " in done.stderr
 
 
 def test_an_issuer_a_trailing_slash_apart_is_fixed_by_editing_that_entry(kit: StateDir) -> None:
