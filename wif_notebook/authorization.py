@@ -159,8 +159,8 @@ def _group_role(state: StateDir, group: str, prefix: str) -> _Grantee:
     if not provider.use_authorization_claim:
         raise ConfigError(
             f"the '{prefix}' provider has useAuthorizationClaim: false, so groups give no roles",
-            hint=f"create its $external user instead: %wif_authorize --principal NAME --role ROLE@DB "
-            f"(or --user {prefix}/<principal>)",
+            hint=f"create its $external user instead: --principal NAME --role ROLE@DB "
+            f"(or --user {prefix}/<principal>) with wif authorize or %wif_authorize",
         )
     cloud = for_issuer(prefix)  # the kit's authNamePrefix is its issuer's id
     value = cloud.group_ids.get(group, group) if cloud else group
@@ -214,7 +214,8 @@ def token_principal(state: StateDir, principal: str, provider: ProviderConfig) -
         raise ConfigError(
             f"mongod refuses {principal}'s token for the '{provider.auth_name_prefix}' provider: "
             f"{failure.message}",
-            hint=f"{failure.hint} (%wif_mongod set {provider.auth_name_prefix} principalName=CLAIM)",
+            hint=f"{failure.hint} (%wif_mongod set {provider.auth_name_prefix} principalName=CLAIM, or "
+            f"principalName in the '{provider.auth_name_prefix}' entry of {state.mongod_conf})",
         ) from failure
 
 

@@ -39,7 +39,7 @@ from .oidc import (
     slash_twin,
 )
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
-from .state import StateDir
+from .state import StateDir, default_state_path
 
 # Failures that are not a token rule.
 SITUATIONS = {
@@ -80,7 +80,7 @@ class Check:
 class NextSteps:
     """The commands a diagnosis names, in the syntax of where it is read: the magics in a notebook,
     the ``wif`` command in a terminal; where the command line has no equivalent, the terminal gets
-    what does the same there (the mongod.conf edit, the public Python API's call)."""
+    what does the same there (the mongod.conf edit)."""
 
     state: StateDir
     terminal: bool = False
@@ -112,7 +112,12 @@ class NextSteps:
             for item in value if isinstance(value, list) else [value]:
                 text = str(item)
                 parts.append(f"{flags.get(name, '--' + name)} {shlex.quote(text) if self.terminal else text}")
-        return f"`wif authorize {' '.join(parts)}`" if self.terminal else "%wif_authorize " + " ".join(parts)
+        if not self.terminal:
+            return "%wif_authorize " + " ".join(parts)
+        # It writes: aimed at the state directory diagnosed, when that is not the one `wif` finds.
+        if self.state.path != default_state_path().absolute():
+            parts.append(f"--state-dir {shlex.quote(str(self.state.path))}")
+        return f"`wif authorize {' '.join(parts)}`"
 
     @property
     def log_in_again(self) -> str:

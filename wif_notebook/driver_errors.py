@@ -41,6 +41,12 @@ def explain_error(
                 hint="run %wif_doctor to see which role or privilege is missing; "
                 "%wif_authorize --group G --role R grants one",
             )
+        if code == 31:  # RoleNotFound: a ROLE@DB to inherit that the server does not have
+            return ConfigError(
+                f"the server has no such role: {first_line(exc)}",
+                hint="check the ROLE@DB spelling (built-in roles such as read, readWrite or dbAdmin, with "
+                "their database), or create that role first (--group, with wif authorize or %wif_authorize)",
+            )
         if code == 391:
             return TokenError(
                 "the session's token expired and reauthentication did not succeed (391)",
@@ -48,13 +54,14 @@ def explain_error(
             )
         return ServiceError(
             f"the server refused the command (code {code}): {first_line(exc)}",
-            hint="run %wif_doctor for a diagnosis",
+            hint="run %wif_doctor (in a terminal: wif doctor) for a diagnosis",
         )
     if isinstance(exc, ServerSelectionTimeoutError):
         if kit:
             return ServiceError(
                 f"cannot reach the test mongod{where}: it is not running or not answering",
-                hint="start it with %wif_up (then %wif_status shows where it listens)",
+                hint="start it with %wif_up (then %wif_status shows where it listens; in a terminal: "
+                "wif up, wif status)",
             )
         return ServiceError(
             f"cannot reach the server{where}: {first_line(exc)[:200]}",

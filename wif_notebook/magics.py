@@ -177,7 +177,15 @@ class WifMagics(Magics):
         if text.isidentifier() and text in ns:
             return ns[text]
         head, dot, _ = text.partition(".")
-        if dot and head.isidentifier() and head in ns and not os.path.lexists(os.path.expanduser(text)):
+        attribute = text[len(head) + 1 :]
+        if (
+            dot
+            and head.isidentifier()
+            and head in ns
+            and attribute.isidentifier()
+            and hasattr(ns[head], attribute)
+            and not os.path.lexists(os.path.expanduser(text))
+        ):
             # ``tok.token``: Python's attribute access, which a magic's argument is not.
             raise UsageError(
                 f"{text!r} is neither a variable nor a token file\n  next step: {head} is a variable: "

@@ -36,12 +36,20 @@ def provider_for_prefix(state: StateDir, prefix: str) -> ProviderConfig | None:
 def require_provider(providers: Sequence[ProviderConfig], prefix: str) -> ProviderConfig:
     """The entry with ``authNamePrefix`` ``prefix``; a ConfigError naming the known prefixes when no
     entry has it (a user or role under another prefix is one no token ever logs in as)."""
+    if not providers:
+        # No running configuration yet (the kit was never started here), not a wrong prefix.
+        raise ConfigError(
+            "the test mongod has no oidcIdentityProviders configuration yet",
+            hint="start the kit first: `wif up` (in a notebook: %wif_up), which writes mongod.conf with "
+            "the kit's providers and starts mongod",
+        )
     found = next((p for p in providers if p.auth_name_prefix == prefix), None)
     if found is None:
-        known = ", ".join(p.auth_name_prefix for p in providers) or "none"
+        known = ", ".join(p.auth_name_prefix for p in providers)
         raise ConfigError(
             f"mongod.conf has no oidcIdentityProviders entry with authNamePrefix {prefix!r}",
-            hint=f"use one of: {known} (%wif_mongod shows them; %wif_mongod reset restores the kit's)",
+            hint=f"use one of: {known} (`wif mongod config` or %wif_mongod shows them; %wif_mongod reset "
+            "restores the kit's)",
         )
     return found
 

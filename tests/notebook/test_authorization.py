@@ -4,8 +4,15 @@ would log in as, and explains a refused administrator login as such."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+from _support.shell import magic_shell
+from IPython.utils.capture import capture_output
 
 from wif_notebook import authorization, providers, tokens
 from wif_notebook.errors import ConfigError, ServiceError
@@ -84,3 +91,47 @@ def test_a_refused_administrator_password_is_not_called_a_token_rejection(kit: S
     assert "the server refused the kit administrator's login (SCRAM-SHA-256, code 18)" in info.value.what
     assert str(admin_file) in info.value.what and "token" not in info.value.what
     assert "%wif_mongod stop, then %wif_mongod start" in (info.value.hint or "")
+
+
+def test_authorize_before_the_kit_was_ever_started_says_to_start_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        authorization.authorize(StateDir(tmp_path / "new"), group="lesson-readers", roles=["read@test"])
+    assert info.value.what == "the test mongod has no oidcIdentityProviders configuration yet"
+    assert (info.value.hint or "").startswith("start the kit first: `wif up`")
+
+
+def test_a_role_the_server_does_not_have_is_named_with_what_to_check(kit: StateDir) -> None:
+    with pytest.raises(ConfigError) as info:
+        authorization.authorize(kit, group="wif-test-typo", roles=["raed@test"])
+    assert info.value.what.startswith("the server has no such role: ")
+    assert "raed@test" in info.value.what and "check the ROLE@DB spelling" in (info.value.hint or "")
+
+
+def test_wif_authorize_and_the_magic_take_the_same_options(kit: StateDir, tmp_path: Path) -> None:
+    line = "-g wif-test-same -r read@test -r readWrite@shop --privilege test.c:find"
+    done = subprocess.run(
+        [sys.executable, "-m", "wif_notebook", "authorize", *line.split()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WIF_STATE_DIR": str(kit.path)},
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "kit/wif-test-same@admin (created)" in done.stdout
+    created = _role(kit, "kit/wif-test-same")
+    assert sorted((r["role"], r["db"]) for r in created["roles"]) == [("read", "test"), ("readWrite", "shop")]
+    shell = magic_shell(kit)
+    with capture_output() as shown:
+        shell.run_line_magic("wif_authorize", line)
+    assert "kit/wif-test-same@admin (updated)" in shown.outputs[0].data["text/plain"]
+    assert _role(kit, "kit/wif-test-same") == created
+
+
+def _role(kit: StateDir, name: str) -> dict[str, Any]:
+    client = authorization.admin_client(kit)
+    try:
+        found = client.admin.command("rolesInfo", name, showPrivileges=True)["roles"]
+    finally:
+        client.close()
+    return dict(found[0])

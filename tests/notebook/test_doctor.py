@@ -94,7 +94,10 @@ def test_missing_external_user_when_use_authorization_claim_is_false(kit: StateD
     assert "%wif_authorize --user gcp/" in result.fixes[0]
 
 
-def test_the_terminal_authorize_step_is_a_wif_command_that_runs_as_printed(fresh_kit: StateDir) -> None:
+def test_the_terminal_authorize_step_is_a_wif_command_that_runs_as_printed(
+    fresh_kit: StateDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIF_STATE_DIR", str(fresh_kit.path))  # the terminal's own kit
     steps = NextSteps(fresh_kit, terminal=True)
     step = steps.authorize(user="gcp/someone", roles=["read@test"])
     assert step == "`wif authorize --user gcp/someone --role read@test`"
@@ -115,6 +118,10 @@ def test_the_terminal_authorize_step_is_a_wif_command_that_runs_as_printed(fresh
     first = done.stderr.splitlines()[0]
     assert first == "wif: mongod.conf has no oidcIdentityProviders entry with authNamePrefix 'nope'"
     assert "next step: use one of: kit, " in done.stderr
+    # A step for another state directory than the one `wif` finds by itself names it.
+    other = tmp_path / "other kit"
+    step = NextSteps(StateDir(other), terminal=True).authorize(group="g", roles=["read@test"])
+    assert step == f"`wif authorize --group g --role read@test --state-dir '{other}'`"
 
 
 def test_an_issuer_a_trailing_slash_apart_is_fixed_by_editing_that_entry(kit: StateDir) -> None:

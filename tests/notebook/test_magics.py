@@ -195,6 +195,10 @@ def test_wif_claims_of_an_attribute_says_to_pass_the_variable(ip: InteractiveShe
         "'tok.token' is neither a variable nor a token file\n"
         "  next step: tok is a variable: pass the variable itself (%wif_claims tok)"
     )
+    # A file name that happens to start with a variable's name is still a file.
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_claims tok.jwt")
+    assert str(info.value).startswith("the token file tok.jwt does not exist\n")
 
 
 def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
