@@ -114,6 +114,16 @@ def test_a_v2_resource_gets_a_v2_token_from_the_v2_endpoint(idp: Idp) -> None:
     assert "x5t" not in jwt.get_unverified_header(doc["access_token"])
 
 
+def test_the_tenant_has_only_entras_paths_not_the_kits_token_and_jwks_aliases(idp: Idp) -> None:
+    # Real Entra has no /<tenant>/v2.0/token or /<tenant>/v2.0/jwks: a client pointed there must
+    # fail as it would against login.microsoftonline.com, not get a token for any audience it names.
+    form = _secret_form(idp, scope="api://whatever/.default")
+    assert idp.post_form(f"/{T}/v2.0/token", form).status == 404
+    assert idp.get(f"/{T}/v2.0/jwks").status == 404
+    assert idp.get(f"/{T}/discovery/v2.0/keys").json()["keys"]
+    assert idp.post_form(f"/{T}/oauth2/v2.0/token", form).status == 400  # Entra's unknown resource
+
+
 def test_a_v1_resource_gets_a_v1_token_even_from_the_v2_endpoint(idp: Idp) -> None:
     reply = idp.post_form(f"/{T}/oauth2/v2.0/token", _secret_form(idp, scope=f"{V1_RESOURCE}/.default"))
     token = reply.json()["access_token"]
