@@ -164,8 +164,8 @@ def array_of(
 
 
 def any_value(value: Any) -> None:
-    """IDL's ``IDLAnyType`` (and the internal fields the kit declares without checking them): any
-    value is accepted."""
+    """A declared field whose value this parse does not check (IDL's ``IDLAnyType``, or one its
+    command checks later with mongod's own texts, as aggregate's ``cursor``)."""
 
 
 def pipeline_array(value: Any) -> None:
