@@ -127,9 +127,22 @@ def test_service_start_is_idempotent_and_stop_removes_record(state: StateDir, to
     assert services.stop(state, "toy") is False
 
 
-def test_service_that_dies_at_start_reports_its_output(state: StateDir, toy_module: str) -> None:
+def test_service_that_dies_at_start_reports_its_output_and_signals_nobody(
+    state: StateDir, toy_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A spy, not a stand-in: every signal still goes out. The child exited and was reaped, so its
+    # pid may already be another process's: no SIGTERM/SIGKILL may go to it.
+    sent: list[tuple[int, int]] = []
+    real_kill = os.kill
+
+    def kill(pid: int, sig: int) -> None:
+        sent.append((pid, sig))
+        real_kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", kill)
     with pytest.raises(ServiceError, match="port taken"):
         services.start(state, "toy", toy_module, ["--fail"])
+    assert [s for s in sent if s[1] != 0] == []
 
 
 def test_stale_record_of_a_killed_service_is_not_running(state: StateDir, toy_module: str) -> None:

@@ -204,10 +204,10 @@ def token_principal(state: StateDir, principal: str, provider: ProviderConfig) -
     """The principal mongod reads from the token the IdP issues ``principal`` for ``provider``'s
     audience (the rule book's ``check_principal``), and that token's claims; a ConfigError with the
     server's reason when mongod would refuse the token for its principal claim."""
+    from .idp.service import good_claims
     from .oidc import RuleFailure, check_principal
-    from .tokens import mint
 
-    claims = mint(principal, audience=provider.audience, state=state).claims
+    claims = good_claims(state, principal, audience=provider.audience)
     try:
         return check_principal(claims, provider), claims
     except RuleFailure as failure:

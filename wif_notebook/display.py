@@ -465,15 +465,20 @@ def status_payload(state: StateDir) -> dict[str, Any]:
 class StatusView:
     """The IdP and mongod: running or not, where, with which issuers."""
 
-    def __init__(self, payload: Mapping[str, Any], *, admin_uri_redacted: str | None = None) -> None:
+    def __init__(
+        self, payload: Mapping[str, Any], *, admin_uri_redacted: str | None = None, notes: Sequence[str] = ()
+    ) -> None:
         self.payload = dict(payload)
         self.admin_uri_redacted = admin_uri_redacted
+        self.notes = list(notes)  # news of the start that led here (``stack.up``'s), shown below
 
     @classmethod
-    def of(cls, state: StateDir) -> StatusView:
+    def of(cls, state: StateDir, *, notes: Sequence[str] = ()) -> StatusView:
         from .stack import status
 
-        return cls(status_payload(state), admin_uri_redacted=status(state).get("admin_uri_redacted"))
+        return cls(
+            status_payload(state), admin_uri_redacted=status(state).get("admin_uri_redacted"), notes=notes
+        )
 
     def _rows(self) -> list[list[Any]]:
         services = self.payload.get("services", {})
@@ -506,6 +511,7 @@ class StatusView:
             lines.append(f"  issuer {name:<6} {issuer}  (audience {audience})")
         if self.admin_uri_redacted:
             lines.append(f"admin   {self.admin_uri_redacted}")
+        lines += [f"note    {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -522,6 +528,7 @@ class StatusView:
             body += html_table(["issuer", "URL", "audience"], issuers)
         if self.admin_uri_redacted:
             body += f"<div>administrator {code(self.admin_uri_redacted)}</div>"
+        body += "".join(f"<div><b>note</b> {esc(note)}</div>" for note in self.notes)
         running = all(r[1] == "running" for r in self._rows())
         return box(
             "wif-notebook services",

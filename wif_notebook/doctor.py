@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,15 @@ from typing import Any
 from . import display
 from .clouds import issuer_mixup_words
 from .errors import ConfigError, WifError
-from .oidc import RULE_IDS, ProviderConfig, RuleResult, first_failure, rule_by_id, rule_for_message
+from .oidc import (
+    RULE_IDS,
+    ProviderConfig,
+    RuleResult,
+    first_failure,
+    rule_by_id,
+    rule_for_message,
+    slash_twin,
+)
 from .server.log import ID_AUTH_FAILED, ID_AUTH_SUCCEEDED, ID_CLIENT_METADATA
 from .state import StateDir
 
@@ -96,13 +106,13 @@ class NextSteps:
 
     def authorize(self, **options: Any) -> str:
         """``%wif_authorize`` with ``authorization.authorize``'s options (group, user, prefix, roles,
-        privileges); in a terminal, that call of the public Python API."""
+        privileges); in a terminal, that call of the public Python API, run by the interpreter wif
+        runs in (``python`` on PATH may be another one) and printing what it created."""
         if self.terminal:
-            call = ", ".join(f"{k}={v!r}" for k, v in options.items())
-            return (
-                f'`python -c "import wif_notebook as w; '
-                f'w.authorize(w.StateDir({str(self.state.path)!r}), {call})"`'
-            )
+            args = [f"w.StateDir({str(self.state.path)!r})"] + [f"{k}={v!r}" for k, v in options.items()]
+            call = ", ".join(args)
+            code = f"import wif_notebook as w; print(w.authorize({call}))"
+            return f"`{shlex.quote(sys.executable)} -c {shlex.quote(code)}`"
         flags = {"roles": "--role", "privileges": "--privilege"}
         parts = []
         for name, value in options.items():
@@ -437,17 +447,30 @@ def _audience_words(f: _Facts) -> _Words:
 
 def _provider_words(f: _Facts) -> _Words:
     configured = ", ".join(p.issuer for p in f.providers) or "none"
+    use_configured = f"a token from a configured issuer ({f.steps.wif('token PRINCIPAL')})."
+    twin = slash_twin(f.iss, [p.issuer for p in f.providers])
+    entry = next((p for p in f.providers if p.issuer == twin), None) if twin else None
+    if entry is not None:
+        # One character apart: the fix is that entry's issuer, not a near-duplicate entry.
+        fixes = [
+            f"Set the '{entry.auth_name_prefix}' entry's issuer to the token's: "
+            + f.steps.provider(entry.auth_name_prefix, {"issuer": f.iss})
+            + ".",
+            "Or use " + use_configured,
+        ]
+    else:
+        fixes = [
+            "Use " + use_configured,
+            "Or add an entry for this issuer: "
+            + f.steps.provider(None, {"issuer": f.iss, "audience": "<aud>", "authNamePrefix": "<name>"})
+            + ".",
+        ]
     return (
         "No identity provider is configured for the token's issuer",
         f"The token was issued by '{f.iss}', but the server trusts only: {configured}. "
         "For a workload (one-step) login the server picks the entry whose issuer equals iss."
         + issuer_mixup_words(f.claims, f.providers),
-        [
-            f"Use a token from a configured issuer ({f.steps.wif('token PRINCIPAL')}).",
-            "Or add an entry for this issuer: "
-            + f.steps.provider(None, {"issuer": f.iss, "audience": "<aud>", "authNamePrefix": "<name>"})
-            + ".",
-        ],
+        fixes,
     )
 
 
@@ -536,14 +559,13 @@ def _check_authorization(
 ) -> tuple[str, str, list[str]] | None:
     """After the token passes: does the user / do the roles exist? (title, why, fixes) if not."""
     from .authorization import admin_client
-    from .oidc import role_names, select_provider_for_token, user_name
+    from .oidc import check_principal, role_names, select_provider_for_token, user_name
     from .tokens import decode
 
     try:
         provider = select_provider_for_token(providers, token)
         claims = decode(token).claims
-        principal_value = str(claims.get(provider.principal_name, ""))
-        user = user_name(provider, principal_value)
+        user = user_name(provider, check_principal(claims, provider))
         roles = role_names(provider, claims)
         client = admin_client(state)
     except WifError as exc:

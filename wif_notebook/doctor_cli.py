@@ -31,7 +31,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     state = state_from(args)
     token = read_token(args.token, command="doctor") if args.token else None
-    result = diagnose(token or None, state=state, terminal=True)
+    result = diagnose(token, state=state, terminal=True)
     note = None
     if result.ok and not token:
         # Nothing failed in mongod's log; but `wif claims` may just have refused a token.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ T = TypeVar("T")
 
 # Variables whose values are secrets: masked in %wif_env's output unless --show-secret.
 SECRET_SUFFIXES = ("_SECRET", "_PASSWORD", "_TOKEN", "_HEADER")
+# What a token argument of a magic may be (``%wif_claims``, ``%wif_doctor``): said when it is none.
+_TOKEN_ARGUMENT = "pass a token, the name of a variable holding one, or the path of a file holding a token"
 
 
 def _token_methods() -> dict[str, str]:
@@ -153,24 +156,28 @@ class WifMagics(Magics):
         if name:
             self.shell.user_ns[name] = value  # type: ignore[union-attr]
 
-    def _resolve(self, text: str) -> Any:
+    def _resolve(self, text: str, magic: str) -> Any:
         """A variable of the user's namespace, the token in a file (``%wif_token ... -o`` in a
-        terminal, ``t.jwt``), or the text itself (a token pasted in)."""
+        terminal, ``t.jwt``), or the text itself (a token pasted in), for ``%wif_<magic>``."""
         text = text.strip()
         ns = self.shell.user_ns if self.shell is not None else {}
         if text.isidentifier() and text in ns:
             return ns[text]
+        head, dot, _ = text.partition(".")
+        if dot and head.isidentifier() and head in ns and not os.path.lexists(os.path.expanduser(text)):
+            # ``tok.token``: Python's attribute access, which a magic's argument is not.
+            raise UsageError(
+                f"{text!r} is neither a variable nor a token file\n  next step: {head} is a variable: "
+                f"pass the variable itself (%wif_{magic} {head})"
+            )
         if not text.startswith("eyJ"):
             from .token_cli import read_token_file
 
-            from_file = read_token_file(text)
+            from_file = read_token_file(text, hint=_TOKEN_ARGUMENT)
             if from_file is not None:
                 return from_file
         if text.isidentifier() and not text.startswith("eyJ"):
-            raise UsageError(
-                f"no variable named {text!r}\n  next step: pass a token, the name of a variable or "
-                "the path of a file holding a token"
-            )
+            raise UsageError(f"no variable named {text!r}\n  next step: {_TOKEN_ARGUMENT}")
         return text
 
     # -- services --------------------------------------------------------------------------------
@@ -188,12 +195,14 @@ class WifMagics(Magics):
             args.idp_port if args.idp_port is not None else (None if self.idp_port < 0 else self.idp_port)
         )
         port = args.port if args.port is not None else (None if self.mongod_port < 0 else self.mongod_port)
-        stack.up(self.state, idp_port=idp_port, port=port)
+        started = stack.up(self.state, idp_port=idp_port, port=port)
         from .clouds import trust_kit_in_this_process
 
         # The kernel is the workload's host: code in it reaches the https IdP unmodified.
         trust_kit_in_this_process(self.state)
-        _show(StatusView.of(self.state))
+        # News of this start only (the vendor-host proxy moved), as `wif up` prints it.
+        note = started["idp"].get("note")
+        _show(StatusView.of(self.state, notes=[note] if note else []))
 
     @line_magic
     def wif_status(self, line: str = "") -> None:
@@ -352,7 +361,7 @@ class WifMagics(Magics):
 
         _show(
             TokenView(
-                self._resolve(args.token),
+                self._resolve(args.token, "claims"),
                 state=self.state,
                 show_raw=args.show_raw or self.show_raw_tokens,
             )
@@ -484,7 +493,7 @@ class WifMagics(Magics):
         """Why did (or would) the login fail? The failing rule in plain words, and the fix."""
         from .doctor import diagnose
 
-        token = self._resolve(args.token) if args.token else None
+        token = self._resolve(args.token, "doctor") if args.token else None
         failure: Any = None
         if token is None:
             failure = self._last_failure()

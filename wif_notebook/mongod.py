@@ -645,7 +645,10 @@ def _start(state: StateDir, port: int | None, *, explicit: bool) -> ServiceRecor
         stop_mongod(state)
     if explicit:
         ports.require_free(SERVICE, cfg.port)
-    cfg.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if cfg.db_path.resolve() == state.db_path.resolve():
+        # The kit's own dbPath, created as a package's install creates /var/lib/mongodb. Another
+        # configured one must exist, as mongod requires: a mistyped path is refused, not filled.
+        state.db_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     if cfg.log_path is not None:
         cfg.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     binary = find_enterprise_mongod()

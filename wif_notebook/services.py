@@ -112,11 +112,12 @@ def wait_started(
 ) -> T:
     """Wait until ``ready()`` gives a value (the child of ``spawn_detached`` serves) and return it.
 
-    The one report of a failed start: a child that exits first, or is not ready within ``timeout``,
-    is stopped (``stop``, else SIGTERM then SIGKILL) and ``what`` fails with the last lines of its
-    log and the next step (the child's own, when it printed one last; else "read the log" and
+    The one report of a failed start: a child that exits first, or is not ready within ``timeout``
+    (then stopped: SIGTERM, then SIGKILL), and ``what`` fails with the last lines of its log and
+    the next step (the child's own, when it printed one last; else "read the log" and
     ``next_step``), or with the reason its log's folder cannot be written (a full disk swallowed
-    the child's own message).
+    the child's own message). ``stop``, when given, replaces the stopping and runs either way (a
+    child may have started others).
     """
     deadline = time.monotonic() + timeout
     while (code := proc.poll()) is None and time.monotonic() < deadline:
@@ -125,7 +126,12 @@ def wait_started(
             _CHILDREN[proc.pid] = proc
             return value
         time.sleep(interval)
-    (stop or (lambda: _terminate(proc.pid)))()
+    if stop is not None:
+        stop()  # the caller's: it may have more than this child to stop (JupyterHub's servers)
+    elif code is None:
+        # Only a child still running: one that exited was reaped by poll(), and its pid may
+        # already be another process's.
+        _terminate(proc.pid)
     proc.wait()
     if code is None:
         raise ServiceError(

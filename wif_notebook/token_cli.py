@@ -139,25 +139,36 @@ def read_token(arg: str, *, command: str) -> str:
                 "no token given",
                 hint=f"pass the token as an argument, or pipe it: `wif token billing-api | wif {command} -`",
             )
-        return sys.stdin.read().strip()
+        piped = sys.stdin.read().strip()
+        if not piped:
+            raise TokenError(
+                "no token on stdin: what was piped in is empty",
+                hint=f"check the command before the pipe: `wif token billing-api | wif {command} -`",
+            )
+        return piped
     from_file = read_token_file(arg)
     return from_file if from_file is not None else arg.strip()
 
 
-def read_token_file(arg: str) -> str | None:
+def read_token_file(arg: str, *, hint: str = _TOKEN_ARGUMENT_HINT) -> str | None:
     """The token in the file ``arg`` names (an existing file, or an argument written as a path or
-    a file name); None when ``arg`` is written as a token. A missing or unreadable file is a
-    TokenError saying so."""
+    a file name); None when ``arg`` is written as a token. A missing, unreadable or empty file is a
+    TokenError saying so, with ``hint`` (what a token argument may be where it was given)."""
     path = Path(arg).expanduser()
     if not (_is_file(path) or _names_a_path(arg)):
         return None
-    return read_text(
+    token = read_text(
         path,
         TokenError,
         f"cannot read the token file {path}",
-        _TOKEN_ARGUMENT_HINT,
-        missing=(f"the token file {path} does not exist", _TOKEN_ARGUMENT_HINT),
+        hint,
+        missing=(f"the token file {path} does not exist", hint),
     ).strip()
+    if not token:
+        # Said here: an empty string downstream reads as "no token given" (or, for the doctor,
+        # "diagnose the last failure"), which is not what happened.
+        raise TokenError(f"the token file {path} is empty", hint=f"write a token into it first, or {hint}")
+    return token
 
 
 def analyse(token: str, state: StateDir) -> dict[str, Any]:

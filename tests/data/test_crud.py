@@ -408,6 +408,22 @@ def test_find_and_modify_returns_before_or_after_and_upserts(admin: MongoClient[
     assert both.value.code == 9
 
 
+def test_find_and_modify_reads_a_decimal_flag_by_its_number(admin: MongoClient[Any], db_name: str) -> None:
+    # remove/upsert/new are safeBool: NumberDecimal(0) is false and NumberDecimal(1) true, as 0 and 1.
+    db = admin[db_name]
+    db.flags.insert_one({"_id": "a", "n": 1})
+    zero, one = Decimal128("0"), Decimal128("1")
+    reply = db.command(
+        "findAndModify", "flags", query={"_id": "a"}, update={"$inc": {"n": 1}}, remove=zero, new=one
+    )
+    assert reply["value"] == {"_id": "a", "n": 2}
+    reply = db.command("findAndModify", "flags", query={"_id": "b"}, update={"$set": {"n": 0}}, upsert=zero)
+    assert reply["lastErrorObject"] == {"n": 0, "updatedExisting": False} and reply["value"] is None
+    reply = db.command("findAndModify", "flags", query={"_id": "a"}, remove=one, new=zero, upsert=zero)
+    assert reply["value"] == {"_id": "a", "n": 2}
+    assert db.flags.count_documents({}) == 0
+
+
 @pytest.mark.parametrize(
     ("fields", "code", "message"),
     [

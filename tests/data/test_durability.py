@@ -158,7 +158,7 @@ def test_a_start_after_a_kill_warns_of_an_unclean_shutdown_and_one_after_a_clean
     mongod.start()
     (warning,) = unclean_warnings()
     assert warning["s"] == "W" and warning["c"] == "STORAGE"
-    assert warning["msg"] == "Detected unclean shutdown - Lock file is not empty."
+    assert warning["msg"] == "Detected unclean shutdown - Lock file is not empty"  # no period
     assert warning["attr"] == {"lockFile": str(lock_path)}
     assert mongod.stop() == 0
     assert lock_path.read_text() == ""  # a clean stop empties it

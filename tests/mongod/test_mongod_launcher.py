@@ -150,6 +150,23 @@ def test_start_refuses_a_foreign_dbpath_before_writing_anything(
     assert sorted(p.name for p in foreign.iterdir()) == ["WiredTiger"]  # no authz.json added
 
 
+def test_start_refuses_a_configured_dbpath_that_does_not_exist_and_creates_none(
+    state: StateDir, no_real_mongod: Path, tmp_path: Path
+) -> None:
+    typo = tmp_path / "dta" / "db"
+    start_mongod(state, port=0)  # writes the kit's mongod.conf
+    stop_mongod(state)
+    state.mongod_conf.write_text(state.mongod_conf.read_text().replace(str(state.db_path), str(typo)))
+    try:
+        with pytest.raises(StateError) as info:
+            start_mongod(state)
+    finally:
+        stop_mongod(state)
+    assert info.value.what.startswith(f"Data directory {typo} not found. Create the missing directory")
+    assert info.value.hint and "correct storage.dbPath in mongod.conf" in info.value.hint
+    assert not typo.parent.exists()
+
+
 def test_reset_refuses_a_folder_with_foreign_files(tmp_path: Path) -> None:
     folder = tmp_path / "notes"
     folder.mkdir()

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from wif_notebook import authorization, providers
+from wif_notebook import authorization, providers, tokens
 from wif_notebook.errors import ConfigError, ServiceError
+from wif_notebook.idp.service import stop_idp
+from wif_notebook.oidc import check_principal, user_name
 from wif_notebook.server.authz import ADMIN_FILE
 from wif_notebook.state import StateDir
 
@@ -38,6 +40,22 @@ def test_a_principal_whose_token_mongod_refuses_for_its_principal_claim_gets_no_
     )
     assert "%wif_mongod set gcp principalName=" in (info.value.hint or "")
     assert _external_users(kit) == before
+
+
+def test_a_principal_is_authorized_without_asking_the_idp_for_a_token(fresh_kit: StateDir) -> None:
+    # The user's name comes from the claims the IdP would issue, worked out in-process: no mint shows
+    # in the IdP's request log (the learner's %wif_flow), and a stopped IdP does not matter.
+    granted = authorization.authorize(fresh_kit, principal="gce-worker", roles=["read@test"])
+    idp_log = (fresh_kit.logs_dir / "idp.log").read_text()
+    assert "/_wif/mint" not in idp_log
+    gcp = providers.provider_for_prefix(fresh_kit, "gcp")
+    assert gcp is not None
+    minted = tokens.mint("gce-worker", audience=gcp.audience, state=fresh_kit)
+    assert granted.name == user_name(gcp, check_principal(minted.claims, gcp))
+    assert stop_idp(fresh_kit)
+    again = authorization.authorize(fresh_kit, principal="gce-worker", roles=["read@test"])
+    assert (again.name, again.created) == (granted.name, False)
+    assert granted.name in _external_users(fresh_kit)
 
 
 def test_a_user_under_an_unknown_prefix_is_refused_naming_the_known_ones(kit: StateDir) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from pymongo.errors import OperationFailure
 
-from wif_notebook import authorization, connect, tokens
+from wif_notebook import authorization, connect, providers, tokens
 from wif_notebook.cli import main
-from wif_notebook.doctor import diagnose, rule_for_reason
+from wif_notebook.doctor import NextSteps, diagnose, rule_for_reason
 from wif_notebook.idp.faults import FAULTS
 from wif_notebook.idp.service import stop_idp
 from wif_notebook.mongod import stop_mongod
@@ -88,6 +91,36 @@ def test_missing_external_user_when_use_authorization_claim_is_false(kit: StateD
     assert result.rule == "external-user"
     assert "useAuthorizationClaim: false" in result.explanation
     assert "%wif_authorize --user gcp/" in result.fixes[0]
+
+
+def test_the_terminal_authorize_step_runs_as_printed_and_says_what_it_created(
+    fresh_kit: StateDir, tmp_path: Path
+) -> None:
+    # A state path with a quote and a dollar sign, and a PATH whose `python` (if any) is not wif's.
+    odd = tmp_path / 'the "$HOME" kit'
+    odd.symlink_to(fresh_kit.path)
+    step = NextSteps(StateDir(odd), terminal=True).authorize(user="gcp/someone", roles=["read@test"])
+    assert step.startswith("`") and step.endswith("`")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["bash", "-c", step[1:-1]], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Authorized gcp/someone" in done.stdout
+    assert "gcp/someone@$external (created)" in done.stdout
+
+
+def test_an_issuer_a_trailing_slash_apart_is_fixed_by_editing_that_entry(kit: StateDir) -> None:
+    token = tokens.mint("lesson-app", state=kit)
+    iss = token.claims["iss"]
+    providers.set_provider(kit, "kit", {"issuer": iss + "/"})
+    try:
+        result = diagnose(token, state=kit)
+    finally:
+        providers.restore_default_config(kit)
+    assert result.title == "No identity provider is configured for the token's issuer"
+    assert f"set issuer to {iss!r}" in result.explanation
+    edit = f"%wif_mongod set kit issuer={iss}"
+    assert result.fixes[0] == f"Set the 'kit' entry's issuer to the token's: {edit}."
+    assert not any("add an entry" in fix for fix in result.fixes)
 
 
 def test_role_not_created_explains_the_13(kit: StateDir) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from wif_notebook import connect, lessons
+from wif_notebook import connect, lessons, ports
+from wif_notebook.idp.service import start_idp, stop_idp
 from wif_notebook.state import StateDir
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
@@ -172,7 +175,26 @@ def test_wif_claims_and_wif_doctor_read_a_token_file(ip: InteractiveShell, tmp_p
     assert "time.exp" in diagnosis["text/plain"]
     with pytest.raises(UsageError) as info:
         run(ip, f"%wif_claims {tmp_path / 'missing.jwt'}")
-    assert str(info.value).startswith(f"the token file {tmp_path / 'missing.jwt'} does not exist\n")
+    assert str(info.value) == (
+        f"the token file {tmp_path / 'missing.jwt'} does not exist\n"
+        "  next step: pass a token, the name of a variable holding one, or the path of a file holding a token"
+    )
+    empty = tmp_path / "empty.jwt"
+    empty.write_text("")
+    for magic in ("claims", "doctor"):
+        with pytest.raises(UsageError) as info:
+            run(ip, f"%wif_{magic} {empty}")
+        assert str(info.value).startswith(f"the token file {empty} is empty\n"), magic
+
+
+def test_wif_claims_of_an_attribute_says_to_pass_the_variable(ip: InteractiveShell) -> None:
+    run(ip, "%wif_token billing-api -o tok")
+    with pytest.raises(UsageError) as info:
+        run(ip, "%wif_claims tok.token")
+    assert str(info.value) == (
+        "'tok.token' is neither a variable nor a token file\n"
+        "  next step: tok is a variable: pass the variable itself (%wif_claims tok)"
+    )
 
 
 def test_wif_connect_returns_a_logged_in_client(ip: InteractiveShell) -> None:
@@ -273,9 +295,21 @@ def test_wif_up_and_wif_reset_in_their_own_state_dir(ip: InteractiveShell, tmp_p
     import os
 
     before = os.environ.get("SSL_CERT_FILE")
+    # A first start keeps a vendor-host proxy port, which another program then holds.
+    own = StateDir(tmp_path / "own")
+    start_idp(own, 0)
+    stop_idp(own)
+    kept = ports.kept_ports(own)["vendor-proxy"]
     try:
-        _, [up] = run(ip, "%wif_up")
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", kept))
+            squatter.listen()
+            _, [up] = run(ip, "%wif_up")
         assert up[STATUS_MIME]["services"]["mongod"]["running"]
+        # As `wif up` says: the proxy moved, so an HTTPS_PROXY exported earlier is stale.
+        moved = ports.kept_ports(own)["vendor-proxy"]
+        note = f"the vendor-host proxy's port {kept} was taken, so it listens at http://127.0.0.1:{moved}"
+        assert note in up["text/plain"] and html.escape(note) in up["text/html"]
         # The kernel now trusts this kit's CA, as a shell does after eval "$(wif env)".
         bundle = str(tmp_path / "own" / "tls" / "ca-bundle.pem")
         assert os.environ["SSL_CERT_FILE"] == os.environ["REQUESTS_CA_BUNDLE"] == bundle

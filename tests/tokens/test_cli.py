@@ -11,13 +11,16 @@ from typing import Any
 from wif_notebook.state import ServiceRecord, StateDir
 
 
-def wif(state: StateDir, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def wif(
+    state: StateDir, *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wif_notebook", *args, "--state-dir", str(state.path)],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=cwd,
     )
 
 
@@ -149,11 +152,30 @@ def test_claims_and_doctor_of_a_missing_file_say_the_file_does_not_exist(
             f"wif: the token file {missing} does not exist",
             "  next step: pass the token itself, the path of a file holding it, or - to read it from stdin",
         ]
-    # A bare file name (after `wif token ... -o t.jwt` in another folder) is a file, not a token.
-    done = wif(idp_state, "claims", "t.jwt")
+    # A bare file name (after `wif token ... -o t.jwt` in another folder) is a file, not a token;
+    # asked in a folder of its own, so a t.jwt lying in the repository cannot answer.
+    done = wif(idp_state, "claims", "t.jwt", cwd=tmp_path)
     assert done.stderr.splitlines()[0] == "wif: the token file t.jwt does not exist", done.stderr
     # An opaque (non-JWT) token is still explained as one.
     assert "not a JWT" in wif(idp_state, "claims", "opaque-token-value").stderr
+
+
+def test_claims_and_doctor_of_an_empty_file_say_the_file_is_empty(
+    idp_state: StateDir, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.jwt"
+    empty.write_text("\n")
+    for command in ("claims", "doctor"):
+        done = wif(idp_state, command, str(empty))
+        assert done.returncode == 1 and done.stdout == "", done.stdout
+        assert done.stderr.splitlines() == [
+            f"wif: the token file {empty} is empty",
+            "  next step: write a token into it first, or pass the token itself, the path of a file "
+            "holding it, or - to read it from stdin",
+        ]
+        piped = wif(idp_state, command, "-", stdin="")
+        assert piped.returncode == 1 and piped.stdout == "", piped.stdout
+        assert piped.stderr.splitlines()[0] == "wif: no token on stdin: what was piped in is empty"
 
 
 def test_doctor_reads_a_token_saved_to_a_file(idp_state: StateDir, tmp_path: Path) -> None:

@@ -187,6 +187,32 @@ def mint(
     return result
 
 
+def good_claims(state: StateDir, principal: str, *, audience: str | None = None) -> dict[str, Any]:
+    """The claims of the good token the IdP would issue ``principal`` for ``audience`` now, computed
+    here from the catalog and the platforms' claim shapers (no request, no signature): what mongod
+    would read from it, for a question such as "which user would this principal log in as"."""
+    import time
+
+    from .keys import KeyStore
+    from .minting import DEFAULT_LIFETIME, Minter
+    from .principals import find_in, load_catalog
+
+    catalog = load_catalog(state)
+    who = find_in(catalog, principal)
+    record = idp_record(state)
+    # The running IdP's issuer form and port, else its default form on the port kept for ``state``.
+    if record is not None:
+        scheme, port = str(record.extra.get("issuer_scheme") or DEFAULT_ISSUER_SCHEME), record.port
+    else:
+        scheme = DEFAULT_ISSUER_SCHEME
+        port = ports.kept_ports(state).get(SERVICE) or ports.default_port(SERVICE)
+    # The key store is only read when a token is signed, which this never does.
+    minter = Minter(KeyStore(state), f"{scheme}://localhost:{port}", lambda: catalog)
+    return minter.claims_for(
+        who, minter.audience_for(who, audience), now=int(time.time()), lifetime=DEFAULT_LIFETIME
+    )
+
+
 def rotate_keys(state: StateDir, issuer: str | None = None, alg: str = "RS256") -> dict[str, Any]:
     """Add a signing key (to one issuer or all) on the running IdP, or on disk if it is stopped.
 

@@ -3,7 +3,8 @@
 - ``ProviderConfig`` / ``parse_oidc_identity_providers``: the ``oidcIdentityProviders`` parameter
   with the server's defaults and validation messages;
 - ``select_provider_for_hint`` / ``select_provider_for_token``: which entry a login uses;
-  ``issuer_slash_words``: the issuer rules' hint for an issuer that differs only by a trailing slash;
+  ``slash_twin`` / ``issuer_slash_words``: the configured issuer that differs from a token's only by
+  a trailing slash, and the issuer rules' hint for it;
 - ``KeySetCache`` / ``endpoint_is_secure``: JWKS discovery, key rules and refresh; ``keyset_for``:
   the kit's one factory for them (TLS trust of the kit CA, one timeout);
 - ``validate_token`` / ``explain_token`` / ``RULES``: the token checks in the server's order;
@@ -28,6 +29,7 @@ from .config import (
     role_names,
     select_provider_for_hint,
     select_provider_for_token,
+    slash_twin,
     user_name,
 )
 from .keys import (
@@ -95,6 +97,7 @@ __all__ = [
     "select_provider_for_hint",
     "select_provider_for_token",
     "server_failure",
+    "slash_twin",
     "user_name",
     "validate_token",
 ]

@@ -380,22 +380,27 @@ def select_provider_for_token(providers: Sequence[ProviderConfig], token: str) -
     )
 
 
+def slash_twin(token_iss: str, issuers: Sequence[str]) -> str | None:
+    """The configured issuer that differs from the token's only by a trailing slash, or None."""
+    return next((i for i in issuers if i != token_iss and i.rstrip("/") == token_iss.rstrip("/")), None)
+
+
 def issuer_slash_words(token_iss: str, issuers: Sequence[str]) -> str | None:
     """The issuer rules' hint when the token's issuer and a configured one differ only by a trailing
     slash (the server compares issuers character for character); None when none does."""
-    for issuer in issuers:
-        if issuer != token_iss and issuer.rstrip("/") == token_iss.rstrip("/"):
-            which = (
-                "the token's issuer ends with '/' and the configured one does not"
-                if token_iss.endswith("/")
-                else "the configured issuer ends with '/' and the token's does not"
-            )
-            return (
-                f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
-                f"the trailing slash: {which}, and mongod compares issuers exactly: set issuer to "
-                f"{token_iss!r}."
-            )
-    return None
+    issuer = slash_twin(token_iss, issuers)
+    if issuer is None:
+        return None
+    which = (
+        "the token's issuer ends with '/' and the configured one does not"
+        if token_iss.endswith("/")
+        else "the configured issuer ends with '/' and the token's does not"
+    )
+    return (
+        f"The token's issuer {token_iss!r} and the configured issuer {issuer!r} differ only by "
+        f"the trailing slash: {which}, and mongod compares issuers exactly: set issuer to "
+        f"{token_iss!r}."
+    )
 
 
 def auth_name(prefix: str, value: str) -> str:

@@ -219,7 +219,7 @@ class TestServer:
             self.log.warning(
                 "STORAGE",
                 ID_UNCLEAN_SHUTDOWN,
-                "Detected unclean shutdown - Lock file is not empty.",
+                "Detected unclean shutdown - Lock file is not empty",
                 {"lockFile": str(self.config.db_path / LOCK_FILE)},
                 ctx="initandlisten",
             )

@@ -45,6 +45,7 @@ from .idl import (
     multi_delete,
     optional_bool,
     pipeline_array,
+    safe_bool,
     update_modification,
     wrong_type,
 )
@@ -555,7 +556,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
         return None if doc is None else _run(lambda: project(coll, doc, fields))
 
     with store.journaled(sync=_sync(cmd)):
-        if cmd.get("remove"):
+        if safe_bool(cmd.get("remove")):
             if target is None or info is None:
                 return {"lastErrorObject": {"n": 0}, "value": None}
             value = shown(target)
@@ -576,7 +577,7 @@ def find_and_modify(ctx: CommandContext, cmd: Document) -> Document:
         after = new if new is not None else before
         return {
             "lastErrorObject": {"n": 1, "updatedExisting": True},
-            "value": shown(after if cmd.get("new") else before),
+            "value": shown(after if safe_bool(cmd.get("new")) else before),
         }
 
 
@@ -584,7 +585,7 @@ def _check_find_and_modify(cmd: Document) -> None:
     """Exactly one of update and remove; remove takes neither upsert, new nor arrayFilters, nor does
     a pipeline update take arrayFilters (mongod's validate(): its order and texts, the trailing
     space of the upsert one included)."""
-    remove, update_spec = bool(cmd.get("remove")), cmd.get("update")
+    remove, update_spec = safe_bool(cmd.get("remove")), cmd.get("update")
     if not remove and update_spec is None:
         raise CommandError(9, "Either an update or remove=true must be specified", "FailedToParse")
     if not remove:
@@ -593,9 +594,9 @@ def _check_find_and_modify(cmd: Document) -> None:
         return
     if update_spec is not None:
         raise CommandError(9, "Cannot specify both an update and remove=true", "FailedToParse")
-    if cmd.get("upsert"):
+    if safe_bool(cmd.get("upsert")):
         raise CommandError(9, "Cannot specify both upsert=true and remove=true ", "FailedToParse")
-    if cmd.get("new"):
+    if safe_bool(cmd.get("new")):
         raise CommandError(
             9,
             "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
@@ -628,7 +629,7 @@ def _find_and_upsert(
 ) -> Document:
     """No document matched: insert the upsert's document (creating the collection), or report none."""
     nothing = {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None}
-    if not cmd.get("upsert"):
+    if not safe_bool(cmd.get("upsert")):
         return nothing
     info, created = store.ensure_collection(ctx.db, name)
     if created:
@@ -645,7 +646,7 @@ def _find_and_upsert(
     new = _put_upserted(store, info, new)
     return {
         "lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
-        "value": shown(new) if cmd.get("new") else None,
+        "value": shown(new) if safe_bool(cmd.get("new")) else None,
     }
 
 

@@ -18,8 +18,18 @@ from bson.decimal128 import Decimal128
 from ..oidc.tokenparse import bson_type_name, missing_field_text, unknown_field_text, wrong_type_text
 from .registry import CommandError
 
-# IDL's ``safeBool``: a bool or any number, read as its truth value.
+# IDL's ``safeBool``: a bool or any number, read as its truth value (``safe_bool``).
 SAFE_BOOL = "[bool, long, int, decimal, double]"
+
+
+def safe_bool(value: Any) -> bool:
+    """A ``SAFE_BOOL`` field's value as mongod reads it (BSONElement::trueValue): a bool, or a number
+    other than zero (a missing field: False). ``bool()`` of a Decimal128 is True whatever its
+    number, as of any object: its number is asked (NumberDecimal(0) is false, NaN true)."""
+    if isinstance(value, Decimal128):
+        return not value.to_decimal().is_zero()
+    return bool(value)
+
 
 # write_ops::kMaxWriteBatchSize: the most statements one insert, update or delete may carry (hello
 # reports it as maxWriteBatchSize).

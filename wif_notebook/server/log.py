@@ -46,7 +46,7 @@ ID_USERS_INVALIDATED = 7119503  # sessions signed by removed/changed keys must r
 ID_FAILPOINT_SET = 23829  # "Set failpoint" (UNCONFIRMED id)
 ID_COMMAND_ERROR = 21966  # an unexpected exception inside a command (UNCONFIRMED id)
 ID_SHUTDOWN = 23138  # "Shutting down"
-ID_UNCLEAN_SHUTDOWN = 22271  # "Detected unclean shutdown - Lock file is not empty." (storage_engine_init.cpp)
+ID_UNCLEAN_SHUTDOWN = 22271  # "Detected unclean shutdown - Lock file is not empty" (storage_engine_init.cpp)
 ID_TORN_JOURNAL_RECORD = 9900101  # the kit's own: its journal's torn last record was cut off
 
 

@@ -85,8 +85,8 @@ def foreign_files(db_path: Path) -> list[str]:
 def check_db_path(db_path: Path) -> None:
     """Refuse a missing or foreign dbPath before anything writes to it. Reads only the folder's
     listing: whether the kit's own files are intact is found out once, when the server opens them
-    (``Storage.open``). As mongod, the server never creates its dbPath: whoever starts it does
-    (``mongod.start_mongod`` creates the kit's own), so a mistyped path is not silently filled."""
+    (``Storage.open``). As mongod, the server never creates its dbPath, and ``mongod.start_mongod``
+    creates only the kit's own (``<state dir>/db``), so a mistyped path is refused, not filled."""
     db_path = Path(db_path)
     if not db_path.exists():
         # mongod's initAndListen text (NonExistentPath, 29).
