@@ -45,8 +45,8 @@ def test_private_files_are_0600_and_replaced_atomically(state: StateDir) -> None
 
 def test_a_file_created_once_keeps_its_first_value_and_is_0600(state: StateDir) -> None:
     path = state.path / "keys" / "once.secret"
-    assert create_private_once(path, lambda: "first") == "first"
-    assert create_private_once(path, lambda: "second") == "first"
+    assert create_private_once(path, lambda: "first").text == "first"
+    assert create_private_once(path, lambda: "second").text == "first"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["once.secret"]  # no temp file left behind
 

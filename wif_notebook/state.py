@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import StateError, WifError
 
@@ -209,15 +209,37 @@ def write_private(path: Path, data: str | bytes) -> None:
     _put_private(path, data, replace=True)
 
 
-def create_private_once(path: Path, make: Callable[[], str]) -> str:
-    """The text of ``path``, created 0600 with ``make()`` if it does not exist yet.
+FileStamp = tuple[int, int, int]  # (inode, mtime in ns, size): which file, in which version
+
+
+def file_stamp(st: os.stat_result) -> FileStamp:
+    """The stamp of a stat: a file replaced (new inode) or rewritten (mtime, size) has another."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class StampedText(NamedTuple):
+    text: str
+    stamp: FileStamp  # of the very file ``text`` was read from
+
+
+def _read_stamped(path: Path) -> StampedText:
+    with open(path, encoding="utf-8") as fh:
+        # Stamped from the handle, before reading: a file replaced meanwhile keeps its own stamp,
+        # and one rewritten in place after the fstat shows a newer stamp than the text it holds.
+        stamp = file_stamp(os.fstat(fh.fileno()))
+        return StampedText(fh.read(), stamp)
+
+
+def create_private_once(path: Path, make: Callable[[], str]) -> StampedText:
+    """The text of ``path`` and the stamp of the file it was read from (to cache the text by),
+    created 0600 with ``make()`` if it does not exist yet.
 
     Two processes creating it at once both return the same text: the file appears complete and
     only once (a hard link of a written temp file, which fails if the name exists), so the first
     creator wins and the other reads back what the file holds instead of its own value.
     """
     try:
-        return path.read_text()
+        return _read_stamped(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -227,7 +249,7 @@ def create_private_once(path: Path, make: Callable[[], str]) -> str:
     except FileExistsError:
         pass  # another process created it first: its value is the one
     try:
-        return path.read_text()
+        return _read_stamped(path)
     except OSError as exc:
         raise _cannot_write(path, exc, "read") from exc
 

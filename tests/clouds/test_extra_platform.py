@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,8 @@ from wif_notebook.cli import main
 from wif_notebook.connect import connect
 from wif_notebook.errors import ConfigError
 from wif_notebook.httpclient import Client
+from wif_notebook.idp.app import IdentityProvider
+from wif_notebook.idp.messages import Request
 from wif_notebook.idp.service import require_idp, start_idp, stop_idp
 from wif_notebook.magics import _token_methods
 from wif_notebook.state import StateDir
@@ -237,3 +241,18 @@ def test_the_idp_index_lists_the_metadata_endpoints_the_registry_declares(edge: 
     }
     # The platform's own handler answers its endpoint.
     assert client.get(metadata["edge"]["edge-metadata"]).json() == {"host": "edge-box-1"}
+
+
+def test_the_idp_index_lists_the_endpoints_it_started_with_after_the_variable_changes(
+    edge: StateDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An IdP serves the platforms registered when it started; its index must list those, not what
+    # the variable says later in the same process.
+    app = IdentityProvider(StateDir(tmp_path / "in-process"), "http://localhost:1")
+    monkeypatch.delenv(clouds.EXTRA_CLOUDS_VARIABLE)
+
+    def get(path: str) -> Any:
+        return json.loads(app.handle(Request("GET", path, "", {}, b"", "127.0.0.1:2", True)).body)
+
+    assert get("/")["metadata"]["edge"] == {"edge-metadata": "http://localhost:1/edge-metadata/v1/identity"}
+    assert get("/edge-metadata/v1/identity") == {"host": "edge-box-1"}

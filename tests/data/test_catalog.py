@@ -19,6 +19,17 @@ def admin(shared_mongod: MongodProcess) -> MongoClient[Any]:
     return shared_mongod.admin()
 
 
+def test_a_collections_options_leave_out_the_generic_arguments_of_its_create(
+    admin: MongoClient[Any], db_name: str
+) -> None:
+    # Any command takes maxTimeMS, apiVersion, readConcern...: they are the command's, not options
+    # of the collection it creates.
+    db = admin[db_name]
+    db.command("create", "opts", maxTimeMS=5000, readConcern={"level": "local"}, capped=False)
+    (entry,) = db.command("listCollections", filter={"name": "opts"})["cursor"]["firstBatch"]
+    assert entry["options"] == {"capped": False}
+
+
 def test_create_list_and_drop_collections(admin: MongoClient[Any], db_name: str) -> None:
     db = admin[db_name]
     db.create_collection("a")

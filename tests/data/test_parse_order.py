@@ -79,6 +79,48 @@ def _refusal(db: Any, cmd: dict[str, Any]) -> tuple[int, str]:
             9,
             "The 'cursor' option is required, except for aggregate with the explain argument",
         ),
+        # Each is a strict IDL command: a misspelt option is refused, not ignored.
+        (
+            {"insert": "w", "documents": [{}], "ordred": False},
+            40415,
+            "BSON field 'insert.ordred' is an unknown field.",
+        ),
+        (
+            {"update": "w", "updates": [{"q": {}, "u": {}}], "upsert": True},
+            40415,
+            "BSON field 'update.upsert' is an unknown field.",
+        ),
+        (
+            {"delete": "w", "deletes": [{"q": {}, "limit": 0}], "justOne": True},
+            40415,
+            "BSON field 'delete.justOne' is an unknown field.",
+        ),
+        (
+            {"findAndModify": "w", "query": {}, "remove": True, "returnNewDocument": True},
+            40415,
+            "BSON field 'findAndModify.returnNewDocument' is an unknown field.",
+        ),
+        (
+            {"aggregate": "w", "pipeline": [], "cursor": {}, "batchSize": 5},
+            40415,
+            "BSON field 'aggregate.batchSize' is an unknown field.",
+        ),
+        # parsePipelineFromBSON's own words for a pipeline that is not an array (a null too).
+        (
+            {"aggregate": "w", "pipeline": {"$match": {}}, "cursor": {}},
+            14,
+            "'pipeline' option must be specified as an array",
+        ),
+        (
+            {"aggregate": "w", "pipeline": None, "cursor": {}},
+            14,
+            "'pipeline' option must be specified as an array",
+        ),
+        (
+            {"aggregate": "w", "cursor": {}},
+            40414,
+            "BSON field 'aggregate.pipeline' is missing but a required field",
+        ),
     ],
 )
 def test_a_user_without_the_privilege_gets_the_parse_error_of_a_malformed_command(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import stat
+import textwrap
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from wif_notebook.errors import ConfigError
 from wif_notebook.idp.issuers import ISSUERS
@@ -131,3 +137,38 @@ def test_a_certificate_that_cannot_be_read_is_named_when_the_catalog_loads() -> 
         "is not a readable PEM certificate"
     )
     assert "-----BEGIN CERTIFICATE-----" in (info.value.hint or "")
+
+
+def _certificate_with_an_sm2_key() -> str:
+    """A PEM certificate whose key is on the SM2 curve, which cryptography has no type for: a P-256
+    certificate with its curve's OID swapped for SM2's (same length; loading checks no signature)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sm2-app")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    p256, sm2 = bytes.fromhex("06082a8648ce3d030107"), bytes.fromhex("06082a811ccf5501822d")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert der.count(p256) == 1
+    pem = x509.load_der_x509_certificate(der.replace(p256, sm2)).public_bytes(serialization.Encoding.PEM)
+    return pem.decode()
+
+
+def test_a_certificate_whose_key_the_kit_cannot_load_is_named_when_the_catalog_loads() -> None:
+    pem = textwrap.indent(_certificate_with_an_sm2_key(), " " * 8)
+    text = render_seed() + CERT_APP.split("      - |")[0] + "      - |\n" + pem
+    with pytest.raises(ConfigError) as info:
+        parse_catalog(text, "principals.yaml")
+    assert "principal 'cert-app' field 'certificates' certificate 1 of 1 has a public key the kit " in str(
+        info.value
+    )
+    assert "1.2.156.10197.1.301 is not supported" in str(info.value)
+    assert "RSA key" in (info.value.hint or "")

@@ -3,7 +3,9 @@ the resource application, Entra's error shape and codes, IMDS selectors and App 
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -112,6 +114,16 @@ def test_a_v2_resource_gets_a_v2_token_from_the_v2_endpoint(idp: Idp) -> None:
     assert claims["oid"] == claims["sub"] == sp["subject"] and claims["tid"] == T
     assert claims["idtyp"] == "app" and {"uti", "aio", "rh"} <= set(claims)
     assert "x5t" not in jwt.get_unverified_header(doc["access_token"])
+
+
+def test_the_tenant_has_only_entras_paths_not_the_kits_token_and_jwks_aliases(idp: Idp) -> None:
+    # Real Entra has no /<tenant>/v2.0/token or /<tenant>/v2.0/jwks: a client pointed there must
+    # fail as it would against login.microsoftonline.com, not get a token for any audience it names.
+    form = _secret_form(idp, scope="api://whatever/.default")
+    assert idp.post_form(f"/{T}/v2.0/token", form).status == 404
+    assert idp.get(f"/{T}/v2.0/jwks").status == 404
+    assert idp.get(f"/{T}/discovery/v2.0/keys").json()["keys"]
+    assert idp.post_form(f"/{T}/oauth2/v2.0/token", form).status == 400  # Entra's unknown resource
 
 
 def test_a_v1_resource_gets_a_v1_token_even_from_the_v2_endpoint(idp: Idp) -> None:
@@ -307,3 +319,36 @@ def test_an_identity_header_created_by_several_creators_at_once_is_the_one_each_
     with ThreadPoolExecutor(8) as pool:
         values = set(pool.map(lambda _: create(), range(8)))
     assert values == {(state.path / "azure" / "identity-header").read_text()}
+
+
+def test_an_identity_header_replaced_while_it_is_read_is_reread_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another kit process replaces the file just after this one opened it to read it: the value read
+    # must not be remembered as the new file's, or App Service requests carrying the header the file
+    # holds would be refused (401).
+    state = StateDir(tmp_path / "state")
+    path = state.subdir("azure") / "identity-header"
+    state.write_private(path, "first-value")
+    real_stat = os.stat
+    moment = {"armed": True, "opened": False}
+
+    def note_open(event: str, args: tuple[Any, ...]) -> None:
+        if moment["armed"] and event == "open" and isinstance(args[0], str | Path) and Path(args[0]) == path:
+            moment["opened"] = True
+
+    def stat_after_another_process_wrote(target: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        # The other process's write lands between this process's open of the file and its next stat.
+        if moment["opened"] and Path(target) == path:
+            moment.update(armed=False, opened=False)
+            state.write_private(path, "second-value")
+        return real_stat(target, *args, **kwargs)
+
+    sys.addaudithook(note_open)  # audit hooks stay for the process: disarmed below
+    monkeypatch.setattr(os, "stat", stat_after_another_process_wrote)
+    try:
+        identity_header(state)
+        assert identity_header(state) == "second-value"
+        assert moment == {"armed": False, "opened": False}  # the other process did write
+    finally:
+        moment["armed"] = False

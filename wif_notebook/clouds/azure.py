@@ -452,6 +452,7 @@ CLOUD = Cloud(
             default_audience=AZURE_RESOURCE_APP_ID,
             audience_as_scope=True,
             x5t_for_versions=("1.0",),  # v1.0 tokens repeat the key id as x5t (Entra docs)
+            served_by_platform=True,  # idp/entra.py answers the tenant's discovery, keys and token paths
         ),
     ),
     # Entra v1.0 issuers END WITH A SLASH: mongod compares `iss` exactly, so dropping it fails every login.

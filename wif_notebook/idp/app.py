@@ -98,16 +98,23 @@ class IdentityProvider:
         self._metadata_default: dict[str, str] = {}  # cloud → principal name (runtime switch)
         # The registry's routes, read once. A path's first segment picks the platforms' handlers to
         # ask (those that declare it; under no platform's segment, every handler) and the issuers
-        # routed there, longest route first. An issuer's route need not be its id (Entra's tenant).
+        # routed there, longest route first. An issuer's route need not be its id (Entra's tenant). An
+        # issuer its platform serves whole is routed nowhere: its handler answers, or nothing does.
         everyone = tuple(c.idp_handler for c in clouds.clouds() if c.idp_handler is not None)
         self._routes: dict[str, tuple[tuple[clouds.IdpHandler, ...], tuple[Issuer, ...]]] = {}
         for segment, owners in clouds.path_owners().items():
-            routed = [i for i in self.issuers.values() if clouds.first_segment(i.route_base) == segment]
+            routed = [
+                i
+                for i in self.issuers.values()
+                if clouds.first_segment(i.route_base) == segment and not i.served_by_platform
+            ]
             self._routes[segment] = (
                 tuple(c.idp_handler for c in owners if c.idp_handler is not None),
                 tuple(sorted(routed, key=lambda i: -len(i.route_base))),
             )
         self._unrouted: tuple[tuple[clouds.IdpHandler, ...], tuple[Issuer, ...]] = (everyone, ())
+        # The host-identity endpoints, read once with the routes: the index lists what is served.
+        self._metadata_hosts = clouds.metadata_identities()
         for issuer_id in self.issuers:
             self.keys.issuer(issuer_id)  # create or load every issuer's keys up front
         self.principals()
@@ -202,7 +209,7 @@ class IdentityProvider:
             # on a real host.
             "metadata": {
                 cloud_id: {name: f"{self.http_base_url}{path}" for name, path in host.paths().items()}
-                for cloud_id, host in clouds.metadata_identities().items()
+                for cloud_id, host in self._metadata_hosts.items()
             },
         }
         return json_response(200, doc)
@@ -752,7 +759,7 @@ class IdentityProvider:
     def admin_metadata_default(self, body: dict[str, Any]) -> Response:
         cloud = self._opt_str(body, "cloud")
         name = self._opt_str(body, "principal")
-        hosts = clouds.metadata_identities()
+        hosts = self._metadata_hosts
         if cloud not in hosts or not name:
             choices = "|".join(f'"{c}"' for c in hosts)
             kinds = " or ".join(

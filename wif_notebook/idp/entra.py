@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 
 from ..clouds.azure import APP_SERVICE_PATH, GUID, IMDS_PATH, v1_issuer
-from ..state import StateDir, create_private_once
+from ..state import FileStamp, StateDir, create_private_once, file_stamp
 from .issuers import (
     AZURE_RESOURCE_APP_ID,
     AZURE_TENANT_ID,
@@ -850,7 +850,7 @@ def imds(idp: IdentityProvider, req: Request) -> Response:
 # The value of each state directory's IDENTITY_HEADER file, with the file's stamp when read: an App
 # Service request compares with it after a stat, and reads the file again only once it changed
 # (another kit process created it, or it was deleted and created anew).
-_identity_headers: dict[Path, tuple[tuple[int, int, int], str]] = {}
+_identity_headers: dict[Path, tuple[FileStamp, str]] = {}
 
 
 def identity_header(state: StateDir) -> str:
@@ -858,20 +858,21 @@ def identity_header(state: StateDir) -> str:
     checks it and `wif env --principal` exports it, as App Service gives it to its workloads."""
     path = state.subdir("azure") / "identity-header"
     try:
-        st = path.stat()
         known = _identity_headers.get(path)
-        if known is not None and known[0] == (st.st_ino, st.st_mtime_ns, st.st_size):
+        if known is not None and known[0] == file_stamp(path.stat()):
             return known[1]
     except FileNotFoundError:
         pass
     # Created once: the IdP and `wif env` may create it at the same moment, and each must end up
-    # with the value the file holds (the first one), or an exported header would be refused.
-    value = create_private_once(path, lambda: secrets.token_hex(16)).strip()
-    if not value:  # emptied by hand: a header App Service never gives, so make a new one
-        value = secrets.token_hex(16)
-        state.write_private(path, value)
-    st = path.stat()
-    _identity_headers[path] = ((st.st_ino, st.st_mtime_ns, st.st_size), value)
+    # with the value the file holds (the first one), or an exported header would be refused. The
+    # value is cached under the stamp of the file it was read from, never a later stat's: a file
+    # replaced in between would leave the old value cached as the new file's.
+    read = create_private_once(path, lambda: secrets.token_hex(16))
+    if not read.text.strip():  # emptied by hand: a header App Service never gives, so make a new one
+        state.write_private(path, secrets.token_hex(16))
+        read = create_private_once(path, lambda: secrets.token_hex(16))  # what it holds now
+    value = read.text.strip()
+    _identity_headers[path] = (read.stamp, value)
     return value
 
 

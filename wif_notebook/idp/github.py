@@ -57,7 +57,7 @@ def _secret_path(state: StateDir) -> Path:
 def request_token(state: StateDir, workflow: str) -> str:
     """The ``ACTIONS_ID_TOKEN_REQUEST_TOKEN`` of a job of ``workflow`` (the secret made on first use)."""
     # Created once, so two processes making it at the same moment hand out tokens of the same key.
-    key = create_private_once(_secret_path(state), lambda: secrets.token_urlsafe(32)).strip().encode()
+    key = create_private_once(_secret_path(state), lambda: secrets.token_urlsafe(32)).text.strip().encode()
     return b64url(hmac.new(key, workflow.encode(), hashlib.sha256).digest())
 
 

@@ -83,6 +83,10 @@ class Issuer:
     audience_as_scope: bool = False
     # Values of a token's ``ver`` claim for which its header repeats the key id as ``x5t`` (Entra v1.0).
     x5t_for_versions: tuple[str, ...] = ()
+    # Its platform's IdP handler answers every endpoint of this issuer (Entra's tenant paths), so the
+    # IdP routes none of the generic endpoints to it: the kit's ``/jwks`` and ``/token`` aliases would
+    # be paths the real service does not have.
+    served_by_platform: bool = False
 
     def issuer_url(self, base_url: str) -> str:
         return f"{base_url}{self.route_base}{self.issuer_suffix}"

@@ -129,21 +129,46 @@ class Principal:
         return (match.group(1), match.group(2)) if match else ("default", self.name)
 
 
+class UnreadableCertificate(ValueError):
+    """A catalog certificate the kit cannot use: what is wrong with it (after "certificate N of M")
+    and what to paste instead."""
+
+    def __init__(self, what: str, hint: str) -> None:
+        super().__init__(what)
+        self.hint = hint
+
+
 def certificate_thumbprints(pem: str) -> tuple[str, str, Any]:
     """(x5t, x5t#S256, public key) of a PEM certificate, as Entra indexes an app's certificates;
-    ValueError if it cannot be read."""
+    UnreadableCertificate if it cannot be read or its key cannot be loaded."""
     # Imported here: only a catalog with certificates pays for loading cryptography.
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from .keys import b64url
 
-    cert = x509.load_pem_x509_certificate(pem.encode())
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise UnreadableCertificate(
+            "is not a readable PEM certificate",
+            "paste the whole certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----, "
+            "as a `|` block (`openssl x509 -in CERT.pem` prints it)",
+        ) from exc
+    try:
+        key = cert.public_key()
+    except UnsupportedAlgorithm as exc:  # a key cryptography has no type for (SM2, GOST curves)
+        raise UnreadableCertificate(
+            f"has a public key the kit cannot load ({exc})",
+            "use a certificate with an RSA key, as Entra certificate credentials have "
+            "(`openssl req -x509 -newkey rsa:2048 ...`)",
+        ) from exc
     der = cert.public_bytes(Encoding.DER)
     return (
         b64url(hashlib.sha1(der).digest()),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
         b64url(hashlib.sha256(der).digest()),
-        cert.public_key(),
+        key,
     )
 
 
@@ -418,13 +443,8 @@ class _ItemParser:
         for n, pem in enumerate(certificates, 1):
             try:
                 x5t, x5t_s256, key = certificate_thumbprints(pem)
-            except ValueError:
-                fail(
-                    "certificates",
-                    f"certificate {n} of {len(certificates)} is not a readable PEM certificate",
-                    "paste the whole certificate, from -----BEGIN CERTIFICATE----- to "
-                    "-----END CERTIFICATE-----, as a `|` block (`openssl x509 -in CERT.pem` prints it)",
-                )
+            except UnreadableCertificate as exc:
+                fail("certificates", f"certificate {n} of {len(certificates)} {exc}", exc.hint)
             keys[x5t] = keys[x5t_s256] = key
         return _EntraFields(
             roles=list(roles),

@@ -33,16 +33,18 @@ from .data import (
 )
 from .engine import PIPELINE_STAGES, filter_applies, is_engine_error, normalize, project, store_key
 from .idl import (
+    GENERIC_ARGUMENTS,
     MAX_WRITE_BATCH_SIZE,
     SAFE_BOOL,
     FieldType,
+    any_value,
     array_of,
-    check_field_types,
+    check_command,
     index_hint,
     missing_field,
     multi_delete,
     optional_bool,
-    pipeline_stages,
+    pipeline_array,
     safe_bool,
     update_modification,
     wrong_type,
@@ -270,9 +272,10 @@ _WRITE_COMMAND_FIELDS: dict[str, FieldType] = {
     "stmtIds": "array",
 }
 
-# Each command's fields as write_ops.idl declares them; a statement is a strict struct, and mongod
-# parses every one before the first is executed. Not declared (so refused as unknown): the internal
-# sampleId and $_allowShardKeyUpdatesWithoutFullShardKeyInQuery, which a driver never sends.
+# Each command's fields as write_ops.idl declares them; the command and each statement are strict,
+# and mongod parses every statement before the first is executed. Not declared (so refused as
+# unknown): the internal fields mongod's routers send (sampleId, collectionUUID,
+# $_allowShardKeyUpdatesWithoutFullShardKeyInQuery...), which a driver never sends.
 _WRITE_FIELDS: dict[str, dict[str, FieldType]] = {
     "insert": {**_WRITE_COMMAND_FIELDS, "documents": array_of("insert.documents")},
     "update": {
@@ -316,7 +319,7 @@ def _write_parser(command_name: str, field: str) -> Parser:
     fields = _WRITE_FIELDS[command_name]
 
     def parse(cmd: Document) -> None:
-        check_field_types(cmd, command_name, fields)
+        check_command(cmd, command_name, fields)
         statements = cmd.get(field)
         if statements is None:
             raise missing_field(f"{command_name}.{field}")
@@ -532,7 +535,7 @@ def _parse_find_and_modify(cmd: Document) -> None:
     """mongod's parse of findAndModify (a TypedCommand: the IDL request); the rules between its
     fields (``_check_find_and_modify``, mongod's validate()) run in the command, after the
     privilege check."""
-    check_field_types(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
+    check_command(cmd, "findAndModify", _FIND_AND_MODIFY_FIELDS)
 
 
 @command("findAndModify", "findandmodify", privileges=FIND_AND_MODIFY, parse=_parse_find_and_modify)
@@ -697,16 +700,32 @@ KNOWN_STAGES = set(PIPELINE_STAGES) | {
 _DB_LEVEL_STAGES = {"$currentOp", "$listLocalSessions", "$documents", "$changeStream"}
 
 
+# aggregate's fields as aggregate_command.idl declares them (a strict command). Not declared (so
+# refused as unknown): the internal ones mongod's routers send (needsMerge, fromMongos, exchange,
+# collectionUUID, $_passthroughToShard...), which a driver never sends.
+_AGGREGATE_FIELDS: dict[str, FieldType] = {
+    "pipeline": pipeline_array,
+    "explain": any_value,  # the command refuses an explain (the kit has no planner)
+    "allowDiskUse": optional_bool("allowDiskUse"),
+    "cursor": any_value,  # checked below, with mongod's texts
+    "bypassDocumentValidation": SAFE_BOOL,
+    "readConcern": "object",
+    "collation": "object",
+    "hint": index_hint,
+    "writeConcern": "object",
+    "let": "object",
+}
+
+
 def _parse_aggregate(cmd: Document) -> None:
     """mongod's parse of aggregate (PipelineCommand::parse: the request as aggregate_command.idl
-    declares it, then the lite-parsed pipeline), before the privilege check: the pipeline an
-    array of one-field documents naming known stages, and a ``cursor`` unless it is an explain,
-    its batchSize not negative."""
-    pipeline = cmd.get("pipeline")
-    if not isinstance(pipeline, list):
-        raise wrong_type("aggregate.pipeline", pipeline, "array")
-    pipeline_stages(pipeline)
-    for stage in pipeline:
+    declares it, then the lite-parsed pipeline), before the privilege check: only declared and
+    generic fields, the pipeline an array of one-field documents naming known stages, and a
+    ``cursor`` unless it is an explain, its batchSize not negative."""
+    check_command(cmd, "aggregate", _AGGREGATE_FIELDS)
+    if "pipeline" not in cmd:
+        raise missing_field("aggregate.pipeline")
+    for stage in cmd["pipeline"]:
         if len(stage) != 1:
             raise CommandError(
                 40323,
@@ -825,11 +844,7 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
     if store.info(ctx.db, name) is not None:
         # mongod's text; whether 7.0 instead accepts a create with identical options is UNCONFIRMED.
         raise CommandError(48, f"Collection already exists. NS: {ctx.db}.{name}", "NamespaceExists")
-    options = {
-        k: v
-        for k, v in cmd.items()
-        if k not in ("create", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference")
-    }
+    options = {k: v for k, v in cmd.items() if k != "create" and k not in GENERIC_ARGUMENTS}
     with store.journaled(sync=_sync(cmd)):
         store.create_collection(ctx.db, name, options)
     return {}

@@ -10,6 +10,7 @@ deserializers of write_ops.idl (an update, a delete's limit, a hint) are here to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from bson.decimal128 import Decimal128
@@ -34,6 +35,49 @@ def safe_bool(value: Any) -> bool:
 # reports it as maxWriteBatchSize).
 MAX_WRITE_BATCH_SIZE = 100_000
 
+# The generic arguments every command takes (idl/generic_argument.idl: generic_args_api_v1, then
+# generic_args_unstable_v1): a strict command refuses any other field it does not declare. Read from
+# the stored mongodb/mongo master; 7.0's file may lack the newest internal ones (expectPrefix,
+# $tenant), which no driver sends: UNCONFIRMED for 7.0.
+GENERIC_ARGUMENTS = frozenset(
+    {
+        "apiVersion",
+        "apiStrict",
+        "apiDeprecationErrors",
+        "$db",
+        "maxTimeMS",
+        "readConcern",
+        "writeConcern",
+        "lsid",
+        "clientOperationKey",
+        "txnNumber",
+        "autocommit",
+        "startTransaction",
+        "stmtId",
+        "comment",
+        "$readPreference",
+        "$clusterTime",
+        "$audit",
+        "$client",
+        "$configServerState",
+        "allowImplicitCollectionCreation",
+        "$oplogQueryData",
+        "$queryOptions",
+        "$replData",
+        "databaseVersion",
+        "shardVersion",
+        "tracking_info",
+        "coordinator",
+        "maxTimeMSOpOnly",
+        "$configTime",
+        "$topologyTime",
+        "txnRetryCounter",
+        "mayBypassWriteBlocking",
+        "$tenant",
+        "expectPrefix",
+    }
+)
+
 # How a field is declared: its BSON type name, mongod's bracketed list of them, or a parser of its own
 # (IDL's custom deserializers) that raises mongod's error for a value it refuses (what it returns is
 # the parsed value, unused by the check).
@@ -51,6 +95,11 @@ def missing_field(field: str) -> CommandError:
     return CommandError(40414, missing_field_text(field), "Location40414")
 
 
+def unknown_field(field: str) -> CommandError:
+    """40415: ``BSON field 'insert.ordred' is an unknown field.`` (a strict struct or command)."""
+    return CommandError(40415, unknown_field_text(field), "Location40415")
+
+
 def check_field_types(
     cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType], *, strict: bool = False
 ) -> None:
@@ -58,17 +107,33 @@ def check_field_types(
     the order the command lists its fields, so the first wrong one is the one reported. A null is
     an optional field left out (IDL skips it) unless the field has a parser of its own, which IDL
     hands the null to. A field ``fields`` does not declare is skipped, or refused when ``strict``
-    (40415, as a strict struct refuses it; a command's own generic arguments are not declared)."""
+    (40415, as a strict struct refuses it; a strict command is ``check_command``'s)."""
     for name, value in cmd.items():
         declared = fields.get(name)
-        if declared is None:
-            if strict:
-                raise CommandError(40415, unknown_field_text(f"{struct}.{name}"), "Location40415")
-            continue
-        if callable(declared):
-            declared(value)
-        elif value is not None and bson_type_name(value) not in declared.strip("[]").split(", "):
-            raise wrong_type(f"{struct}.{name}", value, declared)
+        if declared is not None:
+            _check_value(struct, name, value, declared)
+        elif strict:
+            raise unknown_field(f"{struct}.{name}")
+
+
+def _check_value(struct: str, name: str, value: Any, declared: FieldType) -> None:
+    if callable(declared):
+        declared(value)
+    elif value is not None and bson_type_name(value) not in declared.strip("[]").split(", "):
+        raise wrong_type(f"{struct}.{name}", value, declared)
+
+
+def check_command(cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType]) -> None:
+    """A strict IDL command (insert, update, delete, findAndModify, aggregate): its first field names
+    the command (by any alias), the generic arguments any command takes are its dispatcher's, and
+    every other field must be one ``fields`` declares, checked as ``check_field_types`` checks them
+    (``BSON field 'insert.ordred' is an unknown field.``, 40415)."""
+    for name, value in islice(cmd.items(), 1, None):
+        declared = fields.get(name)
+        if declared is not None:
+            _check_value(struct, name, value, declared)
+        elif name not in GENERIC_ARGUMENTS:
+            raise unknown_field(f"{struct}.{name}")
 
 
 def check_struct(
@@ -106,6 +171,19 @@ def array_of(
                 check_struct(entry, path, fields, needed)
 
     return check
+
+
+def any_value(value: Any) -> None:
+    """A declared field whose value this parse does not check (IDL's ``IDLAnyType``, or one its
+    command checks later with mongod's own texts, as aggregate's ``cursor``)."""
+
+
+def pipeline_array(value: Any) -> None:
+    """An aggregate's ``pipeline`` (mongod's parsePipelineFromBSON, which IDL hands any value, a
+    null too): an array, else 14, of documents."""
+    if not isinstance(value, list):
+        raise CommandError(14, "'pipeline' option must be specified as an array", "TypeMismatch")
+    pipeline_stages(value)
 
 
 def pipeline_stages(value: list[Any]) -> None:
