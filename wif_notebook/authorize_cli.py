@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .cli import state_from
+from .cli import command, state_from
 
 # authorization.authorize's parameters as command-line options: (flags, add_argument keywords).
 OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
@@ -49,17 +49,18 @@ OPTION_NAMES = ("group", "user", "principal", "prefix", "roles", "privileges")
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "authorize",
-        help="map a group to a role, or create a workload's $external user (as %%wif_authorize)",
-        parents=[parent],
+        "map a group to a role, or create a workload's $external user (as %%wif_authorize)",
+        parent,
+        cmd_authorize,
         description="Authorize a workload on the test mongod: createRole '<prefix>/<group>' in admin "
         "for a group of the token's authorization claim, or an $external user for a principal; "
         "e.g. wif authorize --group lesson-readers --role read@test",
     )
     for flags, keywords in OPTIONS:
         p.add_argument(*flags, **keywords)
-    p.set_defaults(func=cmd_authorize)
 
 
 def cmd_authorize(args: argparse.Namespace) -> int:

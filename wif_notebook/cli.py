@@ -57,10 +57,13 @@ def command(
     func: Handler,
     *,
     with_json: bool = False,
+    description: str | None = None,
 ) -> argparse.ArgumentParser:
     """One sub-command: its parser (with ``parent``'s common options), ``--json`` if it has one,
     and its handler; returned for the options of its own."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[parent])
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, parents=[parent], description=description
+    )
     if with_json:
         json_flag(parser)
     parser.set_defaults(func=func)

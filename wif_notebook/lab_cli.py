@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from . import stack
-from .cli import port_arg, state_from
+from .cli import command, port_arg, state_from
 from .state import StateDir
 
 # The services `stack.up` starts, how to stop one, and what people call it.
@@ -27,17 +27,18 @@ _SERVICES = (("mongod", "the test mongod"), ("idp", "the IdP"))
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "lab",
-        help="start the IdP and the test mongod, run JupyterLab; stop what it started when it ends",
-        parents=[parent],
+        "start the IdP and the test mongod, run JupyterLab; stop what it started when it ends",
+        parent,
+        cmd_lab,
         description="Start the services, run JupyterLab in the foreground (options after --), and "
         "stop the services this command started when JupyterLab ends.",
     )
     p.add_argument("--idp-port", type=port_arg, default=None, help="IdP port (0: any free port)")
     p.add_argument("--port", type=port_arg, default=None, help="mongod port (0: any free port)")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="-- then options for jupyter lab")
-    p.set_defaults(func=cmd_lab)
 
 
 def _stop(state: StateDir, name: str) -> bool:
