@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime
 import stat
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from wif_notebook.errors import ConfigError
@@ -160,6 +162,40 @@ def _certificate_with_an_sm2_key() -> str:
     assert der.count(p256) == 1
     pem = x509.load_der_x509_certificate(der.replace(p256, sm2)).public_bytes(serialization.Encoding.PEM)
     return pem.decode()
+
+
+def _self_signed(key: Any, algorithm: Any) -> str:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd-key-app")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, algorithm)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda: _self_signed(ed25519.Ed25519PrivateKey.generate(), None), "Ed25519PublicKey"),
+        (lambda: _self_signed(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384()), "secp384r1"),
+    ],
+)
+def test_a_certificate_whose_key_no_assertion_algorithm_uses_is_named_when_the_catalog_loads(
+    make: Callable[[], str], kind: str
+) -> None:
+    pem = textwrap.indent(make(), " " * 8)
+    text = render_seed() + CERT_APP.split("      - |")[0] + "      - |\n" + pem
+    with pytest.raises(ConfigError) as info:
+        parse_catalog(text, "principals.yaml")
+    assert f"certificate 1 of 1 has a {kind} key, which no client assertion algorithm" in str(info.value)
+    assert "RSA key" in (info.value.hint or "")
 
 
 def test_a_certificate_whose_key_the_kit_cannot_load_is_named_when_the_catalog_loads() -> None:

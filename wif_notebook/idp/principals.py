@@ -164,6 +164,21 @@ def certificate_thumbprints(pem: str) -> tuple[str, str, Any]:
             "use a certificate with an RSA key, as Entra certificate credentials have "
             "(`openssl req -x509 -newkey rsa:2048 ...`)",
         ) from exc
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    # A client assertion is checked with RS256, PS256 or ES256 (idp/entra): a key none of them
+    # uses would fail at the first assertion; say so now.
+    if not (
+        isinstance(key, rsa.RSAPublicKey)
+        or (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1))
+    ):
+        kind = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+        raise UnreadableCertificate(
+            f"has a {kind.removeprefix('_')} key, which no client assertion algorithm the kit checks "
+            "(RS256, PS256, ES256) can verify",
+            "use a certificate with an RSA key, as Entra certificate credentials have "
+            "(`openssl req -x509 -newkey rsa:2048 ...`)",
+        )
     der = cert.public_bytes(Encoding.DER)
     return (
         b64url(hashlib.sha1(der).digest()),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
