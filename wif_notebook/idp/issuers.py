@@ -99,15 +99,17 @@ class Issuer:
 
     def routes(self) -> dict[str, str]:
         """Path (relative to route_base) → endpoint name. The ``/jwks`` and ``/token`` aliases
-        under the issuer path make every issuer reachable the same simple way."""
+        under the issuer path make every kit issuer reachable the same simple way; an issuer its
+        platform serves whole (Entra) has only its own paths, as the real one."""
         s = self.issuer_suffix
-        return {
+        own = {
             f"{s}/.well-known/openid-configuration": "discovery",
             self.jwks_path: "jwks",
-            f"{s}/jwks": "jwks",
             self.token_path: "token",
-            f"{s}/token": "token",
         }
+        if self.served_by_platform:
+            return own
+        return {**own, f"{s}/jwks": "jwks", f"{s}/token": "token"}
 
 
 def path_issuer(
