@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,28 @@ COMMAND_MODULES: list[str] = [
 ]
 
 Handler = Callable[[argparse.Namespace], int]
+
+# The magic lines a `wif` command does the same as (`%wif_X ...` → `wif X ...`), so an error printed
+# in a terminal names what works there (`for_terminal`). A magic not here has no such command (e.g.
+# %wif_connect, %wif_flow, %wif_mongod set/add/remove/reset, a bare %wif_mongod) and stays as written.
+TERMINAL_EQUIVALENTS: tuple[str, ...] = (
+    "up",
+    "status",
+    "reset",
+    "doctor",
+    "token",
+    "claims",
+    "authorize",
+    "export",
+    "mongod start",
+    "mongod stop",
+    "mongod status",
+    "mongod logs",
+    "idp principals",
+    "idp rotate-keys",
+    "idp retire-key",
+)
+_MAGIC = re.compile(r"%wif_(" + "|".join(map(re.escape, TERMINAL_EQUIVALENTS)) + r")\b")
 
 
 def common_parent() -> argparse.ArgumentParser:
@@ -123,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def for_terminal(text: str) -> str:
+    """``text`` (an error's message and hint, written for the notebook) as read in a terminal: each
+    magic of ``TERMINAL_EQUIVALENTS`` becomes its ``wif`` command, unless ``text`` already names that
+    command (hints written for both, e.g. "%wif_up (or `wif up`)", would otherwise say it twice)."""
+
+    def command(match: re.Match[str]) -> str:
+        line = f"wif {match.group(1)}"
+        return match.group(0) if re.search(rf"\b{re.escape(line)}\b", text) else line
+
+    return _MAGIC.sub(command, text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -133,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except WifError as exc:
-        print(f"wif: {exc}", file=sys.stderr)
+        print(f"wif: {for_terminal(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
