@@ -48,8 +48,8 @@ def build(snap: KitSnapshot) -> Export:
     if not entra:
         raise ConfigError(
             "nothing to export for Azure: no Microsoft Entra ID issuer is configured in the kit",
-            hint="add the kit's azure issuer with %wif_mongod (`wif mongod config` restores the default), "
-            "then export again",
+            hint="put the kit's azure issuer back with %wif_mongod reset (the kit's default providers) or "
+            "%wif_mongod add, then export again",
         )
     lines: list[str] = []
     notes: list[str] = []

@@ -36,8 +36,8 @@ def build(snap: KitSnapshot) -> Export:
     if not google or not accounts:
         raise ConfigError(
             "nothing to export for Google Cloud: the kit has no Google issuer or no gcp service account",
-            hint="add the kit's gcp issuer with %wif_mongod (`wif mongod config` restores the default) "
-            "and gcp principals to principals.yaml, then export again",
+            hint="put the kit's gcp issuer back with %wif_mongod reset (the kit's default providers) or "
+            "%wif_mongod add, and gcp principals in principals.yaml, then export again",
         )
     lines = ["", "# 1. A service account per workload, and how its platform runs as it."]
     printed: list[str] = []
