@@ -846,7 +846,10 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 # list_collections.idl say so; dbcommands.idl's dbStats takes IDL's default, strict): a field it does
 # not declare is refused (40415). A UUID field (collectionUUID) is declared, unchecked: the kit does
 # not compare it. What a field's value means (a capped size, an index spec, a scale of 0) is the
-# command's to check, after the privileges.
+# command's to check, after the privileges. The field lists are read from the stored mongodb/mongo
+# IDL files (5.0 to master, which agree on these commands being typed and strict) with what 7.0
+# added or removed (create: changeStreamPreAndPostImages and encryptedFields in, recordPreImages out
+# since 6.0): UNCONFIRMED against the r7.0 tag itself.
 _CREATE_FIELDS: dict[str, FieldType] = {
     "capped": SAFE_BOOL,
     "autoIndexId": SAFE_BOOL,
@@ -1161,6 +1164,7 @@ def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
 
 
 _DROP_INDEXES_FIELDS: dict[str, FieldType] = {
+    # IDL's variant [string, array<string>, object]; its wrong-type text naming the three is UNCONFIRMED.
     "index": "[string, array, object]",
     "isTimeseriesNamespace": "bool",
     "collectionUUID": any_value,
