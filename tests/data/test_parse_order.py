@@ -140,6 +140,13 @@ def test_a_user_without_the_privilege_gets_the_parse_error_of_a_malformed_comman
         {"delete": "w", "deletes": [{"q": {}, "limit": 0}]},
         {"findAndModify": "w", "query": {}, "remove": True},
         {"aggregate": "w", "pipeline": [{"$match": {}}], "cursor": {}},
+        {"create": "w", "capped": False},
+        {"drop": "w"},
+        {"createIndexes": "w", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
+        {"listIndexes": "w", "cursor": {}},
+        {"dropIndexes": "w", "index": "*"},
+        {"listCollections": "w", "filter": {}, "nameOnly": True},
+        {"dbStats": "w", "scale": 1024},
     ],
 )
 def test_a_user_without_the_privilege_gets_13_for_a_well_formed_command(
@@ -148,6 +155,81 @@ def test_a_user_without_the_privilege_gets_13_for_a_well_formed_command(
     code, message = _refusal(no_roles.lessons, cmd)
     assert code == 13
     assert message.startswith(f'not authorized on lessons to execute command {{ {next(iter(cmd))}: "w"')
+
+
+@pytest.mark.parametrize(
+    ("cmd", "code", "message"),
+    [
+        (
+            {"create": "w", "capped": "yes"},
+            14,
+            "BSON field 'create.capped' is the wrong type 'string', "
+            "expected types '[bool, long, int, decimal, double]'",
+        ),
+        ({"create": "w", "cappd": True}, 40415, "BSON field 'create.cappd' is an unknown field."),
+        ({"drop": "w", "force": True}, 40415, "BSON field 'drop.force' is an unknown field."),
+        ({"createIndexes": "w"}, 40414, "BSON field 'createIndexes.indexes' is missing but a required field"),
+        (
+            {"createIndexes": "w", "indexes": [5]},
+            14,
+            "BSON field 'createIndexes.indexes.0' is the wrong type 'int', expected type 'object'",
+        ),
+        (
+            {"createIndexes": "w", "indexes": [{"key": {"a": 1}, "name": "a_1"}], "unique": True},
+            40415,
+            "BSON field 'createIndexes.unique' is an unknown field.",
+        ),
+        (
+            {"listIndexes": "w", "cursor": 5},
+            14,
+            "BSON field 'listIndexes.cursor' is the wrong type 'int', expected type 'object'",
+        ),
+        (
+            {"listIndexes": "w", "nameOnly": True},
+            40415,
+            "BSON field 'listIndexes.nameOnly' is an unknown field.",
+        ),
+        ({"dropIndexes": "w"}, 40414, "BSON field 'dropIndexes.index' is missing but a required field"),
+        (
+            {"deleteIndexes": "w", "index": 5},
+            14,
+            "BSON field 'dropIndexes.index' is the wrong type 'int', "
+            "expected types '[string, array, object]'",
+        ),
+        (
+            {"listCollections": 1, "nameOnly": 1},
+            14,
+            "BSON field 'listCollections.nameOnly' is the wrong type 'int', expected type 'bool'",
+        ),
+        (
+            {"listCollections": 1, "names": True},
+            40415,
+            "BSON field 'listCollections.names' is an unknown field.",
+        ),
+        (
+            {"dbStats": 1, "scale": "kb"},
+            14,
+            "BSON field 'dbStats.scale' is the wrong type 'string', "
+            "expected types '[long, int, decimal, double]'",
+        ),
+        ({"dbStats": 1, "freeStorag": 1}, 40415, "BSON field 'dbStats.freeStorag' is an unknown field."),
+    ],
+)
+def test_the_catalog_commands_parse_before_their_privileges_and_refuse_unknown_fields(
+    no_roles: MongoClient[Any],
+    admin: MongoClient[Any],
+    db_name: str,
+    cmd: dict[str, Any],
+    code: int,
+    message: str,
+) -> None:
+    """create, drop, createIndexes, listIndexes, dropIndexes, listCollections and dbStats are typed,
+    strict IDL commands in 7.0: a malformed one (a misspelt option too) is refused with its parse
+    error, to a user who may not run it as to the administrator, before anything is created or
+    dropped."""
+    assert _refusal(no_roles.lessons, cmd) == (code, message)
+    assert _refusal(admin[db_name], cmd) == (code, message)
+    assert "w" not in admin[db_name].list_collection_names()
 
 
 @pytest.mark.parametrize(

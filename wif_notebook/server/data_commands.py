@@ -40,6 +40,7 @@ from .idl import (
     any_value,
     array_of,
     check_command,
+    command_parser,
     index_hint,
     missing_field,
     multi_delete,
@@ -838,7 +839,44 @@ def _replace_collection(store: DataStore, db: str, name: str, docs: list[Documen
 
 
 # -- catalog ---------------------------------------------------------------------------------------
-@command("create", privileges=on_collection("createCollection"))
+# The catalog and statistics commands below are typed commands in 7.0 (TypedCommand: CmdCreate,
+# CmdDrop, CmdCreateIndexes, CmdListIndexes, CmdDropIndexes, CmdListCollections, CmdDbStats), so
+# mongod parses each request, as its IDL declares it, before it checks privileges. Every one of those
+# commands is strict (create.idl, drop.idl, create_indexes.idl, list_indexes.idl, drop_indexes.idl and
+# list_collections.idl say so; dbcommands.idl's dbStats takes IDL's default, strict): a field it does
+# not declare is refused (40415). A UUID field (collectionUUID) is declared, unchecked: the kit does
+# not compare it. What a field's value means (a capped size, an index spec, a scale of 0) is the
+# command's to check, after the privileges. The field lists are read from the stored mongodb/mongo
+# IDL files (5.0 to master, which agree on these commands being typed and strict) with what 7.0
+# added or removed (create: changeStreamPreAndPostImages and encryptedFields in, recordPreImages out
+# since 6.0): UNCONFIRMED against the r7.0 tag itself.
+_CREATE_FIELDS: dict[str, FieldType] = {
+    "capped": SAFE_BOOL,
+    "autoIndexId": SAFE_BOOL,
+    "idIndex": "object",
+    "size": NUMBER_TYPES,
+    "max": NUMBER_TYPES,
+    "storageEngine": "object",
+    "validator": "object",
+    "validationLevel": "string",
+    "validationAction": "string",
+    "indexOptionDefaults": "object",
+    "viewOn": "string",
+    "pipeline": array_of("create.pipeline"),
+    "collation": "object",
+    "changeStreamPreAndPostImages": "object",
+    "timeseries": "object",
+    "clusteredIndex": any_value,  # a bool or a clustered index spec
+    "expireAfterSeconds": NUMBER_TYPES,
+    "encryptedFields": "object",
+    "temp": SAFE_BOOL,
+    "flags": NUMBER_TYPES,
+}
+
+
+@command(
+    "create", privileges=on_collection("createCollection"), parse=command_parser("create", _CREATE_FIELDS)
+)
 def create(ctx: CommandContext, cmd: Document) -> Document:
     store, name = _collection_command(ctx, cmd)
     if store.info(ctx.db, name) is not None:
@@ -850,7 +888,11 @@ def create(ctx: CommandContext, cmd: Document) -> Document:
     return {}
 
 
-@command("drop", privileges=on_collection("dropCollection"))
+@command(
+    "drop",
+    privileges=on_collection("dropCollection"),
+    parse=command_parser("drop", {"collectionUUID": any_value}),
+)
 def drop(ctx: CommandContext, cmd: Document) -> Document:
     store, name = _collection_command(ctx, cmd)
     with store.journaled(sync=_sync(cmd)):
@@ -929,7 +971,20 @@ def _matches(filt: Document, doc: Document) -> bool:
     return filter_applies(normalize(filt), doc)
 
 
-@command("listCollections", privileges=on_database("listCollections"))
+_LIST_COLLECTIONS_FIELDS: dict[str, FieldType] = {
+    "cursor": "object",
+    "filter": "object",
+    "nameOnly": "bool",
+    "authorizedCollections": "bool",
+    "includePendingDrops": SAFE_BOOL,
+}
+
+
+@command(
+    "listCollections",
+    privileges=on_database("listCollections"),
+    parse=command_parser("listCollections", _LIST_COLLECTIONS_FIELDS),
+)
 def list_collections(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     filt = _document(cmd, "filter", "listCollections")
@@ -1013,11 +1068,26 @@ def _same_options(a: Document, b: Document) -> bool:
     return opts(a) == opts(b)
 
 
-@command("createIndexes", privileges=on_collection("createIndex"))
+_CREATE_INDEXES_FIELDS: dict[str, FieldType] = {
+    "v": NUMBER_TYPES,
+    "indexes": array_of("createIndexes.indexes"),
+    "ignoreUnknownIndexOptions": SAFE_BOOL,
+    "commitQuorum": any_value,  # a number, a string or a tag set
+    "returnOnStart": optional_bool("returnOnStart"),
+    "isTimeseriesNamespace": "bool",
+    "collectionUUID": any_value,
+}
+
+
+@command(
+    "createIndexes",
+    privileges=on_collection("createIndex"),
+    parse=command_parser("createIndexes", _CREATE_INDEXES_FIELDS, "indexes"),
+)
 def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     store, name = _collection_command(ctx, cmd)
-    raw = cmd.get("indexes")
-    if not isinstance(raw, list) or not raw:
+    raw = cmd["indexes"]  # an array: the command parsed
+    if not raw:
         raise CommandError(2, "Must specify at least one index to create", "BadValue")
     specs = [_index_spec(r) for r in raw]
     with store.journaled(sync=_sync(cmd)):
@@ -1070,7 +1140,19 @@ def create_indexes(ctx: CommandContext, cmd: Document) -> Document:
     return reply
 
 
-@command("listIndexes", privileges=on_collection("listIndexes"))
+_LIST_INDEXES_FIELDS: dict[str, FieldType] = {
+    "cursor": "object",
+    "includeBuildUUIDs": SAFE_BOOL,
+    "includeIndexBuildInfo": SAFE_BOOL,
+    "isTimeseriesNamespace": "bool",
+}
+
+
+@command(
+    "listIndexes",
+    privileges=on_collection("listIndexes"),
+    parse=command_parser("listIndexes", _LIST_INDEXES_FIELDS),
+)
 def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _, info = _existing_collection(ctx, cmd, "ns does not exist: {ns}")
     cursor_opts = _document(cmd, "cursor", "listIndexes") or {}
@@ -1081,7 +1163,20 @@ def list_indexes(ctx: CommandContext, cmd: Document) -> Document:
     )
 
 
-@command("dropIndexes", "deleteIndexes", privileges=on_collection("dropIndex"))
+_DROP_INDEXES_FIELDS: dict[str, FieldType] = {
+    # IDL's variant [string, array<string>, object]; its wrong-type text naming the three is UNCONFIRMED.
+    "index": "[string, array, object]",
+    "isTimeseriesNamespace": "bool",
+    "collectionUUID": any_value,
+}
+
+
+@command(
+    "dropIndexes",
+    "deleteIndexes",
+    privileges=on_collection("dropIndex"),
+    parse=command_parser("dropIndexes", _DROP_INDEXES_FIELDS, "index"),
+)
 def drop_indexes(ctx: CommandContext, cmd: Document) -> Document:
     _refuse_transactions(cmd)
     store, info = _existing_collection(ctx, cmd, "ns not found {ns}")
@@ -1143,7 +1238,11 @@ def coll_stats(ctx: CommandContext, cmd: Document) -> Document:
     }
 
 
-@command("dbStats", privileges=on_database("dbStats"))
+@command(
+    "dbStats",
+    privileges=on_database("dbStats"),
+    parse=command_parser("dbStats", {"scale": NUMBER_TYPES, "freeStorage": SAFE_BOOL}),
+)
 def db_stats(ctx: CommandContext, cmd: Document) -> Document:
     store = _store(ctx)
     scale = _number(cmd, "scale", "dbStats") or 1

@@ -16,7 +16,7 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from ..oidc.tokenparse import bson_type_name, missing_field_text, unknown_field_text, wrong_type_text
-from .registry import CommandError
+from .registry import CommandError, Parser
 
 # IDL's ``safeBool``: a bool or any number, read as its truth value (``safe_bool``).
 SAFE_BOOL = "[bool, long, int, decimal, double]"
@@ -124,7 +124,7 @@ def _check_value(struct: str, name: str, value: Any, declared: FieldType) -> Non
 
 
 def check_command(cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType]) -> None:
-    """A strict IDL command (insert, update, delete, findAndModify, aggregate): its first field names
+    """A strict IDL command (the write commands, aggregate, the catalog commands): its first field names
     the command (by any alias), the generic arguments any command takes are its dispatcher's, and
     every other field must be one ``fields`` declares, checked as ``check_field_types`` checks them
     (``BSON field 'insert.ordred' is an unknown field.``, 40415)."""
@@ -134,6 +134,20 @@ def check_command(cmd: Mapping[str, Any], struct: str, fields: Mapping[str, Fiel
             _check_value(struct, name, value, declared)
         elif name not in GENERIC_ARGUMENTS:
             raise unknown_field(f"{struct}.{name}")
+
+
+def command_parser(struct: str, fields: Mapping[str, FieldType], *required: str) -> Parser:
+    """The parse of a strict IDL command whose request has no rule beyond its fields' types:
+    ``check_command``, then the first ``required`` field that is absent or null (40414), as mongod's
+    generated parser checks them once it has read every field."""
+
+    def parse(cmd: Mapping[str, Any]) -> None:
+        check_command(cmd, struct, fields)
+        for name in required:
+            if cmd.get(name) is None:
+                raise missing_field(f"{struct}.{name}")
+
+    return parse
 
 
 def check_struct(
