@@ -144,18 +144,8 @@ def test_a_certificate_that_cannot_be_read_is_named_when_the_catalog_loads() -> 
 def _certificate_with_an_sm2_key() -> str:
     """A PEM certificate whose key is on the SM2 curve, which cryptography has no type for: a P-256
     certificate with its curve's OID swapped for SM2's (same length; loading checks no signature)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sm2-app")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
+    cert = x509.load_pem_x509_certificate(
+        _self_signed(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()).encode()
     )
     p256, sm2 = bytes.fromhex("06082a8648ce3d030107"), bytes.fromhex("06082a811ccf5501822d")
     der = cert.public_bytes(serialization.Encoding.DER)
