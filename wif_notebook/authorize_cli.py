@@ -45,7 +45,8 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         },
     ),
 )
-OPTION_NAMES = ("group", "user", "principal", "prefix", "roles", "privileges")
+# The parameter each option fills: its dest, else its long flag's name.
+OPTION_NAMES = tuple(str(kw.get("dest", flags[0].lstrip("-"))) for flags, kw in OPTIONS)
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:

@@ -191,12 +191,11 @@ class WifMagics(Magics):
                 f"{text!r} is neither a variable nor a token file\n  next step: {head} is a variable: "
                 f"pass the variable itself (%wif_{magic} {head})"
             )
-        if not text.startswith("eyJ"):
-            from .token_cli import read_token_file
+        from .token_cli import read_token_file  # None for a token pasted in
 
-            from_file = read_token_file(text, hint=_TOKEN_ARGUMENT)
-            if from_file is not None:
-                return from_file
+        from_file = read_token_file(text, hint=_TOKEN_ARGUMENT)
+        if from_file is not None:
+            return from_file
         if text.isidentifier() and not text.startswith("eyJ"):
             raise UsageError(f"no variable named {text!r}\n  next step: {_TOKEN_ARGUMENT}")
         return text
