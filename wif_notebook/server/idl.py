@@ -100,19 +100,22 @@ def unknown_field(field: str) -> CommandError:
     return CommandError(40415, unknown_field_text(field), "Location40415")
 
 
-def check_field_types(
-    cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType], *, strict: bool = False
+def check_fields(
+    fields_given: Iterable[tuple[str, Any]],
+    struct: str,
+    fields: Mapping[str, FieldType],
+    allowed: frozenset[str] = frozenset(),
 ) -> None:
-    """What mongod's generated parser checks before a command runs: each declared field's type, in
-    the order the command lists its fields, so the first wrong one is the one reported. A null is
-    an optional field left out (IDL skips it) unless the field has a parser of its own, which IDL
-    hands the null to. A field ``fields`` does not declare is skipped, or refused when ``strict``
-    (40415, as a strict struct refuses it; a strict command is ``check_command``'s)."""
-    for name, value in cmd.items():
+    """What mongod's generated parser of a strict struct or command checks before it runs: each
+    declared field's type, in the order the document lists its fields, so the first wrong one is
+    the one reported; a field ``fields`` does not declare is refused (``BSON field 'insert.ordred'
+    is an unknown field.``, 40415) unless ``allowed`` names it. A null is an optional field left out
+    (IDL skips it) unless the field has a parser of its own, which IDL hands the null to."""
+    for name, value in fields_given:
         declared = fields.get(name)
         if declared is not None:
             _check_value(struct, name, value, declared)
-        elif strict:
+        elif name not in allowed:
             raise unknown_field(f"{struct}.{name}")
 
 
@@ -126,14 +129,8 @@ def _check_value(struct: str, name: str, value: Any, declared: FieldType) -> Non
 def check_command(cmd: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType]) -> None:
     """A strict IDL command (the write commands, aggregate, the catalog commands): its first field names
     the command (by any alias), the generic arguments any command takes are its dispatcher's, and
-    every other field must be one ``fields`` declares, checked as ``check_field_types`` checks them
-    (``BSON field 'insert.ordred' is an unknown field.``, 40415)."""
-    for name, value in islice(cmd.items(), 1, None):
-        declared = fields.get(name)
-        if declared is not None:
-            _check_value(struct, name, value, declared)
-        elif name not in GENERIC_ARGUMENTS:
-            raise unknown_field(f"{struct}.{name}")
+    every other field must be one ``fields`` declares (``check_fields``)."""
+    check_fields(islice(cmd.items(), 1, None), struct, fields, GENERIC_ARGUMENTS)
 
 
 def command_parser(struct: str, fields: Mapping[str, FieldType], *required: str) -> Parser:
@@ -154,9 +151,9 @@ def check_struct(
     doc: Mapping[str, Any], struct: str, fields: Mapping[str, FieldType], required: Iterable[str]
 ) -> None:
     """A strict IDL struct (an entry of a write command's statements): its fields as
-    ``check_field_types(strict=True)`` checks them, then the first ``required`` field that is absent
+    ``check_fields`` checks them, then the first ``required`` field that is absent
     (a null one too, unless its own parser took it)."""
-    check_field_types(doc, struct, fields, strict=True)
+    check_fields(doc.items(), struct, fields)
     for name in required:
         if doc.get(name) is None and not (name in doc and callable(fields[name])):
             raise missing_field(f"{struct}.{name}")
