@@ -42,7 +42,6 @@ from .idl import (
     check_command,
     command_parser,
     index_hint,
-    missing_field,
     multi_delete,
     optional_bool,
     pipeline_array,
@@ -317,14 +316,11 @@ def _write_parser(command_name: str, field: str) -> Parser:
     write_ops.idl declares it, and checks the batch size): a malformed field or statement anywhere
     fails the command before any statement runs, and before the privilege check. A null statement
     is skipped (IDL drops it); a batch holds 1 to 100,000 of them."""
-    fields = _WRITE_FIELDS[command_name]
+    request = command_parser(command_name, _WRITE_FIELDS[command_name], field)
 
     def parse(cmd: Document) -> None:
-        check_command(cmd, command_name, fields)
-        statements = cmd.get(field)
-        if statements is None:
-            raise missing_field(f"{command_name}.{field}")
-        count = sum(1 for s in statements if s is not None)
+        request(cmd)
+        count = sum(1 for s in cmd[field] if s is not None)
         if not 1 <= count <= MAX_WRITE_BATCH_SIZE:
             raise CommandError(
                 16,
@@ -718,14 +714,16 @@ _AGGREGATE_FIELDS: dict[str, FieldType] = {
 }
 
 
+# A null pipeline is pipeline_stages' to refuse (its own parser), an absent one is 40414.
+_AGGREGATE_REQUEST = command_parser("aggregate", _AGGREGATE_FIELDS, "pipeline")
+
+
 def _parse_aggregate(cmd: Document) -> None:
     """mongod's parse of aggregate (PipelineCommand::parse: the request as aggregate_command.idl
     declares it, then the lite-parsed pipeline), before the privilege check: only declared and
     generic fields, the pipeline an array of one-field documents naming known stages, and a
     ``cursor`` unless it is an explain, its batchSize not negative."""
-    check_command(cmd, "aggregate", _AGGREGATE_FIELDS)
-    if "pipeline" not in cmd:
-        raise missing_field("aggregate.pipeline")
+    _AGGREGATE_REQUEST(cmd)
     for stage in cmd["pipeline"]:
         if len(stage) != 1:
             raise CommandError(
