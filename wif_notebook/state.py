@@ -21,6 +21,7 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -261,6 +262,7 @@ def _put_private(path: Path, data: str | bytes, *, replace: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        moved = False  # os.replace took the temp name; a link leaves it to remove
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(raw)
@@ -269,13 +271,13 @@ def _put_private(path: Path, data: str | bytes, *, replace: bool) -> None:
             os.chmod(tmp, 0o600)
             if replace:
                 os.replace(tmp, path)
+                moved = True
             else:
                 os.link(tmp, path)
         finally:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            if not moved:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
     except FileExistsError:
         raise
     except OSError as exc:

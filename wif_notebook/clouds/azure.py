@@ -322,13 +322,13 @@ def explain_issuer_mixup(token_iss: str, token_aud: Any, configured: list[tuple[
     and carry the application id. Which one a workload gets is the *resource* application's choice
     (``accessTokenAcceptedVersion``), not the endpoint it called.
     """
-    from ..oidc import issuer_slash_words
+    from ..oidc import slash_twin
 
     auds = token_aud if isinstance(token_aud, list) else [token_aud]
     mine = _entra_issuer(token_iss)
     if mine is None or mine.version is None:
         return None
-    if issuer_slash_words(token_iss, [issuer for issuer, _ in configured]) is not None:
+    if slash_twin(token_iss, [issuer for issuer, _ in configured]) is not None:
         return (
             f"This is an Entra v{mine.version}.0 token: v1.0 issuers end with a slash "
             "(https://sts.windows.net/<tenant>/), v2.0 issuers do not "
